@@ -1,0 +1,147 @@
+/**
+ * Base class of every error this library throws. Catch it to handle all of them at once.
+ *
+ * @example
+ * ```ts
+ * import { ImmortalLambdaError } from '@immortal-lambda/middleware';
+ * try {
+ *   await handler(event, context);
+ * } catch (error) {
+ *   if (error instanceof ImmortalLambdaError) console.error(error.name, error.message);
+ * }
+ * ```
+ */
+export class ImmortalLambdaError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ImmortalLambdaError';
+  }
+}
+
+/**
+ * The wrapper's configuration is missing or invalid. Thrown once, when the handler is wrapped,
+ * and lists every problem found (`problems`), each with the setting to fix.
+ *
+ * @example
+ * ```ts
+ * import { ConfigurationError, withFargateFallback } from '@immortal-lambda/middleware';
+ * try {
+ *   withFargateFallback(fn, { env: {} });
+ * } catch (error) {
+ *   if (error instanceof ConfigurationError) console.error(error.problems.join('\n'));
+ * }
+ * ```
+ */
+export class ConfigurationError extends ImmortalLambdaError {
+  /** One sentence per missing or invalid setting. */
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[], options?: { cause?: unknown }) {
+    super(
+      `immortal-lambda is not configured correctly (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems
+        .map((problem) => `  - ${problem}`)
+        .join('\n')}`,
+      options,
+    );
+    this.name = 'ConfigurationError';
+    this.problems = problems;
+  }
+}
+
+/** Why a handoff did not happen. */
+export type HandoffFailureReason =
+  /** The event (or context) could not be serialised to JSON. */
+  | 'unserializable-event'
+  /** The envelope is larger than RunTask's override limit and no payload bucket is configured. */
+  | 'payload-too-large'
+  /** Writing the envelope to S3 failed. */
+  | 'payload-upload-failed'
+  /** ECS refused RunTask for a reason that retrying cannot fix (permissions, parameters). */
+  | 'run-task-rejected'
+  /** RunTask kept failing (throttling, capacity, network) until the time ran out. */
+  | 'deadline'
+  /** The AWS SDK could not be loaded. */
+  | 'sdk-unavailable';
+
+/**
+ * The invocation could not be handed off to Fargate. When the handler has not finished by the
+ * hard deadline either, the wrapper throws this error so that Lambda's retries, dead-letter queue
+ * or on-failure destination record the invocation. `cause` holds the underlying error.
+ *
+ * @example
+ * ```ts
+ * import { HandoffError } from '@immortal-lambda/middleware';
+ * try {
+ *   await handler(event, context);
+ * } catch (error) {
+ *   if (error instanceof HandoffError) console.error(error.reason, error.requestId, error.cause);
+ * }
+ * ```
+ */
+export class HandoffError extends ImmortalLambdaError {
+  readonly reason: HandoffFailureReason;
+  readonly requestId: string | undefined;
+  /** How many RunTask calls were made before giving up. */
+  readonly attempts: number;
+
+  constructor(
+    reason: HandoffFailureReason,
+    message: string,
+    details: { requestId?: string | undefined; attempts?: number; cause?: unknown } = {},
+  ) {
+    super(message, 'cause' in details ? { cause: details.cause } : undefined);
+    this.name = 'HandoffError';
+    this.reason = reason;
+    this.requestId = details.requestId;
+    this.attempts = details.attempts ?? 0;
+  }
+}
+
+/**
+ * An envelope could not be read: it is not JSON, has an unknown protocol version, or lacks a
+ * field. `problems` lists every field that failed validation.
+ *
+ * @example
+ * ```ts
+ * import { EnvelopeError, parseEnvelope } from '@immortal-lambda/middleware/protocol';
+ * try {
+ *   parseEnvelope(process.env.FARGATE_FALLBACK_ENVELOPE ?? '');
+ * } catch (error) {
+ *   if (error instanceof EnvelopeError) console.error(error.problems);
+ * }
+ * ```
+ */
+export class EnvelopeError extends ImmortalLambdaError {
+  readonly problems: readonly string[];
+
+  constructor(message: string, problems: readonly string[] = [], options?: { cause?: unknown }) {
+    super(
+      problems.length > 0 ? `${message}:\n${problems.map((p) => `  - ${p}`).join('\n')}` : message,
+      options,
+    );
+    this.name = 'EnvelopeError';
+    this.problems = problems;
+  }
+}
+
+/**
+ * The reason the handler's `signal` is aborted once its invocation has been handed off: the
+ * work continues in the Fargate task named by `taskArn`, so the copy in Lambda must stop.
+ *
+ * @example
+ * ```ts
+ * import { HandedOffError } from '@immortal-lambda/middleware';
+ * signal.addEventListener('abort', () => {
+ *   if (signal.reason instanceof HandedOffError) console.info('continuing in', signal.reason.taskArn);
+ * });
+ * ```
+ */
+export class HandedOffError extends ImmortalLambdaError {
+  readonly taskArn: string;
+
+  constructor(taskArn: string) {
+    super(`the invocation was handed off to Fargate task ${taskArn}; stop work here, it continues there`);
+    this.name = 'HandedOffError';
+    this.taskArn = taskArn;
+  }
+}

@@ -1,0 +1,279 @@
+import type { ECSClient } from '@aws-sdk/client-ecs';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
+import type { ResolvedConfig } from './config.js';
+import { EnvelopeError, HandoffError } from './errors.js';
+import { describeError } from './logger.js';
+import { RUN_TASK_OVERRIDES_LIMIT } from './protocol/env-names.js';
+import { createEnvelope, serializeEnvelope } from './protocol/envelope.js';
+import { envelopeKey } from './protocol/s3-uri.js';
+import { bounded } from './retry.js';
+import { buildOverrides, overridesSize, startTask } from './run-task.js';
+import { loadEcs, loadS3 } from './sdk.js';
+import { spillEnvelope } from './spill.js';
+import type { Clock, FallbackLogger, HandoffReceipt } from './types.js';
+
+/**
+ * How long before the hard deadline every AWS call is abandoned, so that a failed handoff can
+ * still be reported as an error that Lambda records, rather than as a timeout.
+ */
+export const DEADLINE_GUARD_MS = 500;
+
+/** The invocation to hand off. */
+export interface HandoffTarget {
+  event: unknown;
+  context: Context;
+  /** When the invocation started, epoch ms. */
+  startedAt: number;
+  /** When Lambda would time the invocation out, epoch ms. */
+  deadlineAt: number;
+  /** The remaining time was already below the margin when the invocation started. */
+  immediate: boolean;
+}
+
+export interface HandoffDependencies {
+  env: Readonly<Record<string, string | undefined>>;
+  clock: Clock;
+  random: () => number;
+  logger: FallbackLogger;
+  ecsClient?: ECSClient | undefined;
+  s3Client?: S3Client | undefined;
+}
+
+/**
+ * The one handoff mechanism behind both the wrapper and the middy middleware: builds the
+ * envelope, spills it to S3 when the override would be too large, starts the runner task, and
+ * logs one record of the outcome.
+ */
+export class FargateHandoff {
+  readonly config: ResolvedConfig;
+  readonly #deps: HandoffDependencies;
+  #ecs: ECSClient | undefined;
+  #s3: S3Client | undefined;
+
+  constructor(config: ResolvedConfig, deps: HandoffDependencies) {
+    this.config = config;
+    this.#deps = deps;
+    this.#ecs = deps.ecsClient;
+    this.#s3 = deps.s3Client;
+  }
+
+  /** The last moment at which a failed invocation can still be reported: the deadline less the guard. */
+  failAt(deadlineAt: number): number {
+    return deadlineAt - DEADLINE_GUARD_MS;
+  }
+
+  /** Starts the runner task for the invocation. Resolves once the task exists; throws {@link HandoffError}. */
+  async handOff(target: HandoffTarget): Promise<HandoffReceipt> {
+    const { clock, logger, env } = this.#deps;
+    const { context } = target;
+    const began = clock.now();
+    const requestId = context.awsRequestId;
+    const base = {
+      requestId,
+      functionName: context.functionName,
+      marginMs: this.config.marginMs,
+      ranInLambdaMs: began - target.startedAt,
+      remainingMs: target.deadlineAt - began,
+      ...(target.immediate
+        ? {
+            immediate: true,
+            note: `the margin (${this.config.marginMs} ms) left no time to run: the invocation started with ${
+              target.deadlineAt - target.startedAt
+            } ms remaining, so it was handed off at once`,
+          }
+        : {}),
+    };
+    const controller = new AbortController();
+    const timer = clock.setTimeout(
+      () =>
+        controller.abort(
+          new HandoffError('deadline', 'the handoff did not finish before the deadline guard', { requestId }),
+        ),
+      Math.max(0, this.failAt(target.deadlineAt) - began),
+    );
+    let envelopeBytes = 0;
+    let envelopeLocation = 'inline';
+    let attempts = 0;
+    try {
+      let json: string;
+      try {
+        json = serializeEnvelope(
+          createEnvelope({
+            event: target.event,
+            context,
+            env,
+            startedAt: target.startedAt,
+            deadlineAt: target.deadlineAt,
+            handedOffAt: began,
+          }),
+        );
+      } catch (error) {
+        throw new HandoffError(
+          'unserializable-event',
+          error instanceof EnvelopeError ? error.message : `the envelope cannot be built: ${String(error)}`,
+          { requestId, cause: error },
+        );
+      }
+      envelopeBytes = Buffer.byteLength(json, 'utf8');
+      let overrides = buildOverrides(this.config.containerName, json);
+      const size = overridesSize(overrides);
+      if (size > RUN_TASK_OVERRIDES_LIMIT) {
+        const bucket = this.config.payloadBucket;
+        if (bucket === undefined) {
+          throw new HandoffError(
+            'payload-too-large',
+            `the envelope makes RunTask's overrides ${size} characters, over ECS's limit of ${RUN_TASK_OVERRIDES_LIMIT}; set FARGATE_FALLBACK_BUCKET (or the payloadBucket option) to an S3 bucket the function may write to, so large envelopes travel through S3`,
+            { requestId },
+          );
+        }
+        envelopeLocation = await spillEnvelope({
+          client: await this.#s3Client(requestId),
+          bucket,
+          key: envelopeKey(this.config.payloadPrefix, context.functionName, requestId),
+          body: json,
+          requestId,
+          clock,
+          random: this.#deps.random,
+          signal: controller.signal,
+        });
+        overrides = buildOverrides(this.config.containerName, envelopeLocation);
+      }
+      const started = await startTask({
+        config: this.config,
+        client: await this.#ecsClient(requestId),
+        requestId,
+        functionName: context.functionName,
+        functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION || context.functionVersion || '$LATEST',
+        overrides,
+        clock,
+        random: this.#deps.random,
+        signal: controller.signal,
+      });
+      attempts = started.attempts;
+      const confirmed = clock.now();
+      const receipt: HandoffReceipt = {
+        status: 'handed-off',
+        requestId,
+        taskArn: started.taskArn,
+        cluster: this.config.cluster,
+        capacityProvider: started.capacityProvider,
+        envelopeLocation,
+        envelopeBytes,
+        handedOffAt: new Date(confirmed).toISOString(),
+      };
+      logger.info('Invocation handed off to Fargate', {
+        ...base,
+        taskArn: started.taskArn,
+        cluster: this.config.cluster,
+        capacityProvider: started.capacityProvider,
+        elapsedMs: confirmed - began,
+        envelopeBytes,
+        envelopeLocation,
+        attempts,
+        retries: attempts - 1,
+        ...(started.reused ? { reusedTask: true } : {}),
+      });
+      return receipt;
+    } catch (caught) {
+      const error =
+        caught instanceof HandoffError
+          ? caught
+          : new HandoffError(
+              'deadline',
+              `the handoff failed: ${caught instanceof Error ? caught.message : String(caught)}`,
+              {
+                requestId,
+                cause: caught,
+              },
+            );
+      logger.error('Handoff to Fargate failed', {
+        ...base,
+        reason: error.reason,
+        elapsedMs: clock.now() - began,
+        envelopeBytes,
+        envelopeLocation,
+        attempts: error.attempts || attempts,
+        failsAt: new Date(this.failAt(target.deadlineAt)).toISOString(),
+        error: describeError(error),
+      });
+      throw error;
+    } finally {
+      clock.clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Stops a task that is no longer needed because the invocation finished in Lambda while its
+   * handoff was in flight. Best effort, bounded by the deadline guard; never throws.
+   */
+  async stopTask(taskArn: string, target: HandoffTarget): Promise<boolean> {
+    const { clock, logger } = this.#deps;
+    const controller = new AbortController();
+    const timer = clock.setTimeout(
+      () => controller.abort(new Error('StopTask did not finish before the deadline guard')),
+      Math.max(0, this.failAt(target.deadlineAt) - clock.now()),
+    );
+    try {
+      const { StopTaskCommand } = await loadEcs();
+      const client = await this.#ecsClient(target.context.awsRequestId);
+      await bounded(
+        client.send(
+          new StopTaskCommand({
+            cluster: this.config.cluster,
+            task: taskArn,
+            reason: 'immortal-lambda: the invocation finished in Lambda while its handoff was in flight',
+          }),
+          { abortSignal: controller.signal },
+        ),
+        controller.signal,
+      );
+      logger.info('Invocation finished in Lambda during its handoff; the runner task was stopped', {
+        requestId: target.context.awsRequestId,
+        taskArn,
+      });
+      return true;
+    } catch (error) {
+      logger.error(
+        'Invocation finished in Lambda during its handoff, and its runner task could not be stopped',
+        {
+          requestId: target.context.awsRequestId,
+          taskArn,
+          error: describeError(error),
+        },
+      );
+      return false;
+    } finally {
+      clock.clearTimeout(timer);
+    }
+  }
+
+  async #ecsClient(requestId: string): Promise<ECSClient> {
+    if (this.#ecs) return this.#ecs;
+    const { ECSClient } = await this.#load(loadEcs, '@aws-sdk/client-ecs', requestId);
+    this.#ecs = new ECSClient({ maxAttempts: 1 });
+    return this.#ecs;
+  }
+
+  async #s3Client(requestId: string): Promise<S3Client> {
+    if (this.#s3) return this.#s3;
+    const { S3Client } = await this.#load(loadS3, '@aws-sdk/client-s3', requestId);
+    this.#s3 = new S3Client({ maxAttempts: 1 });
+    return this.#s3;
+  }
+
+  async #load<T>(load: () => Promise<T>, name: string, requestId: string): Promise<T> {
+    try {
+      return await load();
+    } catch (error) {
+      throw new HandoffError(
+        'sdk-unavailable',
+        `${name} could not be loaded; install it next to the handler`,
+        {
+          requestId,
+          cause: error,
+        },
+      );
+    }
+  }
+}

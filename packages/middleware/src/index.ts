@@ -1,0 +1,20 @@
+export { DEFAULT_MARGIN_MS, MIN_MARGIN_MS } from './config.js';
+export {
+  ConfigurationError,
+  EnvelopeError,
+  HandedOffError,
+  HandoffError,
+  type HandoffFailureReason,
+  ImmortalLambdaError,
+} from './errors.js';
+export { DEADLINE_GUARD_MS } from './handoff.js';
+export type {
+  CapacityOption,
+  Clock,
+  FallbackHandler,
+  FallbackHandlerExtras,
+  FallbackLogger,
+  FargateFallbackOptions,
+  HandoffReceipt,
+} from './types.js';
+export { type WrappedHandler, withFargateFallback } from './wrapper.js';

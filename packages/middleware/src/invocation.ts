@@ -1,0 +1,141 @@
+import type { Context } from 'aws-lambda';
+import type { FallbackCore } from './core.js';
+import { HandedOffError, type HandoffError } from './errors.js';
+import { LazyExtras } from './extras.js';
+import type { HandoffTarget } from './handoff.js';
+import type { FallbackHandler, HandoffReceipt } from './types.js';
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+enum State {
+  Running,
+  HandingOff,
+  HandoffFailed,
+  Done,
+}
+
+/**
+ * One wrapped invocation: races the handler against the handoff timer.
+ *
+ * - The handler settles first: its outcome is returned untouched and the timer cleared.
+ * - The timer fires: the handoff starts while the handler keeps running. Once the task
+ *   exists, the handler's signal is aborted and the handoff response returned.
+ * - The handler settles while the handoff is in flight: the task, if it was started, is
+ *   stopped, and the handler's outcome is returned.
+ * - The handoff fails: the handler keeps running; if it has not settled by the deadline
+ *   guard, the invocation fails with the {@link HandoffError}.
+ */
+export class Invocation {
+  readonly #core: FallbackCore;
+  readonly #target: HandoffTarget;
+  readonly #extras = new LazyExtras('lambda');
+  #state = State.Running;
+  #timer: unknown;
+  #pending: Outcome | undefined;
+  #resolve!: (value: unknown) => void;
+  #reject!: (error: unknown) => void;
+
+  constructor(core: FallbackCore, event: unknown, context: Context, remainingMs: number) {
+    this.#core = core;
+    const now = core.clock.now();
+    this.#target = {
+      event,
+      context,
+      startedAt: now,
+      deadlineAt: now + remainingMs,
+      immediate: remainingMs <= core.marginMs,
+    };
+  }
+
+  run(fn: FallbackHandler<unknown, unknown>): Promise<unknown> {
+    const { event, context } = this.#target;
+    let result: unknown;
+    try {
+      result = fn(event, context, this.#extras);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!isThenable(result)) return Promise.resolve(result);
+    return new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+      const delay = this.#target.deadlineAt - this.#core.marginMs - this.#target.startedAt;
+      this.#timer = this.#core.clock.setTimeout(this.#onDeadline, Math.max(delay, 0));
+      result.then(this.#onValue, this.#onError);
+    });
+  }
+
+  #onValue = (value: unknown) => {
+    this.#settle({ ok: true, value });
+  };
+
+  #onError = (error: unknown) => {
+    this.#settle({ ok: false, error });
+  };
+
+  #settle(outcome: Outcome) {
+    switch (this.#state) {
+      case State.Running:
+      case State.HandoffFailed:
+        this.#core.clock.clearTimeout(this.#timer);
+        this.#deliver(outcome);
+        return;
+      case State.HandingOff:
+        this.#pending = outcome;
+        return;
+      default:
+      // Settled after a handoff or after the invocation failed: the outcome belongs to nobody.
+    }
+  }
+
+  #deliver(outcome: Outcome) {
+    this.#state = State.Done;
+    if (outcome.ok) this.#resolve(outcome.value);
+    else this.#reject(outcome.error);
+  }
+
+  #onDeadline = () => {
+    this.#state = State.HandingOff;
+    this.#core.handoff.handOff(this.#target).then(this.#onHandedOff, this.#onHandoffFailed);
+  };
+
+  #onHandedOff = (receipt: HandoffReceipt) => {
+    const pending = this.#pending;
+    if (pending) {
+      this.#state = State.Done;
+      this.#core.handoff.stopTask(receipt.taskArn, this.#target).then(() => this.#deliver(pending));
+      return;
+    }
+    this.#state = State.Done;
+    this.#extras.abort(new HandedOffError(receipt.taskArn));
+    this.#core.respond(receipt, this.#target.event, this.#target.context).then(this.#resolve, this.#reject);
+  };
+
+  #onHandoffFailed = (error: HandoffError) => {
+    const pending = this.#pending;
+    if (pending) {
+      this.#deliver(pending);
+      return;
+    }
+    this.#state = State.HandoffFailed;
+    const { clock, handoff } = this.#core;
+    const wait = handoff.failAt(this.#target.deadlineAt) - clock.now();
+    this.#timer = clock.setTimeout(
+      () => {
+        if (this.#state !== State.HandoffFailed) return;
+        this.#state = State.Done;
+        this.#extras.abort(error);
+        this.#reject(error);
+      },
+      Math.max(wait, 0),
+    );
+  };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}

@@ -1,0 +1,163 @@
+import type { Context } from 'aws-lambda';
+import { resolveMode } from './config.js';
+import { createCore, type FallbackCore, remainingTime } from './core.js';
+import { ConfigurationError, HandoffError } from './errors.js';
+import type { HandoffTarget } from './handoff.js';
+import type { FargateFallbackOptions, HandoffReceipt } from './types.js';
+
+/**
+ * The part of a middy request this middleware uses. Declared here so that the main entry never
+ * imports `@middy/core`; it matches middy 5, 6 and 7.
+ */
+export interface MiddyRequest<TEvent = unknown, TResult = unknown> {
+  event: TEvent;
+  context: Context;
+  response: TResult | undefined | null;
+  error: unknown;
+  internal: Record<string, unknown>;
+}
+
+/** A middy middleware object, structurally. */
+export interface MiddyMiddleware<TEvent = unknown, TResult = unknown> {
+  before: (request: MiddyRequest<TEvent, TResult>) => undefined | Promise<undefined>;
+  after: (request: MiddyRequest<TEvent, TResult>) => Promise<undefined> | undefined;
+  onError: (request: MiddyRequest<TEvent, TResult>) => Promise<TResult | undefined> | undefined;
+}
+
+/**
+ * How late, past `deadline - marginMs`, middy's own timeout may arrive before the middleware
+ * concludes that `timeoutEarlyInMillis` is missing or shorter than the margin.
+ */
+export const MIDDY_TIMEOUT_SLACK_MS = 250;
+
+const noop = () => undefined;
+
+/**
+ * The middy adapter: hands the invocation off to Fargate when middy's early timeout fires.
+ *
+ * Set middy's `timeoutEarlyInMillis` to at least the margin (`marginMs`, default 10000): middy
+ * ends the handler that long before the deadline with a `TimeoutError`, and this middleware's
+ * `onError` turns it into a handoff. Middy aborts the handler's `signal` when its timeout
+ * fires, before the task exists, so under middy a failed handoff fails the invocation at once
+ * with a {@link HandoffError}. A middy set-up without a usable early timeout is reported as an
+ * error in the first invocation that reaches the margin, and that invocation is handed off anyway.
+ *
+ * @example
+ * ```ts
+ * import middy from '@middy/core';
+ * import { fargateFallback } from '@immortal-lambda/middleware/middy';
+ *
+ * export const handler = middy(async (event: { reportId: string }, _context, { signal }) => {
+ *   return buildReport(event.reportId, signal);
+ * }, { timeoutEarlyInMillis: 10_000 }).use(fargateFallback({ marginMs: 10_000 }));
+ * ```
+ */
+export function fargateFallback<TEvent = unknown, TResult = unknown>(
+  options: FargateFallbackOptions<TEvent, TResult> = {},
+): MiddyMiddleware<TEvent, TResult> {
+  const env = options.env ?? process.env;
+  if (resolveMode(options as FargateFallbackOptions, env) !== 'active') {
+    return { before: noop, after: noop, onError: noop };
+  }
+  const core = createCore(options as FargateFallbackOptions, env);
+  const invocations = new WeakMap<object, MiddyInvocation>();
+
+  return {
+    before: (request) => {
+      invocations.set(
+        request,
+        new MiddyInvocation(core, request.event, request.context, remainingTime(request.context)),
+      );
+      return undefined;
+    },
+    after: (request) => {
+      const invocation = invocations.get(request);
+      if (invocation === undefined) return undefined;
+      invocations.delete(request);
+      return invocation.finishedInLambda();
+    },
+    onError: (request) => {
+      const invocation = invocations.get(request);
+      if (invocation === undefined) return undefined;
+      invocations.delete(request);
+      if (invocation.isMiddyTimeout(request.error)) {
+        return invocation.handOff().then((response) => {
+          request.response = response as TResult;
+          return response as TResult;
+        });
+      }
+      return invocation.finishedInLambda();
+    },
+  };
+}
+
+class MiddyInvocation {
+  readonly #core: FallbackCore;
+  readonly #target: HandoffTarget;
+  #watchdog: unknown;
+  #handoff: Promise<HandoffReceipt> | undefined;
+
+  constructor(core: FallbackCore, event: unknown, context: Context, remainingMs: number) {
+    this.#core = core;
+    const now = core.clock.now();
+    this.#target = {
+      event,
+      context,
+      startedAt: now,
+      deadlineAt: now + remainingMs,
+      immediate: remainingMs <= core.marginMs,
+    };
+    const due = remainingMs - core.marginMs;
+    this.#watchdog = core.clock.setTimeout(this.#onWatchdog, Math.max(due, 0) + MIDDY_TIMEOUT_SLACK_MS);
+  }
+
+  /**
+   * Middy's early timeout. Middy aborts the handler's signal and then throws its `TimeoutError`;
+   * a handler that honours the signal rejects first, with an `AbortError`, and wins middy's
+   * race. Either error counts once the margin is reached; any other error is the handler's own.
+   */
+  isMiddyTimeout(error: unknown): boolean {
+    if (typeof error !== 'object' || error === null) return false;
+    const { name, cause } = error as { name?: unknown; cause?: { package?: unknown } };
+    if (name === 'TimeoutError' && cause?.package === '@middy/core') return true;
+    if (name !== 'TimeoutError' && name !== 'AbortError') return false;
+    if (this.#handoff !== undefined) return true;
+    return this.#target.deadlineAt - this.#core.clock.now() <= this.#core.marginMs + MIDDY_TIMEOUT_SLACK_MS;
+  }
+
+  #onWatchdog = () => {
+    const error = new ConfigurationError([
+      `middy's early timeout had not fired ${this.#core.marginMs} ms before the deadline: set middy(handler, { timeoutEarlyInMillis: ${this.#core.marginMs} }) or more, so that the handler is stopped before the handoff; this invocation is being handed off anyway`,
+    ]);
+    this.#core.logger.error('middy is not configured for the Fargate fallback', {
+      requestId: this.#target.context.awsRequestId,
+      error: { name: error.name, message: error.message },
+    });
+    this.#start().catch(noop);
+  };
+
+  #start(): Promise<HandoffReceipt> {
+    this.#handoff ??= this.#core.handoff.handOff(this.#target);
+    return this.#handoff;
+  }
+
+  async handOff(): Promise<unknown> {
+    this.#core.clock.clearTimeout(this.#watchdog);
+    const receipt = await this.#start();
+    const response = await this.#core.respond(receipt, this.#target.event, this.#target.context);
+    // middy treats an undefined response after onError as "unhandled" and rethrows the timeout.
+    return response === undefined ? null : response;
+  }
+
+  /** The handler settled in Lambda: stop a task that a late-detected timeout may have started. */
+  async finishedInLambda(): Promise<undefined> {
+    this.#core.clock.clearTimeout(this.#watchdog);
+    if (this.#handoff === undefined) return undefined;
+    const receipt = await this.#handoff.catch(() => undefined);
+    if (receipt) await this.#core.handoff.stopTask(receipt.taskArn, this.#target);
+    return undefined;
+  }
+}
+
+export type { FargateFallbackOptions, HandoffReceipt };
+export { HandoffError };

@@ -1,0 +1,248 @@
+import { createHash } from 'node:crypto';
+import type { ECSClient, RunTaskCommandInput, Task, TaskOverride } from '@aws-sdk/client-ecs';
+import type { ResolvedConfig } from './config.js';
+import { HandoffError } from './errors.js';
+import { ENV } from './protocol/env-names.js';
+import { backoffDelay, bounded, isRetryableError, sleep } from './retry.js';
+import { loadEcs } from './sdk.js';
+import type { Clock } from './types.js';
+
+/** One placement to try: Spot or on-demand. */
+export type CapacityProvider = 'FARGATE' | 'FARGATE_SPOT';
+
+/** The container override that carries the envelope (inline JSON or an s3:// URI). */
+export function buildOverrides(containerName: string, envelopeValue: string): TaskOverride {
+  return {
+    containerOverrides: [
+      { name: containerName, environment: [{ name: ENV.envelope, value: envelopeValue }] },
+    ],
+  };
+}
+
+/**
+ * The size RunTask counts against its 8192-character limit: the serialised overrides, JSON
+ * included. UTF-8 bytes are counted, which is never less than characters.
+ */
+export function overridesSize(overrides: TaskOverride): number {
+  return Buffer.byteLength(JSON.stringify(overrides), 'utf8');
+}
+
+/**
+ * The idempotency token of the n-th placement of one invocation. The first is the request id,
+ * so a retried invocation finds the task its first attempt started; later placements (after a
+ * capacity failure, or Spot to on-demand) get a suffix, because ECS answers a reused token with
+ * different parameters by `ConflictException`. Tokens are at most 64 ASCII characters.
+ */
+export function clientToken(requestId: string, placement: number): string {
+  const token = placement === 0 ? requestId : `${requestId}-p${placement}`;
+  if (token.length <= 64 && /^[\x21-\x7e]+$/.test(token)) return token;
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** `startedBy` marks the task with its request id: `[A-Za-z0-9-/_]`, at most 128 characters. */
+export function startedBy(requestId: string): string {
+  return `immortal-lambda/${requestId.replace(/[^A-Za-z0-9_/-]/g, '_')}`.slice(0, 128);
+}
+
+const tagValue = (value: string) => value.replace(/[^\p{L}\p{N}\s_.:/=+\-@]/gu, '_').slice(0, 256);
+
+/** The RunTask request for one placement. */
+export function buildRunTaskInput(
+  config: ResolvedConfig,
+  provider: CapacityProvider,
+  ids: { requestId: string; functionName: string; functionVersion: string; placement: number },
+  overrides: TaskOverride,
+): RunTaskCommandInput {
+  const input: RunTaskCommandInput = {
+    cluster: config.cluster,
+    taskDefinition: config.taskDefinition,
+    count: 1,
+    clientToken: clientToken(ids.requestId, ids.placement),
+    startedBy: startedBy(ids.requestId),
+    networkConfiguration: {
+      awsvpcConfiguration: {
+        subnets: [...config.subnets],
+        assignPublicIp: config.assignPublicIp ? 'ENABLED' : 'DISABLED',
+        ...(config.securityGroups.length > 0 ? { securityGroups: [...config.securityGroups] } : {}),
+      },
+    },
+    overrides,
+    tags: [
+      { key: 'immortal-lambda:function', value: tagValue(ids.functionName) },
+      { key: 'immortal-lambda:version', value: tagValue(ids.functionVersion) },
+      { key: 'immortal-lambda:request-id', value: tagValue(ids.requestId) },
+    ],
+  };
+  if (provider === 'FARGATE_SPOT') {
+    input.capacityProviderStrategy = [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }];
+  } else {
+    input.launchType = 'FARGATE';
+  }
+  return input;
+}
+
+/** Capacity shortages and throttling reported in `failures[]` may clear on a later attempt. */
+export function isRetryableFailure(reason: string | undefined): boolean {
+  return /capacity|RESOURCE:|throttl|rate exceeded|try again|unavailable/i.test(reason ?? '');
+}
+
+export interface StartTaskParams {
+  config: ResolvedConfig;
+  client: ECSClient;
+  requestId: string;
+  functionName: string;
+  functionVersion: string;
+  overrides: TaskOverride;
+  clock: Clock;
+  random: () => number;
+  /** Aborts at the hard deadline; every call and every wait ends with it. */
+  signal: AbortSignal;
+  /** How long one RunTask call may take before it is abandoned and retried. */
+  attemptTimeoutMs?: number;
+}
+
+export interface StartedTask {
+  taskArn: string;
+  capacityProvider: CapacityProvider;
+  attempts: number;
+  /** True when the task had been started by an earlier attempt of the same invocation. */
+  reused: boolean;
+}
+
+const failureText = (
+  failures: { arn?: string | undefined; reason?: string | undefined; detail?: string | undefined }[],
+) =>
+  failures.map((f) => [f.reason, f.detail, f.arn].filter(Boolean).join(' ')).join('; ') ||
+  'no task and no failure given';
+
+/**
+ * Calls RunTask until a task exists, retrying throttling, network errors and capacity
+ * failures with jittered backoff inside the time that the signal allows, and moving from Spot
+ * to on-demand when Spot has no capacity. A 200 answer with `failures[]` and no task is a
+ * failure. Throws {@link HandoffError} when no task can be started.
+ */
+export async function startTask(params: StartTaskParams): Promise<StartedTask> {
+  const { config, client, signal, clock, random } = params;
+  const { RunTaskCommand } = await loadEcs();
+  const providers: CapacityProvider[] =
+    config.capacity === 'FARGATE_SPOT,FARGATE' ? ['FARGATE_SPOT', 'FARGATE'] : [config.capacity];
+  const attemptTimeoutMs = params.attemptTimeoutMs ?? 5_000;
+  let providerIndex = 0;
+  let placement = 0;
+  let attempts = 0;
+  let retries = 0;
+  let lastError: unknown;
+
+  const fail = (error: unknown): never => {
+    if (error instanceof HandoffError) throw error;
+    throw new HandoffError(
+      'deadline',
+      `no Fargate task could be started before the deadline after ${attempts} RunTask attempt${attempts === 1 ? '' : 's'}: ${
+        lastError instanceof Error ? lastError.message : String(lastError ?? 'no attempt finished')
+      }`,
+      { requestId: params.requestId, attempts, cause: lastError ?? error },
+    );
+  };
+
+  while (!signal.aborted) {
+    const provider = providers[providerIndex] as CapacityProvider;
+    const input = buildRunTaskInput(
+      config,
+      provider,
+      {
+        requestId: params.requestId,
+        functionName: params.functionName,
+        functionVersion: params.functionVersion,
+        placement,
+      },
+      params.overrides,
+    );
+    attempts += 1;
+    const attempt = new AbortController();
+    const onAbort = () => attempt.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const timer = clock.setTimeout(
+      () =>
+        attempt.abort(
+          Object.assign(new Error(`RunTask did not answer within ${attemptTimeoutMs} ms`), {
+            name: 'TimeoutError',
+          }),
+        ),
+      attemptTimeoutMs,
+    );
+    try {
+      const response = await bounded(
+        client.send(new RunTaskCommand(input), { abortSignal: attempt.signal }),
+        attempt.signal,
+      );
+      const task: Task | undefined = response.tasks?.find((t) => t.taskArn);
+      if (task?.taskArn)
+        return { taskArn: task.taskArn, capacityProvider: provider, attempts, reused: false };
+      const failures = response.failures ?? [];
+      lastError = new Error(`RunTask answered without a task: ${failureText(failures)}`);
+      if (!failures.every((f) => isRetryableFailure(f.reason))) {
+        throw new HandoffError(
+          'run-task-rejected',
+          `ECS did not start the runner task: ${failureText(failures)}`,
+          {
+            requestId: params.requestId,
+            attempts,
+            cause: lastError,
+          },
+        );
+      }
+      placement += 1;
+      if (providerIndex < providers.length - 1) {
+        providerIndex += 1;
+        continue;
+      }
+    } catch (error) {
+      if (error instanceof HandoffError) throw error;
+      if (signal.aborted) fail(error);
+      const name = (error as { name?: string }).name;
+      if (name === 'ConflictException') {
+        const existing = await findStartedTask(params, attempt.signal).catch(() => undefined);
+        if (existing) return { taskArn: existing, capacityProvider: provider, attempts, reused: true };
+      }
+      lastError = error;
+      if (!isRetryableError(error) && !attempt.signal.aborted) {
+        throw new HandoffError(
+          'run-task-rejected',
+          `ECS rejected RunTask (${name ?? 'Error'}: ${error instanceof Error ? error.message : String(error)}); check the cluster, task definition, subnets and the function's ecs:RunTask and iam:PassRole permissions`,
+          { requestId: params.requestId, attempts, cause: error },
+        );
+      }
+    } finally {
+      clock.clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
+    try {
+      await sleep(backoffDelay(retries, random), clock, signal);
+    } catch (error) {
+      fail(error);
+    }
+    retries += 1;
+  }
+  return fail(signal.reason);
+}
+
+/** Finds the task an earlier attempt of the same invocation started, by its `startedBy` mark. */
+async function findStartedTask(params: StartTaskParams, signal: AbortSignal): Promise<string | undefined> {
+  const { ListTasksCommand } = await loadEcs();
+  for (const desiredStatus of ['RUNNING', 'STOPPED'] as const) {
+    const found = await bounded(
+      params.client.send(
+        new ListTasksCommand({
+          cluster: params.config.cluster,
+          startedBy: startedBy(params.requestId),
+          desiredStatus,
+        }),
+        { abortSignal: signal },
+      ),
+      signal,
+    );
+    const arn = found.taskArns?.[0];
+    if (arn) return arn;
+  }
+  return undefined;
+}

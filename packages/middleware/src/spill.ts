@@ -1,0 +1,54 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { HandoffError } from './errors.js';
+import { formatS3Uri } from './protocol/s3-uri.js';
+import { backoffDelay, bounded, isRetryableError, sleep } from './retry.js';
+import { loadS3 } from './sdk.js';
+import type { Clock } from './types.js';
+
+export interface SpillParams {
+  client: S3Client;
+  bucket: string;
+  key: string;
+  body: string;
+  requestId: string;
+  clock: Clock;
+  random: () => number;
+  signal: AbortSignal;
+}
+
+/**
+ * Writes an envelope too large for the container override to S3 and returns its `s3://` URI.
+ * Throttling and server errors are retried inside the time the signal allows.
+ */
+export async function spillEnvelope(params: SpillParams): Promise<string> {
+  const { PutObjectCommand } = await loadS3();
+  const { client, signal, clock, random } = params;
+  for (let retry = 0; ; retry++) {
+    try {
+      await bounded(
+        client.send(
+          new PutObjectCommand({
+            Bucket: params.bucket,
+            Key: params.key,
+            Body: params.body,
+            ContentType: 'application/json',
+          }),
+          { abortSignal: signal },
+        ),
+        signal,
+      );
+      return formatS3Uri({ bucket: params.bucket, key: params.key });
+    } catch (error) {
+      if (error instanceof HandoffError) throw error;
+      if (signal.aborted || !isRetryableError(error)) {
+        const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        throw new HandoffError(
+          'payload-upload-failed',
+          `the envelope could not be written to s3://${params.bucket}/${params.key} (${detail}); check that the bucket exists and the function may s3:PutObject under its prefix`,
+          { requestId: params.requestId, cause: error },
+        );
+      }
+      await sleep(backoffDelay(retry, random), clock, signal).catch(() => undefined);
+    }
+  }
+}

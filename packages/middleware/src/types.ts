@@ -1,0 +1,151 @@
+import type { ECSClient } from '@aws-sdk/client-ecs';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
+
+/**
+ * The third argument the wrapped function receives. `signal` is aborted once the invocation
+ * has been handed off (in Lambda) or the task is being stopped (in the runner): stop work and
+ * let the promise settle. It is compatible with middy's `{ signal }`.
+ */
+export interface FallbackHandlerExtras {
+  readonly signal: AbortSignal;
+  /** Where this call runs: `lambda` before any handoff, `fargate` inside the runner. */
+  readonly runtime: 'lambda' | 'fargate';
+}
+
+/**
+ * A handler that can be wrapped: an async Lambda handler that may also take the extras.
+ *
+ * @example
+ * ```ts
+ * import type { FallbackHandler } from '@immortal-lambda/middleware';
+ * const fn: FallbackHandler<{ id: string }, string> = async (event, _context, { signal }) => {
+ *   signal.throwIfAborted();
+ *   return event.id;
+ * };
+ * ```
+ */
+export type FallbackHandler<TEvent = unknown, TResult = unknown> = (
+  event: TEvent,
+  context: Context,
+  extras: FallbackHandlerExtras,
+) => Promise<TResult> | TResult;
+
+/**
+ * What the wrapper returns after a handoff, unless `handoffResponse` says otherwise.
+ *
+ * @example
+ * ```ts
+ * import type { HandoffReceipt } from '@immortal-lambda/middleware';
+ * const taskId = (receipt: HandoffReceipt) => receipt.taskArn.split('/').pop();
+ * ```
+ */
+export interface HandoffReceipt {
+  status: 'handed-off';
+  requestId: string;
+  taskArn: string;
+  cluster: string;
+  capacityProvider: 'FARGATE' | 'FARGATE_SPOT';
+  /** `inline` when the envelope travelled in the container override, else its `s3://` URI. */
+  envelopeLocation: string;
+  envelopeBytes: number;
+  /** ISO 8601 time at which the task was confirmed. */
+  handedOffAt: string;
+}
+
+/** Capacity choices: `FARGATE_SPOT,FARGATE` tries Spot first and falls back to on-demand. */
+export type CapacityOption = 'FARGATE' | 'FARGATE_SPOT' | 'FARGATE_SPOT,FARGATE';
+
+/**
+ * A structured logger. A Powertools `Logger` fits as it is; the default writes one JSON line.
+ *
+ * @example
+ * ```ts
+ * import type { FallbackLogger } from '@immortal-lambda/middleware';
+ * const logger: FallbackLogger = {
+ *   info: (message, attributes) => console.info(JSON.stringify({ message, ...attributes })),
+ *   error: (message, attributes) => console.error(JSON.stringify({ message, ...attributes })),
+ * };
+ * ```
+ */
+export interface FallbackLogger {
+  info(message: string, attributes: Record<string, unknown>): void;
+  error(message: string, attributes: Record<string, unknown>): void;
+}
+
+/**
+ * Time, injectable so that deadlines can be tested without waiting.
+ *
+ * @example
+ * ```ts
+ * import type { Clock } from '@immortal-lambda/middleware';
+ * const clock: Clock = {
+ *   now: () => Date.now(),
+ *   setTimeout: (fn, ms) => setTimeout(fn, ms),
+ *   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+ * };
+ * ```
+ */
+export interface Clock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/**
+ * Options of {@link withFargateFallback} and `fargateFallback`. Each setting of the
+ * configuration table may also come from its environment variable; an option wins.
+ *
+ * @example
+ * ```ts
+ * import { withFargateFallback } from '@immortal-lambda/middleware';
+ * export const handler = withFargateFallback(fn, {
+ *   cluster: 'jobs',
+ *   taskDefinition: 'immortal-runner',
+ *   subnets: ['subnet-0123456789abcdef0'],
+ *   handoffResponse: (receipt) => ({ statusCode: 202, body: JSON.stringify({ taskArn: receipt.taskArn }) }),
+ * });
+ * ```
+ */
+export interface FargateFallbackOptions<TEvent = unknown, TResponse = unknown> {
+  /** ECS cluster name or ARN (`FARGATE_FALLBACK_CLUSTER`). */
+  cluster?: string;
+  /** Runner task definition: family, family:revision or ARN (`FARGATE_FALLBACK_TASK_DEFINITION`). */
+  taskDefinition?: string;
+  /** The runner's container name in the task definition (`FARGATE_FALLBACK_CONTAINER`, default `runner`). */
+  containerName?: string;
+  /** Subnet ids for the task's awsvpc network (`FARGATE_FALLBACK_SUBNETS`, comma-separated). */
+  subnets?: readonly string[] | string;
+  /** Security group ids (`FARGATE_FALLBACK_SECURITY_GROUPS`, comma-separated). */
+  securityGroups?: readonly string[] | string;
+  /** Give the task a public IP (`FARGATE_FALLBACK_ASSIGN_PUBLIC_IP`, default `false`). */
+  assignPublicIp?: boolean;
+  /** `FARGATE`, `FARGATE_SPOT` or `FARGATE_SPOT,FARGATE` (`FARGATE_FALLBACK_CAPACITY`, default `FARGATE`). */
+  capacity?: CapacityOption;
+  /** S3 bucket for envelopes too large for the container override (`FARGATE_FALLBACK_BUCKET`). */
+  payloadBucket?: string;
+  /** Key prefix of spilled envelopes (default `immortal-lambda/envelopes/`). */
+  payloadPrefix?: string;
+  /** How long before the deadline the handoff starts (`FARGATE_FALLBACK_MARGIN_MS`, default 10000). */
+  marginMs?: number;
+  /** Kill switch: run the handler as if unwrapped (`FARGATE_FALLBACK_DISABLED`). */
+  disabled?: boolean;
+  /** Builds the response returned after a handoff; by default the {@link HandoffReceipt}. */
+  handoffResponse?: (
+    receipt: HandoffReceipt,
+    event: TEvent,
+    context: Context,
+  ) => TResponse | Promise<TResponse>;
+  /** An ECS client to use instead of the one created on the first handoff. */
+  ecsClient?: ECSClient;
+  /** An S3 client to use instead of the one created on the first spill. */
+  s3Client?: S3Client;
+  /** Where the handoff records go; default: one JSON line on stdout/stderr. */
+  logger?: FallbackLogger;
+  /** The environment to read settings and Lambda variables from; default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Time source; default the system clock. */
+  clock?: Clock;
+  /** Random source in [0, 1) for retry jitter; default `Math.random`. */
+  random?: () => number;
+}

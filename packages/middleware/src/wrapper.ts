@@ -1,0 +1,71 @@
+import type { Context } from 'aws-lambda';
+import { resolveMode } from './config.js';
+import { createCore, remainingTime } from './core.js';
+import { LazyExtras, runnerExtras } from './extras.js';
+import { Invocation } from './invocation.js';
+import type { FallbackHandler, FargateFallbackOptions, HandoffReceipt } from './types.js';
+
+/**
+ * The wrapped handler: Lambda calls it with the event and context. Inside the runner it also
+ * takes the runner's `{ signal }` as a third argument.
+ */
+export type WrappedHandler<TEvent, TResult, TResponse> = (
+  event: TEvent,
+  context: Context,
+  extras?: { signal?: AbortSignal },
+) => Promise<TResult | TResponse>;
+
+/**
+ * Wraps a Lambda handler so that, `marginMs` before the invocation would time out, it hands the
+ * original event to an ECS Fargate task that runs the same handler to completion.
+ *
+ * Configuration is read and validated here, once: a missing or invalid setting throws one
+ * {@link ConfigurationError} listing every problem. Inside the runner
+ * (`FARGATE_FALLBACK_RUNNER=1`) the handler is called directly, with no timer and no handoff.
+ *
+ * @param fn - the handler; it receives `{ signal, runtime }` as its third argument and should
+ *   stop its work when `signal` aborts.
+ * @param options - settings that override the `FARGATE_FALLBACK_*` environment variables.
+ *
+ * @example
+ * ```ts
+ * import { withFargateFallback } from '@immortal-lambda/middleware';
+ *
+ * export const handler = withFargateFallback(async (event: { reportId: string }, _context, { signal }) => {
+ *   for (const page of await listPages(event.reportId)) {
+ *     signal.throwIfAborted();
+ *     await render(page);
+ *   }
+ *   return { done: event.reportId };
+ * });
+ * ```
+ */
+export function withFargateFallback<TEvent = unknown, TResult = unknown, TResponse = HandoffReceipt>(
+  fn: FallbackHandler<TEvent, TResult>,
+  options: FargateFallbackOptions<TEvent, TResponse> = {},
+): WrappedHandler<TEvent, TResult, TResponse> {
+  if (typeof fn !== 'function') {
+    throw new TypeError(
+      `withFargateFallback expects the handler function as its first argument, got ${typeof fn}`,
+    );
+  }
+  const env = options.env ?? process.env;
+  const mode = resolveMode(options as FargateFallbackOptions, env);
+  if (mode === 'runner') {
+    return async (event, context, extras) => fn(event, context, runnerExtras(extras));
+  }
+  if (mode === 'disabled') {
+    return async (event, context) => fn(event, context, new LazyExtras('lambda'));
+  }
+  const core = createCore(options as FargateFallbackOptions, env);
+  const handler = fn as FallbackHandler<unknown, unknown>;
+  return (event, context) => {
+    let remaining: number;
+    try {
+      remaining = remainingTime(context);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Invocation(core, event, context, remaining).run(handler) as Promise<TResult | TResponse>;
+  };
+}

@@ -1,0 +1,395 @@
+import { ECSClient, RunTaskCommand, type RunTaskCommandInput, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigurationError, HandoffError } from '../../src/errors.js';
+import { ENV, parseEnvelope } from '../../src/protocol/index.js';
+import type { FallbackHandler, FargateFallbackOptions, HandoffReceipt } from '../../src/types.js';
+import { adapters } from '../helpers/adapters.js';
+import { awsError, lambdaContext, lambdaEnv, memoryLogger, sleep } from '../helpers/lambda.js';
+
+const MARGIN = 1_000;
+// The handoff starts 60 ms into the invocation; the deadline guard is 500 ms before the deadline.
+const REMAINING = MARGIN + 60;
+const TASK_ARN = 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/0123456789abcdef0123456789abcdef';
+
+/** A handler that works until it is aborted, like a long job that honours its signal. */
+const untilAborted: FallbackHandler<unknown, unknown> = (_event, _context, { signal }) =>
+  new Promise((_resolve, reject) => {
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+
+const envelopeOf = (input: RunTaskCommandInput | undefined) => {
+  const value = input?.overrides?.containerOverrides?.[0]?.environment?.find(
+    (e) => e.name === ENV.envelope,
+  )?.value;
+  if (value === undefined) throw new Error('RunTask carried no envelope');
+  return value;
+};
+
+describe.each(adapters)('$name', (adapter) => {
+  const ecs = mockClient(ECSClient);
+  const s3 = mockClient(S3Client);
+  let logger: ReturnType<typeof memoryLogger>;
+  let options: FargateFallbackOptions;
+
+  beforeEach(() => {
+    ecs.reset();
+    s3.reset();
+    logger = memoryLogger();
+    options = {
+      env: lambdaEnv(),
+      marginMs: MARGIN,
+      logger,
+      ecsClient: new ECSClient({ region: 'eu-west-1' }),
+      s3Client: new S3Client({ region: 'eu-west-1' }),
+      random: () => 0.5,
+    };
+  });
+
+  afterEach(() => {
+    ecs.reset();
+    s3.reset();
+  });
+
+  it('returns the result of a handler that finishes in time, and starts no task', async () => {
+    // Prepare
+    const handler = adapter.wrap(async (event) => ({ echoed: event }), options);
+
+    // Act
+    const result = await handler({ id: 1 }, lambdaContext(60_000));
+
+    // Assess
+    expect(result).toEqual({ echoed: { id: 1 } });
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
+    expect(logger.records).toEqual([]);
+  });
+
+  it('rethrows the error of a handler that fails in time, untouched', async () => {
+    // Prepare
+    const failure = new RangeError('bad report id');
+    const handler = adapter.wrap(async () => {
+      throw failure;
+    }, options);
+
+    // Act
+    const outcome = handler({}, lambdaContext(60_000));
+
+    // Assess
+    await expect(outcome).rejects.toBe(failure);
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
+  });
+
+  it('hands the original invocation to a Fargate task at the deadline minus the margin', async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }], failures: [] });
+    const handler = adapter.wrap(untilAborted, options);
+    const context = lambdaContext(REMAINING);
+    const event = { reportId: 'r-42', pages: [1, 2, 3] };
+
+    // Act
+    const receipt = (await handler(event, context)) as HandoffReceipt;
+
+    // Assess
+    expect(receipt).toMatchObject({
+      status: 'handed-off',
+      taskArn: TASK_ARN,
+      requestId: context.awsRequestId,
+      cluster: 'jobs',
+      capacityProvider: 'FARGATE',
+      envelopeLocation: 'inline',
+    });
+    const calls = ecs.commandCalls(RunTaskCommand);
+    expect(calls).toHaveLength(1);
+    const input = calls[0]?.args[0].input;
+    expect(input).toMatchObject({
+      cluster: 'jobs',
+      taskDefinition: 'immortal-runner:3',
+      launchType: 'FARGATE',
+      count: 1,
+      clientToken: context.awsRequestId,
+      startedBy: `immortal-lambda/${context.awsRequestId}`,
+      networkConfiguration: {
+        awsvpcConfiguration: {
+          subnets: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0bbbbbbbbbbbbbbb2'],
+          securityGroups: ['sg-0ccccccccccccccc3'],
+          assignPublicIp: 'DISABLED',
+        },
+      },
+    });
+    expect(input?.tags).toEqual(
+      expect.arrayContaining([
+        { key: 'immortal-lambda:function', value: 'report-job' },
+        { key: 'immortal-lambda:request-id', value: context.awsRequestId },
+      ]),
+    );
+    const envelope = parseEnvelope(envelopeOf(input));
+    expect(envelope.event).toEqual(event);
+    expect(envelope.invocation.awsRequestId).toBe(context.awsRequestId);
+    expect(envelope.function).toMatchObject({
+      name: 'report-job',
+      version: '7',
+      handler: 'src/jobs/report.handler',
+    });
+    expect(envelope.invocation.traceHeader).toContain('Root=1-67891233');
+    const [record] = logger.records;
+    expect(logger.records).toHaveLength(1);
+    expect(record?.level).toBe('INFO');
+    expect(record?.attributes).toMatchObject({
+      requestId: context.awsRequestId,
+      taskArn: TASK_ARN,
+      envelopeLocation: 'inline',
+      attempts: 1,
+      retries: 0,
+    });
+    expect(record?.attributes.envelopeBytes).toBe(Buffer.byteLength(envelopeOf(input)));
+  });
+
+  it('returns what handoffResponse builds from the receipt', async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
+    const handler = adapter.wrap(untilAborted, {
+      ...options,
+      handoffResponse: (receipt) => ({ statusCode: 202, body: JSON.stringify({ task: receipt.taskArn }) }),
+    });
+
+    // Act
+    const response = await handler({}, lambdaContext(REMAINING));
+
+    // Assess
+    expect(response).toEqual({ statusCode: 202, body: JSON.stringify({ task: TASK_ARN }) });
+  });
+
+  it('retries throttled RunTask calls with the same client token until a task starts', async () => {
+    // Prepare
+    ecs
+      .on(RunTaskCommand)
+      .rejectsOnce(awsError('ThrottlingException', 'Rate exceeded'))
+      .rejectsOnce(awsError('ServerException', 'Service unavailable', 500))
+      .resolves({ tasks: [{ taskArn: TASK_ARN }] });
+    const handler = adapter.wrap(untilAborted, options);
+    const context = lambdaContext(REMAINING);
+
+    // Act
+    const receipt = (await handler({}, context)) as HandoffReceipt;
+
+    // Assess
+    expect(receipt.taskArn).toBe(TASK_ARN);
+    const tokens = ecs.commandCalls(RunTaskCommand).map((call) => call.args[0].input.clientToken);
+    expect(tokens).toEqual([context.awsRequestId, context.awsRequestId, context.awsRequestId]);
+    expect(logger.records[0]?.attributes).toMatchObject({ attempts: 3, retries: 2 });
+  });
+
+  it('falls back from Spot to on-demand when Spot has no capacity', async () => {
+    // Prepare
+    ecs
+      .on(RunTaskCommand)
+      .resolvesOnce({
+        tasks: [],
+        failures: [
+          {
+            reason:
+              'Capacity is unavailable at this time. Please try again later or in a different availability zone',
+          },
+        ],
+      })
+      .resolves({ tasks: [{ taskArn: TASK_ARN }] });
+    const handler = adapter.wrap(untilAborted, { ...options, capacity: 'FARGATE_SPOT,FARGATE' });
+    const context = lambdaContext(REMAINING);
+
+    // Act
+    const receipt = (await handler({}, context)) as HandoffReceipt;
+
+    // Assess
+    expect(receipt.capacityProvider).toBe('FARGATE');
+    const [spot, onDemand] = ecs.commandCalls(RunTaskCommand).map((call) => call.args[0].input);
+    expect(spot?.capacityProviderStrategy).toEqual([{ capacityProvider: 'FARGATE_SPOT', weight: 1 }]);
+    expect(spot?.launchType).toBeUndefined();
+    expect(onDemand?.launchType).toBe('FARGATE');
+    expect(onDemand?.capacityProviderStrategy).toBeUndefined();
+    expect(onDemand?.clientToken).not.toBe(spot?.clientToken);
+  });
+
+  it('treats a 200 answer with failures[] and no task as a failed handoff', async () => {
+    // Prepare
+    ecs
+      .on(RunTaskCommand)
+      .resolves({ tasks: [], failures: [{ arn: 'arn:aws:ecs:::container-instance/x', reason: 'MISSING' }] });
+    const handler = adapter.wrap(untilAborted, options);
+    const context = lambdaContext(REMAINING);
+    const started = Date.now();
+
+    // Act
+    const outcome = handler({}, context);
+
+    // Assess
+    await expect(outcome).rejects.toMatchObject({
+      name: 'HandoffError',
+      reason: 'run-task-rejected',
+      requestId: context.awsRequestId,
+    });
+    await expect(outcome).rejects.toThrow(/MISSING/);
+    expect(Date.now() - started).toBeLessThan(REMAINING);
+    const failure = logger.records.find((r) => r.level === 'ERROR');
+    expect(failure?.attributes).toMatchObject({
+      requestId: context.awsRequestId,
+      reason: 'run-task-rejected',
+    });
+  });
+
+  it('fails with a HandoffError before the deadline when RunTask never answers', async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).callsFake(() => new Promise(() => {}));
+    const handler = adapter.wrap(untilAborted, options);
+    const started = Date.now();
+
+    // Act
+    const outcome = handler({}, lambdaContext(REMAINING));
+
+    // Assess
+    await expect(outcome).rejects.toBeInstanceOf(HandoffError);
+    await expect(outcome).rejects.toMatchObject({ reason: 'deadline' });
+    expect(Date.now() - started).toBeLessThan(REMAINING);
+  });
+
+  it('writes an envelope too large for the override to S3 and passes its s3:// URI', async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
+    s3.on(PutObjectCommand).resolves({});
+    const handler = adapter.wrap(untilAborted, { ...options, payloadBucket: 'envelopes-bucket' });
+    const context = lambdaContext(REMAINING);
+    const event = { rows: 'x'.repeat(20_000) };
+
+    // Act
+    const receipt = (await handler(event, context)) as HandoffReceipt;
+
+    // Assess
+    const key = `immortal-lambda/envelopes/report-job/${context.awsRequestId}.json`;
+    expect(receipt.envelopeLocation).toBe(`s3://envelopes-bucket/${key}`);
+    const [put] = s3.commandCalls(PutObjectCommand);
+    expect(put?.args[0].input).toMatchObject({
+      Bucket: 'envelopes-bucket',
+      Key: key,
+      ContentType: 'application/json',
+    });
+    expect(parseEnvelope(String(put?.args[0].input.Body)).event).toEqual(event);
+    expect(envelopeOf(ecs.commandCalls(RunTaskCommand)[0]?.args[0].input)).toBe(
+      `s3://envelopes-bucket/${key}`,
+    );
+  });
+
+  it('names FARGATE_FALLBACK_BUCKET when a large envelope has nowhere to go', async () => {
+    // Prepare
+    const handler = adapter.wrap(untilAborted, options);
+
+    // Act
+    const outcome = handler({ rows: 'x'.repeat(20_000) }, lambdaContext(REMAINING));
+
+    // Assess
+    await expect(outcome).rejects.toMatchObject({ name: 'HandoffError', reason: 'payload-too-large' });
+    await expect(outcome).rejects.toThrow(/FARGATE_FALLBACK_BUCKET/);
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
+  });
+
+  it('says so when the event cannot be serialised', async () => {
+    // Prepare
+    const handler = adapter.wrap(untilAborted, options);
+
+    // Act
+    const outcome = handler({ amount: 10n }, lambdaContext(REMAINING));
+
+    // Assess
+    await expect(outcome).rejects.toMatchObject({ name: 'HandoffError', reason: 'unserializable-event' });
+    await expect(outcome).rejects.toThrow(/BigInt/);
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
+  });
+
+  it('never hands off inside the runner', async () => {
+    // Prepare: the runner's environment has no fallback settings at all.
+    const handler = adapter.wrap(async () => 'done in fargate', {
+      ...options,
+      env: { [ENV.runner]: '1' },
+    });
+
+    // Act
+    const result = await handler({}, lambdaContext(REMAINING + 5_000));
+
+    // Assess
+    expect(result).toBe('done in fargate');
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
+  });
+
+  it('runs the handler unwrapped when the kill switch is on', async () => {
+    // Prepare
+    const handler = adapter.wrap(async () => 'plain', { ...options, env: { [ENV.disabled]: 'true' } });
+
+    // Act
+    const result = await handler({}, lambdaContext(REMAINING + 5_000));
+
+    // Assess
+    expect(result).toBe('plain');
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
+  });
+
+  it('refuses a configuration with missing settings, listing each of them', () => {
+    // Act
+    const wrapping = () => adapter.wrap(untilAborted, { env: { FARGATE_FALLBACK_SUBNETS: 'subnet-1' } });
+
+    // Assess
+    expect(wrapping).toThrow(ConfigurationError);
+    expect(wrapping).toThrow(/FARGATE_FALLBACK_CLUSTER/);
+    expect(wrapping).toThrow(/FARGATE_FALLBACK_TASK_DEFINITION/);
+    expect(wrapping).toThrow(/"subnet-1" is not a subnet id/);
+  });
+
+  it('fails the invocation loudly when the handoff fails and the handler does not finish', async () => {
+    // Prepare
+    ecs
+      .on(RunTaskCommand)
+      .rejects(awsError('AccessDeniedException', 'not authorized to perform ecs:RunTask'));
+    const handler = adapter.wrap(untilAborted, options);
+    const context = lambdaContext(REMAINING);
+
+    // Act
+    const outcome = handler({}, context);
+
+    // Assess
+    await expect(outcome).rejects.toMatchObject({ name: 'HandoffError', reason: 'run-task-rejected' });
+    await expect(outcome).rejects.toThrow(/ecs:RunTask/);
+    expect(context.getRemainingTimeInMillis()).toBeGreaterThan(0);
+  });
+
+  it(
+    adapter.handlerSurvivesFailedHandoff
+      ? 'lets the handler finish after a failed handoff and returns its result'
+      : 'fails at once after a failed handoff, since middy has already aborted the handler',
+    async () => {
+      // Prepare
+      ecs.on(RunTaskCommand).rejects(awsError('AccessDeniedException', 'denied'));
+      const handler = adapter.wrap(async (_event, _context, { signal }) => {
+        await sleep(250);
+        signal.throwIfAborted();
+        return 'finished late';
+      }, options);
+
+      // Act
+      const outcome = handler({}, lambdaContext(REMAINING));
+
+      // Assess
+      if (adapter.handlerSurvivesFailedHandoff) await expect(outcome).resolves.toBe('finished late');
+      else await expect(outcome).rejects.toBeInstanceOf(HandoffError);
+    },
+  );
+
+  it('stops no task when the handoff succeeds', async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
+    const handler = adapter.wrap(untilAborted, options);
+
+    // Act
+    await handler({}, lambdaContext(REMAINING));
+
+    // Assess
+    expect(ecs.commandCalls(StopTaskCommand)).toHaveLength(0);
+  });
+});
