@@ -133,14 +133,17 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
   let retries = 0;
   let lastError: unknown;
 
-  const fail = (error: unknown): never => {
-    if (error instanceof HandoffError) throw error;
+  let inFlight = false;
+  const fail = (): never => {
+    const last = inFlight
+      ? `the last RunTask call had not answered${lastError instanceof Error ? ` (before it: ${lastError.message})` : ''}`
+      : lastError instanceof Error
+        ? lastError.message
+        : 'no RunTask call finished';
     throw new HandoffError(
       'deadline',
-      `no Fargate task could be started before the deadline after ${attempts} RunTask attempt${attempts === 1 ? '' : 's'}: ${
-        lastError instanceof Error ? lastError.message : String(lastError ?? 'no attempt finished')
-      }`,
-      { requestId: params.requestId, attempts, cause: lastError ?? error },
+      `no Fargate task could be started before the deadline after ${attempts} RunTask attempt${attempts === 1 ? '' : 's'}: ${last}`,
+      { requestId: params.requestId, attempts, cause: lastError ?? signal.reason },
     );
   };
 
@@ -170,6 +173,7 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
         ),
       attemptTimeoutMs,
     );
+    inFlight = true;
     try {
       const response = await bounded(
         client.send(new RunTaskCommand(input), { abortSignal: attempt.signal }),
@@ -197,8 +201,9 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
         continue;
       }
     } catch (error) {
-      if (error instanceof HandoffError) throw error;
-      if (signal.aborted) fail(error);
+      if (error instanceof HandoffError && error.reason !== 'deadline') throw error;
+      if (signal.aborted) fail();
+      inFlight = false;
       const name = (error as { name?: string }).name;
       if (name === 'ConflictException') {
         const existing = await findStartedTask(params, attempt.signal).catch(() => undefined);
@@ -213,17 +218,18 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
         );
       }
     } finally {
+      if (!signal.aborted) inFlight = false;
       clock.clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
     }
     try {
       await sleep(backoffDelay(retries, random), clock, signal);
-    } catch (error) {
-      fail(error);
+    } catch {
+      fail();
     }
     retries += 1;
   }
-  return fail(signal.reason);
+  return fail();
 }
 
 /** Finds the task an earlier attempt of the same invocation started, by its `startedBy` mark. */

@@ -63,7 +63,7 @@ export interface EnvelopeInput {
     memoryLimitInMB: string | number;
     logGroupName: string;
     logStreamName: string;
-    identity?: { cognitoIdentityId: string; cognitoIdentityPoolId: string } | undefined;
+    identity?: { cognitoIdentityId: string; cognitoIdentityPoolId: string } | null | undefined;
     clientContext?: unknown;
   };
   /** The Lambda environment: `AWS_LAMBDA_FUNCTION_VERSION`, `_HANDLER`, `_X_AMZN_TRACE_ID`, `AWS_REGION`. */
@@ -97,8 +97,9 @@ export function createEnvelope(input: EnvelopeInput): Envelope {
     deadlineAt: input.deadlineAt,
     handedOffAt: input.handedOffAt,
   };
-  if (context.identity !== undefined) invocation.identity = context.identity;
-  if (context.clientContext !== undefined) invocation.clientContext = context.clientContext;
+  // Outside mobile SDK invocations Lambda leaves these undefined; some harnesses set null.
+  if (context.identity != null && typeof context.identity === 'object') invocation.identity = context.identity;
+  if (context.clientContext != null) invocation.clientContext = context.clientContext;
   const traceHeader = env._X_AMZN_TRACE_ID;
   if (traceHeader) invocation.traceHeader = traceHeader;
   const fn: EnvelopeFunction = {

@@ -1,0 +1,159 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_MARGIN_MS, resolveConfig, resolveMode } from '../../src/config.js';
+import { ConfigurationError } from '../../src/errors.js';
+import { lambdaEnv } from '../helpers/lambda.js';
+
+const problemsOf = (run: () => unknown): readonly string[] => {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ConfigurationError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigurationError');
+};
+
+describe('resolveConfig', () => {
+  it('reads every setting from the environment and applies the defaults', () => {
+    // Act
+    const config = resolveConfig({}, lambdaEnv());
+
+    // Assess
+    expect(config).toEqual({
+      cluster: 'jobs',
+      taskDefinition: 'immortal-runner:3',
+      containerName: 'runner',
+      subnets: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0bbbbbbbbbbbbbbb2'],
+      securityGroups: ['sg-0ccccccccccccccc3'],
+      assignPublicIp: false,
+      capacity: 'FARGATE',
+      payloadBucket: undefined,
+      payloadPrefix: 'immortal-lambda/envelopes/',
+      marginMs: DEFAULT_MARGIN_MS,
+    });
+  });
+
+  it('lets explicit options win over the environment', () => {
+    // Act
+    const config = resolveConfig(
+      {
+        cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/other',
+        taskDefinition: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/runner:9',
+        subnets: ['subnet-0ddddddddddddddd4'],
+        assignPublicIp: true,
+        capacity: 'FARGATE_SPOT,FARGATE',
+        payloadBucket: 'my.payload-bucket',
+        marginMs: 30_000,
+        containerName: 'main',
+      },
+      lambdaEnv({ FARGATE_FALLBACK_ASSIGN_PUBLIC_IP: 'false', FARGATE_FALLBACK_MARGIN_MS: '5000' }),
+    );
+
+    // Assess
+    expect(config).toMatchObject({
+      cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/other',
+      taskDefinition: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/runner:9',
+      subnets: ['subnet-0ddddddddddddddd4'],
+      assignPublicIp: true,
+      capacity: 'FARGATE_SPOT,FARGATE',
+      payloadBucket: 'my.payload-bucket',
+      marginMs: 30_000,
+      containerName: 'main',
+    });
+  });
+
+  it('parses lists with spaces, booleans in either case and the capacity with spaces', () => {
+    // Act
+    const config = resolveConfig(
+      {},
+      lambdaEnv({
+        FARGATE_FALLBACK_SUBNETS: ' subnet-0aaaaaaaaaaaaaaa1 , ,subnet-0bbbbbbbbbbbbbbb2 ',
+        FARGATE_FALLBACK_ASSIGN_PUBLIC_IP: 'TRUE',
+        FARGATE_FALLBACK_CAPACITY: 'fargate_spot, fargate',
+        FARGATE_FALLBACK_MARGIN_MS: '2500',
+      }),
+    );
+
+    // Assess
+    expect(config.subnets).toEqual(['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0bbbbbbbbbbbbbbb2']);
+    expect(config.assignPublicIp).toBe(true);
+    expect(config.capacity).toBe('FARGATE_SPOT,FARGATE');
+    expect(config.marginMs).toBe(2500);
+  });
+
+  it('lists every missing setting in one error, naming its environment variable', () => {
+    // Act
+    const problems = problemsOf(() => resolveConfig({}, {}));
+
+    // Assess
+    expect(problems).toHaveLength(3);
+    expect(problems.join('\n')).toMatch(/FARGATE_FALLBACK_CLUSTER/);
+    expect(problems.join('\n')).toMatch(/FARGATE_FALLBACK_TASK_DEFINITION/);
+    expect(problems.join('\n')).toMatch(/FARGATE_FALLBACK_SUBNETS/);
+  });
+
+  it('lists every invalid setting in one error', () => {
+    // Act
+    const problems = problemsOf(() =>
+      resolveConfig(
+        {},
+        lambdaEnv({
+          FARGATE_FALLBACK_CLUSTER: 'my cluster',
+          FARGATE_FALLBACK_TASK_DEFINITION: 'runner:latest',
+          FARGATE_FALLBACK_SECURITY_GROUPS: 'default',
+          FARGATE_FALLBACK_ASSIGN_PUBLIC_IP: 'maybe',
+          FARGATE_FALLBACK_CAPACITY: 'EC2',
+          FARGATE_FALLBACK_BUCKET: 'Bad_Bucket',
+          FARGATE_FALLBACK_MARGIN_MS: '250',
+          FARGATE_FALLBACK_CONTAINER: 'my container',
+        }),
+      ),
+    );
+
+    // Assess
+    const text = problems.join('\n');
+    expect(problems).toHaveLength(8);
+    for (const fragment of [
+      'cluster "my cluster"',
+      'taskDefinition "runner:latest"',
+      '"default" is not a security group id',
+      'FARGATE_FALLBACK_ASSIGN_PUBLIC_IP is "maybe"',
+      'capacity "EC2"',
+      'payloadBucket "Bad_Bucket"',
+      'marginMs "250"',
+      'containerName "my container"',
+    ]) {
+      expect(text).toContain(fragment);
+    }
+  });
+
+  it('refuses more subnets and security groups than RunTask accepts', () => {
+    // Prepare
+    const subnets = Array.from({ length: 17 }, (_, i) => `subnet-0${String(i).padStart(16, 'a')}`);
+    const groups = Array.from({ length: 6 }, (_, i) => `sg-0${String(i).padStart(16, 'c')}`);
+
+    // Act
+    const problems = problemsOf(() => resolveConfig({ subnets, securityGroups: groups }, lambdaEnv()));
+
+    // Assess
+    expect(problems.join('\n')).toMatch(/17 subnets given; RunTask accepts at most 16/);
+    expect(problems.join('\n')).toMatch(/6 security groups given; RunTask accepts at most 5/);
+  });
+});
+
+describe('resolveMode', () => {
+  it('is runner inside the runner, whatever else is set', () => {
+    expect(resolveMode({ disabled: false }, { FARGATE_FALLBACK_RUNNER: '1' })).toBe('runner');
+  });
+
+  it('honours the kill switch from the environment and from the option', () => {
+    expect(resolveMode({}, { FARGATE_FALLBACK_DISABLED: 'true' })).toBe('disabled');
+    expect(resolveMode({ disabled: true }, {})).toBe('disabled');
+    expect(resolveMode({ disabled: false }, { FARGATE_FALLBACK_DISABLED: 'true' })).toBe('active');
+    expect(resolveMode({}, {})).toBe('active');
+  });
+
+  it('refuses a kill switch that is neither true nor false', () => {
+    expect(() => resolveMode({}, { FARGATE_FALLBACK_DISABLED: 'off please' })).toThrow(/use true or false/);
+  });
+});
