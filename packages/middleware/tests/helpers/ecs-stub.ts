@@ -59,7 +59,10 @@ export class EcsStub {
   async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
-    const action = String(request.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
+    const action =
+      String(request.headers['x-amz-target'] ?? '')
+        .split('.')
+        .pop() ?? '';
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
     this.calls.push({ action, body });
     const reply = (status: number, payload: unknown, errorType?: string) => {
@@ -89,7 +92,10 @@ export class EcsStub {
         taskArn = `arn:aws:ecs:eu-west-1:123456789012:task/${String(body.cluster)}/${randomUUID().replaceAll('-', '')}`;
         this.#tokens.set(token, taskArn);
       }
-      reply(200, { tasks: [{ taskArn, lastStatus: 'PROVISIONING', desiredStatus: 'RUNNING' }], failures: [] });
+      reply(200, {
+        tasks: [{ taskArn, lastStatus: 'PROVISIONING', desiredStatus: 'RUNNING' }],
+        failures: [],
+      });
       return;
     }
     if (action === 'StopTask') {
@@ -100,6 +106,10 @@ export class EcsStub {
       reply(200, { taskArns: [] });
       return;
     }
-    reply(400, { __type: 'UnknownOperationException', message: `the stub does not serve ${action}` }, 'UnknownOperationException');
+    reply(
+      400,
+      { __type: 'UnknownOperationException', message: `the stub does not serve ${action}` },
+      'UnknownOperationException',
+    );
   }
 }

@@ -23,8 +23,14 @@ let environment: Record<string, string>;
 beforeAll(async () => {
   const ecsEndpoint = await ecs.start();
   s3Directory = await mkdtemp(join(tmpdir(), 'immortal-s3-'));
-  s3rver = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: s3Directory, configureBuckets: [{ name: BUCKET, configs: [] }] });
-  const { port } = (await s3rver.run()) as { port: number };
+  s3rver = new S3rver({
+    port: 0,
+    address: '127.0.0.1',
+    silent: true,
+    directory: s3Directory,
+    configureBuckets: [{ name: BUCKET, configs: [] }],
+  });
+  const { port } = await s3rver.run();
   environment = {
     AWS_REGION: 'eu-west-1',
     AWS_ACCESS_KEY_ID: 'S3RVER',
@@ -67,7 +73,11 @@ const invoke = async (lambdaPath: string, event: unknown, esm = false) => {
     return { ok: true as const, result: result as Record<string, unknown>, elapsed: Date.now() - started };
   } catch (error) {
     // The harness reports errors as Lambda does: { errorType, errorMessage, stackTrace }.
-    return { ok: false as const, error: error as { errorType: string; errorMessage: string }, elapsed: Date.now() - started };
+    return {
+      ok: false as const,
+      error: error as { errorType: string; errorMessage: string },
+      elapsed: Date.now() - started,
+    };
   }
 };
 
@@ -99,7 +109,9 @@ describe.each(harnesses)(`$name under lambda-local with a ${TIMEOUT_MS} ms timeo
     expect(more).toHaveLength(0);
     const receipt = outcome.ok ? outcome.result : {};
     expect(receipt).toMatchObject({ status: 'handed-off', envelopeLocation: 'inline' });
-    const overrides = call?.overrides as { containerOverrides: { environment: { name: string; value: string }[] }[] };
+    const overrides = call?.overrides as {
+      containerOverrides: { environment: { name: string; value: string }[] }[];
+    };
     const envelope = parseEnvelope(overrides.containerOverrides[0]?.environment[0]?.value ?? '');
     expect(envelope.event).toEqual({ job: 'long', workMs: 10_000 });
     expect(envelope.invocation.awsRequestId).toBe(receipt.requestId);
@@ -145,7 +157,9 @@ describe.each(harnesses)(`$name under lambda-local with a ${TIMEOUT_MS} ms timeo
     // Assess
     expect(outcome.ok).toBe(false);
     expect(outcome.ok || outcome.error.errorType).toBe('HandoffError');
-    expect(outcome.ok || outcome.error.errorMessage).toMatch(/before the deadline after 1 RunTask attempt: the last RunTask call had not answered/);
+    expect(outcome.ok || outcome.error.errorMessage).toMatch(
+      /before the deadline after 1 RunTask attempt: the last RunTask call had not answered/,
+    );
     expect(outcome.elapsed).toBeLessThan(TIMEOUT_MS);
   });
 
@@ -161,15 +175,19 @@ describe.each(harnesses)(`$name under lambda-local with a ${TIMEOUT_MS} ms timeo
     const receipt = outcome.ok ? outcome.result : {};
     const uri = String(receipt.envelopeLocation);
     expect(uri).toMatch(new RegExp(`^s3://${BUCKET}/immortal-lambda/envelopes/`));
-    const overrides = ecs.runTaskCalls()[0]?.overrides as { containerOverrides: { environment: { value: string }[] }[] };
+    const overrides = ecs.runTaskCalls()[0]?.overrides as {
+      containerOverrides: { environment: { value: string }[] }[];
+    };
     expect(overrides.containerOverrides[0]?.environment[0]?.value).toBe(uri);
     const s3 = new S3Client({
       region: 'eu-west-1',
-      endpoint: environment.AWS_ENDPOINT_URL_S3,
+      endpoint: String(environment.AWS_ENDPOINT_URL_S3),
       forcePathStyle: true,
       credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
     });
-    const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: uri.slice(`s3://${BUCKET}/`.length) }));
+    const object = await s3.send(
+      new GetObjectCommand({ Bucket: BUCKET, Key: uri.slice(`s3://${BUCKET}/`.length) }),
+    );
     expect(parseEnvelope(await (object.Body?.transformToString() ?? '')).event).toEqual(event);
   });
 });
@@ -186,7 +204,9 @@ describe('the fast path in a fresh process', () => {
     // Assess
     const report = JSON.parse(stdout) as { result: number; modules: string[] };
     expect(report.result).toBe(42);
-    expect(report.modules.some((url) => url.includes('immortal-lambda') || url.includes('middleware/dist'))).toBe(true);
+    expect(
+      report.modules.some((url) => url.includes('immortal-lambda') || url.includes('middleware/dist')),
+    ).toBe(true);
     expect(report.modules.filter((url) => url.includes('@aws-sdk') || url.includes('@smithy'))).toEqual([]);
   });
 });

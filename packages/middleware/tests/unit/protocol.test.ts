@@ -14,7 +14,11 @@ import {
 import { lambdaContext, lambdaEnv } from '../helpers/lambda.js';
 
 const build = (event: unknown, env = lambdaEnv()) => {
-  const context = lambdaContext(60_000, { awsRequestId: 'req-1', identity: undefined, clientContext: undefined });
+  const context = lambdaContext(60_000, {
+    awsRequestId: 'req-1',
+    identity: undefined,
+    clientContext: undefined,
+  });
   return createEnvelope({ event, context, env, startedAt: 1_000, deadlineAt: 61_000, handedOffAt: 51_000 });
 };
 
@@ -27,7 +31,13 @@ describe('createEnvelope', () => {
     expect(envelope).toEqual({
       kind: 'immortal-lambda.envelope',
       version: ENVELOPE_VERSION,
-      function: { name: 'report-job', version: '7', handler: 'src/jobs/report.handler', memoryLimitInMB: 1024, region: 'eu-west-1' },
+      function: {
+        name: 'report-job',
+        version: '7',
+        handler: 'src/jobs/report.handler',
+        memoryLimitInMB: 1024,
+        region: 'eu-west-1',
+      },
       invocation: {
         awsRequestId: 'req-1',
         invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job:live',
@@ -58,7 +68,14 @@ describe('createEnvelope', () => {
     });
 
     // Act
-    const envelope = createEnvelope({ event: null, context, env: {}, startedAt: 0, deadlineAt: 0, handedOffAt: 0 });
+    const envelope = createEnvelope({
+      event: null,
+      context,
+      env: {},
+      startedAt: 0,
+      deadlineAt: 0,
+      handedOffAt: 0,
+    });
 
     // Assess
     expect(envelope.invocation.identity).toEqual({ cognitoIdentityId: 'id', cognitoIdentityPoolId: 'pool' });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config.js';
 import { RUN_TASK_OVERRIDES_LIMIT } from '../../src/protocol/index.js';
+import { isRetryableError } from '../../src/retry.js';
 import {
   buildOverrides,
   buildRunTaskInput,
@@ -9,13 +10,16 @@ import {
   overridesSize,
   startedBy,
 } from '../../src/run-task.js';
-import { isRetryableError } from '../../src/retry.js';
 import { awsError, lambdaEnv } from '../helpers/lambda.js';
 
 describe('RunTask parameters', () => {
   it('use the request id as the first client token and a suffixed one for later placements', () => {
-    expect(clientToken('9f8e7d6c-5b4a-3210-fedc-ba9876543210', 0)).toBe('9f8e7d6c-5b4a-3210-fedc-ba9876543210');
-    expect(clientToken('9f8e7d6c-5b4a-3210-fedc-ba9876543210', 2)).toBe('9f8e7d6c-5b4a-3210-fedc-ba9876543210-p2');
+    expect(clientToken('9f8e7d6c-5b4a-3210-fedc-ba9876543210', 0)).toBe(
+      '9f8e7d6c-5b4a-3210-fedc-ba9876543210',
+    );
+    expect(clientToken('9f8e7d6c-5b4a-3210-fedc-ba9876543210', 2)).toBe(
+      '9f8e7d6c-5b4a-3210-fedc-ba9876543210-p2',
+    );
   });
 
   it('hash a request id that would make the token longer than 64 ASCII characters', () => {
