@@ -1,8 +1,9 @@
 // Fast-path overhead per invocation: a bare async handler, the same handler wrapped with
 // withFargateFallback, and the same handler under middy's own early-timeout race. Prints one
 // JSON line. Run by run.mjs; usable alone: node bench/fast-path.mjs
-import middy from '@middy/core';
+
 import { withFargateFallback } from '@immortal-lambda/middleware';
+import middy from '@middy/core';
 
 const env = {
   FARGATE_FALLBACK_CLUSTER: 'bench',
@@ -38,4 +39,6 @@ const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
 };
-console.log(JSON.stringify(Object.fromEntries(Object.entries(samples).map(([name, v]) => [name, median(v)]))));
+console.log(
+  JSON.stringify(Object.fromEntries(Object.entries(samples).map(([name, v]) => [name, median(v)]))),
+);

