@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// immortal-runner: runs one handed-off invocation, configured only through its environment.
+import { createRequire, Module } from 'node:module';
+import { dirname } from 'node:path';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client } from '@aws-sdk/client-s3';
+import { runInvocation } from './runner.js';
+
+const require = createRequire(import.meta.url);
+// Handlers that rely on the runtime's bundled SDK find it as on Lambda: /var/runtime/node_modules
+// in the image, and next to the runner's own SDK clients when it runs as a local process.
+const runtimeModulePaths = ['/var/runtime/node_modules', '/var/runtime'];
+try {
+  runtimeModulePaths.push(dirname(dirname(dirname(require.resolve('@aws-sdk/client-s3/package.json')))));
+} catch {
+  // The runner's own SDK is always installed; this only guards odd layouts.
+}
+
+let lambda: LambdaClient | undefined;
+let s3: S3Client | undefined;
+const code = await runInvocation({
+  env: process.env,
+  lambda: () => {
+    lambda ??= new LambdaClient({});
+    return lambda;
+  },
+  s3: () => {
+    s3 ??= new S3Client({});
+    return s3;
+  },
+  fetch: (url, init) => fetch(url, init),
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  onStop: (listener) => {
+    process.on('SIGTERM', listener);
+    return () => process.off('SIGTERM', listener);
+  },
+  onIdle: (listener) => {
+    process.on('beforeExit', listener);
+    return () => process.off('beforeExit', listener);
+  },
+  write: (line) => process.stdout.write(`${line}\n`),
+  runtimeModulePaths,
+  nodeMajor: Number(process.versions.node.split('.')[0]),
+  refreshModulePaths: () => (Module as unknown as { _initPaths: () => void })._initPaths(),
+});
+// The handler may leave timers or sockets open; the invocation is over, so is the task.
+process.stdout.write('', () => process.exit(code));

@@ -1,0 +1,143 @@
+import type { FunctionConfiguration, LambdaClient } from '@aws-sdk/client-lambda';
+import { GetFunctionCommand, GetLayerVersionByArnCommand } from '@aws-sdk/client-lambda';
+import type { Envelope } from '@immortal-lambda/middleware/protocol';
+import { downloadVerified, type Fetch } from './download.js';
+import { CodeFetchError } from './errors.js';
+import { type ExtractResult, extractZip } from './zip/extract.js';
+
+/** Lambda's limit on code and layers together, unzipped: 250 MB. */
+export const LAMBDA_UNZIPPED_LIMIT = 262_144_000;
+/** The largest zip the runner downloads: Lambda's limit for code uploaded through S3. */
+export const MAX_ZIP_BYTES = LAMBDA_UNZIPPED_LIMIT;
+
+export interface FetchedCode {
+  configuration: FunctionConfiguration;
+  code: ExtractResult;
+  layers: { arn: string; result: ExtractResult }[];
+}
+
+export interface FetchCodeOptions {
+  envelope: Envelope;
+  lambda: LambdaClient;
+  fetch: Fetch;
+  taskRoot: string;
+  layersRoot: string;
+  sleep?: (ms: number) => Promise<void>;
+  /** Called at each step, for the runner's progress log. */
+  progress?: (message: string, attributes: Record<string, unknown>) => void;
+}
+
+const awsName = (error: unknown) => (error as { name?: string }).name ?? 'Error';
+
+async function getFunction(options: FetchCodeOptions) {
+  const { name, version } = options.envelope.function;
+  try {
+    return await options.lambda.send(new GetFunctionCommand({ FunctionName: name, Qualifier: version }));
+  } catch (error) {
+    const kind = awsName(error);
+    if (kind === 'ResourceNotFoundException') {
+      throw new CodeFetchError(
+        `function ${name} version ${version} no longer exists (GetFunction: ResourceNotFoundException); the invocation cannot run`,
+        { cause: error },
+      );
+    }
+    if (kind === 'AccessDeniedException' || kind === 'AccessDenied') {
+      throw new CodeFetchError(
+        `the task role may not call lambda:GetFunction on ${name}:${version}; grant it on the function and its versions`,
+        { cause: error },
+      );
+    }
+    throw new CodeFetchError(
+      `GetFunction for ${name}:${version} failed: ${kind}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/**
+ * Fetches the exact function version named by the envelope: GetFunction, the code zip through
+ * its presigned URL (verified against CodeSha256) into the task root, then each layer in order
+ * into the layers root, all within Lambda's unzipped limit.
+ */
+export async function fetchCode(options: FetchCodeOptions): Promise<FetchedCode> {
+  const { name, version } = options.envelope.function;
+  const progress = options.progress ?? (() => {});
+  const answer = await getFunction(options);
+  const configuration = answer.Configuration ?? {};
+  if (configuration.PackageType === 'Image') {
+    throw new CodeFetchError(
+      `function ${name}:${version} is a container image (${answer.Code?.ImageUri ?? 'no ImageUri'}); this runner runs zip functions only: run that image as the task instead`,
+    );
+  }
+  const location = answer.Code?.Location;
+  const sha256 = configuration.CodeSha256;
+  if (!location || !sha256) {
+    throw new CodeFetchError(`GetFunction for ${name}:${version} returned no code location or CodeSha256`);
+  }
+  progress('Fetching the function code', {
+    codeSize: configuration.CodeSize,
+    layers: configuration.Layers?.length ?? 0,
+  });
+  const zip = await downloadVerified({
+    url: location,
+    label: `the code of ${name}:${version}`,
+    sha256,
+    maxBytes: MAX_ZIP_BYTES,
+    fetch: options.fetch,
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+    refreshUrl: async () => (await getFunction(options)).Code?.Location,
+  });
+  let budget = LAMBDA_UNZIPPED_LIMIT;
+  const code = await extractZip(zip, {
+    root: options.taskRoot,
+    maxBytes: budget,
+    label: `the code of ${name}:${version}`,
+  });
+  budget -= code.bytes;
+  progress('Extracted the function code', { root: options.taskRoot, files: code.files, bytes: code.bytes });
+
+  const layers: FetchedCode['layers'] = [];
+  for (const layer of configuration.Layers ?? []) {
+    const arn = layer.Arn;
+    if (!arn) continue;
+    const fetchLayer = async () => {
+      try {
+        return await options.lambda.send(new GetLayerVersionByArnCommand({ Arn: arn }));
+      } catch (error) {
+        throw new CodeFetchError(
+          `GetLayerVersionByArn for ${arn} failed (${awsName(error)}): the task role needs lambda:GetLayerVersion on it`,
+          { cause: error },
+        );
+      }
+    };
+    const described = await fetchLayer();
+    const content = described.Content;
+    if (!content?.Location || !content.CodeSha256)
+      throw new CodeFetchError(`layer ${arn} has no content location`);
+    const layerZip = await downloadVerified({
+      url: content.Location,
+      label: `layer ${arn}`,
+      sha256: content.CodeSha256,
+      maxBytes: MAX_ZIP_BYTES,
+      fetch: options.fetch,
+      ...(options.sleep ? { sleep: options.sleep } : {}),
+      refreshUrl: async () => (await fetchLayer()).Content?.Location,
+    });
+    const result = await extractZip(layerZip, {
+      root: options.layersRoot,
+      maxBytes: budget,
+      label: `layer ${arn}`,
+    });
+    budget -= result.bytes;
+    layers.push({ arn, result });
+    progress('Extracted a layer', {
+      arn,
+      root: options.layersRoot,
+      files: result.files,
+      bytes: result.bytes,
+    });
+  }
+  return { configuration, code, layers };
+}

@@ -1,0 +1,127 @@
+import { createHash } from 'node:crypto';
+import { CodeFetchError } from './errors.js';
+
+/** The part of `fetch` the runner uses, injectable for tests. */
+export type Fetch = (url: string, init?: { signal?: AbortSignal }) => Promise<Response>;
+
+export interface DownloadOptions {
+  url: string;
+  /** What is being downloaded, for messages. */
+  label: string;
+  /** The expected base64 SHA-256 (`CodeSha256`). */
+  sha256: string;
+  /** Refuse bodies larger than this many bytes. */
+  maxBytes: number;
+  fetch: Fetch;
+  /** Attempts for broken or timed-out downloads (default 3). */
+  attempts?: number;
+  /** How long one attempt may take (default 120 s). */
+  timeoutMs?: number;
+  /** Waits between attempts; injectable so tests do not wait. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Called when the presigned URL was refused (403): returns a fresh URL, or undefined. */
+  refreshUrl?: () => Promise<string | undefined>;
+}
+
+/** A download failure that a new attempt can fix. */
+class Retryable extends Error {}
+
+async function readBody(response: Response, options: DownloadOptions): Promise<Buffer> {
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (declared > options.maxBytes) {
+    throw new CodeFetchError(
+      `${options.label} is ${declared} bytes, over the ${options.maxBytes}-byte limit; refusing to download it`,
+    );
+  }
+  if (!response.body) throw new Retryable('the response has no body');
+  let buffer = Buffer.allocUnsafe(Number.isFinite(declared) && declared > 0 ? declared : 1024 * 1024);
+  let length = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    if (length + chunk.length > options.maxBytes) {
+      throw new CodeFetchError(
+        `${options.label} is larger than the ${options.maxBytes}-byte limit; download stopped`,
+      );
+    }
+    if (length + chunk.length > buffer.length) {
+      const grown = Buffer.allocUnsafe(
+        Math.min(options.maxBytes, Math.max(buffer.length * 2, length + chunk.length)),
+      );
+      buffer.copy(grown, 0, 0, length);
+      buffer = grown;
+    }
+    buffer.set(chunk, length);
+    length += chunk.length;
+  }
+  if (Number.isFinite(declared) && length !== declared) {
+    throw new Retryable(`the download ended after ${length} of ${declared} bytes`);
+  }
+  return buffer.subarray(0, length);
+}
+
+/**
+ * Downloads a presigned code URL with a size cap and verifies it against its SHA-256. Broken
+ * and timed-out downloads are retried; a refused URL (403: expired or denied) is renewed once
+ * through `refreshUrl`; a checksum mismatch is an error, never retried into success.
+ */
+export async function downloadVerified(options: DownloadOptions): Promise<Buffer> {
+  const attempts = options.attempts ?? 3;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let url = options.url;
+  let refreshed = false;
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const signal = AbortSignal.timeout(options.timeoutMs ?? 120_000);
+    try {
+      let response: Response;
+      try {
+        response = await options.fetch(url, { signal });
+      } catch (error) {
+        throw new Retryable(`the request failed: ${(error as Error).message}`, { cause: error });
+      }
+      if (response.status === 403 || response.status === 400) {
+        const body = await response.text().catch(() => '');
+        const expired = /expired/i.test(body);
+        if (!refreshed && options.refreshUrl) {
+          refreshed = true;
+          const fresh = await options.refreshUrl();
+          if (fresh) {
+            url = fresh;
+            attempt -= 1;
+            continue;
+          }
+        }
+        throw new CodeFetchError(
+          expired
+            ? `the download URL of ${options.label} has expired (presigned URLs are valid 10 minutes); check the task's clock and that the code is fetched right after GetFunction`
+            : `access to ${options.label} was denied (HTTP ${response.status}); the URL may be expired or the task cannot reach S3`,
+        );
+      }
+      if (response.status >= 500 || response.status === 429) throw new Retryable(`HTTP ${response.status}`);
+      if (response.status !== 200) {
+        throw new CodeFetchError(`downloading ${options.label} answered HTTP ${response.status}`);
+      }
+      let body: Buffer;
+      try {
+        body = await readBody(response, options);
+      } catch (error) {
+        if (error instanceof CodeFetchError || error instanceof Retryable) throw error;
+        throw new Retryable(`the download broke off: ${(error as Error).message}`, { cause: error });
+      }
+      const actual = createHash('sha256').update(body).digest('base64');
+      if (actual !== options.sha256) {
+        throw new CodeFetchError(
+          `${options.label} does not match its CodeSha256 (expected ${options.sha256}, got ${actual}); refusing to run it`,
+        );
+      }
+      return body;
+    } catch (error) {
+      if (!(error instanceof Retryable)) throw error;
+      lastError = error;
+      if (attempt < attempts) await sleep(250 * 2 ** (attempt - 1));
+    }
+  }
+  throw new CodeFetchError(
+    `${options.label} could not be downloaded after ${attempts} attempts: ${(lastError as Error).message}`,
+    { cause: lastError },
+  );
+}

@@ -1,0 +1,38 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { ENV, type Envelope, isS3Uri, parseEnvelope, parseS3Uri } from '@immortal-lambda/middleware/protocol';
+import { BadInputError } from './errors.js';
+
+/**
+ * Reads the envelope from `FARGATE_FALLBACK_ENVELOPE`: inline JSON, or an `s3://bucket/key`
+ * URI of the envelope the wrapper spilled to S3. Validated with the middleware's protocol.
+ */
+export async function readEnvelope(value: string | undefined, s3: () => S3Client): Promise<Envelope> {
+  if (value === undefined || value.trim() === '') {
+    throw new BadInputError(
+      `${ENV.envelope} is not set: the runner only runs invocations handed off by @immortal-lambda/middleware, which sets it in RunTask's container override`,
+    );
+  }
+  let text = value;
+  if (isS3Uri(value.trim())) {
+    const location = parseS3Uri(value.trim());
+    try {
+      const object = await s3().send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
+      text = (await object.Body?.transformToString('utf8')) ?? '';
+    } catch (error) {
+      const name = (error as { name?: string }).name;
+      const why =
+        name === 'NoSuchKey' || name === 'NotFound'
+          ? 'it does not exist (expired by a lifecycle rule, or written to another bucket?)'
+          : name === 'AccessDenied'
+            ? 'the task role may not s3:GetObject it'
+            : `${name}: ${(error as Error).message}`;
+      throw new BadInputError(`the envelope at ${value.trim()} cannot be read: ${why}`, { cause: error });
+    }
+  }
+  try {
+    return parseEnvelope(text);
+  } catch (error) {
+    throw new BadInputError((error as Error).message, { cause: error });
+  }
+}

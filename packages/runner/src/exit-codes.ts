@@ -1,0 +1,35 @@
+/**
+ * The runner's exit codes, one per outcome. ECS shows them as the container's exit code.
+ *
+ * @example
+ * ```ts
+ * import { EXIT_CODES } from '@immortal-lambda/runner';
+ * if (container.exitCode === EXIT_CODES.handlerError) console.error('the handler threw');
+ * ```
+ */
+export const EXIT_CODES = {
+  /** The handler returned. */
+  success: 0,
+  /** The handler threw or rejected. */
+  handlerError: 1,
+  /** The envelope or the runner's settings are missing or invalid. */
+  badInput: 2,
+  /** The code or a layer could not be fetched, verified or extracted. */
+  codeFetch: 3,
+  /** The handler module or export could not be loaded, or its module threw while loading. */
+  handlerLoad: 4,
+  /** The task was stopped (SIGTERM: StopTask, Spot interruption) before the handler finished. */
+  stopped: 143,
+} as const;
+
+export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
+
+/** The outcome names used in the runner's record, by exit code. */
+export const OUTCOMES: Record<ExitCode, string> = {
+  0: 'success',
+  1: 'handler-error',
+  2: 'bad-input',
+  3: 'code-fetch-failed',
+  4: 'handler-load-failed',
+  143: 'stopped',
+};

@@ -1,0 +1,80 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { HandlerLoadError } from './errors.js';
+
+/** A loaded handler: Lambda calls it with (event, context, callback). */
+export type LoadedHandler = (event: unknown, context: unknown, callback: unknown) => unknown;
+
+/** Splits `dir/file.export.path` the way Lambda does: the module, then the export path. */
+export function splitHandler(handler: string): { modulePath: string; exportPath: string[] } {
+  const match = /^((?:.*\/)?[^/.]+)\.([^/]+)$/.exec(handler);
+  if (!match?.[1] || !match[2]) {
+    throw new HandlerLoadError(
+      `the handler "${handler}" is not of the form path/to/file.export (for example index.handler)`,
+    );
+  }
+  return { modulePath: match[1], exportPath: match[2].split('.') };
+}
+
+function isEsmPackage(file: string, root: string): boolean {
+  let directory = dirname(file);
+  for (;;) {
+    const manifest = join(directory, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        return (JSON.parse(readFileSync(manifest, 'utf8')) as { type?: string }).type === 'module';
+      } catch {
+        return false;
+      }
+    }
+    const parent = dirname(directory);
+    if (parent === directory || !directory.startsWith(dirname(root))) return false;
+    directory = parent;
+  }
+}
+
+const isFile = (path: string) => existsSync(path) && statSync(path).isFile();
+
+/**
+ * Imports the handler the way Lambda's Node runtime does: `path/to/file.export` under the task
+ * root, trying the file as named, then `.js` (ESM when the nearest package.json says
+ * `"type": "module"`), `.mjs` and `.cjs`; then walks the export path.
+ */
+export async function loadHandler(taskRoot: string, handler: string): Promise<LoadedHandler> {
+  const { modulePath, exportPath } = splitHandler(handler);
+  const base = resolve(taskRoot, modulePath);
+  const candidates: [string, 'cjs' | 'esm'][] = [];
+  if (isFile(base)) candidates.push([base, 'cjs']);
+  if (isFile(`${base}.js`))
+    candidates.push([`${base}.js`, isEsmPackage(`${base}.js`, taskRoot) ? 'esm' : 'cjs']);
+  if (isFile(`${base}.mjs`)) candidates.push([`${base}.mjs`, 'esm']);
+  if (isFile(`${base}.cjs`)) candidates.push([`${base}.cjs`, 'cjs']);
+  const found = candidates[0];
+  if (!found) {
+    throw new HandlerLoadError(
+      `cannot find the handler module "${modulePath}" in ${taskRoot} (tried ${modulePath}, .js, .mjs and .cjs); check the function's handler setting "${handler}"`,
+    );
+  }
+  const [file, format] = found;
+  let loaded: unknown;
+  try {
+    loaded = format === 'esm' ? await import(pathToFileURL(file).href) : createRequire(file)(file);
+  } catch (error) {
+    throw new HandlerLoadError(
+      `the handler module ${file} threw while loading: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  let target: unknown = loaded;
+  for (const key of exportPath) target = (target as Record<string, unknown> | undefined)?.[key];
+  if (typeof target !== 'function') {
+    throw new HandlerLoadError(
+      `${file} has no function export "${exportPath.join('.')}" (found ${target === undefined ? 'nothing' : typeof target}); check the function's handler setting "${handler}"`,
+    );
+  }
+  return target as LoadedHandler;
+}

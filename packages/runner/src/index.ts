@@ -1,0 +1,17 @@
+export { fetchCode, LAMBDA_UNZIPPED_LIMIT } from './code.js';
+export { createContext, type RunnerContext } from './context.js';
+export { downloadVerified, type Fetch } from './download.js';
+export { readEnvelope } from './envelope-source.js';
+export { handlerEnvironment } from './environment.js';
+export {
+  BadInputError,
+  CodeFetchError,
+  HandlerLoadError,
+  RunnerError,
+  UnsafeArchiveError,
+} from './errors.js';
+export { EXIT_CODES, type ExitCode, OUTCOMES } from './exit-codes.js';
+export { loadHandler, splitHandler } from './handler-loader.js';
+export { type RunnerDependencies, runInvocation } from './runner.js';
+export { DEFAULT_MAX_RUNTIME_MS, DEFAULT_STOP_GRACE_MS, readSettings } from './settings.js';
+export { type ExtractOptions, type ExtractResult, extractZip } from './zip/extract.js';

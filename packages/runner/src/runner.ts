@@ -1,0 +1,219 @@
+import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Envelope } from '@immortal-lambda/middleware/protocol';
+import { fetchCode } from './code.js';
+import { createContext } from './context.js';
+import type { Fetch } from './download.js';
+import { readEnvelope } from './envelope-source.js';
+import { handlerEnvironment } from './environment.js';
+import { RunnerError } from './errors.js';
+import { EXIT_CODES, type ExitCode, OUTCOMES } from './exit-codes.js';
+import { loadHandler } from './handler-loader.js';
+import { readSettings } from './settings.js';
+
+/**
+ * Everything the runner touches outside itself, injected so that every exit path can be tested
+ * without AWS, real signals or real waiting.
+ */
+export interface RunnerDependencies {
+  /** The process environment: read for settings, written with the handler's before import. */
+  env: Record<string, string | undefined>;
+  lambda: () => LambdaClient;
+  s3: () => S3Client;
+  fetch: Fetch;
+  now: () => number;
+  setTimeout: (callback: () => void, ms: number) => unknown;
+  clearTimeout: (handle: unknown) => void;
+  /** Subscribes to the stop signal (SIGTERM); returns the unsubscribe function. */
+  onStop: (listener: () => void) => () => void;
+  /** Subscribes to the event loop running empty (`beforeExit`); returns the unsubscribe function. */
+  onIdle: (listener: () => void) => () => void;
+  /** Writes one log line (stdout). */
+  write: (line: string) => void;
+  /** Folders holding the runtime's bundled AWS SDK, put last on NODE_PATH. */
+  runtimeModulePaths: readonly string[];
+  nodeMajor: number;
+  /** Makes CommonJS pick up the new NODE_PATH (Module._initPaths). */
+  refreshModulePaths: () => void;
+  /** Waits between download attempts. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+class Stopped extends Error {}
+
+type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+function describe(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const record: Record<string, unknown> = { name: error.name, message: error.message, stack: error.stack };
+  if (error.cause !== undefined) record.cause = describe(error.cause);
+  return record;
+}
+
+/**
+ * Runs one handed-off invocation: reads the envelope, fetches and extracts the function's code
+ * and layers, sets the handler's environment, imports the handler as Lambda does, and calls it
+ * with the original event and a Lambda-shaped context. Writes one outcome record and resolves
+ * to the exit code.
+ */
+export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode> {
+  const started = deps.now();
+  const log = (level: 'INFO' | 'ERROR', message: string, attributes: Record<string, unknown>) =>
+    deps.write(
+      JSON.stringify({
+        level,
+        message,
+        timestamp: new Date(deps.now()).toISOString(),
+        service: 'immortal-runner',
+        ...attributes,
+      }),
+    );
+  let envelope: Envelope | undefined;
+  let stopRequested = false;
+  let onStopped: () => void = () => {};
+  const unsubscribe = deps.onStop(() => {
+    stopRequested = true;
+    onStopped();
+  });
+  const stopped = new Promise<never>((_resolve, reject) => {
+    onStopped = () => reject(new Stopped('the task was asked to stop (SIGTERM) before the handler ran'));
+  });
+  stopped.catch(() => {});
+  const ids = () =>
+    envelope
+      ? {
+          requestId: envelope.invocation.awsRequestId,
+          functionName: envelope.function.name,
+          functionVersion: envelope.function.version,
+        }
+      : {};
+  const finish = (code: ExitCode, attributes: Record<string, unknown>): ExitCode => {
+    unsubscribe();
+    log(code === EXIT_CODES.success ? 'INFO' : 'ERROR', 'immortal-runner finished', {
+      outcome: OUTCOMES[code],
+      exitCode: code,
+      ...ids(),
+      durationMs: deps.now() - started,
+      ...attributes,
+    });
+    return code;
+  };
+
+  let handler: Awaited<ReturnType<typeof loadHandler>>;
+  let settings: ReturnType<typeof readSettings>;
+  try {
+    settings = readSettings(deps.env);
+    const current = settings;
+    const prepared = (async () => {
+      envelope = await readEnvelope(current.envelope, deps.s3);
+      log('INFO', 'Resuming a handed-off invocation', {
+        ...ids(),
+        handler: envelope.function.handler,
+        handedOffAt: new Date(envelope.invocation.handedOffAt).toISOString(),
+      });
+      const fetched = await fetchCode({
+        envelope,
+        lambda: deps.lambda(),
+        fetch: deps.fetch,
+        taskRoot: current.taskRoot,
+        layersRoot: current.layersRoot,
+        ...(deps.sleep ? { sleep: deps.sleep } : {}),
+        progress: (message, attributes) => log('INFO', message, { ...ids(), ...attributes }),
+      });
+      const environment = handlerEnvironment({
+        envelope,
+        configuration: fetched.configuration,
+        taskRoot: current.taskRoot,
+        layersRoot: current.layersRoot,
+        runtimeModulePaths: deps.runtimeModulePaths,
+        nodeMajor: deps.nodeMajor,
+      });
+      Object.assign(deps.env, environment);
+      deps.refreshModulePaths();
+      return loadHandler(current.taskRoot, environment._HANDLER ?? envelope.function.handler);
+    })();
+    handler = await Promise.race([prepared, stopped]);
+  } catch (error) {
+    if (error instanceof Stopped) return finish(EXIT_CODES.stopped, { error: describe(error) });
+    const code = error instanceof RunnerError ? error.exitCode : EXIT_CODES.badInput;
+    return finish(code, { error: describe(error) });
+  }
+
+  const ready = envelope as Envelope;
+  const controller = new AbortController();
+  let settle: (outcome: Settled) => void = () => {};
+  const outcome = new Promise<Settled>((resolve) => {
+    settle = resolve;
+  });
+  const callback = Object.assign(
+    (error: unknown, result?: unknown) =>
+      settle(error == null ? { ok: true, value: result } : { ok: false, error }),
+    { signal: controller.signal },
+  );
+  const context = createContext(ready, {
+    now: deps.now,
+    maxRuntimeMs: settings.maxRuntimeMs,
+    memoryLimitInMB: Number(deps.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE ?? ready.function.memoryLimitInMB),
+    settle: (error, result) => callback(error, result),
+  });
+  // A handler promise with nothing left to wait on can never settle; Lambda would time it out.
+  const unsubscribeIdle = deps.onIdle(() =>
+    settle({
+      ok: false,
+      error: new Error(
+        'the handler returned a promise that can never settle: the event loop is empty and nothing is left for it to wait on (on Lambda this invocation would time out)',
+      ),
+    }),
+  );
+  const handlerStarted = deps.now();
+  log('INFO', 'Calling the handler', { ...ids(), remainingMs: context.getRemainingTimeInMillis() });
+  try {
+    const returned = handler(ready.event, context, callback);
+    if (returned !== null && typeof (returned as Promise<unknown>)?.then === 'function') {
+      (returned as Promise<unknown>).then(
+        (value) => settle({ ok: true, value }),
+        (error: unknown) => settle({ ok: false, error }),
+      );
+    } else if (handler.length < 3) {
+      settle({ ok: true, value: returned });
+    }
+  } catch (error) {
+    settle({ ok: false, error });
+  }
+
+  let grace: unknown;
+  const stopDuringHandler = new Promise<'stopped'>((resolve) => {
+    onStopped = () => {
+      controller.abort(new Error('the task is being stopped (SIGTERM)'));
+      log('ERROR', 'Stop requested: the handler was aborted and has a grace period to finish', {
+        ...ids(),
+        graceMs: settings.stopGraceMs,
+      });
+      grace = deps.setTimeout(() => resolve('stopped'), settings.stopGraceMs);
+    };
+    if (stopRequested) onStopped();
+  });
+  const result = await Promise.race([outcome, stopDuringHandler]);
+  unsubscribeIdle();
+  deps.clearTimeout(grace);
+  const handlerMs = deps.now() - handlerStarted;
+  if (result === 'stopped') {
+    return finish(EXIT_CODES.stopped, {
+      handlerDurationMs: handlerMs,
+      error: {
+        message: `the handler did not finish within the ${settings.stopGraceMs} ms grace period after SIGTERM`,
+      },
+    });
+  }
+  if (result.ok) {
+    const json = JSON.stringify(result.value);
+    return finish(EXIT_CODES.success, {
+      handlerDurationMs: handlerMs,
+      resultBytes: json === undefined ? 0 : Buffer.byteLength(json),
+    });
+  }
+  return finish(stopRequested ? EXIT_CODES.stopped : EXIT_CODES.handlerError, {
+    handlerDurationMs: handlerMs,
+    error: describe(result.error),
+  });
+}
