@@ -1,0 +1,147 @@
+import { execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createEnvelope, ENV } from '@immortal-lambda/middleware/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../../src/exit-codes.js';
+import { LambdaStub } from '../helpers/lambda-stub.js';
+import { zipFolder } from '../helpers/zip-writer.js';
+
+const image = process.env.IMMORTAL_RUNNER_IMAGE;
+const functions = join(import.meta.dirname, '..', 'fixtures', 'functions');
+const lambda = new LambdaStub();
+let endpoint: string;
+
+beforeAll(async () => {
+  if (!image)
+    throw new Error('IMMORTAL_RUNNER_IMAGE is not set: run container/test.sh, which builds the image first');
+  endpoint = await lambda.start();
+});
+
+afterAll(async () => {
+  await lambda.stop();
+});
+
+/** Runs the image as ECS would: the task definition's and the override's environment, nothing else. */
+function runContainer(env: Record<string, string>) {
+  return new Promise<{ code: number | null; records: Record<string, unknown>[] }>((resolve) => {
+    const args = [
+      'run',
+      '--rm',
+      '--network',
+      'host',
+      ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+      String(image),
+    ];
+    const child = spawn('podman', args);
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk;
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      out += chunk;
+    });
+    child.on('exit', (code) =>
+      resolve({
+        code,
+        records: out
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as Record<string, unknown>),
+      }),
+    );
+  });
+}
+
+const envelope = (name: string, event: unknown) =>
+  createEnvelope({
+    event,
+    context: {
+      awsRequestId: `container-${Date.now()}`,
+      functionName: name,
+      invokedFunctionArn: `arn:aws:lambda:eu-west-1:123456789012:function:${name}`,
+      memoryLimitInMB: '512',
+      logGroupName: `/aws/lambda/${name}`,
+      logStreamName: 's',
+    },
+    env: { AWS_LAMBDA_FUNCTION_VERSION: '1', _HANDLER: 'index.handler', AWS_REGION: 'eu-west-1' },
+    startedAt: Date.now() - 1_000,
+    deadlineAt: Date.now() + 1_000,
+    handedOffAt: Date.now(),
+  });
+
+const containerEnv = (value: unknown) => ({
+  AWS_REGION: 'eu-west-1',
+  AWS_ACCESS_KEY_ID: 'local',
+  AWS_SECRET_ACCESS_KEY: 'local',
+  AWS_ENDPOINT_URL_LAMBDA: endpoint,
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  [ENV.envelope]: JSON.stringify(value),
+});
+
+describe(`the runner image (${image})`, () => {
+  it('runs as a non-root user with immortal-runner as its entrypoint', async () => {
+    // Act
+    const { stdout } = await promisify(execFile)('podman', [
+      'image',
+      'inspect',
+      String(image),
+      '--format',
+      '{{.Config.User}} {{.Config.Entrypoint}}',
+    ]);
+
+    // Assess
+    expect(stdout.trim()).toBe('1000:1000 [immortal-runner]');
+  });
+
+  it('runs one complete handoff: envelope in its environment, code fetched from a loopback endpoint, handler run', async () => {
+    // Prepare
+    lambda.functions.set('report:1', {
+      name: 'report',
+      version: '1',
+      zip: zipFolder(join(functions, 'cjs')),
+      handler: 'index.handler',
+      variables: { GREETING: 'from the function configuration' },
+    });
+    const handedOff = envelope('report', { reportId: 'in-a-container' });
+
+    // Act
+    const result = await runContainer(containerEnv(handedOff));
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.success);
+    const observed = result.records.find((r) => r.observed)?.observed;
+    expect(observed).toMatchObject({
+      echo: { reportId: 'in-a-container' },
+      greetingAtLoad: 'from the function configuration',
+      requestId: handedOff.invocation.awsRequestId,
+      taskRoot: '/var/task',
+      runner: '1',
+    });
+    expect(result.records.at(-1)).toMatchObject({
+      message: 'immortal-runner finished',
+      outcome: 'success',
+      exitCode: 0,
+    });
+  });
+
+  it('exits with the handler-error code when the handler throws', async () => {
+    // Prepare
+    lambda.functions.set('failing:1', {
+      name: 'failing',
+      version: '1',
+      zip: zipFolder(join(functions, 'throws')),
+      handler: 'index.handler',
+    });
+
+    // Act
+    const result = await runContainer(containerEnv(envelope('failing', { reportId: 'r-1' })));
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.handlerError);
+    expect(result.records.at(-1)).toMatchObject({
+      outcome: 'handler-error',
+      error: { message: 'report r-1 has no pages' },
+    });
+  });
+});
