@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { chmod, lstat, mkdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -172,6 +172,10 @@ export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<
   const planned = await plan(zip, entries, options);
   await mkdir(root, { recursive: true });
   const realRoot = await realpath(root);
+  // Into an empty root nothing can be in the way; into a used one (layers over layers) a file
+  // may replace a link or a folder of an earlier archive.
+  const fresh = (await readdir(root)).length === 0;
+  const umask = process.umask();
   const checkedDirectories = new Map<string, Promise<void>>();
   const ensureDirectory = (directory: string): Promise<void> => {
     let pending = checkedDirectories.get(directory);
@@ -204,16 +208,18 @@ export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<
     while (next < files.length) {
       const item = files[next++] as Extract<Planned, { kind: 'file' }>;
       await ensureDirectory(dirname(item.path));
-      const existing = await lstat(item.path).catch(() => undefined);
-      if (existing?.isSymbolicLink() || existing?.isDirectory())
-        await rm(item.path, { recursive: true, force: true });
+      if (!fresh) {
+        const existing = await lstat(item.path).catch(() => undefined);
+        if (existing?.isSymbolicLink() || existing?.isDirectory())
+          await rm(item.path, { recursive: true, force: true });
+      }
       if (item.entry.uncompressedSize > STREAM_ABOVE) {
         await streamEntry(zip, item.entry, item.path, item.mode, options.label);
       } else {
         await writeFile(item.path, await inflateEntry(zip, item.entry, options.label), { mode: item.mode });
       }
       // The process umask may have cleared bits the archive sets.
-      await chmod(item.path, item.mode);
+      if ((item.mode & ~umask) !== item.mode) await chmod(item.path, item.mode);
       result.files += 1;
       result.bytes += item.entry.uncompressedSize;
     }

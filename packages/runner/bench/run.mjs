@@ -1,0 +1,196 @@
+// `pnpm bench`: the runner's figures beside their baselines, measured in the same run.
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const here = dirname(fileURLToPath(import.meta.url));
+// The loopback server lives in this process: children must run without blocking its event loop.
+const run = promisify(execFile);
+const cli = join(here, '..', 'dist', 'cli.js');
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const fmt = (n, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const env = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+// Lambda and Fargate have no NODE_EXTRA_CA_CERTS; on these machines it slows every Node 20 start.
+delete env.NODE_EXTRA_CA_CERTS;
+const scratch = mkdtempSync(join(tmpdir(), 'runner-bench-'));
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+
+console.log(`immortal-lambda runner benchmarks — Node ${process.version}, ${new Date().toISOString()}\n`);
+
+// A function zip like a real one: 5,000 files, partly incompressible, over 50 MB zipped.
+const source = join(scratch, 'source');
+for (let i = 0; i < 5_000; i++) {
+  const folder = join(source, `pkg${i % 50}`, `lib${i % 7}`);
+  mkdirSync(folder, { recursive: true });
+  const text = `module.exports = function f${i}(x) { return x * ${i}; };\n`.repeat(600);
+  writeFileSync(join(folder, `file${i}.js`), Buffer.concat([randomBytes(10_500), Buffer.from(text)]));
+}
+const zipPath = join(scratch, 'code.zip');
+execFileSync('zip', ['-q', '-r', '-X', zipPath, '.'], { cwd: source });
+rmSync(source, { recursive: true, force: true });
+const zip = readFileSync(zipPath);
+const sha256 = createHash('sha256').update(zip).digest('base64');
+const unpacked = Number(
+  execFileSync('unzip', ['-Zt', zipPath], { encoding: 'utf8' }).match(/(\d+) bytes uncompressed/)?.[1],
+);
+
+const server = createServer((request, response) => {
+  if (request.url === '/code.zip') {
+    response.writeHead(200, { 'content-type': 'application/zip', 'content-length': String(zip.length) });
+    response.end(zip);
+    return;
+  }
+  handleLambda(request, response);
+});
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const base = `http://127.0.0.1:${server.address().port}`;
+
+// 1. Code fetch.
+const ours = [];
+const oursRss = [];
+const baseline = [];
+for (let round = 0; round < rounds; round++) {
+  const target = join(scratch, `ours-${round}`);
+  const { stdout } = await run(
+    process.execPath,
+    [join(here, 'fetch-extract.mjs'), `${base}/code.zip`, sha256, target],
+    {
+      env,
+    },
+  );
+  const result = JSON.parse(stdout);
+  ours.push(result.ms);
+  oursRss.push(result.maxRssMiB);
+  rmSync(target, { recursive: true, force: true });
+  const reference = join(scratch, `reference-${round}`);
+  const started = performance.now();
+  await run('sh', [
+    '-c',
+    `curl -s -o "${reference}.zip" "${base}/code.zip" && unzip -q "${reference}.zip" -d "${reference}"`,
+  ]);
+  baseline.push(performance.now() - started);
+  rmSync(reference, { recursive: true, force: true });
+  rmSync(`${reference}.zip`, { force: true });
+}
+const ratio = median(ours) / median(baseline);
+console.log(
+  `Code fetch: ${fmt(zip.length / 1024 / 1024, 1)} MB zip, 5,000 files, ${fmt(unpacked / 1024 / 1024, 0)} MB unpacked, from a loopback HTTP server (median of ${rounds})`,
+);
+console.log('| method | ms | ratio | peak RSS |');
+console.log('| --- | ---: | ---: | ---: |');
+console.log(`| curl -o + unzip -q (baseline) | ${fmt(median(baseline))} | 1.00 | — |`);
+console.log(
+  `| immortal-runner (download, SHA-256, safe parallel extract) | ${fmt(median(ours))} | ${fmt(ratio, 2)} | ${fmt(Math.max(...oursRss))} MiB |`,
+);
+console.log(
+  `Target: at most 1.25× the baseline and under 256 MB → ${fmt(ratio, 2)}×, ${fmt(Math.max(...oursRss))} MiB: ${
+    ratio <= 1.25 && Math.max(...oursRss) < 256 ? 'met' : 'NOT MET'
+  }\n`,
+);
+
+// 2. Start-up: process start to the handler being called, for a small function.
+const small = join(scratch, 'small');
+mkdirSync(small);
+writeFileSync(
+  join(small, 'index.js'),
+  'exports.handler = async () => { console.log(JSON.stringify({ calledAt: performance.timeOrigin + performance.now() })); return 1; };\n',
+);
+execFileSync('zip', ['-q', '-r', '-X', join(scratch, 'small.zip'), '.'], { cwd: small });
+const smallZip = readFileSync(join(scratch, 'small.zip'));
+function handleLambda(request, response) {
+  if (request.url === '/small.zip') {
+    response.writeHead(200, { 'content-length': String(smallZip.length) });
+    response.end(smallZip);
+    return;
+  }
+  response.writeHead(200, { 'content-type': 'application/json' });
+  response.end(
+    JSON.stringify({
+      Configuration: {
+        FunctionName: 'small',
+        Runtime: 'nodejs22.x',
+        Handler: 'index.handler',
+        CodeSha256: createHash('sha256').update(smallZip).digest('base64'),
+        CodeSize: smallZip.length,
+        PackageType: 'Zip',
+      },
+      Code: { Location: `${base}/small.zip` },
+    }),
+  );
+}
+const envelope = JSON.stringify({
+  kind: 'immortal-lambda.envelope',
+  version: 1,
+  function: {
+    name: 'small',
+    version: '1',
+    handler: 'index.handler',
+    memoryLimitInMB: 128,
+    region: 'eu-west-1',
+  },
+  invocation: {
+    awsRequestId: 'bench',
+    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:small',
+    logGroupName: 'g',
+    logStreamName: 's',
+    startedAt: 0,
+    deadlineAt: 0,
+    handedOffAt: 0,
+  },
+  event: {},
+});
+const startRuns = Number(process.env.BENCH_STARTS ?? 20);
+const bare = [];
+const runner = [];
+for (let i = 0; i < startRuns; i++) {
+  const began = performance.timeOrigin + performance.now();
+  await run(process.execPath, ['-e', ''], { env });
+  bare.push(performance.timeOrigin + performance.now() - began);
+  const root = join(scratch, `start-${i}`);
+  const calledAt = await new Promise((resolve, reject) => {
+    const started = performance.timeOrigin + performance.now();
+    const child = spawn(process.execPath, [cli], {
+      env: {
+        ...env,
+        AWS_REGION: 'eu-west-1',
+        AWS_ACCESS_KEY_ID: 'bench',
+        AWS_SECRET_ACCESS_KEY: 'bench',
+        AWS_ENDPOINT_URL_LAMBDA: base,
+        FARGATE_FALLBACK_ENVELOPE: envelope,
+        FARGATE_FALLBACK_TASK_ROOT: join(root, 'task'),
+        FARGATE_FALLBACK_LAYERS_ROOT: join(root, 'opt'),
+      },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.on('exit', (code) => {
+      const line = out.split('\n').find((l) => l.includes('calledAt'));
+      if (code !== 0 || !line) reject(new Error(`runner exited ${code}: ${out}`));
+      else resolve(JSON.parse(line).calledAt - started);
+    });
+  });
+  runner.push(calledAt);
+  rmSync(root, { recursive: true, force: true });
+}
+const added = median(runner) - median(bare);
+console.log(
+  `Start-up: process start → handler called, small function (median of ${startRuns}, NODE_EXTRA_CA_CERTS unset)`,
+);
+console.log('| process | ms |');
+console.log('| --- | ---: |');
+console.log(`| node -e "" (baseline, to exit) | ${fmt(median(bare), 1)} |`);
+console.log(
+  `| immortal-runner, to the handler call (GetFunction, download, extract, import on loopback) | ${fmt(median(runner), 1)} |`,
+);
+console.log(`Target: under 400 ms added → +${fmt(added, 1)} ms: ${added < 400 ? 'met' : 'NOT MET'}`);
+
+server.close();
+rmSync(scratch, { recursive: true, force: true });

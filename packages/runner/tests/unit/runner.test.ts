@@ -1,0 +1,230 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client } from '@aws-sdk/client-s3';
+import { createEnvelope, ENV } from '@immortal-lambda/middleware/protocol';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { downloadVerified } from '../../src/download.js';
+import { EXIT_CODES } from '../../src/exit-codes.js';
+import { splitHandler } from '../../src/handler-loader.js';
+import { type RunnerDependencies, runInvocation } from '../../src/runner.js';
+import { readSettings } from '../../src/settings.js';
+import { buildZip, codeSha256 } from '../helpers/zip-writer.js';
+
+const envelope = () =>
+  createEnvelope({
+    event: {},
+    context: {
+      awsRequestId: 'unit-1',
+      functionName: 'report',
+      invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report',
+      memoryLimitInMB: '256',
+      logGroupName: 'g',
+      logStreamName: 's',
+    },
+    env: { AWS_LAMBDA_FUNCTION_VERSION: '2', _HANDLER: 'index.handler' },
+    startedAt: 0,
+    deadlineAt: 0,
+    handedOffAt: 0,
+  });
+
+describe('runInvocation', () => {
+  const lambda = mockClient(LambdaClient);
+  let root: string;
+  let lines: string[];
+  let stop: (() => void) | undefined;
+  let deps: RunnerDependencies;
+
+  beforeEach(() => {
+    lambda.reset();
+    root = mkdtempSync(join(tmpdir(), 'runner-unit-'));
+    lines = [];
+    stop = undefined;
+    deps = {
+      env: {
+        [ENV.envelope]: JSON.stringify(envelope()),
+        [ENV.taskRoot]: join(root, 'task'),
+        [ENV.layersRoot]: join(root, 'opt'),
+      },
+      lambda: () => new LambdaClient({ region: 'eu-west-1' }),
+      s3: () => new S3Client({ region: 'eu-west-1' }),
+      fetch: async () => new Response('unused'),
+      now: () => Date.now(),
+      setTimeout: (callback, ms) => setTimeout(callback, ms),
+      clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+      onStop: (listener) => {
+        stop = listener;
+        return () => {
+          stop = undefined;
+        };
+      },
+      onIdle: () => () => undefined,
+      write: (line) => lines.push(line),
+      runtimeModulePaths: [],
+      nodeMajor: 22,
+      refreshModulePaths: () => undefined,
+    };
+  });
+
+  afterEach(() => {
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const outcome = () => JSON.parse(lines.at(-1) ?? '{}') as Record<string, unknown>;
+
+  it('exits 143 without extracting anything when stopped while fetching the code', async () => {
+    // Prepare: GetFunction hangs until the stop arrives.
+    lambda.on(GetFunctionCommand).callsFake(() => {
+      setTimeout(() => stop?.(), 10);
+      return new Promise(() => {});
+    });
+
+    // Act
+    const code = await runInvocation(deps);
+
+    // Assess
+    expect(code).toBe(EXIT_CODES.stopped);
+    expect(outcome()).toMatchObject({ outcome: 'stopped', requestId: 'unit-1', functionVersion: '2' });
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it('asks for the exact version in the envelope', async () => {
+    // Prepare
+    const zip = buildZip([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]);
+    lambda.on(GetFunctionCommand).resolves({
+      Configuration: { CodeSha256: codeSha256(zip), PackageType: 'Zip' },
+      Code: { Location: 'https://code.example/zip' },
+    });
+    deps.fetch = async () => new Response(zip, { headers: { 'content-length': String(zip.length) } });
+
+    // Act
+    const code = await runInvocation(deps);
+
+    // Assess
+    expect(code).toBe(EXIT_CODES.success);
+    expect(lambda.commandCalls(GetFunctionCommand)[0]?.args[0].input).toEqual({
+      FunctionName: 'report',
+      Qualifier: '2',
+    });
+    expect(deps.env.FARGATE_FALLBACK_RUNNER).toBe('1');
+    expect(deps.env.AWS_LAMBDA_FUNCTION_VERSION).toBe('2');
+  });
+});
+
+describe('downloadVerified', () => {
+  const body = Buffer.from('zip bytes');
+  const noWait = async () => undefined;
+
+  it('never retries a checksum mismatch into success', async () => {
+    // Prepare
+    let calls = 0;
+    const fetch = async () => {
+      calls += 1;
+      return new Response(body);
+    };
+
+    // Act
+    const download = downloadVerified({
+      url: 'u',
+      label: 'the code',
+      sha256: 'wrong',
+      maxBytes: 100,
+      fetch,
+      sleep: noWait,
+    });
+
+    // Assess
+    await expect(download).rejects.toThrow(/does not match its CodeSha256/);
+    expect(calls).toBe(1);
+  });
+
+  it('refuses a body larger than the cap before reading it', async () => {
+    // Prepare
+    const fetch = async () => new Response(body, { headers: { 'content-length': '1000000000' } });
+
+    // Act
+    const download = downloadVerified({
+      url: 'u',
+      label: 'the code',
+      sha256: codeSha256(body),
+      maxBytes: 100,
+      fetch,
+    });
+
+    // Assess
+    await expect(download).rejects.toThrow(/1000000000 bytes, over the 100-byte limit/);
+  });
+
+  it('stops a body without a length once it passes the cap', async () => {
+    // Prepare
+    const big = Buffer.alloc(500);
+    const fetch = async () => new Response(new Blob([big]).stream());
+
+    // Act
+    const download = downloadVerified({
+      url: 'u',
+      label: 'the code',
+      sha256: codeSha256(big),
+      maxBytes: 100,
+      fetch,
+    });
+
+    // Assess
+    await expect(download).rejects.toThrow(/larger than the 100-byte limit/);
+  });
+
+  it('renews a refused URL once through refreshUrl', async () => {
+    // Prepare
+    const seen: string[] = [];
+    const fetch = async (url: string) => {
+      seen.push(url);
+      return url === 'old'
+        ? new Response('<Message>Request has expired</Message>', { status: 403 })
+        : new Response(body);
+    };
+
+    // Act
+    const downloaded = await downloadVerified({
+      url: 'old',
+      label: 'the code',
+      sha256: codeSha256(body),
+      maxBytes: 100,
+      fetch,
+      refreshUrl: async () => 'new',
+    });
+
+    // Assess
+    expect(downloaded.equals(body)).toBe(true);
+    expect(seen).toEqual(['old', 'new']);
+  });
+});
+
+describe('splitHandler and readSettings', () => {
+  it('split handler strings the way Lambda does', () => {
+    expect(splitHandler('index.handler')).toEqual({ modulePath: 'index', exportPath: ['handler'] });
+    expect(splitHandler('src/jobs/report.jobs.main')).toEqual({
+      modulePath: 'src/jobs/report',
+      exportPath: ['jobs', 'main'],
+    });
+    expect(() => splitHandler('handler')).toThrow(/not of the form path\/to\/file.export/);
+  });
+
+  it('default to Lambda paths and refuse relative roots and bad numbers, all at once', () => {
+    expect(readSettings({})).toMatchObject({
+      taskRoot: '/var/task',
+      layersRoot: '/opt',
+      stopGraceMs: 25_000,
+    });
+    expect(() =>
+      readSettings({
+        [ENV.taskRoot]: 'task',
+        [ENV.maxRuntimeMs]: '-1',
+        FARGATE_FALLBACK_STOP_GRACE_MS: '999999',
+      }),
+    ).toThrow(
+      /FARGATE_FALLBACK_MAX_RUNTIME_MS[\s\S]*FARGATE_FALLBACK_STOP_GRACE_MS[\s\S]*FARGATE_FALLBACK_TASK_ROOT/,
+    );
+  });
+});
