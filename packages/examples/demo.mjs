@@ -1,5 +1,209 @@
-// The demo of the whole path (Lambda → handoff → runner) arrives with the local control plane.
-// Until then it runs the middleware's end-to-end check: a wrapped handler under a Lambda
-// harness that enforces its timeout, handing off to a loopback ECS endpoint.
-console.log('immortal-lambda demo: the full demo (local control plane and runner) is not built yet.');
-console.log('Run `npm test` to see the handoff exercised end to end against a loopback ECS endpoint.');
+// The demo: a report job that needs longer than its Lambda timeout, invoked through a Lambda
+// harness that enforces the timeout (lambda-local), handed off to the local control plane, and
+// finished by the runner with the same request id. Prints a timeline; exits 0 on success.
+//
+//   pnpm demo [--work-ms 8000] [--timeout-ms 3000] [--margin-ms 1500] [--step-ms 1000] [--event-kb 0]
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DescribeTasksCommand, ECSClient } from '@aws-sdk/client-ecs';
+import { LocalControlPlane, startS3 } from '@immortal-lambda/local';
+import lambdaLocal from 'lambda-local';
+
+const here = dirname(fileURLToPath(import.meta.url));
+// The SDK warns on Node 20 about its future support; Lambda runs Node 22 and 24.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+const { values } = parseArgs({
+  options: {
+    'work-ms': { type: 'string', default: '8000' },
+    'timeout-ms': { type: 'string', default: '3000' },
+    'margin-ms': { type: 'string', default: '1500' },
+    'step-ms': { type: 'string', default: '1000' },
+    'event-kb': { type: 'string', default: '0' },
+  },
+});
+const number = (name) => {
+  const value = Number(values[name]);
+  if (!Number.isFinite(value) || value < 0) {
+    console.error(`demo: --${name} ${values[name]} is not a number of milliseconds or kilobytes`);
+    process.exit(2);
+  }
+  return value;
+};
+const workMs = number('work-ms');
+const timeoutMs = number('timeout-ms');
+const marginMs = number('margin-ms');
+const stepMs = Math.max(1, number('step-ms'));
+const eventKb = number('event-kb');
+const steps = Math.max(1, Math.ceil(workMs / stepMs));
+
+const started = performance.now();
+const write = process.stdout.write.bind(process.stdout);
+const line = (who, text) =>
+  write(`${((performance.now() - started) / 1000).toFixed(3).padStart(8)}s  ${who.padEnd(7)}  ${text}\n`);
+const short = (id) => String(id).slice(0, 8);
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+
+write(
+  `\nimmortal-lambda demo: a ${seconds(steps * stepMs)} report job (${steps} steps of ${seconds(stepMs)}) under a ${seconds(
+    timeoutMs,
+  )} Lambda timeout, handoff margin ${seconds(marginMs)}${eventKb ? `, ${eventKb} KB event` : ''}\n\n`,
+);
+
+const s3 = await startS3({ bucket: 'demo-envelopes' });
+const plane = new LocalControlPlane({ s3Endpoint: s3.endpoint });
+const fn = plane.registerFunction({
+  name: 'report-job',
+  folder: join(here, 'dist', 'report'),
+  handler: 'index.handler',
+  environment: { REPORT_TITLE: 'Quarterly report' },
+  timeout: Math.ceil(timeoutMs / 1000),
+});
+await plane.start();
+line('local', `control plane on ${plane.url} (ECS + Lambda APIs), S3 emulator on ${s3.endpoint}`);
+line(
+  'local',
+  `function report-job:${fn.version} registered from dist/report (CodeSha256 ${fn.sha256.slice(0, 12)}…)`,
+);
+
+let requestId;
+let outcome = 'unknown';
+const fail = async (reason) => {
+  line('demo', `FAILED: ${reason}`);
+  await plane.stop();
+  await s3.stop();
+  process.exit(1);
+};
+
+// What the handler and the wrapper print inside the Lambda harness, as timeline lines.
+const describeRecord = (who, text) => {
+  let record;
+  try {
+    record = JSON.parse(text);
+  } catch {
+    line(who, text);
+    return;
+  }
+  if (record.message === 'Invocation handed off to Fargate') {
+    line(
+      'handoff',
+      `RunTask started task ${short(record.taskArn.split('/').pop())} after ${record.ranInLambdaMs} ms in Lambda (${
+        record.remainingMs
+      } ms left): envelope ${record.envelopeLocation === 'inline' ? 'inline in the container override' : `spilled to ${record.envelopeLocation}`}, ${
+        record.envelopeBytes
+      } bytes, ${record.attempts} attempt${record.attempts === 1 ? '' : 's'}, ${record.elapsedMs} ms`,
+    );
+  } else if (record.message === 'Handoff to Fargate failed') {
+    line('handoff', `FAILED (${record.reason}): ${record.error?.message}`);
+  } else if (record.service === 'immortal-runner') {
+    const extra =
+      record.message === 'Extracted the function code'
+        ? `: ${record.files} files, ${(record.bytes / 1024).toFixed(1)} KB into ${record.root}`
+        : record.message === 'Resuming a handed-off invocation'
+          ? `: request ${short(record.requestId)}, handler ${record.handler}`
+          : record.message === 'Calling the handler'
+            ? ` with the original event, request id ${short(record.requestId)}`
+            : record.message === 'immortal-runner finished'
+              ? `: ${record.outcome} (exit ${record.exitCode}), handler ran ${seconds(record.handlerDurationMs ?? 0)}${
+                  record.error ? `, error: ${record.error.message}` : ''
+                }`
+              : '';
+    line(who, `${record.message}${extra}`);
+  } else if (record.message) {
+    const result = record.result ? `: ${JSON.stringify(record.result)}` : '';
+    line(who, `${record.message}${result}${record.runtime ? `  [runtime: ${record.runtime}]` : ''}`);
+  } else {
+    line(who, text);
+  }
+};
+
+plane.on('task-started', (task) =>
+  line('ecs', `task ${short(task.id)} RUNNING: immortal-runner started as a local process`),
+);
+plane.on('task-log', ({ line: text }) => describeRecord('runner', text));
+plane.on('task-stopped', (task) =>
+  line('ecs', `task ${short(task.id)} STOPPED: exit code ${task.exitCode ?? 'none'} (${task.stoppedReason})`),
+);
+
+// The Lambda harness: lambda-local enforces the timeout. Its own log lines are not needed.
+lambdaLocal.setLogger({ log: () => {}, transports: [] });
+const event = {
+  reportId: 'Q3-2026',
+  steps,
+  stepMs,
+  ...(eventKb > 0
+    ? { rows: Array.from({ length: Math.ceil((eventKb * 1024) / 32) }, (_, i) => `row ${i}`.padEnd(24, '.')) }
+    : {}),
+};
+const patched = ['log', 'info', 'warn', 'error'];
+const saved = Object.fromEntries(patched.map((name) => [name, console[name]]));
+for (const name of patched) console[name] = (...args) => describeRecord('lambda', args.join(' '));
+line('lambda', `invoking report-job with a ${seconds(timeoutMs)} timeout (lambda-local enforces it)`);
+let result;
+let error;
+try {
+  result = await lambdaLocal.execute({
+    event,
+    lambdaPath: join(here, 'dist', 'report', 'index.js'),
+    lambdaHandler: 'handler',
+    timeoutMs,
+    verboseLevel: 3,
+    environment: {
+      ...plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket }),
+      AWS_LAMBDA_FUNCTION_NAME: 'report-job',
+      AWS_LAMBDA_FUNCTION_VERSION: fn.version,
+      _HANDLER: 'index.handler',
+      REPORT_TITLE: 'Quarterly report',
+      FARGATE_FALLBACK_MARGIN_MS: String(marginMs),
+    },
+    contextOverwrite: (context) => {
+      context.functionName = 'report-job';
+      context.functionVersion = fn.version;
+      context.invokedFunctionArn = `${fn.arn}:${fn.version}`;
+      context.memoryLimitInMB = '1024';
+      requestId = context.awsRequestId;
+      line('lambda', `invocation ${short(requestId)} started`);
+    },
+  });
+} catch (caught) {
+  error = caught;
+} finally {
+  for (const name of patched) console[name] = saved[name];
+}
+
+if (error) {
+  await fail(
+    `the invocation failed in Lambda: ${error.errorType ?? error.name}: ${error.errorMessage ?? error.message}`,
+  );
+}
+if (result?.status !== 'handed-off') {
+  line('lambda', `invocation ${short(requestId)} finished in Lambda: ${JSON.stringify(result)}`);
+  outcome = 'completed in Lambda, no task started';
+  if (plane.tasks().length !== 0) await fail('a task was started although the job finished in Lambda');
+} else {
+  line(
+    'lambda',
+    `invocation ${short(requestId)} returned the handoff receipt before its timeout: task ${short(result.taskArn.split('/').pop())}`,
+  );
+  const stopped = await plane
+    .waitForTask(result.taskArn, steps * stepMs + 60_000)
+    .catch((e) => fail(e.message));
+  const ecs = new ECSClient({
+    endpoint: plane.url,
+    region: plane.region,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const described = await ecs.send(new DescribeTasksCommand({ cluster: 'local', tasks: [result.taskArn] }));
+  const container = described.tasks?.[0]?.containers?.[0];
+  line(
+    'ecs',
+    `DescribeTasks: ${described.tasks?.[0]?.lastStatus}, container exit code ${container?.exitCode}`,
+  );
+  if (stopped.exitCode !== 0) await fail(`the runner task exited with code ${stopped.exitCode}`);
+  outcome = `outlived its ${seconds(timeoutMs)} timeout and finished on Fargate with the same request id ${short(requestId)}`;
+}
+
+await plane.stop();
+await s3.stop();
+write(`\ndemo: OK — the invocation ${outcome}.\n`);
+process.exit(0);

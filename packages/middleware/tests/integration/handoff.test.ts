@@ -1,3 +1,4 @@
+/// <reference path="../../../local/src/types/s3rver.d.ts" />
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

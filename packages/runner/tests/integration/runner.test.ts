@@ -1,3 +1,4 @@
+/// <reference path="../../../local/src/types/s3rver.d.ts" />
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,0 +1,23 @@
+// Bundles each example function the way CDK's NodejsFunction does: esbuild, CommonJS, the AWS
+// SDK left to the Lambda runtime. Output: dist/<function>/index.js and a package.json that
+// marks it CommonJS.
+import { readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const here = dirname(fileURLToPath(import.meta.url));
+for (const name of readdirSync(join(here, 'functions'))) {
+  await build({
+    entryPoints: [join(here, 'functions', name, 'index.ts')],
+    outfile: join(here, 'dist', name, 'index.js'),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: ['@aws-sdk/*'],
+    logLevel: 'warning',
+  });
+  // The bundle is CommonJS whatever this package's own module type is, as in a Lambda zip.
+  writeFileSync(join(here, 'dist', name, 'package.json'), '{ "type": "commonjs" }\n');
+}

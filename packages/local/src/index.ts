@@ -1,0 +1,20 @@
+export { ApiError, LocalPlaneError, RegistrationError } from './errors.js';
+export {
+  type LaunchCallbacks,
+  type LaunchedTask,
+  NoLauncher,
+  PodmanLauncher,
+  ProcessLauncher,
+  runnerCli,
+  type TaskLauncher,
+} from './launcher.js';
+export {
+  type Faults,
+  LocalControlPlane,
+  type LocalTask,
+  type PlaneOptions,
+  type TaskDefinition,
+} from './plane.js';
+export { FunctionRegistry, type FunctionSpec, type LocalFunction } from './registry.js';
+export { type LocalS3, startS3 } from './s3.js';
+export { buildZip, codeSha256, type ZipSource, zipFolder } from './zip.js';
