@@ -1,0 +1,373 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { DescribeTasksCommand, ECSClient } from '@aws-sdk/client-ecs';
+import { LocalControlPlane, type LocalS3, NoLauncher, startS3 } from '@immortal-lambda/local';
+import { type HandoffReceipt, withFargateFallback } from '@immortal-lambda/middleware';
+import { build } from 'esbuild';
+import lambdaLocal from 'lambda-local';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+const examples = join(import.meta.dirname, '..');
+const report = join(examples, 'dist', 'report');
+const TIMEOUT_MS = 3_000;
+const MARGIN_MS = 1_500;
+
+let s3: LocalS3;
+let plane: LocalControlPlane;
+let scratch: string;
+let failing: string;
+const logs: { taskId: string; line: string }[] = [];
+
+lambdaLocal.setLogger({ log: () => undefined, transports: [] } as never);
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'immortal-e2e-'));
+  // Inside this package, so that the Lambda side finds the AWS SDK as the runtime would provide it.
+  failing = join(examples, 'dist', 'e2e', 'fails-on-fargate');
+  await build({
+    entryPoints: [join(import.meta.dirname, 'fixtures', 'fails-on-fargate.ts')],
+    outfile: join(failing, 'index.js'),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['@aws-sdk/*'],
+    logLevel: 'warning',
+  });
+  writeFileSync(join(failing, 'package.json'), '{ "type": "commonjs" }\n');
+  s3 = await startS3({ bucket: 'e2e-envelopes' });
+  plane = new LocalControlPlane({ s3Endpoint: s3.endpoint });
+  plane.registerFunction({
+    name: 'report-job',
+    folder: report,
+    handler: 'index.handler',
+    environment: { REPORT_TITLE: 'E2E report' },
+  });
+  plane.registerFunction({ name: 'fails-on-fargate', folder: failing, handler: 'index.handler' });
+  plane.on('task-log', ({ task, line }) => logs.push({ taskId: task.id, line }));
+  await plane.start();
+});
+
+afterAll(async () => {
+  await plane.stop();
+  await s3.stop();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  plane.faults = {};
+});
+
+/** Invokes a function through lambda-local, which enforces the timeout, as Lambda would. */
+async function invoke(name: string, folder: string, event: unknown, requestId?: string) {
+  const started = Date.now();
+  let id = '';
+  try {
+    const result = await lambdaLocal.execute({
+      event,
+      lambdaPath: join(folder, 'index.js'),
+      lambdaHandler: 'handler',
+      timeoutMs: TIMEOUT_MS,
+      verboseLevel: 0,
+      environment: {
+        ...plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket }),
+        AWS_LAMBDA_FUNCTION_NAME: name,
+        AWS_LAMBDA_FUNCTION_VERSION: '1',
+        _HANDLER: 'index.handler',
+        FARGATE_FALLBACK_MARGIN_MS: String(MARGIN_MS),
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+      contextOverwrite: (context: Record<string, unknown>) => {
+        context.functionName = name;
+        context.functionVersion = '1';
+        if (requestId) context.awsRequestId = requestId;
+        id = String(context.awsRequestId);
+      },
+    });
+    return {
+      ok: true as const,
+      result: result as HandoffReceipt & Record<string, unknown>,
+      elapsed: Date.now() - started,
+      id,
+    };
+  } catch (error) {
+    return {
+      ok: false as const,
+      error: error as { errorType: string; errorMessage: string },
+      elapsed: Date.now() - started,
+      id,
+    };
+  }
+}
+
+const records = (taskArn: string) =>
+  logs
+    .filter((entry) => taskArn.endsWith(entry.taskId))
+    .map((entry) => {
+      try {
+        return JSON.parse(entry.line) as Record<string, unknown>;
+      } catch {
+        return { text: entry.line };
+      }
+    });
+
+describe('the whole path on one machine: lambda-local, the local control plane, the runner', () => {
+  it('1. completes a short job in the Lambda harness and starts no task', async () => {
+    // Prepare
+    const before = plane.tasks().length;
+
+    // Act
+    const outcome = await invoke('report-job', report, { reportId: 'short', steps: 2, stepMs: 100 });
+
+    // Assess
+    expect(outcome.ok && outcome.result).toMatchObject({ reportId: 'short', finishedOn: 'lambda' });
+    expect(plane.tasks()).toHaveLength(before);
+  });
+
+  it('2. hands a long job off once; the runner completes it with the same request id, event and environment', async () => {
+    // Act
+    const outcome = await invoke('report-job', report, { reportId: 'long', steps: 4, stepMs: 1_000 });
+
+    // Assess
+    expect(outcome.ok).toBe(true);
+    expect(outcome.elapsed).toBeLessThan(TIMEOUT_MS);
+    const receipt = outcome.ok ? outcome.result : ({} as HandoffReceipt);
+    expect(receipt).toMatchObject({
+      status: 'handed-off',
+      requestId: outcome.id,
+      envelopeLocation: 'inline',
+    });
+    expect(plane.tasks().filter((task) => task.startedBy === `immortal-lambda/${outcome.id}`)).toHaveLength(
+      1,
+    );
+    const stopped = await plane.waitForTask(receipt.taskArn, 30_000);
+    expect(stopped.exitCode).toBe(0);
+    const finished = records(receipt.taskArn).find((r) => String(r.message).endsWith('long finished'));
+    expect(finished).toMatchObject({
+      message: 'E2E report long finished',
+      runtime: 'fargate',
+      result: { reportId: 'long', steps: 4, finishedOn: 'fargate', requestId: outcome.id },
+    });
+  });
+
+  it('3. spills an event of 64 KB to S3, and the runner reads it back intact', async () => {
+    // Prepare
+    const rows = Array.from({ length: 2_500 }, (_, i) => `row-${i}`.padEnd(28, '.'));
+    expect(JSON.stringify(rows).length).toBeGreaterThan(64 * 1024);
+
+    // Act
+    const outcome = await invoke('report-job', report, { reportId: 'large', steps: 3, stepMs: 1_000, rows });
+
+    // Assess
+    const receipt = outcome.ok ? outcome.result : ({} as HandoffReceipt);
+    expect(receipt.envelopeLocation).toMatch(
+      /^s3:\/\/e2e-envelopes\/immortal-lambda\/envelopes\/report-job\//,
+    );
+    const task = plane.task(receipt.taskArn);
+    expect(task?.environment.FARGATE_FALLBACK_ENVELOPE).toBe(receipt.envelopeLocation);
+    expect((await plane.waitForTask(receipt.taskArn, 30_000)).exitCode).toBe(0);
+    const finished = records(receipt.taskArn).find((r) => String(r.message).endsWith('large finished'));
+    expect(finished?.result).toMatchObject({ rows: rows.length, finishedOn: 'fargate' });
+  });
+
+  it('4. gives a retried invocation (same request id) the same task, not a second one', async () => {
+    // Prepare
+    const requestId = '0f0e0d0c-0b0a-4909-8807-060504030201';
+
+    // Act
+    const first = await invoke(
+      'report-job',
+      report,
+      { reportId: 'retried', steps: 4, stepMs: 1_000 },
+      requestId,
+    );
+    const retry = await invoke(
+      'report-job',
+      report,
+      { reportId: 'retried', steps: 4, stepMs: 1_000 },
+      requestId,
+    );
+
+    // Assess
+    const a = first.ok ? first.result.taskArn : 'none';
+    const b = retry.ok ? retry.result.taskArn : 'none';
+    expect(a).toMatch(/^arn:aws:ecs:/);
+    expect(b).toBe(a);
+    expect(plane.tasks().filter((task) => task.startedBy === `immortal-lambda/${requestId}`)).toHaveLength(1);
+    await plane.waitForTask(a, 30_000);
+  });
+
+  it('6. fails with a HandoffError before the deadline when RunTask never answers', async () => {
+    // Prepare
+    plane.faults = { hang: true };
+
+    // Act
+    const outcome = await invoke('report-job', report, { reportId: 'hung', steps: 10, stepMs: 1_000 });
+
+    // Assess
+    expect(outcome.ok).toBe(false);
+    expect(outcome.ok || outcome.error.errorType).toBe('HandoffError');
+    expect(outcome.elapsed).toBeLessThan(TIMEOUT_MS);
+  });
+
+  it('7. shows a handler that throws in the runner as a failed task, its record naming the request', async () => {
+    // Act
+    const outcome = await invoke('fails-on-fargate', failing, {});
+
+    // Assess
+    const receipt = outcome.ok ? outcome.result : ({} as HandoffReceipt);
+    await plane.waitForTask(receipt.taskArn, 30_000);
+    const ecs = new ECSClient({
+      endpoint: plane.url,
+      region: plane.region,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    });
+    const described = await ecs.send(
+      new DescribeTasksCommand({ cluster: 'local', tasks: [receipt.taskArn] }),
+    );
+    expect(described.tasks?.[0]).toMatchObject({ lastStatus: 'STOPPED', containers: [{ exitCode: 1 }] });
+    const record = records(receipt.taskArn).find((r) => r.message === 'immortal-runner finished');
+    expect(record).toMatchObject({
+      outcome: 'handler-error',
+      requestId: outcome.id,
+      error: { message: `the report for ${outcome.id} cannot be built` },
+    });
+  });
+});
+
+describe('5. a burst of 50 concurrent long invocations against a throttling plane short of capacity', () => {
+  let burstPlane: LocalControlPlane;
+
+  beforeAll(async () => {
+    // Tasks are only counted here, not run: NoLauncher keeps them RUNNING.
+    burstPlane = new LocalControlPlane({ launcher: new NoLauncher(), random: mulberry32(7) });
+    await burstPlane.start();
+  });
+
+  afterAll(async () => {
+    await burstPlane.stop();
+  });
+
+  it('hands each one off exactly once or fails it loudly before its deadline: none lost, none doubled', async () => {
+    // Prepare
+    burstPlane.faults = { throttle: 0.4, capacity: 0.2, latencyMs: 20 };
+    const handler = withFargateFallback(
+      (_event: unknown, _context, { signal }) =>
+        new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+      {
+        env: { ...burstPlane.environment(), AWS_LAMBDA_FUNCTION_VERSION: '1' },
+        marginMs: MARGIN_MS,
+        logger: { info: () => {}, error: () => {} },
+        ecsClient: new ECSClient({
+          endpoint: burstPlane.url,
+          region: burstPlane.region,
+          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+          maxAttempts: 1,
+        }),
+      },
+    );
+    const invocations = Array.from({ length: 50 }, (_, i) => {
+      const deadline = Date.now() + TIMEOUT_MS;
+      const context = {
+        awsRequestId: `burst-${String(i).padStart(2, '0')}-${Date.now()}`,
+        functionName: 'report-job',
+        functionVersion: '1',
+        invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job',
+        memoryLimitInMB: '1024',
+        logGroupName: 'g',
+        logStreamName: 's',
+        callbackWaitsForEmptyEventLoop: true,
+        getRemainingTimeInMillis: () => deadline - Date.now(),
+        done: () => undefined,
+        fail: () => undefined,
+        succeed: () => undefined,
+      };
+      return handler({ i }, context).then(
+        (receipt) => ({
+          id: context.awsRequestId,
+          handedOff: receipt as HandoffReceipt,
+          lateBy: Date.now() - deadline,
+        }),
+        (error: Error) => ({ id: context.awsRequestId, failed: error, lateBy: Date.now() - deadline }),
+      );
+    });
+
+    // Act
+    const outcomes = await Promise.all(invocations);
+
+    // Assess
+    const handedOff = outcomes.filter((o) => 'handedOff' in o);
+    const failed = outcomes.filter((o) => 'failed' in o);
+    expect(handedOff.length + failed.length).toBe(50);
+    for (const outcome of outcomes) expect(outcome.lateBy).toBeLessThan(0);
+    for (const outcome of failed) expect((outcome as { failed: Error }).failed.name).toBe('HandoffError');
+    const tasksByRequest = new Map<string, number>();
+    for (const task of burstPlane.tasks()) {
+      const id = String(task.startedBy).replace('immortal-lambda/', '');
+      tasksByRequest.set(id, (tasksByRequest.get(id) ?? 0) + 1);
+    }
+    for (const outcome of handedOff) {
+      expect(
+        tasksByRequest.get(outcome.id),
+        JSON.stringify({ outcome, tasks: [...tasksByRequest].slice(0, 3) }),
+      ).toBe(1);
+      expect(burstPlane.task((outcome as { handedOff: HandoffReceipt }).handedOff.taskArn)).toBeDefined();
+    }
+    for (const outcome of failed) expect(tasksByRequest.get(outcome.id) ?? 0).toBe(0);
+    expect(burstPlane.tasks()).toHaveLength(handedOff.length);
+    expect(burstPlane.calls.filter((call) => call === 'ECS.RunTask').length).toBeGreaterThan(50);
+    console.info(`burst: ${handedOff.length} handed off, ${failed.length} failed loudly, 0 lost, 0 doubled`);
+  });
+});
+
+describe('8. the demo command', () => {
+  it('prints every step of the timeline and exits 0', async () => {
+    // Act
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(examples, 'demo.mjs'), '--work-ms', '4000'],
+      {
+        timeout: 60_000,
+      },
+    );
+
+    // Assess
+    const steps = [
+      /lambda +invoking report-job with a 3\.0 s timeout/,
+      /lambda +invocation \w{8} started/,
+      /lambda +Quarterly report Q3-2026: step 1\/4 done +\[runtime: lambda\]/,
+      /handoff +RunTask started task \w{8} after \d+ ms in Lambda .*envelope inline/,
+      /lambda +invocation \w{8} returned the handoff receipt before its timeout/,
+      /ecs +task \w{8} RUNNING/,
+      /runner +Resuming a handed-off invocation: request \w{8}/,
+      /runner +Extracted the function code: \d+ files/,
+      /runner +Calling the handler with the original event, request id \w{8}/,
+      /runner +Quarterly report Q3-2026: step 4\/4 done +\[runtime: fargate\]/,
+      /runner +immortal-runner finished: success \(exit 0\)/,
+      /ecs +task \w{8} STOPPED: exit code 0/,
+      /demo: OK — the invocation outlived its 3\.0 s timeout and finished on Fargate with the same request id/,
+    ];
+    let from = 0;
+    for (const step of steps) {
+      const match = step.exec(stdout.slice(from));
+      expect(match, `missing, or out of order: ${step}\n${stdout}`).not.toBeNull();
+      from += (match?.index ?? 0) + (match?.[0].length ?? 0);
+    }
+    const id = /invocation (\w{8}) started/.exec(stdout)?.[1];
+    expect(stdout).toContain(`request ${id}`);
+  });
+});
+
+/** A small seeded generator, so the burst's faults fall the same way every run. */
+function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}

@@ -1,0 +1,61 @@
+import { execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+const echo = join(import.meta.dirname, '..', 'fixtures', 'echo');
+
+describe('immortal-local', () => {
+  it('names a missing function folder and exits 2', async () => {
+    // Act
+    const run = promisify(execFile)(process.execPath, [
+      cli,
+      '--port',
+      '0',
+      '--function',
+      'report=/no/such/folder:index.handler',
+    ]);
+
+    // Assess
+    await expect(run).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/\/no\/such\/folder does not exist/),
+    });
+  });
+
+  it('explains a malformed --function', async () => {
+    const run = promisify(execFile)(process.execPath, [cli, '--function', 'report']);
+    await expect(run).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/is not <name>=<dir>:<handler>/),
+    });
+  });
+
+  it('prints the environment to export, then keeps serving until stopped', async () => {
+    // Act
+    const child = spawn(process.execPath, [cli, '--port', '0', '--function', `echo=${echo}:index.handler`]);
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no output in time: ${out}`)), 20_000);
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk;
+        if (out.includes('task logs follow')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    child.kill('SIGTERM');
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+
+    // Assess
+    const endpoint = /export AWS_ENDPOINT_URL_ECS=(http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
+    expect(endpoint).toBeDefined();
+    expect(out).toContain(`export AWS_ENDPOINT_URL_LAMBDA=${endpoint}`);
+    expect(out).toMatch(/export AWS_ENDPOINT_URL_S3=http:\/\/127\.0\.0\.1:\d+/);
+    expect(out).toContain('export FARGATE_FALLBACK_TASK_DEFINITION=immortal-runner');
+    expect(out).toContain('export FARGATE_FALLBACK_BUCKET=immortal-envelopes');
+    expect(code).toBe(0);
+  });
+});

@@ -1,0 +1,275 @@
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import {
+  DescribeTasksCommand,
+  ECSClient,
+  ListTasksCommand,
+  RunTaskCommand,
+  type RunTaskCommandInput,
+  StopTaskCommand,
+} from '@aws-sdk/client-ecs';
+import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { createEnvelope } from '@immortal-lambda/middleware/protocol';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalPlaneError, RegistrationError } from '../../src/errors.js';
+import { NoLauncher } from '../../src/launcher.js';
+import { LocalControlPlane } from '../../src/plane.js';
+
+const echo = join(import.meta.dirname, '..', 'fixtures', 'echo');
+const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+const envelope = (requestId: string, event: unknown) =>
+  JSON.stringify(
+    createEnvelope({
+      event,
+      context: {
+        awsRequestId: requestId,
+        functionName: 'echo',
+        invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:echo',
+        memoryLimitInMB: '128',
+        logGroupName: 'g',
+        logStreamName: 's',
+      },
+      env: { AWS_LAMBDA_FUNCTION_VERSION: '1', _HANDLER: 'index.handler' },
+      startedAt: 0,
+      deadlineAt: 0,
+      handedOffAt: 0,
+    }),
+  );
+
+const runTaskInput = (value: string, extra: Partial<RunTaskCommandInput> = {}): RunTaskCommandInput => ({
+  cluster: 'local',
+  taskDefinition: 'immortal-runner',
+  launchType: 'FARGATE',
+  networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-0000000000000000a'] } },
+  overrides: {
+    containerOverrides: [{ name: 'runner', environment: [{ name: 'FARGATE_FALLBACK_ENVELOPE', value }] }],
+  },
+  ...extra,
+});
+
+describe('LocalControlPlane', () => {
+  let plane: LocalControlPlane;
+  let ecs: ECSClient;
+  let lambda: LambdaClient;
+
+  const start = async (options: ConstructorParameters<typeof LocalControlPlane>[0] = {}) => {
+    plane = new LocalControlPlane(options);
+    plane.registerFunction({
+      name: 'echo',
+      folder: echo,
+      handler: 'index.handler',
+      environment: { GREETING: 'hi' },
+    });
+    const url = await plane.start();
+    ecs = new ECSClient({ endpoint: url, region: 'eu-west-1', credentials, maxAttempts: 1 });
+    lambda = new LambdaClient({ endpoint: url, region: 'eu-west-1', credentials, maxAttempts: 1 });
+  };
+
+  beforeEach(async () => {
+    await start();
+  });
+
+  afterEach(async () => {
+    await plane.stop();
+  });
+
+  it('serves GetFunction with the real CodeSha256 and a download URL', async () => {
+    // Act
+    const answer = await lambda.send(new GetFunctionCommand({ FunctionName: 'echo', Qualifier: '1' }));
+    const zip = Buffer.from(await (await fetch(String(answer.Code?.Location))).arrayBuffer());
+
+    // Assess
+    expect(answer.Configuration).toMatchObject({
+      FunctionName: 'echo',
+      Handler: 'index.handler',
+      PackageType: 'Zip',
+    });
+    expect(answer.Configuration?.Environment?.Variables).toEqual({ GREETING: 'hi' });
+    expect(createHash('sha256').update(zip).digest('base64')).toBe(answer.Configuration?.CodeSha256);
+  });
+
+  it('answers ResourceNotFoundException for an unknown function or version', async () => {
+    await expect(
+      lambda.send(new GetFunctionCommand({ FunctionName: 'echo', Qualifier: '9' })),
+    ).rejects.toMatchObject({
+      name: 'ResourceNotFoundException',
+    });
+  });
+
+  it('lets download URLs expire like presigned ones', async () => {
+    // Prepare
+    await plane.stop();
+    let now = 1_000_000;
+    await start({ now: () => now, codeUrlTtlMs: 600_000 });
+    const answer = await lambda.send(new GetFunctionCommand({ FunctionName: 'echo' }));
+
+    // Act
+    now += 600_001;
+    const response = await fetch(String(answer.Code?.Location));
+
+    // Assess
+    expect(response.status).toBe(403);
+    expect(await response.text()).toContain('Request has expired');
+  });
+
+  it('runs the runner for RunTask and takes the task from PROVISIONING to STOPPED with its exit code', async () => {
+    // Act
+    const started = await ecs.send(
+      new RunTaskCommand(runTaskInput(envelope('req-ok', { n: 1 }), { clientToken: 'req-ok' })),
+    );
+    const arn = String(started.tasks?.[0]?.taskArn);
+    const logs: string[] = [];
+    plane.on('task-log', ({ line }: { line: string }) => logs.push(line));
+    await plane.waitForTask(arn);
+    const described = await ecs.send(new DescribeTasksCommand({ cluster: 'local', tasks: [arn] }));
+
+    // Assess
+    expect(started.tasks?.[0]?.lastStatus).toBe('PROVISIONING');
+    expect(described.tasks?.[0]).toMatchObject({
+      lastStatus: 'STOPPED',
+      stopCode: 'EssentialContainerExited',
+      containers: [{ name: 'runner', exitCode: 0 }],
+    });
+    expect(
+      logs.some((line) => line.includes('"greeting":"hi"') && line.includes('"requestId":"req-ok"')),
+    ).toBe(true);
+  });
+
+  it('shows a handler error as the container exit code and names the request in the record', async () => {
+    // Act
+    const started = await ecs.send(new RunTaskCommand(runTaskInput(envelope('req-fail', { fail: true }))));
+    const arn = String(started.tasks?.[0]?.taskArn);
+    const logs: string[] = [];
+    plane.on('task-log', ({ line }: { line: string }) => logs.push(line));
+    await plane.waitForTask(arn);
+    const described = await ecs.send(new DescribeTasksCommand({ cluster: 'local', tasks: [arn] }));
+
+    // Assess
+    expect(described.tasks?.[0]?.containers?.[0]?.exitCode).toBe(1);
+    const record = logs.map((line) => JSON.parse(line)).find((r) => r.message === 'immortal-runner finished');
+    expect(record).toMatchObject({ outcome: 'handler-error', requestId: 'req-fail' });
+  });
+
+  it('returns the first task for the same client token and parameters, and ConflictException for other parameters', async () => {
+    // Prepare
+    await plane.stop();
+    await start({ launcher: new NoLauncher() });
+    const input = runTaskInput(envelope('req-1', {}), { clientToken: 'req-1' });
+
+    // Act
+    const first = await ecs.send(new RunTaskCommand(input));
+    const again = await ecs.send(new RunTaskCommand(input));
+    const conflict = ecs.send(
+      new RunTaskCommand({ ...runTaskInput(envelope('req-1', { other: true })), clientToken: 'req-1' }),
+    );
+
+    // Assess
+    expect(again.tasks?.[0]?.taskArn).toBe(first.tasks?.[0]?.taskArn);
+    await expect(conflict).rejects.toMatchObject({ name: 'ConflictException' });
+    expect(plane.tasks()).toHaveLength(1);
+  });
+
+  it('refuses overrides over 8192 characters, and tasks without awsvpc subnets', async () => {
+    // Act
+    const tooLarge = ecs.send(new RunTaskCommand(runTaskInput('x'.repeat(8_200))));
+    const noSubnets = ecs.send(new RunTaskCommand({ ...runTaskInput('{}'), networkConfiguration: {} }));
+
+    // Assess
+    await expect(tooLarge).rejects.toMatchObject({
+      name: 'InvalidParameterException',
+      message: expect.stringMatching(/8192/),
+    });
+    await expect(noSubnets).rejects.toMatchObject({ name: 'InvalidParameterException' });
+    expect(plane.tasks()).toHaveLength(0);
+  });
+
+  it('throttles and reports capacity failures when asked to', async () => {
+    // Prepare
+    plane.faults = { throttle: 1 };
+
+    // Act
+    const throttled = ecs.send(new RunTaskCommand(runTaskInput('{}')));
+    await expect(throttled).rejects.toMatchObject({ name: 'ThrottlingException' });
+    plane.faults = { capacity: 1 };
+    const short = await ecs.send(new RunTaskCommand(runTaskInput('{}')));
+
+    // Assess
+    expect(short.tasks).toEqual([]);
+    expect(short.failures?.[0]?.reason).toMatch(/Capacity is unavailable/);
+    expect(plane.tasks()).toHaveLength(0);
+  });
+
+  it('stops a task with StopTask and lists tasks by startedBy and status', async () => {
+    // Prepare
+    await plane.stop();
+    await start({ launcher: new NoLauncher() });
+    const started = await ecs.send(
+      new RunTaskCommand(runTaskInput('{}', { startedBy: 'immortal-lambda/req-9' })),
+    );
+    const arn = String(started.tasks?.[0]?.taskArn);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+
+    // Act
+    const running = await ecs.send(
+      new ListTasksCommand({ cluster: 'local', startedBy: 'immortal-lambda/req-9' }),
+    );
+    await ecs.send(new StopTaskCommand({ cluster: 'local', task: arn, reason: 'finished in Lambda' }));
+    await plane.waitForTask(arn);
+    const stopped = await ecs.send(
+      new ListTasksCommand({
+        cluster: 'local',
+        startedBy: 'immortal-lambda/req-9',
+        desiredStatus: 'STOPPED',
+      }),
+    );
+    const described = await ecs.send(new DescribeTasksCommand({ cluster: 'local', tasks: [arn, 'nope'] }));
+
+    // Assess
+    expect(running.taskArns).toEqual([arn]);
+    expect(stopped.taskArns).toEqual([arn]);
+    expect(described.tasks?.[0]).toMatchObject({
+      lastStatus: 'STOPPED',
+      stopCode: 'UserInitiated',
+      stoppedReason: 'finished in Lambda',
+    });
+    expect(described.failures).toEqual([{ arn: 'nope', reason: 'MISSING' }]);
+  });
+});
+
+describe('LocalControlPlane set-up errors', () => {
+  it('names a missing function folder', () => {
+    const plane = new LocalControlPlane();
+    expect(() =>
+      plane.registerFunction({ name: 'x', folder: '/nowhere/at/all', handler: 'index.handler' }),
+    ).toThrow(RegistrationError);
+    expect(() =>
+      plane.registerFunction({ name: 'x', folder: '/nowhere/at/all', handler: 'index.handler' }),
+    ).toThrow(/\/nowhere\/at\/all does not exist/);
+  });
+
+  it('names a handler path that does not exist', () => {
+    const plane = new LocalControlPlane();
+    expect(() => plane.registerFunction({ name: 'x', folder: echo, handler: 'src/main.handler' })).toThrow(
+      /names no file in .*src\/main\.js/,
+    );
+  });
+
+  it('explains a port in use', async () => {
+    // Prepare
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+
+    // Act
+    const starting = new LocalControlPlane().start({ port });
+
+    // Assess
+    await expect(starting).rejects.toBeInstanceOf(LocalPlaneError);
+    await expect(new LocalControlPlane().start({ port })).rejects.toThrow(
+      new RegExp(`port ${port} on 127.0.0.1 is in use`),
+    );
+    blocker.close();
+  });
+});
