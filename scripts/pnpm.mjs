@@ -7,10 +7,9 @@
 // passed to pnpm: `node scripts/pnpm.mjs run check` is `pnpm run check`.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { delimiter, join } from 'node:path';
+import { installTool, root } from './tools.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const [, version] = /^pnpm@(\d+\.\d+\.\d+)/.exec(manifest.packageManager ?? '') ?? [];
 if (!version) {
@@ -30,27 +29,15 @@ function pnpmOnPath() {
 }
 
 function localPnpm() {
-  const prefix = join(root, '.tools', 'pnpm');
-  const bin = join(prefix, 'node_modules', 'pnpm', 'bin', 'pnpm.cjs');
-  const installed = join(prefix, 'node_modules', 'pnpm', 'package.json');
-  if (!existsSync(installed) || JSON.parse(readFileSync(installed, 'utf8')).version !== version) {
-    console.error(`[setup] installing pnpm ${version} into .tools/pnpm`);
-    const status = run('npm', [
-      'install',
-      '--prefix',
-      prefix,
-      '--no-save',
-      '--no-package-lock',
-      '--no-audit',
-      '--no-fund',
-      `pnpm@${version}`,
-    ]);
-    if (status !== 0) {
-      console.error(`[setup] npm could not install pnpm@${version} (exit ${status})`);
-      process.exit(status);
-    }
-  }
-  return { command: process.execPath, prefix: [bin], path: join(prefix, 'node_modules', '.bin') };
+  const installed = join('node_modules', 'pnpm', 'package.json');
+  const current = join(root, '.tools', 'pnpm', installed);
+  const fresh = existsSync(current) && JSON.parse(readFileSync(current, 'utf8')).version === version;
+  const prefix = installTool('pnpm', `pnpm@${version}`, fresh ? installed : undefined);
+  return {
+    command: process.execPath,
+    prefix: [join(prefix, 'node_modules', 'pnpm', 'bin', 'pnpm.cjs')],
+    path: join(prefix, 'node_modules', '.bin'),
+  };
 }
 
 const pnpm = pnpmOnPath() ? { command: 'pnpm', prefix: [], path: undefined } : localPnpm();

