@@ -33,7 +33,15 @@ export class RegistrationError extends LocalPlaneError {
   }
 }
 
-/** An AWS API error, answered in the service's wire format. */
+/**
+ * An AWS API error, answered in the service's wire format.
+ *
+ * @example
+ * ```ts
+ * import { ApiError } from '@immortal-lambda/local';
+ * throw new ApiError('ThrottlingException', 'Rate exceeded');
+ * ```
+ */
 export class ApiError extends Error {
   readonly type: string;
   readonly status: number;

@@ -9,7 +9,15 @@ import { ApiError, LocalPlaneError } from './errors.js';
 import { type LaunchedTask, ProcessLauncher, type TaskLauncher } from './launcher.js';
 import { ACCOUNT, FunctionRegistry, type FunctionSpec } from './registry.js';
 
-/** Fault knobs, settable at any time (per test). Shares are probabilities from 0 to 1. */
+/**
+ * Fault knobs, settable at any time (per test). Shares are probabilities from 0 to 1.
+ *
+ * @example
+ * ```ts
+ * import type { Faults } from '@immortal-lambda/local';
+ * plane.faults = { throttle: 0.3, capacity: 0.1, latencyMs: 50 } satisfies Faults;
+ * ```
+ */
 export interface Faults {
   /** Share of RunTask calls answered with ThrottlingException. */
   throttle?: number;
@@ -21,6 +29,14 @@ export interface Faults {
   hang?: boolean;
 }
 
+/**
+ * A task definition of the local ECS: the runner's container name and environment.
+ *
+ * @example
+ * ```ts
+ * plane.registerTaskDefinition({ family: 'runner-24h', containerName: 'runner', environment: { FARGATE_FALLBACK_MAX_RUNTIME_MS: '86400000' } });
+ * ```
+ */
 export interface TaskDefinition {
   family: string;
   containerName: string;
@@ -29,7 +45,15 @@ export interface TaskDefinition {
 
 type TaskStatus = 'PROVISIONING' | 'PENDING' | 'RUNNING' | 'DEPROVISIONING' | 'STOPPED';
 
-/** A task as the local ECS keeps it. */
+/**
+ * A task as the local ECS keeps it.
+ *
+ * @example
+ * ```ts
+ * import type { LocalTask } from '@immortal-lambda/local';
+ * const failed = (tasks: LocalTask[]) => tasks.filter((task) => task.exitCode !== 0);
+ * ```
+ */
 export interface LocalTask {
   id: string;
   arn: string;
@@ -52,6 +76,16 @@ export interface LocalTask {
   stoppedAt: number | undefined;
 }
 
+/**
+ * Options of {@link LocalControlPlane}.
+ *
+ * @example
+ * ```ts
+ * import { LocalControlPlane, type PlaneOptions } from '@immortal-lambda/local';
+ * const options: PlaneOptions = { region: 'us-east-1', provisioningMs: 500 };
+ * const plane = new LocalControlPlane(options);
+ * ```
+ */
 export interface PlaneOptions {
   region?: string;
   /** How tasks run: a local process (default), the runner image under podman, or nothing. */

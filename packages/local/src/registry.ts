@@ -5,7 +5,15 @@ import { codeSha256, zipFolder } from './zip.js';
 
 export const ACCOUNT = '123456789012';
 
-/** A function version served by GetFunction. */
+/**
+ * A function version served by GetFunction.
+ *
+ * @example
+ * ```ts
+ * import type { LocalFunction } from '@immortal-lambda/local';
+ * const describe = (fn: LocalFunction) => `${fn.name}:${fn.version} ${fn.sha256}`;
+ * ```
+ */
 export interface LocalFunction {
   name: string;
   version: string;
@@ -21,7 +29,15 @@ export interface LocalFunction {
   folder: string;
 }
 
-/** What {@link FunctionRegistry.registerFunction} takes. */
+/**
+ * What {@link FunctionRegistry.registerFunction} takes.
+ *
+ * @example
+ * ```ts
+ * import type { FunctionSpec } from '@immortal-lambda/local';
+ * const spec: FunctionSpec = { name: 'report', folder: 'dist/report', handler: 'index.handler' };
+ * ```
+ */
 export interface FunctionSpec {
   name: string;
   /** The folder whose contents are the function's code (zipped once, at registration). */
@@ -38,7 +54,17 @@ export interface FunctionSpec {
   layers?: string[];
 }
 
-/** Functions and layers registered from local folders, zipped once with their real CodeSha256. */
+/**
+ * Functions and layers registered from local folders, zipped once with their real CodeSha256.
+ *
+ * @example
+ * ```ts
+ * import { FunctionRegistry } from '@immortal-lambda/local';
+ * const registry = new FunctionRegistry('eu-west-1');
+ * const layer = registry.registerLayer('deps', 'dist/layer');
+ * registry.registerFunction({ name: 'report', folder: 'dist/report', handler: 'index.handler', layers: [layer] });
+ * ```
+ */
 export class FunctionRegistry {
   readonly region: string;
   readonly #functions = new Map<string, LocalFunction>();

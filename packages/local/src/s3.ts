@@ -3,7 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 
-/** A running S3 emulator (s3rver) for spilled envelopes. */
+/**
+ * A running S3 emulator (s3rver) for spilled envelopes.
+ *
+ * @example
+ * ```ts
+ * import { type LocalS3, startS3 } from '@immortal-lambda/local';
+ * const s3: LocalS3 = await startS3();
+ * await s3.stop();
+ * ```
+ */
 export interface LocalS3 {
   endpoint: string;
   bucket: string;

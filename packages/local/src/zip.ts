@@ -3,7 +3,15 @@ import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
 
-/** One entry to write. Names are written as given, so tests can also make hostile archives. */
+/**
+ * One entry to write. Names are written as given, so tests can also make hostile archives.
+ *
+ * @example
+ * ```ts
+ * import type { ZipSource } from '@immortal-lambda/local';
+ * const tool: ZipSource = { name: 'bin/tool', data: '#!/bin/sh\n', mode: 0o755 };
+ * ```
+ */
 export interface ZipSource {
   name: string;
   data?: Buffer | string;

@@ -2,9 +2,25 @@ import { ConfigurationError } from './errors.js';
 import { ENV } from './protocol/env-names.js';
 import type { CapacityOption, FargateFallbackOptions } from './types.js';
 
-/** The default margin: see the package README for how it was chosen. */
+/**
+ * The default margin: see the package README for how it was chosen.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MARGIN_MS } from '@immortal-lambda/middleware';
+ * middy(job, { timeoutEarlyInMillis: DEFAULT_MARGIN_MS });
+ * ```
+ */
 export const DEFAULT_MARGIN_MS = 10_000;
-/** The smallest margin accepted: below it a RunTask call cannot reliably complete. */
+/**
+ * The smallest margin accepted: below it a RunTask call cannot reliably complete.
+ *
+ * @example
+ * ```ts
+ * import { MIN_MARGIN_MS, withFargateFallback } from '@immortal-lambda/middleware';
+ * export const handler = withFargateFallback(fn, { marginMs: Math.max(MIN_MARGIN_MS, 2_000) });
+ * ```
+ */
 export const MIN_MARGIN_MS = 1_000;
 /** Lambda's longest timeout. */
 export const MAX_LAMBDA_TIMEOUT_MS = 900_000;

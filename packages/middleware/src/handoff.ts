@@ -16,6 +16,12 @@ import type { Clock, FallbackLogger, HandoffReceipt } from './types.js';
 /**
  * How long before the hard deadline every AWS call is abandoned, so that a failed handoff can
  * still be reported as an error that Lambda records, rather than as a timeout.
+ *
+ * @example
+ * ```ts
+ * import { DEADLINE_GUARD_MS } from '@immortal-lambda/middleware';
+ * const failsAt = deadline - DEADLINE_GUARD_MS; // when a HandoffError is thrown at the latest
+ * ```
  */
 export const DEADLINE_GUARD_MS = 500;
 

@@ -8,6 +8,12 @@ import type { FargateFallbackOptions, HandoffReceipt } from './types.js';
 /**
  * The part of a middy request this middleware uses. Declared here so that the main entry never
  * imports `@middy/core`; it matches middy 5, 6 and 7.
+ *
+ * @example
+ * ```ts
+ * import type { MiddyRequest } from '@immortal-lambda/middleware/middy';
+ * const requestIdOf = (request: MiddyRequest) => request.context.awsRequestId;
+ * ```
  */
 export interface MiddyRequest<TEvent = unknown, TResult = unknown> {
   event: TEvent;
@@ -17,7 +23,15 @@ export interface MiddyRequest<TEvent = unknown, TResult = unknown> {
   internal: Record<string, unknown>;
 }
 
-/** A middy middleware object, structurally. */
+/**
+ * A middy middleware object, structurally.
+ *
+ * @example
+ * ```ts
+ * import { fargateFallback, type MiddyMiddleware } from '@immortal-lambda/middleware/middy';
+ * const fallback: MiddyMiddleware = fargateFallback();
+ * ```
+ */
 export interface MiddyMiddleware<TEvent = unknown, TResult = unknown> {
   before: (request: MiddyRequest<TEvent, TResult>) => undefined | Promise<undefined>;
   after: (request: MiddyRequest<TEvent, TResult>) => Promise<undefined> | undefined;
@@ -27,6 +41,12 @@ export interface MiddyMiddleware<TEvent = unknown, TResult = unknown> {
 /**
  * How late, past `deadline - marginMs`, middy's own timeout may arrive before the middleware
  * concludes that `timeoutEarlyInMillis` is missing or shorter than the margin.
+ *
+ * @example
+ * ```ts
+ * import { MIDDY_TIMEOUT_SLACK_MS } from '@immortal-lambda/middleware/middy';
+ * const reportedAt = deadline - marginMs + MIDDY_TIMEOUT_SLACK_MS;
+ * ```
  */
 export const MIDDY_TIMEOUT_SLACK_MS = 250;
 

@@ -6,6 +6,12 @@ import type { Context } from 'aws-lambda';
  * The third argument the wrapped function receives. `signal` is aborted once the invocation
  * has been handed off (in Lambda) or the task is being stopped (in the runner): stop work and
  * let the promise settle. It is compatible with middy's `{ signal }`.
+ *
+ * @example
+ * ```ts
+ * import type { FallbackHandlerExtras } from '@immortal-lambda/middleware';
+ * const work = async (extras: FallbackHandlerExtras) => fetch(url, { signal: extras.signal });
+ * ```
  */
 export interface FallbackHandlerExtras {
   readonly signal: AbortSignal;
@@ -53,7 +59,15 @@ export interface HandoffReceipt {
   handedOffAt: string;
 }
 
-/** Capacity choices: `FARGATE_SPOT,FARGATE` tries Spot first and falls back to on-demand. */
+/**
+ * Capacity choices: `FARGATE_SPOT,FARGATE` tries Spot first and falls back to on-demand.
+ *
+ * @example
+ * ```ts
+ * import type { CapacityOption } from '@immortal-lambda/middleware';
+ * const capacity: CapacityOption = 'FARGATE_SPOT,FARGATE';
+ * ```
+ */
 export type CapacityOption = 'FARGATE' | 'FARGATE_SPOT' | 'FARGATE_SPOT,FARGATE';
 
 /**

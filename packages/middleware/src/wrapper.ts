@@ -8,6 +8,12 @@ import type { FallbackHandler, FargateFallbackOptions, HandoffReceipt } from './
 /**
  * The wrapped handler: Lambda calls it with the event and context. Inside the runner it also
  * takes the runner's `{ signal }` as a third argument.
+ *
+ * @example
+ * ```ts
+ * import { type WrappedHandler, withFargateFallback } from '@immortal-lambda/middleware';
+ * export const handler: WrappedHandler<{ id: string }, string, unknown> = withFargateFallback(async (e) => e.id);
+ * ```
  */
 export type WrappedHandler<TEvent, TResult, TResponse> = (
   event: TEvent,

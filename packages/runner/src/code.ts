@@ -5,7 +5,15 @@ import { downloadVerified, type Fetch } from './download.js';
 import { CodeFetchError } from './errors.js';
 import { type ExtractResult, extractZip } from './zip/extract.js';
 
-/** Lambda's limit on code and layers together, unzipped: 250 MB. */
+/**
+ * Lambda's limit on code and layers together, unzipped: 250 MB.
+ *
+ * @example
+ * ```ts
+ * import { extractZip, LAMBDA_UNZIPPED_LIMIT } from '@immortal-lambda/runner';
+ * await extractZip(zip, { root: '/var/task', maxBytes: LAMBDA_UNZIPPED_LIMIT, label: 'the code' });
+ * ```
+ */
 export const LAMBDA_UNZIPPED_LIMIT = 262_144_000;
 /** The largest zip the runner downloads: Lambda's limit for code uploaded through S3. */
 export const MAX_ZIP_BYTES = LAMBDA_UNZIPPED_LIMIT;
@@ -60,6 +68,12 @@ async function getFunction(options: FetchCodeOptions) {
  * Fetches the exact function version named by the envelope: GetFunction, the code zip through
  * its presigned URL (verified against CodeSha256) into the task root, then each layer in order
  * into the layers root, all within Lambda's unzipped limit.
+ *
+ * @example
+ * ```ts
+ * import { fetchCode } from '@immortal-lambda/runner';
+ * const { configuration } = await fetchCode({ envelope, lambda: new LambdaClient({}), fetch, taskRoot: '/var/task', layersRoot: '/opt' });
+ * ```
  */
 export async function fetchCode(options: FetchCodeOptions): Promise<FetchedCode> {
   const { name, version } = options.envelope.function;

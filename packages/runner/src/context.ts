@@ -1,6 +1,14 @@
 import type { Envelope } from '@immortal-lambda/middleware/protocol';
 
-/** A Lambda-shaped context for the handed-off invocation, keeping the original request id. */
+/**
+ * A Lambda-shaped context for the handed-off invocation, keeping the original request id.
+ *
+ * @example
+ * ```ts
+ * import type { RunnerContext } from '@immortal-lambda/runner';
+ * const left = (context: RunnerContext) => context.getRemainingTimeInMillis();
+ * ```
+ */
 export interface RunnerContext {
   callbackWaitsForEmptyEventLoop: boolean;
   functionName: string;
@@ -21,6 +29,12 @@ export interface RunnerContext {
 /**
  * Builds the context: the original invocation's names and request id, and a
  * `getRemainingTimeInMillis()` counting down from `maxRuntimeMs` from now.
+ *
+ * @example
+ * ```ts
+ * import { createContext } from '@immortal-lambda/runner';
+ * const context = createContext(envelope, { now: Date.now, maxRuntimeMs: 3_600_000, memoryLimitInMB: 1024, settle: () => {} });
+ * ```
  */
 export function createContext(
   envelope: Envelope,

@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import { CodeFetchError } from './errors.js';
 
-/** The part of `fetch` the runner uses, injectable for tests. */
+/**
+ * The part of `fetch` the runner uses, injectable for tests.
+ *
+ * @example
+ * ```ts
+ * import type { Fetch } from '@immortal-lambda/runner';
+ * const offline: Fetch = async () => new Response(zip);
+ * ```
+ */
 export type Fetch = (url: string, init?: { signal?: AbortSignal }) => Promise<Response>;
 
 export interface DownloadOptions {
@@ -62,6 +70,12 @@ async function readBody(response: Response, options: DownloadOptions): Promise<B
  * Downloads a presigned code URL with a size cap and verifies it against its SHA-256. Broken
  * and timed-out downloads are retried; a refused URL (403: expired or denied) is renewed once
  * through `refreshUrl`; a checksum mismatch is an error, never retried into success.
+ *
+ * @example
+ * ```ts
+ * import { downloadVerified } from '@immortal-lambda/runner';
+ * const zip = await downloadVerified({ url, sha256: configuration.CodeSha256, label: 'the code', maxBytes: 262_144_000, fetch });
+ * ```
  */
 export async function downloadVerified(options: DownloadOptions): Promise<Buffer> {
   const attempts = options.attempts ?? 3;

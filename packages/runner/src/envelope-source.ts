@@ -6,6 +6,12 @@ import { BadInputError } from './errors.js';
 /**
  * Reads the envelope from `FARGATE_FALLBACK_ENVELOPE`: inline JSON, or an `s3://bucket/key`
  * URI of the envelope the wrapper spilled to S3. Validated with the middleware's protocol.
+ *
+ * @example
+ * ```ts
+ * import { readEnvelope } from '@immortal-lambda/runner';
+ * const envelope = await readEnvelope(process.env.FARGATE_FALLBACK_ENVELOPE, () => new S3Client({}));
+ * ```
  */
 export async function readEnvelope(value: string | undefined, s3: () => S3Client): Promise<Envelope> {
   if (value === undefined || value.trim() === '') {

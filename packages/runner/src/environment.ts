@@ -20,6 +20,12 @@ export interface EnvironmentInput {
 /**
  * The variables the handler sees, as Lambda would set them: the function's own (without the
  * reserved ones), then Lambda's, then `FARGATE_FALLBACK_RUNNER=1`.
+ *
+ * @example
+ * ```ts
+ * import { handlerEnvironment } from '@immortal-lambda/runner';
+ * Object.assign(process.env, handlerEnvironment({ envelope, configuration, taskRoot: '/var/task', layersRoot: '/opt', runtimeModulePaths: [], nodeMajor: 22 }));
+ * ```
  */
 export function handlerEnvironment(input: EnvironmentInput): Record<string, string> {
   const { envelope, configuration, taskRoot, layersRoot } = input;

@@ -22,9 +22,26 @@ export const EXIT_CODES = {
   stopped: 143,
 } as const;
 
+/**
+ * One of the runner's exit codes.
+ *
+ * @example
+ * ```ts
+ * import { EXIT_CODES, type ExitCode } from '@immortal-lambda/runner';
+ * const failed = (code: ExitCode) => code !== EXIT_CODES.success;
+ * ```
+ */
 export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
 
-/** The outcome names used in the runner's record, by exit code. */
+/**
+ * The outcome names used in the runner's record, by exit code.
+ *
+ * @example
+ * ```ts
+ * import { OUTCOMES } from '@immortal-lambda/runner';
+ * OUTCOMES[3]; // 'code-fetch-failed'
+ * ```
+ */
 export const OUTCOMES: Record<ExitCode, string> = {
   0: 'success',
   1: 'handler-error',

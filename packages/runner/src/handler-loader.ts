@@ -4,10 +4,26 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HandlerLoadError } from './errors.js';
 
-/** A loaded handler: Lambda calls it with (event, context, callback). */
+/**
+ * A loaded handler: Lambda calls it with (event, context, callback).
+ *
+ * @example
+ * ```ts
+ * import type { LoadedHandler } from '@immortal-lambda/runner';
+ * const call = (handler: LoadedHandler) => handler({}, context, () => {});
+ * ```
+ */
 export type LoadedHandler = (event: unknown, context: unknown, callback: unknown) => unknown;
 
-/** Splits `dir/file.export.path` the way Lambda does: the module, then the export path. */
+/**
+ * Splits `dir/file.export.path` the way Lambda does: the module, then the export path.
+ *
+ * @example
+ * ```ts
+ * import { splitHandler } from '@immortal-lambda/runner';
+ * splitHandler('src/jobs/report.handler'); // { modulePath: 'src/jobs/report', exportPath: ['handler'] }
+ * ```
+ */
 export function splitHandler(handler: string): { modulePath: string; exportPath: string[] } {
   const match = /^((?:.*\/)?[^/.]+)\.([^/]+)$/.exec(handler);
   if (!match?.[1] || !match[2]) {
@@ -41,6 +57,12 @@ const isFile = (path: string) => existsSync(path) && statSync(path).isFile();
  * Imports the handler the way Lambda's Node runtime does: `path/to/file.export` under the task
  * root, trying the file as named, then `.js` (ESM when the nearest package.json says
  * `"type": "module"`), `.mjs` and `.cjs`; then walks the export path.
+ *
+ * @example
+ * ```ts
+ * import { loadHandler } from '@immortal-lambda/runner';
+ * const handler = await loadHandler('/var/task', 'index.handler');
+ * ```
  */
 export async function loadHandler(taskRoot: string, handler: string): Promise<LoadedHandler> {
   const { modulePath, exportPath } = splitHandler(handler);

@@ -14,6 +14,12 @@ import { readSettings } from './settings.js';
 /**
  * Everything the runner touches outside itself, injected so that every exit path can be tested
  * without AWS, real signals or real waiting.
+ *
+ * @example
+ * ```ts
+ * import type { RunnerDependencies } from '@immortal-lambda/runner';
+ * const quiet: Pick<RunnerDependencies, 'write'> = { write: () => {} };
+ * ```
  */
 export interface RunnerDependencies {
   /** The process environment: read for settings, written with the handler's before import. */
@@ -55,6 +61,12 @@ function describe(error: unknown): Record<string, unknown> {
  * and layers, sets the handler's environment, imports the handler as Lambda does, and calls it
  * with the original event and a Lambda-shaped context. Writes one outcome record and resolves
  * to the exit code.
+ *
+ * @example
+ * ```ts
+ * import { runInvocation } from '@immortal-lambda/runner';
+ * process.exitCode = await runInvocation(dependencies);
+ * ```
  */
 export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode> {
   const started = deps.now();

@@ -1,9 +1,25 @@
 import { ENV } from '@immortal-lambda/middleware/protocol';
 import { BadInputError } from './errors.js';
 
-/** Default of `FARGATE_FALLBACK_MAX_RUNTIME_MS`: what `getRemainingTimeInMillis()` starts from. */
+/**
+ * Default of `FARGATE_FALLBACK_MAX_RUNTIME_MS`: what `getRemainingTimeInMillis()` starts from.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_RUNTIME_MS } from '@immortal-lambda/runner';
+ * const hours = DEFAULT_MAX_RUNTIME_MS / 3_600_000; // 24
+ * ```
+ */
 export const DEFAULT_MAX_RUNTIME_MS = 86_400_000;
-/** Default of `FARGATE_FALLBACK_STOP_GRACE_MS`: inside ECS's default stopTimeout of 30 s. */
+/**
+ * Default of `FARGATE_FALLBACK_STOP_GRACE_MS`: inside ECS's default stopTimeout of 30 s.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_STOP_GRACE_MS } from '@immortal-lambda/runner';
+ * const stopTimeoutSeconds = Math.ceil(DEFAULT_STOP_GRACE_MS / 1000) + 5;
+ * ```
+ */
 export const DEFAULT_STOP_GRACE_MS = 25_000;
 /** ECS's largest stopTimeout. */
 export const MAX_STOP_GRACE_MS = 120_000;
@@ -17,7 +33,15 @@ export interface RunnerSettings {
   stopGraceMs: number;
 }
 
-/** Reads the runner's settings from its environment; one error lists every invalid one. */
+/**
+ * Reads the runner's settings from its environment; one error lists every invalid one.
+ *
+ * @example
+ * ```ts
+ * import { readSettings } from '@immortal-lambda/runner';
+ * const { taskRoot, layersRoot } = readSettings(process.env);
+ * ```
+ */
 export function readSettings(env: Readonly<Record<string, string | undefined>>): RunnerSettings {
   const problems: string[] = [];
   const integer = (name: string, fallback: number, min: number, max: number) => {

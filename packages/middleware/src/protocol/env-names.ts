@@ -32,5 +32,13 @@ export const ENV = {
   maxRuntimeMs: 'FARGATE_FALLBACK_MAX_RUNTIME_MS',
 } as const;
 
-/** RunTask's limit on `overrides`, in characters, JSON included. */
+/**
+ * RunTask's limit on `overrides`, in characters, JSON included.
+ *
+ * @example
+ * ```ts
+ * import { RUN_TASK_OVERRIDES_LIMIT } from '@immortal-lambda/middleware/protocol';
+ * const fits = JSON.stringify(overrides).length <= RUN_TASK_OVERRIDES_LIMIT;
+ * ```
+ */
 export const RUN_TASK_OVERRIDES_LIMIT = 8192;

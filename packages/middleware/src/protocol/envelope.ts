@@ -1,12 +1,36 @@
 import { EnvelopeError } from '../errors.js';
 
-/** The protocol version this package writes and reads. */
+/**
+ * The protocol version this package writes and reads.
+ *
+ * @example
+ * ```ts
+ * import { ENVELOPE_VERSION } from '@immortal-lambda/middleware/protocol';
+ * if (document.version !== ENVELOPE_VERSION) throw new Error('use matching releases');
+ * ```
+ */
 export const ENVELOPE_VERSION = 1;
 
-/** Marks a JSON document as an immortal-lambda envelope. */
+/**
+ * Marks a JSON document as an immortal-lambda envelope.
+ *
+ * @example
+ * ```ts
+ * import { ENVELOPE_KIND } from '@immortal-lambda/middleware/protocol';
+ * const isEnvelope = (value: { kind?: unknown }) => value.kind === ENVELOPE_KIND;
+ * ```
+ */
 export const ENVELOPE_KIND = 'immortal-lambda.envelope';
 
-/** The serialisable part of the Lambda context, as it was in the original invocation. */
+/**
+ * The serialisable part of the Lambda context, as it was in the original invocation.
+ *
+ * @example
+ * ```ts
+ * import type { EnvelopeInvocation } from '@immortal-lambda/middleware/protocol';
+ * const waited = (i: EnvelopeInvocation) => i.handedOffAt - i.startedAt;
+ * ```
+ */
 export interface EnvelopeInvocation {
   awsRequestId: string;
   invokedFunctionArn: string;
@@ -24,7 +48,15 @@ export interface EnvelopeInvocation {
   handedOffAt: number;
 }
 
-/** The function whose code the runner must fetch and run. */
+/**
+ * The function whose code the runner must fetch and run.
+ *
+ * @example
+ * ```ts
+ * import type { EnvelopeFunction } from '@immortal-lambda/middleware/protocol';
+ * const qualified = (f: EnvelopeFunction) => `${f.name}:${f.version}`;
+ * ```
+ */
 export interface EnvelopeFunction {
   name: string;
   /** The exact version that ran (`AWS_LAMBDA_FUNCTION_VERSION`), never an alias. */
@@ -52,7 +84,15 @@ export interface Envelope {
   event: unknown;
 }
 
-/** What {@link createEnvelope} needs. */
+/**
+ * What {@link createEnvelope} needs.
+ *
+ * @example
+ * ```ts
+ * import type { EnvelopeInput } from '@immortal-lambda/middleware/protocol';
+ * const input: EnvelopeInput = { event, context, env: process.env, startedAt, deadlineAt, handedOffAt: Date.now() };
+ * ```
+ */
 export interface EnvelopeInput {
   event: unknown;
   context: {

@@ -1,6 +1,14 @@
 import { EnvelopeError } from '../errors.js';
 
-/** A bucket and key, as named by an `s3://bucket/key` URI. */
+/**
+ * A bucket and key, as named by an `s3://bucket/key` URI.
+ *
+ * @example
+ * ```ts
+ * import type { S3Location } from '@immortal-lambda/middleware/protocol';
+ * const location: S3Location = { bucket: 'envelopes', key: 'report/c0ffee.json' };
+ * ```
+ */
 export interface S3Location {
   bucket: string;
   key: string;

@@ -20,6 +20,15 @@ const S_IFLNK = 0o120000;
 /** Entries larger than this are streamed to disk instead of inflated in memory. */
 const STREAM_ABOVE = 4 * 1024 * 1024;
 
+/**
+ * Options of {@link extractZip}.
+ *
+ * @example
+ * ```ts
+ * import type { ExtractOptions } from '@immortal-lambda/runner';
+ * const options: ExtractOptions = { root: '/opt', maxBytes: 262_144_000, label: 'layer deps:3' };
+ * ```
+ */
 export interface ExtractOptions {
   /** The folder the archive is extracted into; nothing is written outside it. */
   root: string;
@@ -31,6 +40,15 @@ export interface ExtractOptions {
   concurrency?: number;
 }
 
+/**
+ * What {@link extractZip} wrote.
+ *
+ * @example
+ * ```ts
+ * import type { ExtractResult } from '@immortal-lambda/runner';
+ * const summary = (r: ExtractResult) => `${r.files} files, ${r.bytes} bytes`;
+ * ```
+ */
 export interface ExtractResult {
   files: number;
   directories: number;
@@ -165,6 +183,12 @@ async function plan(zip: Buffer, entries: ZipEntry[], options: ExtractOptions): 
  * sibling-prefix escapes and links that lead out of the root, verifying each entry's size and
  * CRC-32, keeping Unix modes (executable bits), and stopping before anything is written when
  * the declared sizes exceed `maxBytes`. Entries are inflated in parallel.
+ *
+ * @example
+ * ```ts
+ * import { extractZip } from '@immortal-lambda/runner';
+ * const { files } = await extractZip(zip, { root: '/var/task', maxBytes: 262_144_000, label: 'the code' });
+ * ```
  */
 export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<ExtractResult> {
   const root = resolve(options.root);
