@@ -1,0 +1,339 @@
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { ENV } from '@immortal-lambda/middleware/protocol';
+import { ArnFormat, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+
+/**
+ * Where spilled envelopes live in the payload bucket; the middleware's default prefix.
+ *
+ * @example
+ * ```ts
+ * import { ENVELOPE_PREFIX } from '@immortal-lambda/cdk';
+ * bucket.grantRead(auditRole, `${ENVELOPE_PREFIX}*`);
+ * ```
+ */
+export const ENVELOPE_PREFIX = 'immortal-lambda/envelopes/';
+
+/**
+ * How the runner task reaches the Lambda API, S3, ECR and CloudWatch Logs.
+ *
+ * @example
+ * ```ts
+ * new FargateFallback(this, 'Fallback', { function: fn, networking: 'private' });
+ * ```
+ *
+ * - `public` (default): public subnets, a public IP per task, no NAT gateway: nothing to pay at
+ *   rest; tasks have no inbound rules.
+ * - `private`: isolated subnets with VPC endpoints (ECR API and Docker, CloudWatch Logs, Lambda as
+ *   interface endpoints, S3 as a gateway endpoint): no internet path, but interface endpoints
+ *   are billed per hour and per AZ.
+ */
+export type FallbackNetworking = 'public' | 'private';
+
+/**
+ * Props of {@link FargateFallback}.
+ *
+ * @example
+ * ```ts
+ * import type { FargateFallbackProps } from '@immortal-lambda/cdk';
+ * const props: FargateFallbackProps = { function: reportJob, capacity: 'FARGATE_SPOT,FARGATE' };
+ * ```
+ */
+export interface FargateFallbackProps {
+  /** The function to attach the fallback to. Its code must be wrapped with `withFargateFallback`. */
+  function: lambda.Function;
+  /** Layers of the function, so that the task may fetch them (lambda:GetLayerVersion). */
+  layers?: lambda.ILayerVersion[];
+  /** An existing VPC; default a new one across two availability zones, shaped by `networking`. */
+  vpc?: ec2.IVpc;
+  /** An existing cluster; default a new one in the VPC. Spot needs its Fargate capacity providers. */
+  cluster?: ecs.ICluster;
+  /** An existing payload bucket; default a new one (encrypted, TLS only, private, envelopes expiring). */
+  bucket?: s3.IBucket;
+  /** `public` (default, nothing at rest) or `private` (VPC endpoints). Ignored with `vpc`. */
+  networking?: FallbackNetworking;
+  /** Subnets for the tasks in a given `vpc`; default its public or private subnets per `networking`. */
+  subnets?: ec2.SubnetSelection;
+  /** `FARGATE` (default), `FARGATE_SPOT`, or `FARGATE_SPOT,FARGATE` (Spot, then on-demand). */
+  capacity?: 'FARGATE' | 'FARGATE_SPOT' | 'FARGATE_SPOT,FARGATE';
+  /** The runner image; default built from `@immortal-lambda/runner`'s Dockerfile as an asset. */
+  runnerImage?: ecs.ContainerImage;
+  /** Task CPU units (default 1024) and memory in MiB (default: the function's, at least 2048). */
+  cpu?: number;
+  memoryLimitMiB?: number;
+  /** How long before the deadline the handoff starts (default: the middleware's, 10 s). */
+  margin?: Duration;
+  /** Retention of the runner's logs (default one month). */
+  logRetention?: logs.RetentionDays;
+  /** How long envelopes stay in the payload bucket (default 7 days). */
+  envelopeExpiration?: Duration;
+}
+
+/**
+ * The folder of the installed runner package: its Dockerfile and build are the image's context.
+ *
+ * @example
+ * ```ts
+ * import { runnerImageDirectory } from '@immortal-lambda/cdk';
+ * const image = ecs.ContainerImage.fromAsset(runnerImageDirectory(), { exclude: ['node_modules'] });
+ * ```
+ */
+export function runnerImageDirectory(): string {
+  return dirname(createRequire(import.meta.url).resolve('@immortal-lambda/runner/package.json'));
+}
+
+/**
+ * Attaches the Fargate fallback to a Lambda function: the ECS cluster, the runner's Fargate task
+ * definition, its log group, the payload bucket, least-privilege permissions for both sides, and
+ * the function's `FARGATE_FALLBACK_*` environment.
+ *
+ * The task runs with the function's own role, trusted by both Lambda and ECS tasks, so the
+ * handler has exactly the same permissions in both places and they cannot drift apart.
+ *
+ * @example
+ * ```ts
+ * import { FargateFallback } from '@immortal-lambda/cdk';
+ * const reportJob = new NodejsFunction(this, 'Report', { entry: 'src/report.ts', timeout: Duration.minutes(15) });
+ * new FargateFallback(this, 'ReportFallback', { function: reportJob, capacity: 'FARGATE_SPOT,FARGATE' });
+ * ```
+ */
+export class FargateFallback extends Construct {
+  readonly vpc: ec2.IVpc;
+  readonly cluster: ecs.ICluster;
+  readonly bucket: s3.IBucket;
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly securityGroup: ec2.SecurityGroup;
+  readonly logGroup: logs.LogGroup;
+  /** The role the task runs with: the function's own. */
+  readonly taskRole: iam.Role;
+
+  constructor(scope: Construct, id: string, props: FargateFallbackProps) {
+    super(scope, id);
+    const fn = props.function;
+    const stack = Stack.of(this);
+    const networking = props.networking ?? 'public';
+    const capacity = props.capacity ?? 'FARGATE';
+
+    if (!(fn.role instanceof iam.Role)) {
+      throw new Error(
+        `FargateFallback: the function ${fn.node.path} must have a role created in this app (an iam.Role), so that ECS tasks can be allowed to assume it`,
+      );
+    }
+    this.taskRole = fn.role;
+    // The same role in both places: Lambda's permissions are the task's.
+    this.taskRole.assumeRolePolicy?.addStatements(
+      new iam.PolicyStatement({
+        actions: ['sts:AssumeRole'],
+        principals: [new iam.ServicePrincipal('ecs-tasks.amazonaws.com')],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'ecs', resource: '*' }) },
+        },
+      }),
+    );
+
+    this.vpc = props.vpc ?? this.#createVpc(networking);
+    this.cluster =
+      props.cluster ??
+      new ecs.Cluster(this, 'Cluster', {
+        vpc: this.vpc,
+        enableFargateCapacityProviders: capacity !== 'FARGATE',
+      });
+    this.bucket =
+      props.bucket ??
+      new s3.Bucket(this, 'Payloads', {
+        encryption: s3.BucketEncryption.S3_MANAGED,
+        enforceSSL: true,
+        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        lifecycleRules: [
+          { prefix: ENVELOPE_PREFIX, expiration: props.envelopeExpiration ?? Duration.days(7) },
+          { abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        ],
+        removalPolicy: RemovalPolicy.DESTROY,
+        autoDeleteObjects: true,
+      });
+
+    this.logGroup = new logs.LogGroup(this, 'RunnerLogs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'RunnerTask', {
+      cpu: props.cpu ?? 1024,
+      memoryLimitMiB: props.memoryLimitMiB ?? Math.max(2048, nextFargateMemory(fn)),
+      // Fargate Spot runs x86_64 Linux only.
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+      taskRole: this.taskRole,
+    });
+    this.taskDefinition.addContainer('runner', {
+      containerName: 'runner',
+      image:
+        props.runnerImage ??
+        ecs.ContainerImage.fromAsset(runnerImageDirectory(), {
+          file: 'Dockerfile',
+          exclude: ['node_modules', 'src', 'tests', 'bench', 'container', '*.map', '*.tgz'],
+        }),
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'runner', logGroup: this.logGroup }),
+      stopTimeout: Duration.seconds(120),
+      environment: { FARGATE_FALLBACK_STOP_GRACE_MS: '110000' },
+    });
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'TaskSecurityGroup', {
+      vpc: this.vpc,
+      description: 'immortal-lambda runner tasks: no inbound, outbound to AWS APIs',
+      allowAllOutbound: true,
+    });
+
+    const subnetType =
+      props.subnets?.subnetType ??
+      (networking === 'public' ? ec2.SubnetType.PUBLIC : ec2.SubnetType.PRIVATE_ISOLATED);
+    const subnets = this.vpc.selectSubnets(props.subnets ?? { subnetType });
+    const executionRole = this.taskDefinition.obtainExecutionRole();
+    const taskArns = stack.formatArn({
+      service: 'ecs',
+      resource: 'task',
+      resourceName: `${this.cluster.clusterName}/*`,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+    const onCluster = { ArnEquals: { 'ecs:cluster': this.cluster.clusterArn } };
+
+    // A policy of its own rather than the role's default one: its statements name the function,
+    // and the function itself waits for the default policy, which would make a cycle.
+    const policy = new iam.Policy(this, 'Permissions', { roles: [this.taskRole] });
+    // The function: start its task definition on its cluster, tag and stop those tasks only.
+    policy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'RunTheRunnerTask',
+        actions: ['ecs:RunTask'],
+        resources: [this.taskDefinition.taskDefinitionArn],
+        conditions: onCluster,
+      }),
+    );
+    policy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'TagRunnerTasksAtLaunch',
+        actions: ['ecs:TagResource'],
+        resources: [taskArns],
+        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+      }),
+    );
+    policy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'StopOrFindRunnerTasks',
+        actions: ['ecs:StopTask', 'ecs:ListTasks'],
+        resources: [
+          taskArns,
+          stack.formatArn({
+            service: 'ecs',
+            resource: 'container-instance',
+            resourceName: `${this.cluster.clusterName}/*`,
+            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+          }),
+        ],
+        conditions: onCluster,
+      }),
+    );
+    policy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'PassTheTaskRoles',
+        actions: ['iam:PassRole'],
+        resources: [this.taskRole.roleArn, executionRole.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    );
+    const envelopes = `${ENVELOPE_PREFIX}${fn.functionName}/*`;
+    policy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'WriteItsEnvelopes',
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects(envelopes)],
+      }),
+    );
+
+    // The task (same role): fetch this function's code and layers, read its envelopes.
+    policy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'FetchItsOwnCode',
+        actions: ['lambda:GetFunction'],
+        resources: [fn.functionArn, `${fn.functionArn}:*`],
+      }),
+    );
+    if (props.layers?.length) {
+      policy.addStatements(
+        new iam.PolicyStatement({
+          sid: 'FetchItsLayers',
+          actions: ['lambda:GetLayerVersion'],
+          resources: props.layers.map((layer) => layer.layerVersionArn),
+        }),
+      );
+    }
+    policy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'ReadItsEnvelopes',
+        actions: ['s3:GetObject'],
+        resources: [this.bucket.arnForObjects(envelopes)],
+      }),
+    );
+
+    fn.addEnvironment(ENV.cluster, this.cluster.clusterName);
+    fn.addEnvironment(ENV.taskDefinition, this.taskDefinition.taskDefinitionArn);
+    fn.addEnvironment(ENV.containerName, 'runner');
+    fn.addEnvironment(ENV.subnets, Fn.join(',', subnets.subnetIds));
+    fn.addEnvironment(ENV.securityGroups, this.securityGroup.securityGroupId);
+    fn.addEnvironment(ENV.assignPublicIp, String(subnetType === ec2.SubnetType.PUBLIC));
+    fn.addEnvironment(ENV.capacity, capacity);
+    fn.addEnvironment(ENV.payloadBucket, this.bucket.bucketName);
+    if (props.margin) fn.addEnvironment(ENV.marginMs, String(props.margin.toMilliseconds()));
+  }
+
+  #createVpc(networking: FallbackNetworking): ec2.Vpc {
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: 2,
+      natGateways: 0,
+      subnetConfiguration: [
+        networking === 'public'
+          ? { name: 'tasks', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }
+          : { name: 'tasks', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
+      ],
+      flowLogs: {
+        rejected: {
+          destination: ec2.FlowLogDestination.toCloudWatchLogs(
+            new logs.LogGroup(this, 'FlowLogs', {
+              retention: logs.RetentionDays.ONE_MONTH,
+              removalPolicy: RemovalPolicy.DESTROY,
+            }),
+          ),
+          trafficType: ec2.FlowLogTrafficType.REJECT,
+        },
+      },
+    });
+    if (networking === 'private') {
+      vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
+      for (const [name, service] of [
+        ['EcrApi', ec2.InterfaceVpcEndpointAwsService.ECR],
+        ['EcrDocker', ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER],
+        ['Logs', ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS],
+        ['Lambda', ec2.InterfaceVpcEndpointAwsService.LAMBDA],
+      ] as const) {
+        vpc.addInterfaceEndpoint(name, { service, privateDnsEnabled: true });
+      }
+    }
+    return vpc;
+  }
+}
+
+/** The function's memory, as a valid Fargate memory size for 1 vCPU (2–8 GiB). */
+function nextFargateMemory(fn: lambda.Function): number {
+  const memory = (fn.node.defaultChild as { memorySize?: number } | undefined)?.memorySize ?? 1024;
+  return Math.min(8192, Math.ceil(memory / 1024) * 1024);
+}

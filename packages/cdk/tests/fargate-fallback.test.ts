@@ -1,0 +1,236 @@
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { describe, expect, it } from 'vitest';
+import { FargateFallback, type FargateFallbackProps } from '../src/index.js';
+
+type Statement = {
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, unknown>;
+  Sid?: string;
+};
+
+function synth(props: Partial<FargateFallbackProps> = {}) {
+  const app = new App();
+  const stack = new Stack(app, 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const fn = new lambda.Function(stack, 'Report', {
+    runtime: lambda.Runtime.NODEJS_22_X,
+    handler: 'index.handler',
+    code: lambda.Code.fromInline('exports.handler = async () => 1;'),
+    timeout: Duration.minutes(15),
+    memorySize: 3008,
+  });
+  const fallback = new FargateFallback(stack, 'Fallback', { function: fn, ...props });
+  const template = Template.fromStack(stack);
+  const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+    (policy) =>
+      (policy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument
+        .Statement,
+  );
+  return { template, statements, fallback, fn, stack };
+}
+
+const bySid = (statements: Statement[], sid: string) => statements.find((statement) => statement.Sid === sid);
+
+describe('FargateFallback', () => {
+  it('creates the cluster, the runner task definition and its log group with retention', () => {
+    // Act
+    const { template } = synth();
+
+    // Assess
+    template.resourceCountIs('AWS::ECS::Cluster', 1);
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      RequiresCompatibilities: ['FARGATE'],
+      NetworkMode: 'awsvpc',
+      Cpu: '1024',
+      Memory: '3072',
+      RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
+      ContainerDefinitions: [
+        Match.objectLike({
+          Name: 'runner',
+          StopTimeout: 120,
+          LogConfiguration: Match.objectLike({ LogDriver: 'awslogs' }),
+        }),
+      ],
+    });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  });
+
+  it('creates a payload bucket that is encrypted, TLS only, private, and expires envelopes', () => {
+    // Act
+    const { template } = synth({ envelopeExpiration: Duration.days(3) });
+
+    // Assess
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Prefix: 'immortal-lambda/envelopes/', ExpirationInDays: 3, Status: 'Enabled' }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it("sets the function's FARGATE_FALLBACK_* environment", () => {
+    // Act
+    const { template } = synth({ capacity: 'FARGATE_SPOT,FARGATE', margin: Duration.seconds(30) });
+
+    // Assess
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          FARGATE_FALLBACK_CLUSTER: Match.anyValue(),
+          FARGATE_FALLBACK_TASK_DEFINITION: Match.anyValue(),
+          FARGATE_FALLBACK_CONTAINER: 'runner',
+          FARGATE_FALLBACK_SUBNETS: Match.anyValue(),
+          FARGATE_FALLBACK_SECURITY_GROUPS: Match.anyValue(),
+          FARGATE_FALLBACK_ASSIGN_PUBLIC_IP: 'true',
+          FARGATE_FALLBACK_CAPACITY: 'FARGATE_SPOT,FARGATE',
+          FARGATE_FALLBACK_BUCKET: Match.anyValue(),
+          FARGATE_FALLBACK_MARGIN_MS: '30000',
+        }),
+      },
+    });
+  });
+
+  it("runs the task with the function's own role, trusted by Lambda and by ECS tasks of this account", () => {
+    // Act
+    const { template, stack, fallback, fn } = synth();
+
+    // Assess
+    expect(fallback.taskRole).toBe(fn.role);
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Principal: { Service: 'lambda.amazonaws.com' } }),
+          Match.objectLike({
+            Principal: { Service: 'ecs-tasks.amazonaws.com' },
+            Condition: { StringEquals: { 'aws:SourceAccount': stack.account } },
+          }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      TaskRoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ReportServiceRole'), 'Arn'] },
+    });
+  });
+
+  it('grants each permission on its exact resource, with conditions', () => {
+    // Act
+    const { statements } = synth();
+
+    // Assess
+    expect(bySid(statements, 'RunTheRunnerTask')).toMatchObject({
+      Action: 'ecs:RunTask',
+      Resource: { Ref: expect.stringMatching(/^FallbackRunnerTask/) },
+      Condition: {
+        ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [expect.stringMatching(/^FallbackCluster/), 'Arn'] } },
+      },
+    });
+    expect(bySid(statements, 'PassTheTaskRoles')).toMatchObject({
+      Action: 'iam:PassRole',
+      Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+    });
+    expect(bySid(statements, 'PassTheTaskRoles')?.Resource).toHaveLength(2);
+    expect(bySid(statements, 'TagRunnerTasksAtLaunch')).toMatchObject({
+      Action: 'ecs:TagResource',
+      Condition: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+    });
+    expect(JSON.stringify(bySid(statements, 'WriteItsEnvelopes'))).toMatch(
+      /immortal-lambda\/envelopes\/.*\/\*/,
+    );
+    expect(bySid(statements, 'WriteItsEnvelopes')?.Action).toBe('s3:PutObject');
+    expect(bySid(statements, 'ReadItsEnvelopes')?.Action).toBe('s3:GetObject');
+    expect(JSON.stringify(bySid(statements, 'FetchItsOwnCode')?.Resource)).toMatch(/Report.*Arn.*:\*/);
+  });
+
+  it('grants nothing on "*" where a resource can be named, and no wildcard actions', () => {
+    // Act
+    const { statements } = synth({ capacity: 'FARGATE_SPOT,FARGATE' });
+
+    // Assess: ecr:GetAuthorizationToken (the execution role's image pull) has no resource to name.
+    for (const statement of statements) {
+      const resources = ([] as unknown[]).concat(statement.Resource);
+      if (statement.Action !== 'ecr:GetAuthorizationToken')
+        expect(resources, JSON.stringify(statement)).not.toContain('*');
+      for (const action of ([] as string[]).concat(statement.Action))
+        expect(action).not.toMatch(/^(\*|[a-z0-9-]+:\*)$/);
+    }
+  });
+
+  it('defaults to public subnets in two AZs with public IPs and no NAT gateway', () => {
+    // Act
+    const { template } = synth();
+
+    // Assess
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    template.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    const subnets = Object.values(template.findResources('AWS::EC2::Subnet'));
+    expect(subnets).toHaveLength(2);
+    expect(
+      new Set(
+        subnets.map((s) =>
+          JSON.stringify((s as { Properties: { AvailabilityZone: unknown } }).Properties.AvailabilityZone),
+        ),
+      ).size,
+    ).toBe(2);
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', { SecurityGroupIngress: Match.absent() });
+  });
+
+  it('offers private subnets with VPC endpoints and no public IP', () => {
+    // Act
+    const { template } = synth({ networking: 'private' });
+
+    // Assess
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    template.resourceCountIs('AWS::EC2::InternetGateway', 0);
+    template.resourceCountIs('AWS::EC2::VPCEndpoint', 5);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ FARGATE_FALLBACK_ASSIGN_PUBLIC_IP: 'false' }) },
+    });
+  });
+
+  it('enables the Fargate capacity providers for Spot', () => {
+    synth({ capacity: 'FARGATE_SPOT,FARGATE' }).template.hasResourceProperties(
+      'AWS::ECS::ClusterCapacityProviderAssociations',
+      {
+        CapacityProviders: Match.arrayWith(['FARGATE', 'FARGATE_SPOT']),
+      },
+    );
+    synth().template.resourceCountIs('AWS::ECS::ClusterCapacityProviderAssociations', 0);
+  });
+
+  it('refuses a function whose role is imported', () => {
+    // Prepare
+    const stack = new Stack(new App(), 'Imported');
+    const fn = new lambda.Function(stack, 'Fn', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('exports.handler = async () => 1;'),
+      role: iam.Role.fromRoleArn(stack, 'Role', 'arn:aws:iam::123456789012:role/existing'),
+    });
+
+    // Act
+    const attaching = () => new FargateFallback(stack, 'Fallback', { function: fn });
+
+    // Assess
+    expect(attaching).toThrow(/must have a role created in this app/);
+  });
+});
