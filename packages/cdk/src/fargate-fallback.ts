@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { ENV } from '@immortal-lambda/middleware/protocol';
-import { ArnFormat, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Fn, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -285,6 +285,38 @@ export class FargateFallback extends Construct {
       }),
     );
 
+    // The wildcards above cannot be narrower; say why, for policy checks such as cdk-nag.
+    const wildcard = (resource: string, reason: string) =>
+      Validations.of(policy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${renderForFindings(stack, resource)}]`,
+        reason,
+      });
+    Validations.of(executionRole).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'ecr:GetAuthorizationToken, which pulling the runner image needs, has no resource to name.',
+    });
+    wildcard(
+      taskArns,
+      'Task ids are only known once RunTask returns; the statement is limited to tasks of this cluster.',
+    );
+    wildcard(
+      stack.formatArn({
+        service: 'ecs',
+        resource: 'container-instance',
+        resourceName: `${this.cluster.clusterName}/*`,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      }),
+      'ListTasks is authorized on the container instances of this cluster only (and ecs:cluster).',
+    );
+    wildcard(
+      this.bucket.arnForObjects(envelopes),
+      "Envelopes are named by request id under this function's own prefix.",
+    );
+    wildcard(
+      `${fn.functionArn}:*`,
+      'The runner fetches the exact version that handed off; versions are published after deployment.',
+    );
+
     fn.addEnvironment(ENV.cluster, this.cluster.clusterName);
     fn.addEnvironment(ENV.taskDefinition, this.taskDefinition.taskDefinitionArn);
     fn.addEnvironment(ENV.containerName, 'runner');
@@ -330,6 +362,22 @@ export class FargateFallback extends Construct {
     }
     return vpc;
   }
+}
+
+/**
+ * A value as policy-check findings name it: references as `<LogicalId>` or `<LogicalId.Attr>`,
+ * pseudo parameters as `<AWS::Partition>`, joined parts concatenated.
+ */
+function renderForFindings(stack: Stack, value: string): string {
+  const render = (part: unknown): string => {
+    if (typeof part === 'string') return part;
+    const node = part as { Ref?: string; 'Fn::GetAtt'?: [string, string]; 'Fn::Join'?: [string, unknown[]] };
+    if (node.Ref) return `<${node.Ref}>`;
+    if (node['Fn::GetAtt']) return `<${node['Fn::GetAtt'].join('.')}>`;
+    if (node['Fn::Join']) return node['Fn::Join'][1].map(render).join(node['Fn::Join'][0]);
+    return JSON.stringify(part);
+  };
+  return render(stack.resolve(value));
 }
 
 /** The function's memory, as a valid Fargate memory size for 1 vCPU (2–8 GiB). */

@@ -1,0 +1,142 @@
+import { join } from 'node:path';
+import { FargateFallback } from '@immortal-lambda/cdk';
+import { Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
+import type { Construct } from 'constructs';
+
+const functions = join(import.meta.dirname, '..', 'functions');
+
+export interface ExampleStackProps extends StackProps {
+  /** The folder holding the runner (its Dockerfile and deployed build): the image's context. */
+  runnerContext: string;
+}
+
+/**
+ * The example system: a long report job, an HTTP export that answers 202 when it hands off, and
+ * an S3-triggered import, each with a Fargate fallback on one shared cluster, VPC and bucket.
+ */
+export class ExampleStack extends Stack {
+  readonly report: NodejsFunction;
+  readonly api: NodejsFunction;
+  readonly importer: NodejsFunction;
+
+  constructor(scope: Construct, id: string, props: ExampleStackProps) {
+    super(scope, id, props);
+    const runnerImage = ecs.ContainerImage.fromAsset(props.runnerContext, {
+      file: 'Dockerfile',
+      platform: Platform.LINUX_AMD64,
+    });
+    const fn = (name: string, timeout: Duration, environment: Record<string, string> = {}) =>
+      new NodejsFunction(this, name, {
+        entry: join(functions, name.toLowerCase(), 'index.ts'),
+        runtime: lambda.Runtime.NODEJS_24_X,
+        architecture: lambda.Architecture.X86_64,
+        memorySize: 1024,
+        timeout,
+        environment,
+        logGroup: new logs.LogGroup(this, `${name}Logs`, {
+          retention: logs.RetentionDays.ONE_MONTH,
+          removalPolicy: RemovalPolicy.DESTROY,
+        }),
+        bundling: {
+          externalModules: ['@aws-sdk/*'],
+          forceDockerBundling: false,
+          minify: true,
+          sourceMap: true,
+        },
+      });
+
+    this.report = fn('Report', Duration.minutes(15), { REPORT_TITLE: 'Quarterly report' });
+    const shared = new FargateFallback(this, 'ReportFallback', {
+      function: this.report,
+      capacity: 'FARGATE_SPOT,FARGATE',
+      runnerImage,
+    });
+    const reuse = { vpc: shared.vpc, cluster: shared.cluster, bucket: shared.bucket, runnerImage };
+
+    this.api = fn('Api', Duration.seconds(28));
+    new FargateFallback(this, 'ApiFallback', { function: this.api, ...reuse });
+    const http = new apigw.HttpApi(this, 'Http', {
+      description: 'Exports; 202 with the task when the work moves to Fargate',
+    });
+    http.addRoutes({
+      path: '/export',
+      methods: [apigw.HttpMethod.POST],
+      integration: new HttpLambdaIntegration('Export', this.api),
+    });
+
+    const uploads = new s3.Bucket(this, 'Uploads', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      removalPolicy: RemovalPolicy.DESTROY,
+      autoDeleteObjects: true,
+    });
+    this.importer = fn('Import', Duration.minutes(5));
+    this.importer.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [uploads.arnForObjects('incoming/*')],
+      }),
+    );
+    uploads.addEventNotification(s3.EventType.OBJECT_CREATED, new s3n.LambdaDestination(this.importer), {
+      prefix: 'incoming/',
+      suffix: '.csv',
+    });
+    new FargateFallback(this, 'ImportFallback', { function: this.importer, ...reuse });
+
+    this.#acknowledge(shared, uploads, http);
+  }
+
+  /** The cdk-nag findings this example accepts, each with its reason. */
+  #acknowledge(shared: FargateFallback, uploads: s3.Bucket, http: apigw.HttpApi): void {
+    const acknowledge = (scope: Construct, id: string, reason: string) =>
+      Validations.of(scope).acknowledge({ id, reason });
+    acknowledge(
+      this,
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      'AWSLambdaBasicExecutionRole is the managed policy Lambda documents for writing logs.',
+    );
+    const uploadsId = this.getLogicalId(uploads.node.defaultChild as s3.CfnBucket);
+    acknowledge(
+      this.importer,
+      `AwsSolutions-IAM5[Resource::<${uploadsId}.Arn>/incoming/*]`,
+      'The importer reads whatever is uploaded under incoming/; object keys are not known in advance.',
+    );
+    acknowledge(
+      shared.bucket,
+      'AwsSolutions-S1',
+      'Envelopes are transient (expired after 7 days); access is audited by CloudTrail, not server access logs.',
+    );
+    acknowledge(
+      uploads,
+      'AwsSolutions-S1',
+      'An example upload bucket; access is audited by CloudTrail, not server access logs.',
+    );
+    acknowledge(
+      shared.cluster,
+      'AwsSolutions-ECS4',
+      'Container Insights is billed per metric; the runner writes its outcome to CloudWatch Logs.',
+    );
+    acknowledge(
+      this,
+      'AwsSolutions-ECS2',
+      'The runner task sets only its stop grace period as an environment variable; no secrets.',
+    );
+    acknowledge(http, 'AwsSolutions-APIG1', 'Example API; access logging is left to the adopter.');
+    acknowledge(
+      http,
+      'AwsSolutions-APIG4',
+      'Example API; authorization is left to the adopter (IAM or JWT authorizers).',
+    );
+  }
+}
