@@ -1,0 +1,175 @@
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { LocalControlPlane } from '@immortal-lambda/local';
+import { createEnvelope } from '@immortal-lambda/middleware/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..', '..', '..');
+const published = ['middleware', 'runner', 'local', 'cdk'];
+let scratch: string;
+let packs: string;
+const tarballs = new Map<string, string>();
+
+const pnpm = () => {
+  const local = join(root, '.tools', 'pnpm', 'node_modules', '.bin', 'pnpm');
+  return existsSync(local) ? local : 'pnpm';
+};
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'immortal-consumer-'));
+  packs = join(scratch, 'packs');
+  mkdirSync(packs);
+  for (const name of published) {
+    await run(pnpm(), ['pack', '--pack-destination', packs], { cwd: join(root, 'packages', name) });
+    const file = readdirSync(packs).find((f) => f.startsWith(`immortal-lambda-${name}-`));
+    if (!file) throw new Error(`pnpm pack made no tarball for ${name}`);
+    tarballs.set(name, join(packs, file));
+  }
+  // A project outside the workspace, as a user's would be, installing what would be published.
+  const project = join(scratch, 'project');
+  mkdirSync(project);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+  await run(
+    'npm',
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--loglevel=error',
+      String(tarballs.get('middleware')),
+      String(tarballs.get('runner')),
+    ],
+    { cwd: project },
+  );
+}, 300_000);
+
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe('the packed packages', () => {
+  it.each(published)('%s holds only its build, README, LICENSE and package.json', async (name) => {
+    // Act
+    const { stdout } = await run('tar', ['tzf', String(tarballs.get(name))]);
+
+    // Assess
+    const files = stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.replace(/^package\//, ''));
+    const allowed = /^(dist\/.+|README\.md|LICENSE|package\.json)$/;
+    const extra = name === 'runner' ? ['Dockerfile'] : [];
+    expect(files.filter((file) => !allowed.test(file) && !extra.includes(file))).toEqual([]);
+    expect(files).toContain('README.md');
+    expect(files.some((file) => file.startsWith('dist/index.'))).toBe(true);
+  });
+
+  it('work for an ESM consumer', async () => {
+    // Prepare
+    const project = join(scratch, 'project');
+    writeFileSync(
+      join(project, 'esm.mjs'),
+      `import { withFargateFallback, HandoffError } from '@immortal-lambda/middleware';
+import { fargateFallback } from '@immortal-lambda/middleware/middy';
+import { parseEnvelope, ENVELOPE_VERSION } from '@immortal-lambda/middleware/protocol';
+const env = { FARGATE_FALLBACK_CLUSTER: 'c', FARGATE_FALLBACK_TASK_DEFINITION: 't', FARGATE_FALLBACK_SUBNETS: 'subnet-0aaaaaaaaaaaaaaa1' };
+const handler = withFargateFallback(async (event, _context, { runtime }) => ({ doubled: event.n * 2, runtime }), { env });
+const result = await handler({ n: 21 }, { awsRequestId: 'r', getRemainingTimeInMillis: () => 60000 });
+console.log(JSON.stringify({ result, middy: typeof fargateFallback({ env }).onError, version: ENVELOPE_VERSION, error: typeof HandoffError, parse: typeof parseEnvelope }));
+`,
+    );
+
+    // Act
+    const { stdout } = await run(process.execPath, ['esm.mjs'], { cwd: project });
+
+    // Assess
+    expect(JSON.parse(stdout)).toEqual({
+      result: { doubled: 42, runtime: 'lambda' },
+      middy: 'function',
+      version: 1,
+      error: 'function',
+      parse: 'function',
+    });
+  });
+
+  it('work for a CommonJS consumer', async () => {
+    // Prepare
+    const project = join(scratch, 'project');
+    writeFileSync(
+      join(project, 'cjs.cjs'),
+      `const { withFargateFallback } = require('@immortal-lambda/middleware');
+const { fargateFallback } = require('@immortal-lambda/middleware/middy');
+const { ENV } = require('@immortal-lambda/middleware/protocol');
+const handler = withFargateFallback(async (event, _context, { runtime }) => ({ doubled: event.n * 2, runtime }), { env: { [ENV.runner]: '1' } });
+handler({ n: 4 }, { awsRequestId: 'r', getRemainingTimeInMillis: () => 1 }).then((result) =>
+  console.log(JSON.stringify({ result, middy: typeof fargateFallback })),
+);
+`,
+    );
+
+    // Act
+    const { stdout } = await run(process.execPath, ['cjs.cjs'], { cwd: project });
+
+    // Assess
+    expect(JSON.parse(stdout)).toEqual({ result: { doubled: 8, runtime: 'fargate' }, middy: 'function' });
+  });
+
+  it('run immortal-runner from its tarball, through a handed-off invocation', async () => {
+    // Prepare
+    const project = join(scratch, 'project');
+    const code = join(scratch, 'function');
+    mkdirSync(code);
+    writeFileSync(
+      join(code, 'index.js'),
+      'exports.handler = async (event, context) => { console.log(JSON.stringify({ observed: { event, id: context.awsRequestId } })); return 1; };\n',
+    );
+    const plane = new LocalControlPlane();
+    plane.registerFunction({ name: 'packed', folder: code, handler: 'index.handler' });
+    const url = await plane.start();
+    const envelope = createEnvelope({
+      event: { from: 'tarball' },
+      context: {
+        awsRequestId: 'packed-1',
+        functionName: 'packed',
+        invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:packed',
+        memoryLimitInMB: '128',
+        logGroupName: 'g',
+        logStreamName: 's',
+      },
+      env: { AWS_LAMBDA_FUNCTION_VERSION: '1', _HANDLER: 'index.handler' },
+      startedAt: 0,
+      deadlineAt: 0,
+      handedOffAt: 0,
+    });
+
+    // Act
+    const child = spawn(join(project, 'node_modules', '.bin', 'immortal-runner'), [], {
+      env: {
+        PATH: process.env.PATH,
+        AWS_REGION: 'eu-west-1',
+        AWS_ACCESS_KEY_ID: 'x',
+        AWS_SECRET_ACCESS_KEY: 'y',
+        AWS_ENDPOINT_URL_LAMBDA: url,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        FARGATE_FALLBACK_ENVELOPE: JSON.stringify(envelope),
+        FARGATE_FALLBACK_TASK_ROOT: join(scratch, 'task'),
+        FARGATE_FALLBACK_LAYERS_ROOT: join(scratch, 'opt'),
+      },
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk;
+    });
+    const exitCode = await new Promise((resolve) => child.on('exit', resolve));
+    await plane.stop();
+
+    // Assess
+    expect(exitCode, out).toBe(0);
+    expect(out).toContain('{"observed":{"event":{"from":"tarball"},"id":"packed-1"}}');
+    expect(out).toMatch(/"outcome":"success"/);
+  });
+});
