@@ -3,8 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { LocalControlPlane } from '@immortal-lambda/local';
-import { createEnvelope } from '@immortal-lambda/middleware/protocol';
+import { handedOffEnvelope, LocalControlPlane } from '@immortal-lambda/local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
@@ -130,20 +129,10 @@ handler({ n: 4 }, { awsRequestId: 'r', getRemainingTimeInMillis: () => 1 }).then
     const plane = new LocalControlPlane();
     plane.registerFunction({ name: 'packed', folder: code, handler: 'index.handler' });
     const url = await plane.start();
-    const envelope = createEnvelope({
+    const envelope = handedOffEnvelope({
+      functionName: 'packed',
+      requestId: 'packed-1',
       event: { from: 'tarball' },
-      context: {
-        awsRequestId: 'packed-1',
-        functionName: 'packed',
-        invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:packed',
-        memoryLimitInMB: '128',
-        logGroupName: 'g',
-        logStreamName: 's',
-      },
-      env: { AWS_LAMBDA_FUNCTION_VERSION: '1', _HANDLER: 'index.handler' },
-      startedAt: 0,
-      deadlineAt: 0,
-      handedOffAt: 0,
     });
 
     // Act

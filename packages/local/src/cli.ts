@@ -101,6 +101,14 @@ try {
   throw error;
 }
 
+// Stop cleanly from the moment anything is printed: a caller may stop us as soon as it reads.
+const shutdown = async () => {
+  await plane?.stop();
+  await s3?.stop();
+  process.exit(0);
+};
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);
 const env = plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket });
 process.stdout.write(
   `immortal-local: control plane on ${plane.url}, S3 on ${s3.endpoint}\n\n# export these where your handler runs:\n`,
@@ -114,10 +122,3 @@ plane.on('task-stopped', (task) =>
     `[task ${task.id.slice(0, 8)}] STOPPED, exit code ${task.exitCode ?? 'none'}: ${task.stoppedReason}\n`,
   ),
 );
-const shutdown = async () => {
-  await plane?.stop();
-  await s3?.stop();
-  process.exit(0);
-};
-process.on('SIGINT', shutdown);
-process.on('SIGTERM', shutdown);

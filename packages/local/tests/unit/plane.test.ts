@@ -10,8 +10,8 @@ import {
   StopTaskCommand,
 } from '@aws-sdk/client-ecs';
 import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { createEnvelope } from '@immortal-lambda/middleware/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { handedOffEnvelope } from '../../src/envelopes.js';
 import { LocalPlaneError, RegistrationError } from '../../src/errors.js';
 import { NoLauncher } from '../../src/launcher.js';
 import { LocalControlPlane } from '../../src/plane.js';
@@ -20,23 +20,7 @@ const echo = join(import.meta.dirname, '..', 'fixtures', 'echo');
 const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
 const envelope = (requestId: string, event: unknown) =>
-  JSON.stringify(
-    createEnvelope({
-      event,
-      context: {
-        awsRequestId: requestId,
-        functionName: 'echo',
-        invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:echo',
-        memoryLimitInMB: '128',
-        logGroupName: 'g',
-        logStreamName: 's',
-      },
-      env: { AWS_LAMBDA_FUNCTION_VERSION: '1', _HANDLER: 'index.handler' },
-      startedAt: 0,
-      deadlineAt: 0,
-      handedOffAt: 0,
-    }),
-  );
+  JSON.stringify(handedOffEnvelope({ functionName: 'echo', requestId, event }));
 
 const runTaskInput = (value: string, extra: Partial<RunTaskCommandInput> = {}): RunTaskCommandInput => ({
   cluster: 'local',

@@ -1,8 +1,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createEnvelope, ENV } from '@immortal-lambda/middleware/protocol';
+import { ENV } from '@immortal-lambda/middleware/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handedOffEnvelope } from '../../../local/src/envelopes.js';
 import { EXIT_CODES } from '../../src/exit-codes.js';
 import { LambdaStub } from '../helpers/lambda-stub.js';
 import { zipFolder } from '../helpers/zip-writer.js';
@@ -54,21 +55,7 @@ function runContainer(env: Record<string, string>) {
 }
 
 const envelope = (name: string, event: unknown) =>
-  createEnvelope({
-    event,
-    context: {
-      awsRequestId: `container-${Date.now()}`,
-      functionName: name,
-      invokedFunctionArn: `arn:aws:lambda:eu-west-1:123456789012:function:${name}`,
-      memoryLimitInMB: '512',
-      logGroupName: `/aws/lambda/${name}`,
-      logStreamName: 's',
-    },
-    env: { AWS_LAMBDA_FUNCTION_VERSION: '1', _HANDLER: 'index.handler', AWS_REGION: 'eu-west-1' },
-    startedAt: Date.now() - 1_000,
-    deadlineAt: Date.now() + 1_000,
-    handedOffAt: Date.now(),
-  });
+  handedOffEnvelope({ functionName: name, event, requestId: `container-${Date.now()}` });
 
 const containerEnv = (value: unknown) => ({
   AWS_REGION: 'eu-west-1',

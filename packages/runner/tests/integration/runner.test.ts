@@ -3,9 +3,10 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { createEnvelope, ENV, type Envelope } from '@immortal-lambda/middleware/protocol';
+import { ENV, type Envelope } from '@immortal-lambda/middleware/protocol';
 import S3rver from 's3rver';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { handedOffEnvelope } from '../../../local/src/envelopes.js';
 import { EXIT_CODES } from '../../src/exit-codes.js';
 import { LambdaStub } from '../helpers/lambda-stub.js';
 import { runCli } from '../helpers/run-cli.js';
@@ -38,26 +39,12 @@ function middlewareLayer(): Buffer {
 }
 
 function envelopeFor(name: string, version: string, handler: string, event: unknown): Envelope {
-  const now = Date.now();
-  return createEnvelope({
+  return handedOffEnvelope({
+    functionName: name,
+    version,
+    handler,
     event,
-    context: {
-      awsRequestId: `req-${Math.random().toString(16).slice(2)}`,
-      functionName: name,
-      invokedFunctionArn: `arn:aws:lambda:eu-west-1:123456789012:function:${name}`,
-      memoryLimitInMB: '512',
-      logGroupName: `/aws/lambda/${name}`,
-      logStreamName: '2026/11/26/[1]x',
-    },
-    env: {
-      AWS_LAMBDA_FUNCTION_VERSION: version,
-      _HANDLER: handler,
-      AWS_REGION: 'eu-west-1',
-      _X_AMZN_TRACE_ID: 'Root=1-5e1b4151-5ac6c58f5b5dbd6a0b0e0d1e',
-    },
-    startedAt: now - 60_000,
-    deadlineAt: now + 10_000,
-    handedOffAt: now,
+    traceHeader: 'Root=1-5e1b4151-5ac6c58f5b5dbd6a0b0e0d1e',
   });
 }
 

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
-import { createEnvelope, ENV } from '@immortal-lambda/middleware/protocol';
+import { ENV } from '@immortal-lambda/middleware/protocol';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { handedOffEnvelope } from '../../../local/src/envelopes.js';
 import { downloadVerified } from '../../src/download.js';
 import { EXIT_CODES } from '../../src/exit-codes.js';
 import { splitHandler } from '../../src/handler-loader.js';
@@ -13,22 +14,7 @@ import { type RunnerDependencies, runInvocation } from '../../src/runner.js';
 import { readSettings } from '../../src/settings.js';
 import { buildZip, codeSha256 } from '../helpers/zip-writer.js';
 
-const envelope = () =>
-  createEnvelope({
-    event: {},
-    context: {
-      awsRequestId: 'unit-1',
-      functionName: 'report',
-      invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report',
-      memoryLimitInMB: '256',
-      logGroupName: 'g',
-      logStreamName: 's',
-    },
-    env: { AWS_LAMBDA_FUNCTION_VERSION: '2', _HANDLER: 'index.handler' },
-    startedAt: 0,
-    deadlineAt: 0,
-    handedOffAt: 0,
-  });
+const envelope = () => handedOffEnvelope({ functionName: 'report', version: '2', requestId: 'unit-1' });
 
 describe('runInvocation', () => {
   const lambda = mockClient(LambdaClient);
