@@ -1,9 +1,12 @@
 import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ECSClient, RunTaskCommand } from '@aws-sdk/client-ecs';
 import { ENV } from '@immortal-lambda/middleware/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handedOffEnvelope } from '../../../local/src/envelopes.js';
+import { PodmanLauncher } from '../../../local/src/launcher.js';
+import { LocalControlPlane } from '../../../local/src/plane.js';
 import { EXIT_CODES } from '../../src/exit-codes.js';
 import { LambdaStub } from '../helpers/lambda-stub.js';
 import { zipFolder } from '../helpers/zip-writer.js';
@@ -130,5 +133,45 @@ describe(`the runner image (${image})`, () => {
       outcome: 'handler-error',
       error: { message: 'report r-1 has no pages' },
     });
+  });
+
+  it('runs a task of the local control plane through the image (PodmanLauncher)', async () => {
+    // Prepare
+    const plane = new LocalControlPlane({ launcher: new PodmanLauncher(String(image)) });
+    plane.registerFunction({ name: 'report', folder: join(functions, 'cjs'), handler: 'index.handler' });
+    const url = await plane.start();
+    const ecs = new ECSClient({
+      endpoint: url,
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    });
+    const lines: string[] = [];
+    plane.on('task-log', ({ line }: { line: string }) => lines.push(line));
+    const handedOff = envelope('report', { via: 'podman' });
+
+    // Act
+    const started = await ecs.send(
+      new RunTaskCommand({
+        cluster: 'local',
+        taskDefinition: 'immortal-runner',
+        launchType: 'FARGATE',
+        networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-0000000000000000a'] } },
+        overrides: {
+          containerOverrides: [
+            { name: 'runner', environment: [{ name: ENV.envelope, value: JSON.stringify(handedOff) }] },
+          ],
+        },
+      }),
+    );
+    const task = await plane.waitForTask(String(started.tasks?.[0]?.taskArn), 60_000);
+    await plane.stop();
+
+    // Assess
+    expect(task.exitCode).toBe(0);
+    expect(
+      lines.some(
+        (line) => line.includes('"via":"podman"') && line.includes(handedOff.invocation.awsRequestId),
+      ),
+    ).toBe(true);
   });
 });
