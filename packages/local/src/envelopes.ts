@@ -1,6 +1,14 @@
 import { createEnvelope, type Envelope } from '@immortal-lambda/middleware/protocol';
 
-/** What {@link handedOffEnvelope} needs; everything but the function name has a default. */
+/**
+ * What {@link handedOffEnvelope} needs; everything but the function name has a default.
+ *
+ * @example
+ * ```ts
+ * import type { HandedOffInvocation } from '@immortal-lambda/local';
+ * const invocation: HandedOffInvocation = { functionName: 'report', version: '3', event: { reportId: 'Q3' } };
+ * ```
+ */
 export interface HandedOffInvocation {
   functionName: string;
   version?: string;
