@@ -22,14 +22,16 @@ describe('RunTask parameters', () => {
     );
   });
 
-  it('hash a request id that would make the token longer than 64 ASCII characters', () => {
+  it('hash a request id that would make the token longer than 64 ASCII characters, or is not ASCII', () => {
     // Act
     const token = clientToken('x'.repeat(70), 0);
 
     // Assess
-    expect(token).toMatch(/^[0-9a-f]{64}$/);
+    expect(token).toMatch(/^[0-9a-f]{32}$/);
     expect(clientToken('x'.repeat(70), 0)).toBe(token);
     expect(clientToken('x'.repeat(70), 1)).not.toBe(token);
+    expect(clientToken(`${'x'.repeat(69)}y`, 0)).not.toBe(token);
+    expect(clientToken('żółw-request', 0)).toMatch(/^[0-9a-f]{32}$/);
   });
 
   it('mark the task with startedBy in the allowed alphabet and length', () => {
