@@ -2,7 +2,7 @@ import type { Context } from 'aws-lambda';
 import { systemClock } from './clock.js';
 import { resolveConfig } from './config.js';
 import { ConfigurationError } from './errors.js';
-import { FargateHandoff } from './handoff.js';
+import { FargateHandoff, type HandoffTarget } from './handoff.js';
 import { jsonLogger } from './logger.js';
 import type { Clock, FallbackLogger, FargateFallbackOptions, HandoffReceipt } from './types.js';
 
@@ -40,6 +40,23 @@ export function createCore(
     logger,
     marginMs: config.marginMs,
     respond: async (receipt, event, context) => (custom ? custom(receipt, event, context) : receipt),
+  };
+}
+
+/** The invocation as the handoff sees it, stamped now: when it started and when it would time out. */
+export function handoffTarget(
+  core: FallbackCore,
+  event: unknown,
+  context: Context,
+  remainingMs: number,
+): HandoffTarget {
+  const now = core.clock.now();
+  return {
+    event,
+    context,
+    startedAt: now,
+    deadlineAt: now + remainingMs,
+    immediate: remainingMs <= core.marginMs,
   };
 }
 

@@ -7,7 +7,7 @@ import { describeError } from './logger.js';
 import { RUN_TASK_OVERRIDES_LIMIT } from './protocol/env-names.js';
 import { createEnvelope, serializeEnvelope } from './protocol/envelope.js';
 import { envelopeKey } from './protocol/s3-uri.js';
-import { bounded } from './retry.js';
+import { abortAfter, bounded } from './retry.js';
 import { buildOverrides, overridesSize, startTask } from './run-task.js';
 import { loadEcs, loadS3 } from './sdk.js';
 import { spillEnvelope } from './spill.js';
@@ -90,30 +90,27 @@ export class FargateHandoff {
           }
         : {}),
     };
-    const controller = new AbortController();
-    const timer = clock.setTimeout(
+    const guard = abortAfter(
+      clock,
+      this.failAt(target.deadlineAt) - began,
       () =>
-        controller.abort(
-          new HandoffError('deadline', 'the handoff did not finish before the deadline guard', { requestId }),
-        ),
-      Math.max(0, this.failAt(target.deadlineAt) - began),
+        new HandoffError('deadline', 'the handoff did not finish before the deadline guard', { requestId }),
     );
     let envelopeBytes = 0;
     let envelopeLocation = 'inline';
     let attempts = 0;
     try {
+      const envelope = createEnvelope({
+        event: target.event,
+        context,
+        env,
+        startedAt: target.startedAt,
+        deadlineAt: target.deadlineAt,
+        handedOffAt: began,
+      });
       let json: string;
       try {
-        json = serializeEnvelope(
-          createEnvelope({
-            event: target.event,
-            context,
-            env,
-            startedAt: target.startedAt,
-            deadlineAt: target.deadlineAt,
-            handedOffAt: began,
-          }),
-        );
+        json = serializeEnvelope(envelope);
       } catch (error) {
         throw new HandoffError(
           'unserializable-event',
@@ -141,7 +138,7 @@ export class FargateHandoff {
           requestId,
           clock,
           random: this.#deps.random,
-          signal: controller.signal,
+          signal: guard.signal,
         });
         overrides = buildOverrides(this.config.containerName, envelopeLocation);
       }
@@ -150,11 +147,11 @@ export class FargateHandoff {
         client: await this.#ecsClient(requestId),
         requestId,
         functionName: context.functionName,
-        functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION || context.functionVersion || '$LATEST',
+        functionVersion: envelope.function.version,
         overrides,
         clock,
         random: this.#deps.random,
-        signal: controller.signal,
+        signal: guard.signal,
       });
       attempts = started.attempts;
       const confirmed = clock.now();
@@ -205,7 +202,7 @@ export class FargateHandoff {
       });
       throw error;
     } finally {
-      clock.clearTimeout(timer);
+      guard.dispose();
     }
   }
 
@@ -215,10 +212,10 @@ export class FargateHandoff {
    */
   async stopTask(taskArn: string, target: HandoffTarget): Promise<boolean> {
     const { clock, logger } = this.#deps;
-    const controller = new AbortController();
-    const timer = clock.setTimeout(
-      () => controller.abort(new Error('StopTask did not finish before the deadline guard')),
-      Math.max(0, this.failAt(target.deadlineAt) - clock.now()),
+    const guard = abortAfter(
+      clock,
+      this.failAt(target.deadlineAt) - clock.now(),
+      () => new Error('StopTask did not finish before the deadline guard'),
     );
     try {
       const { StopTaskCommand } = await loadEcs();
@@ -230,9 +227,9 @@ export class FargateHandoff {
             task: taskArn,
             reason: 'immortal-lambda: the invocation finished in Lambda while its handoff was in flight',
           }),
-          { abortSignal: controller.signal },
+          { abortSignal: guard.signal },
         ),
-        controller.signal,
+        guard.signal,
       );
       logger.info('Invocation finished in Lambda during its handoff; the runner task was stopped', {
         requestId: target.context.awsRequestId,
@@ -250,7 +247,7 @@ export class FargateHandoff {
       );
       return false;
     } finally {
-      clock.clearTimeout(timer);
+      guard.dispose();
     }
   }
 

@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import type { FallbackCore } from './core.js';
+import { type FallbackCore, handoffTarget } from './core.js';
 import { HandedOffError, type HandoffError } from './errors.js';
 import { LazyExtras } from './extras.js';
 import type { HandoffTarget } from './handoff.js';
@@ -37,14 +37,7 @@ export class Invocation {
 
   constructor(core: FallbackCore, event: unknown, context: Context, remainingMs: number) {
     this.#core = core;
-    const now = core.clock.now();
-    this.#target = {
-      event,
-      context,
-      startedAt: now,
-      deadlineAt: now + remainingMs,
-      immediate: remainingMs <= core.marginMs,
-    };
+    this.#target = handoffTarget(core, event, context, remainingMs);
   }
 
   run(fn: FallbackHandler<unknown, unknown>): Promise<unknown> {

@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { resolveMode } from './config.js';
-import { createCore, type FallbackCore, remainingTime } from './core.js';
+import { createCore, type FallbackCore, handoffTarget, remainingTime } from './core.js';
 import { ConfigurationError, HandoffError } from './errors.js';
 import type { HandoffTarget } from './handoff.js';
 import type { FargateFallbackOptions, HandoffReceipt } from './types.js';
@@ -119,14 +119,7 @@ class MiddyInvocation {
 
   constructor(core: FallbackCore, event: unknown, context: Context, remainingMs: number) {
     this.#core = core;
-    const now = core.clock.now();
-    this.#target = {
-      event,
-      context,
-      startedAt: now,
-      deadlineAt: now + remainingMs,
-      immediate: remainingMs <= core.marginMs,
-    };
+    this.#target = handoffTarget(core, event, context, remainingMs);
     const due = remainingMs - core.marginMs;
     this.#watchdog = core.clock.setTimeout(this.#onWatchdog, Math.max(due, 0) + MIDDY_TIMEOUT_SLACK_MS);
   }

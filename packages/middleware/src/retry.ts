@@ -25,6 +25,30 @@ export function sleep(ms: number, clock: Clock, signal: AbortSignal): Promise<vo
 }
 
 /**
+ * A signal that aborts after `ms` with `reason`, or earlier with the reason of `parent` when
+ * that aborts first. `dispose` clears the timer and the link to the parent.
+ */
+export function abortAfter(
+  clock: Clock,
+  ms: number,
+  reason: () => unknown,
+  parent?: AbortSignal,
+): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const timer = clock.setTimeout(() => controller.abort(reason()), Math.max(0, ms));
+  const follow = () => controller.abort(parent?.reason);
+  if (parent?.aborted) follow();
+  else parent?.addEventListener('abort', follow, { once: true });
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      clock.clearTimeout(timer);
+      parent?.removeEventListener('abort', follow);
+    },
+  };
+}
+
+/**
  * Settles like `promise`, but rejects with the signal's reason as soon as the signal aborts,
  * whatever the promise is still doing: no SDK retry loop can outlive the deadline.
  */

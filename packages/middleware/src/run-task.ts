@@ -2,7 +2,7 @@ import type { ECSClient, RunTaskCommandInput, Task, TaskOverride } from '@aws-sd
 import type { ResolvedConfig } from './config.js';
 import { HandoffError } from './errors.js';
 import { ENV } from './protocol/env-names.js';
-import { backoffDelay, bounded, isRetryableError, sleep } from './retry.js';
+import { abortAfter, backoffDelay, bounded, isRetryableError, sleep } from './retry.js';
 import { loadEcs } from './sdk.js';
 import type { Clock } from './types.js';
 
@@ -175,17 +175,15 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
       params.overrides,
     );
     attempts += 1;
-    const attempt = new AbortController();
-    const onAbort = () => attempt.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    const timer = clock.setTimeout(
-      () =>
-        attempt.abort(
-          Object.assign(new Error(`RunTask did not answer within ${attemptTimeoutMs} ms`), {
-            name: 'TimeoutError',
-          }),
-        ),
+    // One attempt ends at its own timeout or at the deadline, whichever comes first.
+    const attempt = abortAfter(
+      clock,
       attemptTimeoutMs,
+      () =>
+        Object.assign(new Error(`RunTask did not answer within ${attemptTimeoutMs} ms`), {
+          name: 'TimeoutError',
+        }),
+      signal,
     );
     inFlight = true;
     try {
@@ -233,8 +231,7 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
       }
     } finally {
       if (!signal.aborted) inFlight = false;
-      clock.clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
+      attempt.dispose();
     }
     try {
       await sleep(backoffDelay(retries, random), clock, signal);
