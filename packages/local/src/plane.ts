@@ -216,7 +216,19 @@ export class LocalControlPlane extends EventEmitter {
   environment(
     extra: { cluster?: string; s3Endpoint?: string; bucket?: string } = {},
   ): Record<string, string> {
-    const s3 = extra.s3Endpoint ?? this.#options.s3Endpoint;
+    return {
+      ...this.#awsEnvironment(extra.s3Endpoint),
+      FARGATE_FALLBACK_CLUSTER: extra.cluster ?? 'local',
+      FARGATE_FALLBACK_TASK_DEFINITION: 'immortal-runner',
+      FARGATE_FALLBACK_SUBNETS: 'subnet-0000000000000000a',
+      FARGATE_FALLBACK_SECURITY_GROUPS: 'sg-0000000000000000a',
+      ...(extra.bucket ? { FARGATE_FALLBACK_BUCKET: extra.bucket } : {}),
+    };
+  }
+
+  /** Region, credentials and endpoints that point the AWS SDK at this plane and its S3. */
+  #awsEnvironment(s3Endpoint?: string): Record<string, string> {
+    const s3 = s3Endpoint ?? this.#options.s3Endpoint;
     return {
       AWS_REGION: this.region,
       AWS_ACCESS_KEY_ID: 'S3RVER',
@@ -224,11 +236,6 @@ export class LocalControlPlane extends EventEmitter {
       AWS_ENDPOINT_URL_ECS: this.url,
       AWS_ENDPOINT_URL_LAMBDA: this.url,
       ...(s3 ? { AWS_ENDPOINT_URL_S3: s3 } : {}),
-      FARGATE_FALLBACK_CLUSTER: extra.cluster ?? 'local',
-      FARGATE_FALLBACK_TASK_DEFINITION: 'immortal-runner',
-      FARGATE_FALLBACK_SUBNETS: 'subnet-0000000000000000a',
-      FARGATE_FALLBACK_SECURITY_GROUPS: 'sg-0000000000000000a',
-      ...(extra.bucket ? { FARGATE_FALLBACK_BUCKET: extra.bucket } : {}),
     };
   }
 
@@ -551,13 +558,8 @@ export class LocalControlPlane extends EventEmitter {
     mkdirSync(root, { recursive: true });
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
-      AWS_REGION: this.region,
+      ...this.#awsEnvironment(),
       AWS_DEFAULT_REGION: this.region,
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      AWS_ENDPOINT_URL_LAMBDA: this.#url,
-      AWS_ENDPOINT_URL_ECS: this.#url,
-      ...(this.#options.s3Endpoint ? { AWS_ENDPOINT_URL_S3: this.#options.s3Endpoint } : {}),
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       FARGATE_FALLBACK_TASK_ROOT: join(root, 'task'),
       FARGATE_FALLBACK_LAYERS_ROOT: join(root, 'opt'),
