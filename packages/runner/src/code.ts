@@ -94,22 +94,35 @@ export async function fetchCode(options: FetchCodeOptions): Promise<FetchedCode>
     codeSize: configuration.CodeSize,
     layers: configuration.Layers?.length ?? 0,
   });
-  const zip = await downloadVerified({
-    url: location,
-    label: `the code of ${name}:${version}`,
-    sha256,
-    maxBytes: MAX_ZIP_BYTES,
-    fetch: options.fetch,
-    ...(options.sleep ? { sleep: options.sleep } : {}),
-    refreshUrl: async () => (await getFunction(options)).Code?.Location,
-  });
   let budget = LAMBDA_UNZIPPED_LIMIT;
-  const code = await extractZip(zip, {
-    root: options.taskRoot,
-    maxBytes: budget,
-    label: `the code of ${name}:${version}`,
-  });
-  budget -= code.bytes;
+  // Download, verify and extract one archive; code and layers share the unzipped budget.
+  const install = async (
+    label: string,
+    url: string,
+    sha: string,
+    root: string,
+    refreshUrl: () => Promise<string | undefined>,
+  ) => {
+    const zip = await downloadVerified({
+      url,
+      label,
+      sha256: sha,
+      maxBytes: MAX_ZIP_BYTES,
+      fetch: options.fetch,
+      refreshUrl,
+      ...(options.sleep ? { sleep: options.sleep } : {}),
+    });
+    const result = await extractZip(zip, { root, maxBytes: budget, label });
+    budget -= result.bytes;
+    return result;
+  };
+  const code = await install(
+    `the code of ${name}:${version}`,
+    location,
+    sha256,
+    options.taskRoot,
+    async () => (await getFunction(options)).Code?.Location,
+  );
   progress('Extracted the function code', { root: options.taskRoot, files: code.files, bytes: code.bytes });
 
   const layers: FetchedCode['layers'] = [];
@@ -130,21 +143,13 @@ export async function fetchCode(options: FetchCodeOptions): Promise<FetchedCode>
     const content = described.Content;
     if (!content?.Location || !content.CodeSha256)
       throw new CodeFetchError(`layer ${arn} has no content location`);
-    const layerZip = await downloadVerified({
-      url: content.Location,
-      label: `layer ${arn}`,
-      sha256: content.CodeSha256,
-      maxBytes: MAX_ZIP_BYTES,
-      fetch: options.fetch,
-      ...(options.sleep ? { sleep: options.sleep } : {}),
-      refreshUrl: async () => (await fetchLayer()).Content?.Location,
-    });
-    const result = await extractZip(layerZip, {
-      root: options.layersRoot,
-      maxBytes: budget,
-      label: `layer ${arn}`,
-    });
-    budget -= result.bytes;
+    const result = await install(
+      `layer ${arn}`,
+      content.Location,
+      content.CodeSha256,
+      options.layersRoot,
+      async () => (await fetchLayer()).Content?.Location,
+    );
     layers.push({ arn, result });
     progress('Extracted a layer', {
       arn,
