@@ -50,8 +50,14 @@ export class ConfigurationError extends ImmortalLambdaError {
 
 /** Why a handoff did not happen. */
 export type HandoffFailureReason =
-  /** The event (or context) could not be serialised to JSON. */
+  /** The event (or a context field) could not be serialised to JSON. */
   | 'unserializable-event'
+  /**
+   * The Lambda context or environment cannot identify the invocation: a missing or non-string
+   * `awsRequestId`, `functionName` or `invokedFunctionArn`, an `identity` that is not an object,
+   * or a `_HANDLER` the runner would refuse.
+   */
+  | 'invalid-context'
   /** The envelope is larger than RunTask's override limit and no payload bucket is configured. */
   | 'payload-too-large'
   /** Writing the envelope to S3 failed. */

@@ -5,7 +5,7 @@ import type { ResolvedConfig } from './config.js';
 import { EnvelopeError, HandoffError } from './errors.js';
 import { describeError } from './logger.js';
 import { RUN_TASK_OVERRIDES_LIMIT } from './protocol/env-names.js';
-import { createEnvelope, serializeEnvelope } from './protocol/envelope.js';
+import { createEnvelope, encodeEnvelope } from './protocol/envelope.js';
 import { envelopeKey } from './protocol/s3-uri.js';
 import { abortAfter, bounded } from './retry.js';
 import { buildOverrides, overridesSize, startTask } from './run-task.js';
@@ -74,7 +74,7 @@ export class FargateHandoff {
     const { clock, logger, env } = this.#deps;
     const { context } = target;
     const began = clock.now();
-    const requestId = context.awsRequestId;
+    const requestId = typeof context.awsRequestId === 'string' ? context.awsRequestId : undefined;
     const base = {
       requestId,
       functionName: context.functionName,
@@ -100,6 +100,9 @@ export class FargateHandoff {
     let envelopeLocation = 'inline';
     let attempts = 0;
     try {
+      const invalid = contextProblem(context);
+      if (invalid !== undefined) throw new HandoffError('invalid-context', invalid, { requestId });
+      const id = context.awsRequestId;
       const envelope = createEnvelope({
         event: target.event,
         context,
@@ -110,12 +113,15 @@ export class FargateHandoff {
       });
       let json: string;
       try {
-        json = serializeEnvelope(envelope);
+        json = encodeEnvelope(envelope);
       } catch (error) {
+        const invalidField = error instanceof EnvelopeError && error.problems.length > 0;
         throw new HandoffError(
-          'unserializable-event',
-          error instanceof EnvelopeError ? error.message : `the envelope cannot be built: ${String(error)}`,
-          { requestId, cause: error },
+          invalidField ? 'invalid-context' : 'unserializable-event',
+          error instanceof EnvelopeError
+            ? `${invalidField ? 'the invocation cannot be handed off: ' : ''}${error.message}`
+            : `the envelope cannot be built: ${String(error)}`,
+          { requestId: id, cause: error },
         );
       }
       envelopeBytes = Buffer.byteLength(json, 'utf8');
@@ -127,15 +133,15 @@ export class FargateHandoff {
           throw new HandoffError(
             'payload-too-large',
             `the envelope makes RunTask's overrides ${size} characters, over ECS's limit of ${RUN_TASK_OVERRIDES_LIMIT}; set FARGATE_FALLBACK_BUCKET (or the payloadBucket option) to an S3 bucket the function may write to, so large envelopes travel through S3`,
-            { requestId },
+            { requestId: id },
           );
         }
         envelopeLocation = await spillEnvelope({
-          client: await this.#s3Client(requestId),
+          client: await this.#s3Client(id),
           bucket,
-          key: envelopeKey(this.config.payloadPrefix, context.functionName, requestId),
+          key: envelopeKey(this.config.payloadPrefix, context.functionName, id),
           body: json,
-          requestId,
+          requestId: id,
           clock,
           random: this.#deps.random,
           signal: guard.signal,
@@ -144,8 +150,8 @@ export class FargateHandoff {
       }
       const started = await startTask({
         config: this.config,
-        client: await this.#ecsClient(requestId),
-        requestId,
+        client: await this.#ecsClient(id),
+        requestId: id,
         functionName: context.functionName,
         functionVersion: envelope.function.version,
         overrides,
@@ -157,7 +163,7 @@ export class FargateHandoff {
       const confirmed = clock.now();
       const receipt: HandoffReceipt = {
         status: 'handed-off',
-        requestId,
+        requestId: id,
         taskArn: started.taskArn,
         cluster: this.config.cluster,
         capacityProvider: started.capacityProvider,
@@ -279,4 +285,23 @@ export class FargateHandoff {
       );
     }
   }
+}
+
+/**
+ * Why the context cannot identify the invocation, or undefined. Checked before anything else
+ * of the handoff: the request id and the function name make the client token, the task's tags
+ * and the envelope's key.
+ */
+function contextProblem(context: Context): string | undefined {
+  const problems: string[] = [];
+  for (const key of ['awsRequestId', 'functionName', 'invokedFunctionArn'] as const) {
+    const value: unknown = (context as unknown as Record<string, unknown>)[key];
+    if (typeof value !== 'string' || value.trim() === '') {
+      problems.push(
+        `context.${key} is ${value === undefined ? 'missing' : typeof value === 'string' ? 'empty' : `a ${typeof value}`}`,
+      );
+    }
+  }
+  if (problems.length === 0) return undefined;
+  return `the invocation cannot be handed off: ${problems.join(', ')}; Lambda always sets these, so pass a Lambda-shaped context (test harnesses included)`;
 }

@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { runInvocation } from './runner.js';
+import type { AwsCallBounds } from './settings.js';
 
 const require = createRequire(import.meta.url);
 // Handlers that rely on the runtime's bundled SDK find it as on Lambda: /var/runtime/node_modules
@@ -18,14 +19,23 @@ try {
 
 let lambda: LambdaClient | undefined;
 let s3: S3Client | undefined;
+// Every call answers within the timeout or is abandoned; the SDK retries it within the budget.
+const bounded = (bounds: AwsCallBounds) => ({
+  maxAttempts: bounds.maxAttempts,
+  requestHandler: {
+    connectionTimeout: bounds.timeoutMs,
+    requestTimeout: bounds.timeoutMs,
+    throwOnRequestTimeout: true,
+  },
+});
 const code = await runInvocation({
   env: process.env,
-  lambda: () => {
-    lambda ??= new LambdaClient({});
+  lambda: (bounds) => {
+    lambda ??= new LambdaClient(bounded(bounds));
     return lambda;
   },
-  s3: () => {
-    s3 ??= new S3Client({});
+  s3: (bounds) => {
+    s3 ??= new S3Client(bounded(bounds));
     return s3;
   },
   fetch: (url, init) => fetch(url, init),

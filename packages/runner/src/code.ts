@@ -37,6 +37,24 @@ export interface FetchCodeOptions {
 
 const awsName = (error: unknown) => (error as { name?: string }).name ?? 'Error';
 
+/** "after N attempts" from the SDK's metadata, when it says. */
+export function attemptsNote(error: unknown): string {
+  const attempts = (error as { $metadata?: { attempts?: number } }).$metadata?.attempts;
+  return attempts ? ` after ${attempts} attempt${attempts === 1 ? '' : 's'}` : '';
+}
+
+/** Did the call fail because nothing answered in time (a timed-out request or connection)? */
+export function isNoAnswer(error: unknown): boolean {
+  const { name, code } = error as { name?: string; code?: string };
+  return (
+    name === 'TimeoutError' ||
+    name === 'RequestTimeout' ||
+    code === 'ETIMEDOUT' ||
+    code === 'ECONNRESET' ||
+    /timed? ?out|socket hang up/i.test((error as Error).message ?? '')
+  );
+}
+
 async function getFunction(options: FetchCodeOptions) {
   const { name, version } = options.envelope.function;
   try {
@@ -55,11 +73,15 @@ async function getFunction(options: FetchCodeOptions) {
         { cause: error },
       );
     }
+    if (isNoAnswer(error)) {
+      throw new CodeFetchError(
+        `the Lambda API did not answer GetFunction for ${name}:${version}${attemptsNote(error)} (${kind}); check that the task can reach the Lambda endpoint (a NAT gateway or a lambda VPC endpoint in private subnets), or raise FARGATE_FALLBACK_AWS_TIMEOUT_MS`,
+        { cause: error },
+      );
+    }
     throw new CodeFetchError(
-      `GetFunction for ${name}:${version} failed: ${kind}: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
+      `GetFunction for ${name}:${version} failed${attemptsNote(error)}: ${kind}: ${(error as Error).message}`,
+      { cause: error },
     );
   }
 }
@@ -134,7 +156,9 @@ export async function fetchCode(options: FetchCodeOptions): Promise<FetchedCode>
         return await options.lambda.send(new GetLayerVersionByArnCommand({ Arn: arn }));
       } catch (error) {
         throw new CodeFetchError(
-          `GetLayerVersionByArn for ${arn} failed (${awsName(error)}): the task role needs lambda:GetLayerVersion on it`,
+          isNoAnswer(error)
+            ? `the Lambda API did not answer GetLayerVersionByArn for ${arn}${attemptsNote(error)} (${awsName(error)}); check that the task can reach the Lambda endpoint`
+            : `GetLayerVersionByArn for ${arn} failed${attemptsNote(error)} (${awsName(error)}): the task role needs lambda:GetLayerVersion on it`,
           { cause: error },
         );
       }

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { ENV, type Envelope, isS3Uri, parseEnvelope, parseS3Uri } from '@immortal-lambda/middleware/protocol';
+import { attemptsNote, isNoAnswer } from './code.js';
 import { BadInputError } from './errors.js';
 
 /**
@@ -27,8 +28,9 @@ export async function readEnvelope(value: string | undefined, s3: () => S3Client
       text = (await object.Body?.transformToString('utf8')) ?? '';
     } catch (error) {
       const name = (error as { name?: string }).name;
-      const why =
-        name === 'NoSuchKey' || name === 'NotFound'
+      const why = isNoAnswer(error)
+        ? `S3 did not answer${attemptsNote(error)} (${name}); check that the task can reach S3 (a gateway endpoint or NAT in private subnets)`
+        : name === 'NoSuchKey' || name === 'NotFound'
           ? 'it does not exist (expired by a lifecycle rule, or written to another bucket?)'
           : name === 'AccessDenied'
             ? 'the task role may not s3:GetObject it'

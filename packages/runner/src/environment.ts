@@ -47,8 +47,6 @@ export function handlerEnvironment(input: EnvironmentInput): Record<string, stri
     AWS_LAMBDA_FUNCTION_NAME: envelope.function.name,
     AWS_LAMBDA_FUNCTION_VERSION: envelope.function.version,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(configuration.MemorySize ?? envelope.function.memoryLimitInMB),
-    AWS_LAMBDA_LOG_GROUP_NAME: envelope.invocation.logGroupName,
-    AWS_LAMBDA_LOG_STREAM_NAME: envelope.invocation.logStreamName,
     AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
     AWS_EXECUTION_ENV: `AWS_Lambda_${runtime}`,
     _HANDLER: envelope.function.handler || configuration.Handler || '',
@@ -58,6 +56,9 @@ export function handlerEnvironment(input: EnvironmentInput): Record<string, stri
     TZ: ':UTC',
     [ENV.runner]: '1',
   });
+  const { logGroupName, logStreamName } = envelope.invocation;
+  if (logGroupName) vars.AWS_LAMBDA_LOG_GROUP_NAME = logGroupName;
+  if (logStreamName) vars.AWS_LAMBDA_LOG_STREAM_NAME = logStreamName;
   if (region) {
     vars.AWS_REGION = region;
     vars.AWS_DEFAULT_REGION = region;

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { handlerProblem } from '@immortal-lambda/middleware/protocol';
 import { HandlerLoadError } from './errors.js';
 
 /**
@@ -25,10 +26,11 @@ export type LoadedHandler = (event: unknown, context: unknown, callback: unknown
  * ```
  */
 export function splitHandler(handler: string): { modulePath: string; exportPath: string[] } {
+  const problem = handlerProblem(handler);
   const match = /^((?:.*\/)?[^/.]+)\.([^/]+)$/.exec(handler);
-  if (!match?.[1] || !match[2]) {
+  if (problem !== undefined || !match?.[1] || !match[2]) {
     throw new HandlerLoadError(
-      `the handler "${handler}" is not of the form path/to/file.export (for example index.handler)`,
+      `the handler ${JSON.stringify(handler)} ${problem ?? 'cannot be read'}: a handler names a module inside the task root and its export, path/to/file.export (for example index.handler)`,
     );
   }
   return { modulePath: match[1], exportPath: match[2].split('.') };
@@ -64,7 +66,11 @@ const isFile = (path: string) => existsSync(path) && statSync(path).isFile();
  * const handler = await loadHandler('/var/task', 'index.handler');
  * ```
  */
-export async function loadHandler(taskRoot: string, handler: string): Promise<LoadedHandler> {
+export async function loadHandler(
+  taskRoot: string,
+  handler: string,
+  options: { allowedRoots?: readonly string[] } = {},
+): Promise<LoadedHandler> {
   const { modulePath, exportPath } = splitHandler(handler);
   const base = resolve(taskRoot, modulePath);
   const candidates: [string, 'cjs' | 'esm'][] = [];
@@ -80,6 +86,20 @@ export async function loadHandler(taskRoot: string, handler: string): Promise<Lo
     );
   }
   const [file, format] = found;
+  // The module's real path, links followed, must lie in the task root (or a layer root).
+  const real = realpathSync(file);
+  const roots = [taskRoot, ...(options.allowedRoots ?? [])].map((root) => {
+    try {
+      return realpathSync(root);
+    } catch {
+      return resolve(root);
+    }
+  });
+  if (!roots.some((root) => real.startsWith(root + sep))) {
+    throw new HandlerLoadError(
+      `the handler module ${file} resolves to ${real}, outside ${roots.join(' and ')}; refusing to load it`,
+    );
+  }
   let loaded: unknown;
   try {
     loaded = format === 'esm' ? await import(pathToFileURL(file).href) : createRequire(file)(file);
@@ -91,8 +111,17 @@ export async function loadHandler(taskRoot: string, handler: string): Promise<Lo
       },
     );
   }
+  // Only own properties are exports: `constructor`, `toString` and the like are not handlers.
   let target: unknown = loaded;
-  for (const key of exportPath) target = (target as Record<string, unknown> | undefined)?.[key];
+  for (const key of exportPath) {
+    const holder = target;
+    target =
+      (typeof holder === 'object' || typeof holder === 'function') &&
+      holder !== null &&
+      Object.hasOwn(holder, key)
+        ? (holder as Record<string, unknown>)[key]
+        : undefined;
+  }
   if (typeof target !== 'function') {
     throw new HandlerLoadError(
       `${file} has no function export "${exportPath.join('.')}" (found ${target === undefined ? 'nothing' : typeof target}); check the function's handler setting "${handler}"`,

@@ -13,5 +13,12 @@ export {
 export { EXIT_CODES, type ExitCode, OUTCOMES } from './exit-codes.js';
 export { loadHandler, splitHandler } from './handler-loader.js';
 export { type RunnerDependencies, runInvocation } from './runner.js';
-export { DEFAULT_MAX_RUNTIME_MS, DEFAULT_STOP_GRACE_MS, readSettings } from './settings.js';
+export {
+  type AwsCallBounds,
+  DEFAULT_AWS_MAX_ATTEMPTS,
+  DEFAULT_AWS_TIMEOUT_MS,
+  DEFAULT_MAX_RUNTIME_MS,
+  DEFAULT_STOP_GRACE_MS,
+  readSettings,
+} from './settings.js';
 export { type ExtractOptions, type ExtractResult, extractZip } from './zip/extract.js';

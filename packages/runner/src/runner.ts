@@ -6,10 +6,10 @@ import { createContext } from './context.js';
 import type { Fetch } from './download.js';
 import { readEnvelope } from './envelope-source.js';
 import { handlerEnvironment } from './environment.js';
-import { RunnerError } from './errors.js';
+import { HandlerLoadError, RunnerError } from './errors.js';
 import { EXIT_CODES, type ExitCode, OUTCOMES } from './exit-codes.js';
 import { loadHandler } from './handler-loader.js';
-import { readSettings } from './settings.js';
+import { type AwsCallBounds, readSettings } from './settings.js';
 
 /**
  * Everything the runner touches outside itself, injected so that every exit path can be tested
@@ -24,8 +24,10 @@ import { readSettings } from './settings.js';
 export interface RunnerDependencies {
   /** The process environment: read for settings, written with the handler's before import. */
   env: Record<string, string | undefined>;
-  lambda: () => LambdaClient;
-  s3: () => S3Client;
+  /** The Lambda client, built with the runner's bounds on every call. */
+  lambda: (bounds: AwsCallBounds) => LambdaClient;
+  /** The S3 client (for an envelope spilled to S3), built with the same bounds. */
+  s3: (bounds: AwsCallBounds) => S3Client;
   fetch: Fetch;
   now: () => number;
   setTimeout: (callback: () => void, ms: number) => unknown;
@@ -117,15 +119,15 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
     settings = readSettings(deps.env);
     const current = settings;
     const prepared = (async () => {
-      envelope = await readEnvelope(current.envelope, deps.s3);
+      envelope = await readEnvelope(current.envelope, () => deps.s3(current.aws));
       log('INFO', 'Resuming a handed-off invocation', {
         ...ids(),
-        handler: envelope.function.handler,
+        handler: envelope.function.handler ?? '(the configured handler)',
         handedOffAt: new Date(envelope.invocation.handedOffAt).toISOString(),
       });
       const fetched = await fetchCode({
         envelope,
-        lambda: deps.lambda(),
+        lambda: deps.lambda(current.aws),
         fetch: deps.fetch,
         taskRoot: current.taskRoot,
         layersRoot: current.layersRoot,
@@ -142,7 +144,13 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
       });
       Object.assign(deps.env, environment);
       deps.refreshModulePaths();
-      return loadHandler(current.taskRoot, environment._HANDLER ?? envelope.function.handler);
+      const handlerName = environment._HANDLER;
+      if (!handlerName) {
+        throw new HandlerLoadError(
+          `no handler to run: the envelope carries none (_HANDLER was unset where the handoff ran) and the configuration of ${envelope.function.name}:${envelope.function.version} names none`,
+        );
+      }
+      return loadHandler(current.taskRoot, handlerName, { allowedRoots: [current.layersRoot] });
     })();
     handler = await Promise.race([prepared, stopped]);
   } catch (error) {

@@ -24,6 +24,36 @@ export const DEFAULT_STOP_GRACE_MS = 25_000;
 /** ECS's largest stopTimeout. */
 export const MAX_STOP_GRACE_MS = 120_000;
 export const STOP_GRACE_ENV = 'FARGATE_FALLBACK_STOP_GRACE_MS';
+/**
+ * Default of `FARGATE_FALLBACK_AWS_TIMEOUT_MS`: how long one AWS call of the runner (GetFunction,
+ * GetLayerVersionByArn, the envelope's GetObject) may wait for its answer before it is abandoned
+ * and, within the attempt budget, tried again.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_AWS_TIMEOUT_MS } from '@immortal-lambda/runner';
+ * const worstCaseMs = DEFAULT_AWS_TIMEOUT_MS * 3; // three attempts that never answer
+ * ```
+ */
+export const DEFAULT_AWS_TIMEOUT_MS = 20_000;
+export const AWS_TIMEOUT_ENV = 'FARGATE_FALLBACK_AWS_TIMEOUT_MS';
+/** Default of `FARGATE_FALLBACK_AWS_MAX_ATTEMPTS`: attempts per AWS call, the first included. */
+export const DEFAULT_AWS_MAX_ATTEMPTS = 3;
+export const AWS_MAX_ATTEMPTS_ENV = 'FARGATE_FALLBACK_AWS_MAX_ATTEMPTS';
+
+/**
+ * How the runner's AWS clients bound each call: a timeout per attempt and a number of attempts.
+ *
+ * @example
+ * ```ts
+ * import type { AwsCallBounds } from '@immortal-lambda/runner';
+ * const bounds: AwsCallBounds = { timeoutMs: 20_000, maxAttempts: 3 };
+ * ```
+ */
+export interface AwsCallBounds {
+  timeoutMs: number;
+  maxAttempts: number;
+}
 
 export interface RunnerSettings {
   envelope: string | undefined;
@@ -31,6 +61,7 @@ export interface RunnerSettings {
   layersRoot: string;
   maxRuntimeMs: number;
   stopGraceMs: number;
+  aws: AwsCallBounds;
 }
 
 /**
@@ -44,12 +75,13 @@ export interface RunnerSettings {
  */
 export function readSettings(env: Readonly<Record<string, string | undefined>>): RunnerSettings {
   const problems: string[] = [];
-  const integer = (name: string, fallback: number, min: number, max: number) => {
+  const integer = (name: string, fallback: number, min: number, max: number, unit = 'milliseconds') => {
     const raw = env[name];
     if (raw === undefined || raw.trim() === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      problems.push(`${name} is "${raw}": use a whole number of milliseconds from ${min} to ${max}`);
+    // Decimal digits only: Number() would also read "0x10", "1e3" or "0b1" as numbers.
+    const value = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      problems.push(`${name} is "${raw}": use a whole number of ${unit} from ${min} to ${max}`);
       return fallback;
     }
     return value;
@@ -60,6 +92,10 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     layersRoot: env[ENV.layersRoot]?.trim() || '/opt',
     maxRuntimeMs: integer(ENV.maxRuntimeMs, DEFAULT_MAX_RUNTIME_MS, 1, Number.MAX_SAFE_INTEGER),
     stopGraceMs: integer(STOP_GRACE_ENV, DEFAULT_STOP_GRACE_MS, 0, MAX_STOP_GRACE_MS),
+    aws: {
+      timeoutMs: integer(AWS_TIMEOUT_ENV, DEFAULT_AWS_TIMEOUT_MS, 100, 600_000),
+      maxAttempts: integer(AWS_MAX_ATTEMPTS_ENV, DEFAULT_AWS_MAX_ATTEMPTS, 1, 20, 'attempts'),
+    },
   };
   for (const name of [ENV.taskRoot, ENV.layersRoot] as const) {
     const value = env[name]?.trim();

@@ -34,8 +34,10 @@ export const ENVELOPE_KIND = 'immortal-lambda.envelope';
 export interface EnvelopeInvocation {
   awsRequestId: string;
   invokedFunctionArn: string;
-  logGroupName: string;
-  logStreamName: string;
+  /** Lambda's log group; absent when the invoking context had none (some harnesses). */
+  logGroupName?: string | undefined;
+  /** Lambda's log stream; absent when the invoking context had none. */
+  logStreamName?: string | undefined;
   identity?: { cognitoIdentityId: string; cognitoIdentityPoolId: string } | undefined;
   clientContext?: unknown;
   /** The X-Ray trace header of the original invocation (`_X_AMZN_TRACE_ID`). */
@@ -61,8 +63,12 @@ export interface EnvelopeFunction {
   name: string;
   /** The exact version that ran (`AWS_LAMBDA_FUNCTION_VERSION`), never an alias. */
   version: string;
-  /** The handler string (`_HANDLER`), e.g. `index.handler` or `src/jobs/report.handler`. */
-  handler: string;
+  /**
+   * The handler string (`_HANDLER`), e.g. `index.handler` or `src/jobs/report.handler`. Absent
+   * when `_HANDLER` was unset where the handoff ran: the runner then uses the handler of the
+   * function's configuration (GetFunction's `Handler`).
+   */
+  handler?: string | undefined;
   memoryLimitInMB: number;
   region?: string | undefined;
 }
@@ -101,8 +107,8 @@ export interface EnvelopeInput {
     functionVersion?: string;
     invokedFunctionArn: string;
     memoryLimitInMB: string | number;
-    logGroupName: string;
-    logStreamName: string;
+    logGroupName?: string | undefined;
+    logStreamName?: string | undefined;
     identity?: { cognitoIdentityId: string; cognitoIdentityPoolId: string } | null | undefined;
     clientContext?: unknown;
   };
@@ -131,24 +137,23 @@ export function createEnvelope(input: EnvelopeInput): Envelope {
   const invocation: EnvelopeInvocation = {
     awsRequestId: context.awsRequestId,
     invokedFunctionArn: context.invokedFunctionArn,
-    logGroupName: context.logGroupName,
-    logStreamName: context.logStreamName,
     startedAt: input.startedAt,
     deadlineAt: input.deadlineAt,
     handedOffAt: input.handedOffAt,
   };
+  if (typeof context.logGroupName === 'string') invocation.logGroupName = context.logGroupName;
+  if (typeof context.logStreamName === 'string') invocation.logStreamName = context.logStreamName;
   // Outside mobile SDK invocations Lambda leaves these undefined; some harnesses set null.
-  if (context.identity != null && typeof context.identity === 'object')
-    invocation.identity = context.identity;
+  if (context.identity != null) invocation.identity = context.identity;
   if (context.clientContext != null) invocation.clientContext = context.clientContext;
   const traceHeader = env._X_AMZN_TRACE_ID;
   if (traceHeader) invocation.traceHeader = traceHeader;
   const fn: EnvelopeFunction = {
     name: context.functionName,
     version: env.AWS_LAMBDA_FUNCTION_VERSION || context.functionVersion || '$LATEST',
-    handler: env._HANDLER ?? '',
     memoryLimitInMB: Number.isFinite(memory) ? memory : 0,
   };
+  if (env._HANDLER) fn.handler = env._HANDLER;
   const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   if (region) fn.region = region;
   return {
@@ -174,13 +179,79 @@ export function serializeEnvelope(envelope: Envelope): string {
   try {
     return JSON.stringify(envelope);
   } catch (error) {
+    // Name the part that failed: the event, or a context field.
+    const parts: [string, unknown][] = [
+      ['the event', envelope.event],
+      ['context.identity', envelope.invocation.identity],
+      ['context.clientContext', envelope.invocation.clientContext],
+    ];
+    const culprit = parts.find(([, value]) => {
+      try {
+        JSON.stringify(value);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    const what = culprit?.[0] ?? 'the envelope';
     const detail = error instanceof Error ? error.message : String(error);
     throw new EnvelopeError(
-      `the event cannot be serialised to JSON (${detail}); a handed-off invocation must carry a JSON event, so convert BigInt values and break circular references before the deadline`,
+      `${what} cannot be serialised to JSON (${detail}); a handed-off invocation must carry JSON, so convert BigInt values and break circular references before the deadline`,
       [],
       { cause: error },
     );
   }
+}
+
+/**
+ * Serialises an envelope and validates the JSON exactly as the runner will read it, so that
+ * the writer never sends what the reader refuses. Throws {@link EnvelopeError}: for a part that
+ * cannot be serialised, for an event that JSON cannot carry at all (a function, a Symbol, a
+ * `toJSON()` returning `undefined`), and for every field the runner would reject.
+ *
+ * @example
+ * ```ts
+ * import { createEnvelope, encodeEnvelope } from '@immortal-lambda/middleware/protocol';
+ * const json = encodeEnvelope(createEnvelope(input)); // what RunTask's override or S3 carries
+ * ```
+ */
+export function encodeEnvelope(envelope: Envelope): string {
+  const json = serializeEnvelope(envelope);
+  const parsed = JSON.parse(json) as Record<string, unknown>;
+  if (!('event' in parsed)) {
+    throw new EnvelopeError(
+      `the event cannot be carried: it is ${typeof envelope.event === 'function' ? 'a function' : typeof envelope.event === 'symbol' ? 'a Symbol' : 'a value whose toJSON() returns undefined'}, which JSON drops; pass a JSON value (an object, array, string, number, boolean or null)`,
+    );
+  }
+  validateEnvelope(parsed);
+  return json;
+}
+
+/**
+ * Why a handler string cannot be run, or undefined when it can. A handler names a module
+ * inside the task root and an export of it: `path/to/file.export`. Absolute paths, `..`
+ * parts, backslashes, NUL bytes and empty parts are refused: the module must never resolve
+ * outside the task root.
+ *
+ * @example
+ * ```ts
+ * import { handlerProblem } from '@immortal-lambda/middleware/protocol';
+ * handlerProblem('src/jobs/report.handler'); // undefined
+ * handlerProblem('../../x/evil.handler'); // 'climbs out of the task root with ".."'
+ * ```
+ */
+export function handlerProblem(handler: string): string | undefined {
+  if (handler.length === 0) return 'is empty';
+  if (handler.includes('\0')) return 'has a NUL byte';
+  if (handler.startsWith('/') || /^[A-Za-z]:/.test(handler)) return 'is an absolute path';
+  if (handler.includes('\\')) return 'has a backslash';
+  const match = /^((?:.*\/)?[^/.]+)\.([^/]+)$/.exec(handler);
+  if (!match?.[1] || !match[2]) return 'is not of the form path/to/file.export (for example index.handler)';
+  const parts = match[1].split('/');
+  if (parts.includes('..')) return 'climbs out of the task root with ".."';
+  if (parts.some((part) => part === '' || part === '.')) return 'has an empty or "." path part';
+  if (match[2].split('.').some((key) => key === '')) return 'has an empty export name';
+  return undefined;
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -223,12 +294,20 @@ export function validateEnvelope(value: unknown): Envelope {
     if (typeof where[key] !== 'number' || !Number.isFinite(where[key]))
       problems.push(`${path}.${key} must be a number`);
   };
+  const time = (where: Record<string, unknown>, path: string, key: string) => {
+    const field = where[key];
+    if (typeof field !== 'number' || !Number.isInteger(field) || Number.isNaN(new Date(field).getTime()))
+      problems.push(`${path}.${key} must be a time in epoch milliseconds (got ${JSON.stringify(field)})`);
+  };
   if (!isRecord(fn)) {
     problems.push('function must be an object');
   } else {
     text(fn, 'function', 'name');
     text(fn, 'function', 'version');
-    text(fn, 'function', 'handler');
+    if (fn.handler !== undefined) {
+      const problem = typeof fn.handler === 'string' ? handlerProblem(fn.handler) : 'is not a string';
+      if (problem !== undefined) problems.push(`function.handler ${JSON.stringify(fn.handler)} ${problem}`);
+    }
     number(fn, 'function', 'memoryLimitInMB');
     if (fn.region !== undefined) text(fn, 'function', 'region');
   }
@@ -237,14 +316,16 @@ export function validateEnvelope(value: unknown): Envelope {
   } else {
     text(invocation, 'invocation', 'awsRequestId');
     text(invocation, 'invocation', 'invokedFunctionArn');
-    text(invocation, 'invocation', 'logGroupName', true);
-    text(invocation, 'invocation', 'logStreamName', true);
-    number(invocation, 'invocation', 'startedAt');
-    number(invocation, 'invocation', 'deadlineAt');
-    number(invocation, 'invocation', 'handedOffAt');
+    if (invocation.logGroupName !== undefined) text(invocation, 'invocation', 'logGroupName', true);
+    if (invocation.logStreamName !== undefined) text(invocation, 'invocation', 'logStreamName', true);
+    time(invocation, 'invocation', 'startedAt');
+    time(invocation, 'invocation', 'deadlineAt');
+    time(invocation, 'invocation', 'handedOffAt');
     if (invocation.traceHeader !== undefined) text(invocation, 'invocation', 'traceHeader');
     if (invocation.identity !== undefined && !isRecord(invocation.identity)) {
-      problems.push('invocation.identity must be an object when present');
+      problems.push(
+        `invocation.identity must be an object when present (got ${Array.isArray(invocation.identity) ? 'an array' : typeof invocation.identity})`,
+      );
     }
   }
   if (!('event' in value)) problems.push('event is missing');

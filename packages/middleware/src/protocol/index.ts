@@ -8,6 +8,8 @@ export {
   type EnvelopeFunction,
   type EnvelopeInput,
   type EnvelopeInvocation,
+  encodeEnvelope,
+  handlerProblem,
   parseEnvelope,
   serializeEnvelope,
   validateEnvelope,

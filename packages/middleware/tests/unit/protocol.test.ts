@@ -150,7 +150,7 @@ describe('serializeEnvelope and parseEnvelope', () => {
       'function.name must be a non-empty string',
       'function.memoryLimitInMB must be a number',
       'invocation.awsRequestId must be a non-empty string',
-      'invocation.deadlineAt must be a number',
+      'invocation.deadlineAt must be a time in epoch milliseconds (got undefined)',
       'event is missing',
     ]);
   });

@@ -43,13 +43,14 @@ export function readCentralDirectory(zip: Buffer): ZipEntry[] {
     if (locator < 0 || zip.readUInt32LE(locator) !== ZIP64_EOCD_LOCATOR)
       throw corrupt('zip64 locator missing');
     const zip64 = Number(zip.readBigUInt64LE(locator + 8));
-    if (zip64 + 56 > zip.length || zip.readUInt32LE(zip64) !== ZIP64_EOCD)
+    if (!Number.isSafeInteger(zip64) || zip64 + 56 > zip.length || zip.readUInt32LE(zip64) !== ZIP64_EOCD)
       throw corrupt('zip64 record missing');
     count = Number(zip.readBigUInt64LE(zip64 + 32));
     size = Number(zip.readBigUInt64LE(zip64 + 40));
     offset = Number(zip.readBigUInt64LE(zip64 + 48));
   }
-  if (offset + size > zip.length) throw corrupt('the central directory lies past the end of the file');
+  if (!Number.isSafeInteger(count) || !Number.isSafeInteger(offset + size) || offset + size > zip.length)
+    throw corrupt('the central directory lies past the end of the file');
   const entries: ZipEntry[] = [];
   let p = offset;
   for (let i = 0; i < count; i++) {
@@ -66,27 +67,35 @@ export function readCentralDirectory(zip: Buffer): ZipEntry[] {
     const commentLength = zip.readUInt16LE(p + 32);
     const external = zip.readUInt32LE(p + 38);
     let localHeaderOffset = zip.readUInt32LE(p + 42);
+    if (p + 46 + nameLength + extraLength + commentLength > zip.length)
+      throw corrupt(`central header ${i} runs past the end of the file`);
     const name = zip.toString(flags & 0x800 ? 'utf8' : 'latin1', p + 46, p + 46 + nameLength);
-    // zip64 extended information: the fields that overflowed, in this order.
+    // zip64 extended information: the fields that overflowed, in this order, each inside the
+    // extra field that declares them.
     let extra = p + 46 + nameLength;
     const extraEnd = extra + extraLength;
     while (extra + 4 <= extraEnd) {
       const id = zip.readUInt16LE(extra);
       const length = zip.readUInt16LE(extra + 2);
+      const fieldEnd = extra + 4 + length;
+      if (fieldEnd > extraEnd) throw corrupt(`an extra field of "${name}" runs past its header`);
       if (id === 0x0001) {
         let q = extra + 4;
-        if (uncompressedSize === 0xffffffff) {
-          uncompressedSize = Number(zip.readBigUInt64LE(q));
+        const next = (what: string) => {
+          if (q + 8 > fieldEnd)
+            throw corrupt(`the zip64 ${what} of "${name}" lies past the end of its field`);
+          const value = Number(zip.readBigUInt64LE(q));
           q += 8;
-        }
-        if (compressedSize === 0xffffffff) {
-          compressedSize = Number(zip.readBigUInt64LE(q));
-          q += 8;
-        }
-        if (localHeaderOffset === 0xffffffff) localHeaderOffset = Number(zip.readBigUInt64LE(q));
+          return value;
+        };
+        if (uncompressedSize === 0xffffffff) uncompressedSize = next('size');
+        if (compressedSize === 0xffffffff) compressedSize = next('compressed size');
+        if (localHeaderOffset === 0xffffffff) localHeaderOffset = next('offset');
       }
-      extra += 4 + length;
+      extra = fieldEnd;
     }
+    if (uncompressedSize === 0xffffffff || compressedSize === 0xffffffff || localHeaderOffset === 0xffffffff)
+      throw corrupt(`"${name}" declares zip64 sizes but has no zip64 field`);
     const unixMode = madeBy >> 8 === 3 ? external >>> 16 : 0;
     entries.push({
       name,

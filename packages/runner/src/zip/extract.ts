@@ -1,22 +1,31 @@
 import { createWriteStream } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve, sep } from 'node:path';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  readdir,
+  realpath,
+  rm,
+  stat,
+  symlink,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createInflateRaw, inflateRaw } from 'node:zlib';
-import { UnsafeArchiveError } from '../errors.js';
+import { BadInputError, RunnerError, UnsafeArchiveError } from '../errors.js';
 import { entryData, readCentralDirectory, type ZipEntry } from './central-directory.js';
 import { crc32 } from './crc32.js';
+import { inside, type Planned, planArchive } from './plan.js';
 
 const inflate = promisify(inflateRaw) as (
   data: Buffer,
   options: { maxOutputLength: number },
 ) => Promise<Buffer>;
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
 /** Entries larger than this are streamed to disk instead of inflated in memory. */
 const STREAM_ABOVE = 4 * 1024 * 1024;
 
@@ -55,13 +64,6 @@ export interface ExtractResult {
   links: number;
   bytes: number;
 }
-
-type Planned =
-  | { kind: 'directory'; entry: ZipEntry; path: string }
-  | { kind: 'file'; entry: ZipEntry; path: string; mode: number }
-  | { kind: 'link'; entry: ZipEntry; path: string; target: string };
-
-const inside = (root: string, path: string) => path === root || path.startsWith(root + sep);
 
 async function inflateEntry(zip: Buffer, entry: ZipEntry, label: string): Promise<Buffer> {
   const data = entryData(zip, entry);
@@ -111,7 +113,7 @@ async function streamEntry(
     },
   });
   const source = Readable.from([entryData(zip, entry)]);
-  const sink = createWriteStream(path, { mode });
+  const sink = createWriteStream(path, { mode, flags: 'wx' });
   if (entry.method === 0) await pipeline(source, guard, sink);
   else await pipeline(source, createInflateRaw(), guard, sink);
   if (written !== entry.uncompressedSize || crc !== entry.crc32) {
@@ -121,68 +123,81 @@ async function streamEntry(
   }
 }
 
-/** Checks every entry before anything is written; returns what to create. */
-async function plan(zip: Buffer, entries: ZipEntry[], options: ExtractOptions): Promise<Planned[]> {
-  const root = resolve(options.root);
-  const planned: Planned[] = [];
-  let total = 0;
-  for (const entry of entries) {
-    const name = entry.name.replaceAll('\\', '/');
-    if (name.includes('\0')) throw new UnsafeArchiveError(`${options.label}: entry name contains a NUL byte`);
-    if (name.startsWith('/') || /^[A-Za-z]:/.test(name)) {
-      throw new UnsafeArchiveError(
-        `${options.label}: entry "${entry.name}" is an absolute path; refusing to extract it`,
-      );
-    }
-    if (name.split('/').includes('..')) {
-      throw new UnsafeArchiveError(
-        `${options.label}: entry "${entry.name}" climbs out with ".."; refusing to extract it`,
-      );
-    }
-    const path = resolve(root, name);
-    if (!inside(root, path)) {
-      throw new UnsafeArchiveError(
-        `${options.label}: entry "${entry.name}" would land outside ${root}; refusing to extract it`,
-      );
-    }
-    if (entry.flags & 0x1)
-      throw new UnsafeArchiveError(`${options.label}: entry "${entry.name}" is encrypted`);
-    if (entry.method !== 0 && entry.method !== 8) {
-      throw new UnsafeArchiveError(
-        `${options.label}: entry "${entry.name}" uses compression method ${entry.method}; only stored and deflate are supported`,
-      );
-    }
-    total += entry.uncompressedSize;
-    if (total > options.maxBytes) {
-      throw new UnsafeArchiveError(
-        `${options.label} unpacks to more than ${options.maxBytes} bytes (Lambda's unzipped limit for code and layers together); refusing to extract it`,
-      );
-    }
-    const type = (entry.mode ?? 0) & S_IFMT;
-    if (name.endsWith('/') || type === S_IFDIR) {
-      planned.push({ kind: 'directory', entry, path });
-    } else if (type === S_IFLNK) {
-      const target = (await inflateEntry(zip, entry, options.label)).toString('utf8');
-      const resolved = isAbsolute(target) ? resolve(target) : resolve(dirname(path), target);
-      if (!inside(root, resolved)) {
-        throw new UnsafeArchiveError(
-          `${options.label}: entry "${entry.name}" is a link to "${target}", outside ${root}; refusing to extract it`,
-        );
-      }
-      planned.push({ kind: 'link', entry, path, target });
-    } else {
-      const mode = entry.mode !== undefined ? entry.mode & 0o777 : 0o644;
-      planned.push({ kind: 'file', entry, path, mode: mode === 0 ? 0o644 : mode });
-    }
-  }
-  return planned;
+type FileItem = Extract<Planned, { kind: 'file' }>;
+
+/** A file system error while writing an entry, as an archive problem that names the entry. */
+function entryFailure(label: string, name: string, error: unknown): RunnerError {
+  if (error instanceof RunnerError) return error;
+  const code = (error as { code?: string }).code;
+  const why =
+    code === 'ENAMETOOLONG'
+      ? 'its name is too long for the file system'
+      : code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR'
+        ? `it clashes with what is already there (${code})`
+        : code === 'ELOOP'
+          ? 'it passes through too many links'
+          : `${code ?? 'error'}: ${(error as Error).message}`;
+  return new UnsafeArchiveError(`${label}: entry "${name}" cannot be extracted: ${why}`, { cause: error });
 }
 
 /**
- * Extracts a zip held in memory into `options.root`, refusing absolute paths, `..`,
- * sibling-prefix escapes and links that lead out of the root, verifying each entry's size and
- * CRC-32, keeping Unix modes (executable bits), and stopping before anything is written when
- * the declared sizes exceed `maxBytes`. Entries are inflated in parallel.
+ * Walks to the folder `parts` under the real root one part at a time, at the moment of the
+ * write: a missing part is created as a real folder only once its parent is known to be inside
+ * the root; a link (left by an earlier archive) is followed only when its real path is inside
+ * the root; a file in the way is refused. Returns the folder's real path.
+ */
+async function enterFolder(realRoot: string, parts: readonly string[], name: string, label: string) {
+  let current = realRoot;
+  for (let i = 0; i < parts.length; i++) {
+    const next = join(current, parts[i] as string);
+    let info = await lstat(next).catch(() => undefined);
+    if (info === undefined) {
+      await mkdir(next, { mode: 0o755 }).catch((error: { code?: string }) => {
+        if (error.code !== 'EEXIST') throw error;
+      });
+      info = await lstat(next);
+    }
+    if (info.isSymbolicLink()) {
+      const real = await realpath(next).catch(() => undefined);
+      if (real === undefined || !inside(realRoot, real)) {
+        throw new UnsafeArchiveError(
+          `${label}: entry "${name}" would be written through ${parts.slice(0, i + 1).join('/')}, a link that leads outside ${realRoot}; refusing to write into it`,
+        );
+      }
+      if (!(await stat(real)).isDirectory()) {
+        throw new UnsafeArchiveError(
+          `${label}: entry "${name}" needs ${parts.slice(0, i + 1).join('/')} to be a folder, and it links to a file`,
+        );
+      }
+      current = real;
+    } else if (info.isDirectory()) {
+      current = next;
+    } else {
+      throw new UnsafeArchiveError(
+        `${label}: entry "${name}" needs ${parts.slice(0, i + 1).join('/')} to be a folder, and it is a file`,
+      );
+    }
+  }
+  return current;
+}
+
+/** Removes whatever is at `path` (a real path inside the root) so that an entry can take its place. */
+async function clear(path: string): Promise<void> {
+  const existing = await lstat(path).catch(() => undefined);
+  if (existing === undefined) return;
+  // rm never follows links below the folder it removes; a link itself is unlinked.
+  if (existing.isDirectory()) await rm(path, { recursive: true, force: true });
+  else await unlink(path);
+}
+
+/**
+ * Extracts a zip held in memory into `options.root`. Nothing is written before every entry has
+ * been checked (see {@link planArchive}): unsafe names, duplicates, clashes between a file or a
+ * link and a folder, and links that resolve outside the root through any chain of links refuse
+ * the whole archive. Then folders and files are written, each folder entered part by part at the
+ * moment of the write, and links are created last, so that no write of this archive goes
+ * through one of its own links. Each entry's size and CRC-32 are verified, Unix modes
+ * (executable bits) kept, and entries inflated in parallel. File system errors name the entry.
  *
  * @example
  * ```ts
@@ -192,58 +207,76 @@ async function plan(zip: Buffer, entries: ZipEntry[], options: ExtractOptions): 
  */
 export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<ExtractResult> {
   const root = resolve(options.root);
+  const { label } = options;
   const entries = readCentralDirectory(zip);
-  const planned = await plan(zip, entries, options);
-  await mkdir(root, { recursive: true });
-  const realRoot = await realpath(root);
+  let realRoot: string;
+  try {
+    await mkdir(root, { recursive: true });
+    realRoot = await realpath(root);
+    if (!(await stat(realRoot)).isDirectory())
+      throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+  } catch (error) {
+    throw new BadInputError(
+      `${label} cannot be extracted into ${root}: it is not a folder that can be created or written (${(error as { code?: string }).code ?? (error as Error).message})`,
+      { cause: error },
+    );
+  }
+  const planned = await planArchive(entries, {
+    root,
+    realRoot,
+    maxBytes: options.maxBytes,
+    label,
+    readLink: (entry) => inflateEntry(zip, entry, label),
+  });
   // Into an empty root nothing can be in the way; into a used one (layers over layers) a file
   // may replace a link or a folder of an earlier archive.
   const fresh = (await readdir(root)).length === 0;
   const umask = process.umask();
-  const checkedDirectories = new Map<string, Promise<void>>();
-  const ensureDirectory = (directory: string): Promise<void> => {
-    let pending = checkedDirectories.get(directory);
+  // While folders and files are written no link is created or removed on any path that leads
+  // to another entry (clashes were refused above), so a folder entered once stays what it was
+  // for the rest of these two phases. The links phase below enters every folder afresh.
+  const entered = new Map<string, Promise<string>>();
+  const enter = (parts: readonly string[], name: string): Promise<string> => {
+    const key = parts.join('/');
+    let pending = entered.get(key);
     if (pending === undefined) {
-      pending = (async () => {
-        await mkdir(directory, { recursive: true, mode: 0o755 });
-        // A link left by an earlier layer must not carry writes out of the root.
-        const real = await realpath(directory);
-        if (!inside(realRoot, real)) {
-          throw new UnsafeArchiveError(
-            `${options.label}: ${directory} leads outside ${root}; refusing to write into it`,
-          );
-        }
-      })();
-      checkedDirectories.set(directory, pending);
+      pending = enterFolder(realRoot, parts, name, label);
+      entered.set(key, pending);
     }
     return pending;
+  };
+  const guarded = async <T>(name: string, write: () => Promise<T>): Promise<T> => {
+    try {
+      return await write();
+    } catch (error) {
+      throw entryFailure(label, name, error);
+    }
   };
 
   const result: ExtractResult = { files: 0, directories: 0, links: 0, bytes: 0 };
   for (const item of planned) {
-    if (item.kind === 'directory') {
-      await ensureDirectory(item.path);
-      result.directories += 1;
-    }
+    if (item.kind !== 'directory') continue;
+    await guarded(item.entry.name, () => enter(item.parts, item.entry.name));
+    result.directories += 1;
   }
-  const files = planned.filter((item): item is Extract<Planned, { kind: 'file' }> => item.kind === 'file');
+  const files = planned.filter((item): item is FileItem => item.kind === 'file');
   let next = 0;
   const worker = async () => {
     while (next < files.length) {
-      const item = files[next++] as Extract<Planned, { kind: 'file' }>;
-      await ensureDirectory(dirname(item.path));
-      if (!fresh) {
-        const existing = await lstat(item.path).catch(() => undefined);
-        if (existing?.isSymbolicLink() || existing?.isDirectory())
-          await rm(item.path, { recursive: true, force: true });
-      }
-      if (item.entry.uncompressedSize > STREAM_ABOVE) {
-        await streamEntry(zip, item.entry, item.path, item.mode, options.label);
-      } else {
-        await writeFile(item.path, await inflateEntry(zip, item.entry, options.label), { mode: item.mode });
-      }
-      // The process umask may have cleared bits the archive sets.
-      if ((item.mode & ~umask) !== item.mode) await chmod(item.path, item.mode);
+      const item = files[next++] as FileItem;
+      const name = item.entry.name;
+      await guarded(name, async () => {
+        const folder = await enter(item.parts.slice(0, -1), name);
+        const path = join(folder, item.parts.at(-1) as string);
+        if (!fresh) await clear(path);
+        if (item.entry.uncompressedSize > STREAM_ABOVE) {
+          await streamEntry(zip, item.entry, path, item.mode, label);
+        } else {
+          await writeFile(path, await inflateEntry(zip, item.entry, label), { mode: item.mode, flag: 'wx' });
+        }
+        // The process umask may have cleared bits the archive sets.
+        if ((item.mode & ~umask) !== item.mode) await chmod(path, item.mode);
+      });
       result.files += 1;
       result.bytes += item.entry.uncompressedSize;
     }
@@ -251,12 +284,28 @@ export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<
   await Promise.all(
     Array.from({ length: Math.min(options.concurrency ?? 8, Math.max(1, files.length)) }, worker),
   );
+  const created: string[] = [];
   for (const item of planned) {
     if (item.kind !== 'link') continue;
-    await ensureDirectory(dirname(item.path));
-    await rm(item.path, { recursive: true, force: true });
-    await symlink(item.target, item.path);
+    const name = item.entry.name;
+    await guarded(name, async () => {
+      const folder = await enterFolder(realRoot, item.parts.slice(0, -1), name, label);
+      const path = join(folder, item.parts.at(-1) as string);
+      await clear(path);
+      await symlink(item.target, path);
+      created.push(path);
+    });
     result.links += 1;
+  }
+  // The links were checked before extraction; the file system has the last word.
+  for (const path of created) {
+    const real = await realpath(path).catch(() => undefined);
+    if (real !== undefined && !inside(realRoot, real)) {
+      await unlink(path);
+      throw new UnsafeArchiveError(
+        `${label}: the link ${path} resolves to ${real}, outside ${realRoot}; removed it`,
+      );
+    }
   }
   return result;
 }

@@ -1,0 +1,223 @@
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ENV, type Envelope } from '@immortal-lambda/middleware/protocol';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { handedOffEnvelope } from '../../../local/src/envelopes.js';
+import { EXIT_CODES } from '../../src/exit-codes.js';
+import { LambdaStub } from '../helpers/lambda-stub.js';
+import { runCli } from '../helpers/run-cli.js';
+import { buildZip } from '../helpers/zip-writer.js';
+
+const lambda = new LambdaStub();
+let silent: Server;
+let silentEndpoint: string;
+const sockets = new Set<Socket>();
+let scratch: string;
+let sandbox: string;
+let baseEnv: Record<string, string>;
+
+const errorMessage = (result: { outcome?: Record<string, unknown> | undefined }) =>
+  String((result.outcome?.error as { message?: string } | undefined)?.message);
+
+const envelope = (handler: string | undefined, event: unknown = {}): Envelope => {
+  const built = handedOffEnvelope({
+    functionName: 'fn',
+    version: '1',
+    event,
+    handler: handler ?? 'index.handler',
+  });
+  if (handler === undefined) delete built.function.handler;
+  return built;
+};
+
+const run = (value: Envelope | string, extra: Record<string, string> = {}) =>
+  runCli({
+    ...baseEnv,
+    [ENV.envelope]: typeof value === 'string' ? value : JSON.stringify(value),
+    [ENV.taskRoot]: join(sandbox, 'task'),
+    [ENV.layersRoot]: join(sandbox, 'opt'),
+    ...extra,
+  });
+
+const register = (files: { name: string; data: string }[], handler = 'index.handler') =>
+  lambda.functions.set('fn:1', { name: 'fn', version: '1', zip: buildZip(files), handler });
+
+beforeAll(async () => {
+  // An endpoint that accepts connections and never answers.
+  silent = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  silentEndpoint = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+  baseEnv = {
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_ENDPOINT_URL_LAMBDA: await lambda.start(),
+    AWS_ENDPOINT_URL_ECS: 'http://127.0.0.1:9',
+  };
+  scratch = mkdtempSync(join(tmpdir(), 'runner-hostile-'));
+});
+
+afterAll(async () => {
+  await lambda.stop();
+  for (const socket of sockets) socket.destroy();
+  await new Promise((resolve) => silent.close(resolve));
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  lambda.reset();
+  sandbox = mkdtempSync(join(scratch, 'sandbox-'));
+  // A module outside the task root that a hostile handler string would reach.
+  mkdirSync(join(sandbox, 'x'));
+  writeFileSync(
+    join(sandbox, 'x', 'evil.js'),
+    'exports.handler = async () => { console.log(JSON.stringify({ observed: { evil: true } })); };',
+  );
+});
+
+afterEach(() => {
+  expect(readdirSync(sandbox).sort()).toEqual(expect.arrayContaining(['x']));
+  expect(readdirSync(join(sandbox, 'x'))).toEqual(['evil.js']);
+});
+
+describe('immortal-runner refuses hostile handler strings and exports', () => {
+  it.each([
+    ['../x/evil.handler', /climbs out of the task root/],
+    ['sub/../../x/evil.handler', /climbs out of the task root/],
+    ['/etc/evil.handler', /absolute path/],
+  ])('exits 2 for an envelope whose handler is %s, running nothing', async (handler, message) => {
+    // Prepare
+    register([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]);
+    const hostile = {
+      ...envelope('index.handler'),
+      function: { ...envelope('index.handler').function, handler },
+    };
+
+    // Act
+    const result = await run(hostile);
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.badInput);
+    expect(errorMessage(result)).toMatch(message);
+    expect(result.observed).toBeUndefined();
+  });
+
+  it('exits 4 for a configured handler that climbs out, when the envelope carries none', async () => {
+    // Prepare
+    register([{ name: 'index.js', data: 'exports.handler = async () => 1;' }], '../x/evil.handler');
+
+    // Act
+    const result = await run(envelope(undefined));
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.handlerLoad);
+    expect(errorMessage(result)).toMatch(/climbs out of the task root/);
+    expect(result.observed).toBeUndefined();
+  });
+
+  it('runs the configured handler when _HANDLER was unset where the handoff ran', async () => {
+    // Prepare
+    register(
+      [
+        {
+          name: 'main.js',
+          data: 'exports.run = async (e) => { console.log(JSON.stringify({ observed: e })); };',
+        },
+      ],
+      'main.run',
+    );
+
+    // Act
+    const result = await run(envelope(undefined, { from: 'configuration' }));
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.success);
+    expect(result.observed).toEqual({ from: 'configuration' });
+  });
+
+  it.each(['constructor', 'toString', 'hasOwnProperty', '__proto__'])(
+    'exits 4 for index.%s: only own properties are handlers',
+    async (name) => {
+      // Prepare
+      register([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]);
+
+      // Act
+      const result = await run(envelope(`index.${name}`));
+
+      // Assess
+      expect(result.code).toBe(EXIT_CODES.handlerLoad);
+      expect(errorMessage(result)).toMatch(new RegExp(`no function export "${name}"`));
+    },
+  );
+});
+
+describe('immortal-runner validates what it reads', () => {
+  it('exits 2 for a handedOffAt that is no date, without a raw RangeError', async () => {
+    // Prepare
+    register([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]);
+    const json = JSON.stringify(envelope('index.handler')).replace(
+      /"handedOffAt":\d+/,
+      '"handedOffAt":1e308',
+    );
+
+    // Act
+    const result = await run(json);
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.badInput);
+    expect(errorMessage(result)).toMatch(/invocation.handedOffAt must be a time in epoch milliseconds/);
+  });
+
+  it.each(['0x10', '1e3', '12.5', '-5'])('exits 2 for %s as FARGATE_FALLBACK_MAX_RUNTIME_MS', async (raw) => {
+    const result = await run(envelope('index.handler'), { [ENV.maxRuntimeMs]: raw });
+    expect(result.code).toBe(EXIT_CODES.badInput);
+    expect(errorMessage(result)).toMatch(`FARGATE_FALLBACK_MAX_RUNTIME_MS is "${raw}"`);
+  });
+
+  it('exits 2 naming the setting when the task root is a file', async () => {
+    // Prepare
+    register([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]);
+    writeFileSync(join(sandbox, 'task'), 'a file');
+
+    // Act
+    const result = await run(envelope('index.handler'));
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.badInput);
+    expect(errorMessage(result)).toMatch(/is not a folder/);
+  });
+});
+
+describe('immortal-runner never hangs on an AWS endpoint that does not answer', () => {
+  const bounds = { FARGATE_FALLBACK_AWS_TIMEOUT_MS: '300', FARGATE_FALLBACK_AWS_MAX_ATTEMPTS: '2' };
+
+  it('exits 3 with a clear record when the Lambda API accepts and never answers', async () => {
+    // Act
+    const began = Date.now();
+    const result = await run(envelope('index.handler'), {
+      ...bounds,
+      AWS_ENDPOINT_URL_LAMBDA: silentEndpoint,
+    });
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.codeFetch);
+    expect(errorMessage(result)).toMatch(
+      /the Lambda API did not answer GetFunction for fn:1 after 2 attempts/,
+    );
+    expect(Date.now() - began).toBeLessThan(15_000);
+  });
+
+  it('exits 2 with a clear record when S3 never answers for the envelope', async () => {
+    // Act
+    const result = await run('s3://envelopes/fn/id.json', { ...bounds, AWS_ENDPOINT_URL_S3: silentEndpoint });
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.badInput);
+    expect(errorMessage(result)).toMatch(/S3 did not answer after 2 attempts/);
+  });
+});
