@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +42,7 @@ export async function startS3(options: { bucket?: string; port?: number } = {}):
     allowMismatchedSignatures: true,
     configureBuckets: [{ name: bucket, configs: [] }],
   });
+  keepKeysStorable(server);
   const { port } = await server.run();
   return {
     endpoint: `http://127.0.0.1:${port}`,
@@ -50,4 +52,34 @@ export async function startS3(options: { bucket?: string; port?: number } = {}):
       rmSync(directory, { recursive: true, force: true });
     },
   };
+}
+
+/** Key parts longer than this (in bytes) are stored under their digest. */
+const LONG_PART = 80;
+
+interface KeyedStore {
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+}
+
+/**
+ * s3rver stores each object as files named after its key, and a key part longer than the file
+ * system's 255-byte names made it throw ENAMETOOLONG from a stream nobody listens to, which
+ * ended the whole process. Any key S3 accepts (up to 1,024 bytes) must be storable here: parts
+ * longer than {@link LONG_PART} bytes are stored under their SHA-256 instead. Reads and writes of
+ * the same key meet at the same file; a listing shows such parts as their digest.
+ */
+function keepKeysStorable(server: S3rver): void {
+  const store = (server as unknown as { store: KeyedStore }).store;
+  const original = store.getResourcePath.bind(store);
+  store.getResourcePath = (bucket, key, resource) =>
+    original(
+      bucket,
+      key
+        ?.split('/')
+        .map((part) =>
+          Buffer.byteLength(part) > LONG_PART ? `~${createHash('sha256').update(part).digest('hex')}` : part,
+        )
+        .join('/'),
+      resource,
+    );
 }
