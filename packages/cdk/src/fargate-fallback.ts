@@ -229,17 +229,19 @@ export class FargateFallback extends Construct {
     );
     policy.addStatements(
       new iam.PolicyStatement({
-        sid: 'StopOrFindRunnerTasks',
-        actions: ['ecs:StopTask', 'ecs:ListTasks'],
-        resources: [
-          taskArns,
-          stack.formatArn({
-            service: 'ecs',
-            resource: 'container-instance',
-            resourceName: `${this.cluster.clusterName}/*`,
-            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-          }),
-        ],
+        sid: 'StopOrDescribeRunnerTasks',
+        actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
+        resources: [taskArns],
+        conditions: onCluster,
+      }),
+    );
+    // ListTasks without a container instance is authorised on "*"; the condition keeps it to
+    // this cluster. A retried invocation finds the task an earlier attempt started with it.
+    policy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'FindRunnerTasks',
+        actions: ['ecs:ListTasks'],
+        resources: ['*'],
         conditions: onCluster,
       }),
     );
@@ -300,13 +302,8 @@ export class FargateFallback extends Construct {
       'Task ids are only known once RunTask returns; the statement is limited to tasks of this cluster.',
     );
     wildcard(
-      stack.formatArn({
-        service: 'ecs',
-        resource: 'container-instance',
-        resourceName: `${this.cluster.clusterName}/*`,
-        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-      }),
-      'ListTasks is authorized on the container instances of this cluster only (and ecs:cluster).',
+      '*',
+      'ecs:ListTasks without a container instance is authorised on "*" only; the ecs:cluster condition limits it to this cluster.',
     );
     wildcard(
       this.bucket.arnForObjects(envelopes),

@@ -159,16 +159,26 @@ describe('FargateFallback', () => {
     expect(bySid(statements, 'WriteItsEnvelopes')?.Action).toBe('s3:PutObject');
     expect(bySid(statements, 'ReadItsEnvelopes')?.Action).toBe('s3:GetObject');
     expect(JSON.stringify(bySid(statements, 'FetchItsOwnCode')?.Resource)).toMatch(/Report.*Arn.*:\*/);
+    // ListTasks is authorised on "*" by ECS: granted there, kept to the cluster by its condition.
+    expect(bySid(statements, 'FindRunnerTasks')).toMatchObject({
+      Action: 'ecs:ListTasks',
+      Resource: '*',
+      Condition: {
+        ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [expect.stringMatching(/^FallbackCluster/), 'Arn'] } },
+      },
+    });
+    expect(bySid(statements, 'StopOrDescribeRunnerTasks')?.Action).toEqual(['ecs:StopTask', 'ecs:DescribeTasks']);
   });
 
   it('grants nothing on "*" where a resource can be named, and no wildcard actions', () => {
     // Act
     const { statements } = synth({ capacity: 'FARGATE_SPOT,FARGATE' });
 
-    // Assess: ecr:GetAuthorizationToken (the execution role's image pull) has no resource to name.
+    // Assess: ecr:GetAuthorizationToken (the execution role's image pull) and ecs:ListTasks have
+    // no resource to name.
     for (const statement of statements) {
       const resources = ([] as unknown[]).concat(statement.Resource);
-      if (statement.Action !== 'ecr:GetAuthorizationToken')
+      if (statement.Action !== 'ecr:GetAuthorizationToken' && statement.Action !== 'ecs:ListTasks')
         expect(resources, JSON.stringify(statement)).not.toContain('*');
       for (const action of ([] as string[]).concat(statement.Action))
         expect(action).not.toMatch(/^(\*|[a-z0-9-]+:\*)$/);

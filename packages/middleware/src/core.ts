@@ -1,9 +1,15 @@
 import type { Context } from 'aws-lambda';
 import { systemClock } from './clock.js';
-import { resolveConfig } from './config.js';
+import {
+  checkOptions,
+  type FallbackMode,
+  resolveConfig,
+  resolveMode,
+  unknownOptionsWarning,
+} from './config.js';
 import { ConfigurationError } from './errors.js';
 import { FargateHandoff, type HandoffTarget } from './handoff.js';
-import { jsonLogger } from './logger.js';
+import { describeError, isolatedLogger, jsonLogger } from './logger.js';
 import type { Clock, FallbackLogger, FargateFallbackOptions, HandoffReceipt } from './types.js';
 
 /** What both adapters share once the options are resolved. */
@@ -15,6 +21,30 @@ export interface FallbackCore {
   respond(receipt: HandoffReceipt, event: unknown, context: Context): Promise<unknown>;
 }
 
+/** The options after their shape was checked, with the mode they put the adapter in. */
+export interface WrapSetup {
+  options: FargateFallbackOptions;
+  env: Readonly<Record<string, string | undefined>>;
+  mode: FallbackMode;
+}
+
+/**
+ * What both adapters do when they wrap a handler: check the options object (a clear
+ * {@link ConfigurationError} for anything of the wrong shape), warn once about option names that
+ * are not options, and decide the mode.
+ */
+export function setUp(given: unknown): WrapSetup {
+  const { options, unknown } = checkOptions(given === undefined ? {} : given);
+  const typed = options as FargateFallbackOptions;
+  if (unknown.length > 0) {
+    isolatedLogger(typed.logger ?? jsonLogger).warn(unknownOptionsWarning(unknown), {
+      unknownOptions: unknown,
+    });
+  }
+  const env = typed.env ?? process.env;
+  return { options: typed, env, mode: resolveMode(typed, env) };
+}
+
 /** Resolves and validates the configuration once and builds the handoff mechanism. */
 export function createCore(
   options: FargateFallbackOptions,
@@ -22,7 +52,7 @@ export function createCore(
 ): FallbackCore {
   const config = resolveConfig(options, env);
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? jsonLogger;
+  const logger = isolatedLogger(options.logger ?? jsonLogger);
   const handoff = new FargateHandoff(config, {
     env,
     clock,
@@ -39,7 +69,20 @@ export function createCore(
     clock,
     logger,
     marginMs: config.marginMs,
-    respond: async (receipt, event, context) => (custom ? custom(receipt, event, context) : receipt),
+    respond: async (receipt, event, context) => {
+      if (!custom) return receipt;
+      try {
+        return await custom(receipt, event, context);
+      } catch (error) {
+        // The task exists and runs: the invocation is handed off whatever the callback did.
+        logger.error('handoffResponse threw after the handoff; the receipt is returned instead', {
+          requestId: receipt.requestId,
+          taskArn: receipt.taskArn,
+          error: describeError(error),
+        });
+        return receipt;
+      }
+    },
   };
 }
 

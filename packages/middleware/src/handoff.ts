@@ -182,6 +182,8 @@ export class FargateHandoff {
         attempts,
         retries: attempts - 1,
         ...(started.reused ? { reusedTask: true } : {}),
+        ...(started.stoppedDuplicate ? { stoppedDuplicate: started.stoppedDuplicate } : {}),
+        ...(started.lookupError ? { lookupError: started.lookupError } : {}),
       });
       return receipt;
     } catch (caught) {

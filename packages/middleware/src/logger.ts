@@ -19,6 +19,40 @@ export const jsonLogger: FallbackLogger = {
   },
 };
 
+/**
+ * The user's logger, made safe to call: a logger that throws must never turn a confirmed
+ * handoff into a failed invocation (its task would run on while Lambda records a failure).
+ * What the logger threw is written to stderr instead.
+ */
+export function isolatedLogger(
+  logger: FallbackLogger,
+): FallbackLogger & { warn(message: string, attributes: Record<string, unknown>): void } {
+  const guard =
+    (call: (message: string, attributes: Record<string, unknown>) => void) =>
+    (message: string, attributes: Record<string, unknown>) => {
+      try {
+        call(message, attributes);
+      } catch (error) {
+        try {
+          console.error(
+            line('ERROR', 'The logger given to immortal-lambda threw; its record follows', {
+              record: { message, ...attributes },
+              error: describeError(error),
+            }),
+          );
+        } catch {
+          // Nothing is left to report with.
+        }
+      }
+    };
+  const warn = logger.warn ?? logger.error;
+  return {
+    info: guard((message, attributes) => logger.info(message, attributes)),
+    error: guard((message, attributes) => logger.error(message, attributes)),
+    warn: guard((message, attributes) => warn.call(logger, message, attributes)),
+  };
+}
+
 /** The part of an error that belongs in a log record. */
 export function describeError(error: unknown): Record<string, unknown> {
   if (!(error instanceof Error)) return { message: String(error) };

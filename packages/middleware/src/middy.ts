@@ -1,6 +1,5 @@
 import type { Context } from 'aws-lambda';
-import { resolveMode } from './config.js';
-import { createCore, type FallbackCore, handoffTarget, remainingTime } from './core.js';
+import { createCore, type FallbackCore, handoffTarget, remainingTime, setUp } from './core.js';
 import { ConfigurationError, HandoffError } from './errors.js';
 import type { HandoffTarget } from './handoff.js';
 import type { FargateFallbackOptions, HandoffReceipt } from './types.js';
@@ -75,11 +74,11 @@ const noop = () => undefined;
 export function fargateFallback<TEvent = unknown, TResult = unknown>(
   options: FargateFallbackOptions<TEvent, TResult> = {},
 ): MiddyMiddleware<TEvent, TResult> {
-  const env = options.env ?? process.env;
-  if (resolveMode(options as FargateFallbackOptions, env) !== 'active') {
+  const { options: checked, env, mode } = setUp(options);
+  if (mode !== 'active') {
     return { before: noop, after: noop, onError: noop };
   }
-  const core = createCore(options as FargateFallbackOptions, env);
+  const core = createCore(checked, env);
   const invocations = new WeakMap<object, MiddyInvocation>();
 
   return {

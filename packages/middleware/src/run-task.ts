@@ -121,6 +121,10 @@ export interface StartedTask {
   attempts: number;
   /** True when the task had been started by an earlier attempt of the same invocation. */
   reused: boolean;
+  /** A task this handoff started and stopped again because an earlier one of the same invocation exists. */
+  stoppedDuplicate?: string;
+  /** Why looking for an earlier task failed, when it did: the handoff went on without knowing. */
+  lookupError?: string;
 }
 
 const failureText = (
@@ -161,6 +165,24 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
     );
   };
 
+  // Tokens already tried: a new one (the first, or after a capacity failure) may start a task
+  // although an earlier attempt of this invocation (a Lambda retry, a concurrent duplicate)
+  // started one under another token; look for it first.
+  const tried = new Set<string>();
+  let lookupError: string | undefined;
+  const lookup = async (): Promise<string | undefined> => {
+    const look = abortAfter(clock, attemptTimeoutMs, () => new Error('ListTasks did not answer'), signal);
+    try {
+      return await findStartedTask(params, look.signal);
+    } catch (error) {
+      if (signal.aborted) fail();
+      lookupError = `${(error as { name?: string }).name ?? 'Error'}: ${error instanceof Error ? error.message : String(error)}`;
+      return undefined;
+    } finally {
+      look.dispose();
+    }
+  };
+
   while (!signal.aborted) {
     const provider = providers[providerIndex] as CapacityProvider;
     const input = buildRunTaskInput(
@@ -174,6 +196,11 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
       },
       params.overrides,
     );
+    if (input.clientToken !== undefined && !tried.has(input.clientToken)) {
+      tried.add(input.clientToken);
+      const earlier = await lookup();
+      if (earlier) return { taskArn: earlier, capacityProvider: provider, attempts, reused: true };
+    }
     attempts += 1;
     // One attempt ends at its own timeout or at the deadline, whichever comes first.
     const attempt = abortAfter(
@@ -192,8 +219,16 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
         attempt.signal,
       );
       const task: Task | undefined = response.tasks?.find((t) => t.taskArn);
-      if (task?.taskArn)
-        return { taskArn: task.taskArn, capacityProvider: provider, attempts, reused: false };
+      if (task?.taskArn) {
+        const started: StartedTask = {
+          taskArn: task.taskArn,
+          capacityProvider: provider,
+          attempts,
+          reused: false,
+          ...(lookupError ? { lookupError } : {}),
+        };
+        return await keepOne(params, started, attemptTimeoutMs);
+      }
       const failures = response.failures ?? [];
       lastError = new Error(`RunTask answered without a task: ${failureText(failures)}`);
       if (!failures.every((f) => isRetryableFailure(f.reason))) {
@@ -243,23 +278,97 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
   return fail();
 }
 
-/** Finds the task an earlier attempt of the same invocation started, by its `startedBy` mark. */
+/**
+ * Finds the task an earlier attempt of the same invocation started, whatever token started it,
+ * by its `startedBy` mark: a running one first (the earliest created, when there are several),
+ * else one that has already stopped.
+ */
 async function findStartedTask(params: StartTaskParams, signal: AbortSignal): Promise<string | undefined> {
+  const [running, stopped] = await Promise.all(
+    (['RUNNING', 'STOPPED'] as const).map((desiredStatus) => listStarted(params, desiredStatus, signal)),
+  );
+  if (running && running.length > 0) return (await earliest(params, running, signal)) ?? running[0];
+  return stopped?.[0];
+}
+
+async function listStarted(
+  params: StartTaskParams,
+  desiredStatus: 'RUNNING' | 'STOPPED',
+  signal: AbortSignal,
+): Promise<string[]> {
   const { ListTasksCommand } = await loadEcs();
-  for (const desiredStatus of ['RUNNING', 'STOPPED'] as const) {
-    const found = await bounded(
+  const found = await bounded(
+    params.client.send(
+      new ListTasksCommand({
+        cluster: params.config.cluster,
+        startedBy: startedBy(params.requestId),
+        desiredStatus,
+      }),
+      { abortSignal: signal },
+    ),
+    signal,
+  );
+  return found.taskArns ?? [];
+}
+
+/** The earliest created of several tasks (ties by ARN): the one every duplicate defers to. */
+async function earliest(
+  params: StartTaskParams,
+  arns: string[],
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  if (arns.length === 1) return arns[0];
+  const { DescribeTasksCommand } = await loadEcs();
+  const described = await bounded(
+    params.client.send(new DescribeTasksCommand({ cluster: params.config.cluster, tasks: arns }), {
+      abortSignal: signal,
+    }),
+    signal,
+  );
+  const created = (task: Task) =>
+    task.createdAt ? new Date(task.createdAt).getTime() : Number.POSITIVE_INFINITY;
+  const tasks = (described.tasks ?? []).filter((task) => task.taskArn);
+  tasks.sort((a, b) => created(a) - created(b) || String(a.taskArn).localeCompare(String(b.taskArn)));
+  return tasks[0]?.taskArn;
+}
+
+/**
+ * After starting a task, makes sure it is the only one of its invocation: when a concurrent
+ * attempt of the same request id started another, the earliest created is kept by both, and
+ * this attempt stops its own. A lookup that fails leaves the task as it is.
+ */
+async function keepOne(
+  params: StartTaskParams,
+  started: StartedTask,
+  timeoutMs: number,
+): Promise<StartedTask> {
+  const check = abortAfter(
+    params.clock,
+    timeoutMs,
+    () => new Error('ListTasks did not answer'),
+    params.signal,
+  );
+  try {
+    const running = await listStarted(params, 'RUNNING', check.signal);
+    if (running.length < 2) return started;
+    const winner = await earliest(params, running, check.signal);
+    if (winner === undefined || winner === started.taskArn) return started;
+    const { StopTaskCommand } = await loadEcs();
+    await bounded(
       params.client.send(
-        new ListTasksCommand({
+        new StopTaskCommand({
           cluster: params.config.cluster,
-          startedBy: startedBy(params.requestId),
-          desiredStatus,
+          task: started.taskArn,
+          reason: `immortal-lambda: duplicate of ${winner}, started for the same request id`,
         }),
-        { abortSignal: signal },
+        { abortSignal: check.signal },
       ),
-      signal,
+      check.signal,
     );
-    const arn = found.taskArns?.[0];
-    if (arn) return arn;
+    return { ...started, taskArn: winner, reused: true, stoppedDuplicate: started.taskArn };
+  } catch {
+    return started;
+  } finally {
+    check.dispose();
   }
-  return undefined;
 }

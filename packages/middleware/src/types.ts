@@ -85,6 +85,8 @@ export type CapacityOption = 'FARGATE' | 'FARGATE_SPOT' | 'FARGATE_SPOT,FARGATE'
 export interface FallbackLogger {
   info(message: string, attributes: Record<string, unknown>): void;
   error(message: string, attributes: Record<string, unknown>): void;
+  /** Used for configuration warnings when present; `error` otherwise. */
+  warn?(message: string, attributes: Record<string, unknown>): void;
 }
 
 /**

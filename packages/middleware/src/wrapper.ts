@@ -1,6 +1,5 @@
 import type { Context } from 'aws-lambda';
-import { resolveMode } from './config.js';
-import { createCore, remainingTime } from './core.js';
+import { createCore, remainingTime, setUp } from './core.js';
 import { LazyExtras, runnerExtras } from './extras.js';
 import { Invocation } from './invocation.js';
 import type { FallbackHandler, FargateFallbackOptions, HandoffReceipt } from './types.js';
@@ -55,15 +54,14 @@ export function withFargateFallback<TEvent = unknown, TResult = unknown, TRespon
       `withFargateFallback expects the handler function as its first argument, got ${typeof fn}`,
     );
   }
-  const env = options.env ?? process.env;
-  const mode = resolveMode(options as FargateFallbackOptions, env);
+  const { options: checked, env, mode } = setUp(options);
   if (mode === 'runner') {
     return async (event, context, extras) => fn(event, context, runnerExtras(extras));
   }
   if (mode === 'disabled') {
     return async (event, context) => fn(event, context, new LazyExtras('lambda'));
   }
-  const core = createCore(options as FargateFallbackOptions, env);
+  const core = createCore(checked, env);
   const handler = fn as FallbackHandler<unknown, unknown>;
   return (event, context) => {
     let remaining: number;
