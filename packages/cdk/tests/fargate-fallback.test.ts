@@ -167,7 +167,10 @@ describe('FargateFallback', () => {
         ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [expect.stringMatching(/^FallbackCluster/), 'Arn'] } },
       },
     });
-    expect(bySid(statements, 'StopOrDescribeRunnerTasks')?.Action).toEqual(['ecs:StopTask', 'ecs:DescribeTasks']);
+    expect(bySid(statements, 'StopOrDescribeRunnerTasks')?.Action).toEqual([
+      'ecs:StopTask',
+      'ecs:DescribeTasks',
+    ]);
   });
 
   it('grants nothing on "*" where a resource can be named, and no wildcard actions', () => {
