@@ -18,7 +18,7 @@ export interface Adapter {
 const viaMiddy =
   (middy: typeof middy6): Adapter['wrap'] =>
   (fn, options) => {
-    const margin = options.marginMs ?? 10_000;
+    const margin = typeof options?.marginMs === 'number' ? options.marginMs : 10_000;
     const handler = middy(
       (event: unknown, context: Context, extras: { signal: AbortSignal }) =>
         fn(event, context, { signal: extras.signal, runtime: 'lambda' }),

@@ -141,6 +141,82 @@ describe('resolveConfig', () => {
   });
 });
 
+describe('settings mean what they say', () => {
+  it.each([
+    ['"false"', 'false', 'active'],
+    ['"no"', 'no', 'active'],
+    ['"0"', '0', 'active'],
+    ['"true"', 'true', 'disabled'],
+    ['" YES "', ' YES ', 'disabled'],
+  ])('reads disabled: %s as the environment variable would', (_what, value, mode) => {
+    expect(resolveMode({ disabled: value as unknown as boolean }, {})).toBe(mode);
+  });
+
+  it('refuses a kill switch of another type, naming it', () => {
+    expect(() => resolveMode({ disabled: 1 as unknown as boolean }, {})).toThrow(
+      'disabled must be true or false, got a number',
+    );
+  });
+
+  it('reads assignPublicIp: "false" as false and "true" as true', () => {
+    expect(resolveConfig({ assignPublicIp: 'false' as unknown as boolean }, lambdaEnv()).assignPublicIp).toBe(
+      false,
+    );
+    expect(resolveConfig({ assignPublicIp: 'true' as unknown as boolean }, lambdaEnv()).assignPublicIp).toBe(
+      true,
+    );
+  });
+
+  it('reads marginMs given as a string of digits, like the variable', () => {
+    expect(resolveConfig({ marginMs: '2500' as unknown as number }, lambdaEnv()).marginMs).toBe(2500);
+  });
+
+  it.each([
+    ['marginMs', { marginMs: [] }, 'marginMs an array must be a whole number'],
+    ['marginMs', { marginMs: 'soon' }, 'marginMs "soon" must be a whole number'],
+    ['marginMs', { marginMs: '0x10' }, 'marginMs "0x10" must be a whole number'],
+    ['marginMs', { marginMs: Number.NaN }, 'marginMs "NaN" must be a whole number'],
+    ['cluster', { cluster: 42 }, 'cluster must be a string, got a number'],
+    [
+      'subnets',
+      { subnets: { a: 1 } },
+      'subnets must be an array of strings or a comma-separated string, got an object',
+    ],
+    ['subnets', { subnets: [1] }, 'subnets must hold strings only, got a number'],
+    [
+      'cluster',
+      { cluster: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/runner:3' },
+      'is a task definition ARN, not a cluster',
+    ],
+    [
+      'taskDefinition',
+      { taskDefinition: 'arn:aws:ecs:eu-west-1:123456789012:cluster/jobs' },
+      'is a cluster ARN, not a task definition',
+    ],
+    ['payloadPrefix', { payloadPrefix: 'p'.repeat(2_000) }, 'payloadPrefix is 2000 characters long'],
+    ['payloadPrefix', { payloadPrefix: 'a b/' }, 'payloadPrefix "a b/" may hold only'],
+    ['payloadPrefix', { payloadPrefix: 7 }, 'payloadPrefix must be a string, got a number'],
+  ])('refuses a bad %s with a ConfigurationError naming it', (_name, options, message) => {
+    const problems = problemsOf(() => resolveConfig(options as never, lambdaEnv()));
+    expect(problems.join('\n')).toContain(message);
+  });
+
+  it.each([
+    ['192.168.5.4', 'shaped like an IP address'],
+    ['sthree-envelopes', 'starts with "sthree-"'],
+    ['amzn-s3-demo-bucket', 'starts with "amzn-s3-demo-"'],
+    ['xn--envelopes', 'starts with "xn--"'],
+    ['envelopes-s3alias', 'ends with "-s3alias"'],
+    ['envelopes--ol-s3', 'ends with "--ol-s3"'],
+    ['envelopes--x-s3', 'ends with "--x-s3"'],
+    ['env..elopes', 'two dots in a row'],
+    ['ab', '3 to 63 characters'],
+  ])('refuses the bucket name %s, which S3 forbids', (bucket, why) => {
+    const problems = problemsOf(() => resolveConfig({ payloadBucket: bucket }, lambdaEnv()));
+    expect(problems.join('\n')).toContain(why);
+  });
+});
+
 describe('resolveMode', () => {
   it('is runner inside the runner, whatever else is set', () => {
     expect(resolveMode({ disabled: false }, { FARGATE_FALLBACK_RUNNER: '1' })).toBe('runner');
