@@ -9,6 +9,7 @@ import { type HandoffReceipt, withFargateFallback } from '@immortal-lambda/middl
 import { build } from 'esbuild';
 import lambdaLocal from 'lambda-local';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { mulberry32, runRetriedBurst } from '../bench/retried-burst.js';
 
 const examples = join(import.meta.dirname, '..');
 const report = join(examples, 'dist', 'report');
@@ -323,6 +324,23 @@ describe('5. a burst of 50 concurrent long invocations against a throttling plan
   });
 });
 
+describe('9. a retried request id (Lambda retries, concurrent duplicates) never starts two tasks', () => {
+  it.each(['sequential', 'concurrent'] as const)(
+    'finds the task an earlier attempt started whatever token started it: %s attempts',
+    async (mode) => {
+      // Act: 40 ids, each invoked twice, against 20 % capacity failures and 10 % throttling.
+      const counts = await runRetriedBurst({ ids: 40, mode, seed: 11, capacity: 0.2, throttle: 0.1 });
+
+      // Assess
+      console.info(`retried burst (${mode}): ${JSON.stringify(counts)}`);
+      expect(counts.invocations).toBe(80);
+      expect(counts.handedOff + counts.handoffErrors).toBe(80);
+      expect(counts.handedOff).toBeGreaterThan(60);
+      expect(counts).toMatchObject({ doubled: 0, late: 0, orphaned: 0, wrongReceipt: 0 });
+    },
+  );
+});
+
 describe('8. the demo command', () => {
   it('prints every step of the timeline and exits 0', async () => {
     // Act
@@ -360,14 +378,3 @@ describe('8. the demo command', () => {
     expect(stdout).toContain(`request ${id}`);
   });
 });
-
-/** A small seeded generator, so the burst's faults fall the same way every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}

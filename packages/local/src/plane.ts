@@ -143,6 +143,8 @@ export class LocalControlPlane extends EventEmitter {
 
   constructor(options: PlaneOptions = {}) {
     super();
+    // Stopping the plane waits on every task still running: one listener each, legitimately.
+    this.setMaxListeners(0);
     this.#options = options;
     this.region = options.region ?? 'eu-west-1';
     this.functions = new FunctionRegistry(this.region);

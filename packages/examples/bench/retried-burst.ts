@@ -1,0 +1,160 @@
+// The retried-id burst: every request id is invoked twice (Lambda retrying it), sequentially or
+// concurrently, against a local control plane that fails a share of RunTask calls for capacity
+// and throttles others. Counts what happened to each id. `pnpm --filter
+// @immortal-lambda/examples bench` prints it for several seeds; the end-to-end tests assert it.
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { LocalControlPlane, NoLauncher } from '@immortal-lambda/local';
+import { type HandoffReceipt, withFargateFallback } from '@immortal-lambda/middleware';
+
+export interface RetriedBurstOptions {
+  ids: number;
+  mode: 'sequential' | 'concurrent';
+  seed: number;
+  capacity: number;
+  throttle: number;
+  timeoutMs?: number;
+  marginMs?: number;
+}
+
+export interface RetriedBurstCounts {
+  ids: number;
+  invocations: number;
+  handedOff: number;
+  handoffErrors: number;
+  /** Invocations that answered after their deadline. */
+  late: number;
+  /** Ids with more than one task left running (a duplicate stopped at once is not counted). */
+  doubled: number;
+  /** Duplicates that a concurrent attempt started and stopped again at once. */
+  duplicatesStopped: number;
+  /** Ids whose every attempt failed while a task of theirs runs. */
+  orphaned: number;
+  /** Handed-off invocations whose receipt names a task other than the id's running one. */
+  wrongReceipt: number;
+}
+
+/** A small seeded generator, so faults fall the same way for the same seed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+type Outcome = { id: string; receipt?: HandoffReceipt; error?: Error; lateBy: number };
+
+export async function runRetriedBurst(options: RetriedBurstOptions): Promise<RetriedBurstCounts> {
+  const timeoutMs = options.timeoutMs ?? 3_000;
+  const marginMs = options.marginMs ?? 1_500;
+  const plane = new LocalControlPlane({ launcher: new NoLauncher(), random: mulberry32(options.seed) });
+  await plane.start();
+  try {
+    plane.faults = { capacity: options.capacity, throttle: options.throttle, latencyMs: 5 };
+    const handler = withFargateFallback(
+      (_event: unknown, _context, { signal }) =>
+        new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+      {
+        env: { ...plane.environment(), AWS_LAMBDA_FUNCTION_VERSION: '1' },
+        marginMs,
+        logger: { info: () => {}, error: () => {} },
+        random: mulberry32(options.seed + 1),
+        ecsClient: new ECSClient({
+          endpoint: plane.url,
+          region: plane.region,
+          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+          maxAttempts: 1,
+        }),
+      },
+    );
+    const invoke = (id: string): Promise<Outcome> => {
+      const deadline = Date.now() + timeoutMs;
+      const context = {
+        awsRequestId: id,
+        functionName: 'report-job',
+        functionVersion: '1',
+        invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job',
+        memoryLimitInMB: '1024',
+        logGroupName: '/aws/lambda/report-job',
+        logStreamName: 'burst',
+        callbackWaitsForEmptyEventLoop: true,
+        getRemainingTimeInMillis: () => deadline - Date.now(),
+        done: () => undefined,
+        fail: () => undefined,
+        succeed: () => undefined,
+      };
+      return handler({ id }, context).then(
+        (receipt) => ({ id, receipt: receipt as HandoffReceipt, lateBy: Date.now() - deadline }),
+        (error: Error) => ({ id, error, lateBy: Date.now() - deadline }),
+      );
+    };
+    const stamp = Date.now().toString(36);
+    const ids = Array.from({ length: options.ids }, (_, i) => `retried-${stamp}-${i}`);
+    const outcomes = (
+      await Promise.all(
+        ids.map(async (id) =>
+          options.mode === 'concurrent'
+            ? Promise.all([invoke(id), invoke(id)])
+            : [await invoke(id), await invoke(id)],
+        ),
+      )
+    ).flat();
+
+    const running = new Map<string, string[]>();
+    let duplicatesStopped = 0;
+    for (const task of plane.tasks()) {
+      const id = String(task.startedBy).replace('immortal-lambda/', '');
+      if (task.desiredStatus === 'STOPPED' && /duplicate of/.test(task.stoppedReason ?? '')) {
+        duplicatesStopped += 1;
+        continue;
+      }
+      running.set(id, [...(running.get(id) ?? []), task.arn]);
+    }
+    const byId = new Map<string, Outcome[]>();
+    for (const outcome of outcomes) byId.set(outcome.id, [...(byId.get(outcome.id) ?? []), outcome]);
+    let orphaned = 0;
+    let wrongReceipt = 0;
+    for (const [id, list] of byId) {
+      const tasks = running.get(id) ?? [];
+      if (list.every((o) => o.error) && tasks.length > 0) orphaned += 1;
+      for (const o of list) if (o.receipt && !tasks.includes(o.receipt.taskArn)) wrongReceipt += 1;
+    }
+    return {
+      ids: options.ids,
+      invocations: outcomes.length,
+      handedOff: outcomes.filter((o) => o.receipt).length,
+      handoffErrors: outcomes.filter((o) => o.error?.name === 'HandoffError').length,
+      late: outcomes.filter((o) => o.lateBy >= 0).length,
+      doubled: [...running.values()].filter((tasks) => tasks.length > 1).length,
+      duplicatesStopped,
+      orphaned,
+      wrongReceipt,
+    };
+  } finally {
+    await plane.stop();
+  }
+}
+
+const isMain =
+  process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, ''));
+if (isMain) {
+  const seeds = (process.env.BURST_SEEDS ?? '1,2,3').split(',').map(Number);
+  console.log(
+    `Retried-id burst: 100 request ids, each invoked twice, 20 % capacity failures, 10 % throttling, Node ${process.version}\n`,
+  );
+  console.log(
+    '| mode | seed | invocations | handed off | HandoffError | late | doubled | duplicates stopped | orphaned | wrong receipt |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const mode of ['sequential', 'concurrent'] as const) {
+    for (const seed of seeds) {
+      const c = await runRetriedBurst({ ids: 100, mode, seed, capacity: 0.2, throttle: 0.1 });
+      console.log(
+        `| ${mode} | ${seed} | ${c.invocations} | ${c.handedOff} | ${c.handoffErrors} | ${c.late} | ${c.doubled} | ${c.duplicatesStopped} | ${c.orphaned} | ${c.wrongReceipt} |`,
+      );
+    }
+  }
+  console.log('\nTarget: 0 doubled, 0 late, 0 orphaned, 0 wrong receipts on every seed.');
+}
