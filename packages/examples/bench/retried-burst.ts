@@ -44,6 +44,24 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/** A Lambda-shaped context for request `id` that times out at `deadline` (epoch ms). */
+export function burstContext(id: string, deadline: number) {
+  return {
+    awsRequestId: id,
+    functionName: 'report-job',
+    functionVersion: '1',
+    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job',
+    memoryLimitInMB: '1024',
+    logGroupName: '/aws/lambda/report-job',
+    logStreamName: 'burst',
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => deadline - Date.now(),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
 type Outcome = { id: string; receipt?: HandoffReceipt; error?: Error; lateBy: number };
 
 export async function runRetriedBurst(options: RetriedBurstOptions): Promise<RetriedBurstCounts> {
@@ -71,20 +89,7 @@ export async function runRetriedBurst(options: RetriedBurstOptions): Promise<Ret
     );
     const invoke = (id: string): Promise<Outcome> => {
       const deadline = Date.now() + timeoutMs;
-      const context = {
-        awsRequestId: id,
-        functionName: 'report-job',
-        functionVersion: '1',
-        invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job',
-        memoryLimitInMB: '1024',
-        logGroupName: '/aws/lambda/report-job',
-        logStreamName: 'burst',
-        callbackWaitsForEmptyEventLoop: true,
-        getRemainingTimeInMillis: () => deadline - Date.now(),
-        done: () => undefined,
-        fail: () => undefined,
-        succeed: () => undefined,
-      };
+      const context = burstContext(id, deadline);
       return handler({ id }, context).then(
         (receipt) => ({ id, receipt: receipt as HandoffReceipt, lateBy: Date.now() - deadline }),
         (error: Error) => ({ id, error, lateBy: Date.now() - deadline }),

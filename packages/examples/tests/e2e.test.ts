@@ -9,7 +9,7 @@ import { type HandoffReceipt, withFargateFallback } from '@immortal-lambda/middl
 import { build } from 'esbuild';
 import lambdaLocal from 'lambda-local';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { mulberry32, runRetriedBurst } from '../bench/retried-burst.js';
+import { burstContext, mulberry32, runRetriedBurst } from '../bench/retried-burst.js';
 
 const examples = join(import.meta.dirname, '..');
 const report = join(examples, 'dist', 'report');
@@ -272,20 +272,7 @@ describe('5. a burst of 50 concurrent long invocations against a throttling plan
     );
     const invocations = Array.from({ length: 50 }, (_, i) => {
       const deadline = Date.now() + TIMEOUT_MS;
-      const context = {
-        awsRequestId: `burst-${String(i).padStart(2, '0')}-${Date.now()}`,
-        functionName: 'report-job',
-        functionVersion: '1',
-        invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job',
-        memoryLimitInMB: '1024',
-        logGroupName: 'g',
-        logStreamName: 's',
-        callbackWaitsForEmptyEventLoop: true,
-        getRemainingTimeInMillis: () => deadline - Date.now(),
-        done: () => undefined,
-        fail: () => undefined,
-        succeed: () => undefined,
-      };
+      const context = burstContext(`burst-${String(i).padStart(2, '0')}-${Date.now()}`, deadline);
       return handler({ i }, context).then(
         (receipt) => ({
           id: context.awsRequestId,

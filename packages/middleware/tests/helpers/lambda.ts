@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import type { FallbackLogger } from '../../src/types.js';
+import type { FallbackLogger, FargateFallbackOptions } from '../../src/types.js';
 
 /** A Lambda-shaped context whose deadline is `remainingMs` from now, by `Date.now()`. */
 export function lambdaContext(remainingMs: number, overrides: Partial<Context> = {}): Context {
@@ -70,3 +72,15 @@ export function awsError(name: string, message: string, status = 400): Error {
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Options for tests against mocked SDK clients: Lambda's environment, a short margin, no jitter. */
+export function mockedOptions(logger: FallbackLogger, marginMs: number): FargateFallbackOptions {
+  return {
+    env: lambdaEnv(),
+    marginMs,
+    logger,
+    ecsClient: new ECSClient({ region: 'eu-west-1' }),
+    s3Client: new S3Client({ region: 'eu-west-1' }),
+    random: () => 0.5,
+  };
+}

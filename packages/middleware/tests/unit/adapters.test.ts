@@ -6,7 +6,7 @@ import { ConfigurationError, HandoffError } from '../../src/errors.js';
 import { ENV, parseEnvelope } from '../../src/protocol/index.js';
 import type { FallbackHandler, FargateFallbackOptions, HandoffReceipt } from '../../src/types.js';
 import { adapters } from '../helpers/adapters.js';
-import { awsError, lambdaContext, lambdaEnv, memoryLogger, sleep } from '../helpers/lambda.js';
+import { awsError, lambdaContext, memoryLogger, mockedOptions, sleep } from '../helpers/lambda.js';
 
 const MARGIN = 1_000;
 // The handoff starts 60 ms into the invocation; the deadline guard is 500 ms before the deadline.
@@ -37,14 +37,7 @@ describe.each(adapters)('$name', (adapter) => {
     ecs.reset();
     s3.reset();
     logger = memoryLogger();
-    options = {
-      env: lambdaEnv(),
-      marginMs: MARGIN,
-      logger,
-      ecsClient: new ECSClient({ region: 'eu-west-1' }),
-      s3Client: new S3Client({ region: 'eu-west-1' }),
-      random: () => 0.5,
-    };
+    options = mockedOptions(logger, MARGIN);
   });
 
   afterEach(() => {

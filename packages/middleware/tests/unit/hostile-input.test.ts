@@ -1,5 +1,4 @@
 import { ECSClient, ListTasksCommand, RunTaskCommand, type RunTaskCommandInput } from '@aws-sdk/client-ecs';
-import { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,7 +6,7 @@ import { ConfigurationError, HandoffError } from '../../src/errors.js';
 import { ENV, parseEnvelope } from '../../src/protocol/index.js';
 import type { FallbackHandler, FargateFallbackOptions, HandoffReceipt } from '../../src/types.js';
 import { adapters } from '../helpers/adapters.js';
-import { lambdaContext, lambdaEnv, memoryLogger } from '../helpers/lambda.js';
+import { lambdaContext, lambdaEnv, memoryLogger, mockedOptions } from '../helpers/lambda.js';
 
 const MARGIN = 1_000;
 const REMAINING = MARGIN + 60;
@@ -37,14 +36,7 @@ describe.each(adapters)('$name with hostile and careless input', (adapter) => {
     ecs.on(ListTasksCommand).resolves({ taskArns: [] });
     ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }], failures: [] });
     logger = memoryLogger();
-    options = {
-      env: lambdaEnv(),
-      marginMs: MARGIN,
-      logger,
-      ecsClient: new ECSClient({ region: 'eu-west-1' }),
-      s3Client: new S3Client({ region: 'eu-west-1' }),
-      random: () => 0.5,
-    };
+    options = mockedOptions(logger, MARGIN);
   });
 
   afterEach(() => {
