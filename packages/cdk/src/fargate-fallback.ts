@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { ENV } from '@immortal-lambda/middleware/protocol';
+import { DEFAULT_CONTAINER_NAME, DEFAULT_PAYLOAD_PREFIX, ENV } from '@immortal-lambda/protocol';
 import { ArnFormat, Duration, Fn, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -19,7 +19,7 @@ import { Construct } from 'constructs';
  * bucket.grantRead(auditRole, `${ENVELOPE_PREFIX}*`);
  * ```
  */
-export const ENVELOPE_PREFIX = 'immortal-lambda/envelopes/';
+export const ENVELOPE_PREFIX = DEFAULT_PAYLOAD_PREFIX;
 
 /**
  * How the runner task reaches the Lambda API, S3, ECR and CloudWatch Logs.
@@ -175,17 +175,17 @@ export class FargateFallback extends Construct {
       },
       taskRole: this.taskRole,
     });
-    this.taskDefinition.addContainer('runner', {
-      containerName: 'runner',
+    this.taskDefinition.addContainer(DEFAULT_CONTAINER_NAME, {
+      containerName: DEFAULT_CONTAINER_NAME,
       image:
         props.runnerImage ??
         ecs.ContainerImage.fromAsset(runnerImageDirectory(), {
           file: 'Dockerfile',
           exclude: ['node_modules', 'src', 'tests', 'bench', 'container', '*.map', '*.tgz'],
         }),
-      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'runner', logGroup: this.logGroup }),
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: DEFAULT_CONTAINER_NAME, logGroup: this.logGroup }),
       stopTimeout: Duration.seconds(120),
-      environment: { FARGATE_FALLBACK_STOP_GRACE_MS: '110000' },
+      environment: { [ENV.stopGraceMs]: '110000' },
     });
 
     this.securityGroup = new ec2.SecurityGroup(this, 'TaskSecurityGroup', {
@@ -316,7 +316,7 @@ export class FargateFallback extends Construct {
 
     fn.addEnvironment(ENV.cluster, this.cluster.clusterName);
     fn.addEnvironment(ENV.taskDefinition, this.taskDefinition.taskDefinitionArn);
-    fn.addEnvironment(ENV.containerName, 'runner');
+    fn.addEnvironment(ENV.containerName, DEFAULT_CONTAINER_NAME);
     fn.addEnvironment(ENV.subnets, Fn.join(',', subnets.subnetIds));
     fn.addEnvironment(ENV.securityGroups, this.securityGroup.securityGroupId);
     fn.addEnvironment(ENV.assignPublicIp, String(subnetType === ec2.SubnetType.PUBLIC));
@@ -377,8 +377,11 @@ function renderForFindings(stack: Stack, value: string): string {
   return render(stack.resolve(value));
 }
 
+/** The most memory Fargate gives a 1 vCPU task, in MiB. */
+const MAX_MEMORY_FOR_ONE_VCPU_MIB = 8 * 1024;
+
 /** The function's memory, as a valid Fargate memory size for 1 vCPU (2–8 GiB). */
 function nextFargateMemory(fn: lambda.Function): number {
   const memory = (fn.node.defaultChild as { memorySize?: number } | undefined)?.memorySize ?? 1024;
-  return Math.min(8192, Math.ceil(memory / 1024) * 1024);
+  return Math.min(MAX_MEMORY_FOR_ONE_VCPU_MIB, Math.ceil(memory / 1024) * 1024);
 }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..', '..');
-const published = ['middleware', 'runner', 'local', 'cdk'];
+const published = ['protocol', 'middleware', 'runner', 'local', 'cdk'];
 let scratch: string;
 let packs: string;
 const tarballs = new Map<string, string>();
@@ -39,6 +39,7 @@ beforeAll(async () => {
       '--no-audit',
       '--no-fund',
       '--loglevel=error',
+      String(tarballs.get('protocol')),
       String(tarballs.get('middleware')),
       String(tarballs.get('runner')),
     ],
@@ -103,9 +104,10 @@ console.log(JSON.stringify({ result, middy: typeof fargateFallback({ env }).onEr
       `const { withFargateFallback } = require('@immortal-lambda/middleware');
 const { fargateFallback } = require('@immortal-lambda/middleware/middy');
 const { ENV } = require('@immortal-lambda/middleware/protocol');
+const protocol = require('@immortal-lambda/protocol');
 const handler = withFargateFallback(async (event, _context, { runtime }) => ({ doubled: event.n * 2, runtime }), { env: { [ENV.runner]: '1' } });
 handler({ n: 4 }, { awsRequestId: 'r', getRemainingTimeInMillis: () => 1 }).then((result) =>
-  console.log(JSON.stringify({ result, middy: typeof fargateFallback })),
+  console.log(JSON.stringify({ result, middy: typeof fargateFallback, sameNames: protocol.ENV === ENV })),
 );
 `,
     );
@@ -114,7 +116,11 @@ handler({ n: 4 }, { awsRequestId: 'r', getRemainingTimeInMillis: () => 1 }).then
     const { stdout } = await run(process.execPath, ['cjs.cjs'], { cwd: project });
 
     // Assess
-    expect(JSON.parse(stdout)).toEqual({ result: { doubled: 8, runtime: 'fargate' }, middy: 'function' });
+    expect(JSON.parse(stdout)).toEqual({
+      result: { doubled: 8, runtime: 'fargate' },
+      middy: 'function',
+      sameNames: true,
+    });
   });
 
   it('run immortal-runner from its tarball, through a handed-off invocation', async () => {

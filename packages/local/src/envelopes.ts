@@ -1,4 +1,4 @@
-import { createEnvelope, type Envelope } from '@immortal-lambda/middleware/protocol';
+import { createEnvelope, type Envelope } from '@immortal-lambda/protocol';
 
 /**
  * What {@link handedOffEnvelope} needs; everything but the function name has a default.

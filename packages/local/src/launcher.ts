@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { ENV } from '@immortal-lambda/protocol';
 
 /**
  * A started task's process, as the control plane sees it.
@@ -126,8 +127,7 @@ export class PodmanLauncher implements TaskLauncher {
 
   launch(env: Record<string, string>, callbacks: LaunchCallbacks): LaunchedTask {
     const inContainer = Object.entries(env).filter(
-      ([key]) =>
-        !['PATH', 'HOME', 'FARGATE_FALLBACK_TASK_ROOT', 'FARGATE_FALLBACK_LAYERS_ROOT'].includes(key),
+      ([key]) => !['PATH', 'HOME', ENV.taskRoot, ENV.layersRoot].includes(key),
     );
     const args = [
       'run',

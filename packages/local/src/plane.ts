@@ -5,6 +5,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  CLIENT_TOKEN_PATTERN,
+  DEFAULT_CONTAINER_NAME,
+  ENV,
+  RUN_TASK_OVERRIDES_LIMIT,
+  STARTED_BY_PATTERN,
+} from '@immortal-lambda/protocol';
 import { ApiError, LocalPlaneError } from './errors.js';
 import { type LaunchedTask, ProcessLauncher, type TaskLauncher } from './launcher.js';
 import { ACCOUNT, FunctionRegistry, type FunctionSpec } from './registry.js';
@@ -103,7 +110,6 @@ export interface PlaneOptions {
 }
 
 const ECS_TARGET = 'AmazonEC2ContainerServiceV20141113.';
-const STARTED_BY = /^[A-Za-z0-9_/-]{1,128}$/;
 
 /**
  * The local control plane: the ECS (`RunTask`, `DescribeTasks`, `StopTask`, `ListTasks`) and
@@ -151,7 +157,11 @@ export class LocalControlPlane extends EventEmitter {
     this.#launcher = options.launcher ?? new ProcessLauncher();
     this.#random = options.random ?? Math.random;
     this.#now = options.now ?? Date.now;
-    this.registerTaskDefinition({ family: 'immortal-runner', containerName: 'runner', environment: {} });
+    this.registerTaskDefinition({
+      family: 'immortal-runner',
+      containerName: DEFAULT_CONTAINER_NAME,
+      environment: {},
+    });
   }
 
   /** The plane's base URL, once started. */
@@ -220,11 +230,11 @@ export class LocalControlPlane extends EventEmitter {
   ): Record<string, string> {
     return {
       ...this.#awsEnvironment(extra.s3Endpoint),
-      FARGATE_FALLBACK_CLUSTER: extra.cluster ?? 'local',
-      FARGATE_FALLBACK_TASK_DEFINITION: 'immortal-runner',
-      FARGATE_FALLBACK_SUBNETS: 'subnet-0000000000000000a',
-      FARGATE_FALLBACK_SECURITY_GROUPS: 'sg-0000000000000000a',
-      ...(extra.bucket ? { FARGATE_FALLBACK_BUCKET: extra.bucket } : {}),
+      [ENV.cluster]: extra.cluster ?? 'local',
+      [ENV.taskDefinition]: 'immortal-runner',
+      [ENV.subnets]: 'subnet-0000000000000000a',
+      [ENV.securityGroups]: 'sg-0000000000000000a',
+      ...(extra.bucket ? { [ENV.payloadBucket]: extra.bucket } : {}),
     };
   }
 
@@ -469,8 +479,11 @@ export class LocalControlPlane extends EventEmitter {
     const overrides = body.overrides as
       | { containerOverrides?: { name?: string; environment?: { name: string; value: string }[] }[] }
       | undefined;
-    if (overrides && JSON.stringify(overrides).length > 8192) {
-      throw new ApiError('InvalidParameterException', 'Container Overrides length must be at most 8192');
+    if (overrides && JSON.stringify(overrides).length > RUN_TASK_OVERRIDES_LIMIT) {
+      throw new ApiError(
+        'InvalidParameterException',
+        `Container Overrides length must be at most ${RUN_TASK_OVERRIDES_LIMIT}`,
+      );
     }
     for (const override of overrides?.containerOverrides ?? []) {
       if (override.name !== definition.containerName) {
@@ -481,11 +494,11 @@ export class LocalControlPlane extends EventEmitter {
       }
     }
     const clientToken = body.clientToken as string | undefined;
-    if (clientToken !== undefined && (clientToken.length > 64 || !/^[\x21-\x7e]+$/.test(clientToken))) {
+    if (clientToken !== undefined && !CLIENT_TOKEN_PATTERN.test(clientToken)) {
       throw new ApiError('InvalidParameterException', 'clientToken must be at most 64 ASCII characters');
     }
     const startedBy = body.startedBy as string | undefined;
-    if (startedBy !== undefined && !STARTED_BY.test(startedBy)) {
+    if (startedBy !== undefined && !STARTED_BY_PATTERN.test(startedBy)) {
       throw new ApiError(
         'InvalidParameterException',
         'startedBy may hold up to 128 letters, numbers, hyphens, forward slashes and underscores',
@@ -563,8 +576,8 @@ export class LocalControlPlane extends EventEmitter {
       ...this.#awsEnvironment(),
       AWS_DEFAULT_REGION: this.region,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      FARGATE_FALLBACK_TASK_ROOT: join(root, 'task'),
-      FARGATE_FALLBACK_LAYERS_ROOT: join(root, 'opt'),
+      [ENV.taskRoot]: join(root, 'task'),
+      [ENV.layersRoot]: join(root, 'opt'),
       ...task.environment,
     };
     const launched = this.#launcher.launch(env, {

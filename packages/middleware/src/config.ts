@@ -1,6 +1,12 @@
+import {
+  CAPACITY_OPTIONS,
+  type CapacityOption,
+  DEFAULT_CONTAINER_NAME,
+  DEFAULT_PAYLOAD_PREFIX,
+  ENV,
+} from '@immortal-lambda/protocol';
 import { ConfigurationError } from './errors.js';
-import { ENV } from './protocol/env-names.js';
-import type { CapacityOption, FargateFallbackOptions } from './types.js';
+import type { FargateFallbackOptions } from './types.js';
 
 /**
  * The default margin: see the package README for how it was chosen.
@@ -24,10 +30,7 @@ export const DEFAULT_MARGIN_MS = 10_000;
 export const MIN_MARGIN_MS = 1_000;
 /** Lambda's longest timeout. */
 export const MAX_LAMBDA_TIMEOUT_MS = 900_000;
-export const DEFAULT_CONTAINER_NAME = 'runner';
-export const DEFAULT_PAYLOAD_PREFIX = 'immortal-lambda/envelopes/';
-
-const CAPACITIES: readonly CapacityOption[] = ['FARGATE', 'FARGATE_SPOT', 'FARGATE_SPOT,FARGATE'];
+const CAPACITIES = CAPACITY_OPTIONS;
 /** The longest payload prefix: S3 keys hold 1,024 bytes, and the function and request id follow. */
 export const MAX_PAYLOAD_PREFIX_LENGTH = 256;
 
@@ -210,7 +213,7 @@ class SettingsReader {
 export function checkOptions(options: unknown): { options: Options; unknown: string[] } {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new ConfigurationError([
-      `the options must be an object (or left out), got ${kind(options)}: pass { cluster, taskDefinition, … } or rely on the FARGATE_FALLBACK_* environment variables`,
+      `the options must be an object (or left out), got ${kind(options)}: pass { cluster, taskDefinition, … } or rely on the environment variables (${ENV.cluster}, …)`,
     ]);
   }
   const record = options as Options;

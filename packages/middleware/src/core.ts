@@ -1,3 +1,4 @@
+import { ENV } from '@immortal-lambda/protocol';
 import type { Context } from 'aws-lambda';
 import { systemClock } from './clock.js';
 import {
@@ -109,7 +110,7 @@ export function remainingTime(context: Context | undefined): number {
     typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : NaN;
   if (!Number.isFinite(remaining)) {
     throw new ConfigurationError([
-      'the handler was called without a Lambda context (context.getRemainingTimeInMillis() is missing), so there is no deadline to hand off before: pass a Lambda-shaped context, or set FARGATE_FALLBACK_DISABLED=true (the disabled option) where the handler runs outside Lambda',
+      `the handler was called without a Lambda context (context.getRemainingTimeInMillis() is missing), so there is no deadline to hand off before: pass a Lambda-shaped context, or set ${ENV.disabled}=true (the disabled option) where the handler runs outside Lambda`,
     ]);
   }
   return remaining;

@@ -1,22 +1,6 @@
-/**
- * Base class of every error this library throws. Catch it to handle all of them at once.
- *
- * @example
- * ```ts
- * import { ImmortalLambdaError } from '@immortal-lambda/middleware';
- * try {
- *   await handler(event, context);
- * } catch (error) {
- *   if (error instanceof ImmortalLambdaError) console.error(error.name, error.message);
- * }
- * ```
- */
-export class ImmortalLambdaError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ImmortalLambdaError';
-  }
-}
+import { EnvelopeError, ImmortalLambdaError } from '@immortal-lambda/protocol';
+
+export { EnvelopeError, ImmortalLambdaError };
 
 /**
  * The wrapper's configuration is missing or invalid. Thrown once, when the handler is wrapped,
@@ -100,33 +84,6 @@ export class HandoffError extends ImmortalLambdaError {
     this.reason = reason;
     this.requestId = details.requestId;
     this.attempts = details.attempts ?? 0;
-  }
-}
-
-/**
- * An envelope could not be read: it is not JSON, has an unknown protocol version, or lacks a
- * field. `problems` lists every field that failed validation.
- *
- * @example
- * ```ts
- * import { EnvelopeError, parseEnvelope } from '@immortal-lambda/middleware/protocol';
- * try {
- *   parseEnvelope(process.env.FARGATE_FALLBACK_ENVELOPE ?? '');
- * } catch (error) {
- *   if (error instanceof EnvelopeError) console.error(error.problems);
- * }
- * ```
- */
-export class EnvelopeError extends ImmortalLambdaError {
-  readonly problems: readonly string[];
-
-  constructor(message: string, problems: readonly string[] = [], options?: { cause?: unknown }) {
-    super(
-      problems.length > 0 ? `${message}:\n${problems.map((p) => `  - ${p}`).join('\n')}` : message,
-      options,
-    );
-    this.name = 'EnvelopeError';
-    this.problems = problems;
   }
 }
 

@@ -1,12 +1,16 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
+import {
+  createEnvelope,
+  ENV,
+  encodeEnvelope,
+  envelopeKey,
+  RUN_TASK_OVERRIDES_LIMIT,
+} from '@immortal-lambda/protocol';
 import type { Context } from 'aws-lambda';
 import type { ResolvedConfig } from './config.js';
 import { EnvelopeError, HandoffError } from './errors.js';
 import { describeError } from './logger.js';
-import { RUN_TASK_OVERRIDES_LIMIT } from './protocol/env-names.js';
-import { createEnvelope, encodeEnvelope } from './protocol/envelope.js';
-import { envelopeKey } from './protocol/s3-uri.js';
 import { abortAfter, bounded } from './retry.js';
 import { buildOverrides, overridesSize, startTask } from './run-task.js';
 import { loadEcs, loadS3 } from './sdk.js';
@@ -132,7 +136,7 @@ export class FargateHandoff {
         if (bucket === undefined) {
           throw new HandoffError(
             'payload-too-large',
-            `the envelope makes RunTask's overrides ${size} characters, over ECS's limit of ${RUN_TASK_OVERRIDES_LIMIT}; set FARGATE_FALLBACK_BUCKET (or the payloadBucket option) to an S3 bucket the function may write to, so large envelopes travel through S3`,
+            `the envelope makes RunTask's overrides ${size} characters, over ECS's limit of ${RUN_TASK_OVERRIDES_LIMIT}; set ${ENV.payloadBucket} (or the payloadBucket option) to an S3 bucket the function may write to, so large envelopes travel through S3`,
             { requestId: id },
           );
         }

@@ -1,7 +1,7 @@
 import type { ECSClient, RunTaskCommandInput, Task, TaskOverride } from '@aws-sdk/client-ecs';
+import { clientToken, ENV, startedBy } from '@immortal-lambda/protocol';
 import type { ResolvedConfig } from './config.js';
 import { HandoffError } from './errors.js';
-import { ENV } from './protocol/env-names.js';
 import { abortAfter, backoffDelay, bounded, isRetryableError, sleep } from './retry.js';
 import { loadEcs } from './sdk.js';
 import type { Clock } from './types.js';
@@ -24,38 +24,6 @@ export function buildOverrides(containerName: string, envelopeValue: string): Ta
  */
 export function overridesSize(overrides: TaskOverride): number {
   return Buffer.byteLength(JSON.stringify(overrides), 'utf8');
-}
-
-/**
- * The idempotency token of the n-th placement of one invocation. The first is the request id,
- * so a retried invocation finds the task its first attempt started; later placements (after a
- * capacity failure, or Spot to on-demand) get a suffix, because ECS answers a reused token with
- * different parameters by `ConflictException`. Tokens are at most 64 ASCII characters.
- */
-export function clientToken(requestId: string, placement: number): string {
-  const token = placement === 0 ? requestId : `${requestId}-p${placement}`;
-  if (token.length <= 64 && /^[\x21-\x7e]+$/.test(token)) return token;
-  return digest(token);
-}
-
-/**
- * A deterministic 128-bit digest (four FNV-1a lanes) in 32 hex characters. Enough to keep
- * tokens of odd request ids distinct, and it spares every cold start the crypto module.
- */
-function digest(text: string): string {
-  const lanes = [0x811c9dc5, 0x01000193, 0x9e3779b9, 0x85ebca6b];
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    for (let lane = 0; lane < lanes.length; lane++) {
-      lanes[lane] = Math.imul((lanes[lane] as number) ^ (code + lane * 0x9e37), 0x01000193) >>> 0;
-    }
-  }
-  return lanes.map((lane) => lane.toString(16).padStart(8, '0')).join('');
-}
-
-/** `startedBy` marks the task with its request id: `[A-Za-z0-9-/_]`, at most 128 characters. */
-export function startedBy(requestId: string): string {
-  return `immortal-lambda/${requestId.replace(/[^A-Za-z0-9_/-]/g, '_')}`.slice(0, 128);
 }
 
 const tagValue = (value: string) => value.replace(/[^\p{L}\p{N}\s_.:/=+\-@]/gu, '_').slice(0, 256);

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import { formatS3Uri } from '@immortal-lambda/protocol';
 import { HandoffError } from './errors.js';
-import { formatS3Uri } from './protocol/s3-uri.js';
 import { backoffDelay, bounded, isRetryableError, sleep } from './retry.js';
 import { loadS3 } from './sdk.js';
 import type { Clock } from './types.js';

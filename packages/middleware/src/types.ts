@@ -1,5 +1,6 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { CapacityOption } from '@immortal-lambda/protocol';
 import type { Context } from 'aws-lambda';
 
 /**
@@ -59,16 +60,7 @@ export interface HandoffReceipt {
   handedOffAt: string;
 }
 
-/**
- * Capacity choices: `FARGATE_SPOT,FARGATE` tries Spot first and falls back to on-demand.
- *
- * @example
- * ```ts
- * import type { CapacityOption } from '@immortal-lambda/middleware';
- * const capacity: CapacityOption = 'FARGATE_SPOT,FARGATE';
- * ```
- */
-export type CapacityOption = 'FARGATE' | 'FARGATE_SPOT' | 'FARGATE_SPOT,FARGATE';
+export type { CapacityOption } from '@immortal-lambda/protocol';
 
 /**
  * A structured logger. A Powertools `Logger` fits as it is; the default writes one JSON line.

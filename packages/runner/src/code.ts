@@ -1,6 +1,6 @@
 import type { FunctionConfiguration, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetFunctionCommand, GetLayerVersionByArnCommand } from '@aws-sdk/client-lambda';
-import type { Envelope } from '@immortal-lambda/middleware/protocol';
+import { ENV, type Envelope } from '@immortal-lambda/protocol';
 import { downloadVerified, type Fetch } from './download.js';
 import { CodeFetchError } from './errors.js';
 import { type ExtractResult, extractZip } from './zip/extract.js';
@@ -75,7 +75,7 @@ async function getFunction(options: FetchCodeOptions) {
     }
     if (isNoAnswer(error)) {
       throw new CodeFetchError(
-        `the Lambda API did not answer GetFunction for ${name}:${version}${attemptsNote(error)} (${kind}); check that the task can reach the Lambda endpoint (a NAT gateway or a lambda VPC endpoint in private subnets), or raise FARGATE_FALLBACK_AWS_TIMEOUT_MS`,
+        `the Lambda API did not answer GetFunction for ${name}:${version}${attemptsNote(error)} (${kind}); check that the task can reach the Lambda endpoint (a NAT gateway or a lambda VPC endpoint in private subnets), or raise ${ENV.awsTimeoutMs}`,
         { cause: error },
       );
     }

@@ -1,4 +1,4 @@
-import type { Envelope } from '@immortal-lambda/middleware/protocol';
+import type { Envelope } from '@immortal-lambda/protocol';
 
 /**
  * A Lambda-shaped context for the handed-off invocation, keeping the original request id.

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { ENV, type Envelope, isS3Uri, parseEnvelope, parseS3Uri } from '@immortal-lambda/middleware/protocol';
+import { ENV, type Envelope, isS3Uri, parseEnvelope, parseS3Uri } from '@immortal-lambda/protocol';
 import { attemptsNote, isNoAnswer } from './code.js';
 import { BadInputError } from './errors.js';
 

@@ -1,5 +1,5 @@
 import type { FunctionConfiguration } from '@aws-sdk/client-lambda';
-import { ENV, type Envelope } from '@immortal-lambda/middleware/protocol';
+import { ENV, type Envelope } from '@immortal-lambda/protocol';
 
 /** Variables Lambda reserves: never copied from the function's configuration into the task. */
 const RESERVED =

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { handlerProblem } from '@immortal-lambda/middleware/protocol';
+import { handlerProblem } from '@immortal-lambda/protocol';
 import { HandlerLoadError } from './errors.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Envelope } from '@immortal-lambda/middleware/protocol';
+import type { Envelope } from '@immortal-lambda/protocol';
 import { fetchCode } from './code.js';
 import { createContext } from './context.js';
 import type { Fetch } from './download.js';

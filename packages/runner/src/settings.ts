@@ -1,4 +1,4 @@
-import { ENV } from '@immortal-lambda/middleware/protocol';
+import { ENV } from '@immortal-lambda/protocol';
 import { BadInputError } from './errors.js';
 
 /**
@@ -23,7 +23,6 @@ export const DEFAULT_MAX_RUNTIME_MS = 86_400_000;
 export const DEFAULT_STOP_GRACE_MS = 25_000;
 /** ECS's largest stopTimeout. */
 export const MAX_STOP_GRACE_MS = 120_000;
-export const STOP_GRACE_ENV = 'FARGATE_FALLBACK_STOP_GRACE_MS';
 /**
  * Default of `FARGATE_FALLBACK_AWS_TIMEOUT_MS`: how long one AWS call of the runner (GetFunction,
  * GetLayerVersionByArn, the envelope's GetObject) may wait for its answer before it is abandoned
@@ -36,10 +35,8 @@ export const STOP_GRACE_ENV = 'FARGATE_FALLBACK_STOP_GRACE_MS';
  * ```
  */
 export const DEFAULT_AWS_TIMEOUT_MS = 20_000;
-export const AWS_TIMEOUT_ENV = 'FARGATE_FALLBACK_AWS_TIMEOUT_MS';
 /** Default of `FARGATE_FALLBACK_AWS_MAX_ATTEMPTS`: attempts per AWS call, the first included. */
 export const DEFAULT_AWS_MAX_ATTEMPTS = 3;
-export const AWS_MAX_ATTEMPTS_ENV = 'FARGATE_FALLBACK_AWS_MAX_ATTEMPTS';
 
 /**
  * How the runner's AWS clients bound each call: a timeout per attempt and a number of attempts.
@@ -91,10 +88,10 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     taskRoot: env[ENV.taskRoot]?.trim() || '/var/task',
     layersRoot: env[ENV.layersRoot]?.trim() || '/opt',
     maxRuntimeMs: integer(ENV.maxRuntimeMs, DEFAULT_MAX_RUNTIME_MS, 1, Number.MAX_SAFE_INTEGER),
-    stopGraceMs: integer(STOP_GRACE_ENV, DEFAULT_STOP_GRACE_MS, 0, MAX_STOP_GRACE_MS),
+    stopGraceMs: integer(ENV.stopGraceMs, DEFAULT_STOP_GRACE_MS, 0, MAX_STOP_GRACE_MS),
     aws: {
-      timeoutMs: integer(AWS_TIMEOUT_ENV, DEFAULT_AWS_TIMEOUT_MS, 100, 600_000),
-      maxAttempts: integer(AWS_MAX_ATTEMPTS_ENV, DEFAULT_AWS_MAX_ATTEMPTS, 1, 20, 'attempts'),
+      timeoutMs: integer(ENV.awsTimeoutMs, DEFAULT_AWS_TIMEOUT_MS, 100, 600_000),
+      maxAttempts: integer(ENV.awsMaxAttempts, DEFAULT_AWS_MAX_ATTEMPTS, 1, 20, 'attempts'),
     },
   };
   for (const name of [ENV.taskRoot, ENV.layersRoot] as const) {

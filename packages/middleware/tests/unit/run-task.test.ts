@@ -1,15 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config.js';
-import { RUN_TASK_OVERRIDES_LIMIT } from '../../src/protocol/index.js';
+import { clientToken, RUN_TASK_OVERRIDES_LIMIT, startedBy } from '../../src/protocol/index.js';
 import { isRetryableError } from '../../src/retry.js';
-import {
-  buildOverrides,
-  buildRunTaskInput,
-  clientToken,
-  isRetryableFailure,
-  overridesSize,
-  startedBy,
-} from '../../src/run-task.js';
+import { buildOverrides, buildRunTaskInput, isRetryableFailure, overridesSize } from '../../src/run-task.js';
 import { awsError, lambdaEnv } from '../helpers/lambda.js';
 
 describe('RunTask parameters', () => {

@@ -13,7 +13,7 @@ import { runCli } from '../helpers/run-cli.js';
 import { buildZip, type ZipSource, zipFolder } from '../helpers/zip-writer.js';
 
 const functions = join(import.meta.dirname, '..', 'fixtures', 'functions');
-const middlewareDist = join(import.meta.dirname, '..', '..', '..', 'middleware');
+const packagesDir = join(import.meta.dirname, '..', '..', '..');
 const BUCKET = 'runner-envelopes';
 const LAYER = 'arn:aws:lambda:eu-west-1:123456789012:layer:middleware:1';
 
@@ -26,13 +26,15 @@ let scratch: string;
 let sandbox: string;
 let baseEnv: Record<string, string>;
 
-/** A layer as a Lambda layer zip: the middleware under nodejs/node_modules. */
+/** A layer as a Lambda layer zip: the middleware and the protocol under nodejs/node_modules. */
 function middlewareLayer(): Buffer {
   const staging = mkdtempSync(join(tmpdir(), 'layer-'));
-  const target = join(staging, 'nodejs', 'node_modules', '@immortal-lambda', 'middleware');
-  mkdirSync(target, { recursive: true });
-  cpSync(join(middlewareDist, 'package.json'), join(target, 'package.json'));
-  cpSync(join(middlewareDist, 'dist'), join(target, 'dist'), { recursive: true });
+  for (const name of ['middleware', 'protocol']) {
+    const target = join(staging, 'nodejs', 'node_modules', '@immortal-lambda', name);
+    mkdirSync(target, { recursive: true });
+    cpSync(join(packagesDir, name, 'package.json'), join(target, 'package.json'));
+    cpSync(join(packagesDir, name, 'dist'), join(target, 'dist'), { recursive: true });
+  }
   const zip = zipFolder(staging);
   rmSync(staging, { recursive: true, force: true });
   return zip;

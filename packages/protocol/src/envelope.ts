@@ -1,11 +1,11 @@
-import { EnvelopeError } from '../errors.js';
+import { EnvelopeError } from './errors.js';
 
 /**
  * The protocol version this package writes and reads.
  *
  * @example
  * ```ts
- * import { ENVELOPE_VERSION } from '@immortal-lambda/middleware/protocol';
+ * import { ENVELOPE_VERSION } from '@immortal-lambda/protocol';
  * if (document.version !== ENVELOPE_VERSION) throw new Error('use matching releases');
  * ```
  */
@@ -16,7 +16,7 @@ export const ENVELOPE_VERSION = 1;
  *
  * @example
  * ```ts
- * import { ENVELOPE_KIND } from '@immortal-lambda/middleware/protocol';
+ * import { ENVELOPE_KIND } from '@immortal-lambda/protocol';
  * const isEnvelope = (value: { kind?: unknown }) => value.kind === ENVELOPE_KIND;
  * ```
  */
@@ -27,7 +27,7 @@ export const ENVELOPE_KIND = 'immortal-lambda.envelope';
  *
  * @example
  * ```ts
- * import type { EnvelopeInvocation } from '@immortal-lambda/middleware/protocol';
+ * import type { EnvelopeInvocation } from '@immortal-lambda/protocol';
  * const waited = (i: EnvelopeInvocation) => i.handedOffAt - i.startedAt;
  * ```
  */
@@ -55,7 +55,7 @@ export interface EnvelopeInvocation {
  *
  * @example
  * ```ts
- * import type { EnvelopeFunction } from '@immortal-lambda/middleware/protocol';
+ * import type { EnvelopeFunction } from '@immortal-lambda/protocol';
  * const qualified = (f: EnvelopeFunction) => `${f.name}:${f.version}`;
  * ```
  */
@@ -78,7 +78,7 @@ export interface EnvelopeFunction {
  *
  * @example
  * ```ts
- * import type { Envelope } from '@immortal-lambda/middleware/protocol';
+ * import type { Envelope } from '@immortal-lambda/protocol';
  * const describe = (envelope: Envelope) => `${envelope.function.name}:${envelope.function.version}`;
  * ```
  */
@@ -95,7 +95,7 @@ export interface Envelope {
  *
  * @example
  * ```ts
- * import type { EnvelopeInput } from '@immortal-lambda/middleware/protocol';
+ * import type { EnvelopeInput } from '@immortal-lambda/protocol';
  * const input: EnvelopeInput = { event, context, env: process.env, startedAt, deadlineAt, handedOffAt: Date.now() };
  * ```
  */
@@ -124,7 +124,7 @@ export interface EnvelopeInput {
  *
  * @example
  * ```ts
- * import { createEnvelope } from '@immortal-lambda/middleware/protocol';
+ * import { createEnvelope } from '@immortal-lambda/protocol';
  * const envelope = createEnvelope({
  *   event, context, env: process.env,
  *   startedAt, deadlineAt: Date.now() + context.getRemainingTimeInMillis(), handedOffAt: Date.now(),
@@ -171,7 +171,7 @@ export function createEnvelope(input: EnvelopeInput): Envelope {
  *
  * @example
  * ```ts
- * import { serializeEnvelope } from '@immortal-lambda/middleware/protocol';
+ * import { serializeEnvelope } from '@immortal-lambda/protocol';
  * const json = serializeEnvelope(envelope);
  * ```
  */
@@ -211,7 +211,7 @@ export function serializeEnvelope(envelope: Envelope): string {
  *
  * @example
  * ```ts
- * import { createEnvelope, encodeEnvelope } from '@immortal-lambda/middleware/protocol';
+ * import { createEnvelope, encodeEnvelope } from '@immortal-lambda/protocol';
  * const json = encodeEnvelope(createEnvelope(input)); // what RunTask's override or S3 carries
  * ```
  */
@@ -235,7 +235,7 @@ export function encodeEnvelope(envelope: Envelope): string {
  *
  * @example
  * ```ts
- * import { handlerProblem } from '@immortal-lambda/middleware/protocol';
+ * import { handlerProblem } from '@immortal-lambda/protocol';
  * handlerProblem('src/jobs/report.handler'); // undefined
  * handlerProblem('../../x/evil.handler'); // 'climbs out of the task root with ".."'
  * ```
@@ -263,7 +263,7 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
  *
  * @example
  * ```ts
- * import { validateEnvelope } from '@immortal-lambda/middleware/protocol';
+ * import { validateEnvelope } from '@immortal-lambda/protocol';
  * const envelope = validateEnvelope(JSON.parse(text));
  * ```
  */
@@ -339,7 +339,7 @@ export function validateEnvelope(value: unknown): Envelope {
  *
  * @example
  * ```ts
- * import { parseEnvelope } from '@immortal-lambda/middleware/protocol';
+ * import { parseEnvelope } from '@immortal-lambda/protocol';
  * const { event, invocation } = parseEnvelope(json);
  * ```
  */

@@ -1,11 +1,10 @@
 /**
- * The environment variables that connect the wrapper, the runner and the task definition.
- * These names are part of the protocol: the wrapper, the runner and the CDK construct all
- * read them from here.
+ * The environment variables that connect the wrapper, the runner, the task definition and the
+ * local control plane. Every package reads these names from here and spells none itself.
  *
  * @example
  * ```ts
- * import { ENV } from '@immortal-lambda/middleware/protocol';
+ * import { ENV } from '@immortal-lambda/protocol';
  * const inRunner = process.env[ENV.runner] === '1';
  * ```
  */
@@ -30,15 +29,21 @@ export const ENV = {
   layersRoot: 'FARGATE_FALLBACK_LAYERS_ROOT',
   /** What the runner's `context.getRemainingTimeInMillis()` counts down from. */
   maxRuntimeMs: 'FARGATE_FALLBACK_MAX_RUNTIME_MS',
+  /** How long the runner lets the handler finish after SIGTERM (set by the task definition). */
+  stopGraceMs: 'FARGATE_FALLBACK_STOP_GRACE_MS',
+  /** How long one AWS call of the runner may go unanswered. */
+  awsTimeoutMs: 'FARGATE_FALLBACK_AWS_TIMEOUT_MS',
+  /** Attempts per AWS call of the runner, the first included. */
+  awsMaxAttempts: 'FARGATE_FALLBACK_AWS_MAX_ATTEMPTS',
 } as const;
 
 /**
- * RunTask's limit on `overrides`, in characters, JSON included.
+ * One of the `FARGATE_FALLBACK_*` variable names.
  *
  * @example
  * ```ts
- * import { RUN_TASK_OVERRIDES_LIMIT } from '@immortal-lambda/middleware/protocol';
- * const fits = JSON.stringify(overrides).length <= RUN_TASK_OVERRIDES_LIMIT;
+ * import { ENV, type EnvName } from '@immortal-lambda/protocol';
+ * const name: EnvName = ENV.cluster;
  * ```
  */
-export const RUN_TASK_OVERRIDES_LIMIT = 8192;
+export type EnvName = (typeof ENV)[keyof typeof ENV];

@@ -1,0 +1,47 @@
+/**
+ * The runner's container name in the task definition, and the one RunTask overrides.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CONTAINER_NAME } from '@immortal-lambda/protocol';
+ * taskDefinition.addContainer(DEFAULT_CONTAINER_NAME, { image });
+ * ```
+ */
+export const DEFAULT_CONTAINER_NAME = 'runner';
+
+/**
+ * The key prefix of envelopes written to the payload bucket.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_PAYLOAD_PREFIX } from '@immortal-lambda/protocol';
+ * const objects = bucket.arnForObjects(`${DEFAULT_PAYLOAD_PREFIX}*`);
+ * ```
+ */
+export const DEFAULT_PAYLOAD_PREFIX = 'immortal-lambda/envelopes/';
+
+/**
+ * Capacity choices: `FARGATE_SPOT,FARGATE` tries Spot first and falls back to on-demand.
+ *
+ * @example
+ * ```ts
+ * import type { CapacityOption } from '@immortal-lambda/protocol';
+ * const capacity: CapacityOption = 'FARGATE_SPOT,FARGATE';
+ * ```
+ */
+export type CapacityOption = 'FARGATE' | 'FARGATE_SPOT' | 'FARGATE_SPOT,FARGATE';
+
+/**
+ * Every capacity choice, as `FARGATE_FALLBACK_CAPACITY` takes it.
+ *
+ * @example
+ * ```ts
+ * import { CAPACITY_OPTIONS } from '@immortal-lambda/protocol';
+ * CAPACITY_OPTIONS.includes('FARGATE_SPOT'); // true
+ * ```
+ */
+export const CAPACITY_OPTIONS: readonly CapacityOption[] = [
+  'FARGATE',
+  'FARGATE_SPOT',
+  'FARGATE_SPOT,FARGATE',
+];
