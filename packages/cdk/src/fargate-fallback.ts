@@ -211,11 +211,19 @@ export class FargateFallback extends Construct {
     // and the function itself waits for the default policy, which would make a cycle.
     const policy = new iam.Policy(this, 'Permissions', { roles: [this.taskRole] });
     // The function: start its task definition on its cluster, tag and stop those tasks only.
+    // Every revision of the family: a deployment that registers a new revision must not deny
+    // the one that invocations already running were configured with.
+    const revisions = stack.formatArn({
+      service: 'ecs',
+      resource: 'task-definition',
+      resourceName: `${this.taskDefinition.family}:*`,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
     policy.addStatements(
       new iam.PolicyStatement({
         sid: 'RunTheRunnerTask',
         actions: ['ecs:RunTask'],
-        resources: [this.taskDefinition.taskDefinitionArn],
+        resources: [revisions],
         conditions: onCluster,
       }),
     );
@@ -298,6 +306,10 @@ export class FargateFallback extends Construct {
       reason: 'ecr:GetAuthorizationToken, which pulling the runner image needs, has no resource to name.',
     });
     wildcard(
+      revisions,
+      'RunTask starts the latest revision of the runner family; earlier revisions stay allowed for invocations configured before a deployment.',
+    );
+    wildcard(
       taskArns,
       'Task ids are only known once RunTask returns; the statement is limited to tasks of this cluster.',
     );
@@ -315,7 +327,8 @@ export class FargateFallback extends Construct {
     );
 
     fn.addEnvironment(ENV.cluster, this.cluster.clusterName);
-    fn.addEnvironment(ENV.taskDefinition, this.taskDefinition.taskDefinitionArn);
+    // The family: RunTask starts its latest active revision.
+    fn.addEnvironment(ENV.taskDefinition, this.taskDefinition.family);
     fn.addEnvironment(ENV.containerName, DEFAULT_CONTAINER_NAME);
     fn.addEnvironment(ENV.subnets, Fn.join(',', subnets.subnetIds));
     fn.addEnvironment(ENV.securityGroups, this.securityGroup.securityGroupId);

@@ -97,7 +97,10 @@ describe('FargateFallback', () => {
       Environment: {
         Variables: Match.objectLike({
           FARGATE_FALLBACK_CLUSTER: Match.anyValue(),
-          FARGATE_FALLBACK_TASK_DEFINITION: Match.anyValue(),
+          // the family, not one revision: RunTask starts the latest
+          FARGATE_FALLBACK_TASK_DEFINITION: Match.stringLikeRegexp(
+            '^[A-Za-z0-9_-]+FallbackRunnerTask[A-Za-z0-9]+$',
+          ),
           FARGATE_FALLBACK_CONTAINER: 'runner',
           FARGATE_FALLBACK_SUBNETS: Match.anyValue(),
           FARGATE_FALLBACK_SECURITY_GROUPS: Match.anyValue(),
@@ -137,9 +140,12 @@ describe('FargateFallback', () => {
     const { statements } = synth();
 
     // Assess
+    // Every revision of the runner's family, so a new deployment never denies a running one.
+    expect(JSON.stringify(bySid(statements, 'RunTheRunnerTask')?.Resource)).toMatch(
+      /:task-definition\/[A-Za-z0-9]*FallbackRunnerTask[A-Za-z0-9]*:\*"/,
+    );
     expect(bySid(statements, 'RunTheRunnerTask')).toMatchObject({
       Action: 'ecs:RunTask',
-      Resource: { Ref: expect.stringMatching(/^FallbackRunnerTask/) },
       Condition: {
         ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [expect.stringMatching(/^FallbackCluster/), 'Arn'] } },
       },

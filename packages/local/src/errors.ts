@@ -45,11 +45,14 @@ export class RegistrationError extends LocalPlaneError {
 export class ApiError extends Error {
   readonly type: string;
   readonly status: number;
+  /** More members of the error's body, as the service sends them (ConflictException's `resourceIds`). */
+  readonly fields: Record<string, unknown>;
 
-  constructor(type: string, message: string, status = 400) {
+  constructor(type: string, message: string, status = 400, fields: Record<string, unknown> = {}) {
     super(message);
     this.name = type;
     this.type = type;
     this.status = status;
+    this.fields = fields;
   }
 }

@@ -9,6 +9,7 @@ import {
   CLIENT_TOKEN_PATTERN,
   DEFAULT_CONTAINER_NAME,
   ENV,
+  MAX_TASK_TAGS,
   RUN_TASK_OVERRIDES_LIMIT,
   STARTED_BY_PATTERN,
 } from '@immortal-lambda/protocol';
@@ -432,7 +433,7 @@ export class LocalControlPlane extends EventEmitter {
         'content-type': 'application/x-amz-json-1.1',
         'x-amzn-errortype': api.type,
       });
-      response.end(JSON.stringify({ __type: api.type, message: api.message }));
+      response.end(JSON.stringify({ __type: api.type, message: api.message, ...api.fields }));
       return;
     }
     response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
@@ -505,16 +506,19 @@ export class LocalControlPlane extends EventEmitter {
       );
     }
     const tags = (body.tags as { key: string; value: string }[] | undefined) ?? [];
-    if (tags.length > 50) throw new ApiError('InvalidParameterException', 'a task may have at most 50 tags');
+    if (tags.length > MAX_TASK_TAGS) throw new ApiError('InvalidParameterException', 'a task may have at most 50 tags');
     const { clientToken: _token, ...rest } = body;
     const fingerprint = createHash('sha256').update(JSON.stringify(rest)).digest('hex');
     const key = `${cluster}|${clientToken}`;
     if (clientToken !== undefined) {
       const seen = this.#tokens.get(key);
       if (seen && seen.fingerprint !== fingerprint) {
+        // As ECS does, the exception names the task the token already started.
         throw new ApiError(
           'ConflictException',
           `The clientToken ${clientToken} was used with different parameters.`,
+          400,
+          { resourceIds: [seen.taskArn] },
         );
       }
       if (seen) return { tasks: [this.#describe(this.#tasks.get(seen.taskArn) as LocalTask)], failures: [] };

@@ -221,7 +221,9 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
       inFlight = false;
       const name = (error as { name?: string }).name;
       if (name === 'ConflictException') {
-        const existing = await findStartedTask(params, attempt.signal).catch(() => undefined);
+        // ECS names the task the token already started; ListTasks is only the fallback.
+        const named = (error as { resourceIds?: string[] }).resourceIds?.find((id) => id.length > 0);
+        const existing = named ?? (await findStartedTask(params, attempt.signal).catch(() => undefined));
         if (existing) return { taskArn: existing, capacityProvider: provider, attempts, reused: true };
       }
       lastError = error;

@@ -151,7 +151,10 @@ describe('LocalControlPlane', () => {
 
     // Assess
     expect(again.tasks?.[0]?.taskArn).toBe(first.tasks?.[0]?.taskArn);
-    await expect(conflict).rejects.toMatchObject({ name: 'ConflictException' });
+    await expect(conflict).rejects.toMatchObject({
+      name: 'ConflictException',
+      resourceIds: [first.tasks?.[0]?.taskArn],
+    });
     expect(plane.tasks()).toHaveLength(1);
   });
 

@@ -1,4 +1,10 @@
-import { ECSClient, RunTaskCommand, type RunTaskCommandInput, StopTaskCommand } from '@aws-sdk/client-ecs';
+import {
+  ECSClient,
+  ListTasksCommand,
+  RunTaskCommand,
+  type RunTaskCommandInput,
+  StopTaskCommand,
+} from '@aws-sdk/client-ecs';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -171,6 +177,27 @@ describe.each(adapters)('$name', (adapter) => {
     const tokens = ecs.commandCalls(RunTaskCommand).map((call) => call.args[0].input.clientToken);
     expect(tokens).toEqual([context.awsRequestId, context.awsRequestId, context.awsRequestId]);
     expect(logger.records[0]?.attributes).toMatchObject({ attempts: 3, retries: 2 });
+  });
+
+  it('takes the task that ConflictException names when a retried invocation sends another envelope', async () => {
+    // Prepare: the token was used by an earlier attempt whose envelope differed (a later handoff time).
+    const conflict = Object.assign(
+      awsError('ConflictException', 'The clientToken was used with different parameters.'),
+      {
+        resourceIds: [TASK_ARN],
+      },
+    );
+    ecs.on(ListTasksCommand).resolves({ taskArns: [] });
+    ecs.on(RunTaskCommand).rejects(conflict);
+    const handler = adapter.wrap(untilAborted, options);
+
+    // Act
+    const receipt = (await handler({}, lambdaContext(REMAINING))) as HandoffReceipt;
+
+    // Assess
+    expect(receipt.taskArn).toBe(TASK_ARN);
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(1);
+    expect(logger.records[0]?.attributes).toMatchObject({ reusedTask: true });
   });
 
   it('falls back from Spot to on-demand when Spot has no capacity', async () => {
