@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { DEFAULT_CONTAINER_NAME, DEFAULT_PAYLOAD_PREFIX, ENV } from '@immortal-lambda/protocol';
-import { ArnFormat, Duration, Fn, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -49,7 +49,10 @@ export type FallbackNetworking = 'public' | 'private';
 export interface FargateFallbackProps {
   /** The function to attach the fallback to. Its code must be wrapped with `withFargateFallback`. */
   function: lambda.Function;
-  /** Layers of the function, so that the task may fetch them (lambda:GetLayerVersion). */
+  /**
+   * More layers the task may fetch (lambda:GetLayerVersion). The function's own layers are found
+   * without it; a layer added to the function after the fallback fails the synth with a message.
+   */
   layers?: lambda.ILayerVersion[];
   /** An existing VPC; default a new one across two availability zones, shaped by `networking`. */
   vpc?: ec2.IVpc;
@@ -278,12 +281,55 @@ export class FargateFallback extends Construct {
         resources: [fn.functionArn, `${fn.functionArn}:*`],
       }),
     );
-    if (props.layers?.length) {
+    // The function's layers as they are now, and any given; one added later fails the synth.
+    const cfnFunction = fn.node.defaultChild as lambda.CfnFunction;
+    const functionLayers = () => (stack.resolve(cfnFunction.layers) as unknown[] | undefined) ?? [];
+    const layers = new Map<string, string>();
+    for (const arn of [...(props.layers ?? []).map((layer) => layer.layerVersionArn), ...functionLayers()])
+      layers.set(JSON.stringify(stack.resolve(arn)), Token.asString(arn));
+    if (layers.size > 0) {
       policy.addStatements(
         new iam.PolicyStatement({
           sid: 'FetchItsLayers',
           actions: ['lambda:GetLayerVersion'],
-          resources: props.layers.map((layer) => layer.layerVersionArn),
+          resources: [...layers.values()],
+        }),
+      );
+    }
+    this.node.addValidation({
+      validate: () => {
+        const missing = functionLayers().filter((arn) => !layers.has(JSON.stringify(arn)));
+        return missing.length === 0
+          ? []
+          : [
+              `${fn.node.path} has ${missing.length} layer(s) added after its FargateFallback (${missing
+                .map((arn) => JSON.stringify(arn))
+                .join(
+                  ', ',
+                )}): the runner task could not fetch them. Add the layers before creating the FargateFallback, or pass them as its \`layers\` prop.`,
+            ];
+      },
+    });
+    // A customer managed key on the function's environment: GetFunction returns the variables
+    // only to a caller that may decrypt them.
+    const environmentKey = stack.resolve(cfnFunction.kmsKeyArn) as unknown;
+    if (environmentKey !== undefined) {
+      policy.addStatements(
+        new iam.PolicyStatement({
+          sid: 'DecryptItsEnvironment',
+          actions: ['kms:Decrypt'],
+          resources: [Token.asString(environmentKey)],
+        }),
+      );
+    }
+    // A given bucket encrypted with a customer managed key: writing and reading envelopes use it.
+    const bucketKey = props.bucket?.encryptionKey;
+    if (bucketKey) {
+      policy.addStatements(
+        new iam.PolicyStatement({
+          sid: 'UseThePayloadBucketKey',
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: [bucketKey.keyArn],
         }),
       );
     }

@@ -1,7 +1,9 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { describe, expect, it } from 'vitest';
 import { FargateFallback, type FargateFallbackProps } from '../src/index.js';
 
@@ -12,7 +14,14 @@ type Statement = {
   Sid?: string;
 };
 
-function synth(props: Partial<FargateFallbackProps> = {}) {
+function synth(
+  props: Partial<FargateFallbackProps> = {},
+  shape: {
+    function?: (stack: Stack) => Partial<lambda.FunctionProps>;
+    props?: (stack: Stack) => Partial<FargateFallbackProps>;
+    after?: (fn: lambda.Function, stack: Stack) => void;
+  } = {},
+) {
   const app = new App();
   const stack = new Stack(app, 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
   const fn = new lambda.Function(stack, 'Report', {
@@ -21,8 +30,14 @@ function synth(props: Partial<FargateFallbackProps> = {}) {
     code: lambda.Code.fromInline('exports.handler = async () => 1;'),
     timeout: Duration.minutes(15),
     memorySize: 3008,
+    ...shape.function?.(stack),
   });
-  const fallback = new FargateFallback(stack, 'Fallback', { function: fn, ...props });
+  const fallback = new FargateFallback(stack, 'Fallback', {
+    function: fn,
+    ...props,
+    ...shape.props?.(stack),
+  });
+  shape.after?.(fn, stack);
   const template = Template.fromStack(stack);
   const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
     (policy) =>
@@ -251,5 +266,56 @@ describe('FargateFallback', () => {
 
     // Assess
     expect(attaching).toThrow(/must have a role created in this app/);
+  });
+
+  it("grants the function's own layers without being told, and fails the synth for one added later", () => {
+    // Prepare
+    const arn = 'arn:aws:lambda:eu-west-1:123456789012:layer:deps:4';
+
+    // Act
+    const { statements } = synth(
+      {},
+      { function: (stack) => ({ layers: [lambda.LayerVersion.fromLayerVersionArn(stack, 'Deps', arn)] }) },
+    );
+    const late = () =>
+      synth(
+        {},
+        { after: (fn, stack) => fn.addLayers(lambda.LayerVersion.fromLayerVersionArn(stack, 'Late', arn)) },
+      );
+
+    // Assess
+    expect(bySid(statements, 'FetchItsLayers')).toMatchObject({
+      Action: 'lambda:GetLayerVersion',
+      Resource: arn,
+    });
+    expect(late).toThrow(/layer\(s\) added after its FargateFallback.*deps:4/s);
+  });
+
+  it("lets the task decrypt the function's environment and use a given bucket's key", () => {
+    // Act
+    const { statements } = synth(
+      {},
+      {
+        function: (stack) => ({ environmentEncryption: new kms.Key(stack, 'EnvKey') }),
+      },
+    );
+    const bucketStatements = synth(
+      {},
+      {
+        props: (stack) => ({
+          bucket: s3.Bucket.fromBucketAttributes(stack, 'Given', {
+            bucketName: 'envelopes-given',
+            encryptionKey: new kms.Key(stack, 'BucketKey'),
+          }),
+        }),
+      },
+    );
+
+    // Assess
+    expect(JSON.stringify(bySid(statements, 'DecryptItsEnvironment'))).toMatch(/kms:Decrypt.*EnvKey/);
+    expect(bySid(bucketStatements.statements, 'UseThePayloadBucketKey')?.Action).toEqual([
+      'kms:Decrypt',
+      'kms:GenerateDataKey',
+    ]);
   });
 });
