@@ -35,6 +35,11 @@ export interface Faults {
   latencyMs?: number;
   /** Never answer RunTask. */
   hang?: boolean;
+  /**
+   * Share of Lambda API calls (GetFunction, GetLayerVersionByArn) answered 429
+   * TooManyRequestsException, as Lambda's per-account control-plane rates do under a burst.
+   */
+  lambdaThrottle?: number;
 }
 
 /**
@@ -318,6 +323,10 @@ export class LocalControlPlane extends EventEmitter {
   #lambda(action: string, response: ServerResponse, answer: () => unknown): void {
     this.calls.push(`Lambda.${action}`);
     try {
+      const share = this.faults.lambdaThrottle ?? 0;
+      if (share > 0 && this.#random() < share) {
+        throw new ApiError('TooManyRequestsException', 'Rate exceeded', 429);
+      }
       const body = answer();
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end(JSON.stringify(body));

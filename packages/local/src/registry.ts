@@ -100,7 +100,8 @@ export class FunctionRegistry {
       version,
       arn: `arn:aws:lambda:${this.region}:${ACCOUNT}:function:${spec.name}`,
       handler: spec.handler,
-      runtime: spec.runtime ?? 'nodejs22.x',
+      // The Node this plane runs on, so that the runner (the same Node, locally) accepts it.
+      runtime: spec.runtime ?? `nodejs${process.versions.node.split('.')[0]}.x`,
       memorySize: spec.memorySize ?? 1024,
       timeout: spec.timeout ?? 900,
       environment: spec.environment ?? {},

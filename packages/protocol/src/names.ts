@@ -35,6 +35,10 @@ export const ENV = {
   awsTimeoutMs: 'FARGATE_FALLBACK_AWS_TIMEOUT_MS',
   /** Attempts per AWS call of the runner, the first included. */
   awsMaxAttempts: 'FARGATE_FALLBACK_AWS_MAX_ATTEMPTS',
+  /** How long the runner keeps retrying a throttled Lambda API call (a burst of runners). */
+  throttleBudgetMs: 'FARGATE_FALLBACK_THROTTLE_BUDGET_MS',
+  /** `true` lets the runner run a function whose runtime's Node major differs from its own. */
+  allowRuntimeMismatch: 'FARGATE_FALLBACK_ALLOW_RUNTIME_MISMATCH',
 } as const;
 
 /**

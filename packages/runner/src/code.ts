@@ -2,7 +2,8 @@ import type { FunctionConfiguration, LambdaClient } from '@aws-sdk/client-lambda
 import { GetFunctionCommand, GetLayerVersionByArnCommand } from '@aws-sdk/client-lambda';
 import { ENV, type Envelope } from '@immortal-lambda/protocol';
 import { downloadVerified, type Fetch } from './download.js';
-import { CodeFetchError } from './errors.js';
+import { runtimeNodeMajor } from './environment.js';
+import { BadInputError, CodeFetchError } from './errors.js';
 import { type ExtractResult, extractZip } from './zip/extract.js';
 
 /**
@@ -33,6 +34,60 @@ export interface FetchCodeOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Called at each step, for the runner's progress log. */
   progress?: (message: string, attributes: Record<string, unknown>) => void;
+  /** How long throttled Lambda API calls are retried (default 5 minutes). */
+  throttleBudgetMs?: number;
+  /** The Node major the handler will run on; a function of another runtime is refused. */
+  nodeMajor?: number;
+  /** Run a function of another runtime anyway. */
+  allowRuntimeMismatch?: boolean;
+  now?: () => number;
+  random?: () => number;
+}
+
+/** Throttling by the Lambda API: its per-account rates cannot be raised, so runners wait. */
+export function isThrottled(error: unknown): boolean {
+  const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return (
+    name === 'TooManyRequestsException' ||
+    name === 'ThrottlingException' ||
+    name === 'Throttling' ||
+    $metadata?.httpStatusCode === 429
+  );
+}
+
+/**
+ * Calls `call` until it is not throttled, waiting a full-jitter backoff (1 s doubling to 20 s)
+ * between attempts, for at most `throttleBudgetMs`; each wait is reported through `progress`.
+ */
+async function unthrottled<T>(options: FetchCodeOptions, what: string, call: () => Promise<T>): Promise<T> {
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const budget = options.throttleBudgetMs ?? 300_000;
+  const started = now();
+  for (let retry = 0; ; retry++) {
+    try {
+      return await call();
+    } catch (error) {
+      const waited = now() - started;
+      if (!isThrottled(error) || waited >= budget) {
+        if (isThrottled(error)) {
+          throw new CodeFetchError(
+            `${what} was still throttled by the Lambda API after ${Math.round(waited / 1000)} s and ${retry + 1} attempts; the account's rate (GetFunction 100/s, other calls 15/s) cannot be raised: spread the burst, or raise ${ENV.throttleBudgetMs}`,
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+      const delay = Math.min(Math.floor(random() * Math.min(20_000, 1_000 * 2 ** retry)), budget - waited);
+      options.progress?.('Throttled by the Lambda API; waiting before the next attempt', {
+        call: what,
+        retry: retry + 1,
+        waitMs: delay,
+      });
+      await sleep(Math.max(delay, 0));
+    }
+  }
 }
 
 const awsName = (error: unknown) => (error as { name?: string }).name ?? 'Error';
@@ -58,8 +113,11 @@ export function isNoAnswer(error: unknown): boolean {
 async function getFunction(options: FetchCodeOptions) {
   const { name, version } = options.envelope.function;
   try {
-    return await options.lambda.send(new GetFunctionCommand({ FunctionName: name, Qualifier: version }));
+    return await unthrottled(options, `GetFunction for ${name}:${version}`, () =>
+      options.lambda.send(new GetFunctionCommand({ FunctionName: name, Qualifier: version })),
+    );
   } catch (error) {
+    if (error instanceof CodeFetchError) throw error;
     const kind = awsName(error);
     if (kind === 'ResourceNotFoundException') {
       throw new CodeFetchError(
@@ -105,6 +163,24 @@ export async function fetchCode(options: FetchCodeOptions): Promise<FetchedCode>
   if (configuration.PackageType === 'Image') {
     throw new CodeFetchError(
       `function ${name}:${version} is a container image (${answer.Code?.ImageUri ?? 'no ImageUri'}); this runner runs zip functions only: run that image as the task instead`,
+    );
+  }
+  const runtimeMajor = runtimeNodeMajor(configuration.Runtime);
+  if (
+    options.nodeMajor !== undefined &&
+    runtimeMajor !== undefined &&
+    runtimeMajor !== options.nodeMajor &&
+    !options.allowRuntimeMismatch
+  ) {
+    throw new BadInputError(
+      `${name}:${version} runs on ${configuration.Runtime} and this runner on Node ${options.nodeMajor}: use the runner image built for ${configuration.Runtime} (the construct picks it from the function's runtime), or set ${ENV.allowRuntimeMismatch}=true to run it anyway`,
+    );
+  }
+  const environmentError = configuration.Environment?.Error;
+  if (environmentError) {
+    const key = configuration.KMSKeyArn ?? "the function's environment key";
+    throw new CodeFetchError(
+      `the environment variables of ${name}:${version} cannot be read (${environmentError.ErrorCode ?? 'Error'}: ${environmentError.Message ?? 'no message'}): the task role needs kms:Decrypt on ${key}; the handler is not started without its variables`,
     );
   }
   const location = answer.Code?.Location;
@@ -153,8 +229,11 @@ export async function fetchCode(options: FetchCodeOptions): Promise<FetchedCode>
     if (!arn) continue;
     const fetchLayer = async () => {
       try {
-        return await options.lambda.send(new GetLayerVersionByArnCommand({ Arn: arn }));
+        return await unthrottled(options, `GetLayerVersionByArn for ${arn}`, () =>
+          options.lambda.send(new GetLayerVersionByArnCommand({ Arn: arn })),
+        );
       } catch (error) {
+        if (error instanceof CodeFetchError) throw error;
         throw new CodeFetchError(
           isNoAnswer(error)
             ? `the Lambda API did not answer GetLayerVersionByArn for ${arn}${attemptsNote(error)} (${awsName(error)}); check that the task can reach the Lambda endpoint`

@@ -37,8 +37,10 @@ export function handlerEnvironment(input: EnvironmentInput): Record<string, stri
     envelope.function.region ??
     /^arn:aws[a-z-]*:lambda:([a-z0-9-]+):/.exec(configuration.FunctionArn ?? '')?.[1];
   const runtime = configuration.Runtime ?? `nodejs${input.nodeMajor}.x`;
+  // Lambda's layer path for the function's runtime: /opt/nodejs/node22/node_modules on nodejs22.x.
+  const runtimeMajor = runtimeNodeMajor(runtime) ?? input.nodeMajor;
   const nodePath = [
-    `${layersRoot}/nodejs/node${input.nodeMajor}/node_modules`,
+    `${layersRoot}/nodejs/node${runtimeMajor}/node_modules`,
     `${layersRoot}/nodejs/node_modules`,
     ...input.runtimeModulePaths,
     taskRoot,
@@ -65,4 +67,18 @@ export function handlerEnvironment(input: EnvironmentInput): Record<string, stri
   }
   if (envelope.invocation.traceHeader) vars._X_AMZN_TRACE_ID = envelope.invocation.traceHeader;
   return vars;
+}
+
+/**
+ * The Node major of a Lambda runtime name (`nodejs22.x` → 22), or undefined for another runtime.
+ *
+ * @example
+ * ```ts
+ * import { runtimeNodeMajor } from '@immortal-lambda/runner';
+ * runtimeNodeMajor('nodejs24.x'); // 24
+ * ```
+ */
+export function runtimeNodeMajor(runtime: string | undefined): number | undefined {
+  const match = /^nodejs(\d+)\.x$/.exec(runtime ?? '');
+  return match ? Number(match[1]) : undefined;
 }

@@ -18,6 +18,11 @@ export const EXIT_CODES = {
   codeFetch: 3,
   /** The handler module or export could not be loaded, or its module threw while loading. */
   handlerLoad: 4,
+  /**
+   * The handler ran past `FARGATE_FALLBACK_MAX_RUNTIME_MS` and did not stop within the grace
+   * period after its signal aborted (as `timeout(1)` reports it).
+   */
+  timedOut: 124,
   /** The task was stopped (SIGTERM: StopTask, Spot interruption) before the handler finished. */
   stopped: 143,
 } as const;
@@ -48,5 +53,6 @@ export const OUTCOMES: Record<ExitCode, string> = {
   2: 'bad-input',
   3: 'code-fetch-failed',
   4: 'handler-load-failed',
+  124: 'timed-out',
   143: 'stopped',
 };

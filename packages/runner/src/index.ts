@@ -2,7 +2,7 @@ export { fetchCode, LAMBDA_UNZIPPED_LIMIT } from './code.js';
 export { createContext, type RunnerContext } from './context.js';
 export { downloadVerified, type Fetch } from './download.js';
 export { readEnvelope } from './envelope-source.js';
-export { handlerEnvironment } from './environment.js';
+export { handlerEnvironment, runtimeNodeMajor } from './environment.js';
 export {
   BadInputError,
   CodeFetchError,
@@ -19,6 +19,7 @@ export {
   DEFAULT_AWS_TIMEOUT_MS,
   DEFAULT_MAX_RUNTIME_MS,
   DEFAULT_STOP_GRACE_MS,
+  DEFAULT_THROTTLE_BUDGET_MS,
   readSettings,
 } from './settings.js';
 export { type ExtractOptions, type ExtractResult, extractZip } from './zip/extract.js';

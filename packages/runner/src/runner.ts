@@ -1,6 +1,6 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Envelope } from '@immortal-lambda/protocol';
+import { ENV, type Envelope } from '@immortal-lambda/protocol';
 import { fetchCode } from './code.js';
 import { createContext } from './context.js';
 import type { Fetch } from './download.js';
@@ -133,6 +133,10 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
         layersRoot: current.layersRoot,
         ...(deps.sleep ? { sleep: deps.sleep } : {}),
         progress: (message, attributes) => log('INFO', message, { ...ids(), ...attributes }),
+        throttleBudgetMs: current.throttleBudgetMs,
+        nodeMajor: deps.nodeMajor,
+        allowRuntimeMismatch: current.allowRuntimeMismatch,
+        now: deps.now,
       });
       const environment = handlerEnvironment({
         envelope,
@@ -213,15 +217,57 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
     };
     if (stopRequested) onStopped();
   });
-  const result = await Promise.race([outcome, stopDuringHandler]);
+  // FARGATE_FALLBACK_MAX_RUNTIME_MS is enforced: a hung handler must not run, and be billed, forever.
+  let timedOut = false;
+  let overtime: unknown;
+  let runtimeGrace: unknown;
+  const pastMaxRuntime = new Promise<'timed-out'>((resolve) => {
+    overtime = deps.setTimeout(() => {
+      timedOut = true;
+      controller.abort(
+        Object.assign(new Error(`the handler reached ${ENV.maxRuntimeMs} (${settings.maxRuntimeMs} ms)`), {
+          name: 'TimeoutError',
+        }),
+      );
+      log(
+        'ERROR',
+        'The handler reached its maximum run time: it was aborted and has a grace period to finish',
+        {
+          ...ids(),
+          maxRuntimeMs: settings.maxRuntimeMs,
+          graceMs: settings.stopGraceMs,
+        },
+      );
+      runtimeGrace = deps.setTimeout(() => resolve('timed-out'), settings.stopGraceMs);
+    }, settings.maxRuntimeMs);
+    // The limit alone must not keep the process alive: a handler with nothing left to wait on
+    // is still reported as one that can never settle.
+    (overtime as { unref?: () => void } | undefined)?.unref?.();
+  });
+  const result = await Promise.race([outcome, stopDuringHandler, pastMaxRuntime]);
   unsubscribeIdle();
   deps.clearTimeout(grace);
+  deps.clearTimeout(overtime);
+  deps.clearTimeout(runtimeGrace);
   const handlerMs = deps.now() - handlerStarted;
   if (result === 'stopped') {
     return finish(EXIT_CODES.stopped, {
       handlerDurationMs: handlerMs,
       error: {
         message: `the handler did not finish within the ${settings.stopGraceMs} ms grace period after SIGTERM`,
+      },
+    });
+  }
+  if (result === 'timed-out' || (timedOut && !result.ok)) {
+    return finish(EXIT_CODES.timedOut, {
+      handlerDurationMs: handlerMs,
+      error: {
+        name: 'TimeoutError',
+        message: `the handler ran past ${ENV.maxRuntimeMs} (${settings.maxRuntimeMs} ms)${
+          result === 'timed-out'
+            ? ` and did not stop within the ${settings.stopGraceMs} ms grace period`
+            : ', was aborted and stopped'
+        }`,
       },
     });
   }

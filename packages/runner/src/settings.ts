@@ -35,7 +35,28 @@ export const MAX_STOP_GRACE_MS = 120_000;
  * ```
  */
 export const DEFAULT_AWS_TIMEOUT_MS = 20_000;
-/** Default of `FARGATE_FALLBACK_AWS_MAX_ATTEMPTS`: attempts per AWS call, the first included. */
+/**
+ * Default of `FARGATE_FALLBACK_THROTTLE_BUDGET_MS`: how long a throttled GetFunction or
+ * GetLayerVersionByArn is retried. Lambda allows 100 GetFunction calls a second and 15 other
+ * control-plane calls a second per account, and neither can be raised; a burst of runners must
+ * wait its turn, and a task has no Lambda deadline.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_THROTTLE_BUDGET_MS } from '@immortal-lambda/runner';
+ * const minutes = DEFAULT_THROTTLE_BUDGET_MS / 60_000; // 5
+ * ```
+ */
+export const DEFAULT_THROTTLE_BUDGET_MS = 300_000;
+/**
+ * Default of `FARGATE_FALLBACK_AWS_MAX_ATTEMPTS`: attempts per AWS call, the first included.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_AWS_MAX_ATTEMPTS } from '@immortal-lambda/runner';
+ * const calls = DEFAULT_AWS_MAX_ATTEMPTS; // 3
+ * ```
+ */
 export const DEFAULT_AWS_MAX_ATTEMPTS = 3;
 
 /**
@@ -59,6 +80,10 @@ export interface RunnerSettings {
   maxRuntimeMs: number;
   stopGraceMs: number;
   aws: AwsCallBounds;
+  /** How long throttled Lambda API calls are retried, with jittered backoff. */
+  throttleBudgetMs: number;
+  /** Run a function whose runtime's Node major differs from the runner's. */
+  allowRuntimeMismatch: boolean;
 }
 
 /**
@@ -87,13 +112,20 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     envelope: env[ENV.envelope],
     taskRoot: env[ENV.taskRoot]?.trim() || '/var/task',
     layersRoot: env[ENV.layersRoot]?.trim() || '/opt',
-    maxRuntimeMs: integer(ENV.maxRuntimeMs, DEFAULT_MAX_RUNTIME_MS, 1, Number.MAX_SAFE_INTEGER),
+    // At most what a timer can wait (2^31 - 1 ms, about 24.8 days).
+    maxRuntimeMs: integer(ENV.maxRuntimeMs, DEFAULT_MAX_RUNTIME_MS, 1, 2_147_483_647),
     stopGraceMs: integer(ENV.stopGraceMs, DEFAULT_STOP_GRACE_MS, 0, MAX_STOP_GRACE_MS),
     aws: {
       timeoutMs: integer(ENV.awsTimeoutMs, DEFAULT_AWS_TIMEOUT_MS, 100, 600_000),
       maxAttempts: integer(ENV.awsMaxAttempts, DEFAULT_AWS_MAX_ATTEMPTS, 1, 20, 'attempts'),
     },
+    throttleBudgetMs: integer(ENV.throttleBudgetMs, DEFAULT_THROTTLE_BUDGET_MS, 0, 3_600_000),
+    allowRuntimeMismatch: false,
   };
+  const allow = env[ENV.allowRuntimeMismatch]?.trim().toLowerCase();
+  if (allow === 'true' || allow === '1') settings.allowRuntimeMismatch = true;
+  else if (allow !== undefined && allow !== '' && allow !== 'false' && allow !== '0')
+    problems.push(`${ENV.allowRuntimeMismatch} is "${env[ENV.allowRuntimeMismatch]}": use true or false`);
   for (const name of [ENV.taskRoot, ENV.layersRoot] as const) {
     const value = env[name]?.trim();
     if (value && !value.startsWith('/')) problems.push(`${name} is "${value}": use an absolute path`);

@@ -14,6 +14,8 @@ import { zipFolder } from '../helpers/zip-writer.js';
 const image = process.env.IMMORTAL_RUNNER_IMAGE;
 const functions = join(import.meta.dirname, '..', 'fixtures', 'functions');
 const lambda = new LambdaStub();
+// The runtime of the functions run here: the Node of the image (container/test.sh builds it on 22).
+const IMAGE_RUNTIME = process.env.IMMORTAL_RUNNER_IMAGE_RUNTIME ?? 'nodejs22.x';
 let endpoint: string;
 
 beforeAll(async () => {
@@ -91,6 +93,7 @@ describe(`the runner image (${image})`, () => {
       version: '1',
       zip: zipFolder(join(functions, 'cjs')),
       handler: 'index.handler',
+      runtime: IMAGE_RUNTIME,
       variables: { GREETING: 'from the function configuration' },
     });
     const handedOff = envelope('report', { reportId: 'in-a-container' });
@@ -122,6 +125,7 @@ describe(`the runner image (${image})`, () => {
       version: '1',
       zip: zipFolder(join(functions, 'throws')),
       handler: 'index.handler',
+      runtime: IMAGE_RUNTIME,
     });
 
     // Act
@@ -138,7 +142,12 @@ describe(`the runner image (${image})`, () => {
   it('runs a task of the local control plane through the image (PodmanLauncher)', async () => {
     // Prepare
     const plane = new LocalControlPlane({ launcher: new PodmanLauncher(String(image)) });
-    plane.registerFunction({ name: 'report', folder: join(functions, 'cjs'), handler: 'index.handler' });
+    plane.registerFunction({
+      name: 'report',
+      folder: join(functions, 'cjs'),
+      handler: 'index.handler',
+      runtime: IMAGE_RUNTIME,
+    });
     const url = await plane.start();
     const ecs = new ECSClient({
       endpoint: url,

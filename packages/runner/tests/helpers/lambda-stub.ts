@@ -13,6 +13,10 @@ export interface StubFunction {
   packageType?: 'Zip' | 'Image';
   /** Report this CodeSha256 instead of the real one. */
   sha256?: string;
+  /** The function's runtime (default: the Node running the tests). */
+  runtime?: string;
+  /** Report the environment as undecryptable, as Lambda does without kms:Decrypt. */
+  environmentError?: { ErrorCode: string; Message: string };
 }
 
 /** How code downloads misbehave. */
@@ -26,7 +30,7 @@ export class LambdaStub {
   readonly functions = new Map<string, StubFunction>();
   readonly layers = new Map<string, Buffer>();
   readonly calls: string[] = [];
-  fault: { getFunction?: 'not-found' | 'denied'; download?: DownloadFault } = {};
+  fault: { getFunction?: 'not-found' | 'denied'; download?: DownloadFault; throttle?: number } = {};
   readonly #downloads = new Map<string, Buffer>();
   readonly #faultsSeen = new Set<string>();
   readonly #server: Server;
@@ -48,6 +52,15 @@ export class LambdaStub {
         const name = decodeURIComponent(fn[1]);
         const version = url.searchParams.get('Qualifier') ?? '$LATEST';
         const found = this.functions.get(`${name}:${version}`);
+        if ((this.fault.throttle ?? 0) > 0) {
+          this.fault.throttle = (this.fault.throttle ?? 0) - 1;
+          json(
+            429,
+            { Type: 'User', message: 'Rate exceeded', Reason: 'CallerRateLimitExceeded' },
+            'TooManyRequestsException',
+          );
+          return;
+        }
         if (this.fault.getFunction === 'denied') {
           json(403, { Message: 'not authorized to perform lambda:GetFunction' }, 'AccessDeniedException');
           return;
@@ -65,13 +78,16 @@ export class LambdaStub {
             FunctionName: found.name,
             FunctionArn: `arn:aws:lambda:eu-west-1:123456789012:function:${found.name}:${found.version}`,
             Version: found.version,
-            Runtime: 'nodejs22.x',
+            Runtime: found.runtime ?? `nodejs${process.versions.node.split('.')[0]}.x`,
             Handler: found.handler,
             MemorySize: 512,
             CodeSha256: found.sha256 ?? codeSha256(found.zip),
             CodeSize: found.zip.length,
             PackageType: found.packageType ?? 'Zip',
-            Environment: { Variables: found.variables ?? {} },
+            Environment: found.environmentError
+              ? { Error: found.environmentError }
+              : { Variables: found.variables ?? {} },
+            ...(found.environmentError ? { KMSKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/env' } : {}),
             Layers: (found.layers ?? []).map((arn) => ({
               Arn: arn,
               CodeSize: this.layers.get(arn)?.length ?? 0,

@@ -221,3 +221,123 @@ describe('immortal-runner never hangs on an AWS endpoint that does not answer', 
     expect(errorMessage(result)).toMatch(/S3 did not answer after 2 attempts/);
   });
 });
+
+describe('immortal-runner applies what Lambda would', () => {
+  it('exits 3 naming the key and the missing permission when the environment cannot be decrypted', async () => {
+    // Prepare
+    lambda.functions.set('fn:1', {
+      name: 'fn',
+      version: '1',
+      zip: buildZip([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]),
+      handler: 'index.handler',
+      environmentError: { ErrorCode: 'AccessDeniedException', Message: 'Lambda was unable to decrypt' },
+    });
+
+    // Act
+    const result = await run(envelope('index.handler'));
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.codeFetch);
+    expect(errorMessage(result)).toMatch(
+      /environment variables of fn:1 cannot be read \(AccessDeniedException.*kms:Decrypt on arn:aws:kms:eu-west-1:123456789012:key\/env/,
+    );
+    expect(result.records.some((r) => r.message === 'Calling the handler')).toBe(false);
+  });
+
+  it('refuses a function of another Node major with the bad-configuration code, unless allowed', async () => {
+    // Prepare
+    const other = Number(process.versions.node.split('.')[0]) === 22 ? 'nodejs24.x' : 'nodejs22.x';
+    lambda.functions.set('fn:1', {
+      name: 'fn',
+      version: '1',
+      zip: buildZip([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]),
+      handler: 'index.handler',
+      runtime: other,
+    });
+
+    // Act
+    const refused = await run(envelope('index.handler'));
+    const allowed = await run(envelope('index.handler'), { FARGATE_FALLBACK_ALLOW_RUNTIME_MISMATCH: 'true' });
+
+    // Assess
+    expect(refused.code).toBe(EXIT_CODES.badInput);
+    expect(errorMessage(refused)).toMatch(new RegExp(`runs on ${other} and this runner on Node`));
+    expect(allowed.code).toBe(EXIT_CODES.success);
+  });
+
+  it('retries GetFunction while the Lambda API throttles, logging each wait, and runs the handler', async () => {
+    // Prepare
+    register([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]);
+    lambda.fault.throttle = 4;
+
+    // Act
+    const result = await run(envelope('index.handler'), { FARGATE_FALLBACK_AWS_MAX_ATTEMPTS: '1' });
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.success);
+    expect(
+      result.records.filter((r) => String(r.message).startsWith('Throttled by the Lambda API')),
+    ).toHaveLength(4);
+  });
+
+  it('ends a throttled run loudly once the throttle budget is spent', async () => {
+    // Prepare
+    register([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]);
+    lambda.fault.throttle = 1_000;
+
+    // Act
+    const result = await run(envelope('index.handler'), {
+      FARGATE_FALLBACK_AWS_MAX_ATTEMPTS: '1',
+      FARGATE_FALLBACK_THROTTLE_BUDGET_MS: '1500',
+    });
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.codeFetch);
+    expect(errorMessage(result)).toMatch(/still throttled by the Lambda API after \d+ s/);
+  });
+
+  it('aborts a handler that runs past FARGATE_FALLBACK_MAX_RUNTIME_MS and exits 124 after the grace', async () => {
+    // Prepare: the handler ignores its signal.
+    register([
+      {
+        name: 'index.js',
+        data: 'exports.handler = () => new Promise((resolve) => setTimeout(resolve, 60_000));',
+      },
+    ]);
+
+    // Act
+    const began = Date.now();
+    const result = await run(envelope('index.handler'), {
+      [ENV.maxRuntimeMs]: '300',
+      FARGATE_FALLBACK_STOP_GRACE_MS: '200',
+    });
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.timedOut);
+    expect(result.outcome).toMatchObject({ outcome: 'timed-out', exitCode: 124 });
+    expect(errorMessage(result)).toMatch(
+      /ran past FARGATE_FALLBACK_MAX_RUNTIME_MS \(300 ms\) and did not stop within the 200 ms grace/,
+    );
+    expect(Date.now() - began).toBeLessThan(10_000);
+  });
+
+  it('exits 124 when a handler stops on its aborted signal at the maximum run time', async () => {
+    // Prepare: the handler honours its signal.
+    register([
+      {
+        name: 'index.js',
+        data: `exports.handler = (_e, _c, cb) => new Promise((_r, reject) => {
+  const work = setTimeout(() => {}, 60_000);
+  cb.signal.addEventListener('abort', () => { clearTimeout(work); reject(cb.signal.reason); });
+});`,
+      },
+    ]);
+
+    // Act
+    const result = await run(envelope('index.handler'), { [ENV.maxRuntimeMs]: '300' });
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.timedOut);
+    expect(errorMessage(result)).toMatch(/was aborted and stopped/);
+  });
+});
