@@ -73,6 +73,17 @@ export interface FargateFallbackProps {
   memoryLimitMiB?: number;
   /** How long before the deadline the handoff starts (default: the middleware's, 10 s). */
   margin?: Duration;
+  /**
+   * Hand off at most this long after the invocation started (default: only the margin counts).
+   * Behind API Gateway, whose integrations time out at 29 s, set it so the 202 arrives in time.
+   */
+  maxInLambda?: Duration;
+  /**
+   * How the envelope travels: `s3` (default here: always through the encrypted, expiring payload
+   * bucket, so the event never appears in DescribeTasks answers or ECS task-state events) or
+   * `auto` (in RunTask's container override when it fits).
+   */
+  envelopeTransport?: 'auto' | 's3';
   /** Retention of the runner's logs (default one month). */
   logRetention?: logs.RetentionDays;
   /** How long envelopes stay in the payload bucket (default 7 days). */
@@ -382,6 +393,8 @@ export class FargateFallback extends Construct {
     fn.addEnvironment(ENV.capacity, capacity);
     fn.addEnvironment(ENV.payloadBucket, this.bucket.bucketName);
     if (props.margin) fn.addEnvironment(ENV.marginMs, String(props.margin.toMilliseconds()));
+    if (props.maxInLambda) fn.addEnvironment(ENV.maxInLambdaMs, String(props.maxInLambda.toMilliseconds()));
+    fn.addEnvironment(ENV.envelopeTransport, props.envelopeTransport ?? 's3');
   }
 
   #createVpc(networking: FallbackNetworking): ec2.Vpc {

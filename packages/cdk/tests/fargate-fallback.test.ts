@@ -105,7 +105,11 @@ describe('FargateFallback', () => {
 
   it("sets the function's FARGATE_FALLBACK_* environment", () => {
     // Act
-    const { template } = synth({ capacity: 'FARGATE_SPOT,FARGATE', margin: Duration.seconds(30) });
+    const { template } = synth({
+      capacity: 'FARGATE_SPOT,FARGATE',
+      margin: Duration.seconds(30),
+      maxInLambda: Duration.seconds(25),
+    });
 
     // Assess
     template.hasResourceProperties('AWS::Lambda::Function', {
@@ -123,6 +127,9 @@ describe('FargateFallback', () => {
           FARGATE_FALLBACK_CAPACITY: 'FARGATE_SPOT,FARGATE',
           FARGATE_FALLBACK_BUCKET: Match.anyValue(),
           FARGATE_FALLBACK_MARGIN_MS: '30000',
+          FARGATE_FALLBACK_MAX_IN_LAMBDA_MS: '25000',
+          // the event travels through the encrypted, expiring bucket, never in the override
+          FARGATE_FALLBACK_ENVELOPE_TRANSPORT: 's3',
         }),
       },
     });

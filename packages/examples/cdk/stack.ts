@@ -63,8 +63,13 @@ export class ExampleStack extends Stack {
     });
     const reuse = { vpc: shared.vpc, cluster: shared.cluster, bucket: shared.bucket, runnerImage };
 
-    this.api = fn('Api', Duration.seconds(28));
-    new FargateFallback(this, 'ApiFallback', { function: this.api, ...reuse });
+    // API Gateway gives up after 29 s: whatever the function's timeout, hand off after 25 s.
+    this.api = fn('Api', Duration.minutes(5));
+    new FargateFallback(this, 'ApiFallback', {
+      function: this.api,
+      maxInLambda: Duration.seconds(25),
+      ...reuse,
+    });
     const http = new apigw.HttpApi(this, 'Http', {
       description: 'Exports; 202 with the task when the work moves to Fargate',
     });

@@ -110,6 +110,17 @@ describe('the example stack', () => {
     },
   );
 
+  it('hands the API off after 25 s whatever its timeout, so the 202 beats API Gateway', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          FARGATE_FALLBACK_MAX_IN_LAMBDA_MS: '25000',
+          FARGATE_FALLBACK_ENVELOPE_TRANSPORT: 's3',
+        }),
+      },
+    });
+  });
+
   it('spreads the report job over Spot then on-demand', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {

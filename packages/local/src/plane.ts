@@ -515,7 +515,8 @@ export class LocalControlPlane extends EventEmitter {
       );
     }
     const tags = (body.tags as { key: string; value: string }[] | undefined) ?? [];
-    if (tags.length > MAX_TASK_TAGS) throw new ApiError('InvalidParameterException', 'a task may have at most 50 tags');
+    if (tags.length > MAX_TASK_TAGS)
+      throw new ApiError('InvalidParameterException', 'a task may have at most 50 tags');
     const { clientToken: _token, ...rest } = body;
     const fingerprint = createHash('sha256').update(JSON.stringify(rest)).digest('hex');
     const key = `${cluster}|${clientToken}`;

@@ -4,6 +4,8 @@ import {
   DEFAULT_CONTAINER_NAME,
   DEFAULT_PAYLOAD_PREFIX,
   ENV,
+  ENVELOPE_TRANSPORTS,
+  type EnvelopeTransport,
 } from '@immortal-lambda/protocol';
 import { ConfigurationError } from './errors.js';
 import type { FargateFallbackOptions } from './types.js';
@@ -46,6 +48,9 @@ export interface ResolvedConfig {
   payloadBucket: string | undefined;
   payloadPrefix: string;
   marginMs: number;
+  envelopeTransport: EnvelopeTransport;
+  /** Hand off at most this long after the start; undefined: only the margin counts. */
+  maxInLambdaMs: number | undefined;
 }
 
 /** Whether the wrapper should do anything at all in this process. */
@@ -66,6 +71,8 @@ const OPTION_NAMES = [
   'payloadBucket',
   'payloadPrefix',
   'marginMs',
+  'envelopeTransport',
+  'maxInLambdaMs',
   'disabled',
   'handoffResponse',
   'ecsClient',
@@ -396,6 +403,20 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
   const marginMs =
     reader.integer('marginMs', ENV.marginMs, MIN_MARGIN_MS, MAX_LAMBDA_TIMEOUT_MS - 1) ?? DEFAULT_MARGIN_MS;
 
+  const transportRaw = reader.text('envelopeTransport', ENV.envelopeTransport)?.toLowerCase() ?? 'auto';
+  const envelopeTransport = ENVELOPE_TRANSPORTS.find((t) => t === transportRaw);
+  if (envelopeTransport === undefined) {
+    problems.push(
+      `envelopeTransport "${transportRaw}" is not one of ${ENVELOPE_TRANSPORTS.join(' | ')} (${ENV.envelopeTransport})`,
+    );
+  } else if (envelopeTransport === 's3' && payloadBucket === undefined && bucketProblem === undefined) {
+    problems.push(
+      `envelopeTransport is s3 but no payload bucket is set: set the "payloadBucket" option or ${ENV.payloadBucket}`,
+    );
+  }
+
+  const maxInLambdaMs = reader.integer('maxInLambdaMs', ENV.maxInLambdaMs, 1, MAX_LAMBDA_TIMEOUT_MS);
+
   if (problems.length > 0) throw new ConfigurationError(problems);
   return {
     cluster: cluster as string,
@@ -408,5 +429,7 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
     payloadBucket,
     payloadPrefix,
     marginMs,
+    envelopeTransport: envelopeTransport as EnvelopeTransport,
+    maxInLambdaMs,
   };
 }

@@ -19,6 +19,8 @@ export interface FallbackCore {
   clock: Clock;
   logger: FallbackLogger;
   marginMs: number;
+  /** Hand off at most this long after the start (undefined: only the margin counts). */
+  maxInLambdaMs: number | undefined;
   respond(receipt: HandoffReceipt, event: unknown, context: Context): Promise<unknown>;
 }
 
@@ -70,6 +72,7 @@ export function createCore(
     clock,
     logger,
     marginMs: config.marginMs,
+    maxInLambdaMs: config.maxInLambdaMs,
     respond: async (receipt, event, context) => {
       if (!custom) return receipt;
       try {
@@ -95,11 +98,17 @@ export function handoffTarget(
   remainingMs: number,
 ): HandoffTarget {
   const now = core.clock.now();
+  const deadlineAt = now + remainingMs;
+  // Whichever comes first: the deadline less the margin, or maxInLambdaMs after the start.
+  const byMargin = deadlineAt - core.marginMs;
+  const handOffAt =
+    core.maxInLambdaMs === undefined ? byMargin : Math.min(byMargin, now + core.maxInLambdaMs);
   return {
     event,
     context,
     startedAt: now,
-    deadlineAt: now + remainingMs,
+    deadlineAt,
+    handOffAt,
     immediate: remainingMs <= core.marginMs,
   };
 }

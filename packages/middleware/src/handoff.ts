@@ -37,6 +37,8 @@ export interface HandoffTarget {
   startedAt: number;
   /** When Lambda would time the invocation out, epoch ms. */
   deadlineAt: number;
+  /** When the handoff starts: the deadline less the margin, or earlier with `maxInLambdaMs`. */
+  handOffAt: number;
   /** The remaining time was already below the margin when the invocation started. */
   immediate: boolean;
 }
@@ -131,7 +133,8 @@ export class FargateHandoff {
       envelopeBytes = Buffer.byteLength(json, 'utf8');
       let overrides = buildOverrides(this.config.containerName, json);
       const size = overridesSize(overrides);
-      if (size > RUN_TASK_OVERRIDES_LIMIT) {
+      // With the s3 transport the event never travels in the override (DescribeTasks shows that).
+      if (this.config.envelopeTransport === 's3' || size > RUN_TASK_OVERRIDES_LIMIT) {
         const bucket = this.config.payloadBucket;
         if (bucket === undefined) {
           throw new HandoffError(

@@ -52,7 +52,7 @@ export class Invocation {
     return new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
-      const delay = this.#target.deadlineAt - this.#core.marginMs - this.#target.startedAt;
+      const delay = this.#target.handOffAt - this.#target.startedAt;
       this.#timer = this.#core.clock.setTimeout(this.#onDeadline, Math.max(delay, 0));
       result.then(this.#onValue, this.#onError);
     });

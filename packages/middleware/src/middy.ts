@@ -119,7 +119,15 @@ class MiddyInvocation {
   constructor(core: FallbackCore, event: unknown, context: Context, remainingMs: number) {
     this.#core = core;
     this.#target = handoffTarget(core, event, context, remainingMs);
-    const due = remainingMs - core.marginMs;
+    // With maxInLambdaMs the handoff comes before the deadline less the margin: middy reads the
+    // remaining time after the before-middlewares, so it is shown that much shorter, and middy's
+    // early timeout fires at the handoff time.
+    const shift = this.#target.deadlineAt - core.marginMs - this.#target.handOffAt;
+    if (shift > 0) {
+      const remaining = context.getRemainingTimeInMillis.bind(context);
+      context.getRemainingTimeInMillis = () => Math.max(0, remaining() - shift);
+    }
+    const due = this.#target.handOffAt - this.#target.startedAt;
     this.#watchdog = core.clock.setTimeout(this.#onWatchdog, Math.max(due, 0) + MIDDY_TIMEOUT_SLACK_MS);
   }
 
@@ -134,12 +142,12 @@ class MiddyInvocation {
     if (name === 'TimeoutError' && cause?.package === '@middy/core') return true;
     if (name !== 'TimeoutError' && name !== 'AbortError') return false;
     if (this.#handoff !== undefined) return true;
-    return this.#target.deadlineAt - this.#core.clock.now() <= this.#core.marginMs + MIDDY_TIMEOUT_SLACK_MS;
+    return this.#core.clock.now() >= this.#target.handOffAt - MIDDY_TIMEOUT_SLACK_MS;
   }
 
   #onWatchdog = () => {
     const error = new ConfigurationError([
-      `middy's early timeout had not fired ${this.#core.marginMs} ms before the deadline: set middy(handler, { timeoutEarlyInMillis: ${this.#core.marginMs} }) or more, so that the handler is stopped before the handoff; this invocation is being handed off anyway`,
+      `middy's early timeout had not fired when the handoff was due (${this.#core.marginMs} ms before the deadline, or maxInLambdaMs after the start): set middy(handler, { timeoutEarlyInMillis: ${this.#core.marginMs} }) or more, so that the handler is stopped before the handoff; this invocation is being handed off anyway`,
     ]);
     this.#core.logger.error('middy is not configured for the Fargate fallback', {
       requestId: this.#target.context.awsRequestId,

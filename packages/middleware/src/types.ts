@@ -1,6 +1,6 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { CapacityOption } from '@immortal-lambda/protocol';
+import type { CapacityOption, EnvelopeTransport } from '@immortal-lambda/protocol';
 import type { Context } from 'aws-lambda';
 
 /**
@@ -136,6 +136,17 @@ export interface FargateFallbackOptions<TEvent = unknown, TResponse = unknown> {
   payloadPrefix?: string;
   /** How long before the deadline the handoff starts (`FARGATE_FALLBACK_MARGIN_MS`, default 10000). */
   marginMs?: number;
+  /**
+   * `auto` (default: inline in the container override when it fits, else S3) or `s3` (always
+   * through the payload bucket, so the event never shows in DescribeTasks or ECS events)
+   * (`FARGATE_FALLBACK_ENVELOPE_TRANSPORT`).
+   */
+  envelopeTransport?: EnvelopeTransport;
+  /**
+   * Hand off at most this long after the invocation started, whatever the remaining time
+   * (`FARGATE_FALLBACK_MAX_IN_LAMBDA_MS`): behind API Gateway (29 s), answer before it gives up.
+   */
+  maxInLambdaMs?: number;
   /** Kill switch: run the handler as if unwrapped (`FARGATE_FALLBACK_DISABLED`). */
   disabled?: boolean;
   /** Builds the response returned after a handoff; by default the {@link HandoffReceipt}. */

@@ -21,6 +21,30 @@ export const DEFAULT_CONTAINER_NAME = 'runner';
 export const DEFAULT_PAYLOAD_PREFIX = 'immortal-lambda/envelopes/';
 
 /**
+ * How the envelope travels: `auto` puts it in RunTask's container override when it fits and
+ * spills it to the payload bucket otherwise; `s3` always writes it to the bucket, so the event
+ * never appears in DescribeTasks answers or ECS task-state events.
+ *
+ * @example
+ * ```ts
+ * import type { EnvelopeTransport } from '@immortal-lambda/protocol';
+ * const transport: EnvelopeTransport = 's3';
+ * ```
+ */
+export type EnvelopeTransport = 'auto' | 's3';
+
+/**
+ * Every envelope transport, as `FARGATE_FALLBACK_ENVELOPE_TRANSPORT` takes it.
+ *
+ * @example
+ * ```ts
+ * import { ENVELOPE_TRANSPORTS } from '@immortal-lambda/protocol';
+ * ENVELOPE_TRANSPORTS.includes('s3'); // true
+ * ```
+ */
+export const ENVELOPE_TRANSPORTS: readonly EnvelopeTransport[] = ['auto', 's3'];
+
+/**
  * Capacity choices: `FARGATE_SPOT,FARGATE` tries Spot first and falls back to on-demand.
  *
  * @example

@@ -3,6 +3,8 @@ export {
   type CapacityOption,
   DEFAULT_CONTAINER_NAME,
   DEFAULT_PAYLOAD_PREFIX,
+  ENVELOPE_TRANSPORTS,
+  type EnvelopeTransport,
 } from './defaults.js';
 export {
   createEnvelope,

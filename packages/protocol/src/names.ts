@@ -19,6 +19,10 @@ export const ENV = {
   payloadBucket: 'FARGATE_FALLBACK_BUCKET',
   marginMs: 'FARGATE_FALLBACK_MARGIN_MS',
   disabled: 'FARGATE_FALLBACK_DISABLED',
+  /** `auto` (inline when it fits the override) or `s3` (always through the payload bucket). */
+  envelopeTransport: 'FARGATE_FALLBACK_ENVELOPE_TRANSPORT',
+  /** Hand off at most this long after the invocation started (API Gateway's 29 s). */
+  maxInLambdaMs: 'FARGATE_FALLBACK_MAX_IN_LAMBDA_MS',
   /** The envelope: inline JSON or an `s3://bucket/key` URI. Set by RunTask's container override. */
   envelope: 'FARGATE_FALLBACK_ENVELOPE',
   /** `1` inside the runner, set before the handler module is imported. */

@@ -298,6 +298,43 @@ describe.each(adapters)('$name', (adapter) => {
     );
   });
 
+  it('sends even a small envelope through S3 with the s3 transport, never in the override', async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
+    s3.on(PutObjectCommand).resolves({});
+    const handler = adapter.wrap(untilAborted, {
+      ...options,
+      payloadBucket: 'envelopes-bucket',
+      envelopeTransport: 's3',
+    });
+    const context = lambdaContext(REMAINING);
+
+    // Act
+    const receipt = (await handler({ card: '4111-1111' }, context)) as HandoffReceipt;
+
+    // Assess
+    expect(receipt.envelopeLocation).toMatch(/^s3:\/\/envelopes-bucket\//);
+    const override = envelopeOf(ecs.commandCalls(RunTaskCommand)[0]?.args[0].input);
+    expect(override).toBe(receipt.envelopeLocation);
+    expect(override).not.toContain('4111');
+  });
+
+  it('hands off maxInLambdaMs after the start, long before the deadline less the margin', async () => {
+    // Prepare: 60 s remain, but the caller (API Gateway) waits 29 s at most.
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
+    const handler = adapter.wrap(untilAborted, { ...options, maxInLambdaMs: 150 });
+    const started = Date.now();
+
+    // Act
+    const receipt = (await handler({}, lambdaContext(60_000))) as HandoffReceipt;
+
+    // Assess
+    expect(receipt.taskArn).toBe(TASK_ARN);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(logger.records.filter((r) => r.level === 'ERROR')).toEqual([]);
+  });
+
   it('names FARGATE_FALLBACK_BUCKET when a large envelope has nowhere to go', async () => {
     // Prepare
     const handler = adapter.wrap(untilAborted, options);

@@ -30,6 +30,8 @@ describe('resolveConfig', () => {
       payloadBucket: undefined,
       payloadPrefix: 'immortal-lambda/envelopes/',
       marginMs: DEFAULT_MARGIN_MS,
+      envelopeTransport: 'auto',
+      maxInLambdaMs: undefined,
     });
   });
 
@@ -214,6 +216,31 @@ describe('settings mean what they say', () => {
   ])('refuses the bucket name %s, which S3 forbids', (bucket, why) => {
     const problems = problemsOf(() => resolveConfig({ payloadBucket: bucket }, lambdaEnv()));
     expect(problems.join('\n')).toContain(why);
+  });
+});
+
+describe('envelopeTransport and maxInLambdaMs', () => {
+  it('reads both from the environment', () => {
+    const config = resolveConfig(
+      {},
+      lambdaEnv({
+        FARGATE_FALLBACK_ENVELOPE_TRANSPORT: 'S3',
+        FARGATE_FALLBACK_BUCKET: 'envelopes',
+        FARGATE_FALLBACK_MAX_IN_LAMBDA_MS: '25000',
+      }),
+    );
+    expect(config).toMatchObject({ envelopeTransport: 's3', maxInLambdaMs: 25_000 });
+  });
+
+  it('refuses the s3 transport without a bucket, and an unknown transport', () => {
+    expect(problemsOf(() => resolveConfig({ envelopeTransport: 's3' }, lambdaEnv())).join('\n')).toContain(
+      'envelopeTransport is s3 but no payload bucket is set',
+    );
+    expect(
+      problemsOf(() => resolveConfig({ envelopeTransport: 'carrier-pigeon' as never }, lambdaEnv())).join(
+        '\n',
+      ),
+    ).toContain('envelopeTransport "carrier-pigeon" is not one of auto | s3');
   });
 });
 
