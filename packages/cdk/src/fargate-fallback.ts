@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { DEFAULT_CONTAINER_NAME, DEFAULT_PAYLOAD_PREFIX, ENV } from '@immortal-lambda/protocol';
 import { ArnFormat, Duration, Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -66,8 +67,19 @@ export interface FargateFallbackProps {
   subnets?: ec2.SubnetSelection;
   /** `FARGATE` (default), `FARGATE_SPOT`, or `FARGATE_SPOT,FARGATE` (Spot, then on-demand). */
   capacity?: 'FARGATE' | 'FARGATE_SPOT' | 'FARGATE_SPOT,FARGATE';
-  /** The runner image; default built from `@immortal-lambda/runner`'s Dockerfile as an asset. */
+  /**
+   * The runner image; default built from `@immortal-lambda/runner`'s Dockerfile as an asset, for
+   * the function's architecture, on Lambda's public Node.js base image of the function's runtime.
+   */
   runnerImage?: ecs.ContainerImage;
+  /** The base image of the default runner image; default `public.ecr.aws/lambda/nodejs:<NN>` of the function's runtime. */
+  runnerBaseImage?: string;
+  /**
+   * More interface endpoints for `networking: 'private'`, for the AWS services the handler
+   * itself calls (for example `InterfaceVpcEndpointAwsService.SQS`): isolated subnets reach
+   * nothing else.
+   */
+  interfaceEndpoints?: ec2.InterfaceVpcEndpointAwsService[];
   /** Task CPU units (default 1024) and memory in MiB (default: the function's, at least 2048). */
   cpu?: number;
   memoryLimitMiB?: number;
@@ -131,6 +143,7 @@ export class FargateFallback extends Construct {
   constructor(scope: Construct, id: string, props: FargateFallbackProps) {
     super(scope, id);
     const fn = props.function;
+    const arm = fn.architecture.name === 'arm64';
     const stack = Stack.of(this);
     const networking = props.networking ?? 'public';
     const capacity = props.capacity ?? 'FARGATE';
@@ -153,7 +166,7 @@ export class FargateFallback extends Construct {
       }),
     );
 
-    this.vpc = props.vpc ?? this.#createVpc(networking);
+    this.vpc = props.vpc ?? this.#createVpc(networking, props.interfaceEndpoints ?? []);
     this.cluster =
       props.cluster ??
       new ecs.Cluster(this, 'Cluster', {
@@ -182,9 +195,10 @@ export class FargateFallback extends Construct {
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'RunnerTask', {
       cpu: props.cpu ?? 1024,
       memoryLimitMiB: props.memoryLimitMiB ?? Math.max(2048, nextFargateMemory(fn)),
-      // Fargate Spot runs x86_64 Linux only.
+      // The function's architecture: its code (native modules included) was built for it. Fargate
+      // Spot runs X86_64 and, on platform version 1.4.0 (the latest), ARM64 Linux tasks.
       runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        cpuArchitecture: arm ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
       },
       taskRole: this.taskRole,
@@ -196,6 +210,9 @@ export class FargateFallback extends Construct {
         ecs.ContainerImage.fromAsset(runnerImageDirectory(), {
           file: 'Dockerfile',
           exclude: ['node_modules', 'src', 'tests', 'bench', 'container', '*.map', '*.tgz'],
+          // Built for the task's architecture whatever machine runs the synth.
+          platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+          buildArgs: { BASE_IMAGE: props.runnerBaseImage ?? lambdaBaseImage(fn) },
         }),
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: DEFAULT_CONTAINER_NAME, logGroup: this.logGroup }),
       stopTimeout: Duration.seconds(120),
@@ -212,6 +229,9 @@ export class FargateFallback extends Construct {
       props.subnets?.subnetType ??
       (networking === 'public' ? ec2.SubnetType.PUBLIC : ec2.SubnetType.PRIVATE_ISOLATED);
     const subnets = this.vpc.selectSubnets(props.subnets ?? { subnetType });
+    // A public IP exactly when the selected subnets are public (a given VPC's included): tasks in
+    // public subnets reach AWS only through it, tasks in private ones cannot have one.
+    const assignPublicIp = subnets.hasPublic;
     const executionRole = this.taskDefinition.obtainExecutionRole();
     const taskArns = stack.formatArn({
       service: 'ecs',
@@ -389,7 +409,7 @@ export class FargateFallback extends Construct {
     fn.addEnvironment(ENV.containerName, DEFAULT_CONTAINER_NAME);
     fn.addEnvironment(ENV.subnets, Fn.join(',', subnets.subnetIds));
     fn.addEnvironment(ENV.securityGroups, this.securityGroup.securityGroupId);
-    fn.addEnvironment(ENV.assignPublicIp, String(subnetType === ec2.SubnetType.PUBLIC));
+    fn.addEnvironment(ENV.assignPublicIp, String(assignPublicIp));
     fn.addEnvironment(ENV.capacity, capacity);
     fn.addEnvironment(ENV.payloadBucket, this.bucket.bucketName);
     if (props.margin) fn.addEnvironment(ENV.marginMs, String(props.margin.toMilliseconds()));
@@ -397,7 +417,7 @@ export class FargateFallback extends Construct {
     fn.addEnvironment(ENV.envelopeTransport, props.envelopeTransport ?? 's3');
   }
 
-  #createVpc(networking: FallbackNetworking): ec2.Vpc {
+  #createVpc(networking: FallbackNetworking, extra: readonly ec2.InterfaceVpcEndpointAwsService[]): ec2.Vpc {
     const vpc = new ec2.Vpc(this, 'Vpc', {
       maxAzs: 2,
       natGateways: 0,
@@ -428,6 +448,12 @@ export class FargateFallback extends Construct {
       ] as const) {
         vpc.addInterfaceEndpoint(name, { service, privateDnsEnabled: true });
       }
+      for (const service of extra) {
+        vpc.addInterfaceEndpoint(`Extra${service.shortName.replace(/[^A-Za-z0-9]/g, '')}`, {
+          service,
+          privateDnsEnabled: true,
+        });
+      }
     }
     return vpc;
   }
@@ -447,6 +473,21 @@ function renderForFindings(stack: Stack, value: string): string {
     return JSON.stringify(part);
   };
   return render(stack.resolve(value));
+}
+
+/**
+ * Lambda's public Node.js base image for the function's runtime (`nodejs24.x` →
+ * `public.ecr.aws/lambda/nodejs:24`), so the runner runs the handler on the Node it was
+ * deployed for, with the runtime's bundled AWS SDK under /var/runtime.
+ */
+function lambdaBaseImage(fn: lambda.Function): string {
+  const major = /^nodejs(\d+)\.x$/.exec(fn.runtime.name)?.[1];
+  if (major === undefined) {
+    throw new Error(
+      `${fn.node.path} runs on ${fn.runtime.name}; the runner runs Node.js handlers only (nodejs20.x, nodejs22.x, nodejs24.x). Pass runnerBaseImage for another Node base.`,
+    );
+  }
+  return `public.ecr.aws/lambda/nodejs:${major}`;
 }
 
 /** The most memory Fargate gives a 1 vCPU task, in MiB. */

@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -44,7 +47,7 @@ function synth(
       (policy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument
         .Statement,
   );
-  return { template, statements, fallback, fn, stack };
+  return { template, statements, fallback, fn, stack, app };
 }
 
 const bySid = (statements: Statement[], sid: string) => statements.find((statement) => statement.Sid === sid);
@@ -324,5 +327,80 @@ describe('FargateFallback', () => {
       'kms:Decrypt',
       'kms:GenerateDataKey',
     ]);
+  });
+
+  it("follows the function's architecture and runtime: task platform, image platform and base", () => {
+    // Act
+    const arm = synth(
+      {},
+      { function: () => ({ architecture: lambda.Architecture.ARM_64, runtime: lambda.Runtime.NODEJS_24_X }) },
+    );
+    const x86 = synth();
+    const image = (result: ReturnType<typeof synth>) => {
+      const assembly = result.app.synth();
+      const manifest = JSON.parse(
+        readFileSync(join(assembly.directory, `${result.stack.artifactId}.assets.json`), 'utf8'),
+      ) as {
+        dockerImages: Record<
+          string,
+          { source: { platform?: string; dockerBuildArgs?: Record<string, string> } }
+        >;
+      };
+      return Object.values(manifest.dockerImages)[0]?.source;
+    };
+
+    // Assess
+    arm.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
+    });
+    x86.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
+    });
+    expect(image(arm)).toMatchObject({
+      platform: 'linux/arm64',
+      dockerBuildArgs: { BASE_IMAGE: 'public.ecr.aws/lambda/nodejs:24' },
+    });
+    expect(image(x86)).toMatchObject({
+      platform: 'linux/amd64',
+      dockerBuildArgs: { BASE_IMAGE: 'public.ecr.aws/lambda/nodejs:22' },
+    });
+  });
+
+  it('assigns a public IP exactly when the selected subnets of a given VPC are public', () => {
+    // Act
+    const isolated = synth(
+      {},
+      {
+        props: (stack) => ({
+          vpc: new ec2.Vpc(stack, 'Given', {
+            natGateways: 0,
+            subnetConfiguration: [
+              { name: 'public', subnetType: ec2.SubnetType.PUBLIC },
+              { name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+            ],
+          }),
+          subnets: { subnetGroupName: 'isolated' },
+        }),
+      },
+    );
+
+    // Assess
+    isolated.template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ FARGATE_FALLBACK_ASSIGN_PUBLIC_IP: 'false' }) },
+    });
+  });
+
+  it('adds the interface endpoints the handler needs in private networking', () => {
+    // Act
+    const { template } = synth({
+      networking: 'private',
+      interfaceEndpoints: [ec2.InterfaceVpcEndpointAwsService.SQS],
+    });
+
+    // Assess
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      ServiceName: Match.stringLikeRegexp('sqs'),
+      VpcEndpointType: 'Interface',
+    });
   });
 });

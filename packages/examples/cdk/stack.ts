@@ -31,9 +31,11 @@ export class ExampleStack extends Stack {
 
   constructor(scope: Construct, id: string, props: ExampleStackProps) {
     super(scope, id, props);
+    // The functions run on nodejs24.x, x86_64: the runner image matches both.
     const runnerImage = ecs.ContainerImage.fromAsset(props.runnerContext, {
       file: 'Dockerfile',
       platform: Platform.LINUX_AMD64,
+      buildArgs: { BASE_IMAGE: 'public.ecr.aws/lambda/nodejs:24' },
     });
     const fn = (name: string, timeout: Duration, environment: Record<string, string> = {}) =>
       new NodejsFunction(this, name, {
