@@ -165,6 +165,7 @@ export class FargateHandoff {
         clock,
         random: this.#deps.random,
         signal: guard.signal,
+        budgetMs: this.failAt(target.deadlineAt) - clock.now(),
       });
       attempts = started.attempts;
       const confirmed = clock.now();
@@ -191,6 +192,7 @@ export class FargateHandoff {
         ...(started.reused ? { reusedTask: true } : {}),
         ...(started.stoppedDuplicate ? { stoppedDuplicate: started.stoppedDuplicate } : {}),
         ...(started.lookupError ? { lookupError: started.lookupError } : {}),
+        ...(started.reconciled ? { reconciled: true } : {}),
       });
       return receipt;
     } catch (caught) {

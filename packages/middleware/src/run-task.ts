@@ -81,6 +81,11 @@ export interface StartTaskParams {
   signal: AbortSignal;
   /** How long one RunTask call may take before it is abandoned and retried. */
   attemptTimeoutMs?: number;
+  /**
+   * How long until `signal` aborts. When given, the attempts stop a little earlier, so that an
+   * attempt whose answer never came can be checked (did it start a task?) before the deadline.
+   */
+  budgetMs?: number;
 }
 
 export interface StartedTask {
@@ -93,6 +98,26 @@ export interface StartedTask {
   stoppedDuplicate?: string;
   /** Why looking for an earlier task failed, when it did: the handoff went on without knowing. */
   lookupError?: string;
+  /** True when the task was found after the attempts ran out with an attempt unanswered. */
+  reconciled?: boolean;
+}
+
+/** The attempts ran out of time; `unanswered` when some RunTask call never answered. */
+class OutOfTime extends Error {
+  constructor(
+    message: string,
+    readonly unanswered: boolean,
+    readonly attempts: number,
+    readonly lastError: unknown,
+    readonly provider: CapacityProvider,
+  ) {
+    super(message);
+  }
+}
+
+/** The part of the remaining time kept for checking an unanswered attempt: a quarter, 250 ms to 2 s. */
+export function reconcileReserve(budgetMs: number): number {
+  return Math.min(Math.floor(budgetMs / 2), Math.min(2_000, Math.max(250, Math.floor(budgetMs / 4))));
 }
 
 const failureText = (
@@ -106,8 +131,61 @@ const failureText = (
  * failures with jittered backoff inside the time that the signal allows, and moving from Spot
  * to on-demand when Spot has no capacity. A 200 answer with `failures[]` and no task is a
  * failure. Throws {@link HandoffError} when no task can be started.
+ *
+ * A RunTask call that never answered may still have started a task. So the attempts stop a
+ * reserve before the deadline, and when one went unanswered, the task is looked for by its
+ * `startedBy` mark: found, the handoff succeeded; not found, nothing was started; the look-up
+ * itself unanswered, the error says that a task may exist and how to find it.
  */
 export async function startTask(params: StartTaskParams): Promise<StartedTask> {
+  const { clock } = params;
+  const reserve = params.budgetMs === undefined ? 0 : reconcileReserve(params.budgetMs);
+  const work = abortAfter(
+    clock,
+    params.budgetMs === undefined ? Number.MAX_SAFE_INTEGER : params.budgetMs - reserve,
+    () => new Error('the attempts ran out of time'),
+    params.signal,
+  );
+  const endsAt = clock.now() + (params.budgetMs ?? Number.MAX_SAFE_INTEGER) - reserve;
+  try {
+    return await attemptUntil({ ...params, signal: work.signal }, endsAt);
+  } catch (error) {
+    if (!(error instanceof OutOfTime)) throw error;
+    const fail = (detail: string, cause: unknown): never => {
+      throw new HandoffError('deadline', `${error.message}${detail}`, {
+        requestId: params.requestId,
+        attempts: error.attempts,
+        cause: cause ?? error.lastError ?? params.signal.reason,
+      });
+    };
+    if (!error.unanswered || reserve === 0 || params.signal.aborted) return fail('', undefined);
+    let found: string | undefined;
+    try {
+      found = await findStartedTask(params, params.signal);
+    } catch (lookupFailure) {
+      return fail(
+        `; whether that call started a task could not be checked before the deadline (${
+          lookupFailure instanceof Error ? lookupFailure.message : String(lookupFailure)
+        }): look for tasks with startedBy ${startedBy(params.requestId)} and stop any you find`,
+        lookupFailure,
+      );
+    }
+    if (found) {
+      return {
+        taskArn: found,
+        capacityProvider: 'FARGATE',
+        attempts: error.attempts,
+        reused: true,
+        reconciled: true,
+      };
+    }
+    return fail('; a look-up found no task of this invocation, so none was started', undefined);
+  } finally {
+    work.dispose();
+  }
+}
+
+async function attemptUntil(params: StartTaskParams, endsAt: number): Promise<StartedTask> {
   const { config, client, signal, clock, random } = params;
   const { RunTaskCommand } = await loadEcs();
   const providers: CapacityProvider[] =
@@ -120,16 +198,19 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
   let lastError: unknown;
 
   let inFlight = false;
+  let unanswered = false;
   const fail = (): never => {
     const last = inFlight
       ? `the last RunTask call had not answered${lastError instanceof Error ? ` (before it: ${lastError.message})` : ''}`
       : lastError instanceof Error
         ? lastError.message
         : 'no RunTask call finished';
-    throw new HandoffError(
-      'deadline',
+    throw new OutOfTime(
       `no Fargate task could be started before the deadline after ${attempts} RunTask attempt${attempts === 1 ? '' : 's'}: ${last}`,
-      { requestId: params.requestId, attempts, cause: lastError ?? signal.reason },
+      unanswered || inFlight,
+      attempts,
+      lastError,
+      providers[providerIndex] as CapacityProvider,
     );
   };
 
@@ -139,7 +220,9 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
   const tried = new Set<string>();
   let lookupError: string | undefined;
   const lookup = async (): Promise<string | undefined> => {
-    const look = abortAfter(clock, attemptTimeoutMs, () => new Error('ListTasks did not answer'), signal);
+    // A quarter of the time left at most: starting the task matters more than this check.
+    const limit = Math.min(attemptTimeoutMs, Math.max(50, Math.floor((endsAt - clock.now()) / 4)));
+    const look = abortAfter(clock, limit, () => new Error(`ListTasks did not answer within ${limit} ms`), signal);
     try {
       return await findStartedTask(params, look.signal);
     } catch (error) {
@@ -217,6 +300,9 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
       }
     } catch (error) {
       if (error instanceof HandoffError && error.reason !== 'deadline') throw error;
+      if (error instanceof OutOfTime) throw error;
+      // Abandoned by its own timeout or by the deadline: ECS may have started the task anyway.
+      if (attempt.signal.aborted) unanswered = true;
       if (signal.aborted) fail();
       inFlight = false;
       const name = (error as { name?: string }).name;

@@ -272,6 +272,43 @@ describe.each(adapters)('$name', (adapter) => {
     expect(Date.now() - started).toBeLessThan(REMAINING);
   });
 
+  it('says so when an unanswered RunTask is checked and no task was started', async () => {
+    // Prepare
+    ecs.on(ListTasksCommand).resolves({ taskArns: [] });
+    ecs.on(RunTaskCommand).callsFake(() => new Promise(() => {}));
+    const handler = adapter.wrap(untilAborted, options);
+
+    // Act
+    const outcome = handler({}, lambdaContext(REMAINING));
+
+    // Assess
+    await expect(outcome).rejects.toMatchObject({ reason: 'deadline' });
+    await expect(outcome).rejects.toThrow(/had not answered; a look-up found no task of this invocation/);
+  });
+
+  it('succeeds when the RunTask call that never answered did start the task: no orphan', async () => {
+    // Prepare: the first look-ups (before RunTask) find nothing; after the unanswered call, the task.
+    ecs
+      .on(ListTasksCommand)
+      .resolvesOnce({ taskArns: [] })
+      .resolvesOnce({ taskArns: [] })
+      .resolves({ taskArns: [TASK_ARN] });
+    ecs.on(RunTaskCommand).callsFake(() => new Promise(() => {}));
+    const handler = adapter.wrap(untilAborted, options);
+    const context = lambdaContext(REMAINING);
+
+    // Act
+    const receipt = (await handler({}, context)) as HandoffReceipt;
+
+    // Assess
+    expect(receipt).toMatchObject({
+      status: 'handed-off',
+      taskArn: TASK_ARN,
+      requestId: context.awsRequestId,
+    });
+    expect(logger.records.find((r) => r.level === 'INFO')?.attributes).toMatchObject({ reconciled: true });
+  });
+
   it('writes an envelope too large for the override to S3 and passes its s3:// URI', async () => {
     // Prepare
     ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
