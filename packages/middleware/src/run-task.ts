@@ -222,7 +222,12 @@ async function attemptUntil(params: StartTaskParams, endsAt: number): Promise<St
   const lookup = async (): Promise<string | undefined> => {
     // A quarter of the time left at most: starting the task matters more than this check.
     const limit = Math.min(attemptTimeoutMs, Math.max(50, Math.floor((endsAt - clock.now()) / 4)));
-    const look = abortAfter(clock, limit, () => new Error(`ListTasks did not answer within ${limit} ms`), signal);
+    const look = abortAfter(
+      clock,
+      limit,
+      () => new Error(`ListTasks did not answer within ${limit} ms`),
+      signal,
+    );
     try {
       return await findStartedTask(params, look.signal);
     } catch (error) {
