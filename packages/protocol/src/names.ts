@@ -41,6 +41,12 @@ export const ENV = {
   awsMaxAttempts: 'FARGATE_FALLBACK_AWS_MAX_ATTEMPTS',
   /** How long the runner keeps retrying a throttled Lambda API call (a burst of runners). */
   throttleBudgetMs: 'FARGATE_FALLBACK_THROTTLE_BUDGET_MS',
+  /**
+   * Set by the runner on the fresh process it starts for the handler when the function's
+   * `NODE_OPTIONS` or `AWS_LAMBDA_EXEC_WRAPPER` must act from process start: the code is in
+   * place, only the handler is left to run.
+   */
+  prepared: 'FARGATE_FALLBACK_PREPARED',
   /** `true` lets the runner run a function whose runtime's Node major differs from its own. */
   allowRuntimeMismatch: 'FARGATE_FALLBACK_ALLOW_RUNTIME_MISMATCH',
 } as const;

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // immortal-runner: runs one handed-off invocation, configured only through its environment.
+import { spawn } from 'node:child_process';
 import { createRequire, Module } from 'node:module';
 import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { runInvocation } from './runner.js';
@@ -54,6 +56,24 @@ const code = await runInvocation({
   runtimeModulePaths,
   nodeMajor: Number(process.versions.node.split('.')[0]),
   refreshModulePaths: () => (Module as unknown as { _initPaths: () => void })._initPaths(),
+  respawn: (env, wrapper) =>
+    new Promise((resolve, reject) => {
+      // As Lambda runs `wrapper /var/runtime/bootstrap`: the wrapper gets the command to exec.
+      const command = [process.execPath, fileURLToPath(import.meta.url)];
+      const child = wrapper
+        ? spawn(wrapper, command, { env, stdio: 'inherit' })
+        : spawn(command[0] as string, command.slice(1), { env, stdio: 'inherit' });
+      const forward = () => child.kill('SIGTERM');
+      process.on('SIGTERM', forward);
+      child.on('error', (error) => {
+        process.off('SIGTERM', forward);
+        reject(error);
+      });
+      child.on('exit', (code, signal) => {
+        process.off('SIGTERM', forward);
+        resolve({ code, signal });
+      });
+    }),
 });
 // The handler may leave timers or sockets open; the invocation is over, so is the task.
 process.stdout.write('', () => process.exit(code));

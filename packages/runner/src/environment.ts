@@ -31,7 +31,8 @@ export function handlerEnvironment(input: EnvironmentInput): Record<string, stri
   const { envelope, configuration, taskRoot, layersRoot } = input;
   const vars: Record<string, string> = {};
   for (const [key, value] of Object.entries(configuration.Environment?.Variables ?? {})) {
-    if (!RESERVED.test(key)) vars[key] = value;
+    // AWS_LAMBDA_EXEC_WRAPPER is the one AWS_LAMBDA_ variable a function sets itself.
+    if (!RESERVED.test(key) || key === 'AWS_LAMBDA_EXEC_WRAPPER') vars[key] = value;
   }
   const region =
     envelope.function.region ??

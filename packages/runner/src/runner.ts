@@ -1,3 +1,5 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ENV, type Envelope } from '@immortal-lambda/protocol';
@@ -45,6 +47,19 @@ export interface RunnerDependencies {
   refreshModulePaths: () => void;
   /** Waits between download attempts. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Runs the handler in a fresh runner process with this environment, through `wrapper` when
+   * given (AWS_LAMBDA_EXEC_WRAPPER), forwarding the stop signal; resolves to how it ended.
+   */
+  respawn?: (
+    env: Record<string, string | undefined>,
+    wrapper: string | undefined,
+  ) => Promise<{ code: number | null; signal: string | null }>;
+}
+
+/** The handler needs a process of its own: settings that act only when a Node process starts. */
+function needsFreshProcess(environment: Record<string, string>): boolean {
+  return Boolean(environment.NODE_OPTIONS?.trim() || environment.AWS_LAMBDA_EXEC_WRAPPER?.trim());
 }
 
 class Stopped extends Error {}
@@ -56,6 +71,37 @@ function describe(error: unknown): Record<string, unknown> {
   const record: Record<string, unknown> = { name: error.name, message: error.message, stack: error.stack };
   if (error.cause !== undefined) record.cause = describe(error.cause);
   return record;
+}
+
+/** A path Lambda gives as /opt/… or /var/task/…, where this runner put those folders. */
+function localPath(path: string | undefined, taskRoot: string, layersRoot: string): string | undefined {
+  if (!path) return undefined;
+  if (path.startsWith('/opt/')) return `${layersRoot}/${path.slice('/opt/'.length)}`;
+  if (path.startsWith('/var/task/')) return `${taskRoot}/${path.slice('/var/task/'.length)}`;
+  return path;
+}
+
+/** The fresh process ended by a signal before it wrote its outcome record. */
+const CHILD_REPORTED = -1;
+
+/** The exit code a fresh handler process reported, or {@link CHILD_REPORTED} when it was killed. */
+function childExit(child: { code: number | null; signal: string | null }): number {
+  if (child.code !== null) return child.code;
+  return child.signal === 'SIGTERM' ? EXIT_CODES.stopped : CHILD_REPORTED;
+}
+
+function loadPrepared(
+  taskRoot: string,
+  layersRoot: string,
+  handlerName: string | undefined,
+  envelope: Envelope,
+) {
+  if (!handlerName) {
+    throw new HandlerLoadError(
+      `no handler to run: the envelope carries none (_HANDLER was unset where the handoff ran) and the configuration of ${envelope.function.name}:${envelope.function.version} names none`,
+    );
+  }
+  return loadHandler(taskRoot, handlerName, { allowedRoots: [layersRoot] });
 }
 
 /**
@@ -118,8 +164,13 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
   try {
     settings = readSettings(deps.env);
     const current = settings;
-    const prepared = (async () => {
+    type Fresh = { fresh: Record<string, string | undefined>; wrapper: string | undefined };
+    const prepared = (async (): Promise<Awaited<ReturnType<typeof loadHandler>> | Fresh> => {
       envelope = await readEnvelope(current.envelope, () => deps.s3(current.aws));
+      if (deps.env[ENV.prepared] === '1') {
+        // The fresh process: the code and the handler's environment are in place.
+        return loadPrepared(current.taskRoot, current.layersRoot, deps.env._HANDLER, envelope);
+      }
       log('INFO', 'Resuming a handed-off invocation', {
         ...ids(),
         handler: envelope.function.handler ?? '(the configured handler)',
@@ -138,6 +189,13 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
         allowRuntimeMismatch: current.allowRuntimeMismatch,
         now: deps.now,
       });
+      const extensions = await readdir(join(current.layersRoot, 'extensions')).catch(() => []);
+      if (extensions.length > 0) {
+        log('INFO', 'Lambda extensions are not run by the runner', {
+          ...ids(),
+          extensions: extensions.map((name) => join(current.layersRoot, 'extensions', name)),
+        });
+      }
       const environment = handlerEnvironment({
         envelope,
         configuration: fetched.configuration,
@@ -146,17 +204,49 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
         runtimeModulePaths: deps.runtimeModulePaths,
         nodeMajor: deps.nodeMajor,
       });
+      if (needsFreshProcess(environment) && deps.respawn) {
+        // NODE_OPTIONS and AWS_LAMBDA_EXEC_WRAPPER act only when a process starts: the handler
+        // runs in a fresh runner process that starts with them, as on Lambda.
+        log('INFO', 'Running the handler in a fresh process, so that NODE_OPTIONS or the exec wrapper act', {
+          ...ids(),
+          nodeOptions: environment.NODE_OPTIONS,
+          execWrapper: environment.AWS_LAMBDA_EXEC_WRAPPER,
+        });
+        return {
+          fresh: { ...deps.env, ...environment, [ENV.prepared]: '1' },
+          wrapper: localPath(
+            environment.AWS_LAMBDA_EXEC_WRAPPER?.trim(),
+            current.taskRoot,
+            current.layersRoot,
+          ),
+        };
+      }
       Object.assign(deps.env, environment);
       deps.refreshModulePaths();
-      const handlerName = environment._HANDLER;
-      if (!handlerName) {
+      return loadPrepared(current.taskRoot, current.layersRoot, environment._HANDLER, envelope);
+    })();
+    const ready = await Promise.race([prepared, stopped]);
+    if ('fresh' in ready) {
+      // The fresh process writes its own outcome record and gets the stop signal forwarded.
+      unsubscribe();
+      let child: { code: number | null; signal: string | null };
+      try {
+        child = await (deps.respawn as NonNullable<typeof deps.respawn>)(ready.fresh, ready.wrapper);
+      } catch (error) {
         throw new HandlerLoadError(
-          `no handler to run: the envelope carries none (_HANDLER was unset where the handoff ran) and the configuration of ${envelope.function.name}:${envelope.function.version} names none`,
+          `the handler process could not be started${ready.wrapper ? ` through AWS_LAMBDA_EXEC_WRAPPER ${ready.wrapper}` : ''}: ${(error as Error).message}`,
+          { cause: error },
         );
       }
-      return loadHandler(current.taskRoot, handlerName, { allowedRoots: [current.layersRoot] });
-    })();
-    handler = await Promise.race([prepared, stopped]);
+      const code = childExit(child);
+      if (code !== CHILD_REPORTED) return code as ExitCode;
+      return finish(EXIT_CODES.stopped, {
+        error: {
+          message: 'the handler process ended by a signal without an outcome record (killed: out of memory?)',
+        },
+      });
+    }
+    handler = ready;
   } catch (error) {
     if (error instanceof Stopped) return finish(EXIT_CODES.stopped, { error: describe(error) });
     const code = error instanceof RunnerError ? error.exitCode : EXIT_CODES.badInput;

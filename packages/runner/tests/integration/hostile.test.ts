@@ -340,4 +340,93 @@ describe('immortal-runner applies what Lambda would', () => {
     expect(result.code).toBe(EXIT_CODES.timedOut);
     expect(errorMessage(result)).toMatch(/was aborted and stopped/);
   });
+
+  it('starts the handler in a process with the function NODE_OPTIONS, as Lambda does', async () => {
+    // Prepare
+    lambda.functions.set('fn:1', {
+      name: 'fn',
+      version: '1',
+      zip: buildZip([
+        {
+          name: 'index.js',
+          data: `const v8 = require('node:v8');
+exports.handler = async (event, context) => {
+  console.log(JSON.stringify({ observed: {
+    heapMiB: Math.round(v8.getHeapStatistics().heap_size_limit / 1048576),
+    sourceMaps: process.sourceMapsEnabled,
+    requestId: context.awsRequestId,
+    event,
+  } }));
+  return 'ok';
+};`,
+        },
+      ]),
+      handler: 'index.handler',
+      variables: { NODE_OPTIONS: '--max-old-space-size=96 --enable-source-maps' },
+    });
+    const value = envelope('index.handler', { id: 4 });
+
+    // Act
+    const result = await run(value);
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.success);
+    expect(result.observed).toMatchObject({
+      sourceMaps: true,
+      requestId: value.invocation.awsRequestId,
+      event: { id: 4 },
+    });
+    expect(Number(result.observed?.heapMiB)).toBeLessThan(200);
+    expect(result.records.filter((r) => r.message === 'immortal-runner finished')).toHaveLength(1);
+  });
+
+  it('runs the handler through AWS_LAMBDA_EXEC_WRAPPER and passes on its exit code', async () => {
+    // Prepare
+    lambda.functions.set('fn:1', {
+      name: 'fn',
+      version: '1',
+      zip: buildZip([
+        { name: 'wrapper.sh', data: '#!/bin/sh\nexport WRAPPED_BY=wrapper\nexec "$@"\n', mode: 0o755 },
+        {
+          name: 'index.js',
+          data: 'exports.handler = async () => { console.log(JSON.stringify({ observed: { wrappedBy: process.env.WRAPPED_BY } })); throw new Error("after the wrapper"); };',
+        },
+      ]),
+      handler: 'index.handler',
+      variables: { AWS_LAMBDA_EXEC_WRAPPER: '/var/task/wrapper.sh' },
+    });
+
+    // Act
+    const result = await run(envelope('index.handler'));
+
+    // Assess
+    expect(result.observed).toEqual({ wrappedBy: 'wrapper' });
+    expect(result.code).toBe(EXIT_CODES.handlerError);
+    expect(result.outcome).toMatchObject({ outcome: 'handler-error' });
+    expect(errorMessage(result)).toBe('after the wrapper');
+  });
+
+  it('says that extensions in the layers are not run', async () => {
+    // Prepare
+    const layer = 'arn:aws:lambda:eu-west-1:123456789012:layer:ext:1';
+    lambda.layers.set(layer, buildZip([{ name: 'extensions/telemetry', data: '#!/bin/sh\n', mode: 0o755 }]));
+    lambda.functions.set('fn:1', {
+      name: 'fn',
+      version: '1',
+      zip: buildZip([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]),
+      handler: 'index.handler',
+      layers: [layer],
+    });
+
+    // Act
+    const result = await run(envelope('index.handler'));
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.success);
+    expect(
+      result.records.find((r) => r.message === 'Lambda extensions are not run by the runner'),
+    ).toMatchObject({
+      extensions: [join(sandbox, 'opt', 'extensions', 'telemetry')],
+    });
+  });
 });
