@@ -100,6 +100,8 @@ export interface FargateFallbackProps {
   logRetention?: logs.RetentionDays;
   /** How long envelopes stay in the payload bucket (default 7 days). */
   envelopeExpiration?: Duration;
+  /** Key prefix of envelopes in the bucket (default `immortal-lambda/envelopes/`); the policy follows it. */
+  payloadPrefix?: string;
 }
 
 /**
@@ -144,6 +146,7 @@ export class FargateFallback extends Construct {
     super(scope, id);
     const fn = props.function;
     const arm = fn.architecture.name === 'arm64';
+    const payloadPrefix = props.payloadPrefix ?? ENVELOPE_PREFIX;
     const stack = Stack.of(this);
     const networking = props.networking ?? 'public';
     const capacity = props.capacity ?? 'FARGATE';
@@ -181,7 +184,7 @@ export class FargateFallback extends Construct {
         blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
         objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         lifecycleRules: [
-          { prefix: ENVELOPE_PREFIX, expiration: props.envelopeExpiration ?? Duration.days(7) },
+          { prefix: payloadPrefix, expiration: props.envelopeExpiration ?? Duration.days(7) },
           { abortIncompleteMultipartUploadAfter: Duration.days(1) },
         ],
         removalPolicy: RemovalPolicy.DESTROY,
@@ -295,7 +298,7 @@ export class FargateFallback extends Construct {
         conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
       }),
     );
-    const envelopes = `${ENVELOPE_PREFIX}${fn.functionName}/*`;
+    const envelopes = `${payloadPrefix}${fn.functionName}/*`;
     policy.addStatements(
       new iam.PolicyStatement({
         sid: 'WriteItsEnvelopes',
@@ -415,6 +418,7 @@ export class FargateFallback extends Construct {
     if (props.margin) fn.addEnvironment(ENV.marginMs, String(props.margin.toMilliseconds()));
     if (props.maxInLambda) fn.addEnvironment(ENV.maxInLambdaMs, String(props.maxInLambda.toMilliseconds()));
     fn.addEnvironment(ENV.envelopeTransport, props.envelopeTransport ?? 's3');
+    if (props.payloadPrefix) fn.addEnvironment(ENV.payloadPrefix, props.payloadPrefix);
   }
 
   #createVpc(networking: FallbackNetworking, extra: readonly ec2.InterfaceVpcEndpointAwsService[]): ec2.Vpc {

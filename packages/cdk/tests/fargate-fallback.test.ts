@@ -403,4 +403,20 @@ describe('FargateFallback', () => {
       VpcEndpointType: 'Interface',
     });
   });
+
+  it('matches a custom payload prefix in the policy, the lifecycle rule and the environment', () => {
+    // Act
+    const { template, statements } = synth({ payloadPrefix: 'jobs/handoffs/' });
+
+    // Assess
+    expect(JSON.stringify(bySid(statements, 'WriteItsEnvelopes'))).toMatch(/jobs\/handoffs\/.*\/\*/);
+    expect(JSON.stringify(bySid(statements, 'ReadItsEnvelopes'))).toMatch(/jobs\/handoffs\/.*\/\*/);
+    expect(JSON.stringify(statements)).not.toMatch(/immortal-lambda\/envelopes/);
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'jobs/handoffs/' })]) },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ FARGATE_FALLBACK_PAYLOAD_PREFIX: 'jobs/handoffs/' }) },
+    });
+  });
 });

@@ -378,11 +378,11 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
     );
   }
 
-  const prefixOption = (options as Options).payloadPrefix;
+  const prefixOption = (options as Options).payloadPrefix ?? env[ENV.payloadPrefix];
   let payloadPrefix = DEFAULT_PAYLOAD_PREFIX;
-  if (prefixOption !== undefined) {
+  if (prefixOption !== undefined && prefixOption !== '') {
     if (typeof prefixOption !== 'string') {
-      problems.push(`payloadPrefix must be a string, got ${kind(prefixOption)}`);
+      problems.push(`payloadPrefix must be a string, got ${kind(prefixOption)} (${ENV.payloadPrefix})`);
     } else if (prefixOption.length > MAX_PAYLOAD_PREFIX_LENGTH) {
       problems.push(
         `payloadPrefix is ${prefixOption.length} characters long; use at most ${MAX_PAYLOAD_PREFIX_LENGTH}, so that the envelope's key stays within S3's 1,024 bytes`,

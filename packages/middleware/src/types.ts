@@ -132,7 +132,7 @@ export interface FargateFallbackOptions<TEvent = unknown, TResponse = unknown> {
   capacity?: CapacityOption;
   /** S3 bucket for envelopes too large for the container override (`FARGATE_FALLBACK_BUCKET`). */
   payloadBucket?: string;
-  /** Key prefix of spilled envelopes (default `immortal-lambda/envelopes/`). */
+  /** Key prefix of spilled envelopes (`FARGATE_FALLBACK_PAYLOAD_PREFIX`, default `immortal-lambda/envelopes/`). */
   payloadPrefix?: string;
   /** How long before the deadline the handoff starts (`FARGATE_FALLBACK_MARGIN_MS`, default 10000). */
   marginMs?: number;

@@ -17,6 +17,8 @@ export const ENV = {
   assignPublicIp: 'FARGATE_FALLBACK_ASSIGN_PUBLIC_IP',
   capacity: 'FARGATE_FALLBACK_CAPACITY',
   payloadBucket: 'FARGATE_FALLBACK_BUCKET',
+  /** Key prefix of envelopes in the payload bucket (default `immortal-lambda/envelopes/`). */
+  payloadPrefix: 'FARGATE_FALLBACK_PAYLOAD_PREFIX',
   marginMs: 'FARGATE_FALLBACK_MARGIN_MS',
   disabled: 'FARGATE_FALLBACK_DISABLED',
   /** `auto` (inline when it fits the override) or `s3` (always through the payload bucket). */

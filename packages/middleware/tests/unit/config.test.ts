@@ -232,6 +232,15 @@ describe('envelopeTransport and maxInLambdaMs', () => {
     expect(config).toMatchObject({ envelopeTransport: 's3', maxInLambdaMs: 25_000 });
   });
 
+  it('reads the payload prefix from FARGATE_FALLBACK_PAYLOAD_PREFIX, checked like the option', () => {
+    expect(
+      resolveConfig({}, lambdaEnv({ FARGATE_FALLBACK_PAYLOAD_PREFIX: 'jobs/handoffs/' })).payloadPrefix,
+    ).toBe('jobs/handoffs/');
+    expect(
+      problemsOf(() => resolveConfig({}, lambdaEnv({ FARGATE_FALLBACK_PAYLOAD_PREFIX: 'a b/' }))).join('\n'),
+    ).toContain('payloadPrefix "a b/" may hold only');
+  });
+
   it('refuses the s3 transport without a bucket, and an unknown transport', () => {
     expect(problemsOf(() => resolveConfig({ envelopeTransport: 's3' }, lambdaEnv())).join('\n')).toContain(
       'envelopeTransport is s3 but no payload bucket is set',
