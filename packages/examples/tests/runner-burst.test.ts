@@ -28,8 +28,9 @@ afterAll(async () => {
 
 describe('a burst of runners against a Lambda API that throttles', () => {
   it(`gets all ${RUNNERS} runners their code: every one exits 0`, async () => {
-    // Prepare: half of all GetFunction calls are answered 429, as Lambda's account rates do.
-    plane.faults = { lambdaThrottle: 0.5 };
+    // Prepare: 70 % of all GetFunction calls are answered 429, as Lambda's account rates do; the
+    // SDK's own 3 attempts run out for about a third of the runners, which then wait and retry.
+    plane.faults = { lambdaThrottle: 0.7 };
     const ecs = new ECSClient({
       endpoint: plane.url,
       region: plane.region,
@@ -54,10 +55,7 @@ describe('a burst of runners against a Lambda API that throttles', () => {
               containerOverrides: [
                 {
                   name: DEFAULT_CONTAINER_NAME,
-                  environment: [
-                    { name: ENV.envelope, value: JSON.stringify(envelope) },
-                    { name: ENV.awsMaxAttempts, value: '1' },
-                  ],
+                  environment: [{ name: ENV.envelope, value: JSON.stringify(envelope) }],
                 },
               ],
             },
@@ -80,6 +78,6 @@ describe('a burst of runners against a Lambda API that throttles', () => {
     console.info(
       `runner burst: ${RUNNERS} runners, ${calls} GetFunction calls, ${waits} throttled waits, all exit 0`,
     );
-    expect(waits).toBeGreaterThan(RUNNERS / 4);
+    expect(waits).toBeGreaterThan(RUNNERS / 10);
   }, 300_000);
 });

@@ -1,3 +1,4 @@
+export { type AuditedCall, accessKeyOf } from './audit.js';
 export { type HandedOffInvocation, handedOffEnvelope } from './envelopes.js';
 export { ApiError, LocalPlaneError, RegistrationError } from './errors.js';
 export {

@@ -13,6 +13,7 @@ import {
   RUN_TASK_OVERRIDES_LIMIT,
   STARTED_BY_PATTERN,
 } from '@immortal-lambda/protocol';
+import { type AuditedCall, accessKeyOf } from './audit.js';
 import { ApiError, LocalPlaneError } from './errors.js';
 import { type LaunchedTask, ProcessLauncher, type TaskLauncher } from './launcher.js';
 import { ACCOUNT, FunctionRegistry, type FunctionSpec } from './registry.js';
@@ -54,6 +55,9 @@ export interface TaskDefinition {
   family: string;
   containerName: string;
   environment: Record<string, string>;
+  /** The task and execution roles RunTask passes (recorded as iam:PassRole calls). */
+  taskRoleArn?: string;
+  executionRoleArn?: string;
 }
 
 type TaskStatus = 'PROVISIONING' | 'PENDING' | 'RUNNING' | 'DEPROVISIONING' | 'STOPPED';
@@ -139,6 +143,8 @@ export class LocalControlPlane extends EventEmitter {
   faults: Faults = {};
   /** Every API call, in order: `ECS.RunTask`, `Lambda.GetFunction`, … */
   readonly calls: string[] = [];
+  /** Every call served, as IAM authorises it: for checking permissions against real policies. */
+  readonly audit: AuditedCall[] = [];
   readonly #launcher: TaskLauncher;
   readonly #tasks = new Map<string, LocalTask>();
   readonly #running = new Map<string, LaunchedTask>();
@@ -292,19 +298,37 @@ export class LocalControlPlane extends EventEmitter {
     if (request.method === 'POST' && target.startsWith(ECS_TARGET)) {
       const chunks: Buffer[] = [];
       for await (const chunk of request) chunks.push(chunk as Buffer);
-      await this.#ecs(target.slice(ECS_TARGET.length), Buffer.concat(chunks).toString('utf8'), response);
+      await this.#ecs(
+        target.slice(ECS_TARGET.length),
+        Buffer.concat(chunks).toString('utf8'),
+        response,
+        accessKeyOf(request),
+      );
       return;
     }
     if (request.method === 'GET') {
       const fn = /^\/2015-03-31\/functions\/([^/]+)$/.exec(url.pathname);
       if (fn?.[1])
-        return this.#lambda('GetFunction', response, () =>
-          this.#getFunction(decodeURIComponent(fn[1] as string), url),
-        );
+        return this.#lambda('GetFunction', response, () => {
+          const name = decodeURIComponent(fn[1] as string);
+          const qualifier = url.searchParams.get('Qualifier');
+          const arn = name.startsWith('arn:')
+            ? name
+            : `arn:aws:lambda:${this.region}:${ACCOUNT}:function:${name}`;
+          this.#record(
+            'lambda:GetFunction',
+            qualifier ? `${arn}:${qualifier}` : arn,
+            {},
+            accessKeyOf(request),
+          );
+          return this.#getFunction(name, url);
+        });
       if (url.pathname === '/2018-10-31/layers' && url.searchParams.get('find') === 'LayerVersion') {
-        return this.#lambda('GetLayerVersionByArn', response, () =>
-          this.#getLayer(url.searchParams.get('Arn') ?? ''),
-        );
+        return this.#lambda('GetLayerVersionByArn', response, () => {
+          const arn = url.searchParams.get('Arn') ?? '';
+          this.#record('lambda:GetLayerVersion', arn, {}, accessKeyOf(request));
+          return this.#getLayer(arn);
+        });
       }
       const code = /^\/code\/([0-9a-f]+)$/.exec(url.pathname);
       if (code?.[1]) return this.#serveCode(code[1], response);
@@ -404,11 +428,70 @@ export class LocalControlPlane extends EventEmitter {
     response.end(offered.zip);
   }
 
+  // ---- audit -----------------------------------------------------------------------------
+
+  #record(
+    action: string,
+    resource: string,
+    context: Record<string, string>,
+    accessKeyId: string | undefined,
+  ) {
+    this.audit.push({ action, resource, context, accessKeyId });
+  }
+
+  /** Records an ECS call as IAM authorises it, before it is answered (AWS authorises first). */
+  #auditEcs(action: string, body: Record<string, unknown>, accessKeyId: string | undefined) {
+    const cluster = this.#clusterName(body.cluster);
+    const onCluster = { 'ecs:cluster': `arn:aws:ecs:${this.region}:${ACCOUNT}:cluster/${cluster}` };
+    const taskArn = (ref: string) =>
+      ref.startsWith('arn:') ? ref : `arn:aws:ecs:${this.region}:${ACCOUNT}:task/${cluster}/${ref}`;
+    switch (action) {
+      case 'RunTask': {
+        const family = /(?:task-definition\/)?([A-Za-z0-9_-]+)(?::(\d+))?$/.exec(
+          String(body.taskDefinition ?? ''),
+        );
+        const definition = family?.[1] ? this.#taskDefinitions.get(family[1]) : undefined;
+        this.#record(
+          'ecs:RunTask',
+          `arn:aws:ecs:${this.region}:${ACCOUNT}:task-definition/${family?.[1] ?? ''}:${family?.[2] ?? '1'}`,
+          onCluster,
+          accessKeyId,
+        );
+        if (Array.isArray(body.tags) && body.tags.length > 0) {
+          this.#record('ecs:TagResource', taskArn('*'), { 'ecs:CreateAction': 'RunTask' }, accessKeyId);
+        }
+        for (const role of [definition?.taskRoleArn, definition?.executionRoleArn]) {
+          if (role)
+            this.#record(
+              'iam:PassRole',
+              role,
+              { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
+              accessKeyId,
+            );
+        }
+        return;
+      }
+      case 'ListTasks':
+        // Without a container instance, AWS authorises ListTasks on "*".
+        this.#record('ecs:ListTasks', '*', onCluster, accessKeyId);
+        return;
+      case 'DescribeTasks':
+        for (const ref of (body.tasks as string[] | undefined) ?? [])
+          this.#record('ecs:DescribeTasks', taskArn(ref), onCluster, accessKeyId);
+        return;
+      case 'StopTask':
+        this.#record('ecs:StopTask', taskArn(String(body.task ?? '')), onCluster, accessKeyId);
+        return;
+      default:
+    }
+  }
+
   // ---- ECS ------------------------------------------------------------------------------
 
-  async #ecs(action: string, text: string, response: ServerResponse): Promise<void> {
+  async #ecs(action: string, text: string, response: ServerResponse, accessKeyId?: string): Promise<void> {
     this.calls.push(`ECS.${action}`);
     const body = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
+    this.#auditEcs(action, body, accessKeyId);
     if (this.faults.latencyMs) await new Promise((resolve) => setTimeout(resolve, this.faults.latencyMs));
     if (action === 'RunTask' && this.faults.hang) {
       this.#hanging.add(response);

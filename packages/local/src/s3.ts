@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
+import { type AuditedCall, accessKeyOf } from './audit.js';
 
 /**
  * A running S3 emulator (s3rver) for spilled envelopes.
@@ -17,6 +20,8 @@ import S3rver from 's3rver';
 export interface LocalS3 {
   endpoint: string;
   bucket: string;
+  /** Every object call served, as IAM authorises it (s3:PutObject, s3:GetObject on the object). */
+  audit: AuditedCall[];
   stop(): Promise<void>;
 }
 
@@ -35,7 +40,7 @@ export async function startS3(options: { bucket?: string; port?: number } = {}):
   const directory = mkdtempSync(join(tmpdir(), 'immortal-s3-'));
   const bucket = options.bucket ?? 'immortal-envelopes';
   const server = new S3rver({
-    port: options.port ?? 0,
+    port: 0,
     address: '127.0.0.1',
     silent: true,
     directory,
@@ -44,10 +49,43 @@ export async function startS3(options: { bucket?: string; port?: number } = {}):
   });
   keepKeysStorable(server);
   const { port } = await server.run();
+  // A recording front: each call is noted as IAM would authorise it, then passed to s3rver.
+  const audit: AuditedCall[] = [];
+  const front = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://local');
+    const [, bucketName, ...key] = url.pathname.split('/');
+    if (bucketName && key.length > 0) {
+      const action =
+        request.method === 'PUT'
+          ? 's3:PutObject'
+          : request.method === 'DELETE'
+            ? 's3:DeleteObject'
+            : 's3:GetObject';
+      audit.push({
+        action,
+        resource: `arn:aws:s3:::${bucketName}/${decodeURIComponent(key.join('/'))}`,
+        context: {},
+        accessKeyId: accessKeyOf(request),
+      });
+    }
+    const upstream = httpRequest(
+      { host: '127.0.0.1', port, method: request.method, path: request.url, headers: request.headers },
+      (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      },
+    );
+    upstream.on('error', (error) => response.destroy(error));
+    request.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => front.listen(options.port ?? 0, '127.0.0.1', resolve));
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
     bucket,
+    audit,
     stop: async () => {
+      front.closeAllConnections();
+      await new Promise((resolve) => front.close(resolve));
       await server.close();
       rmSync(directory, { recursive: true, force: true });
     },

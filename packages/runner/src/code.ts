@@ -44,14 +44,24 @@ export interface FetchCodeOptions {
   random?: () => number;
 }
 
-/** Throttling by the Lambda API: its per-account rates cannot be raised, so runners wait. */
+/**
+ * Throttling by the Lambda API (its per-account rates cannot be raised, so runners wait), or a
+ * connection the endpoint reset under the same burst: both pass, a timeout does not.
+ */
 export function isThrottled(error: unknown): boolean {
-  const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const { name, code, $metadata } = error as {
+    name?: string;
+    code?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
   return (
     name === 'TooManyRequestsException' ||
     name === 'ThrottlingException' ||
     name === 'Throttling' ||
-    $metadata?.httpStatusCode === 429
+    $metadata?.httpStatusCode === 429 ||
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    /ECONNRESET|socket hang up/.test((error as Error).message ?? '')
   );
 }
 

@@ -1,0 +1,34 @@
+import type { IncomingMessage } from 'node:http';
+
+/**
+ * One AWS call the local plane (or its S3 front) served, as IAM would authorise it: the action,
+ * the resource AWS evaluates it on (the literal `*` for calls AWS authorises on `*`), the
+ * condition keys this system relies on, and the access key that signed it (which role made it).
+ *
+ * @example
+ * ```ts
+ * import type { AuditedCall } from '@immortal-lambda/local';
+ * const denied = (call: AuditedCall) => `${call.action} on ${call.resource}`;
+ * ```
+ */
+export interface AuditedCall {
+  action: string;
+  resource: string;
+  context: Record<string, string>;
+  accessKeyId: string | undefined;
+}
+
+/**
+ * The access key id of a SigV4-signed request (`Credential=AKID/date/region/service/aws4_request`):
+ * which credentials, and so which role, made the call.
+ *
+ * @example
+ * ```ts
+ * import { accessKeyOf } from '@immortal-lambda/local';
+ * createServer((request) => console.log(accessKeyOf(request)));
+ * ```
+ */
+export function accessKeyOf(request: IncomingMessage): string | undefined {
+  const header = String(request.headers.authorization ?? '');
+  return /Credential=([^/,\s]+)\//.exec(header)?.[1];
+}
