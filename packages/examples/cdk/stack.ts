@@ -122,12 +122,12 @@ export class ExampleStack extends Stack {
     acknowledge(
       shared.bucket,
       'AwsSolutions-S1',
-      'Envelopes are transient (expired after 7 days); access is audited by CloudTrail, not server access logs.',
+      'Envelopes are transient (expired after 7 days), travel through this bucket only (envelopeTransport s3) and are readable by the functions roles alone; no access logs are written: enable server access logs or CloudTrail data events where object reads must be audited.',
     );
     acknowledge(
       uploads,
       'AwsSolutions-S1',
-      'An example upload bucket; access is audited by CloudTrail, not server access logs.',
+      'An example upload bucket; no access logs are written: enable server access logs or CloudTrail data events where object reads must be audited.',
     );
     acknowledge(
       shared.cluster,
