@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import type { RunTaskCommandInput } from '@aws-sdk/client-ecs';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
-import type { FallbackLogger, FargateFallbackOptions } from '../../src/types.js';
+import { ENV } from '../../src/protocol/index.js';
+import type { FallbackHandler, FallbackLogger, FargateFallbackOptions } from '../../src/types.js';
 
 /** A Lambda-shaped context whose deadline is `remainingMs` from now, by `Date.now()`. */
 export function lambdaContext(remainingMs: number, overrides: Partial<Context> = {}): Context {
@@ -83,4 +85,19 @@ export function mockedOptions(logger: FallbackLogger, marginMs: number): Fargate
     s3Client: new S3Client({ region: 'eu-west-1' }),
     random: () => 0.5,
   };
+}
+
+/** A handler that works until it is aborted, like a long job that honours its signal. */
+export const untilAborted: FallbackHandler<unknown, unknown> = (_event, _context, { signal }) =>
+  new Promise((_resolve, reject) => {
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+
+/** The envelope a RunTask call carried in its container override. */
+export function envelopeOf(input: RunTaskCommandInput | undefined): string {
+  const value = input?.overrides?.containerOverrides?.[0]?.environment?.find(
+    (e) => e.name === ENV.envelope,
+  )?.value;
+  if (value === undefined) throw new Error('RunTask carried no envelope');
+  return value;
 }

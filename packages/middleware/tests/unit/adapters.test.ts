@@ -1,37 +1,25 @@
-import {
-  ECSClient,
-  ListTasksCommand,
-  RunTaskCommand,
-  type RunTaskCommandInput,
-  StopTaskCommand,
-} from '@aws-sdk/client-ecs';
+import { ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigurationError, HandoffError } from '../../src/errors.js';
 import { ENV, parseEnvelope } from '../../src/protocol/index.js';
-import type { FallbackHandler, FargateFallbackOptions, HandoffReceipt } from '../../src/types.js';
+import type { FargateFallbackOptions, HandoffReceipt } from '../../src/types.js';
 import { adapters } from '../helpers/adapters.js';
-import { awsError, lambdaContext, memoryLogger, mockedOptions, sleep } from '../helpers/lambda.js';
+import {
+  awsError,
+  envelopeOf,
+  lambdaContext,
+  memoryLogger,
+  mockedOptions,
+  sleep,
+  untilAborted,
+} from '../helpers/lambda.js';
 
 const MARGIN = 1_000;
 // The handoff starts 60 ms into the invocation; the deadline guard is 500 ms before the deadline.
 const REMAINING = MARGIN + 60;
 const TASK_ARN = 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/0123456789abcdef0123456789abcdef';
-
-/** A handler that works until it is aborted, like a long job that honours its signal. */
-const untilAborted: FallbackHandler<unknown, unknown> = (_event, _context, { signal }) =>
-  new Promise((_resolve, reject) => {
-    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-  });
-
-const envelopeOf = (input: RunTaskCommandInput | undefined) => {
-  const value = input?.overrides?.containerOverrides?.[0]?.environment?.find(
-    (e) => e.name === ENV.envelope,
-  )?.value;
-  if (value === undefined) throw new Error('RunTask carried no envelope');
-  return value;
-};
 
 describe.each(adapters)('$name', (adapter) => {
   const ecs = mockClient(ECSClient);

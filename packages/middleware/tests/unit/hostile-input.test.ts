@@ -1,24 +1,23 @@
-import { ECSClient, ListTasksCommand, RunTaskCommand, type RunTaskCommandInput } from '@aws-sdk/client-ecs';
+import { ECSClient, ListTasksCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigurationError, HandoffError } from '../../src/errors.js';
-import { ENV, parseEnvelope } from '../../src/protocol/index.js';
-import type { FallbackHandler, FargateFallbackOptions, HandoffReceipt } from '../../src/types.js';
+import { parseEnvelope } from '../../src/protocol/index.js';
+import type { FargateFallbackOptions, HandoffReceipt } from '../../src/types.js';
 import { adapters } from '../helpers/adapters.js';
-import { lambdaContext, lambdaEnv, memoryLogger, mockedOptions } from '../helpers/lambda.js';
+import {
+  envelopeOf,
+  lambdaContext,
+  lambdaEnv,
+  memoryLogger,
+  mockedOptions,
+  untilAborted,
+} from '../helpers/lambda.js';
 
 const MARGIN = 1_000;
 const REMAINING = MARGIN + 60;
 const TASK_ARN = 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/0123456789abcdef0123456789abcdef';
-
-const untilAborted: FallbackHandler<unknown, unknown> = (_event, _context, { signal }) =>
-  new Promise((_resolve, reject) => {
-    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-  });
-
-const envelopeOf = (input: RunTaskCommandInput | undefined) =>
-  input?.overrides?.containerOverrides?.[0]?.environment?.find((e) => e.name === ENV.envelope)?.value ?? '';
 
 const cyclic = () => {
   const value: Record<string, unknown> = { name: 'loop' };
