@@ -71,10 +71,17 @@ const denials = (documents: PolicyDocument[]) =>
   calls
     .map((call) => ({ call, result: evaluate(call, documents) }))
     .filter(({ result }) => result !== 'Allowed')
-    .map(
-      ({ call, result }) =>
-        `${call.action} on ${call.resource} ${JSON.stringify(call.context)}: ${result}; no statement of the function role allows it`,
-    );
+    .map(({ call, result }) => {
+      // The statement that would allow it: the call's action on its resource, under its conditions.
+      const conditions = Object.entries(call.context).filter(([key]) => key !== 'ecs:CreateAction');
+      const missing = {
+        Effect: 'Allow',
+        Action: call.action,
+        Resource: call.resource,
+        ...(conditions.length > 0 ? { Condition: { StringEquals: Object.fromEntries(conditions) } } : {}),
+      };
+      return `${call.action} on ${call.resource} ${JSON.stringify(call.context)}: ${result}; missing statement: ${JSON.stringify(missing)}`;
+    });
 
 beforeAll(async () => {
   // The example stack as synthesised, given the names one deployment would give it.

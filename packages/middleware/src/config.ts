@@ -107,12 +107,7 @@ const kind = (value: unknown) =>
  * Why a name is not a bucket name S3 accepts, or undefined: 3–63 lowercase letters, digits,
  * dots and hyphens, starting and ending with a letter or digit, no adjacent dots, not shaped
  * like an IP address, and none of the prefixes and suffixes S3 reserves.
- *
- * @example
- * ```ts
- * import { bucketNameProblem } from '@immortal-lambda/middleware';
- * bucketNameProblem('192.168.5.4'); // 'is shaped like an IP address'
- * ```
+ * (`bucketNameProblem('192.168.5.4')` is `'is shaped like an IP address'`.)
  */
 export function bucketNameProblem(name: string): string | undefined {
   if (name.length < 3 || name.length > 63) return 'must be 3 to 63 characters long';
