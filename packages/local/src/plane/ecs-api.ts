@@ -1,0 +1,264 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  CLIENT_TOKEN_PATTERN,
+  MAX_TASK_TAGS,
+  RUN_TASK_OVERRIDES_LIMIT,
+  STARTED_BY_PATTERN,
+} from '@immortal-lambda/protocol';
+import { ApiError } from '../errors.js';
+import { ACCOUNT } from '../registry.js';
+import {
+  clusterName,
+  describeTask,
+  type LocalTask,
+  type PlaneContext,
+  type TaskDefinition,
+} from './model.js';
+import type { TaskLifecycle } from './tasks.js';
+
+/**
+ * The ECS API of the local plane: RunTask (with ECS's validation, client-token semantics and the
+ * capacity and throttling faults), DescribeTasks, StopTask and ListTasks, each recorded as IAM
+ * authorises it.
+ */
+export class EcsApi {
+  readonly #ctx: PlaneContext;
+  readonly #tasks: TaskLifecycle;
+  readonly #taskDefinitions: Map<string, TaskDefinition>;
+  readonly #tokens = new Map<string, { fingerprint: string; taskArn: string }>();
+  readonly #provisioningMs: number;
+
+  constructor(
+    ctx: PlaneContext,
+    tasks: TaskLifecycle,
+    taskDefinitions: Map<string, TaskDefinition>,
+    provisioningMs: number,
+  ) {
+    this.#ctx = ctx;
+    this.#tasks = tasks;
+    this.#taskDefinitions = taskDefinitions;
+    this.#provisioningMs = provisioningMs;
+  }
+
+  /** Answers one ECS action, or throws the {@link ApiError} ECS would answer. */
+  answer(action: string, body: Record<string, unknown>): unknown {
+    switch (action) {
+      case 'RunTask':
+        return this.runTask(body);
+      case 'DescribeTasks':
+        return this.describeTasks(body);
+      case 'StopTask':
+        return this.stopTask(body);
+      case 'ListTasks':
+        return this.listTasks(body);
+      default:
+        throw new ApiError(
+          'UnknownOperationException',
+          `the local control plane does not serve ECS ${action}`,
+        );
+    }
+  }
+
+  /** Records an ECS call as IAM authorises it, before it is answered (AWS authorises first). */
+  audit(action: string, body: Record<string, unknown>, accessKeyId: string | undefined) {
+    const cluster = clusterName(body.cluster);
+    const onCluster = { 'ecs:cluster': `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:cluster/${cluster}` };
+    const taskArn = (ref: string) =>
+      ref.startsWith('arn:') ? ref : `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:task/${cluster}/${ref}`;
+    switch (action) {
+      case 'RunTask': {
+        const family = /(?:task-definition\/)?([A-Za-z0-9_-]+)(?::(\d+))?$/.exec(
+          String(body.taskDefinition ?? ''),
+        );
+        const definition = family?.[1] ? this.#taskDefinitions.get(family[1]) : undefined;
+        this.#ctx.record(
+          'ecs:RunTask',
+          `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:task-definition/${family?.[1] ?? ''}:${family?.[2] ?? '1'}`,
+          onCluster,
+          accessKeyId,
+        );
+        if (Array.isArray(body.tags) && body.tags.length > 0) {
+          this.#ctx.record('ecs:TagResource', taskArn('*'), { 'ecs:CreateAction': 'RunTask' }, accessKeyId);
+        }
+        for (const role of [definition?.taskRoleArn, definition?.executionRoleArn]) {
+          if (role)
+            this.#ctx.record(
+              'iam:PassRole',
+              role,
+              { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' },
+              accessKeyId,
+            );
+        }
+        return;
+      }
+      case 'ListTasks':
+        // Without a container instance, AWS authorises ListTasks on "*".
+        this.#ctx.record('ecs:ListTasks', '*', onCluster, accessKeyId);
+        return;
+      case 'DescribeTasks':
+        for (const ref of (body.tasks as string[] | undefined) ?? [])
+          this.#ctx.record('ecs:DescribeTasks', taskArn(ref), onCluster, accessKeyId);
+        return;
+      case 'StopTask':
+        this.#ctx.record('ecs:StopTask', taskArn(String(body.task ?? '')), onCluster, accessKeyId);
+        return;
+      default:
+    }
+  }
+
+  runTask(body: Record<string, unknown>) {
+    if ((this.#ctx.faults().throttle ?? 0) > 0 && this.#ctx.random() < (this.#ctx.faults().throttle ?? 0)) {
+      throw new ApiError('ThrottlingException', 'Rate exceeded');
+    }
+    const cluster = clusterName(body.cluster);
+    const family = /(?:task-definition\/)?([A-Za-z0-9_-]+)(?::\d+)?$/.exec(
+      String(body.taskDefinition ?? ''),
+    )?.[1];
+    const definition = family ? this.#taskDefinitions.get(family) : undefined;
+    if (!definition)
+      throw new ApiError('ClientException', `TaskDefinition not found: ${String(body.taskDefinition)}`);
+    const strategy = body.capacityProviderStrategy as { capacityProvider: string }[] | undefined;
+    if (body.launchType && strategy?.length) {
+      throw new ApiError(
+        'InvalidParameterException',
+        'Specifying both a launch type and capacity provider strategy is not supported.',
+      );
+    }
+    const provider = strategy?.[0]?.capacityProvider ?? String(body.launchType ?? 'FARGATE');
+    if (provider !== 'FARGATE' && provider !== 'FARGATE_SPOT') {
+      throw new ApiError(
+        'InvalidParameterException',
+        `the local control plane runs Fargate tasks only, not ${provider}`,
+      );
+    }
+    const network = body.networkConfiguration as { awsvpcConfiguration?: { subnets?: string[] } } | undefined;
+    if (!network?.awsvpcConfiguration?.subnets?.length) {
+      throw new ApiError(
+        'InvalidParameterException',
+        "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+      );
+    }
+    const overrides = body.overrides as
+      | { containerOverrides?: { name?: string; environment?: { name: string; value: string }[] }[] }
+      | undefined;
+    if (overrides && JSON.stringify(overrides).length > RUN_TASK_OVERRIDES_LIMIT) {
+      throw new ApiError(
+        'InvalidParameterException',
+        `Container Overrides length must be at most ${RUN_TASK_OVERRIDES_LIMIT}`,
+      );
+    }
+    for (const override of overrides?.containerOverrides ?? []) {
+      if (override.name !== definition.containerName) {
+        throw new ApiError(
+          'InvalidParameterException',
+          `Override for container named ${override.name} is not a container in the TaskDefinition.`,
+        );
+      }
+    }
+    const clientToken = body.clientToken as string | undefined;
+    if (clientToken !== undefined && !CLIENT_TOKEN_PATTERN.test(clientToken)) {
+      throw new ApiError('InvalidParameterException', 'clientToken must be at most 64 ASCII characters');
+    }
+    const startedBy = body.startedBy as string | undefined;
+    if (startedBy !== undefined && !STARTED_BY_PATTERN.test(startedBy)) {
+      throw new ApiError(
+        'InvalidParameterException',
+        'startedBy may hold up to 128 letters, numbers, hyphens, forward slashes and underscores',
+      );
+    }
+    const tags = (body.tags as { key: string; value: string }[] | undefined) ?? [];
+    if (tags.length > MAX_TASK_TAGS)
+      throw new ApiError('InvalidParameterException', 'a task may have at most 50 tags');
+    const { clientToken: _token, ...rest } = body;
+    const fingerprint = createHash('sha256').update(JSON.stringify(rest)).digest('hex');
+    const key = `${cluster}|${clientToken}`;
+    if (clientToken !== undefined) {
+      const seen = this.#tokens.get(key);
+      if (seen && seen.fingerprint !== fingerprint) {
+        // As ECS does, the exception names the task the token already started.
+        throw new ApiError(
+          'ConflictException',
+          `The clientToken ${clientToken} was used with different parameters.`,
+          400,
+          { resourceIds: [seen.taskArn] },
+        );
+      }
+      if (seen) return { tasks: [describeTask(this.#tasks.find(seen.taskArn) as LocalTask)], failures: [] };
+    }
+    if ((this.#ctx.faults().capacity ?? 0) > 0 && this.#ctx.random() < (this.#ctx.faults().capacity ?? 0)) {
+      return {
+        tasks: [],
+        failures: [
+          {
+            arn: `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:cluster/${cluster}`,
+            reason:
+              'Capacity is unavailable at this time. Please try again later or in a different availability zone',
+          },
+        ],
+      };
+    }
+    const environment: Record<string, string> = { ...definition.environment };
+    for (const override of overrides?.containerOverrides ?? []) {
+      for (const variable of override.environment ?? []) environment[variable.name] = variable.value;
+    }
+    const id = randomBytes(16).toString('hex');
+    const task: LocalTask = {
+      id,
+      arn: `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:task/${cluster}/${id}`,
+      cluster,
+      clusterArn: `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:cluster/${cluster}`,
+      taskDefinitionArn: `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:task-definition/${definition.family}:1`,
+      containerName: definition.containerName,
+      lastStatus: 'PROVISIONING',
+      desiredStatus: 'RUNNING',
+      startedBy,
+      tags,
+      environment,
+      capacityProvider: provider,
+      clientToken,
+      exitCode: undefined,
+      stoppedReason: undefined,
+      stopCode: undefined,
+      createdAt: this.#ctx.now(),
+      startedAt: undefined,
+      stoppedAt: undefined,
+    };
+    this.#tasks.add(task);
+    if (clientToken !== undefined) this.#tokens.set(key, { fingerprint, taskArn: task.arn });
+    setTimeout(() => this.#tasks.launch(task), this.#provisioningMs);
+    return { tasks: [describeTask(task)], failures: [] };
+  }
+
+  stopTask(body: Record<string, unknown>) {
+    const arn = String(body.task ?? '');
+    const task = this.#tasks.find(arn);
+    if (!task) throw new ApiError('InvalidParameterException', `The referenced task was not found: ${arn}`);
+    this.#tasks.stop(task, String(body.reason ?? 'Task stopped by user'));
+    return { task: describeTask(task) };
+  }
+
+  describeTasks(body: Record<string, unknown>) {
+    const tasks: unknown[] = [];
+    const failures: unknown[] = [];
+    for (const ref of (body.tasks as string[] | undefined) ?? []) {
+      const task = this.#tasks.find(ref);
+      if (task) tasks.push(describeTask(task));
+      else failures.push({ arn: ref, reason: 'MISSING' });
+    }
+    return { tasks, failures };
+  }
+
+  listTasks(body: Record<string, unknown>) {
+    const cluster = clusterName(body.cluster);
+    const desired = String(body.desiredStatus ?? 'RUNNING');
+    const taskArns = this.#tasks
+      .all()
+      .filter((task) => task.cluster === cluster)
+      .filter((task) => body.startedBy === undefined || task.startedBy === body.startedBy)
+      .filter((task) =>
+        desired === 'STOPPED' ? task.lastStatus === 'STOPPED' : task.lastStatus !== 'STOPPED',
+      )
+      .map((task) => task.arn);
+    return { taskArns };
+  }
+}

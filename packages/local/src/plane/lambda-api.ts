@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import { ApiError } from '../errors.js';
+import { ACCOUNT, type FunctionRegistry } from '../registry.js';
+import type { PlaneContext } from './model.js';
+
+/**
+ * The Lambda API of the local plane: GetFunction (the real CodeSha256 and a code URL that expires
+ * like a presigned one) and GetLayerVersionByArn, and the code downloads those URLs serve.
+ */
+export class LambdaApi {
+  readonly #ctx: PlaneContext;
+  readonly #functions: FunctionRegistry;
+  readonly #codeUrls = new Map<string, { zip: Buffer; issuedAt: number }>();
+  readonly #codeUrlTtlMs: number;
+  readonly #baseUrl: () => string;
+
+  constructor(ctx: PlaneContext, functions: FunctionRegistry, codeUrlTtlMs: number, baseUrl: () => string) {
+    this.#ctx = ctx;
+    this.#functions = functions;
+    this.#codeUrlTtlMs = codeUrlTtlMs;
+    this.#baseUrl = baseUrl;
+  }
+
+  /** Answers Lambda's throttling first, as its account rates do under a burst. */
+  throttle(): void {
+    const share = this.#ctx.faults().lambdaThrottle ?? 0;
+    if (share > 0 && this.#ctx.random() < share) {
+      throw new ApiError('TooManyRequestsException', 'Rate exceeded', 429);
+    }
+  }
+
+  #offerCode(zip: Buffer): string {
+    const token = randomBytes(16).toString('hex');
+    this.#codeUrls.set(token, { zip, issuedAt: this.#ctx.now() });
+    const ttl = Math.round(this.#codeUrlTtlMs / 1000);
+    return `${this.#baseUrl()}/code/${token}?X-Amz-Expires=${ttl}`;
+  }
+
+  getFunction(name: string, url: URL) {
+    const qualifier = url.searchParams.get('Qualifier') ?? undefined;
+    const fn = this.#functions.findFunction(name, qualifier);
+    if (!fn) {
+      throw new ApiError(
+        'ResourceNotFoundException',
+        `Function not found: arn:aws:lambda:${this.#ctx.region}:${ACCOUNT}:function:${name}${qualifier ? `:${qualifier}` : ''}`,
+        404,
+      );
+    }
+    return {
+      Configuration: {
+        FunctionName: fn.name,
+        FunctionArn: `${fn.arn}:${fn.version}`,
+        Runtime: fn.runtime,
+        Handler: fn.handler,
+        CodeSize: fn.zip.length,
+        CodeSha256: fn.sha256,
+        Timeout: fn.timeout,
+        MemorySize: fn.memorySize,
+        Version: fn.version,
+        PackageType: 'Zip',
+        Environment: { Variables: fn.environment },
+        Layers: fn.layers.map((arn) => ({
+          Arn: arn,
+          CodeSize: this.#functions.findLayer(arn)?.zip.length ?? 0,
+        })),
+      },
+      Code: { RepositoryType: 'S3', Location: this.#offerCode(fn.zip) },
+    };
+  }
+
+  getLayer(arn: string) {
+    const layer = this.#functions.findLayer(arn);
+    if (!layer) throw new ApiError('ResourceNotFoundException', `Layer version ${arn} does not exist`, 404);
+    return {
+      LayerVersionArn: arn,
+      Content: { Location: this.#offerCode(layer.zip), CodeSha256: layer.sha256, CodeSize: layer.zip.length },
+    };
+  }
+
+  serveCode(token: string, response: ServerResponse): void {
+    const offered = this.#codeUrls.get(token);
+    const expired = offered && this.#ctx.now() - offered.issuedAt > this.#codeUrlTtlMs;
+    if (!offered || expired) {
+      response.writeHead(403, { 'content-type': 'application/xml' });
+      response.end(
+        `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>${
+          offered ? 'Request has expired' : 'Access Denied'
+        }</Message></Error>`,
+      );
+      return;
+    }
+    response.writeHead(200, {
+      'content-type': 'application/zip',
+      'content-length': String(offered.zip.length),
+    });
+    response.end(offered.zip);
+  }
+}

@@ -1,0 +1,153 @@
+import type { TaskLauncher } from '../launcher.js';
+
+/**
+ * Fault knobs, settable at any time (per test). Shares are probabilities from 0 to 1.
+ *
+ * @example
+ * ```ts
+ * import type { Faults } from '@immortal-lambda/local';
+ * plane.faults = { throttle: 0.3, capacity: 0.1, latencyMs: 50 } satisfies Faults;
+ * ```
+ */
+export interface Faults {
+  /** Share of RunTask calls answered with ThrottlingException. */
+  throttle?: number;
+  /** Share of RunTask calls answered 200 with a capacity failure and no task. */
+  capacity?: number;
+  /** Delay before every ECS answer. */
+  latencyMs?: number;
+  /** Never answer RunTask. */
+  hang?: boolean;
+  /**
+   * Share of Lambda API calls (GetFunction, GetLayerVersionByArn) answered 429
+   * TooManyRequestsException, as Lambda's per-account control-plane rates do under a burst.
+   */
+  lambdaThrottle?: number;
+}
+
+/**
+ * A task definition of the local ECS: the runner's container name and environment.
+ *
+ * @example
+ * ```ts
+ * plane.registerTaskDefinition({ family: 'runner-24h', containerName: 'runner', environment: { FARGATE_FALLBACK_MAX_RUNTIME_MS: '86400000' } });
+ * ```
+ */
+export interface TaskDefinition {
+  family: string;
+  containerName: string;
+  environment: Record<string, string>;
+  /** The task and execution roles RunTask passes (recorded as iam:PassRole calls). */
+  taskRoleArn?: string;
+  executionRoleArn?: string;
+}
+
+export type TaskStatus = 'PROVISIONING' | 'PENDING' | 'RUNNING' | 'DEPROVISIONING' | 'STOPPED';
+
+/**
+ * A task as the local ECS keeps it.
+ *
+ * @example
+ * ```ts
+ * import type { LocalTask } from '@immortal-lambda/local';
+ * const failed = (tasks: LocalTask[]) => tasks.filter((task) => task.exitCode !== 0);
+ * ```
+ */
+export interface LocalTask {
+  id: string;
+  arn: string;
+  cluster: string;
+  clusterArn: string;
+  taskDefinitionArn: string;
+  containerName: string;
+  lastStatus: TaskStatus;
+  desiredStatus: 'RUNNING' | 'STOPPED';
+  startedBy: string | undefined;
+  tags: { key: string; value: string }[];
+  environment: Record<string, string>;
+  capacityProvider: 'FARGATE' | 'FARGATE_SPOT';
+  clientToken: string | undefined;
+  exitCode: number | undefined;
+  stoppedReason: string | undefined;
+  stopCode: string | undefined;
+  createdAt: number;
+  startedAt: number | undefined;
+  stoppedAt: number | undefined;
+}
+
+/**
+ * Options of {@link LocalControlPlane}.
+ *
+ * @example
+ * ```ts
+ * import { LocalControlPlane, type PlaneOptions } from '@immortal-lambda/local';
+ * const options: PlaneOptions = { region: 'us-east-1', provisioningMs: 500 };
+ * const plane = new LocalControlPlane(options);
+ * ```
+ */
+export interface PlaneOptions {
+  region?: string;
+  /** How tasks run: a local process (default), the runner image under podman, or nothing. */
+  launcher?: TaskLauncher;
+  /** The S3 endpoint handed to tasks (spilled envelopes). */
+  s3Endpoint?: string;
+  /** Where task roots are made; default a new temporary folder, removed on stop. */
+  workDir?: string;
+  /** How long code URLs stay valid (default 10 minutes, as on Lambda). */
+  codeUrlTtlMs?: number;
+  /** How long a task stays PROVISIONING before its runner starts (default 50 ms). */
+  provisioningMs?: number;
+  random?: () => number;
+  now?: () => number;
+}
+
+/** A task's wire shape, as DescribeTasks, RunTask and StopTask answer it. */
+export function describeTask(task: LocalTask) {
+  const seconds = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
+  return {
+    taskArn: task.arn,
+    clusterArn: task.clusterArn,
+    taskDefinitionArn: task.taskDefinitionArn,
+    lastStatus: task.lastStatus,
+    desiredStatus: task.desiredStatus,
+    launchType: 'FARGATE',
+    capacityProviderName: task.capacityProvider,
+    startedBy: task.startedBy,
+    tags: task.tags,
+    createdAt: seconds(task.createdAt),
+    startedAt: seconds(task.startedAt),
+    stoppedAt: seconds(task.stoppedAt),
+    stopCode: task.lastStatus === 'STOPPED' ? task.stopCode : undefined,
+    stoppedReason: task.lastStatus === 'STOPPED' ? task.stoppedReason : undefined,
+    containers: [
+      {
+        name: task.containerName,
+        lastStatus:
+          task.lastStatus === 'STOPPED' ? 'STOPPED' : task.lastStatus === 'RUNNING' ? 'RUNNING' : 'PENDING',
+        exitCode: task.exitCode,
+      },
+    ],
+    overrides: { containerOverrides: [{ name: task.containerName }] },
+  };
+}
+
+/** The cluster name of a RunTask/ListTasks `cluster` (a name or an ARN; `default` when absent). */
+export function clusterName(value: unknown): string {
+  const cluster = typeof value === 'string' && value ? value : 'default';
+  return /:cluster\/(.+)$/.exec(cluster)?.[1] ?? cluster;
+}
+
+/** What the plane's parts share: where they are, their time and chance, and the records. */
+export interface PlaneContext {
+  region: string;
+  faults: () => Faults;
+  random: () => number;
+  now: () => number;
+  /** Notes a call as IAM authorises it. */
+  record: (
+    action: string,
+    resource: string,
+    context: Record<string, string>,
+    accessKeyId: string | undefined,
+  ) => void;
+}
