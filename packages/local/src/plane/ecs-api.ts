@@ -107,7 +107,12 @@ export class EcsApi {
   }
 
   runTask(body: Record<string, unknown>) {
-    if ((this.#ctx.faults().throttle ?? 0) > 0 && this.#ctx.random() < (this.#ctx.faults().throttle ?? 0)) {
+    const faults = this.#ctx.faults();
+    if ((faults.throttleNext ?? 0) > 0) {
+      faults.throttleNext = (faults.throttleNext ?? 0) - 1;
+      throw new ApiError('ThrottlingException', 'Rate exceeded');
+    }
+    if ((faults.throttle ?? 0) > 0 && this.#ctx.random() < (faults.throttle ?? 0)) {
       throw new ApiError('ThrottlingException', 'Rate exceeded');
     }
     const cluster = clusterName(body.cluster);
@@ -185,7 +190,18 @@ export class EcsApi {
       }
       if (seen) return { tasks: [describeTask(this.#tasks.find(seen.taskArn) as LocalTask)], failures: [] };
     }
-    if ((this.#ctx.faults().capacity ?? 0) > 0 && this.#ctx.random() < (this.#ctx.faults().capacity ?? 0)) {
+    if (faults.failureReason) {
+      return {
+        tasks: [],
+        failures: [
+          {
+            arn: `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:cluster/${cluster}`,
+            reason: faults.failureReason,
+          },
+        ],
+      };
+    }
+    if ((faults.capacity ?? 0) > 0 && this.#ctx.random() < (faults.capacity ?? 0)) {
       return {
         tasks: [],
         failures: [

@@ -11,7 +11,7 @@ import type { PlaneContext } from './model.js';
 export class LambdaApi {
   readonly #ctx: PlaneContext;
   readonly #functions: FunctionRegistry;
-  readonly #codeUrls = new Map<string, { zip: Buffer; issuedAt: number }>();
+  readonly #codeUrls = new Map<string, { zip: Buffer; issuedAt: number; served: number }>();
   readonly #codeUrlTtlMs: number;
   readonly #baseUrl: () => string;
 
@@ -32,7 +32,7 @@ export class LambdaApi {
 
   #offerCode(zip: Buffer): string {
     const token = randomBytes(16).toString('hex');
-    this.#codeUrls.set(token, { zip, issuedAt: this.#ctx.now() });
+    this.#codeUrls.set(token, { zip, issuedAt: this.#ctx.now(), served: 0 });
     const ttl = Math.round(this.#codeUrlTtlMs / 1000);
     return `${this.#baseUrl()}/code/${token}?X-Amz-Expires=${ttl}`;
   }
@@ -80,20 +80,34 @@ export class LambdaApi {
 
   serveCode(token: string, response: ServerResponse): void {
     const offered = this.#codeUrls.get(token);
-    const expired = offered && this.#ctx.now() - offered.issuedAt > this.#codeUrlTtlMs;
-    if (!offered || expired) {
+    const fault = this.#ctx.faults().download;
+    const expired =
+      offered && (fault === 'expired' || this.#ctx.now() - offered.issuedAt > this.#codeUrlTtlMs);
+    if (!offered || expired || fault === 'denied') {
       response.writeHead(403, { 'content-type': 'application/xml' });
       response.end(
         `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>${
-          offered ? 'Request has expired' : 'Access Denied'
+          expired ? 'Request has expired' : 'Access Denied'
         }</Message></Error>`,
       );
+      return;
+    }
+    offered.served += 1;
+    const first = offered.served === 1;
+    if (fault === 'server-error-once' && first) {
+      response.writeHead(500, { 'content-type': 'application/xml' });
+      response.end('<Error><Code>InternalError</Code></Error>');
       return;
     }
     response.writeHead(200, {
       'content-type': 'application/zip',
       'content-length': String(offered.zip.length),
     });
+    if (fault === 'truncate-always' || (fault === 'truncate-once' && first)) {
+      // The connection breaks off after half the body, as a flaky network does.
+      response.write(offered.zip.subarray(0, Math.floor(offered.zip.length / 2)), () => response.destroy());
+      return;
+    }
     response.end(offered.zip);
   }
 }

@@ -23,6 +23,15 @@ export interface Faults {
    * TooManyRequestsException, as Lambda's per-account control-plane rates do under a burst.
    */
   lambdaThrottle?: number;
+  /** Answer exactly the next N RunTask calls with ThrottlingException (counted down). */
+  throttleNext?: number;
+  /** Answer RunTask 200 with this failure (`MISSING`, `RESOURCE:MEMORY`, …) and no task. */
+  failureReason?: string;
+  /**
+   * How code downloads misbehave: `expired` and `denied` answer 403, `truncate-once` and
+   * `server-error-once` break the first download of each URL, `truncate-always` every one.
+   */
+  download?: 'expired' | 'denied' | 'truncate-once' | 'truncate-always' | 'server-error-once';
 }
 
 /**

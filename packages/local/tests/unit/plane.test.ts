@@ -188,6 +188,57 @@ describe('LocalControlPlane', () => {
     expect(plane.tasks()).toHaveLength(0);
   });
 
+  it('throttles exactly the next N RunTask calls, and answers a given failure reason', async () => {
+    // Prepare
+    plane.faults = { throttleNext: 2 };
+
+    // Act
+    const first = ecs.send(new RunTaskCommand(runTaskInput('{}')));
+    await expect(first).rejects.toMatchObject({ name: 'ThrottlingException' });
+    await expect(ecs.send(new RunTaskCommand(runTaskInput('{}')))).rejects.toMatchObject({
+      name: 'ThrottlingException',
+    });
+    const third = await ecs.send(new RunTaskCommand(runTaskInput('{}')));
+    plane.faults = { failureReason: 'MISSING' };
+    const missing = await ecs.send(new RunTaskCommand(runTaskInput('{}')));
+
+    // Assess
+    expect(third.tasks).toHaveLength(1);
+    expect(missing).toMatchObject({ tasks: [], failures: [{ reason: 'MISSING' }] });
+  });
+
+  it.each([
+    ['expired', 403, /Request has expired/],
+    ['denied', 403, /Access Denied/],
+    ['server-error-once', 500, /InternalError/],
+  ] as const)('breaks code downloads when asked to: %s', async (fault, status, body) => {
+    // Prepare
+    plane.faults = { download: fault };
+    const answer = await lambda.send(new GetFunctionCommand({ FunctionName: 'echo' }));
+
+    // Act
+    const response = await fetch(String(answer.Code?.Location));
+
+    // Assess
+    expect(response.status).toBe(status);
+    expect(await response.text()).toMatch(body);
+  });
+
+  it('cuts a download short once, then serves it whole', async () => {
+    // Prepare
+    plane.faults = { download: 'truncate-once' };
+    const answer = await lambda.send(new GetFunctionCommand({ FunctionName: 'echo' }));
+    const url = String(answer.Code?.Location);
+
+    // Act
+    const cut = fetch(url).then((response) => response.arrayBuffer());
+    await expect(cut).rejects.toThrow();
+    const whole = Buffer.from(await (await fetch(url)).arrayBuffer());
+
+    // Assess
+    expect(createHash('sha256').update(whole).digest('base64')).toBe(answer.Configuration?.CodeSha256);
+  });
+
   it('stops a task with StopTask and lists tasks by startedBy and status', async () => {
     // Prepare
     await plane.stop();
