@@ -32,7 +32,6 @@ export const DEFAULT_MARGIN_MS = 10_000;
 export const MIN_MARGIN_MS = 1_000;
 /** Lambda's longest timeout. */
 export const MAX_LAMBDA_TIMEOUT_MS = 900_000;
-const CAPACITIES = CAPACITY_OPTIONS;
 /** The longest payload prefix: S3 keys hold 1,024 bytes, and the function and request id follow. */
 export const MAX_PAYLOAD_PREFIX_LENGTH = 256;
 
@@ -59,7 +58,7 @@ export type FallbackMode = 'runner' | 'disabled' | 'active';
 type Options = Record<string, unknown>;
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Every option name, with its kind, for validation and for the unknown-name warning. */
+/** Every option name, for the unknown-name warning and its "did you mean". */
 const OPTION_NAMES = [
   'cluster',
   'taskDefinition',
@@ -125,6 +124,8 @@ export function bucketNameProblem(name: string): string | undefined {
 /** Reads one setting at a time from options over environment, collecting every problem. */
 class SettingsReader {
   readonly problems: string[] = [];
+  /** The settings whose option had the wrong type: reported already, so not "missing" too. */
+  readonly mistyped = new Set<string>();
   readonly #options: Options;
   readonly #env: Env;
 
@@ -138,7 +139,7 @@ class SettingsReader {
     const option = this.#options[name];
     if (option !== undefined) {
       if (typeof option !== 'string') {
-        this.problems.push(`${name} must be a string, got ${kind(option)} (${variable})`);
+        this.#refuse(name, `${name} must be a string, got ${kind(option)} (${variable})`);
         return undefined;
       }
       return option.trim() === '' ? undefined : option.trim();
@@ -155,7 +156,7 @@ class SettingsReader {
     const raw = option !== undefined ? option : this.#env[variable];
     if (raw === undefined) return undefined;
     if (typeof raw !== 'string') {
-      this.problems.push(`${name} must be true or false, got ${kind(raw)} (${variable})`);
+      this.#refuse(name, `${name} must be true or false, got ${kind(raw)} (${variable})`);
       return undefined;
     }
     const value = raw.trim().toLowerCase();
@@ -173,17 +174,23 @@ class SettingsReader {
     else if (typeof option === 'string') items = option.split(',');
     else if (Array.isArray(option)) items = option;
     else {
-      this.problems.push(
+      this.#refuse(
+        name,
         `${name} must be an array of strings or a comma-separated string, got ${kind(option)} (${variable})`,
       );
       return [];
     }
     const bad = items.find((item) => typeof item !== 'string');
     if (bad !== undefined) {
-      this.problems.push(`${name} must hold strings only, got ${kind(bad)} (${variable})`);
+      this.#refuse(name, `${name} must hold strings only, got ${kind(bad)} (${variable})`);
       return [];
     }
     return (items as string[]).map((item) => item.trim()).filter((item) => item.length > 0);
+  }
+
+  #refuse(name: string, problem: string): void {
+    this.mistyped.add(name);
+    this.problems.push(problem);
   }
 
   /** A whole number option (a number, or a string of decimal digits), or its variable. */
@@ -297,7 +304,7 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
 
   const cluster = reader.text('cluster', ENV.cluster);
   if (cluster === undefined) {
-    if (!problems.some((p) => p.startsWith('cluster ')))
+    if (!reader.mistyped.has('cluster'))
       problems.push(
         `cluster is missing: set the "cluster" option or ${ENV.cluster} to the ECS cluster name or ARN`,
       );
@@ -311,7 +318,7 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
 
   const taskDefinition = reader.text('taskDefinition', ENV.taskDefinition);
   if (taskDefinition === undefined) {
-    if (!problems.some((p) => p.startsWith('taskDefinition ')))
+    if (!reader.mistyped.has('taskDefinition'))
       problems.push(
         `taskDefinition is missing: set the "taskDefinition" option or ${ENV.taskDefinition} to the runner's task definition (family, family:revision or ARN)`,
       );
@@ -331,7 +338,7 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
   }
 
   const subnets = reader.list('subnets', ENV.subnets);
-  if (subnets.length === 0 && !problems.some((p) => p.startsWith('subnets '))) {
+  if (subnets.length === 0 && !reader.mistyped.has('subnets')) {
     problems.push(
       `subnets are missing: set the "subnets" option or ${ENV.subnets} to comma-separated subnet ids (Fargate tasks need awsvpc networking)`,
     );
@@ -360,9 +367,11 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
   const assignPublicIp = reader.flag('assignPublicIp', ENV.assignPublicIp) ?? false;
 
   const capacityRaw = reader.text('capacity', ENV.capacity)?.toUpperCase().replace(/\s+/g, '') ?? 'FARGATE';
-  const capacity = CAPACITIES.find((c) => c === capacityRaw);
+  const capacity = CAPACITY_OPTIONS.find((c) => c === capacityRaw);
   if (capacity === undefined) {
-    problems.push(`capacity "${capacityRaw}" is not one of ${CAPACITIES.join(' | ')} (${ENV.capacity})`);
+    problems.push(
+      `capacity "${capacityRaw}" is not one of ${CAPACITY_OPTIONS.join(' | ')} (${ENV.capacity})`,
+    );
   }
 
   const payloadBucket = reader.text('payloadBucket', ENV.payloadBucket);
@@ -373,12 +382,10 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
     );
   }
 
-  const prefixOption = (options as Options).payloadPrefix ?? env[ENV.payloadPrefix];
+  const prefixOption = reader.text('payloadPrefix', ENV.payloadPrefix);
   let payloadPrefix = DEFAULT_PAYLOAD_PREFIX;
-  if (prefixOption !== undefined && prefixOption !== '') {
-    if (typeof prefixOption !== 'string') {
-      problems.push(`payloadPrefix must be a string, got ${kind(prefixOption)} (${ENV.payloadPrefix})`);
-    } else if (prefixOption.length > MAX_PAYLOAD_PREFIX_LENGTH) {
+  if (prefixOption !== undefined) {
+    if (prefixOption.length > MAX_PAYLOAD_PREFIX_LENGTH) {
       problems.push(
         `payloadPrefix is ${prefixOption.length} characters long; use at most ${MAX_PAYLOAD_PREFIX_LENGTH}, so that the envelope's key stays within S3's 1,024 bytes`,
       );
@@ -404,7 +411,7 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
     problems.push(
       `envelopeTransport "${transportRaw}" is not one of ${ENVELOPE_TRANSPORTS.join(' | ')} (${ENV.envelopeTransport})`,
     );
-  } else if (envelopeTransport === 's3' && payloadBucket === undefined && bucketProblem === undefined) {
+  } else if (envelopeTransport === 's3' && payloadBucket === undefined) {
     problems.push(
       `envelopeTransport is s3 but no payload bucket is set: set the "payloadBucket" option or ${ENV.payloadBucket}`,
     );

@@ -117,7 +117,7 @@ class OutOfTime extends Error {
 
 /** The part of the remaining time kept for checking an unanswered attempt: a quarter, 250 ms to 2 s. */
 export function reconcileReserve(budgetMs: number): number {
-  return Math.min(Math.floor(budgetMs / 2), Math.min(2_000, Math.max(250, Math.floor(budgetMs / 4))));
+  return Math.min(Math.floor(budgetMs / 2), 2_000, Math.max(250, Math.floor(budgetMs / 4)));
 }
 
 const failureText = (
@@ -140,13 +140,9 @@ const failureText = (
 export async function startTask(params: StartTaskParams): Promise<StartedTask> {
   const { clock } = params;
   const reserve = params.budgetMs === undefined ? 0 : reconcileReserve(params.budgetMs);
-  const work = abortAfter(
-    clock,
-    params.budgetMs === undefined ? Number.MAX_SAFE_INTEGER : params.budgetMs - reserve,
-    () => new Error('the attempts ran out of time'),
-    params.signal,
-  );
-  const endsAt = clock.now() + (params.budgetMs ?? Number.MAX_SAFE_INTEGER) - reserve;
+  const workMs = params.budgetMs === undefined ? Number.MAX_SAFE_INTEGER : params.budgetMs - reserve;
+  const endsAt = clock.now() + workMs;
+  const work = abortAfter(clock, workMs, () => new Error('the attempts ran out of time'), params.signal);
   try {
     return await attemptUntil({ ...params, signal: work.signal }, endsAt);
   } catch (error) {
@@ -173,7 +169,7 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
     if (found) {
       return {
         taskArn: found,
-        capacityProvider: 'FARGATE',
+        capacityProvider: error.provider,
         attempts: error.attempts,
         reused: true,
         reconciled: true,
