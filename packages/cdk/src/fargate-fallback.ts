@@ -1,6 +1,11 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { DEFAULT_CONTAINER_NAME, DEFAULT_PAYLOAD_PREFIX, ENV } from '@immortal-lambda/protocol';
+import {
+  DEFAULT_CONTAINER_NAME,
+  DEFAULT_PAYLOAD_PREFIX,
+  ENV,
+  runtimeNodeMajor,
+} from '@immortal-lambda/protocol';
 import { ArnFormat, Duration, Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
@@ -485,7 +490,7 @@ function renderForFindings(stack: Stack, value: string): string {
  * deployed for, with the runtime's bundled AWS SDK under /var/runtime.
  */
 function lambdaBaseImage(fn: lambda.Function): string {
-  const major = /^nodejs(\d+)\.x$/.exec(fn.runtime.name)?.[1];
+  const major = runtimeNodeMajor(fn.runtime.name);
   if (major === undefined) {
     throw new Error(
       `${fn.node.path} runs on ${fn.runtime.name}; the runner runs Node.js handlers only (nodejs20.x, nodejs22.x, nodejs24.x). Pass runnerBaseImage for another Node base.`,

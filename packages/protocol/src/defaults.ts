@@ -69,3 +69,17 @@ export const CAPACITY_OPTIONS: readonly CapacityOption[] = [
   'FARGATE_SPOT',
   'FARGATE_SPOT,FARGATE',
 ];
+
+/**
+ * The Node major of a Lambda runtime name (`nodejs22.x` → 22), or undefined for another runtime.
+ *
+ * @example
+ * ```ts
+ * import { runtimeNodeMajor } from '@immortal-lambda/protocol';
+ * runtimeNodeMajor('nodejs24.x'); // 24
+ * ```
+ */
+export function runtimeNodeMajor(runtime: string | undefined): number | undefined {
+  const match = /^nodejs(\d+)\.x$/.exec(runtime ?? '');
+  return match ? Number(match[1]) : undefined;
+}

@@ -5,6 +5,7 @@ export {
   DEFAULT_PAYLOAD_PREFIX,
   ENVELOPE_TRANSPORTS,
   type EnvelopeTransport,
+  runtimeNodeMajor,
 } from './defaults.js';
 export {
   createEnvelope,

@@ -1,8 +1,7 @@
 import type { FunctionConfiguration, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetFunctionCommand, GetLayerVersionByArnCommand } from '@aws-sdk/client-lambda';
-import { ENV, type Envelope } from '@immortal-lambda/protocol';
+import { ENV, type Envelope, runtimeNodeMajor } from '@immortal-lambda/protocol';
 import { downloadVerified, type Fetch } from './download.js';
-import { runtimeNodeMajor } from './environment.js';
 import { BadInputError, CodeFetchError } from './errors.js';
 import { type ExtractResult, extractZip } from './zip/extract.js';
 
@@ -80,14 +79,12 @@ async function unthrottled<T>(options: FetchCodeOptions, what: string, call: () 
       return await call();
     } catch (error) {
       const waited = now() - started;
-      if (!isThrottled(error) || waited >= budget) {
-        if (isThrottled(error)) {
-          throw new CodeFetchError(
-            `${what} was still throttled by the Lambda API after ${Math.round(waited / 1000)} s and ${retry + 1} attempts; the account's rate (GetFunction 100/s, other calls 15/s) cannot be raised: spread the burst, or raise ${ENV.throttleBudgetMs}`,
-            { cause: error },
-          );
-        }
-        throw error;
+      if (!isThrottled(error)) throw error;
+      if (waited >= budget) {
+        throw new CodeFetchError(
+          `${what} was still throttled by the Lambda API after ${Math.round(waited / 1000)} s and ${retry + 1} attempts; the account's rate (GetFunction 100/s, other calls 15/s) cannot be raised: spread the burst, or raise ${ENV.throttleBudgetMs}`,
+          { cause: error },
+        );
       }
       const delay = Math.min(Math.floor(random() * Math.min(20_000, 1_000 * 2 ** retry)), budget - waited);
       options.progress?.('Throttled by the Lambda API; waiting before the next attempt', {

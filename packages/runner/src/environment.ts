@@ -1,5 +1,5 @@
 import type { FunctionConfiguration } from '@aws-sdk/client-lambda';
-import { ENV, type Envelope } from '@immortal-lambda/protocol';
+import { ENV, type Envelope, runtimeNodeMajor } from '@immortal-lambda/protocol';
 
 /** Variables Lambda reserves: never copied from the function's configuration into the task. */
 const RESERVED =
@@ -68,18 +68,4 @@ export function handlerEnvironment(input: EnvironmentInput): Record<string, stri
   }
   if (envelope.invocation.traceHeader) vars._X_AMZN_TRACE_ID = envelope.invocation.traceHeader;
   return vars;
-}
-
-/**
- * The Node major of a Lambda runtime name (`nodejs22.x` → 22), or undefined for another runtime.
- *
- * @example
- * ```ts
- * import { runtimeNodeMajor } from '@immortal-lambda/runner';
- * runtimeNodeMajor('nodejs24.x'); // 24
- * ```
- */
-export function runtimeNodeMajor(runtime: string | undefined): number | undefined {
-  const match = /^nodejs(\d+)\.x$/.exec(runtime ?? '');
-  return match ? Number(match[1]) : undefined;
 }

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { handlerProblem } from '@immortal-lambda/protocol';
 import { HandlerLoadError } from './errors.js';
+import { inside } from './paths.js';
 
 /**
  * A loaded handler: Lambda calls it with (event, context, callback).
@@ -95,7 +96,7 @@ export async function loadHandler(
       return resolve(root);
     }
   });
-  if (!roots.some((root) => real.startsWith(root + sep))) {
+  if (!roots.some((root) => real !== root && inside(root, real))) {
     throw new HandlerLoadError(
       `the handler module ${file} resolves to ${real}, outside ${roots.join(' and ')}; refusing to load it`,
     );

@@ -1,8 +1,9 @@
+export { runtimeNodeMajor } from '@immortal-lambda/protocol';
 export { fetchCode, LAMBDA_UNZIPPED_LIMIT } from './code.js';
 export { createContext, type RunnerContext } from './context.js';
 export { downloadVerified, type Fetch } from './download.js';
 export { readEnvelope } from './envelope-source.js';
-export { handlerEnvironment, runtimeNodeMajor } from './environment.js';
+export { handlerEnvironment } from './environment.js';
 export {
   BadInputError,
   CodeFetchError,

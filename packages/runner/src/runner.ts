@@ -82,12 +82,12 @@ function localPath(path: string | undefined, taskRoot: string, layersRoot: strin
 }
 
 /** The fresh process ended by a signal before it wrote its outcome record. */
-const CHILD_REPORTED = -1;
+const CHILD_UNREPORTED = -1;
 
-/** The exit code a fresh handler process reported, or {@link CHILD_REPORTED} when it was killed. */
+/** The exit code a fresh handler process reported, or {@link CHILD_UNREPORTED} when it was killed. */
 function childExit(child: { code: number | null; signal: string | null }): number {
   if (child.code !== null) return child.code;
-  return child.signal === 'SIGTERM' ? EXIT_CODES.stopped : CHILD_REPORTED;
+  return child.signal === 'SIGTERM' ? EXIT_CODES.stopped : CHILD_UNREPORTED;
 }
 
 function loadPrepared(
@@ -239,7 +239,7 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
         );
       }
       const code = childExit(child);
-      if (code !== CHILD_REPORTED) return code as ExitCode;
+      if (code !== CHILD_UNREPORTED) return code as ExitCode;
       return finish(EXIT_CODES.stopped, {
         error: {
           message: 'the handler process ended by a signal without an outcome record (killed: out of memory?)',

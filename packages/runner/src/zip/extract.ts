@@ -17,9 +17,10 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createInflateRaw, inflateRaw } from 'node:zlib';
 import { BadInputError, RunnerError, UnsafeArchiveError } from '../errors.js';
+import { inside } from '../paths.js';
 import { entryData, readCentralDirectory, type ZipEntry } from './central-directory.js';
 import { crc32 } from './crc32.js';
-import { inside, type Planned, planArchive } from './plan.js';
+import { type Planned, planArchive } from './plan.js';
 
 const inflate = promisify(inflateRaw) as (
   data: Buffer,

@@ -1,5 +1,5 @@
 import { lstatSync, readlinkSync } from 'node:fs';
-import { isAbsolute, resolve, sep } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { UnsafeArchiveError } from '../errors.js';
 import type { ZipEntry } from './central-directory.js';
 
@@ -18,9 +18,6 @@ export type Planned =
   | { kind: 'directory'; entry: ZipEntry; parts: readonly string[] }
   | { kind: 'file'; entry: ZipEntry; parts: readonly string[]; mode: number }
   | { kind: 'link'; entry: ZipEntry; parts: readonly string[]; target: string };
-
-/** Is `path` the folder `root` or inside it? */
-export const inside = (root: string, path: string) => path === root || path.startsWith(root + sep);
 
 /**
  * The entry's name as path parts under the root. Refuses NUL bytes, absolute names, `..`, and
