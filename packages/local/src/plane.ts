@@ -13,7 +13,7 @@ import { answerEcs, answerLambda, ECS_TARGET, notServed, readBody } from './plan
 import { LambdaApi } from './plane/lambda-api.js';
 import type { Faults, LocalTask, PlaneContext, PlaneOptions, TaskDefinition } from './plane/model.js';
 import { TaskLifecycle } from './plane/tasks.js';
-import { ACCOUNT, FunctionRegistry, type FunctionSpec } from './registry.js';
+import { FunctionRegistry, type FunctionSpec } from './registry.js';
 
 export type { Faults, LocalTask, PlaneOptions, TaskDefinition } from './plane/model.js';
 
@@ -224,30 +224,15 @@ export class LocalControlPlane extends EventEmitter {
       const fn = /^\/2015-03-31\/functions\/([^/]+)$/.exec(url.pathname);
       if (fn?.[1]) {
         this.calls.push('Lambda.GetFunction');
-        return answerLambda(response, () => {
-          this.#lambda.throttle();
-          const name = decodeURIComponent(fn[1] as string);
-          const qualifier = url.searchParams.get('Qualifier');
-          const arn = name.startsWith('arn:')
-            ? name
-            : `arn:aws:lambda:${this.region}:${ACCOUNT}:function:${name}`;
-          this.audit.push({
-            action: 'lambda:GetFunction',
-            resource: qualifier ? `${arn}:${qualifier}` : arn,
-            context: {},
-            accessKeyId,
-          });
-          return this.#lambda.getFunction(name, url);
-        });
+        return answerLambda(response, () =>
+          this.#lambda.getFunction(decodeURIComponent(fn[1] as string), url, accessKeyId),
+        );
       }
       if (url.pathname === '/2018-10-31/layers' && url.searchParams.get('find') === 'LayerVersion') {
         this.calls.push('Lambda.GetLayerVersionByArn');
-        return answerLambda(response, () => {
-          this.#lambda.throttle();
-          const arn = url.searchParams.get('Arn') ?? '';
-          this.audit.push({ action: 'lambda:GetLayerVersion', resource: arn, context: {}, accessKeyId });
-          return this.#lambda.getLayer(arn);
-        });
+        return answerLambda(response, () =>
+          this.#lambda.getLayer(url.searchParams.get('Arn') ?? '', accessKeyId),
+        );
       }
       const code = /^\/code\/([0-9a-f]+)$/.exec(url.pathname);
       if (code?.[1]) return this.#lambda.serveCode(code[1], response);

@@ -59,21 +59,23 @@ export class EcsApi {
     }
   }
 
+  /** An ECS ARN of this plane's region and account: `cluster/…`, `task/…`, `task-definition/…`. */
+  #arn(resource: string): string {
+    return `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:${resource}`;
+  }
+
   /** Records an ECS call as IAM authorises it, before it is answered (AWS authorises first). */
   audit(action: string, body: Record<string, unknown>, accessKeyId: string | undefined) {
     const cluster = clusterName(body.cluster);
-    const onCluster = { 'ecs:cluster': `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:cluster/${cluster}` };
-    const taskArn = (ref: string) =>
-      ref.startsWith('arn:') ? ref : `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:task/${cluster}/${ref}`;
+    const onCluster = { 'ecs:cluster': this.#arn(`cluster/${cluster}`) };
+    const taskArn = (ref: string) => (ref.startsWith('arn:') ? ref : this.#arn(`task/${cluster}/${ref}`));
     switch (action) {
       case 'RunTask': {
-        const family = /(?:task-definition\/)?([A-Za-z0-9_-]+)(?::(\d+))?$/.exec(
-          String(body.taskDefinition ?? ''),
-        );
-        const definition = family?.[1] ? this.#taskDefinitions.get(family[1]) : undefined;
+        const { family, revision } = taskDefinitionOf(body.taskDefinition);
+        const definition = family ? this.#taskDefinitions.get(family) : undefined;
         this.#ctx.record(
           'ecs:RunTask',
-          `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:task-definition/${family?.[1] ?? ''}:${family?.[2] ?? '1'}`,
+          this.#arn(`task-definition/${family ?? ''}:${revision ?? '1'}`),
           onCluster,
           accessKeyId,
         );
@@ -116,9 +118,7 @@ export class EcsApi {
       throw new ApiError('ThrottlingException', 'Rate exceeded');
     }
     const cluster = clusterName(body.cluster);
-    const family = /(?:task-definition\/)?([A-Za-z0-9_-]+)(?::\d+)?$/.exec(
-      String(body.taskDefinition ?? ''),
-    )?.[1];
+    const { family } = taskDefinitionOf(body.taskDefinition);
     const definition = family ? this.#taskDefinitions.get(family) : undefined;
     if (!definition)
       throw new ApiError('ClientException', `TaskDefinition not found: ${String(body.taskDefinition)}`);
@@ -190,28 +190,16 @@ export class EcsApi {
       }
       if (seen) return { tasks: [describeTask(this.#tasks.find(seen.taskArn) as LocalTask)], failures: [] };
     }
-    if (faults.failureReason) {
-      return {
-        tasks: [],
-        failures: [
-          {
-            arn: `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:cluster/${cluster}`,
-            reason: faults.failureReason,
-          },
-        ],
-      };
-    }
+    // A 200 answer with a failure and no task, as ECS gives when it cannot place one.
+    const noTask = (reason: string) => ({
+      tasks: [],
+      failures: [{ arn: this.#arn(`cluster/${cluster}`), reason }],
+    });
+    if (faults.failureReason) return noTask(faults.failureReason);
     if ((faults.capacity ?? 0) > 0 && this.#ctx.random() < (faults.capacity ?? 0)) {
-      return {
-        tasks: [],
-        failures: [
-          {
-            arn: `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:cluster/${cluster}`,
-            reason:
-              'Capacity is unavailable at this time. Please try again later or in a different availability zone',
-          },
-        ],
-      };
+      return noTask(
+        'Capacity is unavailable at this time. Please try again later or in a different availability zone',
+      );
     }
     const environment: Record<string, string> = { ...definition.environment };
     for (const override of overrides?.containerOverrides ?? []) {
@@ -220,10 +208,10 @@ export class EcsApi {
     const id = randomBytes(16).toString('hex');
     const task: LocalTask = {
       id,
-      arn: `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:task/${cluster}/${id}`,
+      arn: this.#arn(`task/${cluster}/${id}`),
       cluster,
-      clusterArn: `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:cluster/${cluster}`,
-      taskDefinitionArn: `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:task-definition/${definition.family}:1`,
+      clusterArn: this.#arn(`cluster/${cluster}`),
+      taskDefinitionArn: this.#arn(`task-definition/${definition.family}:1`),
       containerName: definition.containerName,
       lastStatus: 'PROVISIONING',
       desiredStatus: 'RUNNING',
@@ -277,4 +265,10 @@ export class EcsApi {
       .map((task) => task.arn);
     return { taskArns };
   }
+}
+
+/** The family and revision a RunTask `taskDefinition` names (family, family:revision or ARN). */
+function taskDefinitionOf(value: unknown): { family: string | undefined; revision: string | undefined } {
+  const match = /(?:task-definition\/)?([A-Za-z0-9_-]+)(?::(\d+))?$/.exec(String(value ?? ''));
+  return { family: match?.[1], revision: match?.[2] };
 }

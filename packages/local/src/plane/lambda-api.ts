@@ -23,7 +23,7 @@ export class LambdaApi {
   }
 
   /** Answers Lambda's throttling first, as its account rates do under a burst. */
-  throttle(): void {
+  #throttle(): void {
     const share = this.#ctx.faults().lambdaThrottle ?? 0;
     if (share > 0 && this.#ctx.random() < share) {
       throw new ApiError('TooManyRequestsException', 'Rate exceeded', 429);
@@ -37,13 +37,19 @@ export class LambdaApi {
     return `${this.#baseUrl()}/code/${token}?X-Amz-Expires=${ttl}`;
   }
 
-  getFunction(name: string, url: URL) {
+  /** GetFunction, recorded as IAM authorises it (on the function, qualified when asked so). */
+  getFunction(name: string, url: URL, accessKeyId: string | undefined) {
+    this.#throttle();
     const qualifier = url.searchParams.get('Qualifier') ?? undefined;
+    const arn = name.startsWith('arn:')
+      ? name
+      : `arn:aws:lambda:${this.#ctx.region}:${ACCOUNT}:function:${name}`;
+    this.#ctx.record('lambda:GetFunction', qualifier ? `${arn}:${qualifier}` : arn, {}, accessKeyId);
     const fn = this.#functions.findFunction(name, qualifier);
     if (!fn) {
       throw new ApiError(
         'ResourceNotFoundException',
-        `Function not found: arn:aws:lambda:${this.#ctx.region}:${ACCOUNT}:function:${name}${qualifier ? `:${qualifier}` : ''}`,
+        `Function not found: ${arn}${qualifier ? `:${qualifier}` : ''}`,
         404,
       );
     }
@@ -69,7 +75,10 @@ export class LambdaApi {
     };
   }
 
-  getLayer(arn: string) {
+  /** GetLayerVersionByArn, recorded as IAM authorises it (lambda:GetLayerVersion on the layer version). */
+  getLayer(arn: string, accessKeyId: string | undefined) {
+    this.#throttle();
+    this.#ctx.record('lambda:GetLayerVersion', arn, {}, accessKeyId);
     const layer = this.#functions.findLayer(arn);
     if (!layer) throw new ApiError('ResourceNotFoundException', `Layer version ${arn} does not exist`, 404);
     return {
