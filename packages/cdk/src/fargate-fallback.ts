@@ -1,9 +1,11 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import {
+  type CapacityOption,
   DEFAULT_CONTAINER_NAME,
   DEFAULT_PAYLOAD_PREFIX,
   ENV,
+  type EnvelopeTransport,
   runtimeNodeMajor,
 } from '@immortal-lambda/protocol';
 import { ArnFormat, Duration, Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
@@ -71,7 +73,7 @@ export interface FargateFallbackProps {
   /** Subnets for the tasks in a given `vpc`; default its public or private subnets per `networking`. */
   subnets?: ec2.SubnetSelection;
   /** `FARGATE` (default), `FARGATE_SPOT`, or `FARGATE_SPOT,FARGATE` (Spot, then on-demand). */
-  capacity?: 'FARGATE' | 'FARGATE_SPOT' | 'FARGATE_SPOT,FARGATE';
+  capacity?: CapacityOption;
   /**
    * The runner image; default built from `@immortal-lambda/runner`'s Dockerfile as an asset, for
    * the function's architecture, on Lambda's public Node.js base image of the function's runtime.
@@ -100,7 +102,7 @@ export interface FargateFallbackProps {
    * bucket, so the event never appears in DescribeTasks answers or ECS task-state events) or
    * `auto` (in RunTask's container override when it fits).
    */
-  envelopeTransport?: 'auto' | 's3';
+  envelopeTransport?: EnvelopeTransport;
   /** Retention of the runner's logs (default one month). */
   logRetention?: logs.RetentionDays;
   /** How long envelopes stay in the payload bucket (default 7 days). */
@@ -449,19 +451,18 @@ export class FargateFallback extends Construct {
     });
     if (networking === 'private') {
       vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
-      for (const [name, service] of [
+      const endpoints: [string, ec2.InterfaceVpcEndpointAwsService][] = [
         ['EcrApi', ec2.InterfaceVpcEndpointAwsService.ECR],
         ['EcrDocker', ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER],
         ['Logs', ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS],
         ['Lambda', ec2.InterfaceVpcEndpointAwsService.LAMBDA],
-      ] as const) {
-        vpc.addInterfaceEndpoint(name, { service, privateDnsEnabled: true });
-      }
-      for (const service of extra) {
-        vpc.addInterfaceEndpoint(`Extra${service.shortName.replace(/[^A-Za-z0-9]/g, '')}`, {
+        ...extra.map((service): [string, ec2.InterfaceVpcEndpointAwsService] => [
+          `Extra${service.shortName.replace(/[^A-Za-z0-9]/g, '')}`,
           service,
-          privateDnsEnabled: true,
-        });
+        ]),
+      ];
+      for (const [name, service] of endpoints) {
+        vpc.addInterfaceEndpoint(name, { service, privateDnsEnabled: true });
       }
     }
     return vpc;
