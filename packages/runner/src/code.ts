@@ -1,7 +1,7 @@
 import type { FunctionConfiguration, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetFunctionCommand, GetLayerVersionByArnCommand } from '@aws-sdk/client-lambda';
 import { ENV, type Envelope, runtimeNodeMajor } from '@immortal-lambda/protocol';
-import { downloadVerified, type Fetch } from './download.js';
+import { downloadVerified, type Fetch, wait } from './download.js';
 import { BadInputError, CodeFetchError } from './errors.js';
 import { type ExtractResult, extractZip } from './zip/extract.js';
 
@@ -71,7 +71,7 @@ export function isThrottled(error: unknown): boolean {
 async function unthrottled<T>(options: FetchCodeOptions, what: string, call: () => Promise<T>): Promise<T> {
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const sleep = options.sleep ?? wait;
   const budget = options.throttleBudgetMs ?? 300_000;
   const started = now();
   for (let retry = 0; ; retry++) {

@@ -31,6 +31,9 @@ export interface DownloadOptions {
   refreshUrl?: () => Promise<string | undefined>;
 }
 
+/** Resolves after `ms`: the default wait between attempts, where none is injected. */
+export const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 /** A download failure that a new attempt can fix. */
 class Retryable extends Error {}
 
@@ -79,7 +82,7 @@ async function readBody(response: Response, options: DownloadOptions): Promise<B
  */
 export async function downloadVerified(options: DownloadOptions): Promise<Buffer> {
   const attempts = options.attempts ?? 3;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = options.sleep ?? wait;
   let url = options.url;
   let refreshed = false;
   let lastError: unknown;
