@@ -19,6 +19,7 @@ spilled envelopes, and runs handed-off invocations with the runner.
   --env <name>=<KEY>=<VALUE>     a variable of a function's configuration
   --bucket <name>                S3 bucket for spilled envelopes (default immortal-envelopes)
   --image <name>                 run tasks from this runner image with podman instead of a local process
+  --runner <path>                the runner CLI to run tasks with (default: the installed @immortal-lambda/runner)
   --help                         this text
 `;
 
@@ -38,6 +39,7 @@ try {
       env: { type: 'string', multiple: true, default: [] },
       bucket: { type: 'string', default: 'immortal-envelopes' },
       image: { type: 'string' },
+      runner: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -58,7 +60,10 @@ try {
   s3 = await startS3({ bucket: String(values.bucket) });
   plane = new LocalControlPlane({
     s3Endpoint: s3.endpoint,
-    launcher: typeof values.image === 'string' ? new PodmanLauncher(values.image) : new ProcessLauncher(),
+    launcher:
+      typeof values.image === 'string'
+        ? new PodmanLauncher(values.image)
+        : new ProcessLauncher(typeof values.runner === 'string' ? { cli: values.runner } : {}),
   });
   const layers = new Map<string, string>();
   for (const spec of values.layer as string[]) {

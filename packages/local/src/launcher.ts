@@ -1,7 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ENV } from '@immortal-lambda/protocol';
+import { LocalPlaneError } from './errors.js';
 
 /**
  * A started task's process, as the control plane sees it.
@@ -71,39 +74,63 @@ function wire(child: ChildProcess, callbacks: LaunchCallbacks): LaunchedTask {
 }
 
 /**
- * The path of the installed runner's CLI.
+ * The path of the installed runner's CLI: `@immortal-lambda/runner` as resolved from each of
+ * `searchFrom` in turn; by default the current project, then this package (the runner is an
+ * optional peer of this package).
  *
+ * @throws {@link LocalPlaneError} when neither finds it.
  * @example
  * ```ts
  * import { runnerCli } from '@immortal-lambda/local';
  * spawn(process.execPath, [runnerCli()], { env });
  * ```
  */
-export function runnerCli(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve('@immortal-lambda/runner/package.json')), 'dist', 'cli.js');
+export function runnerCli(
+  searchFrom: readonly string[] = [process.cwd(), dirname(fileURLToPath(import.meta.url))],
+): string {
+  for (const folder of searchFrom) {
+    try {
+      const manifest = createRequire(join(folder, 'package.json')).resolve(
+        '@immortal-lambda/runner/package.json',
+      );
+      return join(dirname(manifest), 'dist', 'cli.js');
+    } catch {
+      // Not resolvable from this folder; try the next.
+    }
+  }
+  throw new LocalPlaneError(
+    `@immortal-lambda/runner is not installed where ${searchFrom.join(' or ')} can find it: ` +
+      "install it (npm install --save-dev @immortal-lambda/runner), or pass the CLI's path: new ProcessLauncher({ cli })",
+  );
 }
 
 /**
- * Runs `immortal-runner` as a local Node process (the default).
+ * Runs `immortal-runner` as a local Node process (the default). The runner's CLI is the one
+ * given, or the installed `@immortal-lambda/runner` found when the first task starts.
  *
  * @example
  * ```ts
  * import { LocalControlPlane, ProcessLauncher } from '@immortal-lambda/local';
- * const plane = new LocalControlPlane({ launcher: new ProcessLauncher({ node: '/usr/local/bin/node22' }) });
+ * const plane = new LocalControlPlane({ launcher: new ProcessLauncher({ cli: 'node_modules/@immortal-lambda/runner/dist/cli.js' }) });
  * ```
  */
 export class ProcessLauncher implements TaskLauncher {
   readonly kind = 'process';
-  readonly #cli: string;
+  #cli: string | undefined;
   readonly #node: string;
 
   constructor(options: { cli?: string; node?: string } = {}) {
-    this.#cli = options.cli ?? runnerCli();
+    this.#cli = options.cli;
     this.#node = options.node ?? process.execPath;
   }
 
   launch(env: Record<string, string>, callbacks: LaunchCallbacks): LaunchedTask {
+    this.#cli ??= runnerCli();
+    if (!existsSync(this.#cli)) {
+      throw new LocalPlaneError(
+        `the runner CLI ${this.#cli} does not exist; build or install @immortal-lambda/runner`,
+      );
+    }
     return wire(spawn(this.#node, [this.#cli], { env, stdio: ['ignore', 'pipe', 'pipe'] }), callbacks);
   }
 }

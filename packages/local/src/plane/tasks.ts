@@ -60,14 +60,25 @@ export class TaskLifecycle {
       [ENV.layersRoot]: join(root, 'opt'),
       ...task.environment,
     };
-    const launched = this.#deps.launcher.launch(env, {
-      onLine: (stream, line) => this.#deps.emit('task-log', { task, stream, line }),
-      onExit: (exitCode) => {
-        this.#running.delete(task.arn);
-        this.#markStopped(task, exitCode ?? undefined);
-        rmSync(root, { recursive: true, force: true });
-      },
-    });
+    let launched: LaunchedTask;
+    try {
+      launched = this.#deps.launcher.launch(env, {
+        onLine: (stream, line) => this.#deps.emit('task-log', { task, stream, line }),
+        onExit: (exitCode) => {
+          this.#running.delete(task.arn);
+          this.#markStopped(task, exitCode ?? undefined);
+          rmSync(root, { recursive: true, force: true });
+        },
+      });
+    } catch (error) {
+      // As ECS reports a task whose container never started: stopped, no exit code, the reason.
+      rmSync(root, { recursive: true, force: true });
+      task.stopCode = 'TaskFailedToStart';
+      task.stoppedReason = `CannotStartContainerError: ${(error as Error).message}`;
+      this.#deps.emit('task-log', { task, stream: 'stderr', line: task.stoppedReason });
+      this.#markStopped(task, undefined);
+      return;
+    }
     this.#running.set(task.arn, launched);
     task.lastStatus = 'RUNNING';
     task.startedAt = this.#deps.now();

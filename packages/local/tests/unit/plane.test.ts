@@ -1,5 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   DescribeTasksCommand,
@@ -13,8 +15,9 @@ import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { handedOffEnvelope } from '../../src/envelopes.js';
 import { LocalPlaneError, RegistrationError } from '../../src/errors.js';
-import { NoLauncher } from '../../src/launcher.js';
+import { NoLauncher, ProcessLauncher } from '../../src/launcher.js';
 import { LocalControlPlane } from '../../src/plane.js';
+import { RUNNER_CLI } from '../helpers/runner.js';
 
 const echo = join(import.meta.dirname, '..', 'fixtures', 'echo');
 const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -39,7 +42,7 @@ describe('LocalControlPlane', () => {
   let lambda: LambdaClient;
 
   const start = async (options: ConstructorParameters<typeof LocalControlPlane>[0] = {}) => {
-    plane = new LocalControlPlane(options);
+    plane = new LocalControlPlane({ launcher: new ProcessLauncher({ cli: RUNNER_CLI }), ...options });
     plane.registerFunction({
       name: 'echo',
       folder: echo,
@@ -119,6 +122,50 @@ describe('LocalControlPlane', () => {
     expect(
       logs.some((line) => line.includes('"greeting":"hi"') && line.includes('"requestId":"req-ok"')),
     ).toBe(true);
+  });
+
+  it('stops a task whose runner cannot be found with TaskFailedToStart and the reason', async () => {
+    // Prepare
+    await plane.stop();
+    await start({ launcher: new ProcessLauncher({ cli: '/nowhere/cli.js' }) });
+
+    // Act
+    const started = await ecs.send(new RunTaskCommand(runTaskInput(envelope('req-nostart', {}))));
+    const stopped = await plane.waitForTask(String(started.tasks?.[0]?.taskArn));
+
+    // Assess
+    expect(stopped).toMatchObject({
+      lastStatus: 'STOPPED',
+      stopCode: 'TaskFailedToStart',
+      stoppedReason: expect.stringContaining('/nowhere/cli.js does not exist'),
+      exitCode: undefined,
+    });
+  });
+
+  it('explains how to provide the runner when it is not installed, and finds an installed one', () => {
+    // Prepare: a process without the NODE_PATH that package managers' shims set.
+    const { NODE_PATH: _path, ...env } = process.env;
+    const probe = (folder: string) =>
+      spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { runnerCli } from ${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'index.js'))};
+           try { console.log(runnerCli([${JSON.stringify(folder)}])); } catch (e) { console.log(e.name + ': ' + e.message); }`,
+        ],
+        { env, encoding: 'utf8' },
+      ).stdout;
+
+    // Act
+    const missing = probe(tmpdir());
+    const installed = probe(join(import.meta.dirname, '..', '..'));
+
+    // Assess
+    expect(missing).toMatch(
+      /^LocalPlaneError: .*npm install --save-dev @immortal-lambda\/runner.*new ProcessLauncher\(\{ cli \}\)/,
+    );
+    expect(installed).toMatch(/runner[/\\]dist[/\\]cli\.js$/m);
   });
 
   it('shows a handler error as the container exit code and names the request in the record', async () => {
