@@ -11,6 +11,7 @@ export {
   type TaskLauncher,
 } from './launcher.js';
 export {
+  type EcsRequest,
   type Faults,
   LocalControlPlane,
   type LocalTask,

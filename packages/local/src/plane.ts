@@ -18,6 +18,20 @@ import { FunctionRegistry, type FunctionSpec } from './registry.js';
 export type { Faults, LocalTask, PlaneOptions, TaskDefinition } from './plane/model.js';
 
 /**
+ * An ECS request as the plane received it.
+ *
+ * @example
+ * ```ts
+ * import type { EcsRequest } from '@immortal-lambda/local';
+ * const runTasks = (requests: EcsRequest[]) => requests.filter((r) => r.action === 'RunTask').map((r) => r.body);
+ * ```
+ */
+export interface EcsRequest {
+  action: string;
+  body: Record<string, unknown>;
+}
+
+/**
  * The local control plane: the ECS (`RunTask`, `DescribeTasks`, `StopTask`, `ListTasks`) and
  * Lambda (`GetFunction`, `GetLayerVersionByArn`) APIs that immortal-lambda calls, served on
  * loopback in the wire protocols the AWS SDK speaks. `RunTask` starts the runner for real.
@@ -39,6 +53,8 @@ export class LocalControlPlane extends EventEmitter {
   faults: Faults = {};
   /** Every API call, in order: `ECS.RunTask`, `Lambda.GetFunction`, … */
   readonly calls: string[] = [];
+  /** Every ECS request as sent, in order: what a test checks a caller's RunTask parameters by. */
+  readonly requests: EcsRequest[] = [];
   /** Every call served, as IAM authorises it: for checking permissions against real policies. */
   readonly audit: AuditedCall[] = [];
   readonly #taskDefinitions = new Map<string, TaskDefinition>();
@@ -171,6 +187,19 @@ export class LocalControlPlane extends EventEmitter {
     };
   }
 
+  /** The bodies of the RunTask requests received, in order (retries and refused calls included). */
+  runTaskRequests(): Record<string, unknown>[] {
+    return this.requests.filter((request) => request.action === 'RunTask').map((request) => request.body);
+  }
+
+  /** Forgets the recorded calls and requests and clears the faults, between tests. */
+  resetRecords(faults: Faults = {}): void {
+    this.faults = { ...faults };
+    this.calls.length = 0;
+    this.requests.length = 0;
+    this.audit.length = 0;
+  }
+
   /** Every task, in the order they were created. */
   tasks(): LocalTask[] {
     return this.#tasks.all();
@@ -210,6 +239,7 @@ export class LocalControlPlane extends EventEmitter {
       const text = await readBody(request);
       this.calls.push(`ECS.${action}`);
       const body = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
+      this.requests.push({ action, body });
       this.#ecs.audit(action, body, accessKeyId);
       if (this.faults.latencyMs) await new Promise((resolve) => setTimeout(resolve, this.faults.latencyMs));
       if (action === 'RunTask' && this.faults.hang) {

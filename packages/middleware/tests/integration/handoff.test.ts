@@ -1,43 +1,31 @@
-/// <reference path="../../../local/src/types/s3rver.d.ts" />
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { LocalControlPlane, type LocalS3, NoLauncher, startS3 } from '@immortal-lambda/local';
 import lambdaLocal from 'lambda-local';
-import S3rver from 's3rver';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ENV, parseEnvelope } from '../../src/protocol/index.js';
-import { EcsStub } from '../helpers/ecs-stub.js';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures');
 const TIMEOUT_MS = 3_000;
 const MARGIN_MS = 1_500;
 const BUCKET = 'immortal-envelopes';
 
-const ecs = new EcsStub();
-let s3rver: S3rver;
-let s3Directory: string;
+// The local plane serves ECS; tasks are recorded, not run: these tests are about the Lambda leg.
+const plane = new LocalControlPlane({ launcher: new NoLauncher() });
+let s3: LocalS3;
 let environment: Record<string, string>;
 
 beforeAll(async () => {
-  const ecsEndpoint = await ecs.start();
-  s3Directory = await mkdtemp(join(tmpdir(), 'immortal-s3-'));
-  s3rver = new S3rver({
-    port: 0,
-    address: '127.0.0.1',
-    silent: true,
-    directory: s3Directory,
-    configureBuckets: [{ name: BUCKET, configs: [] }],
-  });
-  const { port } = await s3rver.run();
+  const ecsEndpoint = await plane.start();
+  s3 = await startS3({ bucket: BUCKET });
   environment = {
     AWS_REGION: 'eu-west-1',
     AWS_ACCESS_KEY_ID: 'S3RVER',
     AWS_SECRET_ACCESS_KEY: 'S3RVER',
     AWS_ENDPOINT_URL_ECS: ecsEndpoint,
-    AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${port}`,
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
     AWS_LAMBDA_FUNCTION_VERSION: '3',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     [ENV.cluster]: 'jobs',
@@ -49,13 +37,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await ecs.stop();
-  await s3rver.close();
-  await rm(s3Directory, { recursive: true, force: true });
+  await plane.stop();
+  await s3.stop();
 });
 
 beforeEach(() => {
-  ecs.reset();
+  plane.resetRecords();
 });
 
 const invoke = async (lambdaPath: string, event: unknown, esm = false) => {
@@ -95,7 +82,7 @@ describe.each(harnesses)(`$name under lambda-local with a ${TIMEOUT_MS} ms timeo
     // Assess
     expect(outcome.ok).toBe(true);
     expect(outcome.ok && outcome.result).toMatchObject({ done: 'short' });
-    expect(ecs.runTaskCalls()).toHaveLength(0);
+    expect(plane.runTaskRequests()).toHaveLength(0);
   });
 
   it('hands a long job off before the harness times out', async () => {
@@ -106,7 +93,7 @@ describe.each(harnesses)(`$name under lambda-local with a ${TIMEOUT_MS} ms timeo
     expect(outcome.ok).toBe(true);
     expect(outcome.elapsed).toBeLessThan(TIMEOUT_MS);
     expect(outcome.elapsed).toBeGreaterThanOrEqual(TIMEOUT_MS - MARGIN_MS - 50);
-    const [call, ...more] = ecs.runTaskCalls();
+    const [call, ...more] = plane.runTaskRequests();
     expect(more).toHaveLength(0);
     const receipt = outcome.ok ? outcome.result : {};
     expect(receipt).toMatchObject({ status: 'handed-off', envelopeLocation: 'inline' });
@@ -122,7 +109,7 @@ describe.each(harnesses)(`$name under lambda-local with a ${TIMEOUT_MS} ms timeo
 
   it('retries a throttling endpoint and still hands off before the deadline', async () => {
     // Prepare
-    ecs.reset({ throttle: 3 });
+    plane.resetRecords({ throttleNext: 3 });
 
     // Act
     const outcome = await invoke(harness.path, { job: 'throttled', workMs: 10_000 }, harness.esm);
@@ -130,13 +117,13 @@ describe.each(harnesses)(`$name under lambda-local with a ${TIMEOUT_MS} ms timeo
     // Assess
     expect(outcome.ok).toBe(true);
     expect(outcome.elapsed).toBeLessThan(TIMEOUT_MS);
-    expect(ecs.runTaskCalls()).toHaveLength(4);
-    expect(new Set(ecs.runTaskCalls().map((call) => call.clientToken)).size).toBe(1);
+    expect(plane.runTaskRequests()).toHaveLength(4);
+    expect(new Set(plane.runTaskRequests().map((call) => call.clientToken)).size).toBe(1);
   });
 
   it('fails with a HandoffError before the deadline when RunTask answers with failures[]', async () => {
     // Prepare
-    ecs.reset({ failure: 'MISSING' });
+    plane.resetRecords({ failureReason: 'MISSING' });
 
     // Act
     const outcome = await invoke(harness.path, { job: 'refused', workMs: 10_000 }, harness.esm);
@@ -150,7 +137,7 @@ describe.each(harnesses)(`$name under lambda-local with a ${TIMEOUT_MS} ms timeo
 
   it('fails with a HandoffError before the deadline when RunTask never answers', async () => {
     // Prepare
-    ecs.reset({ hang: true });
+    plane.resetRecords({ hang: true });
 
     // Act
     const outcome = await invoke(harness.path, { job: 'hung', workMs: 10_000 }, harness.esm);
@@ -176,7 +163,7 @@ describe.each(harnesses)(`$name under lambda-local with a ${TIMEOUT_MS} ms timeo
     const receipt = outcome.ok ? outcome.result : {};
     const uri = String(receipt.envelopeLocation);
     expect(uri).toMatch(new RegExp(`^s3://${BUCKET}/immortal-lambda/envelopes/`));
-    const overrides = ecs.runTaskCalls()[0]?.overrides as {
+    const overrides = plane.runTaskRequests()[0]?.overrides as {
       containerOverrides: { environment: { value: string }[] }[];
     };
     expect(overrides.containerOverrides[0]?.environment[0]?.value).toBe(uri);
