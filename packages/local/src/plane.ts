@@ -110,8 +110,8 @@ export class LocalControlPlane extends EventEmitter {
     return this.functions.registerFunction(spec);
   }
 
-  registerLayer(name: string, folder: string): string {
-    return this.functions.registerLayer(name, folder);
+  registerLayer(name: string, source: string | Buffer, version?: number): string {
+    return this.functions.registerLayer(name, source, version);
   }
 
   registerTaskDefinition(definition: TaskDefinition): void {

@@ -25,8 +25,13 @@ export interface LocalFunction {
   environment: Record<string, string>;
   layers: string[];
   zip: Buffer;
+  /** The CodeSha256 GetFunction reports (the zip's own unless registered otherwise). */
   sha256: string;
-  folder: string;
+  /** The folder the code was zipped from; undefined when registered as a zip. */
+  folder: string | undefined;
+  packageType: 'Zip' | 'Image';
+  /** Reported instead of the variables, as Lambda does when it cannot decrypt them. */
+  environmentError: { ErrorCode: string; Message: string } | undefined;
 }
 
 /**
@@ -41,7 +46,15 @@ export interface LocalFunction {
 export interface FunctionSpec {
   name: string;
   /** The folder whose contents are the function's code (zipped once, at registration). */
-  folder: string;
+  folder?: string;
+  /** The code as a zip, instead of a folder (served as it is, however it is built). */
+  zip?: Buffer;
+  /** `Image` functions have no zip: GetFunction answers with an image URI, as Lambda does. */
+  packageType?: 'Zip' | 'Image';
+  /** Report this CodeSha256 instead of the zip's own (a code mismatch). */
+  codeSha256?: string;
+  /** Report the environment as undecryptable, as Lambda does without kms:Decrypt. */
+  environmentError?: { ErrorCode: string; Message: string };
   /** Lambda's handler setting, e.g. `index.handler`. */
   handler: string;
   /** Default `1`; `$LATEST` is registered too. */
@@ -75,25 +88,16 @@ export class FunctionRegistry {
   }
 
   registerFunction(spec: FunctionSpec): LocalFunction {
-    const folder = resolve(spec.folder);
-    if (!existsSync(folder) || !statSync(folder).isDirectory()) {
-      throw new RegistrationError(
-        `function ${spec.name}: the folder ${folder} does not exist; build the function first`,
-      );
+    if ((spec.folder === undefined) === (spec.zip === undefined)) {
+      throw new RegistrationError(`function ${spec.name}: give its code as either a folder or a zip`);
     }
-    const module = /^((?:.*\/)?[^/.]+)\.[^/]+$/.exec(spec.handler)?.[1];
-    const found =
-      module && ['', '.js', '.mjs', '.cjs'].some((ext) => existsSync(join(folder, `${module}${ext}`)));
-    if (!found) {
-      throw new RegistrationError(
-        `function ${spec.name}: the handler "${spec.handler}" names no file in ${folder} (looked for ${module ?? spec.handler}.js, .mjs, .cjs)`,
-      );
-    }
+    const folder = spec.folder === undefined ? undefined : resolve(spec.folder);
+    if (folder !== undefined) checkFolder(spec, folder);
     for (const layer of spec.layers ?? []) {
       if (!this.#layers.has(layer))
         throw new RegistrationError(`function ${spec.name}: layer ${layer} is not registered`);
     }
-    const zip = zipFolder(folder);
+    const zip = spec.zip ?? zipFolder(folder as string);
     const version = spec.version ?? '1';
     const fn: LocalFunction = {
       name: spec.name,
@@ -107,21 +111,29 @@ export class FunctionRegistry {
       environment: spec.environment ?? {},
       layers: spec.layers ?? [],
       zip,
-      sha256: codeSha256(zip),
+      sha256: spec.codeSha256 ?? codeSha256(zip),
       folder,
+      packageType: spec.packageType ?? 'Zip',
+      environmentError: spec.environmentError,
     };
     this.#functions.set(`${spec.name}:${version}`, fn);
     this.#functions.set(`${spec.name}:$LATEST`, fn);
     return fn;
   }
 
-  registerLayer(name: string, folder: string, version = 1): string {
-    const path = resolve(folder);
-    if (!existsSync(path) || !statSync(path).isDirectory()) {
-      throw new RegistrationError(`layer ${name}: the folder ${path} does not exist`);
+  /** Registers a layer version from a folder or a zip; returns its ARN. */
+  registerLayer(name: string, source: string | Buffer, version = 1): string {
+    let zip: Buffer;
+    if (typeof source === 'string') {
+      const path = resolve(source);
+      if (!existsSync(path) || !statSync(path).isDirectory()) {
+        throw new RegistrationError(`layer ${name}: the folder ${path} does not exist`);
+      }
+      zip = zipFolder(path);
+    } else {
+      zip = source;
     }
     const arn = `arn:aws:lambda:${this.region}:${ACCOUNT}:layer:${name}:${version}`;
-    const zip = zipFolder(path);
     this.#layers.set(arn, { arn, zip, sha256: codeSha256(zip) });
     return arn;
   }
@@ -135,5 +147,22 @@ export class FunctionRegistry {
 
   findLayer(arn: string) {
     return this.#layers.get(arn);
+  }
+}
+
+/** A function folder must exist and hold the module its handler names. */
+function checkFolder(spec: FunctionSpec, folder: string): void {
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) {
+    throw new RegistrationError(
+      `function ${spec.name}: the folder ${folder} does not exist; build the function first`,
+    );
+  }
+  const module = /^((?:.*\/)?[^/.]+)\.[^/]+$/.exec(spec.handler)?.[1];
+  const found =
+    module && ['', '.js', '.mjs', '.cjs'].some((ext) => existsSync(join(folder, `${module}${ext}`)));
+  if (!found) {
+    throw new RegistrationError(
+      `function ${spec.name}: the handler "${spec.handler}" names no file in ${folder} (looked for ${module ?? spec.handler}.js, .mjs, .cjs)`,
+    );
   }
 }

@@ -24,7 +24,12 @@ export class LambdaApi {
 
   /** Answers Lambda's throttling first, as its account rates do under a burst. */
   #throttle(): void {
-    const share = this.#ctx.faults().lambdaThrottle ?? 0;
+    const faults = this.#ctx.faults();
+    if ((faults.lambdaThrottleNext ?? 0) > 0) {
+      faults.lambdaThrottleNext = (faults.lambdaThrottleNext ?? 0) - 1;
+      throw new ApiError('TooManyRequestsException', 'Rate exceeded', 429);
+    }
+    const share = faults.lambdaThrottle ?? 0;
     if (share > 0 && this.#ctx.random() < share) {
       throw new ApiError('TooManyRequestsException', 'Rate exceeded', 429);
     }
@@ -45,6 +50,13 @@ export class LambdaApi {
       ? name
       : `arn:aws:lambda:${this.#ctx.region}:${ACCOUNT}:function:${name}`;
     this.#ctx.record('lambda:GetFunction', qualifier ? `${arn}:${qualifier}` : arn, {}, accessKeyId);
+    if (this.#ctx.faults().lambdaDenied) {
+      throw new ApiError(
+        'AccessDeniedException',
+        `User is not authorized to perform: lambda:GetFunction on resource: ${arn}`,
+        403,
+      );
+    }
     const fn = this.#functions.findFunction(name, qualifier);
     if (!fn) {
       throw new ApiError(
@@ -64,14 +76,23 @@ export class LambdaApi {
         Timeout: fn.timeout,
         MemorySize: fn.memorySize,
         Version: fn.version,
-        PackageType: 'Zip',
-        Environment: { Variables: fn.environment },
+        PackageType: fn.packageType,
+        Environment: fn.environmentError ? { Error: fn.environmentError } : { Variables: fn.environment },
+        ...(fn.environmentError
+          ? { KMSKeyArn: `arn:aws:kms:${this.#ctx.region}:${ACCOUNT}:key/environment` }
+          : {}),
         Layers: fn.layers.map((arn) => ({
           Arn: arn,
           CodeSize: this.#functions.findLayer(arn)?.zip.length ?? 0,
         })),
       },
-      Code: { RepositoryType: 'S3', Location: this.#offerCode(fn.zip) },
+      Code:
+        fn.packageType === 'Image'
+          ? {
+              RepositoryType: 'ECR',
+              ImageUri: `${ACCOUNT}.dkr.ecr.${this.#ctx.region}.amazonaws.com/${fn.name}:${fn.version}`,
+            }
+          : { RepositoryType: 'S3', Location: this.#offerCode(fn.zip) },
     };
   }
 

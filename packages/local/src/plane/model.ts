@@ -23,6 +23,10 @@ export interface Faults {
    * TooManyRequestsException, as Lambda's per-account control-plane rates do under a burst.
    */
   lambdaThrottle?: number;
+  /** Answer exactly the next N Lambda API calls with TooManyRequestsException (counted down). */
+  lambdaThrottleNext?: number;
+  /** Answer GetFunction with AccessDeniedException, as for a role without lambda:GetFunction. */
+  lambdaDenied?: boolean;
   /** Answer exactly the next N RunTask calls with ThrottlingException (counted down). */
   throttleNext?: number;
   /** Answer RunTask 200 with this failure (`MISSING`, `RESOURCE:MEMORY`, …) and no task. */

@@ -5,15 +5,15 @@ import { ECSClient, RunTaskCommand } from '@aws-sdk/client-ecs';
 import { ENV } from '@immortal-lambda/middleware/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handedOffEnvelope } from '../../../local/src/envelopes.js';
-import { PodmanLauncher } from '../../../local/src/launcher.js';
+import { NoLauncher, PodmanLauncher } from '../../../local/src/launcher.js';
 import { LocalControlPlane } from '../../../local/src/plane.js';
 import { EXIT_CODES } from '../../src/exit-codes.js';
-import { LambdaStub } from '../helpers/lambda-stub.js';
 import { zipFolder } from '../helpers/zip-writer.js';
 
 const image = process.env.IMMORTAL_RUNNER_IMAGE;
 const functions = join(import.meta.dirname, '..', 'fixtures', 'functions');
-const lambda = new LambdaStub();
+// The local plane serves the Lambda API the containers call.
+const lambda = new LocalControlPlane({ launcher: new NoLauncher() });
 // The runtime of the functions run here: the Node of the image (container/test.sh builds it on 22).
 const IMAGE_RUNTIME = process.env.IMMORTAL_RUNNER_IMAGE_RUNTIME ?? 'nodejs22.x';
 let endpoint: string;
@@ -88,13 +88,13 @@ describe(`the runner image (${image})`, () => {
 
   it('runs one complete handoff: envelope in its environment, code fetched from a loopback endpoint, handler run', async () => {
     // Prepare
-    lambda.functions.set('report:1', {
+    lambda.registerFunction({
       name: 'report',
       version: '1',
       zip: zipFolder(join(functions, 'cjs')),
       handler: 'index.handler',
       runtime: IMAGE_RUNTIME,
-      variables: { GREETING: 'from the function configuration' },
+      environment: { GREETING: 'from the function configuration' },
     });
     const handedOff = envelope('report', { reportId: 'in-a-container' });
 
@@ -120,7 +120,7 @@ describe(`the runner image (${image})`, () => {
 
   it('exits with the handler-error code when the handler throws', async () => {
     // Prepare
-    lambda.functions.set('failing:1', {
+    lambda.registerFunction({
       name: 'failing',
       version: '1',
       zip: zipFolder(join(functions, 'throws')),

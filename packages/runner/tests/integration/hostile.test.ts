@@ -2,15 +2,15 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { handedOffEnvelope, LocalControlPlane, NoLauncher } from '@immortal-lambda/local';
 import { ENV, type Envelope } from '@immortal-lambda/middleware/protocol';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { handedOffEnvelope } from '../../../local/src/envelopes.js';
 import { EXIT_CODES } from '../../src/exit-codes.js';
-import { LambdaStub } from '../helpers/lambda-stub.js';
 import { runCli } from '../helpers/run-cli.js';
 import { buildZip } from '../helpers/zip-writer.js';
 
-const lambda = new LambdaStub();
+// The local plane serves the Lambda API the runner calls; these tests run the runner themselves.
+const plane = new LocalControlPlane({ launcher: new NoLauncher() });
 let silent: Server;
 let silentEndpoint: string;
 const sockets = new Set<Socket>();
@@ -42,7 +42,7 @@ const run = (value: Envelope | string, extra: Record<string, string> = {}) =>
   });
 
 const register = (files: { name: string; data: string }[], handler = 'index.handler') =>
-  lambda.functions.set('fn:1', { name: 'fn', version: '1', zip: buildZip(files), handler });
+  plane.registerFunction({ name: 'fn', version: '1', zip: buildZip(files), handler });
 
 beforeAll(async () => {
   // An endpoint that accepts connections and never answers.
@@ -56,21 +56,21 @@ beforeAll(async () => {
     AWS_REGION: 'eu-west-1',
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_ENDPOINT_URL_LAMBDA: await lambda.start(),
+    AWS_ENDPOINT_URL_LAMBDA: await plane.start(),
     AWS_ENDPOINT_URL_ECS: 'http://127.0.0.1:9',
   };
   scratch = mkdtempSync(join(tmpdir(), 'runner-hostile-'));
 });
 
 afterAll(async () => {
-  await lambda.stop();
+  await plane.stop();
   for (const socket of sockets) socket.destroy();
   await new Promise((resolve) => silent.close(resolve));
   rmSync(scratch, { recursive: true, force: true });
 });
 
 beforeEach(() => {
-  lambda.reset();
+  plane.resetRecords();
   sandbox = mkdtempSync(join(scratch, 'sandbox-'));
   // A module outside the task root that a hostile handler string would reach.
   mkdirSync(join(sandbox, 'x'));
@@ -225,7 +225,7 @@ describe('immortal-runner never hangs on an AWS endpoint that does not answer', 
 describe('immortal-runner applies what Lambda would', () => {
   it('exits 3 naming the key and the missing permission when the environment cannot be decrypted', async () => {
     // Prepare
-    lambda.functions.set('fn:1', {
+    plane.registerFunction({
       name: 'fn',
       version: '1',
       zip: buildZip([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]),
@@ -247,7 +247,7 @@ describe('immortal-runner applies what Lambda would', () => {
   it('refuses a function of another Node major with the bad-configuration code, unless allowed', async () => {
     // Prepare
     const other = Number(process.versions.node.split('.')[0]) === 22 ? 'nodejs24.x' : 'nodejs22.x';
-    lambda.functions.set('fn:1', {
+    plane.registerFunction({
       name: 'fn',
       version: '1',
       zip: buildZip([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]),
@@ -268,7 +268,7 @@ describe('immortal-runner applies what Lambda would', () => {
   it('retries GetFunction while the Lambda API throttles, logging each wait, and runs the handler', async () => {
     // Prepare
     register([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]);
-    lambda.fault.throttle = 4;
+    plane.faults.lambdaThrottleNext = 4;
 
     // Act
     const result = await run(envelope('index.handler'), { FARGATE_FALLBACK_AWS_MAX_ATTEMPTS: '1' });
@@ -283,7 +283,7 @@ describe('immortal-runner applies what Lambda would', () => {
   it('ends a throttled run loudly once the throttle budget is spent', async () => {
     // Prepare
     register([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]);
-    lambda.fault.throttle = 1_000;
+    plane.faults.lambdaThrottleNext = 1_000;
 
     // Act
     const result = await run(envelope('index.handler'), {
@@ -343,7 +343,7 @@ describe('immortal-runner applies what Lambda would', () => {
 
   it('starts the handler in a process with the function NODE_OPTIONS, as Lambda does', async () => {
     // Prepare
-    lambda.functions.set('fn:1', {
+    plane.registerFunction({
       name: 'fn',
       version: '1',
       zip: buildZip([
@@ -362,7 +362,7 @@ exports.handler = async (event, context) => {
         },
       ]),
       handler: 'index.handler',
-      variables: { NODE_OPTIONS: '--max-old-space-size=96 --enable-source-maps' },
+      environment: { NODE_OPTIONS: '--max-old-space-size=96 --enable-source-maps' },
     });
     const value = envelope('index.handler', { id: 4 });
 
@@ -385,7 +385,7 @@ exports.handler = async (event, context) => {
 
   it('runs the handler through AWS_LAMBDA_EXEC_WRAPPER and passes on its exit code', async () => {
     // Prepare
-    lambda.functions.set('fn:1', {
+    plane.registerFunction({
       name: 'fn',
       version: '1',
       zip: buildZip([
@@ -396,7 +396,7 @@ exports.handler = async (event, context) => {
         },
       ]),
       handler: 'index.handler',
-      variables: { AWS_LAMBDA_EXEC_WRAPPER: '/var/task/wrapper.sh' },
+      environment: { AWS_LAMBDA_EXEC_WRAPPER: '/var/task/wrapper.sh' },
     });
 
     // Act
@@ -411,9 +411,11 @@ exports.handler = async (event, context) => {
 
   it('says that extensions in the layers are not run', async () => {
     // Prepare
-    const layer = 'arn:aws:lambda:eu-west-1:123456789012:layer:ext:1';
-    lambda.layers.set(layer, buildZip([{ name: 'extensions/telemetry', data: '#!/bin/sh\n', mode: 0o755 }]));
-    lambda.functions.set('fn:1', {
+    const layer = plane.registerLayer(
+      'ext',
+      buildZip([{ name: 'extensions/telemetry', data: '#!/bin/sh\n', mode: 0o755 }]),
+    );
+    plane.registerFunction({
       name: 'fn',
       version: '1',
       zip: buildZip([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]),

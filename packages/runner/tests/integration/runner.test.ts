@@ -3,21 +3,20 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { type FunctionSpec, handedOffEnvelope, LocalControlPlane, NoLauncher } from '@immortal-lambda/local';
 import { ENV, type Envelope } from '@immortal-lambda/middleware/protocol';
 import S3rver from 's3rver';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { handedOffEnvelope } from '../../../local/src/envelopes.js';
 import { EXIT_CODES } from '../../src/exit-codes.js';
-import { LambdaStub } from '../helpers/lambda-stub.js';
 import { runCli } from '../helpers/run-cli.js';
 import { buildZip, type ZipSource, zipFolder } from '../helpers/zip-writer.js';
 
 const functions = join(import.meta.dirname, '..', 'fixtures', 'functions');
 const packagesDir = join(import.meta.dirname, '..', '..', '..');
 const BUCKET = 'runner-envelopes';
-const LAYER = 'arn:aws:lambda:eu-west-1:123456789012:layer:middleware:1';
 
-const lambda = new LambdaStub();
+// The local plane serves the Lambda API the runner calls; these tests run the runner themselves.
+const plane = new LocalControlPlane({ launcher: new NoLauncher() });
 const errorMessage = (result: { outcome?: Record<string, unknown> | undefined }) =>
   String((result.outcome?.error as { message?: string } | undefined)?.message);
 let s3rver: S3rver;
@@ -54,9 +53,9 @@ function register(
   name: string,
   zip: Buffer,
   handler: string,
-  extra: Partial<Parameters<LambdaStub['functions']['set']>[1]> = {},
+  extra: Omit<Partial<FunctionSpec>, 'folder'> = {},
 ) {
-  lambda.functions.set(`${name}:1`, { name, version: '1', zip, handler, ...extra });
+  plane.registerFunction({ name, version: '1', zip, handler, ...extra });
 }
 
 const run = (
@@ -80,7 +79,7 @@ beforeAll(async () => {
     AWS_REGION: 'eu-west-1',
     AWS_ACCESS_KEY_ID: 'S3RVER',
     AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    AWS_ENDPOINT_URL_LAMBDA: await lambda.start(),
+    AWS_ENDPOINT_URL_LAMBDA: await plane.start(),
     // Any handoff attempt would go here and fail: the runner must never make one.
     AWS_ENDPOINT_URL_ECS: 'http://127.0.0.1:9',
   };
@@ -97,13 +96,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await lambda.stop();
+  await plane.stop();
   await s3rver.close();
   rmSync(scratch, { recursive: true, force: true });
 });
 
 beforeEach(() => {
-  lambda.reset();
+  plane.resetRecords();
   sandbox = mkdtempSync(join(scratch, 'sandbox-'));
 });
 
@@ -116,7 +115,8 @@ describe('immortal-runner runs the handed-off handler as Lambda would', () => {
   it('runs a CommonJS handler with the original request, its environment set before import', async () => {
     // Prepare
     register('report', zipFolder(join(functions, 'cjs')), 'index.handler', {
-      variables: { GREETING: 'hello from config', AWS_LAMBDA_FUNCTION_NAME: 'from-config' },
+      memorySize: 512,
+      environment: { GREETING: 'hello from config', AWS_LAMBDA_FUNCTION_NAME: 'from-config' },
     });
     const envelope = envelopeFor('report', '1', 'index.handler', { reportId: 'r-1' });
 
@@ -175,10 +175,10 @@ describe('immortal-runner runs the handed-off handler as Lambda would', () => {
 
   it('finds a dependency only a layer provides, and the wrapped handler runs as fargate with no second handoff', async () => {
     // Prepare
-    lambda.layers.set(LAYER, middlewareLayer());
+    const layer = plane.registerLayer('middleware', middlewareLayer());
     register('wrapped', zipFolder(join(functions, 'wrapped')), 'index.handler', {
-      layers: [LAYER],
-      variables: {
+      layers: [layer],
+      environment: {
         FARGATE_FALLBACK_CLUSTER: 'jobs',
         FARGATE_FALLBACK_TASK_DEFINITION: 'runner',
         FARGATE_FALLBACK_SUBNETS: 'subnet-0aaaaaaaaaaaaaaa1',
@@ -198,7 +198,7 @@ describe('immortal-runner runs the handed-off handler as Lambda would', () => {
       event: { id: 9 },
     });
     expect(result.records.some((r) => String(r.message).includes('handed off'))).toBe(false);
-    expect(lambda.calls).toContain('GET /2018-10-31/layers');
+    expect(plane.calls).toContain('Lambda.GetLayerVersionByArn');
   });
 
   it('reads an envelope spilled to S3, with its 64 KB event intact', async () => {
@@ -270,15 +270,15 @@ describe('immortal-runner fault matrix', () => {
   });
 
   it.each([
-    ['not found', 'not-found' as const, /no longer exists/],
-    ['access denied', 'denied' as const, /may not call lambda:GetFunction/],
-  ])('exits 3 when GetFunction answers %s', async (_what, fault, message) => {
+    ['not found', 'gone', {}, /no longer exists/],
+    ['access denied', 'report', { lambdaDenied: true }, /may not call lambda:GetFunction/],
+  ])('exits 3 when GetFunction answers %s', async (_what, name, faults, message) => {
     // Prepare
     okFunction();
-    lambda.fault.getFunction = fault;
+    plane.faults = faults;
 
     // Act
-    const result = await run(okEnvelope());
+    const result = await run(envelopeFor(name, '1', 'index.handler', {}));
 
     // Assess
     expect(result.code).toBe(EXIT_CODES.codeFetch);
@@ -304,7 +304,7 @@ describe('immortal-runner fault matrix', () => {
   ])('exits 3 for %s', async (_what, fault, message) => {
     // Prepare
     okFunction();
-    lambda.fault.download = fault;
+    plane.faults.download = fault;
 
     // Act
     const result = await run(okEnvelope());
@@ -320,14 +320,14 @@ describe('immortal-runner fault matrix', () => {
     ['answers 503 once', 'server-error-once' as const],
   ])('retries a download that %s and runs the handler', async (_what, fault) => {
     okFunction();
-    lambda.fault.download = fault;
+    plane.faults.download = fault;
     const result = await run(okEnvelope());
     expect(result.code).toBe(0);
   });
 
   it('exits 3 when the zip does not match CodeSha256', async () => {
     register('report', zipFolder(join(functions, 'cjs')), 'index.handler', {
-      sha256: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+      codeSha256: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
     });
     const result = await run(okEnvelope());
     expect(result.code).toBe(3);
