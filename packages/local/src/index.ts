@@ -11,12 +11,14 @@ export {
   type TaskLauncher,
 } from './launcher.js';
 export {
+  type Delivery,
   type EcsRequest,
   type Faults,
   LocalControlPlane,
   type LocalTask,
   type PlaneOptions,
   type TaskDefinition,
+  type TaskStateChangeEvent,
 } from './plane.js';
 export { FunctionRegistry, type FunctionSpec, type LocalFunction } from './registry.js';
 export { type LocalS3, startS3 } from './s3.js';

@@ -18,6 +18,8 @@ import { LocalPlaneError } from './errors.js';
 export interface LaunchedTask {
   /** Asks the task to stop (SIGTERM, as ECS does). */
   stop(): void;
+  /** Ends the task at once (SIGKILL, as ECS does after the stop timeout or for memory). */
+  kill(): void;
 }
 
 /**
@@ -70,7 +72,7 @@ function wire(child: ChildProcess, callbacks: LaunchCallbacks): LaunchedTask {
     callbacks.onLine('stderr', `the task could not be started: ${error.message}`);
   });
   child.on('close', (code, signal) => callbacks.onExit(code, signal));
-  return { stop: () => child.kill('SIGTERM') };
+  return { stop: () => child.kill('SIGTERM'), kill: () => child.kill('SIGKILL') };
 }
 
 /**
@@ -181,6 +183,9 @@ export class NoLauncher implements TaskLauncher {
   readonly kind = 'none';
 
   launch(_env: Record<string, string>, callbacks: LaunchCallbacks): LaunchedTask {
-    return { stop: () => setImmediate(() => callbacks.onExit(143, 'SIGTERM')) };
+    return {
+      stop: () => setImmediate(() => callbacks.onExit(143, 'SIGTERM')),
+      kill: () => setImmediate(() => callbacks.onExit(137, 'SIGKILL')),
+    };
   }
 }

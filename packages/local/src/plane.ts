@@ -9,13 +9,24 @@ import { type AuditedCall, accessKeyOf } from './audit.js';
 import { LocalPlaneError } from './errors.js';
 import { ProcessLauncher } from './launcher.js';
 import { EcsApi } from './plane/ecs-api.js';
+import { taskStateChange } from './plane/events.js';
 import { answerEcs, answerLambda, ECS_TARGET, notServed, readBody } from './plane/http.js';
 import { LambdaApi } from './plane/lambda-api.js';
 import type { Faults, LocalTask, PlaneContext, PlaneOptions, TaskDefinition } from './plane/model.js';
+import {
+  answerEvents,
+  answerSns,
+  answerSqs,
+  type Delivery,
+  EVENTS_TARGET,
+  SQS_TARGET,
+} from './plane/sinks.js';
 import { TaskLifecycle } from './plane/tasks.js';
 import { FunctionRegistry, type FunctionSpec } from './registry.js';
 
+export type { TaskStateChangeEvent } from './plane/events.js';
 export type { Faults, LocalTask, PlaneOptions, TaskDefinition } from './plane/model.js';
+export type { Delivery } from './plane/sinks.js';
 
 /**
  * An ECS request as the plane received it.
@@ -36,7 +47,9 @@ export interface EcsRequest {
  * Lambda (`GetFunction`, `GetLayerVersionByArn`) APIs that immortal-lambda calls, served on
  * loopback in the wire protocols the AWS SDK speaks. `RunTask` starts the runner for real.
  *
- * Events: `task-started` (task), `task-log` ({ task, stream, line }), `task-stopped` (task).
+ * Events: `task-started` (task), `task-log` ({ task, stream, line }), `task-stopped` (task),
+ * `task-state-change` (the "ECS Task State Change" event EventBridge would deliver), `delivery`
+ * (a message sent to SQS, SNS, EventBridge or an asynchronous Lambda invocation).
  *
  * @example
  * ```ts
@@ -55,6 +68,8 @@ export class LocalControlPlane extends EventEmitter {
   readonly calls: string[] = [];
   /** Every ECS request as sent, in order: what a test checks a caller's RunTask parameters by. */
   readonly requests: EcsRequest[] = [];
+  /** Every message sent to SQS, SNS, EventBridge or a Lambda function's asynchronous invocation. */
+  readonly deliveries: Delivery[] = [];
   /** Every call served, as IAM authorises it: for checking permissions against real policies. */
   readonly audit: AuditedCall[] = [];
   readonly #taskDefinitions = new Map<string, TaskDefinition>();
@@ -89,7 +104,19 @@ export class LocalControlPlane extends EventEmitter {
       workDir: () => this.#workDir as string,
       awsEnvironment: () => this.#awsEnvironment(),
       region: this.region,
-      emit: (event, payload) => this.emit(event, payload),
+      emit: (event, payload) =>
+        event === 'task-state-change'
+          ? this.emit(
+              event,
+              taskStateChange(payload as LocalTask, this.region, (payload as LocalTask).version),
+            )
+          : this.emit(event, payload),
+      metadataUrl: () => `${this.url}/v4`,
+      failsToStart: () => {
+        if ((this.faults.failToStart ?? 0) <= 0) return false;
+        this.faults.failToStart = (this.faults.failToStart ?? 0) - 1;
+        return true;
+      },
     });
     this.#ecs = new EcsApi(context, this.#tasks, this.#taskDefinitions, options.provisioningMs ?? 50);
     this.#lambda = new LambdaApi(context, this.functions, options.codeUrlTtlMs ?? 600_000, () => this.#url);
@@ -187,6 +214,25 @@ export class LocalControlPlane extends EventEmitter {
     };
   }
 
+  /**
+   * Interrupts a running task the way Fargate Spot does: SIGTERM with stop code
+   * `SpotInterruption`, then SIGKILL after the stop timeout (default 120 s, Spot's warning).
+   */
+  interruptTask(arn: string, options: { stopTimeoutMs?: number } = {}): void {
+    this.#tasks.interrupt(this.#taskOrThrow(arn), options.stopTimeoutMs ?? 120_000);
+  }
+
+  /** Kills a task's container for its memory: SIGKILL, exit code 137, `OutOfMemoryError`. */
+  killTaskForMemory(arn: string): void {
+    this.#tasks.killForMemory(this.#taskOrThrow(arn));
+  }
+
+  #taskOrThrow(arn: string): LocalTask {
+    const task = this.#tasks.find(arn);
+    if (!task) throw new LocalPlaneError(`no task ${arn}`);
+    return task;
+  }
+
   /** The bodies of the RunTask requests received, in order (retries and refused calls included). */
   runTaskRequests(): Record<string, unknown>[] {
     return this.requests.filter((request) => request.action === 'RunTask').map((request) => request.body);
@@ -197,6 +243,7 @@ export class LocalControlPlane extends EventEmitter {
     this.faults = { ...faults };
     this.calls.length = 0;
     this.requests.length = 0;
+    this.deliveries.length = 0;
     this.audit.length = 0;
   }
 
@@ -229,6 +276,33 @@ export class LocalControlPlane extends EventEmitter {
     });
   }
 
+  #deliver(delivery: Delivery): void {
+    this.deliveries.push(delivery);
+    this.emit('delivery', delivery);
+  }
+
+  /** The ECS task metadata endpoint's `task` document, which the runner reads its task ARN from. */
+  #serveMetadata(id: string, response: ServerResponse): void {
+    const task = this.#tasks.find(id);
+    if (!task) {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(
+      JSON.stringify({
+        Cluster: task.clusterArn,
+        TaskARN: task.arn,
+        Family: /task-definition\/([^:]+)/.exec(task.taskDefinitionArn)?.[1],
+        DesiredStatus: task.desiredStatus,
+        KnownStatus: task.lastStatus,
+        LaunchType: 'FARGATE',
+        CapacityProviderName: task.capacityProvider,
+        AvailabilityZone: `${this.region}a`,
+      }),
+    );
+  }
+
   /** Routes a request to the ECS or Lambda API, or to a code download. */
   async #dispatch(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://local');
@@ -250,7 +324,45 @@ export class LocalControlPlane extends EventEmitter {
       answerEcs(response, () => this.#ecs.answer(action, body));
       return;
     }
+    if (request.method === 'POST' && target.startsWith(SQS_TARGET)) {
+      const body = JSON.parse((await readBody(request)) || '{}') as Record<string, unknown>;
+      this.calls.push(`SQS.${target.slice(SQS_TARGET.length)}`);
+      return answerSqs(target.slice(SQS_TARGET.length), body, (d) => this.#deliver(d), response);
+    }
+    if (request.method === 'POST' && target.startsWith(EVENTS_TARGET)) {
+      const body = JSON.parse((await readBody(request)) || '{}') as Record<string, unknown>;
+      this.calls.push(`EventBridge.${target.slice(EVENTS_TARGET.length)}`);
+      return answerEvents(target.slice(EVENTS_TARGET.length), body, (d) => this.#deliver(d), response);
+    }
+    if (request.method === 'POST' && url.pathname === '/' && !target) {
+      const form = new URLSearchParams(await readBody(request));
+      this.calls.push(`SNS.${form.get('Action')}`);
+      return answerSns(form, (d) => this.#deliver(d), response);
+    }
+    const invoke = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(url.pathname);
+    if (request.method === 'POST' && invoke?.[1]) {
+      const payload = await readBody(request);
+      this.calls.push('Lambda.Invoke');
+      return answerLambda(
+        response,
+        () => {
+          this.#lambda.invoke(decodeURIComponent(invoke[1] as string), request.headers, accessKeyId);
+          this.#deliver({ service: 'lambda', target: decodeURIComponent(invoke[1] as string), payload });
+          return {};
+        },
+        202,
+      );
+    }
     if (request.method === 'GET') {
+      const metadata = /^\/v4\/([0-9a-f]+)\/task$/.exec(url.pathname);
+      if (metadata?.[1]) return this.#serveMetadata(metadata[1], response);
+      const invokeConfig = /^\/2019-09-25\/functions\/([^/]+)\/event-invoke-config$/.exec(url.pathname);
+      if (invokeConfig?.[1]) {
+        this.calls.push('Lambda.GetFunctionEventInvokeConfig');
+        return answerLambda(response, () =>
+          this.#lambda.eventInvokeConfig(decodeURIComponent(invokeConfig[1] as string), url, accessKeyId),
+        );
+      }
       const fn = /^\/2015-03-31\/functions\/([^/]+)$/.exec(url.pathname);
       if (fn?.[1]) {
         this.calls.push('Lambda.GetFunction');

@@ -32,6 +32,8 @@ export interface LocalFunction {
   packageType: 'Zip' | 'Image';
   /** Reported instead of the variables, as Lambda does when it cannot decrypt them. */
   environmentError: { ErrorCode: string; Message: string } | undefined;
+  /** Its async-invocation destinations (GetFunctionEventInvokeConfig). */
+  destinations: { onSuccess?: string; onFailure?: string } | undefined;
 }
 
 /**
@@ -55,6 +57,8 @@ export interface FunctionSpec {
   codeSha256?: string;
   /** Report the environment as undecryptable, as Lambda does without kms:Decrypt. */
   environmentError?: { ErrorCode: string; Message: string };
+  /** Async-invocation destinations: ARNs of SQS queues, SNS topics, event buses or functions. */
+  destinations?: { onSuccess?: string; onFailure?: string };
   /** Lambda's handler setting, e.g. `index.handler`. */
   handler: string;
   /** Default `1`; `$LATEST` is registered too. */
@@ -115,6 +119,7 @@ export class FunctionRegistry {
       folder,
       packageType: spec.packageType ?? 'Zip',
       environmentError: spec.environmentError,
+      destinations: spec.destinations,
     };
     this.#functions.set(`${spec.name}:${version}`, fn);
     this.#functions.set(`${spec.name}:$LATEST`, fn);

@@ -8,6 +8,14 @@ export {
   runtimeNodeMajor,
 } from './defaults.js';
 export {
+  DestinationError,
+  type DestinationKind,
+  type DestinationOutcome,
+  type DestinationRecord,
+  destinationKind,
+  destinationRecord,
+} from './destination-record.js';
+export {
   createEnvelope,
   ENVELOPE_KIND,
   ENVELOPE_VERSION,
@@ -22,7 +30,23 @@ export {
   validateEnvelope,
 } from './envelope.js';
 export { EnvelopeError, ImmortalLambdaError } from './errors.js';
+export { EXIT_CODES, type ExitCode, isRelaunchable, OUTCOMES } from './exit-codes.js';
 export { ENV, type EnvName } from './names.js';
+export {
+  DEFAULT_OUTCOME_PREFIX,
+  type InvocationStatus,
+  type InvocationStatusView,
+  OUTCOME_KIND,
+  OUTCOME_VERSION,
+  type OutcomeError,
+  type OutcomeRecord,
+  type OutcomeWriter,
+  outcomeFolder,
+  outcomeKey,
+  parseOutcome,
+  RESULT_INLINE_LIMIT,
+  summarizeOutcomes,
+} from './outcome.js';
 export {
   CLIENT_TOKEN_MAX_LENGTH,
   CLIENT_TOKEN_PATTERN,

@@ -49,6 +49,12 @@ export const ENV = {
    * place, only the handler is left to run.
    */
   prepared: 'FARGATE_FALLBACK_PREPARED',
+  /** Which attempt at the invocation a runner task is (1 unless the watchdog relaunched it). */
+  attempt: 'FARGATE_FALLBACK_ATTEMPT',
+  /** Key prefix of outcome records in the payload bucket (default `immortal-lambda/outcomes/`). */
+  outcomePrefix: 'FARGATE_FALLBACK_OUTCOME_PREFIX',
+  /** Attempts the watchdog makes at one invocation, the first included (default 3). */
+  maxAttempts: 'FARGATE_FALLBACK_MAX_ATTEMPTS',
   /** `true` lets the runner run a function whose runtime's Node major differs from its own. */
   allowRuntimeMismatch: 'FARGATE_FALLBACK_ALLOW_RUNTIME_MISMATCH',
 } as const;

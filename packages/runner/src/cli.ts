@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
+import { type DestinationClients, destinationClients } from '@immortal-lambda/protocol/destinations';
 import { runInvocation } from './runner.js';
 import type { AwsCallBounds } from './settings.js';
 
@@ -21,6 +22,7 @@ try {
 
 let lambda: LambdaClient | undefined;
 let s3: S3Client | undefined;
+let destinations: DestinationClients | undefined;
 // Every call answers within the timeout or is abandoned; the SDK retries it within the budget.
 const bounded = (bounds: AwsCallBounds) => ({
   maxAttempts: bounds.maxAttempts,
@@ -30,15 +32,20 @@ const bounded = (bounds: AwsCallBounds) => ({
     throwOnRequestTimeout: true,
   },
 });
+const lambdaClient = (bounds: AwsCallBounds) => {
+  lambda ??= new LambdaClient(bounded(bounds));
+  return lambda;
+};
 const code = await runInvocation({
   env: process.env,
-  lambda: (bounds) => {
-    lambda ??= new LambdaClient(bounded(bounds));
-    return lambda;
-  },
+  lambda: lambdaClient,
   s3: (bounds) => {
     s3 ??= new S3Client(bounded(bounds));
     return s3;
+  },
+  destinations: (bounds) => {
+    destinations ??= destinationClients(bounded(bounds), lambdaClient(bounds));
+    return destinations;
   },
   fetch: (url, init) => fetch(url, init),
   now: () => Date.now(),

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ENV, type Envelope } from '@immortal-lambda/protocol';
+import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
 import { fetchCode } from './code.js';
 import { createContext } from './context.js';
 import type { Fetch } from './download.js';
@@ -11,6 +12,7 @@ import { handlerEnvironment } from './environment.js';
 import { HandlerLoadError, RunnerError } from './errors.js';
 import { EXIT_CODES, type ExitCode, OUTCOMES } from './exit-codes.js';
 import { loadHandler } from './handler-loader.js';
+import { OutcomeRecorder, ownTaskArn, sendFinalOutcome } from './outcomes.js';
 import { type AwsCallBounds, readSettings } from './settings.js';
 
 /**
@@ -47,6 +49,8 @@ export interface RunnerDependencies {
   refreshModulePaths: () => void;
   /** Waits between download attempts. */
   sleep?: (ms: number) => Promise<void>;
+  /** Clients for the function's async destinations; without them no destination is sent to. */
+  destinations?: (bounds: AwsCallBounds) => DestinationClients;
   /**
    * Runs the handler in a fresh runner process with this environment, through `wrapper` when
    * given (AWS_LAMBDA_EXEC_WRAPPER), forwarding the stop signal; resolves to how it ended.
@@ -147,7 +151,14 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
           functionVersion: envelope.function.version,
         }
       : {};
-  const finish = (code: ExitCode, attributes: Record<string, unknown>): ExitCode => {
+  let recorder: OutcomeRecorder | undefined;
+  let taskArn: string | undefined;
+  let settingsRead: ReturnType<typeof readSettings> | undefined;
+  const finish = async (
+    code: ExitCode,
+    attributes: Record<string, unknown>,
+    value?: unknown,
+  ): Promise<ExitCode> => {
     unsubscribe();
     log(code === EXIT_CODES.success ? 'INFO' : 'ERROR', 'immortal-runner finished', {
       outcome: OUTCOMES[code],
@@ -156,6 +167,21 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
       durationMs: deps.now() - started,
       ...attributes,
     });
+    const error = attributes.error as Record<string, unknown> | undefined;
+    await recorder?.finished(code, value, error);
+    if (envelope && settingsRead && deps.destinations) {
+      await sendFinalOutcome({
+        envelope,
+        code,
+        value,
+        error,
+        attempt: settingsRead.attempt,
+        taskArn,
+        clients: deps.destinations(settingsRead.aws),
+        now: deps.now,
+        log,
+      });
+    }
     return code;
   };
 
@@ -163,14 +189,24 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
   let settings: ReturnType<typeof readSettings>;
   try {
     settings = readSettings(deps.env);
+    settingsRead = settings;
     const current = settings;
     type Fresh = { fresh: Record<string, string | undefined>; wrapper: string | undefined };
     const prepared = (async (): Promise<Awaited<ReturnType<typeof loadHandler>> | Fresh> => {
       envelope = await readEnvelope(current.envelope, () => deps.s3(current.aws));
+      taskArn = await ownTaskArn(deps.env, deps.fetch);
+      recorder = new OutcomeRecorder(
+        envelope,
+        { ...current.outcomes, attempt: current.attempt, taskArn },
+        () => deps.s3(current.aws),
+        deps.now,
+        log,
+      );
       if (deps.env[ENV.prepared] === '1') {
         // The fresh process: the code and the handler's environment are in place.
         return loadPrepared(current.taskRoot, current.layersRoot, deps.env._HANDLER, envelope);
       }
+      recorder.running();
       log('INFO', 'Resuming a handed-off invocation', {
         ...ids(),
         handler: envelope.function.handler ?? '(the configured handler)',
@@ -229,6 +265,8 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
     if ('fresh' in ready) {
       // The fresh process writes its own outcome record and gets the stop signal forwarded.
       unsubscribe();
+      // The `running` record lands before the fresh process can write the attempt's end.
+      await recorder?.flush();
       let child: { code: number | null; signal: string | null };
       try {
         child = await (deps.respawn as NonNullable<typeof deps.respawn>)(ready.fresh, ready.wrapper);
@@ -239,6 +277,7 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
         );
       }
       const code = childExit(child);
+      // The fresh process wrote the attempt's record and sent its outcome.
       if (code !== CHILD_UNREPORTED) return code as ExitCode;
       return finish(EXIT_CODES.stopped, {
         error: {
@@ -363,10 +402,11 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
   }
   if (result.ok) {
     const json = JSON.stringify(result.value);
-    return finish(EXIT_CODES.success, {
-      handlerDurationMs: handlerMs,
-      resultBytes: json === undefined ? 0 : Buffer.byteLength(json),
-    });
+    return finish(
+      EXIT_CODES.success,
+      { handlerDurationMs: handlerMs, resultBytes: json === undefined ? 0 : Buffer.byteLength(json) },
+      result.value,
+    );
   }
   return finish(stopRequested ? EXIT_CODES.stopped : EXIT_CODES.handlerError, {
     handlerDurationMs: handlerMs,

@@ -1,4 +1,4 @@
-import { ENV } from '@immortal-lambda/protocol';
+import { DEFAULT_OUTCOME_PREFIX, ENV } from '@immortal-lambda/protocol';
 import { BadInputError } from './errors.js';
 
 /**
@@ -84,6 +84,10 @@ export interface RunnerSettings {
   throttleBudgetMs: number;
   /** Run a function whose runtime's Node major differs from the runner's. */
   allowRuntimeMismatch: boolean;
+  /** Where outcome records go: the payload bucket (none: no records) and their key prefix. */
+  outcomes: { bucket: string | undefined; prefix: string };
+  /** Which attempt at the invocation this task is (1, or more when the watchdog relaunched it). */
+  attempt: number;
 }
 
 /**
@@ -121,6 +125,11 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     },
     throttleBudgetMs: integer(ENV.throttleBudgetMs, DEFAULT_THROTTLE_BUDGET_MS, 0, 3_600_000),
     allowRuntimeMismatch: false,
+    outcomes: {
+      bucket: env[ENV.payloadBucket]?.trim() || undefined,
+      prefix: env[ENV.outcomePrefix]?.trim() || DEFAULT_OUTCOME_PREFIX,
+    },
+    attempt: integer(ENV.attempt, 1, 1, 100, 'attempts'),
   };
   const allow = env[ENV.allowRuntimeMismatch]?.trim().toLowerCase();
   if (allow === 'true' || allow === '1') settings.allowRuntimeMismatch = true;

@@ -30,10 +30,10 @@ export function answerEcs(response: ServerResponse, answer: () => unknown): void
 }
 
 /** Answers in Lambda's REST-JSON protocol: the answer, or the error type in a header. */
-export function answerLambda(response: ServerResponse, answer: () => unknown): void {
+export function answerLambda(response: ServerResponse, answer: () => unknown, status = 200): void {
   try {
     const body = answer();
-    response.writeHead(200, { 'content-type': 'application/json' });
+    response.writeHead(status, { 'content-type': 'application/json' });
     response.end(JSON.stringify(body));
   } catch (error) {
     const api = error instanceof ApiError ? error : new ApiError('ServiceException', String(error), 500);

@@ -96,6 +96,55 @@ export class LambdaApi {
     };
   }
 
+  /** The function's ARN as IAM names it, from a name or an ARN. */
+  #functionArn(name: string): string {
+    return name.startsWith('arn:') ? name : `arn:aws:lambda:${this.#ctx.region}:${ACCOUNT}:function:${name}`;
+  }
+
+  /** GetFunctionEventInvokeConfig: the destinations registered with the function. */
+  eventInvokeConfig(name: string, url: URL, accessKeyId: string | undefined) {
+    const qualifier = url.searchParams.get('Qualifier') ?? undefined;
+    const arn = this.#functionArn(name);
+    this.#ctx.record(
+      'lambda:GetFunctionEventInvokeConfig',
+      qualifier ? `${arn}:${qualifier}` : arn,
+      {},
+      accessKeyId,
+    );
+    const fn = this.#functions.findFunction(name, qualifier);
+    if (!fn?.destinations) {
+      throw new ApiError(
+        'ResourceNotFoundException',
+        `The function ${arn} doesn't have an EventInvokeConfig`,
+        404,
+      );
+    }
+    const destination = (value: string | undefined) => (value ? { Destination: value } : undefined);
+    return {
+      FunctionArn: qualifier ? `${arn}:${qualifier}` : arn,
+      DestinationConfig: {
+        OnSuccess: destination(fn.destinations.onSuccess),
+        OnFailure: destination(fn.destinations.onFailure),
+      },
+    };
+  }
+
+  /** Invoke: only asynchronous invocations (`Event`) are taken in, and recorded by the plane. */
+  invoke(
+    name: string,
+    headers: Record<string, string | string[] | undefined>,
+    accessKeyId: string | undefined,
+  ) {
+    this.#ctx.record('lambda:InvokeFunction', this.#functionArn(name), {}, accessKeyId);
+    if (headers['x-amz-invocation-type'] !== 'Event') {
+      throw new ApiError(
+        'InvalidRequestContentException',
+        'the local control plane takes in asynchronous invocations (InvocationType Event) only',
+        400,
+      );
+    }
+  }
+
   /** GetLayerVersionByArn, recorded as IAM authorises it (lambda:GetLayerVersion on the layer version). */
   getLayer(arn: string, accessKeyId: string | undefined) {
     this.#throttle();

@@ -29,6 +29,8 @@ export interface Faults {
   lambdaDenied?: boolean;
   /** Answer exactly the next N RunTask calls with ThrottlingException (counted down). */
   throttleNext?: number;
+  /** The next N tasks fail to start (TaskFailedToStart, ResourceInitializationError), counted down. */
+  failToStart?: number;
   /** Answer RunTask 200 with this failure (`MISSING`, `RESOURCE:MEMORY`, …) and no task. */
   failureReason?: string;
   /**
@@ -78,11 +80,17 @@ export interface LocalTask {
   startedBy: string | undefined;
   tags: { key: string; value: string }[];
   environment: Record<string, string>;
+  /** RunTask's overrides as given (what DescribeTasks and task events carry). */
+  overrides: { containerOverrides: { name: string; environment?: { name: string; value: string }[] }[] };
   capacityProvider: 'FARGATE' | 'FARGATE_SPOT';
   clientToken: string | undefined;
   exitCode: number | undefined;
   stoppedReason: string | undefined;
   stopCode: string | undefined;
+  /** Why the container stopped, as ECS reports it (`OutOfMemoryError: …`). */
+  containerReason: string | undefined;
+  /** Changes of state so far (the `version` of its events). */
+  version: number;
   createdAt: number;
   startedAt: number | undefined;
   stoppedAt: number | undefined;
@@ -138,9 +146,10 @@ export function describeTask(task: LocalTask) {
         lastStatus:
           task.lastStatus === 'STOPPED' ? 'STOPPED' : task.lastStatus === 'RUNNING' ? 'RUNNING' : 'PENDING',
         exitCode: task.exitCode,
+        ...(task.containerReason ? { reason: task.containerReason } : {}),
       },
     ],
-    overrides: { containerOverrides: [{ name: task.containerName }] },
+    overrides: task.overrides,
   };
 }
 

@@ -13,7 +13,19 @@ export interface TaskLifecycleDependencies {
   /** The AWS environment every task gets: region, credentials, endpoints. */
   awsEnvironment: () => Record<string, string>;
   region: string;
-  emit: (event: 'task-started' | 'task-log' | 'task-stopped', payload: unknown) => void;
+  emit: (event: 'task-started' | 'task-log' | 'task-stopped' | 'task-state-change', payload: unknown) => void;
+  /** The base URL of the plane's task metadata endpoint (`ECS_CONTAINER_METADATA_URI_V4` = base/id). */
+  metadataUrl: () => string;
+  /** Counts a task start against the `failToStart` fault; true when this one must fail. */
+  failsToStart: () => boolean;
+}
+
+/** How a container ended, as ECS reports it: its exit code, or 128 + the signal that killed it. */
+function exitCodeOf(code: number | null, signal: string | null): number | undefined {
+  if (code !== null) return code;
+  if (signal === 'SIGKILL') return 137;
+  if (signal === 'SIGTERM') return 143;
+  return undefined;
 }
 
 /**
@@ -49,6 +61,13 @@ export class TaskLifecycle {
       return;
     }
     task.lastStatus = 'PENDING';
+    if (this.#deps.failsToStart()) {
+      this.#failToStart(
+        task,
+        'ResourceInitializationError: unable to pull secrets or registry auth: the local control plane was told to fail this start (failToStart)',
+      );
+      return;
+    }
     const root = join(this.#deps.workDir(), task.id);
     mkdirSync(root, { recursive: true });
     const env: Record<string, string> = {
@@ -58,31 +77,79 @@ export class TaskLifecycle {
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       [ENV.taskRoot]: join(root, 'task'),
       [ENV.layersRoot]: join(root, 'opt'),
+      ECS_CONTAINER_METADATA_URI_V4: `${this.#deps.metadataUrl()}/${task.id}`,
       ...task.environment,
     };
     let launched: LaunchedTask;
     try {
       launched = this.#deps.launcher.launch(env, {
         onLine: (stream, line) => this.#deps.emit('task-log', { task, stream, line }),
-        onExit: (exitCode) => {
+        onExit: (code, signal) => {
           this.#running.delete(task.arn);
-          this.#markStopped(task, exitCode ?? undefined);
+          this.#markStopped(task, exitCodeOf(code, signal));
           rmSync(root, { recursive: true, force: true });
         },
       });
     } catch (error) {
-      // As ECS reports a task whose container never started: stopped, no exit code, the reason.
       rmSync(root, { recursive: true, force: true });
-      task.stopCode = 'TaskFailedToStart';
-      task.stoppedReason = `CannotStartContainerError: ${(error as Error).message}`;
-      this.#deps.emit('task-log', { task, stream: 'stderr', line: task.stoppedReason });
-      this.#markStopped(task, undefined);
+      this.#failToStart(task, `CannotStartContainerError: ${(error as Error).message}`);
       return;
     }
     this.#running.set(task.arn, launched);
     task.lastStatus = 'RUNNING';
     task.startedAt = this.#deps.now();
     this.#deps.emit('task-started', task);
+    this.#changed(task);
+  }
+
+  /** As ECS reports a task whose container never started: stopped, no exit code, the reason. */
+  #failToStart(task: LocalTask, reason: string): void {
+    task.stopCode = 'TaskFailedToStart';
+    task.stoppedReason = reason;
+    this.#deps.emit('task-log', { task, stream: 'stderr', line: reason });
+    this.#markStopped(task, undefined);
+  }
+
+  /**
+   * Interrupts a task the way Fargate Spot does: SIGTERM with stop code `SpotInterruption`, then
+   * SIGKILL if it is still running after the stop timeout.
+   */
+  interrupt(task: LocalTask, stopTimeoutMs: number): void {
+    if (task.lastStatus === 'STOPPED') return;
+    task.stopCode = 'SpotInterruption';
+    task.stoppedReason = 'Your Spot Task was interrupted.';
+    this.#terminate(task, stopTimeoutMs);
+  }
+
+  /** Kills a task's container for its memory, as ECS does: SIGKILL, exit 137, `OutOfMemoryError`. */
+  killForMemory(task: LocalTask): void {
+    if (task.lastStatus === 'STOPPED') return;
+    task.stopCode = 'EssentialContainerExited';
+    task.stoppedReason = 'Essential container in task exited';
+    task.containerReason = 'OutOfMemoryError: Container killed due to memory usage';
+    task.desiredStatus = 'STOPPED';
+    const running = this.#running.get(task.arn);
+    if (running) running.kill();
+    else this.#markStopped(task, 137);
+  }
+
+  /** SIGTERM, then SIGKILL after the stop timeout, as ECS stops a container. */
+  #terminate(task: LocalTask, stopTimeoutMs: number): void {
+    task.desiredStatus = 'STOPPED';
+    const running = this.#running.get(task.arn);
+    if (!running) return;
+    task.lastStatus = 'DEPROVISIONING';
+    running.stop();
+    const timer = setTimeout(() => {
+      if (this.#running.has(task.arn)) running.kill();
+    }, stopTimeoutMs);
+    timer.unref();
+  }
+
+  /** Emits the task's state-change event. */
+  #changed(task: LocalTask): void {
+    task.version += 1;
+    this.#deps.emit('task-state-change', task);
   }
 
   /** Asks a task to stop (SIGTERM to its runner), as StopTask does. */
@@ -91,11 +158,7 @@ export class TaskLifecycle {
     task.desiredStatus = 'STOPPED';
     task.stopCode = 'UserInitiated';
     task.stoppedReason = reason;
-    const running = this.#running.get(task.arn);
-    if (running) {
-      task.lastStatus = 'DEPROVISIONING';
-      running.stop();
-    }
+    this.#terminate(task, 30_000);
   }
 
   #markStopped(task: LocalTask, exitCode: number | undefined): void {
@@ -106,5 +169,6 @@ export class TaskLifecycle {
     task.stopCode ??= 'EssentialContainerExited';
     task.stoppedReason ??= 'Essential container in task exited';
     this.#deps.emit('task-stopped', task);
+    this.#changed(task);
   }
 }

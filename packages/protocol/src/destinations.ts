@@ -1,0 +1,204 @@
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { GetFunctionEventInvokeConfigCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DestinationError, type DestinationRecord, destinationKind } from './destination-record.js';
+
+export {
+  DestinationError,
+  type DestinationKind,
+  type DestinationOutcome,
+  type DestinationRecord,
+  destinationKind,
+  destinationRecord,
+} from './destination-record.js';
+
+/** The smallest client shape this module needs: the SDK's own clients have it. */
+interface Sender {
+  // biome-ignore lint/suspicious/noExplicitAny: each SDK client takes its own command union.
+  send(command: any): Promise<unknown>;
+}
+
+/**
+ * The clients destinations are reached through, made on first use by the caller's factories.
+ *
+ * @example
+ * ```ts
+ * import { LambdaClient } from '@aws-sdk/client-lambda';
+ * import { SQSClient } from '@aws-sdk/client-sqs';
+ * import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
+ * const clients: DestinationClients = { lambda: () => new LambdaClient({}), sqs: () => new SQSClient({}) };
+ * ```
+ */
+export interface DestinationClients {
+  lambda: () => Sender;
+  sqs?: () => Sender;
+  sns?: () => Sender;
+  eventBridge?: () => Sender;
+  s3?: () => Sender;
+}
+
+/** What every client made by {@link destinationClients} is built with. */
+export interface ClientSettings {
+  maxAttempts?: number;
+  requestHandler?: unknown;
+}
+
+/**
+ * Clients for every kind of destination, each made on first use with the same settings. The
+ * SQS client sends to the endpoint it is configured with (`AWS_ENDPOINT_URL_SQS` included), not
+ * to the host of the queue URL.
+ *
+ * @example
+ * ```ts
+ * import { destinationClients } from '@immortal-lambda/protocol/destinations';
+ * const clients = destinationClients({ maxAttempts: 3 });
+ * ```
+ */
+export function destinationClients(settings: ClientSettings = {}, lambda?: Sender): DestinationClients {
+  const once = <T>(make: () => T) => {
+    let made: T | undefined;
+    return () => {
+      made ??= make();
+      return made;
+    };
+  };
+  const config = settings as Record<string, unknown>;
+  return {
+    lambda: lambda ? () => lambda : once(() => new LambdaClient(config)),
+    sqs: once(() => new SQSClient({ ...config, useQueueUrlAsEndpoint: false })),
+    sns: once(() => new SNSClient(config)),
+    eventBridge: once(() => new EventBridgeClient(config)),
+    s3: once(() => new S3Client(config)),
+  };
+}
+
+/**
+ * A function's async-invocation destinations.
+ *
+ * @example
+ * ```ts
+ * import type { Destinations } from '@immortal-lambda/protocol/destinations';
+ * const any = (d: Destinations) => Boolean(d.onSuccess || d.onFailure);
+ * ```
+ */
+export interface Destinations {
+  onSuccess?: string;
+  onFailure?: string;
+}
+
+/**
+ * The destinations of the function as it was invoked (the alias or version of the invoked ARN,
+ * else the unqualified function), from GetFunctionEventInvokeConfig. None configured: `{}`.
+ *
+ * @example
+ * ```ts
+ * import { findDestinations } from '@immortal-lambda/protocol/destinations';
+ * const { onFailure } = await findDestinations(lambda, 'arn:aws:lambda:eu-west-1:123456789012:function:report:live');
+ * ```
+ */
+export async function findDestinations(
+  lambda: Sender | LambdaClient,
+  invokedFunctionArn: string,
+): Promise<Destinations> {
+  const match = /^(arn:aws[a-z-]*:lambda:[^:]+:\d+:function:[^:]+)(?::(.+))?$/.exec(invokedFunctionArn);
+  const functionName = match?.[1] ?? invokedFunctionArn;
+  const qualifier = match?.[2];
+  try {
+    const config = (await lambda.send(
+      new GetFunctionEventInvokeConfigCommand({
+        FunctionName: functionName,
+        ...(qualifier ? { Qualifier: qualifier } : {}),
+      }),
+    )) as {
+      DestinationConfig?: { OnSuccess?: { Destination?: string }; OnFailure?: { Destination?: string } };
+    };
+    const onSuccess = config.DestinationConfig?.OnSuccess?.Destination;
+    const onFailure = config.DestinationConfig?.OnFailure?.Destination;
+    return { ...(onSuccess ? { onSuccess } : {}), ...(onFailure ? { onFailure } : {}) };
+  } catch (error) {
+    if ((error as { name?: string }).name === 'ResourceNotFoundException') return {};
+    throw error;
+  }
+}
+
+/**
+ * Sends a record to a destination the way Lambda does: an SQS message body, an SNS message, an
+ * EventBridge event (`source: lambda`, detail-type `Lambda Function Invocation Result - Success`
+ * or `- Failure`), an asynchronous Lambda invocation, or an S3 object under `aws/lambda/async/`.
+ *
+ * @example
+ * ```ts
+ * import { sendToDestination } from '@immortal-lambda/protocol/destinations';
+ * await sendToDestination('arn:aws:sqs:eu-west-1:123456789012:results', record, clients);
+ * ```
+ */
+export async function sendToDestination(
+  arn: string,
+  record: DestinationRecord,
+  clients: DestinationClients,
+): Promise<void> {
+  const kind = destinationKind(arn);
+  const body = JSON.stringify(record);
+  const client = (factory: (() => Sender) | undefined): Sender => {
+    if (!factory) throw new DestinationError(`no ${kind} client was given to send to ${arn}`);
+    return factory();
+  };
+  switch (kind) {
+    case 'sqs': {
+      const [, , , region, account, queue] = arn.split(':');
+      const queueUrl = `https://sqs.${region}.amazonaws.com/${account}/${queue}`;
+      await client(clients.sqs).send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
+      return;
+    }
+    case 'sns':
+      await client(clients.sns).send(new PublishCommand({ TopicArn: arn, Message: body }));
+      return;
+    case 'eventbridge': {
+      const detailType = `Lambda Function Invocation Result - ${record.requestContext.condition === 'Success' ? 'Success' : 'Failure'}`;
+      const answer = (await client(clients.eventBridge).send(
+        new PutEventsCommand({
+          Entries: [
+            {
+              EventBusName: arn,
+              Source: 'lambda',
+              DetailType: detailType,
+              Detail: body,
+              Resources: [record.requestContext.functionArn],
+            },
+          ],
+        }),
+      )) as { FailedEntryCount?: number; Entries?: { ErrorMessage?: string }[] };
+      if (answer.FailedEntryCount) {
+        throw new DestinationError(
+          `EventBridge refused the record for ${arn}: ${answer.Entries?.[0]?.ErrorMessage}`,
+        );
+      }
+      return;
+    }
+    case 'lambda':
+      await client(clients.lambda).send(
+        new InvokeCommand({
+          FunctionName: arn,
+          InvocationType: 'Event',
+          Payload: new TextEncoder().encode(body),
+        }),
+      );
+      return;
+    case 's3': {
+      const bucket = arn.split(':').at(-1) as string;
+      const name = /:function:([^:]+)/.exec(record.requestContext.functionArn)?.[1] ?? 'function';
+      const at = record.timestamp.replace(/:/g, '.').slice(0, 19);
+      await client(clients.s3).send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: `aws/lambda/async/${name}/${at.slice(0, 10).replace(/-/g, '/')}/${at}-${record.requestContext.requestId}`,
+          Body: body,
+          ContentType: 'application/json',
+        }),
+      );
+      return;
+    }
+  }
+}

@@ -1,0 +1,221 @@
+import { digest } from './run-task.js';
+
+/**
+ * Where an invocation stands after its handoff.
+ *
+ * @example
+ * ```ts
+ * import type { InvocationStatus } from '@immortal-lambda/protocol';
+ * const done = (status: InvocationStatus) => status === 'succeeded' || status === 'failed';
+ * ```
+ */
+export type InvocationStatus = 'handed-off' | 'running' | 'relaunching' | 'succeeded' | 'failed';
+
+/**
+ * Who wrote an outcome record: the wrapper (`handed-off`), the runner of one attempt (`running`,
+ * then `succeeded` or `failed`), the watchdog (`relaunching`, or the last `failed`), or the safety
+ * net (`relaunching` an invocation that failed in Lambda).
+ *
+ * @example
+ * ```ts
+ * import type { OutcomeWriter } from '@immortal-lambda/protocol';
+ * const writer: OutcomeWriter = 'runner';
+ * ```
+ */
+export type OutcomeWriter = 'wrapper' | 'runner' | 'watchdog' | 'safety-net';
+
+/**
+ * Why an attempt or the invocation failed.
+ *
+ * @example
+ * ```ts
+ * import type { OutcomeError } from '@immortal-lambda/protocol';
+ * const line = (error: OutcomeError) => `${error.name}: ${error.message} (exit ${error.exitCode})`;
+ * ```
+ */
+export interface OutcomeError {
+  name: string;
+  message: string;
+  stack?: string;
+  /** The runner container's exit code, when it exited. */
+  exitCode?: number;
+  /** ECS's stop code of the task, when the watchdog saw it stop. */
+  stopCode?: string;
+  /** True when the watchdog may still start the invocation again (interrupted, not a result). */
+  retryable: boolean;
+}
+
+/**
+ * One outcome record, as written to the payload bucket. Each writer writes objects of its own
+ * (see {@link outcomeKey}), so no two writers ever race on one object.
+ *
+ * @example
+ * ```ts
+ * import type { OutcomeRecord } from '@immortal-lambda/protocol';
+ * const describe = (record: OutcomeRecord) => `${record.requestId} ${record.status} #${record.attempt}`;
+ * ```
+ */
+export interface OutcomeRecord {
+  kind: typeof OUTCOME_KIND;
+  version: typeof OUTCOME_VERSION;
+  functionName: string;
+  functionVersion?: string;
+  requestId: string;
+  status: InvocationStatus;
+  /** The attempt this record is about: 1 for the handed-off task, 2 for the first relaunch, … */
+  attempt: number;
+  writer: OutcomeWriter;
+  taskArn?: string;
+  /** The handler's result, when its JSON fits {@link RESULT_INLINE_LIMIT}. */
+  result?: unknown;
+  /** Where the full result is, when it did not fit (`s3://bucket/key`). */
+  resultLocation?: string;
+  resultBytes?: number;
+  error?: OutcomeError;
+  /** Why the watchdog relaunched, or gave up. */
+  reason?: string;
+  updatedAt: string;
+}
+
+export const OUTCOME_KIND = 'immortal-lambda.outcome';
+export const OUTCOME_VERSION = 1;
+
+/**
+ * The default key prefix of outcome records in the payload bucket.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_OUTCOME_PREFIX } from '@immortal-lambda/protocol';
+ * const objects = bucket.arnForObjects(`${DEFAULT_OUTCOME_PREFIX}*`);
+ * ```
+ */
+export const DEFAULT_OUTCOME_PREFIX = 'immortal-lambda/outcomes/';
+
+/**
+ * The largest result, as JSON bytes, kept in the record itself; a larger one is written beside it.
+ *
+ * @example
+ * ```ts
+ * import { RESULT_INLINE_LIMIT } from '@immortal-lambda/protocol';
+ * const inline = (json: string) => Buffer.byteLength(json) <= RESULT_INLINE_LIMIT;
+ * ```
+ */
+export const RESULT_INLINE_LIMIT = 32 * 1024;
+
+/** A key part as it is when it is safe in a key, else its digest. */
+function keyPart(value: string): string {
+  return /^[A-Za-z0-9._-]{1,128}$/.test(value) && value !== '.' && value !== '..' ? value : digest(value);
+}
+
+/**
+ * The folder of one invocation's outcome records: `<prefix><function name>/<request id>/`.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_OUTCOME_PREFIX, outcomeFolder } from '@immortal-lambda/protocol';
+ * outcomeFolder(DEFAULT_OUTCOME_PREFIX, 'report', 'c0ffee'); // 'immortal-lambda/outcomes/report/c0ffee/'
+ * ```
+ */
+export function outcomeFolder(prefix: string, functionName: string, requestId: string): string {
+  return `${prefix}${keyPart(functionName)}/${keyPart(requestId)}/`;
+}
+
+/**
+ * The object one writer writes: `handed-off` (the wrapper), `attempt-N` (the runner of attempt N),
+ * `relaunch-N` (the watchdog or safety net starting attempt N), `final` (the watchdog giving up).
+ * `attempt-N.result` holds a result too large for its record.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_OUTCOME_PREFIX, outcomeKey } from '@immortal-lambda/protocol';
+ * outcomeKey(DEFAULT_OUTCOME_PREFIX, 'report', 'c0ffee', 'attempt-1');
+ * // 'immortal-lambda/outcomes/report/c0ffee/attempt-1.json'
+ * ```
+ */
+export function outcomeKey(
+  prefix: string,
+  functionName: string,
+  requestId: string,
+  entry: 'handed-off' | 'final' | `attempt-${number}` | `relaunch-${number}` | `attempt-${number}.result`,
+): string {
+  return `${outcomeFolder(prefix, functionName, requestId)}${entry}.json`;
+}
+
+/**
+ * What {@link summarizeOutcomes} makes of an invocation's records.
+ *
+ * @example
+ * ```ts
+ * import type { InvocationStatusView } from '@immortal-lambda/protocol';
+ * const finished = (view: InvocationStatusView) => view.status === 'succeeded';
+ * ```
+ */
+export interface InvocationStatusView {
+  status: InvocationStatus;
+  taskArn: string | undefined;
+  attempts: number;
+  result?: unknown;
+  resultLocation?: string;
+  error?: OutcomeError;
+  updatedAt: string;
+}
+
+/** How late in an attempt's life a record is: a later record of the same attempt wins. */
+const RANK: Record<OutcomeWriter, Record<InvocationStatus, number>> = {
+  wrapper: { 'handed-off': 0, relaunching: 0, running: 0, succeeded: 0, failed: 0 },
+  'safety-net': { 'handed-off': 0, relaunching: 1, running: 1, succeeded: 1, failed: 1 },
+  watchdog: { 'handed-off': 1, relaunching: 1, running: 1, succeeded: 4, failed: 4 },
+  runner: { 'handed-off': 2, relaunching: 2, running: 2, succeeded: 3, failed: 3 },
+};
+
+/**
+ * The invocation's status from all its records: the latest attempt's latest record, the task
+ * of the latest attempt that has one, and the number of attempts started. `undefined` when there
+ * is no record.
+ *
+ * @example
+ * ```ts
+ * import { summarizeOutcomes } from '@immortal-lambda/protocol';
+ * summarizeOutcomes(records)?.status; // 'running'
+ * ```
+ */
+export function summarizeOutcomes(records: readonly OutcomeRecord[]): InvocationStatusView | undefined {
+  const ordered = [...records].sort(
+    (a, b) =>
+      a.attempt - b.attempt ||
+      RANK[a.writer][a.status] - RANK[b.writer][b.status] ||
+      a.updatedAt.localeCompare(b.updatedAt),
+  );
+  const last = ordered.at(-1);
+  if (!last) return undefined;
+  const withTask = ordered.filter((record) => record.taskArn).at(-1);
+  return {
+    status: last.status,
+    taskArn: withTask?.taskArn,
+    attempts: Math.max(...ordered.map((record) => record.attempt)),
+    ...(last.result !== undefined ? { result: last.result } : {}),
+    ...(last.resultLocation ? { resultLocation: last.resultLocation } : {}),
+    ...(last.error ? { error: last.error } : {}),
+    updatedAt: last.updatedAt,
+  };
+}
+
+/**
+ * Reads an outcome record from its JSON, or `undefined` for anything else.
+ *
+ * @example
+ * ```ts
+ * import { parseOutcome } from '@immortal-lambda/protocol';
+ * parseOutcome('{"kind":"other"}'); // undefined
+ * ```
+ */
+export function parseOutcome(text: string): OutcomeRecord | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<OutcomeRecord>;
+    if (value?.kind !== OUTCOME_KIND || typeof value.requestId !== 'string') return undefined;
+    if (typeof value.attempt !== 'number' || typeof value.status !== 'string') return undefined;
+    return value as OutcomeRecord;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,218 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import {
+  type Envelope,
+  EXIT_CODES,
+  formatS3Uri,
+  isRelaunchable,
+  OUTCOME_KIND,
+  OUTCOME_VERSION,
+  type OutcomeError,
+  type OutcomeRecord,
+  outcomeKey,
+  RESULT_INLINE_LIMIT,
+} from '@immortal-lambda/protocol';
+import {
+  type DestinationClients,
+  type DestinationOutcome,
+  destinationRecord,
+  findDestinations,
+  sendToDestination,
+} from '@immortal-lambda/protocol/destinations';
+import type { Fetch } from './download.js';
+
+type Log = (level: 'INFO' | 'ERROR', message: string, attributes: Record<string, unknown>) => void;
+
+/** Where this attempt's records go, and who this task is. */
+export interface OutcomeTarget {
+  bucket: string | undefined;
+  prefix: string;
+  attempt: number;
+  taskArn: string | undefined;
+}
+
+/**
+ * The task's own ARN, from the ECS task metadata endpoint (`ECS_CONTAINER_METADATA_URI_V4`), or
+ * undefined where there is none or it does not answer within a second.
+ */
+export async function ownTaskArn(
+  env: Record<string, string | undefined>,
+  fetch: Fetch,
+): Promise<string | undefined> {
+  const base = env.ECS_CONTAINER_METADATA_URI_V4;
+  if (!base) return undefined;
+  try {
+    const response = await fetch(`${base}/task`, { signal: AbortSignal.timeout(1_000) });
+    if (!response.ok) return undefined;
+    const metadata = (await response.json()) as { TaskARN?: unknown };
+    return typeof metadata.TaskARN === 'string' ? metadata.TaskARN : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes this attempt's outcome record (`attempt-N.json`) as the run goes, and sends the final
+ * outcome to the function's async destinations. Neither may change how the run ends: a record or
+ * destination that cannot be written is logged as an error, loudly, and the exit code stands.
+ */
+export class OutcomeRecorder {
+  readonly #envelope: Envelope;
+  readonly #target: OutcomeTarget;
+  readonly #s3: () => S3Client;
+  readonly #now: () => number;
+  readonly #log: Log;
+  #pending: Promise<void> = Promise.resolve();
+
+  constructor(envelope: Envelope, target: OutcomeTarget, s3: () => S3Client, now: () => number, log: Log) {
+    this.#envelope = envelope;
+    this.#target = target;
+    this.#s3 = s3;
+    this.#now = now;
+    this.#log = log;
+  }
+
+  /** Records `running`; the write goes on in the background, before any later one. */
+  running(): void {
+    this.#queue(() => this.#put({ status: 'running' }));
+  }
+
+  /** Waits for the writes queued so far. */
+  flush(): Promise<void> {
+    return this.#pending;
+  }
+
+  /** Records the attempt's end: `succeeded` with the result, or `failed` with the error. */
+  async finished(code: number, value: unknown, error: Record<string, unknown> | undefined): Promise<void> {
+    if (code === EXIT_CODES.success) {
+      this.#queue(async () => {
+        const json = JSON.stringify(value) ?? 'null';
+        const bytes = Buffer.byteLength(json);
+        if (bytes <= RESULT_INLINE_LIMIT)
+          return this.#put({ status: 'succeeded', result: value, resultBytes: bytes });
+        const key = this.#key(`attempt-${this.#target.attempt}.result`);
+        await this.#putObject(key, json);
+        return this.#put({
+          status: 'succeeded',
+          resultLocation: formatS3Uri({ bucket: this.#target.bucket as string, key }),
+          resultBytes: bytes,
+        });
+      });
+    } else {
+      const failure: OutcomeError = {
+        name: String(error?.name ?? 'Error'),
+        message: String(error?.message ?? 'the runner failed'),
+        ...(typeof error?.stack === 'string' ? { stack: error.stack } : {}),
+        exitCode: code,
+        retryable: isRelaunchable(code),
+      };
+      this.#queue(() => this.#put({ status: 'failed', error: failure }));
+    }
+    await this.#pending;
+  }
+
+  #queue(write: () => Promise<void>): void {
+    if (!this.#target.bucket) return;
+    this.#pending = this.#pending.then(write).catch((error: unknown) => {
+      this.#log('ERROR', 'The outcome record could not be written', {
+        requestId: this.#envelope.invocation.awsRequestId,
+        bucket: this.#target.bucket,
+        error: { name: (error as Error).name, message: (error as Error).message },
+      });
+    });
+  }
+
+  #key(entry: `attempt-${number}` | `attempt-${number}.result`): string {
+    return outcomeKey(
+      this.#target.prefix,
+      this.#envelope.function.name,
+      this.#envelope.invocation.awsRequestId,
+      entry,
+    );
+  }
+
+  async #put(fields: Partial<OutcomeRecord> & Pick<OutcomeRecord, 'status'>): Promise<void> {
+    const record: OutcomeRecord = {
+      kind: OUTCOME_KIND,
+      version: OUTCOME_VERSION,
+      functionName: this.#envelope.function.name,
+      functionVersion: this.#envelope.function.version,
+      requestId: this.#envelope.invocation.awsRequestId,
+      attempt: this.#target.attempt,
+      writer: 'runner',
+      ...(this.#target.taskArn ? { taskArn: this.#target.taskArn } : {}),
+      ...fields,
+      updatedAt: new Date(this.#now()).toISOString(),
+    };
+    await this.#putObject(this.#key(`attempt-${this.#target.attempt}`), JSON.stringify(record));
+  }
+
+  async #putObject(key: string, body: string): Promise<void> {
+    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+    await this.#s3().send(
+      new PutObjectCommand({
+        Bucket: this.#target.bucket,
+        Key: key,
+        Body: body,
+        ContentType: 'application/json',
+      }),
+    );
+  }
+}
+
+/**
+ * Sends a final outcome to the function's destinations (GetFunctionEventInvokeConfig of the ARN
+ * it was invoked by): success to on-success, a failure that is the invocation's result to
+ * on-failure. A failure the watchdog may still relaunch is not final and goes nowhere.
+ */
+export async function sendFinalOutcome(input: {
+  envelope: Envelope;
+  code: number;
+  value: unknown;
+  error: Record<string, unknown> | undefined;
+  attempt: number;
+  taskArn: string | undefined;
+  clients: DestinationClients;
+  now: () => number;
+  log: Log;
+}): Promise<void> {
+  const { envelope, code } = input;
+  if (code !== EXIT_CODES.success && isRelaunchable(code)) return;
+  const requestId = envelope.invocation.awsRequestId;
+  try {
+    const destinations = await findDestinations(
+      input.clients.lambda(),
+      envelope.invocation.invokedFunctionArn,
+    );
+    const arn = code === EXIT_CODES.success ? destinations.onSuccess : destinations.onFailure;
+    if (!arn) return;
+    const outcome: DestinationOutcome =
+      code === EXIT_CODES.success
+        ? { ok: true, result: input.value }
+        : {
+            ok: false,
+            error: {
+              name: String(input.error?.name ?? 'Error'),
+              message: String(input.error?.message ?? 'the runner failed'),
+              ...(typeof input.error?.stack === 'string' ? { stack: input.error.stack } : {}),
+            },
+          };
+    const record = destinationRecord({
+      requestId,
+      functionArn: envelope.invocation.invokedFunctionArn,
+      version: envelope.function.version,
+      event: envelope.event,
+      attempt: input.attempt,
+      ...(input.taskArn ? { taskArn: input.taskArn } : {}),
+      writer: 'runner',
+      outcome,
+      now: input.now(),
+    });
+    await sendToDestination(arn, record, input.clients);
+    input.log('INFO', 'The outcome was sent to the function destination', { requestId, destination: arn });
+  } catch (error) {
+    input.log('ERROR', 'The outcome could not be sent to the function destination', {
+      requestId,
+      error: { name: (error as Error).name, message: (error as Error).message },
+    });
+  }
+}
