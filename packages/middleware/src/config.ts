@@ -2,6 +2,7 @@ import {
   CAPACITY_OPTIONS,
   type CapacityOption,
   DEFAULT_CONTAINER_NAME,
+  DEFAULT_OUTCOME_PREFIX,
   DEFAULT_PAYLOAD_PREFIX,
   ENV,
   ENVELOPE_TRANSPORTS,
@@ -46,6 +47,8 @@ export interface ResolvedConfig {
   capacity: CapacityOption;
   payloadBucket: string | undefined;
   payloadPrefix: string;
+  /** Key prefix of outcome records in the payload bucket. */
+  outcomePrefix: string;
   marginMs: number;
   envelopeTransport: EnvelopeTransport;
   /** Hand off at most this long after the start; undefined: only the margin counts. */
@@ -430,6 +433,7 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
     capacity: capacity as CapacityOption,
     payloadBucket,
     payloadPrefix,
+    outcomePrefix: env[ENV.outcomePrefix]?.trim() || DEFAULT_OUTCOME_PREFIX,
     marginMs,
     envelopeTransport: envelopeTransport as EnvelopeTransport,
     maxInLambdaMs,

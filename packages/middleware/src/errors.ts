@@ -108,3 +108,25 @@ export class HandedOffError extends ImmortalLambdaError {
     this.taskArn = taskArn;
   }
 }
+
+/**
+ * The safety net could not start (or restart) an invocation on Fargate. Thrown from the watchdog
+ * and from `relaunchFailures`, so that Lambda retries the event and, past its retries, sends it
+ * to the safety net function's own dead-letter queue or on-failure destination.
+ *
+ * @example
+ * ```ts
+ * import { RelaunchError } from '@immortal-lambda/middleware';
+ * const isRelaunch = (error: unknown) => error instanceof RelaunchError;
+ * ```
+ */
+export class RelaunchError extends ImmortalLambdaError {
+  /** The invocation that could not be started. */
+  readonly requestId: string | undefined;
+
+  constructor(message: string, options?: { requestId?: string | undefined; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RelaunchError';
+    this.requestId = options?.requestId;
+  }
+}

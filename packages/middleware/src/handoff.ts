@@ -5,6 +5,10 @@ import {
   ENV,
   encodeEnvelope,
   envelopeKey,
+  OUTCOME_KIND,
+  OUTCOME_VERSION,
+  type OutcomeRecord,
+  outcomeKey,
   RUN_TASK_OVERRIDES_LIMIT,
 } from '@immortal-lambda/protocol';
 import type { Context } from 'aws-lambda';
@@ -41,6 +45,11 @@ export interface HandoffTarget {
   handOffAt: number;
   /** The remaining time was already below the margin when the invocation started. */
   immediate: boolean;
+  /**
+   * The Lambda environment the envelope is built from, when it is not this process's: the safety
+   * net starts another function's invocation (its version, no handler of its own).
+   */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface HandoffDependencies {
@@ -112,7 +121,7 @@ export class FargateHandoff {
       const envelope = createEnvelope({
         event: target.event,
         context,
-        env,
+        env: target.env ?? env,
         startedAt: target.startedAt,
         deadlineAt: target.deadlineAt,
         handedOffAt: began,
@@ -131,7 +140,8 @@ export class FargateHandoff {
         );
       }
       envelopeBytes = Buffer.byteLength(json, 'utf8');
-      let overrides = buildOverrides(this.config.containerName, json);
+      const outcomes = { bucket: this.config.payloadBucket, prefix: this.config.outcomePrefix };
+      let overrides = buildOverrides(this.config.containerName, json, outcomes);
       const size = overridesSize(overrides);
       // With the s3 transport the event never travels in the override (DescribeTasks shows that).
       if (this.config.envelopeTransport === 's3' || size > RUN_TASK_OVERRIDES_LIMIT) {
@@ -153,7 +163,7 @@ export class FargateHandoff {
           random: this.#deps.random,
           signal: guard.signal,
         });
-        overrides = buildOverrides(this.config.containerName, envelopeLocation);
+        overrides = buildOverrides(this.config.containerName, envelopeLocation, outcomes);
       }
       const started = await startTask({
         config: this.config,
@@ -179,6 +189,7 @@ export class FargateHandoff {
         envelopeBytes,
         handedOffAt: new Date(confirmed).toISOString(),
       };
+      const recordError = await this.#recordHandedOff(receipt, envelope.function, guard.signal);
       logger.info('Invocation handed off to Fargate', {
         ...base,
         taskArn: started.taskArn,
@@ -193,6 +204,7 @@ export class FargateHandoff {
         ...(started.stoppedDuplicate ? { stoppedDuplicate: started.stoppedDuplicate } : {}),
         ...(started.lookupError ? { lookupError: started.lookupError } : {}),
         ...(started.reconciled ? { reconciled: true } : {}),
+        ...(recordError ? { outcomeRecordError: recordError } : {}),
       });
       return receipt;
     } catch (caught) {
@@ -268,11 +280,61 @@ export class FargateHandoff {
     }
   }
 
+  /**
+   * Records `handed-off` in the payload bucket once the task exists. The invocation is handed off
+   * whatever happens here: a failed write is reported in the handoff's log record, not thrown.
+   */
+  async #recordHandedOff(
+    receipt: HandoffReceipt,
+    fn: { name: string; version: string },
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown> | undefined> {
+    const bucket = this.config.payloadBucket;
+    if (!bucket) return undefined;
+    const { name: functionName, version: functionVersion } = fn;
+    try {
+      const { PutObjectCommand } = await loadS3();
+      const client = await this.#s3Client(receipt.requestId);
+      const record: OutcomeRecord = {
+        kind: OUTCOME_KIND,
+        version: OUTCOME_VERSION,
+        functionName,
+        functionVersion,
+        requestId: receipt.requestId,
+        status: 'handed-off',
+        attempt: 1,
+        writer: 'wrapper',
+        taskArn: receipt.taskArn,
+        updatedAt: receipt.handedOffAt,
+      };
+      await bounded(
+        client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: outcomeKey(this.config.outcomePrefix, functionName, receipt.requestId, 'handed-off'),
+            Body: JSON.stringify(record),
+            ContentType: 'application/json',
+          }),
+          { abortSignal: signal },
+        ),
+        signal,
+      );
+      return undefined;
+    } catch (error) {
+      return describeError(error);
+    }
+  }
+
   async #ecsClient(requestId: string): Promise<ECSClient> {
     if (this.#ecs) return this.#ecs;
     const { ECSClient } = await this.#load(loadEcs, '@aws-sdk/client-ecs', requestId);
     this.#ecs = new ECSClient({ maxAttempts: 1 });
     return this.#ecs;
+  }
+
+  /** The S3 client of the payload bucket (loaded on first use). */
+  s3(requestId: string): Promise<S3Client> {
+    return this.#s3Client(requestId);
   }
 
   async #s3Client(requestId: string): Promise<S3Client> {

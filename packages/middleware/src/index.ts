@@ -6,6 +6,7 @@ export {
   HandoffError,
   type HandoffFailureReason,
   ImmortalLambdaError,
+  RelaunchError,
 } from './errors.js';
 export { DEADLINE_GUARD_MS } from './handoff.js';
 export type {

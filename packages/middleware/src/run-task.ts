@@ -1,5 +1,5 @@
 import type { ECSClient, RunTaskCommandInput, Task, TaskOverride } from '@aws-sdk/client-ecs';
-import { clientToken, ENV, startedBy } from '@immortal-lambda/protocol';
+import { clientToken, DEFAULT_OUTCOME_PREFIX, ENV, startedBy } from '@immortal-lambda/protocol';
 import type { ResolvedConfig } from './config.js';
 import { HandoffError } from './errors.js';
 import { abortAfter, backoffDelay, bounded, isRetryableError, sleep } from './retry.js';
@@ -9,11 +9,30 @@ import type { Clock } from './types.js';
 /** One placement to try: Spot or on-demand. */
 export type CapacityProvider = 'FARGATE' | 'FARGATE_SPOT';
 
-/** The container override that carries the envelope (inline JSON or an s3:// URI). */
-export function buildOverrides(containerName: string, envelopeValue: string): TaskOverride {
+/**
+ * The container override that carries the envelope (inline JSON or an s3:// URI), and where the
+ * runner writes its outcome records: the payload bucket, and the prefix when it is not the default.
+ */
+export function buildOverrides(
+  containerName: string,
+  envelopeValue: string,
+  outcomes: { bucket: string | undefined; prefix: string } = {
+    bucket: undefined,
+    prefix: DEFAULT_OUTCOME_PREFIX,
+  },
+): TaskOverride {
   return {
     containerOverrides: [
-      { name: containerName, environment: [{ name: ENV.envelope, value: envelopeValue }] },
+      {
+        name: containerName,
+        environment: [
+          { name: ENV.envelope, value: envelopeValue },
+          ...(outcomes.bucket ? [{ name: ENV.payloadBucket, value: outcomes.bucket }] : []),
+          ...(outcomes.bucket && outcomes.prefix !== DEFAULT_OUTCOME_PREFIX
+            ? [{ name: ENV.outcomePrefix, value: outcomes.prefix }]
+            : []),
+        ],
+      },
     ],
   };
 }
@@ -32,14 +51,21 @@ const tagValue = (value: string) => value.replace(/[^\p{L}\p{N}\s_.:/=+\-@]/gu, 
 export function buildRunTaskInput(
   config: ResolvedConfig,
   provider: CapacityProvider,
-  ids: { requestId: string; functionName: string; functionVersion: string; placement: number },
+  ids: {
+    requestId: string;
+    functionName: string;
+    functionVersion: string;
+    placement: number;
+    /** What the client token is made from (default: the request id). */
+    tokenBase?: string | undefined;
+  },
   overrides: TaskOverride,
 ): RunTaskCommandInput {
   const input: RunTaskCommandInput = {
     cluster: config.cluster,
     taskDefinition: config.taskDefinition,
     count: 1,
-    clientToken: clientToken(ids.requestId, ids.placement),
+    clientToken: clientToken(ids.tokenBase ?? ids.requestId, ids.placement),
     startedBy: startedBy(ids.requestId),
     networkConfiguration: {
       awsvpcConfiguration: {
@@ -81,6 +107,11 @@ export interface StartTaskParams {
   signal: AbortSignal;
   /** How long one RunTask call may take before it is abandoned and retried. */
   attemptTimeoutMs?: number;
+  /**
+   * What the client tokens are made from, when not the request id: a relaunch is a new attempt
+   * at the same invocation and needs tokens of its own (`<request id>-a<attempt>`).
+   */
+  tokenBase?: string;
   /**
    * How long until `signal` aborts. When given, the attempts stop a little earlier, so that an
    * attempt whose answer never came can be checked (did it start a task?) before the deadline.
@@ -245,6 +276,7 @@ async function attemptUntil(params: StartTaskParams, endsAt: number): Promise<St
         functionName: params.functionName,
         functionVersion: params.functionVersion,
         placement,
+        tokenBase: params.tokenBase,
       },
       params.overrides,
     );

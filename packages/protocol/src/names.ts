@@ -53,6 +53,11 @@ export const ENV = {
   attempt: 'FARGATE_FALLBACK_ATTEMPT',
   /** Key prefix of outcome records in the payload bucket (default `immortal-lambda/outcomes/`). */
   outcomePrefix: 'FARGATE_FALLBACK_OUTCOME_PREFIX',
+  /**
+   * The function whose failures a `relaunchFailures` function starts on Fargate: dead-letter
+   * messages do not name it (destination records do).
+   */
+  failedFunction: 'FARGATE_FALLBACK_FUNCTION_ARN',
   /** Attempts the watchdog makes at one invocation, the first included (default 3). */
   maxAttempts: 'FARGATE_FALLBACK_MAX_ATTEMPTS',
   /** `true` lets the runner run a function whose runtime's Node major differs from its own. */

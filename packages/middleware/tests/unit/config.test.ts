@@ -29,6 +29,7 @@ describe('resolveConfig', () => {
       capacity: 'FARGATE',
       payloadBucket: undefined,
       payloadPrefix: 'immortal-lambda/envelopes/',
+      outcomePrefix: 'immortal-lambda/outcomes/',
       marginMs: DEFAULT_MARGIN_MS,
       envelopeTransport: 'auto',
       maxInLambdaMs: undefined,

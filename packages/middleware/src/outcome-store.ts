@@ -1,0 +1,71 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import {
+  OUTCOME_KIND,
+  OUTCOME_VERSION,
+  type OutcomeRecord,
+  outcomeFolder,
+  outcomeKey,
+  parseOutcome,
+} from '@immortal-lambda/protocol';
+import { loadS3 } from './sdk.js';
+
+/** Where an invocation's outcome records are: the bucket, the prefix, the function and request. */
+export interface OutcomeLocation {
+  bucket: string;
+  prefix: string;
+  functionName: string;
+  requestId: string;
+}
+
+/** Every outcome record of one invocation (the spilled results beside them are not records). */
+export async function readOutcomes(s3: S3Client, at: OutcomeLocation): Promise<OutcomeRecord[]> {
+  const { GetObjectCommand, ListObjectsV2Command } = await loadS3();
+  const folder = outcomeFolder(at.prefix, at.functionName, at.requestId);
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({
+        Bucket: at.bucket,
+        Prefix: folder,
+        ...(token ? { ContinuationToken: token } : {}),
+      }),
+    );
+    for (const object of page.Contents ?? []) {
+      if (object.Key?.endsWith('.json') && !object.Key.endsWith('.result.json')) keys.push(object.Key);
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  const records = await Promise.all(
+    keys.map(async (key) => {
+      const object = await s3.send(new GetObjectCommand({ Bucket: at.bucket, Key: key }));
+      return parseOutcome((await object.Body?.transformToString()) ?? '');
+    }),
+  );
+  return records.filter((record): record is OutcomeRecord => record !== undefined);
+}
+
+/** Writes one record as its writer's own object (`relaunch-N`, `final`, …). */
+export async function writeOutcome(
+  s3: S3Client,
+  at: OutcomeLocation,
+  entry: 'final' | `relaunch-${number}`,
+  fields: Omit<OutcomeRecord, 'kind' | 'version' | 'functionName' | 'requestId'>,
+): Promise<void> {
+  const { PutObjectCommand } = await loadS3();
+  const record: OutcomeRecord = {
+    kind: OUTCOME_KIND,
+    version: OUTCOME_VERSION,
+    functionName: at.functionName,
+    requestId: at.requestId,
+    ...fields,
+  };
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: at.bucket,
+      Key: outcomeKey(at.prefix, at.functionName, at.requestId, entry),
+      Body: JSON.stringify(record),
+      ContentType: 'application/json',
+    }),
+  );
+}

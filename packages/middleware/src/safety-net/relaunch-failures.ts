@@ -1,0 +1,152 @@
+import { ENV } from '@immortal-lambda/protocol';
+import type { Context } from 'aws-lambda';
+import { createCore, setUp } from '../core.js';
+import { RelaunchError } from '../errors.js';
+import { describeError } from '../logger.js';
+import { readOutcomes } from '../outcome-store.js';
+import type { FargateFallbackOptions, HandoffReceipt } from '../types.js';
+import { type FailedInvocation, failedInvocations, isFailedInvocation } from './failure-records.js';
+
+/**
+ * Options of {@link relaunchFailures}: the wrapper's settings (where to start the runner), and
+ * the function whose dead-letter messages this handler takes, since those do not name it.
+ *
+ * @example
+ * ```ts
+ * import type { RelaunchFailuresOptions } from '@immortal-lambda/middleware/safety-net';
+ * const options: RelaunchFailuresOptions = { functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report' };
+ * ```
+ */
+export interface RelaunchFailuresOptions
+  extends Omit<FargateFallbackOptions, 'handoffResponse' | 'routeToFargate' | 'marginMs' | 'maxInLambdaMs'> {
+  /** The function whose failures these are (`FARGATE_FALLBACK_FUNCTION_ARN`); records that name one win. */
+  functionArn?: string;
+}
+
+/**
+ * What {@link relaunchFailures} returns: for an SQS batch, the records it could not start
+ * (Lambda's partial batch response); otherwise the receipts of the tasks started.
+ *
+ * @example
+ * ```ts
+ * import type { RelaunchResult } from '@immortal-lambda/middleware/safety-net';
+ * const failed = (result: RelaunchResult) => result.batchItemFailures?.length ?? 0;
+ * ```
+ */
+export interface RelaunchResult {
+  batchItemFailures?: { itemIdentifier: string }[];
+  relaunched: { requestId: string; taskArn?: string; skipped?: string }[];
+}
+
+const FUNCTION_ARN = /^(arn:aws[a-z-]*:lambda:[^:]+:\d+:function:([^:]+))(?::([^:]+))?$/;
+
+/**
+ * A Lambda handler that starts on Fargate the invocations that failed in Lambda anyway (a crash,
+ * out of memory, a handoff that could not happen): it takes on-failure destination records
+ * (through SQS, SNS, EventBridge, or as a function destination) and legacy dead-letter messages
+ * (SQS or SNS: the original event with `RequestID`, `ErrorCode`, `ErrorMessage` attributes), and
+ * hands each off as the wrapper would, with the request id as the client token: an invocation
+ * handed off already, or a record delivered twice, never starts a second task. For an SQS batch
+ * it reports the records it could not start in `batchItemFailures` (turn on
+ * `ReportBatchItemFailures`); otherwise it throws {@link RelaunchError}, so Lambda retries.
+ *
+ * @example
+ * ```ts
+ * import { relaunchFailures } from '@immortal-lambda/middleware/safety-net';
+ * export const handler = relaunchFailures({ functionArn: process.env.REPORT_FUNCTION_ARN });
+ * ```
+ */
+export function relaunchFailures(
+  options: RelaunchFailuresOptions = {},
+): (event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<RelaunchResult> {
+  const { functionArn, ...handoffOptions } = options;
+  const { options: checked, env } = setUp(handoffOptions);
+  const core = createCore(checked, env);
+  const defaultArn = functionArn ?? env[ENV.failedFunction]?.trim();
+
+  const relaunch = async (
+    item: FailedInvocation,
+    context: Pick<Context, 'getRemainingTimeInMillis'>,
+  ): Promise<{ requestId: string; taskArn?: string; skipped?: string }> => {
+    const arn = item.functionArn ?? defaultArn;
+    const match = arn ? FUNCTION_ARN.exec(arn) : null;
+    if (!match) {
+      throw new RelaunchError(
+        `the failure record of ${item.requestId} does not name its function and none is configured: set ${ENV.failedFunction} (the functionArn option) to the function whose dead-letter queue this is`,
+        { requestId: item.requestId },
+      );
+    }
+    const [, , name, qualifier] = match as unknown as [string, string, string, string | undefined];
+    const bucket = core.handoff.config.payloadBucket;
+    if (bucket) {
+      const records = await readOutcomes(await core.handoff.s3(item.requestId), {
+        bucket,
+        prefix: core.handoff.config.outcomePrefix,
+        functionName: name,
+        requestId: item.requestId,
+      });
+      if (records.length > 0) {
+        return { requestId: item.requestId, skipped: 'it was handed off already (it has outcome records)' };
+      }
+    }
+    const now = core.clock.now();
+    const remaining = context.getRemainingTimeInMillis();
+    const receipt: HandoffReceipt = await core.handoff.handOff({
+      event: item.event,
+      context: {
+        awsRequestId: item.requestId,
+        functionName: name,
+        functionVersion: qualifier ?? '$LATEST',
+        invokedFunctionArn: arn as string,
+        memoryLimitInMB: '0',
+        getRemainingTimeInMillis: () => remaining - (core.clock.now() - now),
+      } as unknown as Context,
+      startedAt: now,
+      deadlineAt: now + remaining,
+      handOffAt: now,
+      immediate: false,
+      // The failed function's version: the runner fetches that code, and its own handler.
+      env: {
+        AWS_REGION: env.AWS_REGION,
+        AWS_LAMBDA_FUNCTION_VERSION: qualifier && /^(\d+|\$LATEST)$/.test(qualifier) ? qualifier : '$LATEST',
+      },
+    });
+    core.logger.info('A failed invocation was started on Fargate', {
+      requestId: item.requestId,
+      functionArn: arn,
+      taskArn: receipt.taskArn,
+      ...(item.error ? { failure: item.error } : {}),
+    });
+    return { requestId: item.requestId, taskArn: receipt.taskArn };
+  };
+
+  return async (event, context) => {
+    const items = failedInvocations(event);
+    const sqs =
+      Array.isArray((event as { Records?: unknown[] })?.Records) &&
+      (event as { Records: { eventSource?: string }[] }).Records.some((r) => r?.eventSource === 'aws:sqs');
+    const relaunched: RelaunchResult['relaunched'] = [];
+    const failures: { itemIdentifier: string }[] = [];
+    const errors: string[] = [];
+    for (const item of items) {
+      try {
+        if (!isFailedInvocation(item)) throw new RelaunchError(item.problem);
+        relaunched.push(await relaunch(item, context));
+      } catch (error) {
+        core.logger.error('A failed invocation could not be started on Fargate', {
+          ...('requestId' in item ? { requestId: item.requestId } : {}),
+          error: describeError(error),
+        });
+        errors.push((error as Error).message);
+        if (item.itemIdentifier) failures.push({ itemIdentifier: item.itemIdentifier });
+      }
+    }
+    if (sqs) return { batchItemFailures: failures, relaunched };
+    if (errors.length > 0) {
+      throw new RelaunchError(
+        `${errors.length} failed invocation${errors.length === 1 ? '' : 's'} could not be started on Fargate: ${errors.join('; ')}`,
+      );
+    }
+    return { relaunched };
+  };
+}

@@ -1,0 +1,85 @@
+import { ENV, isRelaunchable } from '@immortal-lambda/protocol';
+
+/**
+ * The `detail` of an "ECS Task State Change" event, as far as the watchdog reads it.
+ *
+ * @example
+ * ```ts
+ * import type { TaskStateChangeDetail } from '@immortal-lambda/middleware/safety-net';
+ * const stopped = (detail: TaskStateChangeDetail) => detail.lastStatus === 'STOPPED';
+ * ```
+ */
+export interface TaskStateChangeDetail {
+  taskArn?: string;
+  clusterArn?: string;
+  taskDefinitionArn?: string;
+  lastStatus?: string;
+  capacityProviderName?: string;
+  startedBy?: string;
+  stopCode?: string;
+  stoppedReason?: string;
+  containers?: { name?: string; exitCode?: number; reason?: string }[];
+  overrides?: { containerOverrides?: { name?: string; environment?: { name?: string; value?: string }[] }[] };
+}
+
+/**
+ * What a stopped runner task calls for: nothing (it succeeded, or was stopped on purpose), nothing
+ * more (its end is the invocation's result: the handler threw, the input was bad), or a relaunch
+ * (it ended before a result: interrupted, killed, never started, code not fetched), on on-demand
+ * capacity after a Spot interruption.
+ *
+ * @example
+ * ```ts
+ * import { classifyStop } from '@immortal-lambda/middleware/safety-net';
+ * classifyStop({ lastStatus: 'STOPPED', stopCode: 'SpotInterruption', containers: [{ exitCode: 143 }] });
+ * // { kind: 'relaunch', onDemand: true, reason: 'SpotInterruption: …' }
+ * ```
+ */
+export type StopVerdict =
+  | { kind: 'ignore'; reason: string }
+  | { kind: 'success'; reason: string }
+  | { kind: 'result'; reason: string; exitCode: number | undefined }
+  | { kind: 'relaunch'; reason: string; onDemand: boolean; exitCode: number | undefined };
+
+/** ECS's reasons for a task whose container never ran. */
+const START_FAILURE =
+  /CannotPullContainer|ResourceInitializationError|CannotStartContainer|ENI|TaskFailedToStart/i;
+
+/** The runner's container override of the task: the one that carries the envelope. */
+export function runnerOverride(detail: TaskStateChangeDetail) {
+  for (const override of detail.overrides?.containerOverrides ?? []) {
+    const environment = new Map<string, string>();
+    for (const variable of override.environment ?? []) {
+      if (variable.name) environment.set(variable.name, variable.value ?? '');
+    }
+    if (environment.has(ENV.envelope)) return { name: override.name, environment };
+  }
+  return undefined;
+}
+
+export function classifyStop(detail: TaskStateChangeDetail): StopVerdict {
+  if (detail.lastStatus !== 'STOPPED')
+    return { kind: 'ignore', reason: `the task is ${detail.lastStatus}, not STOPPED` };
+  const name = runnerOverride(detail)?.name;
+  const container = detail.containers?.find((c) => c.name === name) ?? detail.containers?.[0];
+  const exitCode = container?.exitCode;
+  const why = [detail.stopCode, detail.stoppedReason, container?.reason].filter(Boolean).join(': ');
+  if (detail.stopCode === 'UserInitiated') {
+    return {
+      kind: 'ignore',
+      reason: `the task was stopped on purpose (StopTask): ${detail.stoppedReason ?? ''}`.trim(),
+    };
+  }
+  const spot = detail.capacityProviderName === 'FARGATE_SPOT';
+  if (detail.stopCode === 'SpotInterruption' || (spot && exitCode === 143)) {
+    return { kind: 'relaunch', reason: why || 'Spot interruption', onDemand: true, exitCode };
+  }
+  if (exitCode === undefined && (detail.stopCode === 'TaskFailedToStart' || START_FAILURE.test(why))) {
+    return { kind: 'relaunch', reason: why, onDemand: false, exitCode };
+  }
+  if (exitCode === 0) return { kind: 'success', reason: 'the runner exited 0' };
+  if (isRelaunchable(exitCode)) {
+    return { kind: 'relaunch', reason: why || `the runner exited ${exitCode}`, onDemand: false, exitCode };
+  }
+  return { kind: 'result', reason: `the runner exited ${exitCode}: ${why}`, exitCode };
+}
