@@ -210,6 +210,10 @@ export class LocalControlPlane extends EventEmitter {
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
       AWS_ENDPOINT_URL_ECS: this.url,
       AWS_ENDPOINT_URL_LAMBDA: this.url,
+      // Where destinations are sent: the plane records what arrives (plane.deliveries).
+      AWS_ENDPOINT_URL_SQS: this.url,
+      AWS_ENDPOINT_URL_SNS: this.url,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: this.url,
       ...(s3 ? { AWS_ENDPOINT_URL_S3: s3 } : {}),
     };
   }

@@ -113,6 +113,11 @@ export interface StartTaskParams {
    */
   tokenBase?: string;
   /**
+   * Look for earlier tasks of the invocation among running ones only: a relaunch follows a task
+   * that stopped, which must not count as started.
+   */
+  runningOnly?: boolean;
+  /**
    * How long until `signal` aborts. When given, the attempts stop a little earlier, so that an
    * attempt whose answer never came can be checked (did it start a task?) before the deadline.
    */
@@ -373,8 +378,9 @@ async function attemptUntil(params: StartTaskParams, endsAt: number): Promise<St
  * else one that has already stopped.
  */
 async function findStartedTask(params: StartTaskParams, signal: AbortSignal): Promise<string | undefined> {
+  const statuses = params.runningOnly ? (['RUNNING'] as const) : (['RUNNING', 'STOPPED'] as const);
   const [running, stopped] = await Promise.all(
-    (['RUNNING', 'STOPPED'] as const).map((desiredStatus) => listStarted(params, desiredStatus, signal)),
+    statuses.map((desiredStatus) => listStarted(params, desiredStatus, signal)),
   );
   if (running && running.length > 0) return (await earliest(params, running, signal)) ?? running[0];
   return stopped?.[0];

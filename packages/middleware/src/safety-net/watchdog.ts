@@ -270,6 +270,7 @@ export function taskWatchdog(
         signal: guard.signal,
         budgetMs: budget,
         tokenBase: `${requestId}-a${next}`,
+        runningOnly: true,
       });
       if (at) {
         await writeOutcome(await s3Client(), at, `relaunch-${next}`, {

@@ -1,0 +1,40 @@
+import { withFargateFallback } from '@immortal-lambda/middleware';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+
+const pause = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    signal.throwIfAborted();
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+
+/**
+ * An SQS batch of render jobs, with partial batch responses. A batch that would outlast the
+ * function is handed off: Lambda deletes the batch when the receipt returns, and the runner
+ * finishes every message. Its `batchItemFailures` are then in the outcome record (and the
+ * destination), not acted on by SQS: see "Event sources" in the middleware's README.
+ */
+export const handler = withFargateFallback(
+  async (event: SQSEvent, _context, { signal, runtime }): Promise<SQSBatchResponse> => {
+    const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
+    for (const record of event.Records) {
+      let job: { frames?: number; frameMs?: number };
+      try {
+        job = JSON.parse(record.body) as typeof job;
+      } catch {
+        batchItemFailures.push({ itemIdentifier: record.messageId });
+        continue;
+      }
+      for (let frame = 0; frame < (job.frames ?? 1); frame++) await pause(job.frameMs ?? 100, signal);
+      console.log(JSON.stringify({ message: 'rendered', messageId: record.messageId, runtime }));
+    }
+    return { batchItemFailures };
+  },
+);

@@ -1,0 +1,436 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  LocalControlPlane,
+  type LocalS3,
+  type LocalTask,
+  startS3,
+  type TaskStateChangeEvent,
+} from '@immortal-lambda/local';
+import type { HandoffReceipt } from '@immortal-lambda/middleware';
+import { relaunchFailures, taskWatchdog, type WatchdogOutcome } from '@immortal-lambda/middleware/safety-net';
+import { getInvocationStatus, type InvocationStatusResult } from '@immortal-lambda/middleware/status';
+import { build } from 'esbuild';
+import lambdaLocal from 'lambda-local';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+const examples = join(import.meta.dirname, '..');
+const report = join(examples, 'dist', 'report');
+const queue = join(examples, 'dist', 'queue');
+const TIMEOUT_MS = 3_000;
+const MARGIN_MS = 1_500;
+const BUCKET = 'safety-net';
+const FAILURES = 'arn:aws:sqs:eu-west-1:123456789012:report-failures';
+
+let s3: LocalS3;
+let plane: LocalControlPlane;
+let scratch: string;
+let failing: string;
+let env: Record<string, string>;
+let watchdog: ReturnType<typeof taskWatchdog>;
+const watched: Promise<WatchdogOutcome>[] = [];
+const logs: { taskId: string; line: string }[] = [];
+
+lambdaLocal.setLogger({ log: () => undefined, transports: [] } as never);
+
+const remaining = { getRemainingTimeInMillis: () => 60_000 };
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'immortal-safety-net-'));
+  failing = join(examples, 'dist', 'safety-net', 'fails-on-fargate');
+  await build({
+    entryPoints: [join(import.meta.dirname, 'fixtures', 'fails-on-fargate.ts')],
+    outfile: join(failing, 'index.js'),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['@aws-sdk/*'],
+    logLevel: 'warning',
+  });
+  writeFileSync(join(failing, 'package.json'), '{ "type": "commonjs" }\n');
+  s3 = await startS3({ bucket: BUCKET });
+  // Long enough in PROVISIONING that a handed-off invocation can be seen before its runner starts.
+  plane = new LocalControlPlane({ s3Endpoint: s3.endpoint, provisioningMs: 700 });
+  plane.registerFunction({ name: 'report-job', folder: report, handler: 'index.handler' });
+  plane.registerFunction({ name: 'render-queue', folder: queue, handler: 'index.handler' });
+  plane.registerFunction({
+    name: 'fails-on-fargate',
+    folder: failing,
+    handler: 'index.handler',
+    destinations: { onFailure: FAILURES },
+  });
+  plane.on('task-log', ({ task, line }: { task: LocalTask; line: string }) =>
+    logs.push({ taskId: task.id, line }),
+  );
+  await plane.start();
+  env = {
+    ...plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket }),
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  // The watchdog and the relaunch function run in this process, with the same settings as the
+  // functions (as the construct sets them); the SDK finds the plane through the endpoints.
+  Object.assign(process.env, env);
+  watchdog = taskWatchdog({ env, backoffMs: 100 });
+  // What the EventBridge rule on STOPPED runner tasks does: deliver each to the watchdog.
+  plane.on('task-state-change', (event: TaskStateChangeEvent) => {
+    if (event.detail.lastStatus === 'STOPPED') watched.push(watchdog(event, remaining));
+  });
+});
+
+afterAll(async () => {
+  await Promise.allSettled(watched);
+  await plane.stop();
+  await s3.stop();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  plane.resetRecords();
+  watched.length = 0;
+});
+
+async function invoke(name: string, folder: string, event: unknown, extra: Record<string, string> = {}) {
+  let id = '';
+  const result = await lambdaLocal.execute({
+    event,
+    lambdaPath: join(folder, 'index.js'),
+    lambdaHandler: 'handler',
+    timeoutMs: TIMEOUT_MS,
+    verboseLevel: 0,
+    environment: {
+      ...env,
+      AWS_LAMBDA_FUNCTION_NAME: name,
+      AWS_LAMBDA_FUNCTION_VERSION: '1',
+      _HANDLER: 'index.handler',
+      FARGATE_FALLBACK_MARGIN_MS: String(MARGIN_MS),
+      ...extra,
+    },
+    contextOverwrite: (context: Record<string, unknown>) => {
+      context.functionName = name;
+      context.functionVersion = '1';
+      context.invokedFunctionArn = `arn:aws:lambda:eu-west-1:123456789012:function:${name}`;
+      id = String(context.awsRequestId);
+    },
+  });
+  return { receipt: result as HandoffReceipt, id };
+}
+
+const status = (functionName: string, requestId: string, loadResult = false) =>
+  getInvocationStatus({ functionName, requestId }, { bucket: BUCKET, loadResult });
+
+const tasksOf = (requestId: string) =>
+  plane.tasks().filter((task) => task.startedBy === `immortal-lambda/${requestId}`);
+
+/** Resolves once a line of the task's runner log matches. */
+async function logged(taskArn: string, pattern: RegExp, timeoutMs = 20_000): Promise<void> {
+  const started = Date.now();
+  while (!logs.some((entry) => taskArn.endsWith(entry.taskId) && pattern.test(entry.line))) {
+    if (Date.now() - started > timeoutMs) throw new Error(`task ${taskArn} never logged ${pattern}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Resolves with the invocation's status once it is one of `states`. */
+async function statusBecomes(
+  functionName: string,
+  requestId: string,
+  states: InvocationStatusResult['status'][],
+  timeoutMs = 30_000,
+): Promise<InvocationStatusResult> {
+  const started = Date.now();
+  for (;;) {
+    const now = await status(functionName, requestId);
+    if (now && states.includes(now.status)) return now;
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(`${requestId} is ${now?.status}, never ${states.join(' or ')}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('after the handoff: recorded, watched, relaunched', () => {
+  it('relaunches a task interrupted on Spot on on-demand capacity, which completes with one outcome; the status follows every state', async () => {
+    // Prepare
+    const seen: string[] = [];
+
+    // Act: hand off on Spot, then interrupt the runner mid-run as Spot does.
+    const { receipt, id } = await invoke(
+      'report-job',
+      report,
+      { reportId: 'spot', steps: 6, stepMs: 400 },
+      { FARGATE_FALLBACK_CAPACITY: 'FARGATE_SPOT' },
+    );
+    seen.push(String((await status('report-job', id))?.status));
+    await logged(receipt.taskArn, /step 2\/6 done/);
+    seen.push(String((await status('report-job', id))?.status));
+    plane.interruptTask(receipt.taskArn, { stopTimeoutMs: 2_000 });
+    const interrupted = await plane.waitForTask(receipt.taskArn);
+    const [relaunch] = await Promise.all(watched);
+    seen.push(String((await status('report-job', id))?.status));
+    await statusBecomes('report-job', id, ['running']);
+    seen.push('running');
+    const final = await statusBecomes('report-job', id, ['succeeded', 'failed']);
+
+    // Assess
+    expect(receipt).toMatchObject({ status: 'handed-off', capacityProvider: 'FARGATE_SPOT' });
+    expect(interrupted).toMatchObject({ stopCode: 'SpotInterruption', exitCode: 143 });
+    expect(relaunch).toMatchObject({ action: 'relaunched', requestId: id, attempt: 2 });
+    const tasks = tasksOf(id);
+    expect(tasks.map((task) => task.capacityProvider)).toEqual(['FARGATE_SPOT', 'FARGATE']);
+    expect(seen).toEqual(['handed-off', 'running', 'relaunching', 'running']);
+    expect(final).toMatchObject({
+      status: 'succeeded',
+      attempts: 2,
+      taskArn: tasks[1]?.arn,
+      result: { reportId: 'spot', steps: 6, finishedOn: 'fargate', requestId: id },
+    });
+    await plane.waitForTask(String(tasks[1]?.arn));
+    const finishedRuns = logs.filter((entry) =>
+      /"message":"immortal-runner finished".*"outcome":"success"/.test(entry.line),
+    );
+    expect(finishedRuns.filter((entry) => tasks.some((task) => task.id === entry.taskId))).toHaveLength(1);
+  });
+
+  it('relaunches a task that failed to start, and the invocation completes', async () => {
+    // Prepare
+    plane.faults = { failToStart: 1 };
+
+    // Act
+    const { receipt, id } = await invoke('report-job', report, {
+      reportId: 'nostart',
+      steps: 5,
+      stepMs: 500,
+    });
+    const first = await plane.waitForTask(receipt.taskArn);
+    const [relaunch] = await Promise.all(watched);
+    const final = await statusBecomes('report-job', id, ['succeeded', 'failed']);
+
+    // Assess
+    expect(first).toMatchObject({ stopCode: 'TaskFailedToStart', exitCode: undefined });
+    expect(relaunch).toMatchObject({ action: 'relaunched', attempt: 2 });
+    expect(final).toMatchObject({ status: 'succeeded', attempts: 2, result: { reportId: 'nostart' } });
+    expect(tasksOf(id)).toHaveLength(2);
+  });
+
+  it("does not relaunch a handler error: it is the result, recorded failed and sent to the failure destination in Lambda's shape", async () => {
+    // Act
+    const { receipt, id } = await invoke('fails-on-fargate', failing, { order: 42 });
+    const stopped = await plane.waitForTask(receipt.taskArn);
+    const [verdict] = await Promise.all(watched);
+    const final = await statusBecomes('fails-on-fargate', id, ['failed']);
+
+    // Assess
+    expect(stopped.exitCode).toBe(1);
+    expect(verdict).toMatchObject({ action: 'result', requestId: id });
+    expect(tasksOf(id)).toHaveLength(1);
+    expect(final).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      error: {
+        name: 'Error',
+        message: `the report for ${id} cannot be built`,
+        exitCode: 1,
+        retryable: false,
+      },
+    });
+    expect(plane.deliveries).toHaveLength(1);
+    expect(plane.deliveries[0]?.service).toBe('sqs');
+    expect(JSON.parse(String(plane.deliveries[0]?.payload))).toMatchObject({
+      requestContext: {
+        requestId: id,
+        functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:fails-on-fargate',
+        condition: 'RetriesExhausted',
+        approximateInvokeCount: 1,
+      },
+      requestPayload: { order: 42 },
+      responseContext: { statusCode: 200, functionError: 'Unhandled' },
+      responsePayload: { errorType: 'Error', errorMessage: `the report for ${id} cannot be built` },
+      immortalLambda: { runtime: 'fargate', writer: 'runner' },
+    });
+  });
+
+  it('gives up after the last attempt: the invocation is failed, and the failure goes to the destination', async () => {
+    // Prepare: every start fails.
+    plane.faults = { failToStart: 3 };
+
+    // Act
+    const { id } = await invoke('fails-on-fargate', failing, { order: 7 });
+    await statusBecomes('fails-on-fargate', id, ['failed']);
+    while (watched.length < 3) await new Promise((resolve) => setTimeout(resolve, 20));
+    const verdicts = await Promise.all(watched);
+    const final = await status('fails-on-fargate', id);
+
+    // Assess
+    expect(verdicts.map((v) => v.action)).toEqual(['relaunched', 'relaunched', 'gave-up']);
+    expect(tasksOf(id)).toHaveLength(3);
+    expect(final).toMatchObject({
+      status: 'failed',
+      attempts: 3,
+      error: { name: 'TaskStopped', stopCode: 'TaskFailedToStart', retryable: false },
+    });
+    const record = JSON.parse(String(plane.deliveries.at(-1)?.payload));
+    expect(record).toMatchObject({
+      requestContext: { requestId: id, condition: 'RetriesExhausted', approximateInvokeCount: 3 },
+      requestPayload: { order: 7 },
+      immortalLambda: { writer: 'watchdog' },
+    });
+  });
+
+  it('acts once on a stopped-task event delivered twice', async () => {
+    // Prepare: the first start fails; its event is delivered again after the relaunch.
+    plane.faults = { failToStart: 1 };
+    const events: TaskStateChangeEvent[] = [];
+    const keep = (event: TaskStateChangeEvent) => {
+      if (event.detail.lastStatus === 'STOPPED') events.push(event);
+    };
+    plane.on('task-state-change', keep);
+
+    // Act
+    const { receipt, id } = await invoke('report-job', report, { reportId: 'twice', steps: 5, stepMs: 500 });
+    await plane.waitForTask(receipt.taskArn);
+    await Promise.all(watched);
+    const again = await watchdog(events[0] as TaskStateChangeEvent, remaining);
+    await statusBecomes('report-job', id, ['succeeded']);
+    plane.off('task-state-change', keep);
+
+    // Assess
+    expect(again).toMatchObject({ action: 'already-relaunched', requestId: id });
+    expect(tasksOf(id)).toHaveLength(2);
+  });
+
+  it('answers undefined for a request id it has no record of', async () => {
+    expect(await status('report-job', 'never-handed-off')).toBeUndefined();
+  });
+});
+
+describe('the safety net: invocations that failed in Lambda are started on Fargate, once', () => {
+  const requestId = (n: number) => `0a0b0c0d-1111-4222-8333-${String(n).padStart(12, '0')}`;
+  const relaunch = () =>
+    relaunchFailures({
+      env: {
+        ...env,
+        FARGATE_FALLBACK_FUNCTION_ARN: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job',
+      },
+    });
+
+  it('starts one task for an on-failure destination record delivered twice through SQS', async () => {
+    // Prepare
+    const id = requestId(1);
+    const record = {
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      requestContext: {
+        requestId: id,
+        functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job:$LATEST',
+        condition: 'RetriesExhausted',
+        approximateInvokeCount: 3,
+      },
+      requestPayload: { reportId: 'from-destination', steps: 2, stepMs: 100 },
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      responsePayload: {
+        errorType: 'Runtime.OutOfMemory',
+        errorMessage: 'Runtime exited with error: signal: killed',
+      },
+    };
+    const sqsEvent = (messageId: string) => ({
+      Records: [{ eventSource: 'aws:sqs', messageId, body: JSON.stringify(record), messageAttributes: {} }],
+    });
+    const handler = relaunch();
+
+    // Act
+    const first = await handler(sqsEvent('m-1'), remaining);
+    const second = await handler(sqsEvent('m-2'), remaining);
+    const final = await statusBecomes('report-job', id, ['succeeded', 'failed']);
+
+    // Assess
+    expect(first).toMatchObject({
+      batchItemFailures: [],
+      relaunched: [{ requestId: id, taskArn: expect.any(String) }],
+    });
+    expect(second.batchItemFailures).toEqual([]);
+    expect(tasksOf(id)).toHaveLength(1);
+    expect(final).toMatchObject({
+      status: 'succeeded',
+      result: { reportId: 'from-destination', requestId: id },
+    });
+  });
+
+  it('starts one task for a dead-letter message delivered twice through SNS, naming the function from its settings', async () => {
+    // Prepare
+    const id = requestId(2);
+    const snsEvent = {
+      Records: [
+        {
+          EventSource: 'aws:sns',
+          Sns: {
+            Message: JSON.stringify({ reportId: 'from-dlq', steps: 2, stepMs: 100 }),
+            MessageAttributes: {
+              RequestID: { Type: 'String', Value: id },
+              ErrorCode: { Type: 'String', Value: '200' },
+              ErrorMessage: { Type: 'String', Value: 'Task timed out after 3.00 seconds' },
+            },
+          },
+        },
+      ],
+    };
+    const handler = relaunch();
+
+    // Act
+    await Promise.all([handler(snsEvent, remaining), handler(snsEvent, remaining)]);
+    const final = await statusBecomes('report-job', id, ['succeeded', 'failed']);
+
+    // Assess
+    expect(tasksOf(id)).toHaveLength(1);
+    expect(final).toMatchObject({ status: 'succeeded', result: { reportId: 'from-dlq', requestId: id } });
+  });
+
+  it('reports an SQS message it cannot start in batchItemFailures, and starts the others', async () => {
+    // Prepare
+    const id = requestId(3);
+    const event = {
+      Records: [
+        { eventSource: 'aws:sqs', messageId: 'bad', body: '{"not":"a record"}', messageAttributes: {} },
+        {
+          eventSource: 'aws:sqs',
+          messageId: 'good',
+          body: JSON.stringify({ reportId: 'dlq-sqs', steps: 1, stepMs: 50 }),
+          messageAttributes: { RequestID: { stringValue: id, dataType: 'String' } },
+        },
+      ],
+    };
+
+    // Act
+    const result = await relaunch()(event, remaining);
+
+    // Assess
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'bad' }]);
+    expect(tasksOf(id)).toHaveLength(1);
+    await statusBecomes('report-job', id, ['succeeded']);
+  });
+});
+
+describe('event sources', () => {
+  it('runs an SQS batch through the whole path: handed off, finished on Fargate, its batchItemFailures in the outcome', async () => {
+    // Prepare
+    const event = {
+      Records: [
+        { messageId: 'a', eventSource: 'aws:sqs', body: JSON.stringify({ frames: 6, frameMs: 400 }) },
+        { messageId: 'b', eventSource: 'aws:sqs', body: 'not json' },
+        { messageId: 'c', eventSource: 'aws:sqs', body: JSON.stringify({ frames: 2, frameMs: 200 }) },
+      ],
+    };
+
+    // Act
+    const { receipt, id } = await invoke('render-queue', queue, event);
+    const final = await statusBecomes('render-queue', id, ['succeeded', 'failed']);
+
+    // Assess
+    expect(receipt.status).toBe('handed-off');
+    expect(final).toMatchObject({
+      status: 'succeeded',
+      result: { batchItemFailures: [{ itemIdentifier: 'b' }] },
+    });
+  });
+});
