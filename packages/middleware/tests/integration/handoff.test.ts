@@ -6,6 +6,7 @@ import { LocalControlPlane, type LocalS3, NoLauncher, startS3 } from '@immortal-
 import lambdaLocal from 'lambda-local';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ENV, parseEnvelope } from '../../src/protocol/index.js';
+import { getInvocationStatus } from '../../src/status.js';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures');
 const TIMEOUT_MS = 3_000;
@@ -44,6 +45,14 @@ afterAll(async () => {
 beforeEach(() => {
   plane.resetRecords();
 });
+
+const s3Client = () =>
+  new S3Client({
+    region: 'eu-west-1',
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
 
 const invoke = async (lambdaPath: string, event: unknown, esm = false) => {
   const started = Date.now();
@@ -105,6 +114,16 @@ describe.each(harnesses)(`$name under lambda-local with a ${TIMEOUT_MS} ms timeo
     expect(envelope.invocation.awsRequestId).toBe(receipt.requestId);
     expect(envelope.function.version).toBe('3');
     expect(call?.clientToken).toBe(receipt.requestId);
+    // The runner is told where to record the outcome, and the wrapper recorded the handoff.
+    expect(overrides.containerOverrides[0]?.environment).toContainEqual({
+      name: ENV.payloadBucket,
+      value: BUCKET,
+    });
+    const status = await getInvocationStatus(
+      { functionName: 'handler', requestId: String(receipt.requestId) },
+      { bucket: BUCKET, s3Client: s3Client() },
+    );
+    expect(status).toMatchObject({ status: 'handed-off', attempts: 1, taskArn: receipt.taskArn });
   });
 
   it('retries a throttling endpoint and still hands off before the deadline', async () => {

@@ -1,0 +1,301 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigurationError } from '../../src/errors.js';
+import {
+  classifyStop,
+  failedInvocations,
+  RelaunchError,
+  relaunchFailures,
+  type TaskStateChangeDetail,
+  taskWatchdog,
+} from '../../src/safety-net/index.js';
+import { getInvocationStatus } from '../../src/status.js';
+
+const env = {
+  AWS_REGION: 'eu-west-1',
+  FARGATE_FALLBACK_CLUSTER: 'jobs',
+  FARGATE_FALLBACK_TASK_DEFINITION: 'runner',
+  FARGATE_FALLBACK_SUBNETS: 'subnet-0aaaaaaaaaaaaaaa1',
+};
+
+const runnerOverride = {
+  containerOverrides: [{ name: 'runner', environment: [{ name: 'FARGATE_FALLBACK_ENVELOPE', value: '{}' }] }],
+};
+
+const stopped = (fields: Partial<TaskStateChangeDetail>): TaskStateChangeDetail => ({
+  lastStatus: 'STOPPED',
+  capacityProviderName: 'FARGATE',
+  overrides: runnerOverride,
+  ...fields,
+});
+
+describe('classifyStop', () => {
+  it.each([
+    [
+      'a Spot interruption',
+      { stopCode: 'SpotInterruption', containers: [{ name: 'runner', exitCode: 143 }] },
+      'relaunch',
+      true,
+    ],
+    [
+      'SIGTERM on Spot',
+      {
+        capacityProviderName: 'FARGATE_SPOT',
+        stopCode: 'EssentialContainerExited',
+        containers: [{ name: 'runner', exitCode: 143 }],
+      },
+      'relaunch',
+      true,
+    ],
+    [
+      'a failed start',
+      {
+        stopCode: 'TaskFailedToStart',
+        stoppedReason: 'ResourceInitializationError: x',
+        containers: [{ name: 'runner' }],
+      },
+      'relaunch',
+      false,
+    ],
+    [
+      'an image pull failure',
+      {
+        stopCode: 'EssentialContainerExited',
+        stoppedReason: 'CannotPullContainerError: pull access denied',
+        containers: [{ name: 'runner' }],
+      },
+      'relaunch',
+      false,
+    ],
+    [
+      'out of memory',
+      {
+        stopCode: 'EssentialContainerExited',
+        containers: [
+          { name: 'runner', exitCode: 137, reason: 'OutOfMemoryError: Container killed due to memory usage' },
+        ],
+      },
+      'relaunch',
+      false,
+    ],
+    ['code that could not be fetched', { containers: [{ name: 'runner', exitCode: 3 }] }, 'relaunch', false],
+    ['success', { containers: [{ name: 'runner', exitCode: 0 }] }, 'success', undefined],
+    ['a handler error', { containers: [{ name: 'runner', exitCode: 1 }] }, 'result', undefined],
+    ['bad input', { containers: [{ name: 'runner', exitCode: 2 }] }, 'result', undefined],
+    ['a run past its maximum', { containers: [{ name: 'runner', exitCode: 124 }] }, 'result', undefined],
+    [
+      'a StopTask',
+      {
+        stopCode: 'UserInitiated',
+        stoppedReason: 'finished in Lambda',
+        containers: [{ name: 'runner', exitCode: 143 }],
+      },
+      'ignore',
+      undefined,
+    ],
+  ] as const)('%s: %s', (_what, detail, kind, onDemand) => {
+    // Act
+    const verdict = classifyStop(stopped(detail as unknown as Partial<TaskStateChangeDetail>));
+
+    // Assess
+    expect(verdict.kind).toBe(kind);
+    if (onDemand !== undefined) expect(verdict).toMatchObject({ onDemand });
+  });
+
+  it('ignores a task that has not stopped', () => {
+    expect(classifyStop(stopped({ lastStatus: 'RUNNING' })).kind).toBe('ignore');
+  });
+});
+
+describe('taskWatchdog', () => {
+  const watchdog = taskWatchdog({ env });
+
+  it.each([
+    [
+      'another event',
+      { source: 'aws.s3', 'detail-type': 'Object Created', detail: {} },
+      /not an ECS Task State Change/,
+    ],
+    [
+      'a task that is not a runner',
+      {
+        source: 'aws.ecs',
+        'detail-type': 'ECS Task State Change',
+        detail: stopped({ overrides: { containerOverrides: [{ name: 'web' }] } }),
+      },
+      /carries no FARGATE_FALLBACK_ENVELOPE/,
+    ],
+    [
+      'a task stopped on purpose',
+      {
+        source: 'aws.ecs',
+        'detail-type': 'ECS Task State Change',
+        detail: stopped({ stopCode: 'UserInitiated' }),
+      },
+      /stopped on purpose/,
+    ],
+  ])('ignores %s without calling AWS', async (_what, event, reason) => {
+    // Act
+    const outcome = await watchdog(event);
+
+    // Assess
+    expect(outcome.action).toBe('ignored');
+    expect(outcome.reason).toMatch(reason);
+  });
+
+  it('fails loudly, for Lambda to retry, when the envelope of a stopped task cannot be read', async () => {
+    // Prepare
+    const event = {
+      source: 'aws.ecs',
+      'detail-type': 'ECS Task State Change',
+      detail: stopped({
+        taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/1',
+        containers: [{ name: 'runner', exitCode: 137 }],
+        overrides: {
+          containerOverrides: [
+            { name: 'runner', environment: [{ name: 'FARGATE_FALLBACK_ENVELOPE', value: '{"kind":"x"}' }] },
+          ],
+        },
+      }),
+    };
+
+    // Act
+    const watching = watchdog(event);
+
+    // Assess
+    await expect(watching).rejects.toBeInstanceOf(RelaunchError);
+    await expect(watchdog(event)).rejects.toThrow(/envelope of stopped task .*task\/jobs\/1 cannot be read/);
+  });
+
+  it('refuses a maxAttempts that is not a whole number of at least 1', () => {
+    expect(() => taskWatchdog({ env, maxAttempts: 0 })).toThrow(/maxAttempts is 0/);
+    expect(() => taskWatchdog({ env: { ...env, FARGATE_FALLBACK_MAX_ATTEMPTS: 'lots' } })).toThrow(/"lots"/);
+  });
+});
+
+describe('failedInvocations', () => {
+  const destinationRecord = {
+    version: '1.0',
+    requestContext: {
+      requestId: 'r-1',
+      functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report:$LATEST',
+      condition: 'RetriesExhausted',
+      approximateInvokeCount: 3,
+    },
+    requestPayload: { id: 1 },
+    responsePayload: { errorType: 'Runtime.ExitError', errorMessage: 'signal: killed' },
+  };
+
+  it.each([
+    ['a destination record sent to a function', destinationRecord],
+    [
+      'an EventBridge failure event',
+      {
+        source: 'lambda',
+        'detail-type': 'Lambda Function Invocation Result - Failure',
+        detail: destinationRecord,
+      },
+    ],
+    [
+      'an SQS message holding a destination record',
+      { Records: [{ eventSource: 'aws:sqs', messageId: 'm', body: JSON.stringify(destinationRecord) }] },
+    ],
+    [
+      'an SNS message holding a destination record',
+      { Records: [{ EventSource: 'aws:sns', Sns: { Message: JSON.stringify(destinationRecord) } }] },
+    ],
+  ])('reads %s', (_what, event) => {
+    const [item] = failedInvocations(event);
+    expect(item).toMatchObject({
+      requestId: 'r-1',
+      event: { id: 1 },
+      functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report:$LATEST',
+      error: 'Runtime.ExitError: signal: killed',
+    });
+  });
+
+  it('reads a dead-letter message: the original event, and its attributes', () => {
+    // Act
+    const [sqs] = failedInvocations({
+      Records: [
+        {
+          eventSource: 'aws:sqs',
+          messageId: 'm-1',
+          body: '{"id":2}',
+          messageAttributes: {
+            RequestID: { stringValue: 'r-2', dataType: 'String' },
+            ErrorCode: { stringValue: '200', dataType: 'Number' },
+            ErrorMessage: { stringValue: 'Task timed out', dataType: 'String' },
+          },
+        },
+      ],
+    });
+
+    // Assess
+    expect(sqs).toEqual({
+      itemIdentifier: 'm-1',
+      requestId: 'r-2',
+      event: { id: 2 },
+      error: '200: Task timed out',
+    });
+  });
+
+  it('names what it cannot read', () => {
+    expect(
+      failedInvocations({ Records: [{ eventSource: 'aws:sqs', messageId: 'x', body: '{}' }] })[0],
+    ).toEqual({
+      itemIdentifier: 'x',
+      problem: expect.stringMatching(/neither a destination record nor a dead-letter message/),
+    });
+    expect(failedInvocations('text')[0]).toEqual({ problem: 'the event is not an object' });
+    expect(failedInvocations({ hello: 1 })[0]).toMatchObject({
+      problem: expect.stringMatching(/not an SQS batch/),
+    });
+  });
+});
+
+describe('relaunchFailures', () => {
+  it('reports a dead-letter message of an unnamed function in batchItemFailures, naming the setting', async () => {
+    // Prepare
+    const handler = relaunchFailures({ env });
+    const event = {
+      Records: [
+        {
+          eventSource: 'aws:sqs',
+          messageId: 'm-1',
+          body: '{}',
+          messageAttributes: { RequestID: { stringValue: 'r-1' } },
+        },
+      ],
+    };
+
+    // Act
+    const result = await handler(event, { getRemainingTimeInMillis: () => 30_000 });
+
+    // Assess
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'm-1' }]);
+  });
+
+  it('throws for an event that is not a batch, so that Lambda retries it', async () => {
+    const handler = relaunchFailures({ env });
+    await expect(handler({ nothing: true }, { getRemainingTimeInMillis: () => 30_000 })).rejects.toThrow(
+      RelaunchError,
+    );
+  });
+});
+
+describe('getInvocationStatus', () => {
+  it('says which setting is missing when there is no bucket', async () => {
+    await expect(
+      getInvocationStatus({ functionName: 'f', requestId: 'r' }, { env: {} }),
+    ).rejects.toBeInstanceOf(ConfigurationError);
+    await expect(getInvocationStatus({ functionName: 'f', requestId: 'r' }, { env: {} })).rejects.toThrow(
+      /pass \{ bucket \} or set FARGATE_FALLBACK_BUCKET/,
+    );
+  });
+
+  it('refuses an empty request id', async () => {
+    await expect(getInvocationStatus({ functionName: 'f', requestId: ' ' }, { bucket: 'b' })).rejects.toThrow(
+      /requestId must be a non-empty string/,
+    );
+  });
+});
