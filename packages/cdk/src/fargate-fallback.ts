@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import {
   type CapacityOption,
   DEFAULT_CONTAINER_NAME,
+  DEFAULT_OUTCOME_PREFIX,
   DEFAULT_PAYLOAD_PREFIX,
   ENV,
   type EnvelopeTransport,
@@ -17,6 +18,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { SafetyNet } from './safety-net.js';
 
 /**
  * Where spilled envelopes live in the payload bucket; the middleware's default prefix.
@@ -28,6 +30,17 @@ import { Construct } from 'constructs';
  * ```
  */
 export const ENVELOPE_PREFIX = DEFAULT_PAYLOAD_PREFIX;
+
+/**
+ * Where outcome records live in the payload bucket: `<prefix><function name>/<request id>/`.
+ *
+ * @example
+ * ```ts
+ * import { OUTCOME_PREFIX } from '@immortal-lambda/cdk';
+ * bucket.grantRead(statusFunction, `${OUTCOME_PREFIX}${reportJob.functionName}/*`);
+ * ```
+ */
+export const OUTCOME_PREFIX = DEFAULT_OUTCOME_PREFIX;
 
 /**
  * How the runner task reaches the Lambda API, S3, ECR and CloudWatch Logs.
@@ -109,6 +122,16 @@ export interface FargateFallbackProps {
   envelopeExpiration?: Duration;
   /** Key prefix of envelopes in the bucket (default `immortal-lambda/envelopes/`); the policy follows it. */
   payloadPrefix?: string;
+  /**
+   * The safety net (default on): a watchdog on STOPPED runner tasks that relaunches the ones that
+   * ended before a result, and, when the function has no on-failure destination, a relaunch
+   * function as that destination. `false` deploys neither.
+   */
+  safetyNet?: boolean;
+  /** Attempts at one invocation the watchdog makes, the first included (default 3). */
+  maxAttempts?: number;
+  /** How long outcome records stay in the payload bucket (default 30 days). */
+  outcomeExpiration?: Duration;
 }
 
 /**
@@ -148,6 +171,8 @@ export class FargateFallback extends Construct {
   readonly logGroup: logs.LogGroup;
   /** The role the task runs with: the function's own. */
   readonly taskRole: iam.Role;
+  /** The watchdog and the relaunch function, unless `safetyNet: false`. */
+  readonly safetyNet: SafetyNet | undefined;
 
   constructor(scope: Construct, id: string, props: FargateFallbackProps) {
     super(scope, id);
@@ -192,6 +217,7 @@ export class FargateFallback extends Construct {
         objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         lifecycleRules: [
           { prefix: payloadPrefix, expiration: props.envelopeExpiration ?? Duration.days(7) },
+          { prefix: OUTCOME_PREFIX, expiration: props.outcomeExpiration ?? Duration.days(30) },
           { abortIncompleteMultipartUploadAfter: Duration.days(1) },
         ],
         removalPolicy: RemovalPolicy.DESTROY,
@@ -263,54 +289,62 @@ export class FargateFallback extends Construct {
       resourceName: `${this.taskDefinition.family}:*`,
       arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
     });
-    policy.addStatements(
+    const runTaskStatements = [
       new iam.PolicyStatement({
         sid: 'RunTheRunnerTask',
         actions: ['ecs:RunTask'],
         resources: [revisions],
         conditions: onCluster,
       }),
-    );
-    policy.addStatements(
       new iam.PolicyStatement({
         sid: 'TagRunnerTasksAtLaunch',
         actions: ['ecs:TagResource'],
         resources: [taskArns],
         conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
       }),
-    );
-    policy.addStatements(
       new iam.PolicyStatement({
         sid: 'StopOrDescribeRunnerTasks',
         actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
         resources: [taskArns],
         conditions: onCluster,
       }),
-    );
-    // ListTasks without a container instance is authorised on "*"; the condition keeps it to
-    // this cluster. A retried invocation finds the task an earlier attempt started with it.
-    policy.addStatements(
+      // ListTasks without a container instance is authorised on "*"; the condition keeps it to
+      // this cluster. A retried invocation finds the task an earlier attempt started with it.
       new iam.PolicyStatement({
         sid: 'FindRunnerTasks',
         actions: ['ecs:ListTasks'],
         resources: ['*'],
         conditions: onCluster,
       }),
-    );
-    policy.addStatements(
       new iam.PolicyStatement({
         sid: 'PassTheTaskRoles',
         actions: ['iam:PassRole'],
         resources: [this.taskRole.roleArn, executionRole.roleArn],
         conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
       }),
-    );
+    ];
+    policy.addStatements(...runTaskStatements);
     const envelopes = `${payloadPrefix}${fn.functionName}/*`;
+    const outcomes = `${OUTCOME_PREFIX}${fn.functionName}/*`;
     policy.addStatements(
       new iam.PolicyStatement({
         sid: 'WriteItsEnvelopes',
         actions: ['s3:PutObject'],
         resources: [this.bucket.arnForObjects(envelopes)],
+      }),
+    );
+    // The wrapper records the handoff, the runner each attempt, under the function's own prefix;
+    // the runner sends the final outcome to the function's async destinations.
+    policy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'RecordItsOutcomes',
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects(outcomes)],
+      }),
+      new iam.PolicyStatement({
+        sid: 'FindItsDestinations',
+        actions: ['lambda:GetFunctionEventInvokeConfig'],
+        resources: [fn.functionArn, `${fn.functionArn}:*`],
       }),
     );
 
@@ -382,12 +416,16 @@ export class FargateFallback extends Construct {
       }),
     );
 
-    // The wildcards above cannot be narrower; say why, for policy checks such as cdk-nag.
-    const wildcard = (resource: string, reason: string) =>
+    // The wildcards above cannot be narrower; say why, for policy checks such as cdk-nag. The
+    // safety net's functions share some of them, with the same reasons.
+    const wildcards: [string, string][] = [];
+    const wildcard = (resource: string, reason: string) => {
+      wildcards.push([resource, reason]);
       Validations.of(policy).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${renderForFindings(stack, resource)}]`,
         reason,
       });
+    };
     Validations.of(executionRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'ecr:GetAuthorizationToken, which pulling the runner image needs, has no resource to name.',
@@ -412,6 +450,10 @@ export class FargateFallback extends Construct {
       `${fn.functionArn}:*`,
       'The runner fetches the exact version that handed off; versions are published after deployment.',
     );
+    wildcard(
+      this.bucket.arnForObjects(outcomes),
+      "Outcome records are named by request id under this function's own prefix.",
+    );
 
     fn.addEnvironment(ENV.cluster, this.cluster.clusterName);
     // The family: RunTask starts its latest active revision.
@@ -426,6 +468,64 @@ export class FargateFallback extends Construct {
     if (props.maxInLambda) fn.addEnvironment(ENV.maxInLambdaMs, String(props.maxInLambda.toMilliseconds()));
     fn.addEnvironment(ENV.envelopeTransport, props.envelopeTransport ?? 's3');
     if (props.payloadPrefix) fn.addEnvironment(ENV.payloadPrefix, props.payloadPrefix);
+
+    if (props.safetyNet === false) {
+      this.safetyNet = undefined;
+      return;
+    }
+    const recordStatements = [
+      new iam.PolicyStatement({
+        sid: 'ReadAndWriteItsEnvelopesAndOutcomes',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [this.bucket.arnForObjects(envelopes), this.bucket.arnForObjects(outcomes)],
+      }),
+      new iam.PolicyStatement({
+        sid: 'ListItsOutcomes',
+        actions: ['s3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [outcomes] } },
+      }),
+      ...(bucketKey
+        ? [
+            new iam.PolicyStatement({
+              sid: 'UseThePayloadBucketKey',
+              actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+              resources: [bucketKey.keyArn],
+            }),
+          ]
+        : []),
+    ];
+    this.safetyNet = new SafetyNet(this, 'SafetyNet', {
+      function: fn,
+      environment: {
+        [ENV.cluster]: this.cluster.clusterName,
+        [ENV.taskDefinition]: this.taskDefinition.family,
+        [ENV.containerName]: DEFAULT_CONTAINER_NAME,
+        [ENV.subnets]: Fn.join(',', subnets.subnetIds),
+        [ENV.securityGroups]: this.securityGroup.securityGroupId,
+        [ENV.assignPublicIp]: String(assignPublicIp),
+        [ENV.capacity]: capacity,
+        [ENV.payloadBucket]: this.bucket.bucketName,
+        [ENV.envelopeTransport]: props.envelopeTransport ?? 's3',
+        ...(props.payloadPrefix ? { [ENV.payloadPrefix]: props.payloadPrefix } : {}),
+      },
+      runTaskStatements,
+      recordStatements,
+      maxAttempts: props.maxAttempts ?? 3,
+      clusterArn: this.cluster.clusterArn,
+      family: this.taskDefinition.family,
+      logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      functionPolicy: policy,
+    });
+    for (const created of [this.safetyNet.watchdog, this.safetyNet.relaunch]) {
+      if (!created) continue;
+      for (const [resource, reason] of wildcards) {
+        Validations.of(created).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${renderForFindings(stack, resource)}]`,
+          reason,
+        });
+      }
+    }
   }
 
   #createVpc(networking: FallbackNetworking, extra: readonly ec2.InterfaceVpcEndpointAwsService[]): ec2.Vpc {

@@ -420,3 +420,152 @@ describe('FargateFallback', () => {
     });
   });
 });
+
+describe('FargateFallback safety net', () => {
+  const roleStatements = (template: Template, functionId: RegExp) => {
+    const functions = template.findResources('AWS::Lambda::Function');
+    const [, fn] = Object.entries(functions).find(([id]) => functionId.test(id)) ?? [];
+    const roleRef = (fn as { Properties: { Role: { 'Fn::GetAtt': [string] } } }).Properties.Role[
+      'Fn::GetAtt'
+    ][0];
+    return Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((policy) =>
+        JSON.stringify((policy as { Properties: { Roles: unknown } }).Properties.Roles).includes(roleRef),
+      )
+      .flatMap(
+        (policy) =>
+          (policy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument
+            .Statement,
+      );
+  };
+
+  it('routes STOPPED runner tasks of its cluster and family to a watchdog function configured like the function', () => {
+    // Act
+    const { template, fallback, stack } = synth({ maxAttempts: 4 });
+
+    // Assess
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.ecs'],
+        'detail-type': ['ECS Task State Change'],
+        detail: {
+          lastStatus: ['STOPPED'],
+          clusterArn: [stack.resolve(fallback.cluster.clusterArn)],
+          group: [`family:${stack.resolve(fallback.taskDefinition.family)}`],
+        },
+      },
+      Targets: [Match.objectLike({ RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 4 }) })],
+    });
+    const watchdog = stack.resolve(
+      (fallback.safetyNet?.watchdog.node.defaultChild as lambda.CfnFunction).environment,
+    );
+    expect(watchdog.variables).toMatchObject({
+      FARGATE_FALLBACK_CLUSTER: stack.resolve(fallback.cluster.clusterName),
+      FARGATE_FALLBACK_TASK_DEFINITION: stack.resolve(fallback.taskDefinition.family),
+      FARGATE_FALLBACK_BUCKET: stack.resolve(fallback.bucket.bucketName),
+      FARGATE_FALLBACK_MAX_ATTEMPTS: '4',
+    });
+  });
+
+  it('gives the watchdog what relaunching needs and nothing on "*" but ListTasks', () => {
+    // Act
+    const { template } = synth();
+    const statements = roleStatements(template, /SafetyNetWatchdog/);
+
+    // Assess
+    const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'ecs:RunTask',
+        'ecs:TagResource',
+        'ecs:ListTasks',
+        'iam:PassRole',
+        's3:GetObject',
+        's3:PutObject',
+        's3:ListBucket',
+        'lambda:GetFunctionEventInvokeConfig',
+      ]),
+    );
+    for (const statement of statements) {
+      if (statement.Resource === '*') expect(statement.Action).toBe('ecs:ListTasks');
+    }
+    const listing = bySid(statements, 'ListItsOutcomes')?.Condition as {
+      StringLike: Record<string, unknown>;
+    };
+    expect(JSON.stringify(listing.StringLike['s3:prefix'])).toContain('immortal-lambda/outcomes/');
+  });
+
+  it('makes a relaunch function the on-failure destination of a function that has none, granted before it is configured', () => {
+    // Act
+    const { template, fallback, stack } = synth();
+
+    // Assess
+    const relaunch = fallback.safetyNet?.relaunch as lambda.Function;
+    expect(relaunch).toBeDefined();
+    const [id, config] = Object.entries(template.findResources('AWS::Lambda::EventInvokeConfig'))[0] ?? [];
+    expect(config).toMatchObject({
+      Properties: { DestinationConfig: { OnFailure: { Destination: stack.resolve(relaunch.functionArn) } } },
+    });
+    expect(id).toBeDefined();
+    const policies = template.findResources('AWS::IAM::Policy');
+    const grant = Object.entries(policies).find(([, p]) =>
+      JSON.stringify(p).includes('SendFailuresToTheRelaunchFunction'),
+    );
+    expect((config as { DependsOn?: string[] }).DependsOn).toContain(grant?.[0]);
+  });
+
+  it("keeps a function's own on-failure destination, and lets the watchdog send its last failures there", () => {
+    // Act
+    const { template, fallback, statements } = synth(
+      {},
+      {
+        function: (stack) => ({
+          onFailure: {
+            bind: () => ({ destination: stack.formatArn({ service: 'sqs', resource: 'failures' }) }),
+          },
+        }),
+      },
+    );
+    const watchdog = roleStatements(template, /SafetyNetWatchdog/);
+
+    // Assess
+    expect(fallback.safetyNet?.relaunch).toBeUndefined();
+    expect(bySid(statements, 'SendFailuresToTheRelaunchFunction')).toBeUndefined();
+    expect(JSON.stringify(bySid(watchdog, 'SendToTheFunctionFailureDestination')?.Resource)).toContain(
+      ':sqs:eu-west-1:123456789012:failures',
+    );
+  });
+
+  it('deploys none of it with safetyNet: false', () => {
+    // Act
+    const { template, fallback } = synth({ safetyNet: false });
+
+    // Assess
+    expect(fallback.safetyNet).toBeUndefined();
+    template.resourceCountIs('AWS::Events::Rule', 0);
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 0);
+    template.resourcePropertiesCountIs(
+      'AWS::Lambda::Function',
+      { Description: Match.stringLikeRegexp('^immortal-lambda') },
+      0,
+    );
+  });
+
+  it('lets the function record its outcomes and find its destinations, and expires the records', () => {
+    // Act
+    const { template, statements } = synth({ outcomeExpiration: Duration.days(90) });
+
+    // Assess
+    expect(JSON.stringify(bySid(statements, 'RecordItsOutcomes')?.Resource)).toContain(
+      '/immortal-lambda/outcomes/',
+    );
+    expect(bySid(statements, 'FindItsDestinations')?.Action).toBe('lambda:GetFunctionEventInvokeConfig');
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Prefix: 'immortal-lambda/outcomes/', ExpirationInDays: 90 }),
+        ]),
+      },
+    });
+  });
+});

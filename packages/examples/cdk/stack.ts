@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { FargateFallback } from '@immortal-lambda/cdk';
+import { FargateFallback, OUTCOME_PREFIX } from '@immortal-lambda/cdk';
 import { Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -28,6 +28,7 @@ export class ExampleStack extends Stack {
   readonly report: NodejsFunction;
   readonly api: NodejsFunction;
   readonly importer: NodejsFunction;
+  readonly status: NodejsFunction;
 
   constructor(scope: Construct, id: string, props: ExampleStackProps) {
     super(scope, id, props);
@@ -80,6 +81,30 @@ export class ExampleStack extends Stack {
       methods: [apigw.HttpMethod.POST],
       integration: new HttpLambdaIntegration('Export', this.api),
     });
+    // The 202 carries the request id; this route says what became of it.
+    this.status = fn('Status', Duration.seconds(10), {
+      EXPORT_FUNCTION_NAME: this.api.functionName,
+      FARGATE_FALLBACK_BUCKET: shared.bucket.bucketName,
+    });
+    const exportOutcomes = `${OUTCOME_PREFIX}${this.api.functionName}/*`;
+    this.status.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [shared.bucket.arnForObjects(exportOutcomes)],
+      }),
+    );
+    this.status.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [shared.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [exportOutcomes] } },
+      }),
+    );
+    http.addRoutes({
+      path: '/status/{requestId}',
+      methods: [apigw.HttpMethod.GET],
+      integration: new HttpLambdaIntegration('Status', this.status),
+    });
 
     const uploads = new s3.Bucket(this, 'Uploads', {
       encryption: s3.BucketEncryption.S3_MANAGED,
@@ -112,6 +137,13 @@ export class ExampleStack extends Stack {
       this,
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       'AWSLambdaBasicExecutionRole is the managed policy Lambda documents for writing logs.',
+    );
+    const bucketId = this.getLogicalId(shared.bucket.node.defaultChild as s3.CfnBucket);
+    const apiId = this.getLogicalId(this.api.node.defaultChild as lambda.CfnFunction);
+    acknowledge(
+      this.status,
+      `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${OUTCOME_PREFIX}<${apiId}>/*]`,
+      'The status route reads the outcome records of the export function, named by request id.',
     );
     const uploadsId = this.getLogicalId(uploads.node.defaultChild as s3.CfnBucket);
     acknowledge(

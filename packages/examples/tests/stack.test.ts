@@ -53,18 +53,46 @@ describe('the example stack', () => {
     expect(report.pluginReports).toEqual([]);
   });
 
-  it('deploys the three example functions on Node 24, bundled with esbuild', () => {
-    const functions = Object.values(
+  it('deploys the example functions on Node 24, each with a safety net, on one cluster', () => {
+    // Prepare
+    const runtimeOf = (fn: { node: { defaultChild: unknown } }) =>
+      stack.resolve((fn.node.defaultChild as { runtime: string }).runtime);
+
+    // Act
+    const withFallback = Object.values(
       template.findResources('AWS::Lambda::Function', {
         Properties: {
           Environment: { Variables: Match.objectLike({ FARGATE_FALLBACK_CLUSTER: Match.anyValue() }) },
         },
       }),
-    ) as { Properties: { Runtime: string } }[];
-    expect(functions.map((fn) => fn.Properties.Runtime)).toEqual(['nodejs24.x', 'nodejs24.x', 'nodejs24.x']);
+    ) as { Properties: { Runtime: string; Description?: string } }[];
+
+    // Assess
+    expect([stack.report, stack.api, stack.importer, stack.status].map(runtimeOf)).toEqual([
+      'nodejs24.x',
+      'nodejs24.x',
+      'nodejs24.x',
+      'nodejs24.x',
+    ]);
+    const safetyNet = withFallback.filter((fn) => fn.Properties.Description?.startsWith('immortal-lambda:'));
+    expect(safetyNet).toHaveLength(6);
+    expect(new Set(safetyNet.map((fn) => fn.Properties.Runtime))).toEqual(new Set(['nodejs24.x']));
+    template.resourceCountIs('AWS::Events::Rule', 3);
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 3);
     template.resourceCountIs('AWS::ECS::TaskDefinition', 3);
     template.resourceCountIs('AWS::ECS::Cluster', 1);
     template.resourceCountIs('AWS::EC2::VPC', 1);
+  });
+
+  it('routes GET /status/{requestId} to a status function that may read only the export records', () => {
+    // Act
+    const statements = policiesOf('Status');
+
+    // Assess
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'GET /status/{requestId}' });
+    expect(statements.map((s) => s.Action)).toEqual(['s3:GetObject', 's3:ListBucket']);
+    expect(JSON.stringify(statements)).toContain('immortal-lambda/outcomes/');
+    expect(JSON.stringify(statements[1]?.Condition)).toContain('s3:prefix');
   });
 
   it('routes POST /export to the API function and S3 uploads under incoming/ to the importer', () => {

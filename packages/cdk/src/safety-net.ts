@@ -1,0 +1,164 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { ENV } from '@immortal-lambda/protocol';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** The folder of a bundled safety-net handler: `dist/handlers/<name>` of this package. */
+function handlerAsset(name: 'watchdog' | 'relaunch'): string {
+  const manifest = createRequire(import.meta.url).resolve('@immortal-lambda/cdk/package.json');
+  return join(dirname(manifest), 'dist', 'handlers', name);
+}
+
+/** What the safety net's functions need to start runner tasks as the function does. */
+export interface SafetyNetProps {
+  /** The function the fallback is attached to. */
+  function: lambda.Function;
+  /** The `FARGATE_FALLBACK_*` settings the function got: where and how to start the runner. */
+  environment: Record<string, string>;
+  /** Statements that start, find and stop runner tasks (RunTask, TagResource, ListTasks, …). */
+  runTaskStatements: iam.PolicyStatement[];
+  /** Reads the function's envelopes and outcome records; writes records (and envelopes). */
+  recordStatements: iam.PolicyStatement[];
+  /** Attempts at one invocation, the first included. */
+  maxAttempts: number;
+  /** The cluster and the runner's family, for the rule on their STOPPED tasks. */
+  clusterArn: string;
+  family: string;
+  logRetention: logs.RetentionDays;
+  /**
+   * A policy on the function's role that the function does not wait for: the grant to invoke the
+   * relaunch function goes there (the role's default policy would make a dependency cycle).
+   */
+  functionPolicy: iam.Policy;
+}
+
+/**
+ * The safety net of a {@link FargateFallback}: a watchdog function on an EventBridge rule for
+ * STOPPED runner tasks of its cluster and family, which relaunches tasks that ended before a
+ * result; and, when the function has no on-failure destination of its own, a relaunch function as
+ * that destination, which starts invocations that failed in Lambda on Fargate.
+ *
+ * @example
+ * ```ts
+ * const fallback = new FargateFallback(this, 'Fallback', { function: fn });
+ * fallback.safetyNet?.watchdog.addEnvironment('POWERTOOLS_LOG_LEVEL', 'DEBUG');
+ * ```
+ */
+export class SafetyNet extends Construct {
+  /** Follows STOPPED runner tasks (`taskWatchdog`). */
+  readonly watchdog: lambda.Function;
+  /** The function's on-failure destination (`relaunchFailures`), unless it had one already. */
+  readonly relaunch: lambda.Function | undefined;
+  /** The rule that delivers STOPPED runner tasks to the watchdog. */
+  readonly rule: events.Rule;
+
+  constructor(scope: Construct, id: string, props: SafetyNetProps) {
+    super(scope, id);
+    const fn = props.function;
+    const make = (name: 'Watchdog' | 'Relaunch', asset: 'watchdog' | 'relaunch', description: string) => {
+      const created = new lambda.Function(this, name, {
+        description,
+        runtime: lambda.Runtime.NODEJS_24_X,
+        handler: 'index.handler',
+        code: lambda.Code.fromAsset(handlerAsset(asset)),
+        timeout: Duration.minutes(2),
+        memorySize: 256,
+        environment: { ...props.environment, [ENV.maxAttempts]: String(props.maxAttempts) },
+        logGroup: new logs.LogGroup(this, `${name}Logs`, {
+          retention: props.logRetention,
+          removalPolicy: RemovalPolicy.DESTROY,
+        }),
+      });
+      for (const statement of [...props.runTaskStatements, ...props.recordStatements]) {
+        created.addToRolePolicy(statement);
+      }
+      return created;
+    };
+
+    this.watchdog = make(
+      'Watchdog',
+      'watchdog',
+      `immortal-lambda: relaunches runner tasks of ${fn.node.path} that stop before a result`,
+    );
+    // The failure of the last attempt goes where the function's own failures go.
+    this.watchdog.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'FindTheFunctionDestinations',
+        actions: ['lambda:GetFunctionEventInvokeConfig'],
+        resources: [fn.functionArn, `${fn.functionArn}:*`],
+      }),
+    );
+    this.rule = new events.Rule(this, 'StoppedRunnerTasks', {
+      description: `STOPPED immortal-lambda runner tasks of ${fn.node.path}`,
+      eventPattern: {
+        source: ['aws.ecs'],
+        detailType: ['ECS Task State Change'],
+        detail: {
+          lastStatus: ['STOPPED'],
+          clusterArn: [props.clusterArn],
+          group: [`family:${props.family}`],
+        },
+      },
+      targets: [
+        new targets.LambdaFunction(this.watchdog, { retryAttempts: 4, maxEventAge: Duration.hours(2) }),
+      ],
+    });
+
+    const existing = fn.node.tryFindChild('EventInvokeConfig') as lambda.EventInvokeConfig | undefined;
+    const onFailure = (existing?.node.defaultChild as lambda.CfnEventInvokeConfig | undefined)
+      ?.destinationConfig;
+    if (!existing) {
+      this.relaunch = make(
+        'Relaunch',
+        'relaunch',
+        `immortal-lambda: starts invocations of ${fn.node.path} that failed in Lambda on Fargate`,
+      );
+      const relaunch = this.relaunch;
+      // Lambda checks the role's permission when the destination is configured: grant it first.
+      props.functionPolicy.addStatements(
+        new iam.PolicyStatement({
+          sid: 'SendFailuresToTheRelaunchFunction',
+          actions: ['lambda:InvokeFunction'],
+          resources: [relaunch.functionArn],
+        }),
+      );
+      fn.configureAsyncInvoke({ onFailure: { bind: () => ({ destination: relaunch.functionArn }) } });
+      fn.node.findChild('EventInvokeConfig').node.addDependency(props.functionPolicy);
+    } else {
+      // The function sends its failures elsewhere already; the watchdog may send there too.
+      const destination = (onFailure as { onFailure?: { destination?: string } } | undefined)?.onFailure
+        ?.destination;
+      if (destination) {
+        this.watchdog.addToRolePolicy(
+          new iam.PolicyStatement({
+            sid: 'SendToTheFunctionFailureDestination',
+            actions: ['sqs:SendMessage', 'sns:Publish', 'events:PutEvents', 'lambda:InvokeFunction'],
+            resources: [destination],
+          }),
+        );
+      }
+    }
+
+    const acknowledge = (target: Construct, id: string, reason: string) =>
+      Validations.of(target).acknowledge({ id, reason });
+    for (const created of [this.watchdog, this.relaunch]) {
+      if (!created) continue;
+      acknowledge(
+        created,
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        'AWSLambdaBasicExecutionRole is the managed policy Lambda documents for writing logs.',
+      );
+      acknowledge(
+        created,
+        'AwsSolutions-IAM5',
+        'The safety net starts, finds and stops runner tasks of one cluster and reads its function records by prefix, with the statements of the function itself (each wildcard acknowledged there with its reason).',
+      );
+    }
+  }
+}
