@@ -457,7 +457,7 @@ describe('FargateFallback safety net', () => {
       Targets: [Match.objectLike({ RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 4 }) })],
     });
     const watchdog = stack.resolve(
-      (fallback.safetyNet?.watchdog.node.defaultChild as lambda.CfnFunction).environment,
+      (fallback.safetyNet?.watchdog.node.defaultChild as lambda.CfnFunction | undefined)?.environment,
     );
     expect(watchdog.variables).toMatchObject({
       FARGATE_FALLBACK_CLUSTER: stack.resolve(fallback.cluster.clusterName),
