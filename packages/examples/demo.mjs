@@ -3,11 +3,15 @@
 // finished by the runner with the same request id. Prints a timeline; exits 0 on success.
 //
 //   pnpm demo [--work-ms 8000] [--timeout-ms 3000] [--margin-ms 1500] [--step-ms 1000] [--event-kb 0]
+//             [--interrupt-after-ms N]   interrupt the runner N ms after it starts, as Fargate Spot does:
+//                                        the watchdog relaunches it on on-demand capacity
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DescribeTasksCommand, ECSClient } from '@aws-sdk/client-ecs';
 import { LocalControlPlane, startS3 } from '@immortal-lambda/local';
+import { taskWatchdog } from '@immortal-lambda/middleware/safety-net';
+import { getInvocationStatus } from '@immortal-lambda/middleware/status';
 import lambdaLocal from 'lambda-local';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -20,6 +24,7 @@ const { values } = parseArgs({
     'margin-ms': { type: 'string', default: '1500' },
     'step-ms': { type: 'string', default: '1000' },
     'event-kb': { type: 'string', default: '0' },
+    'interrupt-after-ms': { type: 'string', default: '0' },
   },
 });
 const number = (name) => {
@@ -35,6 +40,7 @@ const timeoutMs = number('timeout-ms');
 const marginMs = number('margin-ms');
 const stepMs = Math.max(1, number('step-ms'));
 const eventKb = number('event-kb');
+const interruptAfterMs = number('interrupt-after-ms');
 const steps = Math.max(1, Math.ceil(workMs / stepMs));
 
 const started = performance.now();
@@ -47,11 +53,14 @@ const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
 write(
   `\nimmortal-lambda demo: a ${seconds(steps * stepMs)} report job (${steps} steps of ${seconds(stepMs)}) under a ${seconds(
     timeoutMs,
-  )} Lambda timeout, handoff margin ${seconds(marginMs)}${eventKb ? `, ${eventKb} KB event` : ''}\n\n`,
+  )} Lambda timeout, handoff margin ${seconds(marginMs)}${eventKb ? `, ${eventKb} KB event` : ''}${
+    interruptAfterMs ? `, the first task interrupted as on Spot after ${seconds(interruptAfterMs)}` : ''
+  }\n\n`,
 );
 
 const s3 = await startS3({ bucket: 'demo-envelopes' });
-const plane = new LocalControlPlane({ s3Endpoint: s3.endpoint });
+// A task spends half a second in PROVISIONING, as a (much slower) Fargate start would.
+const plane = new LocalControlPlane({ s3Endpoint: s3.endpoint, provisioningMs: 500 });
 const fn = plane.registerFunction({
   name: 'report-job',
   folder: join(here, 'dist', 'report'),
@@ -117,9 +126,52 @@ const describeRecord = (who, text) => {
   }
 };
 
-plane.on('task-started', (task) =>
-  line('ecs', `task ${short(task.id)} RUNNING: immortal-runner started as a local process`),
-);
+// The safety net, as the construct deploys it: STOPPED runner tasks go to the watchdog.
+const environment = plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket });
+Object.assign(process.env, environment);
+const watchdog = taskWatchdog({
+  env: environment,
+  backoffMs: 500,
+  logger: { info() {}, warn() {}, error() {} },
+});
+const watched = [];
+plane.on('task-state-change', (change) => {
+  if (change.detail.lastStatus !== 'STOPPED') return;
+  const verdict = watchdog(change, { getRemainingTimeInMillis: () => 60_000 }).then(
+    (decision) => {
+      if (decision.action !== 'succeeded') {
+        line(
+          'watch',
+          `task ${short(change.detail.taskArn.split('/').pop())} (${change.detail.stopCode}): ${decision.action}${
+            decision.action === 'relaunched'
+              ? ` as task ${short(decision.taskArn.split('/').pop())}, attempt ${decision.attempt}, on-demand`
+              : ''
+          } — ${decision.reason}`,
+        );
+      }
+      return decision;
+    },
+    (caught) => {
+      line('watch', `FAILED to follow up task ${change.detail.taskArn}: ${caught.message}`);
+      return { action: 'error' };
+    },
+  );
+  watched.push(verdict);
+});
+let interrupted = false;
+plane.on('task-started', (task) => {
+  line(
+    'ecs',
+    `task ${short(task.id)} RUNNING (${task.capacityProvider}): immortal-runner started as a local process`,
+  );
+  if (interruptAfterMs && !interrupted) {
+    interrupted = true;
+    setTimeout(() => {
+      line('ecs', `task ${short(task.id)}: Spot interruption (SIGTERM, SIGKILL after 2 s)`);
+      plane.interruptTask(task.arn, { stopTimeoutMs: 2_000 });
+    }, interruptAfterMs);
+  }
+});
 plane.on('task-log', ({ line: text }) => describeRecord('runner', text));
 plane.on('task-stopped', (task) =>
   line('ecs', `task ${short(task.id)} STOPPED: exit code ${task.exitCode ?? 'none'} (${task.stoppedReason})`),
@@ -149,7 +201,8 @@ try {
     timeoutMs,
     verboseLevel: 3,
     environment: {
-      ...plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket }),
+      ...environment,
+      ...(interruptAfterMs ? { FARGATE_FALLBACK_CAPACITY: 'FARGATE_SPOT' } : {}),
       AWS_LAMBDA_FUNCTION_NAME: 'report-job',
       AWS_LAMBDA_FUNCTION_VERSION: fn.version,
       _HANDLER: 'index.handler',
@@ -185,22 +238,44 @@ if (result?.status !== 'handed-off') {
     'lambda',
     `invocation ${short(requestId)} returned the handoff receipt before its timeout: task ${short(result.taskArn.split('/').pop())}`,
   );
-  const stopped = await plane
-    .waitForTask(result.taskArn, steps * stepMs + 60_000)
-    .catch((e) => fail(e.message));
+  // Follow the invocation by its records, as a status route would, until it has a result.
+  const deadline = Date.now() + steps * stepMs * 3 + 60_000;
+  let last;
+  let status;
+  while (Date.now() < deadline) {
+    status = await getInvocationStatus({ functionName: 'report-job', requestId }, { bucket: s3.bucket });
+    const now = status
+      ? `${status.status} (attempt ${status.attempts}${status.error?.retryable ? ': stopped before a result, the watchdog may relaunch it' : ''})`
+      : 'no record';
+    if (now !== last) line('status', `getInvocationStatus: ${now}`);
+    last = now;
+    if (status && (status.status === 'succeeded' || (status.status === 'failed' && !status.error?.retryable)))
+      break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await Promise.all(watched);
+  const finalTask = status?.taskArn ?? result.taskArn;
+  await plane.waitForTask(finalTask, 30_000).catch((e) => fail(e.message));
   const ecs = new ECSClient({
     endpoint: plane.url,
     region: plane.region,
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
-  const described = await ecs.send(new DescribeTasksCommand({ cluster: 'local', tasks: [result.taskArn] }));
+  const described = await ecs.send(new DescribeTasksCommand({ cluster: 'local', tasks: [finalTask] }));
   const container = described.tasks?.[0]?.containers?.[0];
   line(
     'ecs',
-    `DescribeTasks: ${described.tasks?.[0]?.lastStatus}, container exit code ${container?.exitCode}`,
+    `DescribeTasks ${short(finalTask.split('/').pop())}: ${described.tasks?.[0]?.lastStatus}, container exit code ${container?.exitCode}`,
   );
-  if (stopped.exitCode !== 0) await fail(`the runner task exited with code ${stopped.exitCode}`);
-  outcome = `outlived its ${seconds(timeoutMs)} timeout and finished on Fargate with the same request id ${short(requestId)}`;
+  if (status?.status !== 'succeeded') {
+    await fail(
+      `the invocation ended ${status?.status ?? 'without a record'}: ${status?.error?.message ?? ''}`,
+    );
+  }
+  line('status', `result: ${JSON.stringify(status.result)}`);
+  outcome = `outlived its ${seconds(timeoutMs)} timeout and finished on Fargate with the same request id ${short(requestId)}${
+    status.attempts > 1 ? `, after ${status.attempts - 1} relaunch${status.attempts > 2 ? 'es' : ''}` : ''
+  }`;
 }
 
 await plane.stop();

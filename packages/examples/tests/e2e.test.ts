@@ -345,7 +345,6 @@ describe('8. the demo command', () => {
       /lambda +invocation \w{8} started/,
       /lambda +Quarterly report Q3-2026: step 1\/4 done +\[runtime: lambda\]/,
       /handoff +RunTask started task \w{8} after \d+ ms in Lambda .*envelope inline/,
-      /lambda +invocation \w{8} returned the handoff receipt before its timeout/,
       /ecs +task \w{8} RUNNING/,
       /runner +Resuming a handed-off invocation: request \w{8}/,
       /runner +Extracted the function code: \d+ files/,
@@ -353,6 +352,8 @@ describe('8. the demo command', () => {
       /runner +Quarterly report Q3-2026: step 4\/4 done +\[runtime: fargate\]/,
       /runner +immortal-runner finished: success \(exit 0\)/,
       /ecs +task \w{8} STOPPED: exit code 0/,
+      /status +getInvocationStatus: succeeded \(attempt 1\)/,
+      /status +result: \{"reportId":"Q3-2026","steps":4/,
       /demo: OK — the invocation outlived its 3\.0 s timeout and finished on Fargate with the same request id/,
     ];
     let from = 0;
@@ -363,5 +364,37 @@ describe('8. the demo command', () => {
     }
     const id = /invocation (\w{8}) started/.exec(stdout)?.[1];
     expect(stdout).toContain(`request ${id}`);
+    expect(stdout).toMatch(
+      new RegExp(`lambda +invocation ${id} returned the handoff receipt before its timeout`),
+    );
+  });
+
+  it('shows a Spot interruption, the relaunch on on-demand, and the completion (--interrupt-after-ms)', async () => {
+    // Act
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(examples, 'demo.mjs'), '--work-ms', '5000', '--interrupt-after-ms', '1500'],
+      { timeout: 90_000 },
+    );
+
+    // Assess
+    const steps = [
+      /handoff +RunTask started task (\w{8})/,
+      /ecs +task \w{8} RUNNING \(FARGATE_SPOT\)/,
+      /status +getInvocationStatus: running \(attempt 1\)/,
+      /ecs +task \w{8}: Spot interruption \(SIGTERM, SIGKILL after 2 s\)/,
+      /runner +immortal-runner finished: stopped \(exit 143\)/,
+      /watch +task \w{8} \(SpotInterruption\): relaunched as task \w{8}, attempt 2, on-demand/,
+      /ecs +task \w{8} RUNNING \(FARGATE\)/,
+      /runner +immortal-runner finished: success \(exit 0\)/,
+      /status +getInvocationStatus: succeeded \(attempt 2\)/,
+      /demo: OK — .* finished on Fargate with the same request id \w{8}, after 1 relaunch\./,
+    ];
+    let from = 0;
+    for (const step of steps) {
+      const match = step.exec(stdout.slice(from));
+      expect(match, `missing, or out of order: ${step}\n${stdout}`).not.toBeNull();
+      from += (match?.index ?? 0) + (match?.[0].length ?? 0);
+    }
   });
 });

@@ -150,6 +150,7 @@ beforeAll(async () => {
     contextOverwrite: (context: Record<string, unknown>) => {
       context.functionName = fnName;
       context.functionVersion = '1';
+      context.invokedFunctionArn = `arn:aws:lambda:${names.region}:${names.account}:function:${fnName}`;
     },
   })) as HandoffReceipt;
   const task = await plane.waitForTask(receipt.taskArn, 60_000);
@@ -186,6 +187,7 @@ describe("every call of a handoff is allowed by the example stack's policies (IA
       's3:PutObject',
       's3:GetObject',
       'lambda:GetFunction',
+      'lambda:GetFunctionEventInvokeConfig',
     ]) {
       expect(actions, action).toContain(action);
     }

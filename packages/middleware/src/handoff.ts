@@ -189,7 +189,6 @@ export class FargateHandoff {
         envelopeBytes,
         handedOffAt: new Date(confirmed).toISOString(),
       };
-      const recordError = await this.#recordHandedOff(receipt, envelope.function, guard.signal);
       logger.info('Invocation handed off to Fargate', {
         ...base,
         taskArn: started.taskArn,
@@ -204,8 +203,15 @@ export class FargateHandoff {
         ...(started.stoppedDuplicate ? { stoppedDuplicate: started.stoppedDuplicate } : {}),
         ...(started.lookupError ? { lookupError: started.lookupError } : {}),
         ...(started.reconciled ? { reconciled: true } : {}),
-        ...(recordError ? { outcomeRecordError: recordError } : {}),
       });
+      const recordError = await this.#recordHandedOff(receipt, envelope.function, guard.signal);
+      if (recordError) {
+        logger.error('The handed-off record could not be written; the invocation is handed off', {
+          requestId: id,
+          taskArn: started.taskArn,
+          error: recordError,
+        });
+      }
       return receipt;
     } catch (caught) {
       const error =

@@ -111,10 +111,13 @@ export class TemplateNames {
     return Object.fromEntries(Object.entries(record).map(([key, item]) => [key, this.resolve(item)]));
   }
 
-  /** The logical id of the only resource of `type` whose id starts with `prefix`. */
+  /**
+   * The logical id of the only resource of `type` whose id is `prefix` and CDK's 8-character
+   * hash (or `prefix` and more path, when `prefix` ends the path it names).
+   */
   find(type: string, prefix: string): string {
     const ids = Object.entries(this.#template.Resources)
-      .filter(([id, resource]) => resource.Type === type && id.startsWith(prefix))
+      .filter(([id, resource]) => resource.Type === type && new RegExp(`^${prefix}[0-9A-F]{8}$`).test(id))
       .map(([id]) => id);
     if (ids.length !== 1)
       throw new Error(`expected one ${type} starting with ${prefix}, found ${ids.join(', ')}`);

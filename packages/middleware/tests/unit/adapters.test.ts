@@ -323,6 +323,60 @@ describe.each(adapters)('$name', (adapter) => {
     );
   });
 
+  it('records handed-off in the payload bucket once the task exists, and tells the runner the bucket', async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
+    s3.on(PutObjectCommand).resolves({});
+    const handler = adapter.wrap(untilAborted, { ...options, payloadBucket: 'envelopes-bucket' });
+    const context = lambdaContext(REMAINING);
+
+    // Act
+    const receipt = (await handler({ small: true }, context)) as HandoffReceipt;
+
+    // Assess
+    const [put, ...more] = s3.commandCalls(PutObjectCommand);
+    expect(more).toHaveLength(0);
+    expect(put?.args[0].input).toMatchObject({
+      Bucket: 'envelopes-bucket',
+      Key: `immortal-lambda/outcomes/report-job/${context.awsRequestId}/handed-off.json`,
+    });
+    expect(JSON.parse(String(put?.args[0].input.Body))).toMatchObject({
+      kind: 'immortal-lambda.outcome',
+      status: 'handed-off',
+      writer: 'wrapper',
+      attempt: 1,
+      requestId: context.awsRequestId,
+      taskArn: receipt.taskArn,
+    });
+    const environment =
+      ecs.commandCalls(RunTaskCommand)[0]?.args[0].input.overrides?.containerOverrides?.[0]?.environment;
+    expect(environment).toContainEqual({ name: ENV.payloadBucket, value: 'envelopes-bucket' });
+  });
+
+  it('returns the receipt when the handed-off record cannot be written, and logs why', async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
+    s3.on(PutObjectCommand).rejects(awsError('AccessDenied', 'not allowed to write records'));
+    const handler = adapter.wrap(untilAborted, { ...options, payloadBucket: 'envelopes-bucket' });
+
+    // Act
+    const receipt = (await handler({ small: true }, lambdaContext(REMAINING))) as HandoffReceipt;
+
+    // Assess
+    expect(receipt).toMatchObject({ status: 'handed-off', taskArn: TASK_ARN });
+    expect(
+      logger.records.find(
+        (r) => r.message === 'The handed-off record could not be written; the invocation is handed off',
+      ),
+    ).toMatchObject({
+      level: 'ERROR',
+      attributes: {
+        taskArn: TASK_ARN,
+        error: expect.objectContaining({ message: 'not allowed to write records' }),
+      },
+    });
+  });
+
   it('sends even a small envelope through S3 with the s3 transport, never in the override', async () => {
     // Prepare
     ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
