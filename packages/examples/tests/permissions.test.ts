@@ -2,9 +2,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeTasksCommand, ECSClient, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { S3Client } from '@aws-sdk/client-s3';
 import { runUnsafeSimulation } from '@cloud-copilot/iam-simulate';
-import { type AuditedCall, LocalControlPlane, type LocalS3, startS3 } from '@immortal-lambda/local';
+import {
+  type AuditedCall,
+  LocalControlPlane,
+  type LocalS3,
+  startS3,
+  type TaskStateChangeEvent,
+} from '@immortal-lambda/local';
 import type { HandoffReceipt } from '@immortal-lambda/middleware';
+import { relaunchFailures, taskWatchdog } from '@immortal-lambda/middleware/safety-net';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import lambdaLocal from 'lambda-local';
@@ -30,6 +38,17 @@ let policies: PolicyDocument[];
 let s3: LocalS3;
 let plane: LocalControlPlane;
 let calls: AuditedCall[];
+let template: SynthTemplate;
+type SafetyNetRole = {
+  roleArn: string;
+  policies: PolicyDocument[];
+  env: Record<string, string>;
+  calls: AuditedCall[];
+};
+let watchdog: SafetyNetRole;
+let relaunch: SafetyNetRole;
+const s3Credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+const remaining = { getRemainingTimeInMillis: () => 60_000 };
 
 lambdaLocal.setLogger({ log: () => undefined, transports: [] } as never);
 
@@ -39,7 +58,7 @@ lambdaLocal.setLogger({ log: () => undefined, transports: [] } as never);
  * statement whose Resource holds "*" can allow it (the simulator would otherwise read the "*" of
  * the request as a pattern that any resource of the action overlaps).
  */
-function evaluate(call: AuditedCall, documents: PolicyDocument[]): string {
+function evaluate(call: AuditedCall, documents: PolicyDocument[], principal = roleArn): string {
   const literal = (document: PolicyDocument): PolicyDocument => ({
     ...document,
     Statement: document.Statement.flatMap((statement) => {
@@ -51,7 +70,7 @@ function evaluate(call: AuditedCall, documents: PolicyDocument[]): string {
   return runUnsafeSimulation(
     {
       request: {
-        principal: roleArn,
+        principal,
         action: call.action,
         resource: { resource: call.resource, accountId: names.account },
         contextVariables: call.context,
@@ -67,9 +86,9 @@ function evaluate(call: AuditedCall, documents: PolicyDocument[]): string {
   );
 }
 
-const denials = (documents: PolicyDocument[]) =>
-  calls
-    .map((call) => ({ call, result: evaluate(call, documents) }))
+const denials = (documents: PolicyDocument[], made: AuditedCall[] = calls, principal = roleArn) =>
+  made
+    .map((call) => ({ call, result: evaluate(call, documents, principal) }))
     .filter(({ result }) => result !== 'Allowed')
     .map(({ call, result }) => {
       // The statement that would allow it: the call's action on its resource, under its conditions.
@@ -83,6 +102,16 @@ const denials = (documents: PolicyDocument[]) =>
       return `${call.action} on ${call.resource} ${JSON.stringify(call.context)}: ${result}; missing statement: ${JSON.stringify(missing)}`;
     });
 
+/** The identity policies attached to a role of the template, with the names resolved. */
+function policiesOfRole(synthesised: SynthTemplate, roleId: string): PolicyDocument[] {
+  return Object.values(synthesised.Resources)
+    .filter((resource) => resource.Type === 'AWS::IAM::Policy')
+    .filter((resource) =>
+      ((resource.Properties?.Roles ?? []) as { Ref?: string }[]).some((role) => role.Ref === roleId),
+    )
+    .map((resource) => names.resolve(resource.Properties?.PolicyDocument) as PolicyDocument);
+}
+
 beforeAll(async () => {
   // The example stack as synthesised, given the names one deployment would give it.
   outdir = mkdtempSync(join(tmpdir(), 'permissions-'));
@@ -91,18 +120,13 @@ beforeAll(async () => {
     runnerContext: runnerContext(outdir),
     env: { account: '123456789012', region: 'eu-west-1' },
   });
-  const template = Template.fromStack(stack).toJSON() as SynthTemplate;
+  template = Template.fromStack(stack).toJSON() as SynthTemplate;
   names = new TemplateNames(template);
   const fnId = names.find('AWS::Lambda::Function', 'Report');
   const fn = template.Resources[fnId]?.Properties ?? {};
   const roleId = (fn.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
   roleArn = names.arn(roleId);
-  policies = Object.values(template.Resources)
-    .filter((resource) => resource.Type === 'AWS::IAM::Policy')
-    .filter((resource) =>
-      ((resource.Properties?.Roles ?? []) as { Ref?: string }[]).some((role) => role.Ref === roleId),
-    )
-    .map((resource) => names.resolve(resource.Properties?.PolicyDocument) as PolicyDocument);
+  policies = policiesOfRole(template, roleId);
   const variables = names.resolve((fn.Environment as { Variables: unknown }).Variables) as Record<
     string,
     string
@@ -127,32 +151,34 @@ beforeAll(async () => {
 
   // A long report through a Lambda harness, with the function's own synthesised environment.
   const endpoints = plane.environment({ s3Endpoint: s3.endpoint });
-  const receipt = (await lambdaLocal.execute({
-    event: { reportId: 'permissions', steps: 4, stepMs: 1_000 },
-    lambdaPath: join(report, 'index.js'),
-    lambdaHandler: 'handler',
-    timeoutMs: 3_000,
-    verboseLevel: 0,
-    environment: {
-      ...variables,
-      AWS_REGION: endpoints.AWS_REGION,
-      AWS_ACCESS_KEY_ID: endpoints.AWS_ACCESS_KEY_ID,
-      AWS_SECRET_ACCESS_KEY: endpoints.AWS_SECRET_ACCESS_KEY,
-      AWS_ENDPOINT_URL_ECS: endpoints.AWS_ENDPOINT_URL_ECS,
-      AWS_ENDPOINT_URL_LAMBDA: endpoints.AWS_ENDPOINT_URL_LAMBDA,
-      AWS_ENDPOINT_URL_S3: endpoints.AWS_ENDPOINT_URL_S3,
-      AWS_LAMBDA_FUNCTION_NAME: fnName,
-      AWS_LAMBDA_FUNCTION_VERSION: '1',
-      _HANDLER: 'index.handler',
-      FARGATE_FALLBACK_MARGIN_MS: '1500',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    },
-    contextOverwrite: (context: Record<string, unknown>) => {
-      context.functionName = fnName;
-      context.functionVersion = '1';
-      context.invokedFunctionArn = `arn:aws:lambda:${names.region}:${names.account}:function:${fnName}`;
-    },
-  })) as HandoffReceipt;
+  const invoke = async (reportId: string) =>
+    (await lambdaLocal.execute({
+      event: { reportId, steps: 4, stepMs: 1_000 },
+      lambdaPath: join(report, 'index.js'),
+      lambdaHandler: 'handler',
+      timeoutMs: 3_000,
+      verboseLevel: 0,
+      environment: {
+        ...variables,
+        AWS_REGION: endpoints.AWS_REGION,
+        AWS_ACCESS_KEY_ID: endpoints.AWS_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY: endpoints.AWS_SECRET_ACCESS_KEY,
+        AWS_ENDPOINT_URL_ECS: endpoints.AWS_ENDPOINT_URL_ECS,
+        AWS_ENDPOINT_URL_LAMBDA: endpoints.AWS_ENDPOINT_URL_LAMBDA,
+        AWS_ENDPOINT_URL_S3: endpoints.AWS_ENDPOINT_URL_S3,
+        AWS_LAMBDA_FUNCTION_NAME: fnName,
+        AWS_LAMBDA_FUNCTION_VERSION: '1',
+        _HANDLER: 'index.handler',
+        FARGATE_FALLBACK_MARGIN_MS: '1500',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+      contextOverwrite: (context: Record<string, unknown>) => {
+        context.functionName = fnName;
+        context.functionVersion = '1';
+        context.invokedFunctionArn = `arn:aws:lambda:${names.region}:${names.account}:function:${fnName}`;
+      },
+    })) as HandoffReceipt;
+  const receipt = await invoke('permissions');
   const task = await plane.waitForTask(receipt.taskArn, 60_000);
   if (task.exitCode !== 0) throw new Error(`the runner task exited ${task.exitCode}`);
   // The wrapper's other calls (a concurrent duplicate, a handler that finished during its
@@ -166,12 +192,137 @@ beforeAll(async () => {
   await ecs.send(new DescribeTasksCommand({ cluster, tasks: [receipt.taskArn] }));
   await ecs.send(new StopTaskCommand({ cluster, task: receipt.taskArn, reason: 'permissions test' }));
   calls = [...plane.audit, ...s3.audit];
-}, 180_000);
+
+  // The safety net's functions, each with its own synthesised role and environment, run against
+  // the same plane; the calls each one makes are the ones between two marks.
+  const since = (mark: { plane: number; s3: number }) => [
+    ...plane.audit.slice(mark.plane),
+    ...s3.audit.slice(mark.s3),
+  ];
+  const mark = () => ({ plane: plane.audit.length, s3: s3.audit.length });
+  const clients = {
+    ecsClient: new ECSClient({ region: names.region, endpoint: plane.url, credentials: s3Credentials }),
+    s3Client: new S3Client({
+      region: names.region,
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      credentials: s3Credentials,
+    }),
+  };
+  const safetyNet = (prefix: string) => {
+    const id = names.find('AWS::Lambda::Function', prefix);
+    const properties = template.Resources[id]?.Properties ?? {};
+    const role = (properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    return {
+      roleArn: names.arn(role),
+      policies: policiesOfRole(template, role),
+      env: {
+        ...(names.resolve((properties.Environment as { Variables: unknown }).Variables) as Record<
+          string,
+          string
+        >),
+        AWS_REGION: names.region,
+      },
+      calls: [] as AuditedCall[],
+    };
+  };
+  // The watchdog: a task interrupted as on Spot is relaunched.
+  watchdog = safetyNet('ReportFallbackSafetyNetWatchdog');
+  const stopped = new Promise<TaskStateChangeEvent>((resolve) =>
+    plane.on('task-state-change', (event: TaskStateChangeEvent) => {
+      if (event.detail.lastStatus === 'STOPPED' && event.detail.stopCode === 'SpotInterruption')
+        resolve(event);
+    }),
+  );
+  const interrupted = await invoke('interrupted');
+  while (plane.task(interrupted.taskArn)?.lastStatus !== 'RUNNING')
+    await new Promise((r) => setTimeout(r, 20));
+  plane.interruptTask(interrupted.taskArn, { stopTimeoutMs: 1_000 });
+  const event = await stopped;
+  const beforeWatchdog = mark();
+  const verdict = await taskWatchdog({ env: watchdog.env, backoffMs: 0, ...clients })(event, remaining);
+  watchdog.calls = since(beforeWatchdog);
+  if (verdict.action !== 'relaunched') throw new Error(`the watchdog did not relaunch: ${verdict.reason}`);
+  await plane.waitForTask(String(verdict.taskArn), 60_000);
+  // The relaunch function: an invocation that failed in Lambda is started on Fargate.
+  relaunch = safetyNet('ReportFallbackSafetyNetRelaunch');
+  const beforeRelaunch = mark();
+  const started = await relaunchFailures({ env: relaunch.env, ...clients })(
+    {
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      requestContext: {
+        requestId: '5afe7e00-0000-4000-8000-000000000001',
+        functionArn: `arn:aws:lambda:${names.region}:${names.account}:function:${fnName}:$LATEST`,
+        condition: 'RetriesExhausted',
+        approximateInvokeCount: 3,
+      },
+      requestPayload: { reportId: 'relaunched', steps: 1, stepMs: 10 },
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      responsePayload: { errorType: 'Runtime.OutOfMemory', errorMessage: 'signal: killed' },
+    },
+    remaining,
+  );
+  relaunch.calls = since(beforeRelaunch);
+  await plane.waitForTask(String(started.relaunched[0]?.taskArn), 60_000);
+}, 240_000);
 
 afterAll(async () => {
   await plane?.stop();
   await s3?.stop();
   rmSync(outdir, { recursive: true, force: true });
+});
+
+describe("every call of the safety net is allowed by its functions' policies (IAM simulator)", () => {
+  it('records what relaunching needs: the envelope, the records, RunTask', () => {
+    const actions = (made: AuditedCall[]) => new Set(made.map((call) => call.action));
+    for (const action of [
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+      'ecs:ListTasks',
+      'ecs:RunTask',
+      'iam:PassRole',
+    ]) {
+      expect(actions(watchdog.calls), `watchdog ${action}`).toContain(action);
+    }
+    for (const action of [
+      's3:ListBucket',
+      's3:PutObject',
+      'ecs:ListTasks',
+      'ecs:RunTask',
+      'ecs:TagResource',
+    ]) {
+      expect(actions(relaunch.calls), `relaunch ${action}`).toContain(action);
+    }
+  });
+
+  it('finds no call the watchdog role is denied', () => {
+    expect(denials(watchdog.policies, watchdog.calls, watchdog.roleArn)).toEqual([]);
+  });
+
+  it('finds no call the relaunch role is denied', () => {
+    expect(denials(relaunch.policies, relaunch.calls, relaunch.roleArn)).toEqual([]);
+  });
+
+  it("finds the watchdog's listing denied by a policy without its prefix condition's prefix", () => {
+    // Prepare: the listing allowed under another prefix only.
+    const narrowed = watchdog.policies.map((document) => ({
+      ...document,
+      Statement: document.Statement.map((statement) =>
+        statement.Action === 's3:ListBucket'
+          ? { ...statement, Condition: { StringLike: { 's3:prefix': ['someone-else/*'] } } }
+          : statement,
+      ),
+    }));
+
+    // Act
+    const denied = denials(narrowed, watchdog.calls, watchdog.roleArn);
+
+    // Assess
+    expect(denied.length).toBeGreaterThan(0);
+    expect(denied.every((line) => line.startsWith('s3:ListBucket '))).toBe(true);
+  });
 });
 
 describe("every call of a handoff is allowed by the example stack's policies (IAM simulator)", () => {

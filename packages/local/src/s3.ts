@@ -54,7 +54,7 @@ export async function startS3(options: { bucket?: string; port?: number } = {}):
   const front = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://local');
     const [, bucketName, ...key] = url.pathname.split('/');
-    if (bucketName && key.length > 0) {
+    if (bucketName && key.join('/') !== '') {
       const action =
         request.method === 'PUT'
           ? 's3:PutObject'
@@ -65,6 +65,14 @@ export async function startS3(options: { bucket?: string; port?: number } = {}):
         action,
         resource: `arn:aws:s3:::${bucketName}/${decodeURIComponent(key.join('/'))}`,
         context: {},
+        accessKeyId: accessKeyOf(request),
+      });
+    } else if (bucketName && request.method === 'GET') {
+      // A listing (ListObjectsV2): authorised as s3:ListBucket on the bucket, with its prefix.
+      audit.push({
+        action: 's3:ListBucket',
+        resource: `arn:aws:s3:::${bucketName}`,
+        context: { 's3:prefix': url.searchParams.get('prefix') ?? '' },
         accessKeyId: accessKeyOf(request),
       });
     }

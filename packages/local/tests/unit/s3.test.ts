@@ -1,4 +1,4 @@
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalS3, startS3 } from '../../src/s3.js';
 
@@ -34,5 +34,27 @@ describe('the local S3 emulator', () => {
     await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'short.json', Body: 'still up' }));
     const short = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: 'short.json' }));
     expect(await short.Body?.transformToString()).toBe('still up');
+  });
+
+  it('records each call as IAM authorises it: objects by key, a listing on the bucket with its prefix', async () => {
+    // Prepare
+    s3.audit.length = 0;
+
+    // Act
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'records/a.json', Body: '{}' }));
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'records/' }));
+    await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: 'records/a.json' }));
+
+    // Assess
+    expect(listed.Contents?.map((object) => object.Key)).toEqual(['records/a.json']);
+    expect(s3.audit.map(({ action, resource, context }) => ({ action, resource, context }))).toEqual([
+      { action: 's3:PutObject', resource: `arn:aws:s3:::${s3.bucket}/records/a.json`, context: {} },
+      {
+        action: 's3:ListBucket',
+        resource: `arn:aws:s3:::${s3.bucket}`,
+        context: { 's3:prefix': 'records/' },
+      },
+      { action: 's3:GetObject', resource: `arn:aws:s3:::${s3.bucket}/records/a.json`, context: {} },
+    ]);
   });
 });
