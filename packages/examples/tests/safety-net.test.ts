@@ -13,7 +13,7 @@ import { relaunchFailures, taskWatchdog, type WatchdogOutcome } from '@immortal-
 import { getInvocationStatus, type InvocationStatusResult } from '@immortal-lambda/middleware/status';
 import { build } from 'esbuild';
 import lambdaLocal from 'lambda-local';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 const examples = join(import.meta.dirname, '..');
 const report = join(examples, 'dist', 'report');
@@ -91,6 +91,22 @@ beforeEach(() => {
   watched.length = 0;
 });
 
+afterEach(async () => {
+  // Every task of a test stops, and its event is followed up, before the next test begins.
+  const running = plane.tasks().filter((task) => task.lastStatus !== 'STOPPED');
+  await Promise.all(running.map((task) => plane.waitForTask(task.arn, 60_000)));
+  await Promise.allSettled(watched);
+});
+
+/** The watchdog's verdicts on the tasks of one invocation, once `count` of them are in. */
+async function verdictsFor(requestId: string, count = 1): Promise<WatchdogOutcome[]> {
+  for (;;) {
+    const verdicts = (await Promise.all(watched)).filter((verdict) => verdict.requestId === requestId);
+    if (verdicts.length >= count) return verdicts;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function invoke(name: string, folder: string, event: unknown, extra: Record<string, string> = {}) {
   let id = '';
   const result = await lambdaLocal.execute({
@@ -167,7 +183,7 @@ describe('after the handoff: recorded, watched, relaunched', () => {
     seen.push(String((await status('report-job', id))?.status));
     plane.interruptTask(receipt.taskArn, { stopTimeoutMs: 2_000 });
     const interrupted = await plane.waitForTask(receipt.taskArn);
-    const [relaunch] = await Promise.all(watched);
+    const [relaunch] = await verdictsFor(id);
     seen.push(String((await status('report-job', id))?.status));
     await statusBecomes('report-job', id, ['running']);
     seen.push('running');
@@ -204,7 +220,7 @@ describe('after the handoff: recorded, watched, relaunched', () => {
       stepMs: 500,
     });
     const first = await plane.waitForTask(receipt.taskArn);
-    const [relaunch] = await Promise.all(watched);
+    const [relaunch] = await verdictsFor(id);
     const final = await statusBecomes('report-job', id, ['succeeded', 'failed']);
 
     // Assess
@@ -214,11 +230,31 @@ describe('after the handoff: recorded, watched, relaunched', () => {
     expect(tasksOf(id)).toHaveLength(2);
   });
 
+  it('relaunches a task killed for its memory, and the runner of each attempt records its own task', async () => {
+    // Act
+    const { receipt, id } = await invoke('report-job', report, { reportId: 'oom', steps: 5, stepMs: 500 });
+    await logged(receipt.taskArn, /step 1\/5 done/);
+    const running = await status('report-job', id);
+    plane.killTaskForMemory(receipt.taskArn);
+    const killed = await plane.waitForTask(receipt.taskArn);
+    const [relaunch] = await verdictsFor(id);
+    const final = await statusBecomes('report-job', id, ['succeeded', 'failed']);
+
+    // Assess
+    expect(running).toMatchObject({ status: 'running', taskArn: receipt.taskArn });
+    expect(killed).toMatchObject({
+      exitCode: 137,
+      containerReason: expect.stringMatching(/^OutOfMemoryError/),
+    });
+    expect(relaunch).toMatchObject({ action: 'relaunched', attempt: 2 });
+    expect(final).toMatchObject({ status: 'succeeded', attempts: 2, taskArn: relaunch?.taskArn });
+  });
+
   it("does not relaunch a handler error: it is the result, recorded failed and sent to the failure destination in Lambda's shape", async () => {
     // Act
     const { receipt, id } = await invoke('fails-on-fargate', failing, { order: 42 });
     const stopped = await plane.waitForTask(receipt.taskArn);
-    const [verdict] = await Promise.all(watched);
+    const [verdict] = await verdictsFor(id);
     const final = await statusBecomes('fails-on-fargate', id, ['failed']);
 
     // Assess
@@ -258,8 +294,7 @@ describe('after the handoff: recorded, watched, relaunched', () => {
     // Act
     const { id } = await invoke('fails-on-fargate', failing, { order: 7 });
     await statusBecomes('fails-on-fargate', id, ['failed']);
-    while (watched.length < 3) await new Promise((resolve) => setTimeout(resolve, 20));
-    const verdicts = await Promise.all(watched);
+    const verdicts = await verdictsFor(id, 3);
     const final = await status('fails-on-fargate', id);
 
     // Assess
@@ -290,8 +325,9 @@ describe('after the handoff: recorded, watched, relaunched', () => {
     // Act
     const { receipt, id } = await invoke('report-job', report, { reportId: 'twice', steps: 5, stepMs: 500 });
     await plane.waitForTask(receipt.taskArn);
-    await Promise.all(watched);
-    const again = await watchdog(events[0] as TaskStateChangeEvent, remaining);
+    await verdictsFor(id);
+    const first = events.find((event) => event.detail.taskArn === receipt.taskArn) as TaskStateChangeEvent;
+    const again = await watchdog(first, remaining);
     await statusBecomes('report-job', id, ['succeeded']);
     plane.off('task-state-change', keep);
 
