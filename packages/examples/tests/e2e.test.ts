@@ -1,15 +1,15 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DescribeTasksCommand, ECSClient } from '@aws-sdk/client-ecs';
 import { LocalControlPlane, type LocalS3, NoLauncher, startS3 } from '@immortal-lambda/local';
 import { type HandoffReceipt, withFargateFallback } from '@immortal-lambda/middleware';
-import { build } from 'esbuild';
 import lambdaLocal from 'lambda-local';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { burstContext, mulberry32, runRetriedBurst } from '../bench/retried-burst.js';
+import { bundleFixture } from './helpers/fixtures.js';
 
 const examples = join(import.meta.dirname, '..');
 const report = join(examples, 'dist', 'report');
@@ -26,19 +26,7 @@ lambdaLocal.setLogger({ log: () => undefined, transports: [] } as never);
 
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'immortal-e2e-'));
-  // Inside this package, so that the Lambda side finds the AWS SDK as the runtime would provide it.
-  failing = join(examples, 'dist', 'e2e', 'fails-on-fargate');
-  await build({
-    entryPoints: [join(import.meta.dirname, 'fixtures', 'fails-on-fargate.ts')],
-    outfile: join(failing, 'index.js'),
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    external: ['@aws-sdk/*'],
-    logLevel: 'warning',
-  });
-  writeFileSync(join(failing, 'package.json'), '{ "type": "commonjs" }\n');
+  failing = await bundleFixture('fails-on-fargate', join(examples, 'dist', 'e2e', 'fails-on-fargate'));
   s3 = await startS3({ bucket: 'e2e-envelopes' });
   plane = new LocalControlPlane({ s3Endpoint: s3.endpoint });
   plane.registerFunction({

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -11,9 +11,9 @@ import {
 import type { HandoffReceipt } from '@immortal-lambda/middleware';
 import { relaunchFailures, taskWatchdog, type WatchdogOutcome } from '@immortal-lambda/middleware/safety-net';
 import { getInvocationStatus, type InvocationStatusResult } from '@immortal-lambda/middleware/status';
-import { build } from 'esbuild';
 import lambdaLocal from 'lambda-local';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { bundleFixture } from './helpers/fixtures.js';
 
 const examples = join(import.meta.dirname, '..');
 const report = join(examples, 'dist', 'report');
@@ -38,18 +38,7 @@ const remaining = { getRemainingTimeInMillis: () => 60_000 };
 
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'immortal-safety-net-'));
-  failing = join(examples, 'dist', 'safety-net', 'fails-on-fargate');
-  await build({
-    entryPoints: [join(import.meta.dirname, 'fixtures', 'fails-on-fargate.ts')],
-    outfile: join(failing, 'index.js'),
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    external: ['@aws-sdk/*'],
-    logLevel: 'warning',
-  });
-  writeFileSync(join(failing, 'package.json'), '{ "type": "commonjs" }\n');
+  failing = await bundleFixture('fails-on-fargate', join(examples, 'dist', 'safety-net', 'fails-on-fargate'));
   s3 = await startS3({ bucket: BUCKET });
   // Long enough in PROVISIONING that a handed-off invocation can be seen before its runner starts.
   plane = new LocalControlPlane({ s3Endpoint: s3.endpoint, provisioningMs: 700 });

@@ -2,8 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import {
   DEFAULT_OUTCOME_PREFIX,
   ENV,
-  type InvocationStatus,
-  type OutcomeError,
+  type InvocationStatusView,
   parseS3Uri,
   summarizeOutcomes,
 } from '@immortal-lambda/protocol';
@@ -14,7 +13,10 @@ import { loadS3 } from './sdk.js';
 export type { InvocationStatus, OutcomeError } from '@immortal-lambda/protocol';
 
 /**
- * What became of a handed-off invocation.
+ * What became of a handed-off invocation: `status`, the task of the latest attempt (`taskArn`),
+ * the attempts started, the `result` (when it was small enough to keep in its record; a larger
+ * one is at `resultLocation`, read with `loadResult: true`), the `error` (with `retryable` while
+ * the watchdog may still relaunch it), and when the latest record was written (`updatedAt`).
  *
  * @example
  * ```ts
@@ -22,21 +24,7 @@ export type { InvocationStatus, OutcomeError } from '@immortal-lambda/protocol';
  * const done = (s: InvocationStatusResult) => s.status === 'succeeded' || (s.status === 'failed' && !s.error?.retryable);
  * ```
  */
-export interface InvocationStatusResult {
-  status: InvocationStatus;
-  /** The task of the latest attempt. */
-  taskArn: string | undefined;
-  /** Attempts started: 1, or more when the watchdog relaunched the invocation. */
-  attempts: number;
-  /** The handler's result (`succeeded`), when it was small enough to keep in the record. */
-  result?: unknown;
-  /** Where a larger result is (`s3://bucket/key`); read with `loadResult: true`. */
-  resultLocation?: string;
-  /** Why it failed; `retryable` while the watchdog may still relaunch it. */
-  error?: OutcomeError;
-  /** When the latest record was written (ISO 8601). */
-  updatedAt: string;
-}
+export type InvocationStatusResult = InvocationStatusView;
 
 /**
  * Options of {@link getInvocationStatus}.

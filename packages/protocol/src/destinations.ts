@@ -3,7 +3,14 @@ import { GetFunctionEventInvokeConfigCommand, InvokeCommand, LambdaClient } from
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DestinationError, type DestinationRecord, destinationKind } from './destination-record.js';
+import {
+  DestinationError,
+  type DestinationOutcome,
+  type DestinationRecord,
+  destinationKind,
+  destinationRecord,
+} from './destination-record.js';
+import type { Envelope } from './envelope.js';
 
 export {
   DestinationError,
@@ -201,4 +208,48 @@ export async function sendToDestination(
       return;
     }
   }
+}
+
+/**
+ * Sends an invocation's final outcome where the function sends its own: a success to its
+ * on-success destination, a failure to its on-failure destination, in Lambda's record shape.
+ * Resolves to the destination it sent to, or `undefined` when the function has none for it.
+ *
+ * @example
+ * ```ts
+ * import { deliverOutcome, destinationClients } from '@immortal-lambda/protocol/destinations';
+ * const sentTo = await deliverOutcome({
+ *   envelope, outcome: { ok: true, result }, attempt: 1, writer: 'runner', clients: destinationClients(), now: Date.now(),
+ * });
+ * ```
+ */
+export async function deliverOutcome(input: {
+  envelope: Envelope;
+  outcome: DestinationOutcome;
+  attempt: number;
+  taskArn?: string | undefined;
+  writer: 'runner' | 'watchdog';
+  clients: DestinationClients;
+  now: number;
+}): Promise<string | undefined> {
+  const { envelope } = input;
+  const destinations = await findDestinations(input.clients.lambda(), envelope.invocation.invokedFunctionArn);
+  const arn = input.outcome.ok ? destinations.onSuccess : destinations.onFailure;
+  if (!arn) return undefined;
+  await sendToDestination(
+    arn,
+    destinationRecord({
+      requestId: envelope.invocation.awsRequestId,
+      functionArn: envelope.invocation.invokedFunctionArn,
+      version: envelope.function.version,
+      event: envelope.event,
+      attempt: input.attempt,
+      ...(input.taskArn ? { taskArn: input.taskArn } : {}),
+      writer: input.writer,
+      outcome: input.outcome,
+      now: input.now,
+    }),
+    input.clients,
+  );
+  return arn;
 }

@@ -14,9 +14,7 @@ import {
 import {
   type DestinationClients,
   type DestinationOutcome,
-  destinationRecord,
-  findDestinations,
-  sendToDestination,
+  deliverOutcome,
 } from '@immortal-lambda/protocol/destinations';
 import type { Fetch } from './download.js';
 
@@ -175,40 +173,32 @@ export async function sendFinalOutcome(input: {
   now: () => number;
   log: Log;
 }): Promise<void> {
-  const { envelope, code } = input;
+  const { code } = input;
   if (code !== EXIT_CODES.success && isRelaunchable(code)) return;
-  const requestId = envelope.invocation.awsRequestId;
+  const requestId = input.envelope.invocation.awsRequestId;
+  const outcome: DestinationOutcome =
+    code === EXIT_CODES.success
+      ? { ok: true, result: input.value }
+      : {
+          ok: false,
+          error: {
+            name: String(input.error?.name ?? 'Error'),
+            message: String(input.error?.message ?? 'the runner failed'),
+            ...(typeof input.error?.stack === 'string' ? { stack: input.error.stack } : {}),
+          },
+        };
   try {
-    const destinations = await findDestinations(
-      input.clients.lambda(),
-      envelope.invocation.invokedFunctionArn,
-    );
-    const arn = code === EXIT_CODES.success ? destinations.onSuccess : destinations.onFailure;
-    if (!arn) return;
-    const outcome: DestinationOutcome =
-      code === EXIT_CODES.success
-        ? { ok: true, result: input.value }
-        : {
-            ok: false,
-            error: {
-              name: String(input.error?.name ?? 'Error'),
-              message: String(input.error?.message ?? 'the runner failed'),
-              ...(typeof input.error?.stack === 'string' ? { stack: input.error.stack } : {}),
-            },
-          };
-    const record = destinationRecord({
-      requestId,
-      functionArn: envelope.invocation.invokedFunctionArn,
-      version: envelope.function.version,
-      event: envelope.event,
-      attempt: input.attempt,
-      ...(input.taskArn ? { taskArn: input.taskArn } : {}),
-      writer: 'runner',
+    const destination = await deliverOutcome({
+      envelope: input.envelope,
       outcome,
+      attempt: input.attempt,
+      taskArn: input.taskArn,
+      writer: 'runner',
+      clients: input.clients,
       now: input.now(),
     });
-    await sendToDestination(arn, record, input.clients);
-    input.log('INFO', 'The outcome was sent to the function destination', { requestId, destination: arn });
+    if (destination)
+      input.log('INFO', 'The outcome was sent to the function destination', { requestId, destination });
   } catch (error) {
     input.log('ERROR', 'The outcome could not be sent to the function destination', {
       requestId,

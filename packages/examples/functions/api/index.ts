@@ -1,14 +1,6 @@
 import { withFargateFallback } from '@immortal-lambda/middleware';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
-
-const pause = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    });
-  });
+import { pause } from '../../lib/pause.js';
 
 /**
  * An HTTP endpoint that exports a dataset. Small exports answer 200 with the result; one that

@@ -1,19 +1,6 @@
 import { withFargateFallback } from '@immortal-lambda/middleware';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-
-const pause = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    signal.throwIfAborted();
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
+import { pause } from '../../lib/pause.js';
 
 /**
  * An SQS batch of render jobs, with partial batch responses. A batch that would outlast the

@@ -1,5 +1,6 @@
 import { withFargateFallback } from '@immortal-lambda/middleware';
 import type { Context } from 'aws-lambda';
+import { pause } from '../../lib/pause.js';
 
 /** A report job: `steps` steps of `stepMs` each; large inputs may carry `rows`. */
 export interface ReportEvent {
@@ -8,20 +9,6 @@ export interface ReportEvent {
   stepMs?: number;
   rows?: string[];
 }
-
-const pause = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    signal.throwIfAborted();
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 
 /**
  * The long report job. In Lambda it works until the handoff; on Fargate the same handler runs

@@ -1,39 +1,9 @@
-import type { DestinationRecord, Envelope, OutcomeError } from '@immortal-lambda/protocol';
-import { destinationRecord } from '@immortal-lambda/protocol';
+import type { Envelope, OutcomeError } from '@immortal-lambda/protocol';
+import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
 import { describeError } from '../logger.js';
 import type { FallbackLogger } from '../types.js';
 
-/**
- * How the safety net reaches a function's destinations: finds the on-failure destination of the
- * ARN the function was invoked by, and sends a record there. The default uses the AWS SDK
- * (`@immortal-lambda/protocol/destinations`).
- *
- * @example
- * ```ts
- * import type { DestinationSender } from '@immortal-lambda/middleware/safety-net';
- * const sent: unknown[] = [];
- * const destinations: DestinationSender = { onFailure: async () => 'arn:aws:sqs:eu-west-1:123456789012:q', send: async (_arn, record) => { sent.push(record); } };
- * ```
- */
-export interface DestinationSender {
-  onFailure(invokedFunctionArn: string): Promise<string | undefined>;
-  send(arn: string, record: DestinationRecord): Promise<void>;
-}
-
-let sdkSender: DestinationSender | undefined;
-
-async function defaultSender(): Promise<DestinationSender> {
-  if (sdkSender) return sdkSender;
-  const { destinationClients, findDestinations, sendToDestination } = await import(
-    '@immortal-lambda/protocol/destinations'
-  );
-  const clients = destinationClients({ maxAttempts: 3 });
-  sdkSender = {
-    onFailure: async (arn) => (await findDestinations(clients.lambda(), arn)).onFailure,
-    send: (arn, record) => sendToDestination(arn, record, clients),
-  };
-  return sdkSender;
-}
+let sdkClients: DestinationClients | undefined;
 
 /**
  * Sends an invocation's final failure to its on-failure destination, in Lambda's record shape.
@@ -44,31 +14,25 @@ export async function sendFailure(input: {
   error: OutcomeError;
   attempt: number;
   taskArn: string | undefined;
-  destinations: DestinationSender | undefined;
+  clients: DestinationClients | undefined;
   now: number;
   logger: FallbackLogger;
 }): Promise<void> {
-  const { envelope } = input;
-  const requestId = envelope.invocation.awsRequestId;
+  const requestId = input.envelope.invocation.awsRequestId;
   try {
-    const sender = input.destinations ?? (await defaultSender());
-    const arn = await sender.onFailure(envelope.invocation.invokedFunctionArn);
-    if (!arn) return;
-    await sender.send(
-      arn,
-      destinationRecord({
-        requestId,
-        functionArn: envelope.invocation.invokedFunctionArn,
-        version: envelope.function.version,
-        event: envelope.event,
-        attempt: input.attempt,
-        ...(input.taskArn ? { taskArn: input.taskArn } : {}),
-        writer: 'watchdog',
-        outcome: { ok: false, error: input.error },
-        now: input.now,
-      }),
-    );
-    input.logger.info('The failure was sent to the function destination', { requestId, destination: arn });
+    const { deliverOutcome, destinationClients } = await import('@immortal-lambda/protocol/destinations');
+    if (!input.clients && !sdkClients) sdkClients = destinationClients({ maxAttempts: 3 });
+    const destination = await deliverOutcome({
+      envelope: input.envelope,
+      outcome: { ok: false, error: input.error },
+      attempt: input.attempt,
+      taskArn: input.taskArn,
+      writer: 'watchdog',
+      clients: input.clients ?? (sdkClients as DestinationClients),
+      now: input.now,
+    });
+    if (destination)
+      input.logger.info('The failure was sent to the function destination', { requestId, destination });
   } catch (error) {
     input.logger.error('The failure could not be sent to the function destination', {
       requestId,

@@ -2,7 +2,6 @@
 // in Lambda anyway (relaunchFailures). Neither is loaded by the main entry.
 
 export { RelaunchError } from '../errors.js';
-export type { DestinationSender } from './destinations.js';
 export {
   type FailedInvocation,
   failedInvocations,

@@ -1,6 +1,7 @@
 import type { ECSClient, TaskOverride } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ENV, type Envelope, isS3Uri, parseEnvelope, parseS3Uri } from '@immortal-lambda/protocol';
+import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
 import type { Context } from 'aws-lambda';
 import { systemClock } from '../clock.js';
 import { resolveConfig } from '../config.js';
@@ -11,7 +12,7 @@ import { abortAfter } from '../retry.js';
 import { startTask } from '../run-task.js';
 import { loadEcs, loadS3 } from '../sdk.js';
 import type { FallbackLogger, FargateFallbackOptions } from '../types.js';
-import { type DestinationSender, sendFailure } from './destinations.js';
+import { sendFailure } from './destinations.js';
 import { classifyStop, runnerOverride, type TaskStateChangeDetail } from './stop.js';
 
 /**
@@ -45,8 +46,11 @@ export interface TaskWatchdogOptions
   maxAttempts?: number;
   /** Wait before relaunch N: `backoffMs × 2^(N−2)` (default 2,000 ms: 2 s, 4 s, …). */
   backoffMs?: number;
-  /** Sends a final failure to the function's on-failure destination (default: the AWS SDK). */
-  destinations?: DestinationSender;
+  /**
+   * The clients a final failure is sent to the function's on-failure destination with (default:
+   * the AWS SDK's, from `@immortal-lambda/protocol/destinations`).
+   */
+  destinations?: DestinationClients;
   random?: () => number;
 }
 
@@ -231,7 +235,7 @@ export function taskWatchdog(
         error,
         attempt,
         taskArn: detail.taskArn,
-        destinations: options.destinations,
+        clients: options.destinations,
         now: clock.now(),
         logger,
       });
