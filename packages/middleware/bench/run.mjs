@@ -88,14 +88,15 @@ for (const node of [process.execPath, ...otherNodes()]) {
     external: ['@aws-sdk/*'],
     write: false,
   });
-  // The bundle holds the runner's own envelope validator (the writer checks what the reader will)
-  // and every settings check with its message: 32 KB since 0.2, 18 KB before. What the size
-  // stands for is the cold start, measured above against its own 15 ms target.
+  // The bundle holds the runner's own envelope validator (the writer checks what the reader will),
+  // every settings check with its message, and since 0.3 the handed-off outcome record and the
+  // relaunch-aware RunTask (1.3 KB): 34 KB, 32 KB in 0.2, 18 KB before. What the size stands for
+  // is the cold start, measured above against its own 15 ms target.
   const bytes = bundle.outputFiles[0].contents.length;
   console.log(
     `\nBundle (esbuild, minified, AWS SDK external): ${fmt(bytes)} bytes (${fmt(bytes / 1024, 1)} KB)` +
-      `\nTarget: at most 15 ms added and 32 KB → +${fmt(added, 1)} ms, ${fmt(bytes / 1024, 1)} KB: ${
-        added <= 15 && bytes <= 32 * 1024 ? 'met' : 'NOT MET'
+      `\nTarget: at most 15 ms added and 34 KB → +${fmt(added, 1)} ms, ${fmt(bytes / 1024, 1)} KB: ${
+        added <= 15 && bytes <= 34 * 1024 ? 'met' : 'NOT MET'
       }\n`,
   );
 }

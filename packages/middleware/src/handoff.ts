@@ -5,10 +5,8 @@ import {
   ENV,
   encodeEnvelope,
   envelopeKey,
-  OUTCOME_KIND,
-  OUTCOME_VERSION,
-  type OutcomeRecord,
   outcomeKey,
+  outcomeRecord,
   RUN_TASK_OVERRIDES_LIMIT,
 } from '@immortal-lambda/protocol';
 import type { Context } from 'aws-lambda';
@@ -297,37 +295,34 @@ export class FargateHandoff {
   ): Promise<Record<string, unknown> | undefined> {
     const bucket = this.config.payloadBucket;
     if (!bucket) return undefined;
-    const { name: functionName, version: functionVersion } = fn;
+    const { requestId, taskArn, handedOffAt } = receipt;
     try {
-      const { PutObjectCommand } = await loadS3();
-      const client = await this.#s3Client(receipt.requestId);
-      const record: OutcomeRecord = {
-        kind: OUTCOME_KIND,
-        version: OUTCOME_VERSION,
-        functionName,
-        functionVersion,
-        requestId: receipt.requestId,
-        status: 'handed-off',
-        attempt: 1,
-        writer: 'wrapper',
-        taskArn: receipt.taskArn,
-        updatedAt: receipt.handedOffAt,
-      };
-      await bounded(
-        client.send(
-          new PutObjectCommand({
-            Bucket: bucket,
-            Key: outcomeKey(this.config.outcomePrefix, functionName, receipt.requestId, 'handed-off'),
-            Body: JSON.stringify(record),
-            ContentType: 'application/json',
+      await spillEnvelope({
+        client: await this.#s3Client(requestId),
+        bucket,
+        key: outcomeKey(this.config.outcomePrefix, fn.name, requestId, 'handed-off'),
+        body: JSON.stringify(
+          outcomeRecord({
+            functionName: fn.name,
+            functionVersion: fn.version,
+            requestId,
+            status: 'handed-off',
+            attempt: 1,
+            writer: 'wrapper',
+            taskArn,
+            updatedAt: handedOffAt,
           }),
-          { abortSignal: signal },
         ),
+        requestId,
+        clock: this.#deps.clock,
+        random: this.#deps.random,
         signal,
-      );
+        what: 'the handed-off record',
+      });
       return undefined;
     } catch (error) {
-      return describeError(error);
+      // What S3 answered, not the wrapping meant for a failed handoff: this one succeeded.
+      return describeError(error instanceof HandoffError && error.cause !== undefined ? error.cause : error);
     }
   }
 

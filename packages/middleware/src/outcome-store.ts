@@ -1,10 +1,9 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
-  OUTCOME_KIND,
-  OUTCOME_VERSION,
   type OutcomeRecord,
   outcomeFolder,
   outcomeKey,
+  outcomeRecord,
   parseOutcome,
 } from '@immortal-lambda/protocol';
 import { loadS3 } from './sdk.js';
@@ -53,13 +52,7 @@ export async function writeOutcome(
   fields: Omit<OutcomeRecord, 'kind' | 'version' | 'functionName' | 'requestId'>,
 ): Promise<void> {
   const { PutObjectCommand } = await loadS3();
-  const record: OutcomeRecord = {
-    kind: OUTCOME_KIND,
-    version: OUTCOME_VERSION,
-    functionName: at.functionName,
-    requestId: at.requestId,
-    ...fields,
-  };
+  const record = outcomeRecord({ functionName: at.functionName, requestId: at.requestId, ...fields });
   await s3.send(
     new PutObjectCommand({
       Bucket: at.bucket,

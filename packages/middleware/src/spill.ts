@@ -14,11 +14,14 @@ export interface SpillParams {
   clock: Clock;
   random: () => number;
   signal: AbortSignal;
+  /** What is written, for the error: the envelope (default) or a record. */
+  what?: string;
 }
 
 /**
- * Writes an envelope too large for the container override to S3 and returns its `s3://` URI.
- * Throttling and server errors are retried inside the time the signal allows.
+ * Writes JSON to the payload bucket and returns its `s3://` URI: an envelope too large for the
+ * container override, or the handed-off record. Throttling and server errors are retried inside
+ * the time the signal allows.
  */
 export async function spillEnvelope(params: SpillParams): Promise<string> {
   const { PutObjectCommand } = await loadS3();
@@ -44,7 +47,7 @@ export async function spillEnvelope(params: SpillParams): Promise<string> {
         const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
         throw new HandoffError(
           'payload-upload-failed',
-          `the envelope could not be written to s3://${params.bucket}/${params.key} (${detail}); check that the bucket exists and the function may s3:PutObject under its prefix`,
+          `${params.what ?? 'the envelope'} could not be written to s3://${params.bucket}/${params.key} (${detail}); check that the bucket exists and the function may s3:PutObject under its prefix`,
           { requestId: params.requestId, cause: error },
         );
       }

@@ -43,6 +43,7 @@ export {
   type OutcomeWriter,
   outcomeFolder,
   outcomeKey,
+  outcomeRecord,
   parseOutcome,
   RESULT_INLINE_LIMIT,
   summarizeOutcomes,

@@ -201,6 +201,22 @@ export function summarizeOutcomes(records: readonly OutcomeRecord[]): Invocation
 }
 
 /**
+ * An outcome record with its kind and version, from the fields its writer knows.
+ *
+ * @example
+ * ```ts
+ * import { outcomeRecord } from '@immortal-lambda/protocol';
+ * const record = outcomeRecord({
+ *   functionName: 'report', requestId: 'c0ffee', status: 'running', attempt: 1, writer: 'runner',
+ *   updatedAt: new Date().toISOString(),
+ * });
+ * ```
+ */
+export function outcomeRecord(fields: Omit<OutcomeRecord, 'kind' | 'version'>): OutcomeRecord {
+  return { kind: OUTCOME_KIND, version: OUTCOME_VERSION, ...fields };
+}
+
+/**
  * Reads an outcome record from its JSON, or `undefined` for anything else.
  *
  * @example

@@ -4,11 +4,10 @@ import {
   EXIT_CODES,
   formatS3Uri,
   isRelaunchable,
-  OUTCOME_KIND,
-  OUTCOME_VERSION,
   type OutcomeError,
   type OutcomeRecord,
   outcomeKey,
+  outcomeRecord,
   RESULT_INLINE_LIMIT,
 } from '@immortal-lambda/protocol';
 import {
@@ -129,9 +128,7 @@ export class OutcomeRecorder {
   }
 
   async #put(fields: Partial<OutcomeRecord> & Pick<OutcomeRecord, 'status'>): Promise<void> {
-    const record: OutcomeRecord = {
-      kind: OUTCOME_KIND,
-      version: OUTCOME_VERSION,
+    const record = outcomeRecord({
       functionName: this.#envelope.function.name,
       functionVersion: this.#envelope.function.version,
       requestId: this.#envelope.invocation.awsRequestId,
@@ -140,7 +137,7 @@ export class OutcomeRecorder {
       ...(this.#target.taskArn ? { taskArn: this.#target.taskArn } : {}),
       ...fields,
       updatedAt: new Date(this.#now()).toISOString(),
-    };
+    });
     await this.#putObject(this.#key(`attempt-${this.#target.attempt}`), JSON.stringify(record));
   }
 
