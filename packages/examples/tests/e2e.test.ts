@@ -339,7 +339,6 @@ describe('8. the demo command', () => {
       /runner +Calling the handler with the original event, request id \w{8}/,
       /runner +Quarterly report Q3-2026: step 4\/4 done +\[runtime: fargate\]/,
       /runner +immortal-runner finished: success \(exit 0\)/,
-      /ecs +task \w{8} STOPPED: exit code 0/,
       /status +getInvocationStatus: succeeded \(attempt 1\)/,
       /status +result: \{"reportId":"Q3-2026","steps":4/,
       /demo: OK — the invocation outlived its 3\.0 s timeout and finished on Fargate with the same request id/,

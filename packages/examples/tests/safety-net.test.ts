@@ -168,7 +168,8 @@ describe('after the handoff: recorded, watched, relaunched', () => {
       { FARGATE_FALLBACK_CAPACITY: 'FARGATE_SPOT' },
     );
     seen.push(String((await status('report-job', id))?.status));
-    await logged(receipt.taskArn, /step 2\/6 done/);
+    // Steps 1 to 3 finish in Lambda; the runner answers them from the journal and runs step 4.
+    await logged(receipt.taskArn, /step 4\/6 done/);
     seen.push(String((await status('report-job', id))?.status));
     plane.interruptTask(receipt.taskArn, { stopTimeoutMs: 2_000 });
     const interrupted = await plane.waitForTask(receipt.taskArn);
@@ -189,7 +190,8 @@ describe('after the handoff: recorded, watched, relaunched', () => {
       status: 'succeeded',
       attempts: 2,
       taskArn: tasks[1]?.arn,
-      result: { reportId: 'spot', steps: 6, finishedOn: 'fargate', requestId: id },
+      // The relaunch resumed from the journal the first task saved: only steps 5 and 6 ran again.
+      result: { reportId: 'spot', steps: 6, stepsRunHere: 2, finishedOn: 'fargate', requestId: id },
     });
     await plane.waitForTask(String(tasks[1]?.arn));
     const finishedRuns = logs.filter((entry) =>
@@ -222,7 +224,7 @@ describe('after the handoff: recorded, watched, relaunched', () => {
   it('relaunches a task killed for its memory, and the runner of each attempt records its own task', async () => {
     // Act
     const { receipt, id } = await invoke('report-job', report, { reportId: 'oom', steps: 5, stepMs: 500 });
-    await logged(receipt.taskArn, /step 1\/5 done/);
+    await logged(receipt.taskArn, /step 3\/5 done/);
     const running = await status('report-job', id);
     plane.killTaskForMemory(receipt.taskArn);
     const killed = await plane.waitForTask(receipt.taskArn);

@@ -5,6 +5,7 @@ import {
   ENV,
   encodeEnvelope,
   envelopeKey,
+  type Journal,
   outcomeKey,
   outcomeRecord,
   RUN_TASK_OVERRIDES_LIMIT,
@@ -48,6 +49,8 @@ export interface HandoffTarget {
    * net starts another function's invocation (its version, no handler of its own).
    */
   env?: Readonly<Record<string, string | undefined>>;
+  /** What the handler has done when the handoff begins (its finished steps, its checkpoint). */
+  journal?: () => Journal | undefined;
 }
 
 export interface HandoffDependencies {
@@ -120,6 +123,7 @@ export class FargateHandoff {
         event: target.event,
         context,
         env: target.env ?? env,
+        journal: target.journal?.(),
         startedAt: target.startedAt,
         deadlineAt: target.deadlineAt,
         handedOffAt: began,

@@ -38,6 +38,7 @@ export class Invocation {
   constructor(core: FallbackCore, event: unknown, context: Context, remainingMs: number) {
     this.#core = core;
     this.#target = handoffTarget(core, event, context, remainingMs);
+    this.#target.journal = () => this.#extras.journal();
   }
 
   run(fn: FallbackHandler<unknown, unknown>): Promise<unknown> {

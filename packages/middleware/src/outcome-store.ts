@@ -31,7 +31,9 @@ export async function readOutcomes(s3: S3Client, at: OutcomeLocation): Promise<O
       }),
     );
     for (const object of page.Contents ?? []) {
-      if (object.Key?.endsWith('.json') && !object.Key.endsWith('.result.json')) keys.push(object.Key);
+      const key = object.Key;
+      if (key?.endsWith('.json') && !key.endsWith('.result.json') && !key.endsWith('/journal.json'))
+        keys.push(key);
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);

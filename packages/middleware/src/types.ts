@@ -18,6 +18,17 @@ export interface FallbackHandlerExtras {
   readonly signal: AbortSignal;
   /** Where this call runs: `lambda` before any handoff, `fargate` inside the runner. */
   readonly runtime: 'lambda' | 'fargate';
+  /**
+   * Runs `fn` once per invocation: its JSON result is recorded under `name`, carried across the
+   * handoff (and a relaunch), and returned from the record instead of running `fn` again. A step
+   * still running when the handoff begins runs again in Fargate (at-least-once); a finished one
+   * never does. Names are unique within an invocation.
+   */
+  step<T>(name: string, fn: () => T | Promise<T>): Promise<T>;
+  /** Records a JSON progress value (a cursor, a page) that {@link lastCheckpoint} gives back on resume. */
+  checkpoint(state: unknown): void;
+  /** The last checkpoint recorded for this invocation (before the handoff, or in this run); `undefined` before any. */
+  readonly lastCheckpoint: unknown;
 }
 
 /**

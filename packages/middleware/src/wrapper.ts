@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { createCore, remainingTime, setUp } from './core.js';
-import { LazyExtras, runnerExtras } from './extras.js';
+import { type GivenExtras, LazyExtras, runnerExtras } from './extras.js';
 import { Invocation } from './invocation.js';
 import type { FallbackHandler, FargateFallbackOptions, HandoffReceipt } from './types.js';
 
@@ -17,7 +17,7 @@ import type { FallbackHandler, FargateFallbackOptions, HandoffReceipt } from './
 export type WrappedHandler<TEvent, TResult, TResponse> = (
   event: TEvent,
   context: Context,
-  extras?: { signal?: AbortSignal },
+  extras?: GivenExtras,
 ) => Promise<TResult | TResponse>;
 
 /**

@@ -1,4 +1,5 @@
 import { EnvelopeError } from './errors.js';
+import type { Journal } from './journal.js';
 
 /**
  * The protocol version this package writes and reads.
@@ -88,6 +89,11 @@ export interface Envelope {
   function: EnvelopeFunction;
   invocation: EnvelopeInvocation;
   event: unknown;
+  /**
+   * The steps the handler finished and its last checkpoint when the handoff began; absent when it
+   * used neither. The runner answers those steps from here instead of running them again.
+   */
+  journal?: Journal;
 }
 
 /**
@@ -117,6 +123,8 @@ export interface EnvelopeInput {
   startedAt: number;
   deadlineAt: number;
   handedOffAt: number;
+  /** What the handler has done so far (its finished steps and last checkpoint), if anything. */
+  journal?: Journal | undefined;
 }
 
 /**
@@ -162,6 +170,7 @@ export function createEnvelope(input: EnvelopeInput): Envelope {
     function: fn,
     invocation,
     event: input.event ?? null,
+    ...(input.journal ? { journal: input.journal } : {}),
   };
 }
 
@@ -329,6 +338,18 @@ export function validateEnvelope(value: unknown): Envelope {
     }
   }
   if (!('event' in value)) problems.push('event is missing');
+  if (value.journal !== undefined) {
+    const journal = value.journal;
+    if (!isRecord(journal) || !isRecord(journal.steps)) {
+      problems.push('journal must be an object with a steps object when present');
+    } else {
+      for (const [name, step] of Object.entries(journal.steps)) {
+        if (!isRecord(step)) problems.push(`journal.steps[${JSON.stringify(name)}] must be an object`);
+      }
+      if (journal.checkpoint !== undefined && !isRecord(journal.checkpoint))
+        problems.push('journal.checkpoint must be an object when present');
+    }
+  }
   if (problems.length > 0) throw new EnvelopeError('the envelope is invalid', problems);
   return value as unknown as Envelope;
 }

@@ -31,6 +31,13 @@ export {
 } from './envelope.js';
 export { EnvelopeError, ImmortalLambdaError } from './errors.js';
 export { EXIT_CODES, type ExitCode, isRelaunchable, OUTCOMES } from './exit-codes.js';
+export {
+  type Journal,
+  JournalRecorder,
+  MAX_JOURNAL_BYTES,
+  MAX_JOURNAL_STEPS,
+  StepError,
+} from './journal.js';
 export { ENV, type EnvName } from './names.js';
 export {
   DEFAULT_OUTCOME_PREFIX,

@@ -123,7 +123,8 @@ export function outcomeFolder(prefix: string, functionName: string, requestId: s
 /**
  * The object one writer writes: `handed-off` (the wrapper), `attempt-N` (the runner of attempt N),
  * `relaunch-N` (the watchdog or safety net starting attempt N), `final` (the watchdog giving up).
- * `attempt-N.result` holds a result too large for its record.
+ * `attempt-N.result` holds a result too large for its record; `journal` the steps and checkpoint
+ * the runner persisted, which a relaunch resumes from.
  *
  * @example
  * ```ts
@@ -136,7 +137,13 @@ export function outcomeKey(
   prefix: string,
   functionName: string,
   requestId: string,
-  entry: 'handed-off' | 'final' | `attempt-${number}` | `relaunch-${number}` | `attempt-${number}.result`,
+  entry:
+    | 'handed-off'
+    | 'final'
+    | 'journal'
+    | `attempt-${number}`
+    | `relaunch-${number}`
+    | `attempt-${number}.result`,
 ): string {
   return `${outcomeFolder(prefix, functionName, requestId)}${entry}.json`;
 }

@@ -4,6 +4,7 @@ import {
   EXIT_CODES,
   formatS3Uri,
   isRelaunchable,
+  type Journal,
   type OutcomeError,
   type OutcomeRecord,
   outcomeKey,
@@ -201,5 +202,107 @@ export async function sendFinalOutcome(input: {
       requestId,
       error: { name: (error as Error).name, message: (error as Error).message },
     });
+  }
+}
+
+/**
+ * The journal of the invocation in the payload bucket (`journal.json` beside its records): each
+ * finished step and checkpoint is saved, at most once a second and always before the run ends,
+ * so that a relaunch resumes from the latest step instead of from the handoff.
+ */
+export class JournalStore {
+  readonly #key: string;
+  readonly #bucket: string | undefined;
+  readonly #s3: () => S3Client;
+  readonly #now: () => number;
+  readonly #log: Log;
+  readonly #timers: { set: (callback: () => void, ms: number) => unknown; clear: (handle: unknown) => void };
+  #latest: Journal | undefined;
+  #lastWrite = Number.NEGATIVE_INFINITY;
+  #timer: unknown;
+  #writing: Promise<void> = Promise.resolve();
+  /** Writes made so far (for the outcome record). */
+  writes = 0;
+
+  constructor(input: {
+    envelope: Envelope;
+    bucket: string | undefined;
+    prefix: string;
+    s3: () => S3Client;
+    now: () => number;
+    log: Log;
+    timers: { set: (callback: () => void, ms: number) => unknown; clear: (handle: unknown) => void };
+  }) {
+    this.#key = outcomeKey(
+      input.prefix,
+      input.envelope.function.name,
+      input.envelope.invocation.awsRequestId,
+      'journal',
+    );
+    this.#bucket = input.bucket;
+    this.#s3 = input.s3;
+    this.#now = input.now;
+    this.#log = input.log;
+    this.#timers = input.timers;
+  }
+
+  /** The journal a previous attempt saved, or `undefined` (none, or no bucket). */
+  async load(): Promise<Journal | undefined> {
+    if (!this.#bucket) return undefined;
+    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+    try {
+      const object = await this.#s3().send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key }));
+      return JSON.parse((await object.Body?.transformToString()) ?? 'null') as Journal;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+      throw error;
+    }
+  }
+
+  /** Saves the journal now, or within a second of the last write. */
+  save(journal: Journal): void {
+    if (!this.#bucket) return;
+    this.#latest = journal;
+    if (this.#timer !== undefined) return;
+    const wait = Math.max(0, this.#lastWrite + 1_000 - this.#now());
+    this.#timer = this.#timers.set(() => {
+      this.#timer = undefined;
+      this.#write();
+    }, wait);
+  }
+
+  /** Writes what is not written yet, and waits for it. */
+  async flush(): Promise<void> {
+    if (this.#timer !== undefined) {
+      this.#timers.clear(this.#timer);
+      this.#timer = undefined;
+      this.#write();
+    }
+    await this.#writing;
+  }
+
+  #write(): void {
+    const journal = this.#latest;
+    if (!journal) return;
+    this.#latest = undefined;
+    this.#lastWrite = this.#now();
+    this.#writing = this.#writing
+      .then(async () => {
+        const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+        await this.#s3().send(
+          new PutObjectCommand({
+            Bucket: this.#bucket,
+            Key: this.#key,
+            Body: JSON.stringify(journal),
+            ContentType: 'application/json',
+          }),
+        );
+        this.writes += 1;
+      })
+      .catch((error: unknown) => {
+        this.#log('ERROR', 'The journal could not be saved; a relaunch would resume from an earlier step', {
+          error: { name: (error as Error).name, message: (error as Error).message },
+        });
+      });
   }
 }

@@ -12,7 +12,7 @@ import { handlerEnvironment } from './environment.js';
 import { HandlerLoadError, RunnerError } from './errors.js';
 import { EXIT_CODES, type ExitCode, OUTCOMES } from './exit-codes.js';
 import { loadHandler } from './handler-loader.js';
-import { OutcomeRecorder, ownTaskArn, sendFinalOutcome } from './outcomes.js';
+import { JournalStore, OutcomeRecorder, ownTaskArn, sendFinalOutcome } from './outcomes.js';
 import { type AwsCallBounds, readSettings } from './settings.js';
 
 /**
@@ -152,6 +152,8 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
         }
       : {};
   let recorder: OutcomeRecorder | undefined;
+  let journalStore: JournalStore | undefined;
+  let journal: Envelope['journal'];
   let taskArn: string | undefined;
   let settingsRead: ReturnType<typeof readSettings> | undefined;
   const finish = async (
@@ -168,6 +170,7 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
       ...attributes,
     });
     const error = attributes.error as Record<string, unknown> | undefined;
+    await journalStore?.flush();
     await recorder?.finished(code, value, error);
     if (envelope && settingsRead && deps.destinations) {
       await sendFinalOutcome({
@@ -202,6 +205,16 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
         deps.now,
         log,
       );
+      journalStore = new JournalStore({
+        envelope,
+        ...current.outcomes,
+        s3: () => deps.s3(current.aws),
+        now: deps.now,
+        log,
+        timers: { set: deps.setTimeout, clear: deps.clearTimeout },
+      });
+      // A relaunch resumes from what the previous attempt saved: at least what the envelope holds.
+      journal = (current.attempt > 1 ? await journalStore.load() : undefined) ?? envelope.journal;
       if (deps.env[ENV.prepared] === '1') {
         // The fresh process: the code and the handler's environment are in place.
         return loadPrepared(current.taskRoot, current.layersRoot, deps.env._HANDLER, envelope);
@@ -298,10 +311,16 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
   const outcome = new Promise<Settled>((resolve) => {
     settle = resolve;
   });
+  const store = journalStore;
+  // The wrapped handler (runner mode) takes its signal and journal from here.
   const callback = Object.assign(
     (error: unknown, result?: unknown) =>
       settle(error == null ? { ok: true, value: result } : { ok: false, error }),
-    { signal: controller.signal },
+    {
+      signal: controller.signal,
+      ...(journal ? { journal } : {}),
+      onJournal: (changed: NonNullable<Envelope['journal']>) => store?.save(changed),
+    },
   );
   const context = createContext(ready, {
     now: deps.now,

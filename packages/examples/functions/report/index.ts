@@ -11,23 +11,31 @@ export interface ReportEvent {
 }
 
 /**
- * The long report job. In Lambda it works until the handoff; on Fargate the same handler runs
- * the job to completion. It stops as soon as its signal aborts, so no work happens twice.
+ * The long report job, in steps. In Lambda it works until the handoff; on Fargate the same
+ * handler runs the job to completion, skipping the steps already done. It stops as soon as its
+ * signal aborts, so no finished work happens twice.
  */
 export const handler = withFargateFallback(
-  async (event: ReportEvent, context: Context, { signal, runtime }) => {
+  async (event: ReportEvent, context: Context, { signal, runtime, step }) => {
     const steps = event.steps ?? 8;
     const stepMs = event.stepMs ?? 1_000;
     const title = process.env.REPORT_TITLE ?? 'Report';
-    for (let step = 1; step <= steps; step++) {
-      await pause(stepMs, signal);
-      console.log(
-        JSON.stringify({ message: `${title} ${event.reportId}: step ${step}/${steps} done`, runtime }),
-      );
+    let ranHere = 0;
+    for (let n = 1; n <= steps; n++) {
+      // A step finished before the handoff (or before a relaunch) is not run again.
+      await step(`section-${n}`, async () => {
+        await pause(stepMs, signal);
+        ranHere += 1;
+        console.log(
+          JSON.stringify({ message: `${title} ${event.reportId}: step ${n}/${steps} done`, runtime }),
+        );
+        return n;
+      });
     }
     const result = {
       reportId: event.reportId,
       steps,
+      stepsRunHere: ranHere,
       rows: event.rows?.length ?? 0,
       finishedOn: runtime,
       requestId: context.awsRequestId,

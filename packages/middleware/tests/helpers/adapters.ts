@@ -1,6 +1,7 @@
 import middy6 from '@middy/core';
 import type { Context } from 'aws-lambda';
 import middy5 from 'middy-core-5';
+import { runnerExtras } from '../../src/extras.js';
 import { fargateFallback } from '../../src/middy.js';
 import type { FallbackHandler, FargateFallbackOptions } from '../../src/types.js';
 import { withFargateFallback } from '../../src/wrapper.js';
@@ -21,7 +22,7 @@ const viaMiddy =
     const margin = typeof options?.marginMs === 'number' ? options.marginMs : 10_000;
     const handler = middy(
       (event: unknown, context: Context, extras: { signal: AbortSignal }) =>
-        fn(event, context, { signal: extras.signal, runtime: 'lambda' }),
+        fn(event, context, runnerExtras({ signal: extras.signal }, 'lambda')),
       { timeoutEarlyInMillis: margin },
     ).use(fargateFallback(options));
     return ((event: unknown, context: Context) => handler(event, context)) as AnyHandler;
