@@ -30,6 +30,8 @@ let failing: string;
 let env: Record<string, string>;
 let watchdog: ReturnType<typeof taskWatchdog>;
 const watched: Promise<WatchdogOutcome>[] = [];
+/** The verdicts given so far: a test reads its own without waiting on anyone else's. */
+const verdicts: WatchdogOutcome[] = [];
 const logs: { taskId: string; line: string }[] = [];
 
 lambdaLocal.setLogger({ log: () => undefined, transports: [] } as never);
@@ -64,7 +66,13 @@ beforeAll(async () => {
   watchdog = taskWatchdog({ env, backoffMs: 100 });
   // What the EventBridge rule on STOPPED runner tasks does: deliver each to the watchdog.
   plane.on('task-state-change', (event: TaskStateChangeEvent) => {
-    if (event.detail.lastStatus === 'STOPPED') watched.push(watchdog(event, remaining));
+    if (event.detail.lastStatus !== 'STOPPED') return;
+    const verdict = watchdog(event, remaining);
+    watched.push(verdict);
+    verdict.then(
+      (given) => verdicts.push(given),
+      () => undefined,
+    );
   });
 });
 
@@ -78,6 +86,7 @@ afterAll(async () => {
 beforeEach(() => {
   plane.resetRecords();
   watched.length = 0;
+  verdicts.length = 0;
 });
 
 afterEach(async () => {
@@ -88,10 +97,16 @@ afterEach(async () => {
 });
 
 /** The watchdog's verdicts on the tasks of one invocation, once `count` of them are in. */
-async function verdictsFor(requestId: string, count = 1): Promise<WatchdogOutcome[]> {
+async function verdictsFor(requestId: string, count = 1, timeoutMs = 60_000): Promise<WatchdogOutcome[]> {
+  const started = Date.now();
   for (;;) {
-    const verdicts = (await Promise.all(watched)).filter((verdict) => verdict.requestId === requestId);
-    if (verdicts.length >= count) return verdicts;
+    const own = verdicts.filter((verdict) => verdict.requestId === requestId);
+    if (own.length >= count) return own;
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(
+        `the watchdog gave ${own.length} of ${count} verdicts on ${requestId} in ${timeoutMs} ms`,
+      );
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -192,6 +207,8 @@ describe('after the handoff: recorded, watched, relaunched', () => {
       taskArn: tasks[1]?.arn,
       // The relaunch resumed from the journal the first task saved: only steps 5 and 6 ran again.
       result: { reportId: 'spot', steps: 6, stepsRunHere: 2, finishedOn: 'fargate', requestId: id },
+      // Steps 1-3 in Lambda; the relaunch found 1-4 in the journal the first task saved.
+      steps: { inLambda: 3, fromJournal: 4, total: 6 },
     });
     await plane.waitForTask(String(tasks[1]?.arn));
     const finishedRuns = logs.filter((entry) =>

@@ -78,9 +78,9 @@ export class LazyExtras implements FallbackHandlerExtras {
 
 /** What a caller that owns the signal and the journal passes (the runner, a middy handler). */
 export interface GivenExtras {
-  signal?: AbortSignal;
-  journal?: Journal;
-  onJournal?: (journal: Journal) => void;
+  signal?: AbortSignal | undefined;
+  journal?: Journal | undefined;
+  onJournal?: ((journal: Journal) => void) | undefined;
 }
 
 /**

@@ -1,8 +1,46 @@
+import { GIVEN_JOURNAL } from '@immortal-lambda/protocol';
 import type { Context } from 'aws-lambda';
 import { createCore, type FallbackCore, handoffTarget, remainingTime, setUp } from './core.js';
 import { ConfigurationError, HandoffError } from './errors.js';
+import { type GivenExtras, LazyExtras, runnerExtras } from './extras.js';
 import type { HandoffTarget } from './handoff.js';
-import type { FargateFallbackOptions, HandoffReceipt } from './types.js';
+import type { FallbackHandlerExtras, FargateFallbackOptions, HandoffReceipt } from './types.js';
+
+/** Where the middleware puts the extras on the Lambda context: middy's handler has no room. */
+const EXTRAS = 'fargateFallback';
+
+/**
+ * The step API under middy: `step`, `checkpoint`, `lastCheckpoint` and `runtime` of this
+ * invocation, which the `fargateFallback` middleware puts on the context (middy passes the
+ * handler only `{ signal }`). Throws {@link ConfigurationError} when the middleware is not used.
+ *
+ * @example
+ * ```ts
+ * import middy from '@middy/core';
+ * import { fallbackExtras, fargateFallback } from '@immortal-lambda/middleware/middy';
+ *
+ * export const handler = middy(async (event, context) => {
+ *   const { step } = fallbackExtras(context);
+ *   const rows = await step('load', () => loadRows(event));
+ *   return step('render', () => render(rows));
+ * }, { timeoutEarlyInMillis: 10_000 }).use(fargateFallback());
+ * ```
+ */
+export function fallbackExtras(context: Context): FallbackHandlerExtras {
+  const extras = (context as unknown as Record<string, unknown>)[EXTRAS];
+  if (!(extras instanceof LazyExtras)) {
+    throw new ConfigurationError([
+      'fallbackExtras(context) found no extras on the context: add .use(fargateFallback()) to this middy handler, before the handler runs',
+    ]);
+  }
+  return extras;
+}
+
+/** Puts the extras on the context, where {@link fallbackExtras} finds them. */
+function attach(context: Context, extras: LazyExtras): LazyExtras {
+  Object.defineProperty(context, EXTRAS, { value: extras, enumerable: false, configurable: true });
+  return extras;
+}
 
 /**
  * The part of a middy request this middleware uses. Declared here so that the main entry never
@@ -75,8 +113,21 @@ export function fargateFallback<TEvent = unknown, TResult = unknown>(
   options: FargateFallbackOptions<TEvent, TResult> = {},
 ): MiddyMiddleware<TEvent, TResult> {
   const { options: checked, env, mode } = setUp(options);
-  if (mode !== 'active') {
-    return { before: noop, after: noop, onError: noop };
+  if (mode === 'runner') {
+    // In the runner: the journal the runner left on the context, for the steps to resume from.
+    const before = (request: MiddyRequest<TEvent, TResult>) => {
+      const given = (request.context as unknown as Record<symbol, GivenExtras | undefined>)[GIVEN_JOURNAL];
+      attach(request.context, runnerExtras(given ? { ...given, signal: undefined } : undefined));
+      return undefined;
+    };
+    return { before, after: noop, onError: noop };
+  }
+  if (mode === 'disabled') {
+    const before = (request: MiddyRequest<TEvent, TResult>) => {
+      attach(request.context, new LazyExtras('lambda'));
+      return undefined;
+    };
+    return { before, after: noop, onError: noop };
   }
   const core = createCore(checked, env);
   const invocations = new WeakMap<object, MiddyInvocation>();
@@ -119,6 +170,8 @@ class MiddyInvocation {
   constructor(core: FallbackCore, event: unknown, context: Context, remainingMs: number) {
     this.#core = core;
     this.#target = handoffTarget(core, event, context, remainingMs);
+    const extras = attach(context, new LazyExtras('lambda'));
+    this.#target.journal = () => extras.journal();
     // With maxInLambdaMs the handoff comes before the deadline less the margin: middy reads the
     // remaining time after the before-middlewares, so it is shown that much shorter, and middy's
     // early timeout fires at the handoff time.

@@ -15,3 +15,12 @@ export const loadS3 = (): Promise<S3Module> => {
   s3 ??= import('@aws-sdk/client-s3');
   return s3;
 };
+
+/**
+ * How the safety net's and the status's own clients bound each call: no AWS call of theirs may
+ * hang until the function's timeout (the SDK's default handler waits for ever).
+ */
+export const BOUNDED_CLIENT = {
+  maxAttempts: 3,
+  requestHandler: { connectionTimeout: 5_000, requestTimeout: 10_000, throwOnRequestTimeout: true },
+} as const;

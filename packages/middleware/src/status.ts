@@ -8,7 +8,7 @@ import {
 } from '@immortal-lambda/protocol';
 import { ConfigurationError } from './errors.js';
 import { readOutcomes } from './outcome-store.js';
-import { loadS3 } from './sdk.js';
+import { BOUNDED_CLIENT, loadS3 } from './sdk.js';
 
 export type { InvocationStatus, OutcomeError } from '@immortal-lambda/protocol';
 
@@ -84,7 +84,7 @@ export async function getInvocationStatus(
   const functionName = /:function:([^:]+)/.exec(invocation.functionName)?.[1] ?? invocation.functionName;
   if (!options.s3Client && !defaultClient) {
     const { S3Client } = await loadS3();
-    defaultClient = new S3Client({});
+    defaultClient = new S3Client(BOUNDED_CLIENT);
   }
   const s3 = options.s3Client ?? (defaultClient as S3Client);
   const records = await readOutcomes(s3, {

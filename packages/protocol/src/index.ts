@@ -32,6 +32,7 @@ export {
 export { EnvelopeError, ImmortalLambdaError } from './errors.js';
 export { EXIT_CODES, type ExitCode, isRelaunchable, OUTCOMES } from './exit-codes.js';
 export {
+  GIVEN_JOURNAL,
   type Journal,
   JournalRecorder,
   MAX_JOURNAL_BYTES,

@@ -157,3 +157,16 @@ export class JournalRecorder {
     this.#bytes += bytes;
   }
 }
+
+/**
+ * Where the runner leaves the journal (and where to report changes) on the Lambda context it
+ * passes, for adapters whose handler signature has no room for it (middy): a global symbol, so
+ * that any copy of the middleware finds it.
+ *
+ * @example
+ * ```ts
+ * import { GIVEN_JOURNAL } from '@immortal-lambda/protocol';
+ * const given = (context as unknown as Record<symbol, unknown>)[GIVEN_JOURNAL];
+ * ```
+ */
+export const GIVEN_JOURNAL: unique symbol = Symbol.for('immortal-lambda.journal') as never;

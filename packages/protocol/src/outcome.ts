@@ -74,6 +74,11 @@ export interface OutcomeRecord {
   error?: OutcomeError;
   /** Why the watchdog relaunched, or gave up. */
   reason?: string;
+  /**
+   * The invocation's steps when this attempt ended: finished in Lambda before the handoff, found
+   * in the journal when this attempt started (answered without running), and finished in all.
+   */
+  steps?: { inLambda: number; fromJournal: number; total: number };
   updatedAt: string;
 }
 
@@ -164,6 +169,7 @@ export interface InvocationStatusView {
   result?: unknown;
   resultLocation?: string;
   error?: OutcomeError;
+  steps?: { inLambda: number; fromJournal: number; total: number };
   updatedAt: string;
 }
 
@@ -203,6 +209,7 @@ export function summarizeOutcomes(records: readonly OutcomeRecord[]): Invocation
     ...(last.result !== undefined ? { result: last.result } : {}),
     ...(last.resultLocation ? { resultLocation: last.resultLocation } : {}),
     ...(last.error ? { error: last.error } : {}),
+    ...(last.steps ? { steps: last.steps } : {}),
     updatedAt: last.updatedAt,
   };
 }

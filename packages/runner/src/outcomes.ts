@@ -80,19 +80,26 @@ export class OutcomeRecorder {
   }
 
   /** Records the attempt's end: `succeeded` with the result, or `failed` with the error. */
-  async finished(code: number, value: unknown, error: Record<string, unknown> | undefined): Promise<void> {
+  async finished(
+    code: number,
+    value: unknown,
+    error: Record<string, unknown> | undefined,
+    steps?: OutcomeRecord['steps'],
+  ): Promise<void> {
+    const counted = steps && steps.total > 0 ? { steps } : {};
     if (code === EXIT_CODES.success) {
       this.#queue(async () => {
         const json = JSON.stringify(value) ?? 'null';
         const bytes = Buffer.byteLength(json);
         if (bytes <= RESULT_INLINE_LIMIT)
-          return this.#put({ status: 'succeeded', result: value, resultBytes: bytes });
+          return this.#put({ status: 'succeeded', result: value, resultBytes: bytes, ...counted });
         const key = this.#key(`attempt-${this.#target.attempt}.result`);
         await this.#putObject(key, json);
         return this.#put({
           status: 'succeeded',
           resultLocation: formatS3Uri({ bucket: this.#target.bucket as string, key }),
           resultBytes: bytes,
+          ...counted,
         });
       });
     } else {
@@ -103,7 +110,7 @@ export class OutcomeRecorder {
         exitCode: code,
         retryable: isRelaunchable(code),
       };
-      this.#queue(() => this.#put({ status: 'failed', error: failure }));
+      this.#queue(() => this.#put({ status: 'failed', error: failure, ...counted }));
     }
     await this.#pending;
   }

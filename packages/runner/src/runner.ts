@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ENV, type Envelope } from '@immortal-lambda/protocol';
+import { ENV, type Envelope, GIVEN_JOURNAL } from '@immortal-lambda/protocol';
 import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
 import { fetchCode } from './code.js';
 import { createContext } from './context.js';
@@ -154,6 +154,8 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
   let recorder: OutcomeRecorder | undefined;
   let journalStore: JournalStore | undefined;
   let journal: Envelope['journal'];
+  let latestJournal: Envelope['journal'];
+  const stepCount = (of: Envelope['journal']) => Object.keys(of?.steps ?? {}).length;
   let taskArn: string | undefined;
   let settingsRead: ReturnType<typeof readSettings> | undefined;
   const finish = async (
@@ -171,7 +173,11 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
     });
     const error = attributes.error as Record<string, unknown> | undefined;
     await journalStore?.flush();
-    await recorder?.finished(code, value, error);
+    await recorder?.finished(code, value, error, {
+      inLambda: stepCount(envelope?.journal),
+      fromJournal: stepCount(journal),
+      total: stepCount(latestJournal ?? journal),
+    });
     if (envelope && settingsRead && deps.destinations) {
       await sendFinalOutcome({
         envelope,
@@ -318,8 +324,11 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
       settle(error == null ? { ok: true, value: result } : { ok: false, error }),
     {
       signal: controller.signal,
-      ...(journal ? { journal } : {}),
-      onJournal: (changed: NonNullable<Envelope['journal']>) => store?.save(changed),
+      journal,
+      onJournal: (changed: NonNullable<Envelope['journal']>) => {
+        latestJournal = changed;
+        store?.save(changed);
+      },
     },
   );
   const context = createContext(ready, {
@@ -327,6 +336,11 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
     maxRuntimeMs: settings.maxRuntimeMs,
     memoryLimitInMB: Number(deps.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE ?? ready.function.memoryLimitInMB),
     settle: (error, result) => callback(error, result),
+  });
+  // Adapters that cannot take the journal as the third argument (middy) find it on the context.
+  Object.defineProperty(context, GIVEN_JOURNAL, {
+    value: { journal: callback.journal, onJournal: callback.onJournal },
+    enumerable: false,
   });
   // A handler promise with nothing left to wait on can never settle; Lambda would time it out.
   const unsubscribeIdle = deps.onIdle(() =>

@@ -1,6 +1,7 @@
 import type { Envelope, OutcomeError } from '@immortal-lambda/protocol';
 import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
 import { describeError } from '../logger.js';
+import { BOUNDED_CLIENT } from '../sdk.js';
 import type { FallbackLogger } from '../types.js';
 
 let sdkClients: DestinationClients | undefined;
@@ -21,7 +22,7 @@ export async function sendFailure(input: {
   const requestId = input.envelope.invocation.awsRequestId;
   try {
     const { deliverOutcome, destinationClients } = await import('@immortal-lambda/protocol/destinations');
-    if (!input.clients && !sdkClients) sdkClients = destinationClients({ maxAttempts: 3 });
+    if (!input.clients && !sdkClients) sdkClients = destinationClients(BOUNDED_CLIENT);
     const destination = await deliverOutcome({
       envelope: input.envelope,
       outcome: { ok: false, error: input.error },

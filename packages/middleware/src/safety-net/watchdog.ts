@@ -10,7 +10,7 @@ import { describeError, isolatedLogger, jsonLogger } from '../logger.js';
 import { type OutcomeLocation, readOutcomes, writeOutcome } from '../outcome-store.js';
 import { abortAfter } from '../retry.js';
 import { startTask } from '../run-task.js';
-import { loadEcs, loadS3 } from '../sdk.js';
+import { BOUNDED_CLIENT, loadEcs, loadS3 } from '../sdk.js';
 import type { FallbackLogger, FargateFallbackOptions } from '../types.js';
 import { sendFailure } from './destinations.js';
 import { classifyStop, runnerOverride, type TaskStateChangeDetail } from './stop.js';
@@ -146,11 +146,11 @@ export function taskWatchdog(
   let ecs = options.ecsClient;
   let s3 = options.s3Client;
   const ecsClient = async () => {
-    if (!ecs) ecs = new (await loadEcs()).ECSClient({ maxAttempts: 3 });
+    if (!ecs) ecs = new (await loadEcs()).ECSClient(BOUNDED_CLIENT);
     return ecs as ECSClient;
   };
   const s3Client = async () => {
-    if (!s3) s3 = new (await loadS3()).S3Client({ maxAttempts: 3 });
+    if (!s3) s3 = new (await loadS3()).S3Client(BOUNDED_CLIENT);
     return s3 as S3Client;
   };
 

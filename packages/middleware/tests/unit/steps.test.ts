@@ -1,7 +1,11 @@
 import { ECSClient, ListTasksCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { type Journal, parseEnvelope, StepError } from '../../src/protocol/index.js';
+import { ConfigurationError } from '../../src/errors.js';
+import { fallbackExtras, fargateFallback } from '../../src/middy.js';
+import { GIVEN_JOURNAL, type Journal, parseEnvelope, StepError } from '../../src/protocol/index.js';
 import type { HandoffReceipt } from '../../src/types.js';
 import { withFargateFallback } from '../../src/wrapper.js';
 import { envelopeOf, lambdaContext, memoryLogger, mockedOptions } from '../helpers/lambda.js';
@@ -103,5 +107,76 @@ describe('steps and checkpoints through withFargateFallback', () => {
     );
     await expect(handler({}, lambdaContext(60_000))).rejects.toBeInstanceOf(StepError);
     expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
+  });
+});
+
+describe('steps and checkpoints through the middy adapter (fallbackExtras(context))', () => {
+  const ecs = mockClient(ECSClient);
+
+  beforeEach(() => {
+    ecs.reset();
+    ecs.on(ListTasksCommand).resolves({ taskArns: [] });
+  });
+
+  it('carries the finished steps and the checkpoint across the handoff', async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
+    const handler = middy(
+      async (_event: unknown, context: Context, { signal }: { signal: AbortSignal }) => {
+        const { step, checkpoint } = fallbackExtras(context);
+        await step('fetch', async () => ({ rows: 2 }));
+        checkpoint({ page: 3 });
+        await new Promise((_resolve, reject) =>
+          signal.addEventListener('abort', () => reject(signal.reason)),
+        );
+      },
+      { timeoutEarlyInMillis: MARGIN },
+    ).use(fargateFallback(mockedOptions(memoryLogger(), MARGIN)));
+
+    // Act
+    const receipt = (await handler({}, lambdaContext(MARGIN + 60))) as unknown as HandoffReceipt;
+
+    // Assess
+    expect(receipt.status).toBe('handed-off');
+    const envelope = parseEnvelope(envelopeOf(ecs.commandCalls(RunTaskCommand)[0]?.args[0].input));
+    expect(envelope.journal).toEqual({
+      steps: { fetch: { result: { rows: 2 } } },
+      checkpoint: { value: { page: 3 } },
+    });
+  });
+
+  it('in the runner, answers the steps the runner left on the context without running them', async () => {
+    // Prepare
+    const changes: Journal[] = [];
+    const ran: string[] = [];
+    const handler = middy(async (_event: unknown, context: Context) => {
+      const { step, lastCheckpoint, runtime } = fallbackExtras(context);
+      const fetched = await step('fetch', () => {
+        ran.push('fetch');
+        return 0;
+      });
+      const rendered = await step('render', () => {
+        ran.push('render');
+        return 'pdf';
+      });
+      return { fetched, rendered, lastCheckpoint, runtime };
+    }).use(fargateFallback({ env: { FARGATE_FALLBACK_RUNNER: '1' } }));
+    const context = lambdaContext(1);
+    Object.defineProperty(context, GIVEN_JOURNAL, {
+      value: { journal: { steps: { fetch: { result: 2 } } }, onJournal: (j: Journal) => changes.push(j) },
+    });
+
+    // Act
+    const result = await handler({}, context);
+
+    // Assess
+    expect(result).toEqual({ fetched: 2, rendered: 'pdf', lastCheckpoint: undefined, runtime: 'fargate' });
+    expect(ran).toEqual(['render']);
+    expect(changes).toHaveLength(1);
+  });
+
+  it('says how to fix a handler that asks for the extras without the middleware', () => {
+    expect(() => fallbackExtras(lambdaContext(1))).toThrow(ConfigurationError);
+    expect(() => fallbackExtras(lambdaContext(1))).toThrow(/add \.use\(fargateFallback\(\)\)/);
   });
 });
