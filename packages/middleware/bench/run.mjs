@@ -154,3 +154,39 @@ for (const node of [process.execPath, ...otherNodes()]) {
   );
   console.log(`| already loaded | ${fmt(percentile(warm, 0.5), 2)} | ${fmt(percentile(warm, 0.99), 2)} |`);
 }
+
+// 4. Steps and checkpoints in Lambda: what one call costs, against an awaited call of the same
+// function without a step (the baseline), in the same process.
+{
+  const { withFargateFallback } = await import('@immortal-lambda/middleware');
+  const rounds = 15;
+  const calls = 1_000; // the journal holds at most 1,000 steps
+  const perCall = async (body) => {
+    const samples = [];
+    for (let round = 0; round < rounds; round++) {
+      const handler = withFargateFallback(body, {
+        env: { ...cleanEnv, FARGATE_FALLBACK_DISABLED: 'true' },
+      });
+      const started = process.hrtime.bigint();
+      await handler({}, {});
+      samples.push(Number(process.hrtime.bigint() - started) / calls);
+    }
+    return median(samples);
+  };
+  const work = () => 1;
+  const baseline = await perCall(async () => {
+    for (let i = 0; i < calls; i++) await work();
+  });
+  const step = await perCall(async (_event, _context, extras) => {
+    for (let i = 0; i < calls; i++) await extras.step(`s${i}`, work);
+  });
+  const checkpoint = await perCall(async (_event, _context, extras) => {
+    for (let i = 0; i < calls; i++) extras.checkpoint({ page: i });
+  });
+  console.log(`\nSteps in Lambda (median of ${rounds} invocations of ${fmt(calls)} calls each)`);
+  console.log('| call | ns/call | over an awaited plain call |');
+  console.log('| --- | ---: | ---: |');
+  console.log(`| awaited plain call | ${fmt(baseline)} | — |`);
+  console.log(`| step(name, fn) | ${fmt(step)} | +${fmt(step - baseline)} ns |`);
+  console.log(`| checkpoint(state) | ${fmt(checkpoint)} | +${fmt(checkpoint - baseline)} ns |`);
+}

@@ -88,6 +88,8 @@ export class JournalRecorder {
   readonly #ranNow = new Set<string>();
   readonly #onChange: ((journal: Journal) => void) | undefined;
   #bytes = 0;
+  #count: number;
+  #checkpointBytes = 0;
   /** Steps answered from the journal instead of being run. */
   replayed = 0;
   /** Steps run in this process. */
@@ -95,7 +97,9 @@ export class JournalRecorder {
 
   constructor(seed?: Journal, onChange?: (journal: Journal) => void) {
     this.#steps = { ...(seed?.steps ?? {}) };
+    this.#count = Object.keys(this.#steps).length;
     this.#checkpoint = seed?.checkpoint;
+    this.#checkpointBytes = seed?.checkpoint ? snapshot(seed.checkpoint.value, 'the checkpoint').bytes : 0;
     this.#onChange = onChange;
     this.#bytes = seed ? snapshot(seed, 'the journal').bytes : 0;
   }
@@ -126,7 +130,7 @@ export class JournalRecorder {
       this.replayed += 1;
       return recorded.result as T;
     }
-    if (Object.keys(this.#steps).length >= MAX_JOURNAL_STEPS) {
+    if (this.#count >= MAX_JOURNAL_STEPS) {
       throw new StepError(
         `step "${name}" would be step ${MAX_JOURNAL_STEPS + 1} of this invocation; the journal holds at most ${MAX_JOURNAL_STEPS}: make steps coarser, or use checkpoint() for loops`,
       );
@@ -135,6 +139,7 @@ export class JournalRecorder {
     const { copy, bytes } = snapshot(result, `the result of step "${name}"`);
     this.#grow(bytes + name.length + 16, `step "${name}"`);
     this.#steps[name] = copy === undefined ? {} : { result: copy };
+    this.#count += 1;
     this.ran += 1;
     this.#onChange?.(this.snapshot());
     return result;
@@ -142,8 +147,8 @@ export class JournalRecorder {
 
   checkpoint(state: unknown): void {
     const { copy, bytes } = snapshot(state, 'the checkpoint');
-    const previous = this.#checkpoint ? snapshot(this.#checkpoint.value, 'the checkpoint').bytes : 0;
-    this.#grow(bytes - previous, 'the checkpoint');
+    this.#grow(bytes - this.#checkpointBytes, 'the checkpoint');
+    this.#checkpointBytes = bytes;
     this.#checkpoint = { value: copy };
     this.#onChange?.(this.snapshot());
   }
