@@ -273,6 +273,12 @@ if (result?.status !== 'handed-off') {
     );
   }
   line('status', `result: ${JSON.stringify(status.result)}`);
+  if (status.steps) {
+    line(
+      'status',
+      `steps: ${status.steps.inLambda} finished in Lambda before the handoff, ${status.steps.fromJournal} answered from the journal by the last attempt (not run again), ${status.steps.total} in all`,
+    );
+  }
   outcome = `outlived its ${seconds(timeoutMs)} timeout and finished on Fargate with the same request id ${short(requestId)}${
     status.attempts > 1 ? `, after ${status.attempts - 1} relaunch${status.attempts > 2 ? 'es' : ''}` : ''
   }`;

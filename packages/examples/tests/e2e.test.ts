@@ -375,6 +375,7 @@ describe('8. the demo command', () => {
       /ecs +task \w{8} RUNNING \(FARGATE\)/,
       /runner +immortal-runner finished: success \(exit 0\)/,
       /status +getInvocationStatus: succeeded \(attempt 2\)/,
+      /status +steps: \d+ finished in Lambda before the handoff, \d+ answered from the journal by the last attempt \(not run again\), 5 in all/,
       /demo: OK — .* finished on Fargate with the same request id \w{8}, after 1 relaunch\./,
     ];
     let from = 0;
