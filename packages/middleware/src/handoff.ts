@@ -49,8 +49,6 @@ export interface HandoffTarget {
    * net starts another function's invocation (its version, no handler of its own).
    */
   env?: Readonly<Record<string, string | undefined>>;
-  /** What the handler has done when the handoff begins (its finished steps, its checkpoint). */
-  journal?: () => Journal | undefined;
 }
 
 export interface HandoffDependencies {
@@ -85,8 +83,11 @@ export class FargateHandoff {
     return deadlineAt - DEADLINE_GUARD_MS;
   }
 
-  /** Starts the runner task for the invocation. Resolves once the task exists; throws {@link HandoffError}. */
-  async handOff(target: HandoffTarget): Promise<HandoffReceipt> {
+  /**
+   * Starts the runner task for the invocation, with the journal of what the handler has done so far
+   * (its finished steps, its checkpoint). Resolves once the task exists; throws {@link HandoffError}.
+   */
+  async handOff(target: HandoffTarget, journal?: Journal): Promise<HandoffReceipt> {
     const { clock, logger, env } = this.#deps;
     const { context } = target;
     const began = clock.now();
@@ -123,7 +124,7 @@ export class FargateHandoff {
         event: target.event,
         context,
         env: target.env ?? env,
-        journal: target.journal?.(),
+        journal,
         startedAt: target.startedAt,
         deadlineAt: target.deadlineAt,
         handedOffAt: began,

@@ -38,7 +38,6 @@ export class Invocation {
   constructor(core: FallbackCore, event: unknown, context: Context, remainingMs: number) {
     this.#core = core;
     this.#target = handoffTarget(core, event, context, remainingMs);
-    this.#target.journal = () => this.#extras.journal();
   }
 
   run(fn: FallbackHandler<unknown, unknown>): Promise<unknown> {
@@ -90,7 +89,9 @@ export class Invocation {
 
   #onDeadline = () => {
     this.#state = State.HandingOff;
-    this.#core.handoff.handOff(this.#target).then(this.#onHandedOff, this.#onHandoffFailed);
+    this.#core.handoff
+      .handOff(this.#target, this.#extras.journal())
+      .then(this.#onHandedOff, this.#onHandoffFailed);
   };
 
   #onHandedOff = (receipt: HandoffReceipt) => {

@@ -164,14 +164,14 @@ export function fargateFallback<TEvent = unknown, TResult = unknown>(
 class MiddyInvocation {
   readonly #core: FallbackCore;
   readonly #target: HandoffTarget;
+  readonly #extras: LazyExtras;
   #watchdog: unknown;
   #handoff: Promise<HandoffReceipt> | undefined;
 
   constructor(core: FallbackCore, event: unknown, context: Context, remainingMs: number) {
     this.#core = core;
     this.#target = handoffTarget(core, event, context, remainingMs);
-    const extras = attach(context, new LazyExtras('lambda'));
-    this.#target.journal = () => extras.journal();
+    this.#extras = attach(context, new LazyExtras('lambda'));
     // With maxInLambdaMs the handoff comes before the deadline less the margin: middy reads the
     // remaining time after the before-middlewares, so it is shown that much shorter, and middy's
     // early timeout fires at the handoff time.
@@ -210,7 +210,7 @@ class MiddyInvocation {
   };
 
   #start(): Promise<HandoffReceipt> {
-    this.#handoff ??= this.#core.handoff.handOff(this.#target);
+    this.#handoff ??= this.#core.handoff.handOff(this.#target, this.#extras.journal());
     return this.#handoff;
   }
 

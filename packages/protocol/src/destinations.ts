@@ -105,10 +105,7 @@ export interface Destinations {
  * const { onFailure } = await findDestinations(lambda, 'arn:aws:lambda:eu-west-1:123456789012:function:report:live');
  * ```
  */
-export async function findDestinations(
-  lambda: Sender | LambdaClient,
-  invokedFunctionArn: string,
-): Promise<Destinations> {
+export async function findDestinations(lambda: Sender, invokedFunctionArn: string): Promise<Destinations> {
   const match = /^(arn:aws[a-z-]*:lambda:[^:]+:\d+:function:[^:]+)(?::(.+))?$/.exec(invokedFunctionArn);
   const functionName = match?.[1] ?? invokedFunctionArn;
   const qualifier = match?.[2];

@@ -1,4 +1,4 @@
-import type { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   type Envelope,
   EXIT_CODES,
@@ -17,6 +17,13 @@ import {
   deliverOutcome,
 } from '@immortal-lambda/protocol/destinations';
 import type { Fetch } from './download.js';
+
+/** Writes one JSON object to the payload bucket: a record, a large result, the journal. */
+async function putJson(s3: S3Client, bucket: string, key: string, body: string): Promise<void> {
+  await s3.send(
+    new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' }),
+  );
+}
 
 type Log = (level: 'INFO' | 'ERROR', message: string, attributes: Record<string, unknown>) => void;
 
@@ -94,7 +101,7 @@ export class OutcomeRecorder {
         if (bytes <= RESULT_INLINE_LIMIT)
           return this.#put({ status: 'succeeded', result: value, resultBytes: bytes, ...counted });
         const key = this.#key(`attempt-${this.#target.attempt}.result`);
-        await this.#putObject(key, json);
+        await putJson(this.#s3(), this.#target.bucket as string, key, json);
         return this.#put({
           status: 'succeeded',
           resultLocation: formatS3Uri({ bucket: this.#target.bucket as string, key }),
@@ -146,18 +153,11 @@ export class OutcomeRecorder {
       ...fields,
       updatedAt: new Date(this.#now()).toISOString(),
     });
-    await this.#putObject(this.#key(`attempt-${this.#target.attempt}`), JSON.stringify(record));
-  }
-
-  async #putObject(key: string, body: string): Promise<void> {
-    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
-    await this.#s3().send(
-      new PutObjectCommand({
-        Bucket: this.#target.bucket,
-        Key: key,
-        Body: body,
-        ContentType: 'application/json',
-      }),
+    await putJson(
+      this.#s3(),
+      this.#target.bucket as string,
+      this.#key(`attempt-${this.#target.attempt}`),
+      JSON.stringify(record),
     );
   }
 }
@@ -228,8 +228,6 @@ export class JournalStore {
   #lastWrite = Number.NEGATIVE_INFINITY;
   #timer: unknown;
   #writing: Promise<void> = Promise.resolve();
-  /** Writes made so far (for the outcome record). */
-  writes = 0;
 
   constructor(input: {
     envelope: Envelope;
@@ -256,7 +254,6 @@ export class JournalStore {
   /** The journal a previous attempt saved, or `undefined` (none, or no bucket). */
   async load(): Promise<Journal | undefined> {
     if (!this.#bucket) return undefined;
-    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
     try {
       const object = await this.#s3().send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key }));
       return JSON.parse((await object.Body?.transformToString()) ?? 'null') as Journal;
@@ -294,18 +291,7 @@ export class JournalStore {
     this.#latest = undefined;
     this.#lastWrite = this.#now();
     this.#writing = this.#writing
-      .then(async () => {
-        const { PutObjectCommand } = await import('@aws-sdk/client-s3');
-        await this.#s3().send(
-          new PutObjectCommand({
-            Bucket: this.#bucket,
-            Key: this.#key,
-            Body: JSON.stringify(journal),
-            ContentType: 'application/json',
-          }),
-        );
-        this.writes += 1;
-      })
+      .then(() => putJson(this.#s3(), this.#bucket as string, this.#key, JSON.stringify(journal)))
       .catch((error: unknown) => {
         this.#log('ERROR', 'The journal could not be saved; a relaunch would resume from an earlier step', {
           error: { name: (error as Error).name, message: (error as Error).message },
