@@ -8,6 +8,7 @@ import {
   resolveMode,
   unknownOptionsWarning,
 } from './config.js';
+import { DeadlineTimer } from './deadline-timer.js';
 import { ConfigurationError } from './errors.js';
 import { FargateHandoff, type HandoffTarget } from './handoff.js';
 import { describeError, isolatedLogger, jsonLogger } from './logger.js';
@@ -17,6 +18,8 @@ import type { Clock, FallbackLogger, FargateFallbackOptions, HandoffReceipt } fr
 export interface FallbackCore {
   handoff: FargateHandoff;
   clock: Clock;
+  /** The one timer that watches every invocation's handoff time. */
+  deadlines: DeadlineTimer;
   logger: FallbackLogger;
   marginMs: number;
   /** Hand off at most this long after the start (undefined: only the margin counts). */
@@ -70,6 +73,7 @@ export function createCore(
   return {
     handoff,
     clock,
+    deadlines: new DeadlineTimer(clock),
     logger,
     marginMs: config.marginMs,
     maxInLambdaMs: config.maxInLambdaMs,

@@ -1,5 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { type FallbackCore, handoffTarget } from './core.js';
+import type { Due } from './deadline-timer.js';
 import { HandedOffError, type HandoffError } from './errors.js';
 import { LazyExtras } from './extras.js';
 import type { HandoffTarget } from './handoff.js';
@@ -17,7 +18,8 @@ enum State {
 /**
  * One wrapped invocation: races the handler against the handoff timer.
  *
- * - The handler settles first: its outcome is returned untouched and the timer cleared.
+ * - The handler settles first: its outcome is returned untouched and it stops
+ *   being watched by the core's deadline timer.
  * - The timer fires: the handoff starts while the handler keeps running. Once the task
  *   exists, the handler's signal is aborted and the handoff response returned.
  * - The handler settles while the handoff is in flight: the task, if it was started, is
@@ -25,12 +27,13 @@ enum State {
  * - The handoff fails: the handler keeps running; if it has not settled by the deadline
  *   guard, the invocation fails with the {@link HandoffError}.
  */
-export class Invocation {
+export class Invocation implements Due {
   readonly #core: FallbackCore;
   readonly #target: HandoffTarget;
   readonly #extras = new LazyExtras('lambda');
+  readonly dueAt: number;
   #state = State.Running;
-  #timer: unknown;
+  #failTimer: unknown;
   #pending: Outcome | undefined;
   #resolve!: (value: unknown) => void;
   #reject!: (error: unknown) => void;
@@ -38,6 +41,7 @@ export class Invocation {
   constructor(core: FallbackCore, event: unknown, context: Context, remainingMs: number) {
     this.#core = core;
     this.#target = handoffTarget(core, event, context, remainingMs);
+    this.dueAt = this.#target.handOffAt;
   }
 
   run(fn: FallbackHandler<unknown, unknown>): Promise<unknown> {
@@ -52,8 +56,7 @@ export class Invocation {
     return new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
-      const delay = this.#target.handOffAt - this.#target.startedAt;
-      this.#timer = this.#core.clock.setTimeout(this.#onDeadline, Math.max(delay, 0));
+      this.#core.deadlines.watch(this);
       result.then(this.#onValue, this.#onError);
     });
   }
@@ -69,8 +72,11 @@ export class Invocation {
   #settle(outcome: Outcome) {
     switch (this.#state) {
       case State.Running:
+        this.#core.deadlines.unwatch(this);
+        this.#deliver(outcome);
+        return;
       case State.HandoffFailed:
-        this.#core.clock.clearTimeout(this.#timer);
+        this.#core.clock.clearTimeout(this.#failTimer);
         this.#deliver(outcome);
         return;
       case State.HandingOff:
@@ -87,14 +93,17 @@ export class Invocation {
     else this.#reject(outcome.error);
   }
 
-  #onDeadline = () => {
+  /** The handoff time came with the handler still running: the handoff starts. */
+  onDue(): void {
     this.#state = State.HandingOff;
-    this.#core.handoff
-      .handOff(this.#target, this.#extras.journal())
-      .then(this.#onHandedOff, this.#onHandoffFailed);
-  };
+    this.#core.handoff.handOff(this.#target, this.#extras.journal()).then(
+      (receipt) => this.#onHandedOff(receipt),
+      (error: HandoffError) => this.#onHandoffFailed(error),
+    );
+  }
 
-  #onHandedOff = (receipt: HandoffReceipt) => {
+  // Methods, not arrow fields: only an invocation that hands off needs them bound.
+  #onHandedOff(receipt: HandoffReceipt): void {
     const pending = this.#pending;
     if (pending) {
       this.#state = State.Done;
@@ -104,9 +113,9 @@ export class Invocation {
     this.#state = State.Done;
     this.#extras.abort(new HandedOffError(receipt.taskArn));
     this.#core.respond(receipt, this.#target.event, this.#target.context).then(this.#resolve, this.#reject);
-  };
+  }
 
-  #onHandoffFailed = (error: HandoffError) => {
+  #onHandoffFailed(error: HandoffError): void {
     const pending = this.#pending;
     if (pending) {
       this.#deliver(pending);
@@ -115,7 +124,7 @@ export class Invocation {
     this.#state = State.HandoffFailed;
     const { clock, handoff } = this.#core;
     const wait = handoff.failAt(this.#target.deadlineAt) - clock.now();
-    this.#timer = clock.setTimeout(
+    this.#failTimer = clock.setTimeout(
       () => {
         if (this.#state !== State.HandoffFailed) return;
         this.#state = State.Done;
@@ -124,7 +133,7 @@ export class Invocation {
       },
       Math.max(wait, 0),
     );
-  };
+  }
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

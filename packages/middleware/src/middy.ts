@@ -1,6 +1,7 @@
 import { GIVEN_JOURNAL } from '@immortal-lambda/protocol';
 import type { Context } from 'aws-lambda';
 import { createCore, type FallbackCore, handoffTarget, remainingTime, setUp } from './core.js';
+import type { Due } from './deadline-timer.js';
 import { ConfigurationError, HandoffError } from './errors.js';
 import { type GivenExtras, LazyExtras, runnerExtras } from './extras.js';
 import type { HandoffTarget } from './handoff.js';
@@ -161,11 +162,12 @@ export function fargateFallback<TEvent = unknown, TResult = unknown>(
   };
 }
 
-class MiddyInvocation {
+class MiddyInvocation implements Due {
   readonly #core: FallbackCore;
   readonly #target: HandoffTarget;
   readonly #extras: LazyExtras;
-  #watchdog: unknown;
+  /** When middy's early timeout should have fired, at the latest. */
+  readonly dueAt: number;
   #handoff: Promise<HandoffReceipt> | undefined;
 
   constructor(core: FallbackCore, event: unknown, context: Context, remainingMs: number) {
@@ -180,8 +182,8 @@ class MiddyInvocation {
       const remaining = context.getRemainingTimeInMillis.bind(context);
       context.getRemainingTimeInMillis = () => Math.max(0, remaining() - shift);
     }
-    const due = this.#target.handOffAt - this.#target.startedAt;
-    this.#watchdog = core.clock.setTimeout(this.#onWatchdog, Math.max(due, 0) + MIDDY_TIMEOUT_SLACK_MS);
+    this.dueAt = this.#target.handOffAt + MIDDY_TIMEOUT_SLACK_MS;
+    core.deadlines.watch(this);
   }
 
   /**
@@ -198,7 +200,8 @@ class MiddyInvocation {
     return this.#core.clock.now() >= this.#target.handOffAt - MIDDY_TIMEOUT_SLACK_MS;
   }
 
-  #onWatchdog = () => {
+  /** Middy's early timeout is late: the set-up is wrong, and the invocation is handed off anyway. */
+  onDue(): void {
     const error = new ConfigurationError([
       `middy's early timeout had not fired when the handoff was due (${this.#core.marginMs} ms before the deadline, or maxInLambdaMs after the start): set middy(handler, { timeoutEarlyInMillis: ${this.#core.marginMs} }) or more, so that the handler is stopped before the handoff; this invocation is being handed off anyway`,
     ]);
@@ -207,7 +210,7 @@ class MiddyInvocation {
       error: { name: error.name, message: error.message },
     });
     this.#start().catch(noop);
-  };
+  }
 
   #start(): Promise<HandoffReceipt> {
     this.#handoff ??= this.#core.handoff.handOff(this.#target, this.#extras.journal());
@@ -215,7 +218,7 @@ class MiddyInvocation {
   }
 
   async handOff(): Promise<unknown> {
-    this.#core.clock.clearTimeout(this.#watchdog);
+    this.#core.deadlines.unwatch(this);
     const receipt = await this.#start();
     const response = await this.#core.respond(receipt, this.#target.event, this.#target.context);
     // middy treats an undefined response after onError as "unhandled" and rethrows the timeout.
@@ -224,7 +227,7 @@ class MiddyInvocation {
 
   /** The handler settled in Lambda: stop a task that a late-detected timeout may have started. */
   async finishedInLambda(): Promise<undefined> {
-    this.#core.clock.clearTimeout(this.#watchdog);
+    this.#core.deadlines.unwatch(this);
     if (this.#handoff === undefined) return undefined;
     const receipt = await this.#handoff.catch(() => undefined);
     if (receipt) await this.#core.handoff.stopTask(receipt.taskArn, this.#target);

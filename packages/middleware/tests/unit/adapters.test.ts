@@ -132,6 +132,28 @@ describe.each(adapters)('$name', (adapter) => {
     expect(record?.attributes.envelopeBytes).toBe(Buffer.byteLength(envelopeOf(input)));
   });
 
+  it('hands off an invocation at its own time after earlier ones finished in time', async () => {
+    // Prepare: the first two finish at once; the third is due later than the first's handoff time
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }], failures: [] });
+    const handler = adapter.wrap(async (event, context, extras) => {
+      if ((event as { quick?: boolean }).quick) return 'quick';
+      return untilAborted(event, context, extras);
+    }, options);
+    await handler({ quick: true }, lambdaContext(REMAINING));
+    await handler({ quick: true }, lambdaContext(60_000));
+    const context = lambdaContext(REMAINING + 100);
+    const started = Date.now();
+
+    // Act
+    const receipt = (await handler({}, context)) as HandoffReceipt;
+
+    // Assess
+    expect(receipt).toMatchObject({ status: 'handed-off', requestId: context.awsRequestId });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    const calls = ecs.commandCalls(RunTaskCommand);
+    expect(calls.map((call) => call.args[0].input.clientToken)).toEqual([context.awsRequestId]);
+  });
+
   it('returns what handoffResponse builds from the receipt', async () => {
     // Prepare
     ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
