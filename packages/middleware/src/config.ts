@@ -7,7 +7,7 @@ import {
   ENV,
   ENVELOPE_TRANSPORTS,
   type EnvelopeTransport,
-} from '@immortal-lambda/protocol';
+} from '@immortal-lambda/protocol/basics';
 import { ConfigurationError } from './errors.js';
 import type { FargateFallbackOptions } from './types.js';
 

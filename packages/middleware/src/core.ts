@@ -1,22 +1,27 @@
-import { ENV } from '@immortal-lambda/protocol';
+import { ENV } from '@immortal-lambda/protocol/basics';
 import type { Context } from 'aws-lambda';
 import { systemClock } from './clock.js';
 import {
   checkOptions,
   type FallbackMode,
+  type ResolvedConfig,
   resolveConfig,
   resolveMode,
   unknownOptionsWarning,
 } from './config.js';
 import { DeadlineTimer } from './deadline-timer.js';
-import { ConfigurationError } from './errors.js';
-import { FargateHandoff, type HandoffTarget } from './handoff.js';
+import { ConfigurationError, HandoffError } from './errors.js';
 import { describeError, isolatedLogger, jsonLogger } from './logger.js';
+import { DEADLINE_GUARD_MS, type Handoff, type HandoffDependencies, type HandoffTarget } from './target.js';
 import type { Clock, FallbackLogger, FargateFallbackOptions, HandoffReceipt } from './types.js';
 
 /** What both adapters share once the options are resolved. */
 export interface FallbackCore {
-  handoff: FargateHandoff;
+  config: ResolvedConfig;
+  /** What the handoff mechanism is built with: environment, clock, logger, clients. */
+  deps: HandoffDependencies;
+  /** The handoff mechanism, loaded on the first handoff. */
+  handoff: Handoff;
   clock: Clock;
   /** The one timer that watches every invocation's handoff time. */
   deadlines: DeadlineTimer;
@@ -59,19 +64,21 @@ export function createCore(
   const config = resolveConfig(options, env);
   const clock = options.clock ?? systemClock;
   const logger = isolatedLogger(options.logger ?? jsonLogger);
-  const handoff = new FargateHandoff(config, {
+  const deps: HandoffDependencies = {
     env,
     clock,
     logger,
     random: options.random ?? Math.random,
     ecsClient: options.ecsClient,
     s3Client: options.s3Client,
-  });
+  };
   const custom = options.handoffResponse as
     | ((receipt: HandoffReceipt, event: unknown, context: Context) => unknown)
     | undefined;
   return {
-    handoff,
+    config,
+    deps,
+    handoff: lazyHandoff(config, deps),
     clock,
     deadlines: new DeadlineTimer(clock),
     logger,
@@ -91,6 +98,35 @@ export function createCore(
         return receipt;
       }
     },
+  };
+}
+
+/**
+ * The handoff mechanism, imported on its first use: building and validating the envelope,
+ * spilling it to S3 and starting the task is most of the package's code, and an invocation that
+ * finishes in time never needs it. A module that cannot be loaded fails the handoff like the SDK
+ * that cannot be loaded: a `HandoffError` with reason `sdk-unavailable`.
+ */
+function lazyHandoff(config: ResolvedConfig, deps: HandoffDependencies): Handoff {
+  let mechanism: Promise<Handoff> | undefined;
+  const load = (requestId: string | undefined): Promise<Handoff> => {
+    mechanism ??= import('./handoff.js').then(
+      ({ FargateHandoff }) => new FargateHandoff(config, deps),
+      (error: unknown) => {
+        mechanism = undefined;
+        throw new HandoffError(
+          'sdk-unavailable',
+          `the handoff module of @immortal-lambda/middleware could not be loaded: check that the package is deployed whole (${String((error as Error)?.message ?? error)})`,
+          { requestId, cause: error },
+        );
+      },
+    );
+    return mechanism;
+  };
+  return {
+    failAt: (deadlineAt) => deadlineAt - DEADLINE_GUARD_MS,
+    handOff: async (target, journal) => (await load(target.context.awsRequestId)).handOff(target, journal),
+    stopTask: async (taskArn, target) => (await load(target.context.awsRequestId)).stopTask(taskArn, target),
   };
 }
 

@@ -1,4 +1,4 @@
-import { EnvelopeError, ImmortalLambdaError } from '@immortal-lambda/protocol';
+import { EnvelopeError, ImmortalLambdaError } from '@immortal-lambda/protocol/basics';
 
 export { EnvelopeError, ImmortalLambdaError };
 

@@ -1,4 +1,4 @@
-import { type Journal, JournalRecorder } from '@immortal-lambda/protocol';
+import { type Journal, JournalRecorder } from '@immortal-lambda/protocol/basics';
 import type { FallbackHandlerExtras } from './types.js';
 
 /**

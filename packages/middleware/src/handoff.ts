@@ -18,54 +18,15 @@ import { abortAfter, bounded } from './retry.js';
 import { buildOverrides, overridesSize, startTask } from './run-task.js';
 import { loadEcs, loadS3 } from './sdk.js';
 import { spillEnvelope } from './spill.js';
-import type { Clock, FallbackLogger, HandoffReceipt } from './types.js';
-
-/**
- * How long before the hard deadline every AWS call is abandoned, so that a failed handoff can
- * still be reported as an error that Lambda records, rather than as a timeout.
- *
- * @example
- * ```ts
- * import { DEADLINE_GUARD_MS } from '@immortal-lambda/middleware';
- * const failsAt = deadline - DEADLINE_GUARD_MS; // when a HandoffError is thrown at the latest
- * ```
- */
-export const DEADLINE_GUARD_MS = 500;
-
-/** The invocation to hand off. */
-export interface HandoffTarget {
-  event: unknown;
-  context: Context;
-  /** When the invocation started, epoch ms. */
-  startedAt: number;
-  /** When Lambda would time the invocation out, epoch ms. */
-  deadlineAt: number;
-  /** When the handoff starts: the deadline less the margin, or earlier with `maxInLambdaMs`. */
-  handOffAt: number;
-  /** The remaining time was already below the margin when the invocation started. */
-  immediate: boolean;
-  /**
-   * The Lambda environment the envelope is built from, when it is not this process's: the safety
-   * net starts another function's invocation (its version, no handler of its own).
-   */
-  env?: Readonly<Record<string, string | undefined>>;
-}
-
-export interface HandoffDependencies {
-  env: Readonly<Record<string, string | undefined>>;
-  clock: Clock;
-  random: () => number;
-  logger: FallbackLogger;
-  ecsClient?: ECSClient | undefined;
-  s3Client?: S3Client | undefined;
-}
+import { DEADLINE_GUARD_MS, type Handoff, type HandoffDependencies, type HandoffTarget } from './target.js';
+import type { HandoffReceipt } from './types.js';
 
 /**
  * The one handoff mechanism behind both the wrapper and the middy middleware: builds the
  * envelope, spills it to S3 when the override would be too large, starts the runner task, and
  * logs one record of the outcome.
  */
-export class FargateHandoff {
+export class FargateHandoff implements Handoff {
   readonly config: ResolvedConfig;
   readonly #deps: HandoffDependencies;
   #ecs: ECSClient | undefined;

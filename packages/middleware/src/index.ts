@@ -8,7 +8,7 @@ export {
   ImmortalLambdaError,
   RelaunchError,
 } from './errors.js';
-export { DEADLINE_GUARD_MS } from './handoff.js';
+export { DEADLINE_GUARD_MS } from './target.js';
 export type {
   CapacityOption,
   Clock,

@@ -3,7 +3,7 @@ import { type FallbackCore, handoffTarget } from './core.js';
 import type { Due } from './deadline-timer.js';
 import { HandedOffError, type HandoffError } from './errors.js';
 import { LazyExtras } from './extras.js';
-import type { HandoffTarget } from './handoff.js';
+import type { HandoffTarget } from './target.js';
 import type { FallbackHandler, HandoffReceipt } from './types.js';
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };

@@ -1,10 +1,10 @@
-import { GIVEN_JOURNAL } from '@immortal-lambda/protocol';
+import { GIVEN_JOURNAL } from '@immortal-lambda/protocol/basics';
 import type { Context } from 'aws-lambda';
 import { createCore, type FallbackCore, handoffTarget, remainingTime, setUp } from './core.js';
 import type { Due } from './deadline-timer.js';
 import { ConfigurationError, HandoffError } from './errors.js';
 import { type GivenExtras, LazyExtras, runnerExtras } from './extras.js';
-import type { HandoffTarget } from './handoff.js';
+import type { HandoffTarget } from './target.js';
 import type { FallbackHandlerExtras, FargateFallbackOptions, HandoffReceipt } from './types.js';
 
 /** Where the middleware puts the extras on the Lambda context: middy's handler has no room. */

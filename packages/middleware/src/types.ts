@@ -1,6 +1,6 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { CapacityOption, EnvelopeTransport } from '@immortal-lambda/protocol';
+import type { CapacityOption, EnvelopeTransport } from '@immortal-lambda/protocol/basics';
 import type { Context } from 'aws-lambda';
 
 /**
@@ -71,7 +71,7 @@ export interface HandoffReceipt {
   handedOffAt: string;
 }
 
-export type { CapacityOption } from '@immortal-lambda/protocol';
+export type { CapacityOption } from '@immortal-lambda/protocol/basics';
 
 /**
  * A structured logger. A Powertools `Logger` fits as it is; the default writes one JSON line.

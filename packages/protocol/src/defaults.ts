@@ -83,3 +83,14 @@ export function runtimeNodeMajor(runtime: string | undefined): number | undefine
   const match = /^nodejs(\d+)\.x$/.exec(runtime ?? '');
   return match ? Number(match[1]) : undefined;
 }
+
+/**
+ * The default key prefix of outcome records in the payload bucket.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_OUTCOME_PREFIX } from '@immortal-lambda/protocol';
+ * const objects = bucket.arnForObjects(`${DEFAULT_OUTCOME_PREFIX}*`);
+ * ```
+ */
+export const DEFAULT_OUTCOME_PREFIX = 'immortal-lambda/outcomes/';

@@ -2,6 +2,7 @@ export {
   CAPACITY_OPTIONS,
   type CapacityOption,
   DEFAULT_CONTAINER_NAME,
+  DEFAULT_OUTCOME_PREFIX,
   DEFAULT_PAYLOAD_PREFIX,
   ENVELOPE_TRANSPORTS,
   type EnvelopeTransport,
@@ -41,7 +42,6 @@ export {
 } from './journal.js';
 export { ENV, type EnvName } from './names.js';
 export {
-  DEFAULT_OUTCOME_PREFIX,
   type InvocationStatus,
   type InvocationStatusView,
   OUTCOME_KIND,

@@ -86,17 +86,6 @@ export const OUTCOME_KIND = 'immortal-lambda.outcome';
 export const OUTCOME_VERSION = 1;
 
 /**
- * The default key prefix of outcome records in the payload bucket.
- *
- * @example
- * ```ts
- * import { DEFAULT_OUTCOME_PREFIX } from '@immortal-lambda/protocol';
- * const objects = bucket.arnForObjects(`${DEFAULT_OUTCOME_PREFIX}*`);
- * ```
- */
-export const DEFAULT_OUTCOME_PREFIX = 'immortal-lambda/outcomes/';
-
-/**
  * The largest result, as JSON bytes, kept in the record itself; a larger one is written beside it.
  *
  * @example

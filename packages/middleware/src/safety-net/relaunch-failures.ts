@@ -2,6 +2,7 @@ import { ENV } from '@immortal-lambda/protocol';
 import type { Context } from 'aws-lambda';
 import { createCore, setUp } from '../core.js';
 import { RelaunchError } from '../errors.js';
+import { FargateHandoff } from '../handoff.js';
 import { describeError } from '../logger.js';
 import { readOutcomes } from '../outcome-store.js';
 import type { FargateFallbackOptions, HandoffReceipt } from '../types.js';
@@ -62,6 +63,7 @@ export function relaunchFailures(
   const { functionArn, ...handoffOptions } = options;
   const { options: checked, env } = setUp(handoffOptions);
   const core = createCore(checked, env);
+  const handoff = new FargateHandoff(core.config, core.deps);
   const defaultArn = functionArn ?? env[ENV.failedFunction]?.trim();
 
   const relaunch = async (
@@ -77,11 +79,11 @@ export function relaunchFailures(
       );
     }
     const [, , name, qualifier] = match as unknown as [string, string, string, string | undefined];
-    const bucket = core.handoff.config.payloadBucket;
+    const bucket = core.config.payloadBucket;
     if (bucket) {
-      const records = await readOutcomes(await core.handoff.s3(item.requestId), {
+      const records = await readOutcomes(await handoff.s3(item.requestId), {
         bucket,
-        prefix: core.handoff.config.outcomePrefix,
+        prefix: core.config.outcomePrefix,
         functionName: name,
         requestId: item.requestId,
       });
@@ -91,7 +93,7 @@ export function relaunchFailures(
     }
     const now = core.clock.now();
     const remaining = context.getRemainingTimeInMillis();
-    const receipt: HandoffReceipt = await core.handoff.handOff({
+    const receipt: HandoffReceipt = await handoff.handOff({
       event: item.event,
       context: {
         awsRequestId: item.requestId,

@@ -2,7 +2,7 @@ import { ECSClient, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs'
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HandedOffError, HandoffError } from '../../src/errors.js';
-import { DEADLINE_GUARD_MS } from '../../src/handoff.js';
+import { DEADLINE_GUARD_MS } from '../../src/target.js';
 import type { FallbackHandlerExtras, FargateFallbackOptions, HandoffReceipt } from '../../src/types.js';
 import { withFargateFallback } from '../../src/wrapper.js';
 import { awsError, lambdaContext, lambdaEnv, memoryLogger } from '../helpers/lambda.js';

@@ -1,0 +1,58 @@
+import type { ECSClient } from '@aws-sdk/client-ecs';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Journal } from '@immortal-lambda/protocol/basics';
+import type { Context } from 'aws-lambda';
+import type { Clock, FallbackLogger, HandoffReceipt } from './types.js';
+
+/**
+ * How long before the hard deadline every AWS call is abandoned, so that a failed handoff can
+ * still be reported as an error that Lambda records, rather than as a timeout.
+ *
+ * @example
+ * ```ts
+ * import { DEADLINE_GUARD_MS } from '@immortal-lambda/middleware';
+ * const failsAt = deadline - DEADLINE_GUARD_MS; // when a HandoffError is thrown at the latest
+ * ```
+ */
+export const DEADLINE_GUARD_MS = 500;
+
+/** The invocation to hand off. */
+export interface HandoffTarget {
+  event: unknown;
+  context: Context;
+  /** When the invocation started, epoch ms. */
+  startedAt: number;
+  /** When Lambda would time the invocation out, epoch ms. */
+  deadlineAt: number;
+  /** When the handoff starts: the deadline less the margin, or earlier with `maxInLambdaMs`. */
+  handOffAt: number;
+  /** The remaining time was already below the margin when the invocation started. */
+  immediate: boolean;
+  /**
+   * The Lambda environment the envelope is built from, when it is not this process's: the safety
+   * net starts another function's invocation (its version, no handler of its own).
+   */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface HandoffDependencies {
+  env: Readonly<Record<string, string | undefined>>;
+  clock: Clock;
+  random: () => number;
+  logger: FallbackLogger;
+  ecsClient?: ECSClient | undefined;
+  s3Client?: S3Client | undefined;
+}
+
+/**
+ * What the adapters ask of the handoff mechanism. The wrapper's core loads the mechanism itself
+ * (envelope, S3, RunTask: most of the package) on the first handoff only.
+ */
+export interface Handoff {
+  /** Starts the runner task; resolves once it exists, rejects with a `HandoffError`. */
+  handOff(target: HandoffTarget, journal?: Journal): Promise<HandoffReceipt>;
+  /** Stops a task no longer needed; best effort, never throws. */
+  stopTask(taskArn: string, target: HandoffTarget): Promise<boolean>;
+  /** The last moment at which a failed invocation can still be reported: the deadline less the guard. */
+  failAt(deadlineAt: number): number;
+}

@@ -1,0 +1,22 @@
+// The part of the protocol a wrapped handler loads when its module is imported: the setting names,
+// the defaults, the error classes and the journal of steps. The envelope, the outcome records and
+// RunTask's rules load with the first handoff, from the package's main entry.
+export {
+  CAPACITY_OPTIONS,
+  type CapacityOption,
+  DEFAULT_CONTAINER_NAME,
+  DEFAULT_OUTCOME_PREFIX,
+  DEFAULT_PAYLOAD_PREFIX,
+  ENVELOPE_TRANSPORTS,
+  type EnvelopeTransport,
+} from './defaults.js';
+export { EnvelopeError, ImmortalLambdaError } from './errors.js';
+export {
+  GIVEN_JOURNAL,
+  type Journal,
+  JournalRecorder,
+  MAX_JOURNAL_BYTES,
+  MAX_JOURNAL_STEPS,
+  StepError,
+} from './journal.js';
+export { ENV, type EnvName } from './names.js';
