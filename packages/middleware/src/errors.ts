@@ -1,6 +1,6 @@
-import { EnvelopeError, ImmortalLambdaError } from '@immortal-lambda/protocol/basics';
+import { ImmortalLambdaError } from '@immortal-lambda/protocol/basics';
 
-export { EnvelopeError, ImmortalLambdaError };
+export { EnvelopeError, ImmortalLambdaError } from '@immortal-lambda/protocol/basics';
 
 /**
  * The wrapper's configuration is missing or invalid. Thrown once, when the handler is wrapped,

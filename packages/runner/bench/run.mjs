@@ -192,5 +192,68 @@ console.log(
 );
 console.log(`Target: under 400 ms added → +${fmt(added, 1)} ms: ${added < 400 ? 'met' : 'NOT MET'}`);
 
+// 3. The journal in the runner: what persisting one step costs at loopback (a PutObject to the
+// local S3), against a bare PutObject of the same JSON through the same client, and how many
+// writes 1,000 steps over 3 seconds make (at most one a second, and one at the end).
+{
+  const { startS3 } = await import('@immortal-lambda/local');
+  const { PutObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
+  const { JournalStore } = await import(join(here, '..', 'dist', 'index.js'));
+  const s3 = await startS3({ bucket: 'bench-journal' });
+  const client = new S3Client({
+    region: 'eu-west-1',
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  const envelope = { function: { name: 'report' }, invocation: { awsRequestId: 'bench' } };
+  let writes = 0;
+  const counting = { send: (command) => (writes++, client.send(command)) };
+  const store = (s3Client) =>
+    new JournalStore({
+      envelope,
+      bucket: 'bench-journal',
+      prefix: 'immortal-lambda/outcomes/',
+      s3: () => s3Client,
+      now: Date.now,
+      log: () => undefined,
+      timers: { set: setTimeout, clear: clearTimeout },
+    });
+  const journal = { steps: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`page-${i}`, { result: { rows: i * 100 } }])) };
+  const body = JSON.stringify(journal);
+  const samples = Number(process.env.BENCH_WRITES ?? 60);
+  const bare = [];
+  const ours = [];
+  for (let i = 0; i < samples; i++) {
+    let start = process.hrtime.bigint();
+    await client.send(new PutObjectCommand({ Bucket: 'bench-journal', Key: 'bare.json', Body: body }));
+    bare.push(Number(process.hrtime.bigint() - start) / 1e6);
+    const one = store(client);
+    start = process.hrtime.bigint();
+    one.save(journal);
+    await one.flush();
+    ours.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  const batched = store(counting);
+  const steps = { steps: {} };
+  const began = Date.now();
+  for (let i = 0; i < 1_000; i++) {
+    steps.steps[`s${i}`] = { result: i };
+    batched.save({ steps: { ...steps.steps } });
+    await new Promise((resolve) => setTimeout(resolve, 3));
+  }
+  await batched.flush();
+  const spanS = (Date.now() - began) / 1000;
+  await s3.stop();
+  console.log(`\nJournal persistence in the runner, local S3 on loopback (median of ${samples}; ${fmt(body.length)}-byte journal)`);
+  console.log('| write | ms |');
+  console.log('| --- | ---: |');
+  console.log(`| PutObject of the same JSON (baseline) | ${fmt(median(bare), 2)} |`);
+  console.log(`| JournalStore save + flush | ${fmt(median(ours), 2)} (${fmt(median(ours) / median(bare), 2)}× the PutObject) |`);
+  console.log(
+    `1,000 steps over ${fmt(spanS, 1)} s made ${writes} writes (target: at most one a second plus the last → ≤ ${Math.ceil(spanS) + 1}: ${writes <= Math.ceil(spanS) + 1 ? 'met' : 'NOT MET'})`,
+  );
+}
+
 server.close();
 rmSync(scratch, { recursive: true, force: true });

@@ -216,6 +216,18 @@ export async function sendFinalOutcome(input: {
  * The journal of the invocation in the payload bucket (`journal.json` beside its records): each
  * finished step and checkpoint is saved, at most once a second and always before the run ends,
  * so that a relaunch resumes from the latest step instead of from the handoff.
+ *
+ * @example
+ * ```ts
+ * import { S3Client } from '@aws-sdk/client-s3';
+ * import { JournalStore } from '@immortal-lambda/runner';
+ * const store = new JournalStore({
+ *   envelope, bucket: 'jobs-payloads', prefix: 'immortal-lambda/outcomes/', s3: () => new S3Client({}),
+ *   now: Date.now, log: console.log, timers: { set: setTimeout, clear: (t) => clearTimeout(t as NodeJS.Timeout) },
+ * });
+ * store.save({ steps: { load: { result: 42 } } });
+ * await store.flush();
+ * ```
  */
 export class JournalStore {
   readonly #key: string;
