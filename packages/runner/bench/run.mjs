@@ -196,6 +196,7 @@ console.log(`Target: under 400 ms added → +${fmt(added, 1)} ms: ${added < 400 
 // local S3), against a bare PutObject of the same JSON through the same client, and how many
 // writes 1,000 steps over 3 seconds make (at most one a second, and one at the end).
 {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const { startS3 } = await import('@immortal-lambda/local');
   const { PutObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
   const { JournalStore } = await import(join(here, '..', 'dist', 'index.js'));
@@ -208,7 +209,12 @@ console.log(`Target: under 400 ms added → +${fmt(added, 1)} ms: ${added < 400 
   });
   const envelope = { function: { name: 'report' }, invocation: { awsRequestId: 'bench' } };
   let writes = 0;
-  const counting = { send: (command) => (writes++, client.send(command)) };
+  const counting = {
+    send: (command) => {
+      writes++;
+      return client.send(command);
+    },
+  };
   const store = (s3Client) =>
     new JournalStore({
       envelope,
@@ -219,7 +225,11 @@ console.log(`Target: under 400 ms added → +${fmt(added, 1)} ms: ${added < 400 
       log: () => undefined,
       timers: { set: setTimeout, clear: clearTimeout },
     });
-  const journal = { steps: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`page-${i}`, { result: { rows: i * 100 } }])) };
+  const journal = {
+    steps: Object.fromEntries(
+      Array.from({ length: 50 }, (_, i) => [`page-${i}`, { result: { rows: i * 100 } }]),
+    ),
+  };
   const body = JSON.stringify(journal);
   const samples = Number(process.env.BENCH_WRITES ?? 60);
   const bare = [];
@@ -245,11 +255,15 @@ console.log(`Target: under 400 ms added → +${fmt(added, 1)} ms: ${added < 400 
   await batched.flush();
   const spanS = (Date.now() - began) / 1000;
   await s3.stop();
-  console.log(`\nJournal persistence in the runner, local S3 on loopback (median of ${samples}; ${fmt(body.length)}-byte journal)`);
+  console.log(
+    `\nJournal persistence in the runner, local S3 on loopback (median of ${samples}; ${fmt(body.length)}-byte journal)`,
+  );
   console.log('| write | ms |');
   console.log('| --- | ---: |');
   console.log(`| PutObject of the same JSON (baseline) | ${fmt(median(bare), 2)} |`);
-  console.log(`| JournalStore save + flush | ${fmt(median(ours), 2)} (${fmt(median(ours) / median(bare), 2)}× the PutObject) |`);
+  console.log(
+    `| JournalStore save + flush | ${fmt(median(ours), 2)} (${fmt(median(ours) / median(bare), 2)}× the PutObject) |`,
+  );
   console.log(
     `1,000 steps over ${fmt(spanS, 1)} s made ${writes} writes (target: at most one a second plus the last → ≤ ${Math.ceil(spanS) + 1}: ${writes <= Math.ceil(spanS) + 1 ? 'met' : 'NOT MET'})`,
   );
