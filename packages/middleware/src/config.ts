@@ -77,6 +77,7 @@ const OPTION_NAMES = [
   'maxInLambdaMs',
   'disabled',
   'handoffResponse',
+  'routeToFargate',
   'ecsClient',
   's3Client',
   'logger',
@@ -237,6 +238,7 @@ export function checkOptions(options: unknown): { options: Options; unknown: str
   };
   callable('handoffResponse', 'a function (receipt, event, context) => response');
   callable('random', 'a function returning a number in [0, 1)');
+  callable('routeToFargate', 'a function (event, context) => boolean');
   const withMethods = (name: string, methods: readonly string[], what: string) => {
     const value = record[name] as Record<string, unknown> | undefined;
     if (value === undefined) return;

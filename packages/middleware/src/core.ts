@@ -30,6 +30,8 @@ export interface FallbackCore {
   /** Hand off at most this long after the start (undefined: only the margin counts). */
   maxInLambdaMs: number | undefined;
   respond(receipt: HandoffReceipt, event: unknown, context: Context): Promise<unknown>;
+  /** `routeToFargate`, when set: true sends the invocation to Fargate before the handler runs. */
+  route: ((event: unknown, context: Context) => boolean | Promise<boolean>) | undefined;
 }
 
 /** The options after their shape was checked, with the mode they put the adapter in. */
@@ -84,6 +86,7 @@ export function createCore(
     logger,
     marginMs: config.marginMs,
     maxInLambdaMs: config.maxInLambdaMs,
+    route: options.routeToFargate as FallbackCore['route'],
     respond: async (receipt, event, context) => {
       if (!custom) return receipt;
       try {

@@ -59,14 +59,16 @@ export class FargateHandoff implements Handoff {
       marginMs: this.config.marginMs,
       ranInLambdaMs: began - target.startedAt,
       remainingMs: target.deadlineAt - began,
-      ...(target.immediate
-        ? {
-            immediate: true,
-            note: `the margin (${this.config.marginMs} ms) left no time to run: the invocation started with ${
-              target.deadlineAt - target.startedAt
-            } ms remaining, so it was handed off at once`,
-          }
-        : {}),
+      ...(target.routed
+        ? { routed: true, note: 'routeToFargate sent the invocation to Fargate before the handler ran' }
+        : target.immediate
+          ? {
+              immediate: true,
+              note: `the margin (${this.config.marginMs} ms) left no time to run: the invocation started with ${
+                target.deadlineAt - target.startedAt
+              } ms remaining, so it was handed off at once`,
+            }
+          : {}),
     };
     const guard = abortAfter(
       clock,

@@ -45,6 +45,23 @@ export class Invocation implements Due {
   }
 
   run(fn: FallbackHandler<unknown, unknown>): Promise<unknown> {
+    const route = this.#core.route;
+    return route === undefined ? this.#race(fn) : this.#routeFirst(route, fn);
+  }
+
+  /** `routeToFargate` decides first: Fargate at once, or the race as usual. */
+  async #routeFirst(
+    route: NonNullable<FallbackCore['route']>,
+    fn: FallbackHandler<unknown, unknown>,
+  ): Promise<unknown> {
+    const { event, context } = this.#target;
+    if ((await route(event, context)) !== true) return this.#race(fn);
+    this.#state = State.Done;
+    const receipt = await this.#core.handoff.handOff({ ...this.#target, routed: true });
+    return this.#core.respond(receipt, event, context);
+  }
+
+  #race(fn: FallbackHandler<unknown, unknown>): Promise<unknown> {
     const { event, context } = this.#target;
     let result: unknown;
     try {

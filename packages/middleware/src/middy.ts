@@ -71,7 +71,8 @@ export interface MiddyRequest<TEvent = unknown, TResult = unknown> {
  * ```
  */
 export interface MiddyMiddleware<TEvent = unknown, TResult = unknown> {
-  before: (request: MiddyRequest<TEvent, TResult>) => undefined | Promise<undefined>;
+  /** Answers a response to end the request early (middy's early response), else undefined. */
+  before: (request: MiddyRequest<TEvent, TResult>) => undefined | Promise<TResult | undefined>;
   after: (request: MiddyRequest<TEvent, TResult>) => Promise<undefined> | undefined;
   onError: (request: MiddyRequest<TEvent, TResult>) => Promise<TResult | undefined> | undefined;
 }
@@ -89,6 +90,8 @@ export interface MiddyMiddleware<TEvent = unknown, TResult = unknown> {
 export const MIDDY_TIMEOUT_SLACK_MS = 250;
 
 const noop = () => undefined;
+/** What {@link MiddyInvocation.routeFirst} answers when the invocation stays in Lambda. */
+const ROUTED_NOT = Symbol('stays in Lambda');
 
 /**
  * The middy adapter: hands the invocation off to Fargate when middy's early timeout fires.
@@ -135,11 +138,25 @@ export function fargateFallback<TEvent = unknown, TResult = unknown>(
 
   return {
     before: (request) => {
-      invocations.set(
-        request,
-        new MiddyInvocation(core, request.event, request.context, remainingTime(request.context)),
+      const invocation = new MiddyInvocation(
+        core,
+        request.event,
+        request.context,
+        remainingTime(request.context),
       );
-      return undefined;
+      if (core.route === undefined) {
+        invocations.set(request, invocation);
+        return undefined;
+      }
+      // routeToFargate: a `true` answer is middy's early response, and the handler never runs.
+      return invocation.routeFirst(core.route).then((response) => {
+        if (response === ROUTED_NOT) {
+          invocations.set(request, invocation);
+          return undefined;
+        }
+        request.response = response as TResult;
+        return response as TResult;
+      });
     },
     after: (request) => {
       const invocation = invocations.get(request);
@@ -222,6 +239,24 @@ class MiddyInvocation implements Due {
     const receipt = await this.#start();
     const response = await this.#core.respond(receipt, this.#target.event, this.#target.context);
     // middy treats an undefined response after onError as "unhandled" and rethrows the timeout.
+    return response === undefined ? null : response;
+  }
+
+  /** Asks `routeToFargate`; on `true` hands off at once and answers the response. */
+  async routeFirst(route: NonNullable<FallbackCore['route']>): Promise<unknown> {
+    const { event, context } = this.#target;
+    let routed: boolean;
+    try {
+      routed = (await route(event, context)) === true;
+    } catch (error) {
+      // The predicate's error fails the invocation: nothing is left to watch.
+      this.#core.deadlines.unwatch(this);
+      throw error;
+    }
+    if (!routed) return ROUTED_NOT;
+    this.#core.deadlines.unwatch(this);
+    const receipt = await this.#core.handoff.handOff({ ...this.#target, routed: true });
+    const response = await this.#core.respond(receipt, event, context);
     return response === undefined ? null : response;
   }
 

@@ -28,6 +28,8 @@ export interface HandoffTarget {
   handOffAt: number;
   /** The remaining time was already below the margin when the invocation started. */
   immediate: boolean;
+  /** `routeToFargate` sent the invocation to Fargate before the handler ran. */
+  routed?: boolean;
   /**
    * The Lambda environment the envelope is built from, when it is not this process's: the safety
    * net starts another function's invocation (its version, no handler of its own).

@@ -158,6 +158,13 @@ export interface FargateFallbackOptions<TEvent = unknown, TResponse = unknown> {
    * (`FARGATE_FALLBACK_MAX_IN_LAMBDA_MS`): behind API Gateway (29 s), answer before it gives up.
    */
   maxInLambdaMs?: number;
+  /**
+   * Decides before the handler runs whether the invocation goes straight to Fargate: `true` hands
+   * it off at once, with no work in Lambda (a job known to be long: "export all", a large file).
+   * The receipt, the records and the status are those of any handoff. A predicate that throws
+   * fails the invocation with its error (Lambda's retries apply).
+   */
+  routeToFargate?: (event: TEvent, context: Context) => boolean | Promise<boolean>;
   /** Kill switch: run the handler as if unwrapped (`FARGATE_FALLBACK_DISABLED`). */
   disabled?: boolean;
   /** Builds the response returned after a handoff; by default the {@link HandoffReceipt}. */

@@ -154,6 +154,77 @@ describe.each(adapters)('$name', (adapter) => {
     expect(calls.map((call) => call.args[0].input.clientToken)).toEqual([context.awsRequestId]);
   });
 
+  it('hands off at once, without running the handler, when routeToFargate says so', async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }], failures: [] });
+    let ran = 0;
+    const handler = adapter.wrap(
+      async () => {
+        ran++;
+        return 'in Lambda';
+      },
+      { ...options, routeToFargate: async (event) => (event as { size: number }).size > 1_000 },
+    );
+    const context = lambdaContext(60_000);
+    const started = Date.now();
+
+    // Act
+    const receipt = (await handler({ size: 5_000 }, context)) as HandoffReceipt;
+
+    // Assess
+    expect(receipt).toMatchObject({
+      status: 'handed-off',
+      taskArn: TASK_ARN,
+      requestId: context.awsRequestId,
+    });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(ran).toBe(0);
+    const input = ecs.commandCalls(RunTaskCommand)[0]?.args[0].input;
+    expect(parseEnvelope(envelopeOf(input)).event).toEqual({ size: 5_000 });
+    expect(logger.records[0]?.attributes).toMatchObject({ routed: true, taskArn: TASK_ARN });
+  });
+
+  it('runs the handler in Lambda when routeToFargate says no', async () => {
+    // Prepare
+    const handler = adapter.wrap(async () => 'in Lambda', {
+      ...options,
+      routeToFargate: (event) => (event as { size: number }).size > 1_000,
+    });
+
+    // Act
+    const result = await handler({ size: 10 }, lambdaContext(60_000));
+
+    // Assess
+    expect(result).toBe('in Lambda');
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
+  });
+
+  it('fails the invocation with the error of a routeToFargate that throws, and hands nothing off later', async () => {
+    // Prepare
+    const broken = new TypeError('size is not readable');
+    let ran = 0;
+    const handler = adapter.wrap(
+      async () => {
+        ran++;
+      },
+      {
+        ...options,
+        routeToFargate: () => {
+          throw broken;
+        },
+      },
+    );
+
+    // Act
+    const outcome = handler({}, lambdaContext(REMAINING));
+    await expect(outcome).rejects.toBe(broken);
+    await sleep(REMAINING - MARGIN + 400);
+
+    // Assess
+    expect(ran).toBe(0);
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
+  });
+
   it('returns what handoffResponse builds from the receipt', async () => {
     // Prepare
     ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });

@@ -176,6 +176,11 @@ describe.each(adapters)('$name with hostile and careless input', (adapter) => {
       { handoffResponse: 202 },
       /handoffResponse must be a function/,
     ],
+    [
+      'routeToFargate that is not a function',
+      { routeToFargate: true },
+      /routeToFargate must be a function \(event, context\) => boolean, got a boolean/,
+    ],
     ['logger without methods', { logger: { log: () => {} } }, /logger must be a logger/],
     ['cluster that is a number', { cluster: 42 }, /cluster must be a string, got a number/],
     ['marginMs that is an array', { marginMs: [] }, /marginMs an array must be a whole number/],
