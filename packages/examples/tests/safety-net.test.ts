@@ -152,6 +152,19 @@ async function logged(taskArn: string, pattern: RegExp, timeoutMs = 20_000): Pro
   }
 }
 
+/** The destination record of one invocation, once the plane has received it. */
+async function deliveredFor(requestId: string, timeoutMs = 20_000) {
+  const started = Date.now();
+  for (;;) {
+    const delivery = plane.deliveries.find((d) => String(d.payload).includes(requestId));
+    if (delivery) return delivery;
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(`no destination record of ${requestId} arrived in ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** Resolves with the invocation's status once it is one of `states`. */
 async function statusBecomes(
   functionName: string,
@@ -313,7 +326,8 @@ describe('after the handoff: recorded, watched, relaunched', () => {
       attempts: 3,
       error: { name: 'TaskStopped', stopCode: 'TaskFailedToStart', retryable: false },
     });
-    const record = JSON.parse(String(plane.deliveries.at(-1)?.payload));
+    const delivery = await deliveredFor(id);
+    const record = JSON.parse(String(delivery.payload));
     expect(record).toMatchObject({
       requestContext: { requestId: id, condition: 'RetriesExhausted', approximateInvokeCount: 3 },
       requestPayload: { order: 7 },

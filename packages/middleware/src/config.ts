@@ -53,6 +53,8 @@ export interface ResolvedConfig {
   envelopeTransport: EnvelopeTransport;
   /** Hand off at most this long after the start; undefined: only the margin counts. */
   maxInLambdaMs: number | undefined;
+  /** Start the runner task this long before the handoff, in standby; 0: off. */
+  prewarmMs: number;
 }
 
 /** Whether the wrapper should do anything at all in this process. */
@@ -75,6 +77,7 @@ const OPTION_NAMES = [
   'marginMs',
   'envelopeTransport',
   'maxInLambdaMs',
+  'prewarmMs',
   'disabled',
   'handoffResponse',
   'routeToFargate',
@@ -424,6 +427,13 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
 
   const maxInLambdaMs = reader.integer('maxInLambdaMs', ENV.maxInLambdaMs, 1, MAX_LAMBDA_TIMEOUT_MS);
 
+  const prewarmMs = reader.integer('prewarmMs', ENV.prewarmMs, 0, MAX_LAMBDA_TIMEOUT_MS) ?? 0;
+  if (prewarmMs > 0 && payloadBucket === undefined) {
+    problems.push(
+      `prewarmMs is ${prewarmMs} but no payload bucket is set: a pre-warmed task waits for its envelope in the bucket; set the "payloadBucket" option or ${ENV.payloadBucket}, or set prewarmMs to 0`,
+    );
+  }
+
   if (problems.length > 0) throw new ConfigurationError(problems);
   return {
     cluster: cluster as string,
@@ -439,5 +449,6 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
     marginMs,
     envelopeTransport: envelopeTransport as EnvelopeTransport,
     maxInLambdaMs,
+    prewarmMs,
   };
 }

@@ -159,6 +159,13 @@ export interface FargateFallbackOptions<TEvent = unknown, TResponse = unknown> {
    */
   maxInLambdaMs?: number;
   /**
+   * Start the runner task this long before the handoff, in standby (`FARGATE_FALLBACK_PREWARM_MS`,
+   * default 0: off; needs the payload bucket). The task gets the code and imports the handler,
+   * then waits; at the handoff the envelope is written where it waits and it resumes within a
+   * second. A handler that finishes in Lambda first cancels it (it exits, "not needed").
+   */
+  prewarmMs?: number;
+  /**
    * Decides before the handler runs whether the invocation goes straight to Fargate: `true` hands
    * it off at once, with no work in Lambda (a job known to be long: "export all", a large file).
    * The receipt, the records and the status are those of any handoff. A predicate that throws

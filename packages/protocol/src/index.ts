@@ -42,8 +42,11 @@ export {
 } from './journal.js';
 export { ENV, type EnvName } from './names.js';
 export {
+  CANCEL_KIND,
+  cancelMarker,
   type InvocationStatus,
   type InvocationStatusView,
+  isCancelMarker,
   OUTCOME_KIND,
   OUTCOME_VERSION,
   type OutcomeError,
@@ -54,6 +57,7 @@ export {
   outcomeRecord,
   parseOutcome,
   RESULT_INLINE_LIMIT,
+  type RunnerTimeline,
   summarizeOutcomes,
 } from './outcome.js';
 export {

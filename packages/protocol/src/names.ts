@@ -25,6 +25,13 @@ export const ENV = {
   envelopeTransport: 'FARGATE_FALLBACK_ENVELOPE_TRANSPORT',
   /** Hand off at most this long after the invocation started (API Gateway's 29 s). */
   maxInLambdaMs: 'FARGATE_FALLBACK_MAX_IN_LAMBDA_MS',
+  /**
+   * Start the runner task this long before the handoff, in standby (0: off): it gets the code and
+   * imports the handler, then waits for the envelope at its resume location in the payload bucket.
+   */
+  prewarmMs: 'FARGATE_FALLBACK_PREWARM_MS',
+  /** Set on a pre-warmed task: the `s3://` URI where it waits for the envelope or the cancel marker. */
+  standby: 'FARGATE_FALLBACK_STANDBY',
   /** The envelope: inline JSON or an `s3://bucket/key` URI. Set by RunTask's container override. */
   envelope: 'FARGATE_FALLBACK_ENVELOPE',
   /** `1` inside the runner, set before the handler module is imported. */

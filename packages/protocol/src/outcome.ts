@@ -1,7 +1,9 @@
 import { digest } from './run-task.js';
 
 /**
- * Where an invocation stands after its handoff.
+ * Where an invocation stands after its handoff. With a pre-warmed handoff the wrapper first
+ * records `standby` (a runner task is getting ready), then `handed-off` when the envelope is
+ * written, or `not-needed` when the handler finished in Lambda and the standby task was cancelled.
  *
  * @example
  * ```ts
@@ -9,7 +11,14 @@ import { digest } from './run-task.js';
  * const done = (status: InvocationStatus) => status === 'succeeded' || status === 'failed';
  * ```
  */
-export type InvocationStatus = 'handed-off' | 'running' | 'relaunching' | 'succeeded' | 'failed';
+export type InvocationStatus =
+  | 'standby'
+  | 'not-needed'
+  | 'handed-off'
+  | 'running'
+  | 'relaunching'
+  | 'succeeded'
+  | 'failed';
 
 /**
  * Who wrote an outcome record: the wrapper (`handed-off`), the runner of one attempt (`running`,
@@ -79,7 +88,33 @@ export interface OutcomeRecord {
    * in the journal when this attempt started (answered without running), and finished in all.
    */
   steps?: { inLambda: number; fromJournal: number; total: number };
+  /** When this attempt's runner reached each point of its start (epoch ms), and the dead time. */
+  timeline?: RunnerTimeline;
   updatedAt: string;
+}
+
+/**
+ * How a runner attempt started, in epoch milliseconds: the handoff began in Lambda (the task was
+ * asked for, or the pre-warmed task was told to go), the image was pulled (from the task metadata,
+ * when ECS gives it), the runner process started, the code was in place and imported, and the
+ * handler was called. `deadTimeMs` is the time no handler ran: handoff → handler called.
+ *
+ * @example
+ * ```ts
+ * import type { RunnerTimeline } from '@immortal-lambda/protocol';
+ * const startup = (t: RunnerTimeline) => t.handlerCalledAt - t.processStartedAt;
+ * ```
+ */
+export interface RunnerTimeline {
+  handoffAt: number;
+  pullStartedAt?: number;
+  pullStoppedAt?: number;
+  processStartedAt: number;
+  codeReadyAt: number;
+  /** When the pre-warmed runner was told to go (it waited from codeReadyAt). */
+  resumedAt?: number;
+  handlerCalledAt: number;
+  deadTimeMs: number;
 }
 
 export const OUTCOME_KIND = 'immortal-lambda.outcome';
@@ -133,6 +168,8 @@ export function outcomeKey(
   requestId: string,
   entry:
     | 'handed-off'
+    | 'standby'
+    | 'resume'
     | 'final'
     | 'journal'
     | `attempt-${number}`
@@ -164,10 +201,42 @@ export interface InvocationStatusView {
 
 /** How late in an attempt's life a record is: a later record of the same attempt wins. */
 const RANK: Record<OutcomeWriter, Record<InvocationStatus, number>> = {
-  wrapper: { 'handed-off': 0, relaunching: 0, running: 0, succeeded: 0, failed: 0 },
-  'safety-net': { 'handed-off': 0, relaunching: 1, running: 1, succeeded: 1, failed: 1 },
-  watchdog: { 'handed-off': 1, relaunching: 1, running: 1, succeeded: 4, failed: 4 },
-  runner: { 'handed-off': 2, relaunching: 2, running: 2, succeeded: 3, failed: 3 },
+  wrapper: {
+    standby: 0,
+    'not-needed': 1,
+    'handed-off': 1,
+    relaunching: 1,
+    running: 1,
+    succeeded: 1,
+    failed: 1,
+  },
+  'safety-net': {
+    standby: 1,
+    'not-needed': 1,
+    'handed-off': 1,
+    relaunching: 1,
+    running: 1,
+    succeeded: 1,
+    failed: 1,
+  },
+  watchdog: {
+    standby: 1,
+    'not-needed': 1,
+    'handed-off': 1,
+    relaunching: 1,
+    running: 1,
+    succeeded: 4,
+    failed: 4,
+  },
+  runner: {
+    standby: 2,
+    'not-needed': 2,
+    'handed-off': 2,
+    relaunching: 2,
+    running: 2,
+    succeeded: 3,
+    failed: 3,
+  },
 };
 
 /**
@@ -237,4 +306,37 @@ export function parseOutcome(text: string): OutcomeRecord | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The kind of the marker that tells a pre-warmed runner it is not needed. */
+export const CANCEL_KIND = 'immortal-lambda.cancel';
+
+/**
+ * What the wrapper writes at the resume location of a pre-warmed task when the handler finished
+ * in Lambda: the standby runner exits 0, not needed, as soon as it reads it.
+ *
+ * @example
+ * ```ts
+ * import { cancelMarker } from '@immortal-lambda/protocol';
+ * const body = JSON.stringify(cancelMarker('c0ffee', Date.now()));
+ * ```
+ */
+export function cancelMarker(
+  requestId: string,
+  at: number,
+): { kind: typeof CANCEL_KIND; requestId: string; at: number } {
+  return { kind: CANCEL_KIND, requestId, at };
+}
+
+/**
+ * Whether a parsed resume object is the cancel marker (else it is the envelope to run).
+ *
+ * @example
+ * ```ts
+ * import { isCancelMarker } from '@immortal-lambda/protocol';
+ * isCancelMarker({ kind: 'immortal-lambda.cancel', requestId: 'c0ffee', at: 0 }); // true
+ * ```
+ */
+export function isCancelMarker(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === CANCEL_KIND;
 }

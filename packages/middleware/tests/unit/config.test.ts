@@ -33,6 +33,7 @@ describe('resolveConfig', () => {
       marginMs: DEFAULT_MARGIN_MS,
       envelopeTransport: 'auto',
       maxInLambdaMs: undefined,
+      prewarmMs: 0,
     });
   });
 
@@ -240,6 +241,21 @@ describe('envelopeTransport and maxInLambdaMs', () => {
     expect(
       problemsOf(() => resolveConfig({}, lambdaEnv({ FARGATE_FALLBACK_PAYLOAD_PREFIX: 'a b/' }))).join('\n'),
     ).toContain('payloadPrefix "a b/" may hold only');
+  });
+
+  it('reads prewarmMs from FARGATE_FALLBACK_PREWARM_MS, and refuses it without a payload bucket', () => {
+    expect(
+      resolveConfig(
+        {},
+        lambdaEnv({ FARGATE_FALLBACK_PREWARM_MS: '30000', FARGATE_FALLBACK_BUCKET: 'jobs-payloads' }),
+      ).prewarmMs,
+    ).toBe(30_000);
+    expect(problemsOf(() => resolveConfig({ prewarmMs: 30_000 }, lambdaEnv())).join('\n')).toContain(
+      'prewarmMs is 30000 but no payload bucket is set',
+    );
+    expect(problemsOf(() => resolveConfig({ prewarmMs: -1 }, lambdaEnv())).join('\n')).toContain(
+      'prewarmMs "-1" must be a whole number of milliseconds from 0 to 900000 (FARGATE_FALLBACK_PREWARM_MS)',
+    );
   });
 
   it('refuses the s3 transport without a bucket, and an unknown transport', () => {
