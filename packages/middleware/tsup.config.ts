@@ -22,7 +22,7 @@ const bundled: Options = {
 // Three builds: what a wrapped handler imports (the wrapper and the middy adapter share their
 // chunks, so that their classes are one); the `protocol` entry, which re-exports the installed
 // @immortal-lambda/protocol itself (the same objects as importing it); and the status and
-// safety-net functions, which run in functions of their own. A handler's import then loads a few
+// safety-net functions, which run in functions of their own, with the installed protocol. A handler's import then loads a few
 // chunks, not one per combination of five entries.
 export default defineConfig([
   ...packageBuild({ index: 'src/index.ts', middy: 'src/middy.ts' }).map((options) => ({
@@ -30,8 +30,12 @@ export default defineConfig([
     ...bundled,
   })),
   ...packageBuild({ protocol: 'src/protocol/index.ts' }).map((options) => ({ ...options, clean: false })),
+  // The protocol stays external here: its destinations entry brings the SQS, SNS, EventBridge and
+  // Lambda clients as its own dependencies.
   ...packageBuild({ status: 'src/status.ts', 'safety-net': 'src/safety-net/index.ts' }).map((options) => ({
     ...options,
-    ...bundled,
+    splitting: true,
+    treeshake: true,
+    clean: false,
   })),
 ]);

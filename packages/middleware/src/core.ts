@@ -29,6 +29,8 @@ export interface FallbackCore {
   marginMs: number;
   /** Hand off at most this long after the start (undefined: only the margin counts). */
   maxInLambdaMs: number | undefined;
+  /** Start the task this long before the handoff, in standby (0: off). */
+  prewarmMs: number;
   respond(receipt: HandoffReceipt, event: unknown, context: Context): Promise<unknown>;
   /** `routeToFargate`, when set: true sends the invocation to Fargate before the handler runs. */
   route: ((event: unknown, context: Context) => boolean | Promise<boolean>) | undefined;
@@ -86,6 +88,7 @@ export function createCore(
     logger,
     marginMs: config.marginMs,
     maxInLambdaMs: config.maxInLambdaMs,
+    prewarmMs: config.prewarmMs,
     route: options.routeToFargate as FallbackCore['route'],
     respond: async (receipt, event, context) => {
       if (!custom) return receipt;
@@ -128,7 +131,11 @@ function lazyHandoff(config: ResolvedConfig, deps: HandoffDependencies): Handoff
   };
   return {
     failAt: (deadlineAt) => deadlineAt - DEADLINE_GUARD_MS,
-    handOff: async (target, journal) => (await load(target.context.awsRequestId)).handOff(target, journal),
+    handOff: async (target, journal, mode) =>
+      (await load(target.context.awsRequestId)).handOff(target, journal, mode),
+    resume: async (standby, target, journal) =>
+      (await load(target.context.awsRequestId)).resume(standby, target, journal),
+    cancel: async (standby, target) => (await load(target.context.awsRequestId)).cancel(standby, target),
     stopTask: async (taskArn, target) => (await load(target.context.awsRequestId)).stopTask(taskArn, target),
   };
 }

@@ -1,10 +1,13 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
+  cancelMarker,
   createEnvelope,
   ENV,
+  type Envelope,
   encodeEnvelope,
   envelopeKey,
+  formatS3Uri,
   type Journal,
   outcomeKey,
   outcomeRecord,
@@ -18,7 +21,13 @@ import { abortAfter, bounded } from './retry.js';
 import { buildOverrides, overridesSize, startTask } from './run-task.js';
 import { loadEcs, loadS3 } from './sdk.js';
 import { spillEnvelope } from './spill.js';
-import { DEADLINE_GUARD_MS, type Handoff, type HandoffDependencies, type HandoffTarget } from './target.js';
+import {
+  DEADLINE_GUARD_MS,
+  type Handoff,
+  type HandoffDependencies,
+  type HandoffMode,
+  type HandoffTarget,
+} from './target.js';
 import type { HandoffReceipt } from './types.js';
 
 /**
@@ -48,7 +57,7 @@ export class FargateHandoff implements Handoff {
    * Starts the runner task for the invocation, with the journal of what the handler has done so far
    * (its finished steps, its checkpoint). Resolves once the task exists; throws {@link HandoffError}.
    */
-  async handOff(target: HandoffTarget, journal?: Journal): Promise<HandoffReceipt> {
+  async handOff(target: HandoffTarget, journal?: Journal, mode: HandoffMode = {}): Promise<HandoffReceipt> {
     const { clock, logger, env } = this.#deps;
     const { context } = target;
     const began = clock.now();
@@ -83,31 +92,13 @@ export class FargateHandoff implements Handoff {
       const invalid = contextProblem(context);
       if (invalid !== undefined) throw new HandoffError('invalid-context', invalid, { requestId });
       const id = context.awsRequestId;
-      const envelope = createEnvelope({
-        event: target.event,
-        context,
-        env: target.env ?? env,
-        journal,
-        startedAt: target.startedAt,
-        deadlineAt: target.deadlineAt,
-        handedOffAt: began,
-      });
-      let json: string;
-      try {
-        json = encodeEnvelope(envelope);
-      } catch (error) {
-        const invalidField = error instanceof EnvelopeError && error.problems.length > 0;
-        throw new HandoffError(
-          invalidField ? 'invalid-context' : 'unserializable-event',
-          error instanceof EnvelopeError
-            ? `${invalidField ? 'the invocation cannot be handed off: ' : ''}${error.message}`
-            : `the envelope cannot be built: ${String(error)}`,
-          { requestId: id, cause: error },
-        );
-      }
+      const { envelope, json } = this.#envelope(target, journal, began);
       envelopeBytes = Buffer.byteLength(json, 'utf8');
       const outcomes = { bucket: this.config.payloadBucket, prefix: this.config.outcomePrefix };
-      let overrides = buildOverrides(this.config.containerName, json, outcomes);
+      // A standby task is told where to wait for its envelope (or the cancel marker).
+      const standby = mode.standby ? this.#resumeUri(envelope.function.name, id) : undefined;
+      const extra = standby ? [{ name: ENV.standby, value: standby }] : [];
+      let overrides = buildOverrides(this.config.containerName, json, outcomes, extra);
       const size = overridesSize(overrides);
       // With the s3 transport the event never travels in the override (DescribeTasks shows that).
       if (this.config.envelopeTransport === 's3' || size > RUN_TASK_OVERRIDES_LIMIT) {
@@ -129,7 +120,7 @@ export class FargateHandoff implements Handoff {
           random: this.#deps.random,
           signal: guard.signal,
         });
-        overrides = buildOverrides(this.config.containerName, envelopeLocation, outcomes);
+        overrides = buildOverrides(this.config.containerName, envelopeLocation, outcomes, extra);
       }
       const started = await startTask({
         config: this.config,
@@ -142,6 +133,8 @@ export class FargateHandoff implements Handoff {
         random: this.#deps.random,
         signal: guard.signal,
         budgetMs: this.failAt(target.deadlineAt) - clock.now(),
+        ...(standby ? { standby: true, tokenBase: `${id}-s` } : {}),
+        ...(mode.tokenBase ? { tokenBase: mode.tokenBase } : {}),
       });
       attempts = started.attempts;
       const confirmed = clock.now();
@@ -155,7 +148,7 @@ export class FargateHandoff implements Handoff {
         envelopeBytes,
         handedOffAt: new Date(confirmed).toISOString(),
       };
-      logger.info('Invocation handed off to Fargate', {
+      logger.info(standby ? 'Runner task started in standby' : 'Invocation handed off to Fargate', {
         ...base,
         taskArn: started.taskArn,
         cluster: this.config.cluster,
@@ -169,14 +162,24 @@ export class FargateHandoff implements Handoff {
         ...(started.stoppedDuplicate ? { stoppedDuplicate: started.stoppedDuplicate } : {}),
         ...(started.lookupError ? { lookupError: started.lookupError } : {}),
         ...(started.reconciled ? { reconciled: true } : {}),
+        ...(standby ? { standby: true, resumeLocation: standby } : {}),
+        ...(mode.tokenBase ? { tokenBase: mode.tokenBase } : {}),
       });
-      const recordError = await this.#recordHandedOff(receipt, envelope.function, guard.signal);
+      const recordError = await this.#record(
+        receipt,
+        envelope.function,
+        standby ? 'standby' : 'handed-off',
+        guard.signal,
+      );
       if (recordError) {
-        logger.error('The handed-off record could not be written; the invocation is handed off', {
-          requestId: id,
-          taskArn: started.taskArn,
-          error: recordError,
-        });
+        logger.error(
+          `The ${standby ? 'standby' : 'handed-off'} record could not be written; the invocation is handed off`,
+          {
+            requestId: id,
+            taskArn: started.taskArn,
+            error: recordError,
+          },
+        );
       }
       return receipt;
     } catch (caught) {
@@ -211,7 +214,11 @@ export class FargateHandoff implements Handoff {
    * Stops a task that is no longer needed because the invocation finished in Lambda while its
    * handoff was in flight. Best effort, bounded by the deadline guard; never throws.
    */
-  async stopTask(taskArn: string, target: HandoffTarget): Promise<boolean> {
+  async stopTask(
+    taskArn: string,
+    target: HandoffTarget,
+    why = 'the invocation finished in Lambda while its handoff was in flight',
+  ): Promise<boolean> {
     const { clock, logger } = this.#deps;
     const guard = abortAfter(
       clock,
@@ -226,7 +233,7 @@ export class FargateHandoff implements Handoff {
           new StopTaskCommand({
             cluster: this.config.cluster,
             task: taskArn,
-            reason: 'immortal-lambda: the invocation finished in Lambda while its handoff was in flight',
+            reason: `immortal-lambda: ${why}`,
           }),
           { abortSignal: guard.signal },
         ),
@@ -253,12 +260,14 @@ export class FargateHandoff implements Handoff {
   }
 
   /**
-   * Records `handed-off` in the payload bucket once the task exists. The invocation is handed off
-   * whatever happens here: a failed write is reported in the handoff's log record, not thrown.
+   * Records the wrapper's part in the payload bucket: `handed-off` once the task exists, `standby`
+   * once a pre-warmed task exists, `not-needed` when it was cancelled. The invocation is handed off
+   * (or finished) whatever happens here: a failed write is returned for the log, never thrown.
    */
-  async #recordHandedOff(
+  async #record(
     receipt: HandoffReceipt,
     fn: { name: string; version: string },
+    status: 'handed-off' | 'standby' | 'not-needed',
     signal: AbortSignal,
   ): Promise<Record<string, unknown> | undefined> {
     const bucket = this.config.payloadBucket;
@@ -268,29 +277,239 @@ export class FargateHandoff implements Handoff {
       await spillEnvelope({
         client: await this.#s3Client(requestId),
         bucket,
-        key: outcomeKey(this.config.outcomePrefix, fn.name, requestId, 'handed-off'),
+        key: outcomeKey(
+          this.config.outcomePrefix,
+          fn.name,
+          requestId,
+          status === 'handed-off' ? 'handed-off' : 'standby',
+        ),
         body: JSON.stringify(
           outcomeRecord({
             functionName: fn.name,
             functionVersion: fn.version,
             requestId,
-            status: 'handed-off',
+            status,
             attempt: 1,
             writer: 'wrapper',
             taskArn,
-            updatedAt: handedOffAt,
+            updatedAt: status === 'not-needed' ? new Date(this.#deps.clock.now()).toISOString() : handedOffAt,
           }),
         ),
         requestId,
         clock: this.#deps.clock,
         random: this.#deps.random,
         signal,
-        what: 'the handed-off record',
+        what: `the ${status} record`,
       });
       return undefined;
     } catch (error) {
       // What S3 answered, not the wrapping meant for a failed handoff: this one succeeded.
       return describeError(error instanceof HandoffError && error.cause !== undefined ? error.cause : error);
+    }
+  }
+
+  /**
+   * Tells a pre-warmed task to go: writes the envelope, with the journal as it is now, where the
+   * task waits. A standby task that is not running any more (it failed to start, or stopped) is
+   * replaced by a normal handoff (its client token and `startedBy` are the invocation's own; the
+   * standby task's are `<request id>-s` and `…/standby`).
+   */
+  async resume(standby: HandoffReceipt, target: HandoffTarget, journal?: Journal): Promise<HandoffReceipt> {
+    const { clock, logger } = this.#deps;
+    const began = clock.now();
+    const id = standby.requestId;
+    const guard = abortAfter(
+      clock,
+      this.failAt(target.deadlineAt) - began,
+      () =>
+        new HandoffError('deadline', 'the handoff did not finish before the deadline guard', {
+          requestId: id,
+        }),
+    );
+    try {
+      const state = await this.#taskState(standby.taskArn, id, guard.signal);
+      if (state !== 'running') {
+        logger.info('The standby task is not running; handing off with a task of its own', {
+          requestId: id,
+          standbyTaskArn: standby.taskArn,
+          standbyState: state,
+        });
+        guard.dispose();
+        return this.handOff(target, journal);
+      }
+      const { envelope, json } = this.#envelope(target, journal, began);
+      const location = await spillEnvelope({
+        client: await this.#s3Client(id),
+        bucket: this.config.payloadBucket as string,
+        key: this.#resumeKey(envelope.function.name, id),
+        body: json,
+        requestId: id,
+        clock,
+        random: this.#deps.random,
+        signal: guard.signal,
+      });
+      const confirmed = clock.now();
+      const receipt: HandoffReceipt = {
+        ...standby,
+        envelopeLocation: location,
+        envelopeBytes: Buffer.byteLength(json, 'utf8'),
+        handedOffAt: new Date(confirmed).toISOString(),
+      };
+      logger.info('Invocation handed off to its pre-warmed task', {
+        requestId: id,
+        functionName: target.context.functionName,
+        taskArn: standby.taskArn,
+        prewarmed: true,
+        ranInLambdaMs: began - target.startedAt,
+        elapsedMs: confirmed - began,
+        envelopeBytes: receipt.envelopeBytes,
+        envelopeLocation: location,
+      });
+      const recordError = await this.#record(receipt, envelope.function, 'handed-off', guard.signal);
+      if (recordError) {
+        logger.error('The handed-off record could not be written; the invocation is handed off', {
+          requestId: id,
+          taskArn: standby.taskArn,
+          error: recordError,
+        });
+      }
+      return receipt;
+    } catch (caught) {
+      const error =
+        caught instanceof HandoffError
+          ? caught
+          : new HandoffError(
+              'deadline',
+              `the handoff failed: ${caught instanceof Error ? caught.message : String(caught)}`,
+              {
+                requestId: id,
+                cause: caught,
+              },
+            );
+      logger.error('Handoff to the pre-warmed task failed', {
+        requestId: id,
+        taskArn: standby.taskArn,
+        reason: error.reason,
+        failsAt: new Date(this.failAt(target.deadlineAt)).toISOString(),
+        error: describeError(error),
+      });
+      throw error;
+    } finally {
+      guard.dispose();
+    }
+  }
+
+  /**
+   * The handler finished in Lambda after its task was pre-warmed: writes the cancel marker where
+   * the task waits (it exits 0, not needed, when it reads it), stops the task, and records
+   * `not-needed`. Best effort within the deadline guard; never throws.
+   */
+  async cancel(standby: HandoffReceipt, target: HandoffTarget): Promise<void> {
+    const { clock, logger } = this.#deps;
+    const id = standby.requestId;
+    const guard = abortAfter(
+      clock,
+      this.failAt(target.deadlineAt) - clock.now(),
+      () => new Error('the cancel did not finish before the deadline guard'),
+    );
+    const fn = { name: target.context.functionName, version: target.context.functionVersion };
+    try {
+      await spillEnvelope({
+        client: await this.#s3Client(id),
+        bucket: this.config.payloadBucket as string,
+        key: this.#resumeKey(fn.name, id),
+        body: JSON.stringify(cancelMarker(id, clock.now())),
+        requestId: id,
+        clock,
+        random: this.#deps.random,
+        signal: guard.signal,
+        what: 'the cancel marker',
+      });
+    } catch (error) {
+      logger.error('The cancel marker of the standby task could not be written; the task is stopped', {
+        requestId: id,
+        taskArn: standby.taskArn,
+        error: describeError(error),
+      });
+    } finally {
+      guard.dispose();
+    }
+    await this.stopTask(
+      standby.taskArn,
+      target,
+      'the invocation finished in Lambda before its pre-warmed task was needed',
+    );
+    const guardRecord = abortAfter(
+      clock,
+      this.failAt(target.deadlineAt) - clock.now(),
+      () => new Error('deadline'),
+    );
+    try {
+      const recordError = await this.#record(standby, fn, 'not-needed', guardRecord.signal);
+      if (recordError) {
+        logger.error('The not-needed record could not be written', { requestId: id, error: recordError });
+      }
+    } finally {
+      guardRecord.dispose();
+    }
+  }
+
+  /** Whether a task still runs (or is starting), from DescribeTasks. */
+  async #taskState(taskArn: string, requestId: string, signal: AbortSignal): Promise<'running' | string> {
+    const { DescribeTasksCommand } = await loadEcs();
+    const client = await this.#ecsClient(requestId);
+    const answer = await bounded(
+      client.send(new DescribeTasksCommand({ cluster: this.config.cluster, tasks: [taskArn] }), {
+        abortSignal: signal,
+      }),
+      signal,
+    );
+    const task = answer.tasks?.[0];
+    if (!task) return 'missing';
+    if (task.lastStatus === 'STOPPED' || task.desiredStatus === 'STOPPED') {
+      return `stopped (${task.stopCode ?? 'no stop code'}${task.stoppedReason ? `: ${task.stoppedReason}` : ''})`;
+    }
+    return 'running';
+  }
+
+  #resumeKey(functionName: string, requestId: string): string {
+    return outcomeKey(this.config.outcomePrefix, functionName, requestId, 'resume');
+  }
+
+  #resumeUri(functionName: string, requestId: string): string {
+    return formatS3Uri({
+      bucket: this.config.payloadBucket as string,
+      key: this.#resumeKey(functionName, requestId),
+    });
+  }
+
+  /** The envelope of the invocation as of now, with its journal, and its JSON. */
+  #envelope(
+    target: HandoffTarget,
+    journal: Journal | undefined,
+    began: number,
+  ): { envelope: Envelope; json: string } {
+    const { context } = target;
+    const envelope = createEnvelope({
+      event: target.event,
+      context,
+      env: target.env ?? this.#deps.env,
+      journal,
+      startedAt: target.startedAt,
+      deadlineAt: target.deadlineAt,
+      handedOffAt: began,
+    });
+    try {
+      return { envelope, json: encodeEnvelope(envelope) };
+    } catch (error) {
+      const invalidField = error instanceof EnvelopeError && error.problems.length > 0;
+      throw new HandoffError(
+        invalidField ? 'invalid-context' : 'unserializable-event',
+        error instanceof EnvelopeError
+          ? `${invalidField ? 'the invocation cannot be handed off: ' : ''}${error.message}`
+          : `the envelope cannot be built: ${String(error)}`,
+        { requestId: context.awsRequestId, cause: error },
+      );
     }
   }
 

@@ -3,6 +3,7 @@ import { type FallbackCore, handoffTarget } from './core.js';
 import type { Due } from './deadline-timer.js';
 import { HandedOffError, type HandoffError } from './errors.js';
 import { LazyExtras } from './extras.js';
+import { Prewarm } from './prewarm.js';
 import type { HandoffTarget } from './target.js';
 import type { FallbackHandler, HandoffReceipt } from './types.js';
 
@@ -35,6 +36,7 @@ export class Invocation implements Due {
   #state = State.Running;
   #failTimer: unknown;
   #pending: Outcome | undefined;
+  #prewarm: Prewarm | undefined;
   #resolve!: (value: unknown) => void;
   #reject!: (error: unknown) => void;
 
@@ -74,6 +76,10 @@ export class Invocation implements Due {
       this.#resolve = resolve;
       this.#reject = reject;
       this.#core.deadlines.watch(this);
+      if (Prewarm.wanted(this.#core, this.#target)) {
+        this.#prewarm = new Prewarm(this.#core, this.#target, () => this.#extras.journal());
+        this.#core.deadlines.watch(this.#prewarm);
+      }
       result.then(this.#onValue, this.#onError);
     });
   }
@@ -90,6 +96,12 @@ export class Invocation implements Due {
     switch (this.#state) {
       case State.Running:
         this.#core.deadlines.unwatch(this);
+        if (this.#prewarm) {
+          // A pre-warmed task is cancelled before the outcome goes back (Lambda freezes after).
+          this.#state = State.Done;
+          this.#prewarm.finished().then(() => this.#deliver(outcome));
+          return;
+        }
         this.#deliver(outcome);
         return;
       case State.HandoffFailed:
@@ -113,7 +125,8 @@ export class Invocation implements Due {
   /** The handoff time came with the handler still running: the handoff starts. */
   onDue(): void {
     this.#state = State.HandingOff;
-    this.#core.handoff.handOff(this.#target, this.#extras.journal()).then(
+    const journal = this.#extras.journal();
+    (this.#prewarm ? this.#prewarm.handOff(journal) : this.#core.handoff.handOff(this.#target, journal)).then(
       (receipt) => this.#onHandedOff(receipt),
       (error: HandoffError) => this.#onHandoffFailed(error),
     );

@@ -4,6 +4,7 @@ import { createCore, type FallbackCore, handoffTarget, remainingTime, setUp } fr
 import type { Due } from './deadline-timer.js';
 import { ConfigurationError, HandoffError } from './errors.js';
 import { type GivenExtras, LazyExtras, runnerExtras } from './extras.js';
+import { Prewarm } from './prewarm.js';
 import type { HandoffTarget } from './target.js';
 import type { FallbackHandlerExtras, FargateFallbackOptions, HandoffReceipt } from './types.js';
 
@@ -186,6 +187,7 @@ class MiddyInvocation implements Due {
   /** When middy's early timeout should have fired, at the latest. */
   readonly dueAt: number;
   #handoff: Promise<HandoffReceipt> | undefined;
+  #prewarm: Prewarm | undefined;
 
   constructor(core: FallbackCore, event: unknown, context: Context, remainingMs: number) {
     this.#core = core;
@@ -201,6 +203,10 @@ class MiddyInvocation implements Due {
     }
     this.dueAt = this.#target.handOffAt + MIDDY_TIMEOUT_SLACK_MS;
     core.deadlines.watch(this);
+    if (Prewarm.wanted(core, this.#target)) {
+      this.#prewarm = new Prewarm(core, this.#target, () => this.#extras.journal());
+      core.deadlines.watch(this.#prewarm);
+    }
   }
 
   /**
@@ -230,7 +236,10 @@ class MiddyInvocation implements Due {
   }
 
   #start(): Promise<HandoffReceipt> {
-    this.#handoff ??= this.#core.handoff.handOff(this.#target, this.#extras.journal());
+    const journal = this.#extras.journal();
+    this.#handoff ??= this.#prewarm
+      ? this.#prewarm.handOff(journal)
+      : this.#core.handoff.handOff(this.#target, journal);
     return this.#handoff;
   }
 
@@ -263,7 +272,10 @@ class MiddyInvocation implements Due {
   /** The handler settled in Lambda: stop a task that a late-detected timeout may have started. */
   async finishedInLambda(): Promise<undefined> {
     this.#core.deadlines.unwatch(this);
-    if (this.#handoff === undefined) return undefined;
+    if (this.#handoff === undefined) {
+      await this.#prewarm?.finished();
+      return undefined;
+    }
     const receipt = await this.#handoff.catch(() => undefined);
     if (receipt) await this.#core.handoff.stopTask(receipt.taskArn, this.#target);
     return undefined;

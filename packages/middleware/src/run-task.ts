@@ -11,7 +11,8 @@ export type CapacityProvider = 'FARGATE' | 'FARGATE_SPOT';
 
 /**
  * The container override that carries the envelope (inline JSON or an s3:// URI), and where the
- * runner writes its outcome records: the payload bucket, and the prefix when it is not the default.
+ * runner writes its outcome records: the payload bucket, and the prefix when it is not the default;
+ * `extra` adds variables (a standby task's resume location).
  */
 export function buildOverrides(
   containerName: string,
@@ -20,6 +21,7 @@ export function buildOverrides(
     bucket: undefined,
     prefix: DEFAULT_OUTCOME_PREFIX,
   },
+  extra: readonly { name: string; value: string }[] = [],
 ): TaskOverride {
   return {
     containerOverrides: [
@@ -31,6 +33,7 @@ export function buildOverrides(
           ...(outcomes.bucket && outcomes.prefix !== DEFAULT_OUTCOME_PREFIX
             ? [{ name: ENV.outcomePrefix, value: outcomes.prefix }]
             : []),
+          ...extra,
         ],
       },
     ],
@@ -47,6 +50,14 @@ export function overridesSize(overrides: TaskOverride): number {
 
 const tagValue = (value: string) => value.replace(/[^\p{L}\p{N}\s_.:/=+\-@]/gu, '_').slice(0, 256);
 
+/**
+ * The `startedBy` mark: `immortal-lambda/<request id>` for a handoff, with `/standby` for a
+ * pre-warmed task, so that a handoff that replaces a standby task never takes it for its own.
+ */
+function startedByOf(ids: { requestId: string; standby?: boolean | undefined }): string {
+  return startedBy(ids.standby ? `${ids.requestId}/standby` : ids.requestId);
+}
+
 /** The RunTask request for one placement. */
 export function buildRunTaskInput(
   config: ResolvedConfig,
@@ -58,6 +69,8 @@ export function buildRunTaskInput(
     placement: number;
     /** What the client token is made from (default: the request id). */
     tokenBase?: string | undefined;
+    /** A pre-warmed task: marked `immortal-lambda/<request id>/standby`, apart from handoffs. */
+    standby?: boolean | undefined;
   },
   overrides: TaskOverride,
 ): RunTaskCommandInput {
@@ -66,7 +79,7 @@ export function buildRunTaskInput(
     taskDefinition: config.taskDefinition,
     count: 1,
     clientToken: clientToken(ids.tokenBase ?? ids.requestId, ids.placement),
-    startedBy: startedBy(ids.requestId),
+    startedBy: startedByOf(ids),
     networkConfiguration: {
       awsvpcConfiguration: {
         subnets: [...config.subnets],
@@ -112,6 +125,8 @@ export interface StartTaskParams {
    * at the same invocation and needs tokens of its own (`<request id>-a<attempt>`).
    */
   tokenBase?: string;
+  /** A pre-warmed task (see {@link buildRunTaskInput}'s `standby`). */
+  standby?: boolean;
   /**
    * Look for earlier tasks of the invocation among running ones only: a relaunch follows a task
    * that stopped, which must not count as started.
@@ -198,7 +213,7 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
       return fail(
         `; whether that call started a task could not be checked before the deadline (${
           lookupFailure instanceof Error ? lookupFailure.message : String(lookupFailure)
-        }): look for tasks with startedBy ${startedBy(params.requestId)} and stop any you find`,
+        }): look for tasks with startedBy ${startedByOf(params)} and stop any you find`,
         lookupFailure,
       );
     }
@@ -282,6 +297,7 @@ async function attemptUntil(params: StartTaskParams, endsAt: number): Promise<St
         functionVersion: params.functionVersion,
         placement,
         tokenBase: params.tokenBase,
+        standby: params.standby,
       },
       params.overrides,
     );
@@ -396,7 +412,7 @@ async function listStarted(
     params.client.send(
       new ListTasksCommand({
         cluster: params.config.cluster,
-        startedBy: startedBy(params.requestId),
+        startedBy: startedByOf(params),
         desiredStatus,
       }),
       { abortSignal: signal },

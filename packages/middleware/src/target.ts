@@ -46,13 +46,28 @@ export interface HandoffDependencies {
   s3Client?: S3Client | undefined;
 }
 
+/** How a task is started: in standby (pre-warmed), or with client tokens of its own. */
+export interface HandoffMode {
+  /** Start the task in standby: it prepares, then waits for its envelope at its resume location. */
+  standby?: boolean;
+  /** What the client tokens are made from, when not the request id. */
+  tokenBase?: string;
+}
+
 /**
  * What the adapters ask of the handoff mechanism. The wrapper's core loads the mechanism itself
  * (envelope, S3, RunTask: most of the package) on the first handoff only.
  */
 export interface Handoff {
-  /** Starts the runner task; resolves once it exists, rejects with a `HandoffError`. */
-  handOff(target: HandoffTarget, journal?: Journal): Promise<HandoffReceipt>;
+  /**
+   * Starts the runner task; resolves once it exists, rejects with a `HandoffError`. In standby
+   * mode the task waits for its envelope at its resume location ({@link Handoff.resume}).
+   */
+  handOff(target: HandoffTarget, journal?: Journal, mode?: HandoffMode): Promise<HandoffReceipt>;
+  /** Tells a standby task to go, with the journal as it is now; a task that stopped is replaced. */
+  resume(standby: HandoffReceipt, target: HandoffTarget, journal?: Journal): Promise<HandoffReceipt>;
+  /** The handler finished in Lambda: the standby task is told so, stopped, and recorded not needed. */
+  cancel(standby: HandoffReceipt, target: HandoffTarget): Promise<void>;
   /** Stops a task no longer needed; best effort, never throws. */
   stopTask(taskArn: string, target: HandoffTarget): Promise<boolean>;
   /** The last moment at which a failed invocation can still be reported: the deadline less the guard. */

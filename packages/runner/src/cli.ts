@@ -38,6 +38,8 @@ const lambdaClient = (bounds: AwsCallBounds) => {
 };
 const code = await runInvocation({
   env: process.env,
+  // When Node started this process, for the timeline in the outcome record.
+  processStartedAt: Math.round(performance.timeOrigin),
   lambda: lambdaClient,
   s3: (bounds) => {
     s3 ??= new S3Client(bounded(bounds));

@@ -24,4 +24,5 @@ export {
   DEFAULT_THROTTLE_BUDGET_MS,
   readSettings,
 } from './settings.js';
+export { STANDBY_GRACE_MS, STANDBY_POLL_MS, type StandbyAnswer, waitForGo } from './standby.js';
 export { type ExtractOptions, type ExtractResult, extractZip } from './zip/extract.js';

@@ -10,6 +10,7 @@ import {
   outcomeKey,
   outcomeRecord,
   RESULT_INLINE_LIMIT,
+  type RunnerTimeline,
 } from '@immortal-lambda/protocol';
 import {
   type DestinationClients,
@@ -36,22 +37,36 @@ export interface OutcomeTarget {
 }
 
 /**
- * The task's own ARN, from the ECS task metadata endpoint (`ECS_CONTAINER_METADATA_URI_V4`), or
- * undefined where there is none or it does not answer within a second.
+ * The task's own ARN and when its image was pulled, from the ECS task metadata endpoint
+ * (`ECS_CONTAINER_METADATA_URI_V4`); empty where there is none or it does not answer within a second.
  */
-export async function ownTaskArn(
+export async function taskMetadata(
   env: Record<string, string | undefined>,
   fetch: Fetch,
-): Promise<string | undefined> {
+): Promise<{ taskArn?: string; pullStartedAt?: number; pullStoppedAt?: number }> {
   const base = env.ECS_CONTAINER_METADATA_URI_V4;
-  if (!base) return undefined;
+  if (!base) return {};
   try {
     const response = await fetch(`${base}/task`, { signal: AbortSignal.timeout(1_000) });
-    if (!response.ok) return undefined;
-    const metadata = (await response.json()) as { TaskARN?: unknown };
-    return typeof metadata.TaskARN === 'string' ? metadata.TaskARN : undefined;
+    if (!response.ok) return {};
+    const metadata = (await response.json()) as {
+      TaskARN?: unknown;
+      PullStartedAt?: unknown;
+      PullStoppedAt?: unknown;
+    };
+    const time = (value: unknown) => {
+      const at = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+      return Number.isFinite(at) ? at : undefined;
+    };
+    const pullStartedAt = time(metadata.PullStartedAt);
+    const pullStoppedAt = time(metadata.PullStoppedAt);
+    return {
+      ...(typeof metadata.TaskARN === 'string' ? { taskArn: metadata.TaskARN } : {}),
+      ...(pullStartedAt !== undefined ? { pullStartedAt } : {}),
+      ...(pullStoppedAt !== undefined ? { pullStoppedAt } : {}),
+    };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
@@ -67,6 +82,7 @@ export class OutcomeRecorder {
   readonly #now: () => number;
   readonly #log: Log;
   #pending: Promise<void> = Promise.resolve();
+  #timeline: RunnerTimeline | undefined;
 
   constructor(envelope: Envelope, target: OutcomeTarget, s3: () => S3Client, now: () => number, log: Log) {
     this.#envelope = envelope;
@@ -79,6 +95,11 @@ export class OutcomeRecorder {
   /** Records `running`; the write goes on in the background, before any later one. */
   running(): void {
     this.#queue(() => this.#put({ status: 'running' }));
+  }
+
+  /** How this attempt started: carried by the records written from now on. */
+  timeline(timeline: RunnerTimeline): void {
+    this.#timeline = timeline;
   }
 
   /** Waits for the writes queued so far. */
@@ -150,6 +171,7 @@ export class OutcomeRecorder {
       attempt: this.#target.attempt,
       writer: 'runner',
       ...(this.#target.taskArn ? { taskArn: this.#target.taskArn } : {}),
+      ...(this.#timeline ? { timeline: this.#timeline } : {}),
       ...fields,
       updatedAt: new Date(this.#now()).toISOString(),
     });

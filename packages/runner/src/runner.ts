@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ENV, type Envelope, GIVEN_JOURNAL } from '@immortal-lambda/protocol';
+import { ENV, type Envelope, GIVEN_JOURNAL, type RunnerTimeline } from '@immortal-lambda/protocol';
 import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
 import { fetchCode } from './code.js';
 import { createContext } from './context.js';
@@ -12,8 +12,9 @@ import { handlerEnvironment } from './environment.js';
 import { HandlerLoadError, RunnerError } from './errors.js';
 import { EXIT_CODES, type ExitCode, OUTCOMES } from './exit-codes.js';
 import { loadHandler } from './handler-loader.js';
-import { JournalStore, OutcomeRecorder, ownTaskArn, sendFinalOutcome } from './outcomes.js';
+import { JournalStore, OutcomeRecorder, sendFinalOutcome, taskMetadata } from './outcomes.js';
 import { type AwsCallBounds, readSettings } from './settings.js';
+import { STANDBY_GRACE_MS, waitForGo } from './standby.js';
 
 /**
  * Everything the runner touches outside itself, injected so that every exit path can be tested
@@ -49,6 +50,8 @@ export interface RunnerDependencies {
   refreshModulePaths: () => void;
   /** Waits between download attempts. */
   sleep?: (ms: number) => Promise<void>;
+  /** When this runner process started (epoch ms), for the outcome record's timeline. */
+  processStartedAt?: number;
   /** Clients for the function's async destinations; without them no destination is sent to. */
   destinations?: (bounds: AwsCallBounds) => DestinationClients;
   /**
@@ -157,6 +160,8 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
   let latestJournal: Envelope['journal'];
   const stepCount = (of: Envelope['journal']) => Object.keys(of?.steps ?? {}).length;
   let taskArn: string | undefined;
+  let metadata: Awaited<ReturnType<typeof taskMetadata>> = {};
+  let loadedJournal: Envelope['journal'];
   let settingsRead: ReturnType<typeof readSettings> | undefined;
   const finish = async (
     code: ExitCode,
@@ -194,6 +199,21 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
     return code;
   };
 
+  // A pre-warmed task that was not needed ran nothing: no attempt record, no destination.
+  const notNeeded = (why: string): ExitCode => {
+    unsubscribe();
+    log('INFO', 'immortal-runner finished', {
+      outcome: 'not-needed',
+      exitCode: EXIT_CODES.success,
+      ...ids(),
+      durationMs: deps.now() - started,
+      reason: why,
+    });
+    return EXIT_CODES.success;
+  };
+  let codeReadyAt = started;
+  let resumedAt: number | undefined;
+
   let handler: Awaited<ReturnType<typeof loadHandler>>;
   let settings: ReturnType<typeof readSettings>;
   try {
@@ -203,7 +223,8 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
     type Fresh = { fresh: Record<string, string | undefined>; wrapper: string | undefined };
     const prepared = (async (): Promise<Awaited<ReturnType<typeof loadHandler>> | Fresh> => {
       envelope = await readEnvelope(current.envelope, () => deps.s3(current.aws));
-      taskArn = await ownTaskArn(deps.env, deps.fetch);
+      metadata = await taskMetadata(deps.env, deps.fetch);
+      taskArn = metadata.taskArn;
       recorder = new OutcomeRecorder(
         envelope,
         { ...current.outcomes, attempt: current.attempt, taskArn },
@@ -220,17 +241,25 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
         timers: { set: deps.setTimeout, clear: deps.clearTimeout },
       });
       // A relaunch resumes from what the previous attempt saved: at least what the envelope holds.
-      journal = (current.attempt > 1 ? await journalStore.load() : undefined) ?? envelope.journal;
+      loadedJournal = current.attempt > 1 ? await journalStore.load() : undefined;
+      journal = loadedJournal ?? envelope.journal;
       if (deps.env[ENV.prepared] === '1') {
         // The fresh process: the code and the handler's environment are in place.
         return loadPrepared(current.taskRoot, current.layersRoot, deps.env._HANDLER, envelope);
       }
-      recorder.running();
-      log('INFO', 'Resuming a handed-off invocation', {
-        ...ids(),
-        handler: envelope.function.handler ?? '(the configured handler)',
-        handedOffAt: new Date(envelope.invocation.handedOffAt).toISOString(),
-      });
+      if (current.standby) {
+        log('INFO', 'Getting ready in standby: the handler is called once the wrapper hands off', {
+          ...ids(),
+          resumeLocation: current.standby,
+        });
+      } else {
+        recorder.running();
+        log('INFO', 'Resuming a handed-off invocation', {
+          ...ids(),
+          handler: envelope.function.handler ?? '(the configured handler)',
+          handedOffAt: new Date(envelope.invocation.handedOffAt).toISOString(),
+        });
+      }
       const fetched = await fetchCode({
         envelope,
         lambda: deps.lambda(current.aws),
@@ -305,6 +334,31 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
       });
     }
     handler = ready;
+    codeReadyAt = deps.now();
+    if (settings.standby) {
+      // Pre-warmed: the code is ready and the handler imported; the envelope to run comes at the
+      // handoff, with the journal as it was then.
+      const answer = await waitForGo({
+        uri: settings.standby,
+        requestId: (envelope as Envelope).invocation.awsRequestId,
+        s3: () => deps.s3(settings.aws),
+        now: deps.now,
+        sleep: (ms) => new Promise((resolve) => deps.setTimeout(() => resolve(undefined), ms)),
+        until: (envelope as Envelope).invocation.deadlineAt + STANDBY_GRACE_MS,
+        stopped: () => stopRequested,
+      });
+      if ('notNeeded' in answer) return notNeeded(answer.notNeeded);
+      envelope = answer.go;
+      journal = loadedJournal ?? envelope.journal;
+      resumedAt = deps.now();
+      recorder?.running();
+      log('INFO', 'Resuming a handed-off invocation in its pre-warmed task', {
+        ...ids(),
+        handler: envelope.function.handler ?? '(the configured handler)',
+        handedOffAt: new Date(envelope.invocation.handedOffAt).toISOString(),
+        waitedMs: resumedAt - codeReadyAt,
+      });
+    }
   } catch (error) {
     if (error instanceof Stopped) return finish(EXIT_CODES.stopped, { error: describe(error) });
     const code = error instanceof RunnerError ? error.exitCode : EXIT_CODES.badInput;
@@ -352,7 +406,22 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
     }),
   );
   const handlerStarted = deps.now();
-  log('INFO', 'Calling the handler', { ...ids(), remainingMs: context.getRemainingTimeInMillis() });
+  const timeline: RunnerTimeline = {
+    handoffAt: ready.invocation.handedOffAt,
+    ...(metadata.pullStartedAt !== undefined ? { pullStartedAt: metadata.pullStartedAt } : {}),
+    ...(metadata.pullStoppedAt !== undefined ? { pullStoppedAt: metadata.pullStoppedAt } : {}),
+    processStartedAt: deps.processStartedAt ?? started,
+    codeReadyAt,
+    ...(resumedAt !== undefined ? { resumedAt } : {}),
+    handlerCalledAt: handlerStarted,
+    deadTimeMs: handlerStarted - ready.invocation.handedOffAt,
+  };
+  recorder?.timeline(timeline);
+  log('INFO', 'Calling the handler', {
+    ...ids(),
+    remainingMs: context.getRemainingTimeInMillis(),
+    timeline,
+  });
   try {
     const returned = handler(ready.event, context, callback);
     if (returned !== null && typeof (returned as Promise<unknown>)?.then === 'function') {

@@ -1,4 +1,4 @@
-import { DEFAULT_OUTCOME_PREFIX, ENV } from '@immortal-lambda/protocol';
+import { DEFAULT_OUTCOME_PREFIX, ENV, isS3Uri } from '@immortal-lambda/protocol';
 import { BadInputError } from './errors.js';
 
 /**
@@ -88,6 +88,8 @@ export interface RunnerSettings {
   outcomes: { bucket: string | undefined; prefix: string };
   /** Which attempt at the invocation this task is (1, or more when the watchdog relaunched it). */
   attempt: number;
+  /** A pre-warmed task: the `s3://` URI where it waits for its envelope or the cancel marker. */
+  standby: string | undefined;
 }
 
 /**
@@ -130,7 +132,11 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
       prefix: env[ENV.outcomePrefix]?.trim() || DEFAULT_OUTCOME_PREFIX,
     },
     attempt: integer(ENV.attempt, 1, 1, 100, 'attempts'),
+    standby: env[ENV.standby]?.trim() || undefined,
   };
+  if (settings.standby !== undefined && !isS3Uri(settings.standby)) {
+    problems.push(`${ENV.standby} is "${settings.standby}": use the s3://bucket/key the wrapper sets`);
+  }
   const allow = env[ENV.allowRuntimeMismatch]?.trim().toLowerCase();
   if (allow === 'true' || allow === '1') settings.allowRuntimeMismatch = true;
   else if (allow !== undefined && allow !== '' && allow !== 'false' && allow !== '0')

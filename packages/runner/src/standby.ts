@@ -1,0 +1,90 @@
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { type Envelope, isCancelMarker, parseEnvelope, parseS3Uri } from '@immortal-lambda/protocol';
+import { BadInputError } from './errors.js';
+
+/** How often a pre-warmed runner looks for its envelope: it resumes within this of the handoff. */
+export const STANDBY_POLL_MS = 200;
+/** How long past the invocation's Lambda deadline a pre-warmed runner still waits for its envelope. */
+export const STANDBY_GRACE_MS = 30_000;
+
+/** What a pre-warmed runner was told: go with this envelope, or it is not needed (and why). */
+export type StandbyAnswer = { go: Envelope } | { notNeeded: string };
+
+/**
+ * Waits, as a pre-warmed runner, for the wrapper's word at the resume location: the envelope to
+ * run (with the journal as it was at the handoff), or the cancel marker. Gives up, not needed,
+ * past the Lambda deadline plus {@link STANDBY_GRACE_MS} (the wrapper either wrote by then or its
+ * invocation ended in Lambda) or when the task is stopped. A location the task may not read is a
+ * {@link BadInputError}: a handed-off invocation must not be dropped for want of a permission.
+ *
+ * @example
+ * ```ts
+ * import { waitForGo } from '@immortal-lambda/runner';
+ * const answer = await waitForGo({ uri, requestId, s3, now: Date.now, sleep, until, stopped: () => false });
+ * ```
+ */
+export async function waitForGo(input: {
+  uri: string;
+  requestId: string;
+  s3: () => S3Client;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  /** Epoch ms after which nothing is awaited any more. */
+  until: number;
+  stopped: () => boolean;
+  pollMs?: number;
+}): Promise<StandbyAnswer> {
+  const { bucket, key } = parseS3Uri(input.uri);
+  const poll = input.pollMs ?? STANDBY_POLL_MS;
+  for (;;) {
+    if (input.stopped()) return { notNeeded: 'the task was stopped before it was told to go' };
+    const text = await read(input.s3(), bucket, key, input.uri);
+    if (text !== undefined) {
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (error) {
+        throw new BadInputError(`the resume object at ${input.uri} is not JSON`, { cause: error });
+      }
+      if (isCancelMarker(value)) return { notNeeded: 'the invocation finished in Lambda' };
+      let envelope: Envelope;
+      try {
+        envelope = parseEnvelope(text);
+      } catch (error) {
+        throw new BadInputError(`the envelope at ${input.uri} is invalid: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      if (envelope.invocation.awsRequestId !== input.requestId) {
+        throw new BadInputError(
+          `the envelope at ${input.uri} is for request ${envelope.invocation.awsRequestId}, not ${input.requestId}`,
+        );
+      }
+      return { go: envelope };
+    }
+    if (input.now() >= input.until) {
+      return { notNeeded: 'no envelope arrived by the Lambda deadline and its grace' };
+    }
+    await input.sleep(poll);
+  }
+}
+
+/** The object's text, or undefined while it does not exist (or S3 did not answer: tried again). */
+async function read(s3: S3Client, bucket: string, key: string, uri: string): Promise<string | undefined> {
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return (await object.Body?.transformToString('utf8')) ?? '';
+  } catch (error) {
+    const name = (error as { name?: string }).name;
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) return undefined;
+    if (name === 'AccessDenied' || status === 403) {
+      throw new BadInputError(
+        `the task role may not s3:GetObject the resume location ${uri}, so a pre-warmed task can never be told to go: grant it (the construct does)`,
+        { cause: error },
+      );
+    }
+    // Throttling, a 5xx or the network: the next poll tries again.
+    return undefined;
+  }
+}
