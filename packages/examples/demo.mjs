@@ -5,6 +5,8 @@
 //   pnpm demo [--work-ms 8000] [--timeout-ms 3000] [--margin-ms 1500] [--step-ms 1000] [--event-kb 0]
 //             [--interrupt-after-ms N]   interrupt the runner N ms after it starts, as Fargate Spot does:
 //                                        the watchdog relaunches it on on-demand capacity
+//             [--prewarm-ms N]           run the job twice: as usual, then with its task pre-warmed N ms
+//                                        before the handoff, and compare the dead time of the two
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -25,6 +27,7 @@ const { values } = parseArgs({
     'step-ms': { type: 'string', default: '1000' },
     'event-kb': { type: 'string', default: '0' },
     'interrupt-after-ms': { type: 'string', default: '0' },
+    'prewarm-ms': { type: 'string', default: '0' },
   },
 });
 const number = (name) => {
@@ -41,6 +44,7 @@ const marginMs = number('margin-ms');
 const stepMs = Math.max(1, number('step-ms'));
 const eventKb = number('event-kb');
 const interruptAfterMs = number('interrupt-after-ms');
+const prewarmMs = number('prewarm-ms');
 const steps = Math.max(1, Math.ceil(workMs / stepMs));
 
 const started = performance.now();
@@ -55,7 +59,7 @@ write(
     timeoutMs,
   )} Lambda timeout, handoff margin ${seconds(marginMs)}${eventKb ? `, ${eventKb} KB event` : ''}${
     interruptAfterMs ? `, the first task interrupted as on Spot after ${seconds(interruptAfterMs)}` : ''
-  }\n\n`,
+  }${prewarmMs ? `; run cold, then with the task pre-warmed ${seconds(prewarmMs)} before the handoff` : ''}\n\n`,
 );
 
 const s3 = await startS3({ bucket: 'demo-envelopes' });
@@ -75,7 +79,6 @@ line(
   `function report-job:${fn.version} registered from dist/report (CodeSha256 ${fn.sha256.slice(0, 12)}…)`,
 );
 
-let requestId;
 let outcome = 'unknown';
 const fail = async (reason) => {
   line('demo', `FAILED: ${reason}`);
@@ -102,6 +105,16 @@ const describeRecord = (who, text) => {
         record.envelopeBytes
       } bytes, ${record.attempts} attempt${record.attempts === 1 ? '' : 's'}, ${record.elapsedMs} ms`,
     );
+  } else if (record.message === 'Runner task started in standby') {
+    line(
+      'handoff',
+      `pre-warm: RunTask started task ${short(record.taskArn.split('/').pop())} in standby after ${record.ranInLambdaMs} ms in Lambda; the handler keeps running`,
+    );
+  } else if (record.message === 'Invocation handed off to its pre-warmed task') {
+    line(
+      'handoff',
+      `envelope written where task ${short(record.taskArn.split('/').pop())} waits, after ${record.ranInLambdaMs} ms in Lambda (${record.elapsedMs} ms)`,
+    );
   } else if (record.message === 'Handoff to Fargate failed') {
     line('handoff', `FAILED (${record.reason}): ${record.error?.message}`);
   } else if (record.service === 'immortal-runner') {
@@ -111,7 +124,7 @@ const describeRecord = (who, text) => {
         : record.message === 'Resuming a handed-off invocation'
           ? `: request ${short(record.requestId)}, handler ${record.handler}`
           : record.message === 'Calling the handler'
-            ? ` with the original event, request id ${short(record.requestId)}`
+            ? ` with the original event, request id ${short(record.requestId)}, ${record.timeline?.deadTimeMs} ms after the handoff began`
             : record.message === 'immortal-runner finished'
               ? `: ${record.outcome} (exit ${record.exitCode}), handler ran ${seconds(record.handlerDurationMs ?? 0)}${
                   record.error ? `, error: ${record.error.message}` : ''
@@ -179,109 +192,152 @@ plane.on('task-stopped', (task) =>
 
 // The Lambda harness: lambda-local enforces the timeout. Its own log lines are not needed.
 lambdaLocal.setLogger({ log: () => {}, transports: [] });
-const event = {
-  reportId: 'Q3-2026',
-  steps,
-  stepMs,
-  ...(eventKb > 0
-    ? { rows: Array.from({ length: Math.ceil((eventKb * 1024) / 32) }, (_, i) => `row ${i}`.padEnd(24, '.')) }
-    : {}),
-};
-const patched = ['log', 'info', 'warn', 'error'];
-const saved = Object.fromEntries(patched.map((name) => [name, console[name]]));
-for (const name of patched) console[name] = (...args) => describeRecord('lambda', args.join(' '));
-line('lambda', `invoking report-job with a ${seconds(timeoutMs)} timeout (lambda-local enforces it)`);
-let result;
-let error;
-try {
-  result = await lambdaLocal.execute({
-    event,
-    lambdaPath: join(here, 'dist', 'report', 'index.js'),
-    lambdaHandler: 'handler',
-    timeoutMs,
-    verboseLevel: 3,
-    environment: {
-      ...environment,
-      ...(interruptAfterMs ? { FARGATE_FALLBACK_CAPACITY: 'FARGATE_SPOT' } : {}),
-      AWS_LAMBDA_FUNCTION_NAME: 'report-job',
-      AWS_LAMBDA_FUNCTION_VERSION: fn.version,
-      _HANDLER: 'index.handler',
-      REPORT_TITLE: 'Quarterly report',
-      FARGATE_FALLBACK_MARGIN_MS: String(marginMs),
-    },
-    contextOverwrite: (context) => {
-      context.functionName = 'report-job';
-      context.functionVersion = fn.version;
-      context.invokedFunctionArn = `${fn.arn}:${fn.version}`;
-      context.memoryLimitInMB = '1024';
-      requestId = context.awsRequestId;
-      line('lambda', `invocation ${short(requestId)} started`);
-    },
-  });
-} catch (caught) {
-  error = caught;
-} finally {
-  for (const name of patched) console[name] = saved[name];
+
+/** One invocation of the job, followed to its end; `prewarm` is FARGATE_FALLBACK_PREWARM_MS. */
+async function invokeOnce(prewarm) {
+  // The Lambda harness: lambda-local enforces the timeout. Its own log lines are not needed.
+  const event = {
+    reportId: 'Q3-2026',
+    steps,
+    stepMs,
+    ...(eventKb > 0
+      ? {
+          rows: Array.from({ length: Math.ceil((eventKb * 1024) / 32) }, (_, i) =>
+            `row ${i}`.padEnd(24, '.'),
+          ),
+        }
+      : {}),
+  };
+  const patched = ['log', 'info', 'warn', 'error'];
+  const saved = Object.fromEntries(patched.map((name) => [name, console[name]]));
+  for (const name of patched) console[name] = (...args) => describeRecord('lambda', args.join(' '));
+  line('lambda', `invoking report-job with a ${seconds(timeoutMs)} timeout (lambda-local enforces it)`);
+  let result;
+  let error;
+  let requestId;
+  let outcome = 'unknown';
+  let status;
+  try {
+    result = await lambdaLocal.execute({
+      event,
+      lambdaPath: join(here, 'dist', 'report', 'index.js'),
+      lambdaHandler: 'handler',
+      timeoutMs,
+      verboseLevel: 3,
+      environment: {
+        ...environment,
+        ...(interruptAfterMs ? { FARGATE_FALLBACK_CAPACITY: 'FARGATE_SPOT' } : {}),
+        FARGATE_FALLBACK_PREWARM_MS: String(prewarm),
+        AWS_LAMBDA_FUNCTION_NAME: 'report-job',
+        AWS_LAMBDA_FUNCTION_VERSION: fn.version,
+        _HANDLER: 'index.handler',
+        REPORT_TITLE: 'Quarterly report',
+        FARGATE_FALLBACK_MARGIN_MS: String(marginMs),
+      },
+      contextOverwrite: (context) => {
+        context.functionName = 'report-job';
+        context.functionVersion = fn.version;
+        context.invokedFunctionArn = `${fn.arn}:${fn.version}`;
+        context.memoryLimitInMB = '1024';
+        requestId = context.awsRequestId;
+        line('lambda', `invocation ${short(requestId)} started`);
+      },
+    });
+  } catch (caught) {
+    error = caught;
+  } finally {
+    for (const name of patched) console[name] = saved[name];
+  }
+
+  if (error) {
+    await fail(
+      `the invocation failed in Lambda: ${error.errorType ?? error.name}: ${error.errorMessage ?? error.message}`,
+    );
+  }
+  if (result?.status !== 'handed-off') {
+    line('lambda', `invocation ${short(requestId)} finished in Lambda: ${JSON.stringify(result)}`);
+    outcome = 'completed in Lambda, no task started';
+    if (plane.tasks().some((task) => task.startedBy === `immortal-lambda/${requestId}`))
+      await fail('a task was started although the job finished in Lambda');
+  } else {
+    line(
+      'lambda',
+      `invocation ${short(requestId)} returned the handoff receipt before its timeout: task ${short(result.taskArn.split('/').pop())}`,
+    );
+    // Follow the invocation by its records, as a status route would, until it has a result.
+    const deadline = Date.now() + steps * stepMs * 3 + 60_000;
+    let last;
+    while (Date.now() < deadline) {
+      status = await getInvocationStatus({ functionName: 'report-job', requestId }, { bucket: s3.bucket });
+      const now = status
+        ? `${status.status} (attempt ${status.attempts}${status.error?.retryable ? ': stopped before a result, the watchdog may relaunch it' : ''})`
+        : 'no record';
+      if (now !== last) line('status', `getInvocationStatus: ${now}`);
+      last = now;
+      if (
+        status &&
+        (status.status === 'succeeded' || (status.status === 'failed' && !status.error?.retryable))
+      )
+        break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await Promise.all(watched);
+    const finalTask = status?.taskArn ?? result.taskArn;
+    await plane.waitForTask(finalTask, 30_000).catch((e) => fail(e.message));
+    const ecs = new ECSClient({
+      endpoint: plane.url,
+      region: plane.region,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    const described = await ecs.send(new DescribeTasksCommand({ cluster: 'local', tasks: [finalTask] }));
+    const container = described.tasks?.[0]?.containers?.[0];
+    line(
+      'ecs',
+      `DescribeTasks ${short(finalTask.split('/').pop())}: ${described.tasks?.[0]?.lastStatus}, container exit code ${container?.exitCode}`,
+    );
+    if (status?.status !== 'succeeded') {
+      await fail(
+        `the invocation ended ${status?.status ?? 'without a record'}: ${status?.error?.message ?? ''}`,
+      );
+    }
+    line('status', `result: ${JSON.stringify(status.result)}`);
+    const t = status.timeline;
+    if (t) {
+      const at = (ms) => `${ms >= t.handoffAt ? '+' : '−'}${Math.abs(ms - t.handoffAt)} ms`;
+      line(
+        'status',
+        `timeline from the handoff (− is before it): runner process started ${at(t.processStartedAt)}, code ready ${at(t.codeReadyAt)}${
+          t.resumedAt ? `, told to go ${at(t.resumedAt)}` : ''
+        }, handler called ${at(t.handlerCalledAt)}: dead time ${t.deadTimeMs} ms`,
+      );
+    }
+    if (status.steps) {
+      line(
+        'status',
+        `steps: ${status.steps.inLambda} finished in Lambda before the handoff, ${status.steps.fromJournal} answered from the journal by the last attempt (not run again), ${status.steps.total} in all`,
+      );
+    }
+    outcome = `outlived its ${seconds(timeoutMs)} timeout and finished on Fargate with the same request id ${short(requestId)}${
+      status.attempts > 1 ? `, after ${status.attempts - 1} relaunch${status.attempts > 2 ? 'es' : ''}` : ''
+    }`;
+  }
+  return { outcome, status };
 }
 
-if (error) {
-  await fail(
-    `the invocation failed in Lambda: ${error.errorType ?? error.name}: ${error.errorMessage ?? error.message}`,
+if (prewarmMs > 0) {
+  line('demo', 'run 1 of 2: cold (the task is started at the handoff)');
+  const cold = await invokeOnce(0);
+  line('demo', `run 2 of 2: pre-warmed (the task is started ${seconds(prewarmMs)} before the handoff)`);
+  const warm = await invokeOnce(prewarmMs);
+  const dead = (run) => run.status?.timeline?.deadTimeMs;
+  line(
+    'demo',
+    `dead time (handoff began in Lambda → handler called in the runner): cold ${dead(cold)} ms, pre-warmed ${dead(warm)} ms`,
   );
-}
-if (result?.status !== 'handed-off') {
-  line('lambda', `invocation ${short(requestId)} finished in Lambda: ${JSON.stringify(result)}`);
-  outcome = 'completed in Lambda, no task started';
-  if (plane.tasks().length !== 0) await fail('a task was started although the job finished in Lambda');
+  if (!(dead(warm) <= 1_000)) await fail(`the pre-warmed dead time was ${dead(warm)} ms, over 1 s`);
+  outcome = `${warm.outcome}; pre-warmed, the runner called the handler ${dead(warm)} ms after the handoff began (cold: ${dead(cold)} ms)`;
 } else {
-  line(
-    'lambda',
-    `invocation ${short(requestId)} returned the handoff receipt before its timeout: task ${short(result.taskArn.split('/').pop())}`,
-  );
-  // Follow the invocation by its records, as a status route would, until it has a result.
-  const deadline = Date.now() + steps * stepMs * 3 + 60_000;
-  let last;
-  let status;
-  while (Date.now() < deadline) {
-    status = await getInvocationStatus({ functionName: 'report-job', requestId }, { bucket: s3.bucket });
-    const now = status
-      ? `${status.status} (attempt ${status.attempts}${status.error?.retryable ? ': stopped before a result, the watchdog may relaunch it' : ''})`
-      : 'no record';
-    if (now !== last) line('status', `getInvocationStatus: ${now}`);
-    last = now;
-    if (status && (status.status === 'succeeded' || (status.status === 'failed' && !status.error?.retryable)))
-      break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  await Promise.all(watched);
-  const finalTask = status?.taskArn ?? result.taskArn;
-  await plane.waitForTask(finalTask, 30_000).catch((e) => fail(e.message));
-  const ecs = new ECSClient({
-    endpoint: plane.url,
-    region: plane.region,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  const described = await ecs.send(new DescribeTasksCommand({ cluster: 'local', tasks: [finalTask] }));
-  const container = described.tasks?.[0]?.containers?.[0];
-  line(
-    'ecs',
-    `DescribeTasks ${short(finalTask.split('/').pop())}: ${described.tasks?.[0]?.lastStatus}, container exit code ${container?.exitCode}`,
-  );
-  if (status?.status !== 'succeeded') {
-    await fail(
-      `the invocation ended ${status?.status ?? 'without a record'}: ${status?.error?.message ?? ''}`,
-    );
-  }
-  line('status', `result: ${JSON.stringify(status.result)}`);
-  if (status.steps) {
-    line(
-      'status',
-      `steps: ${status.steps.inLambda} finished in Lambda before the handoff, ${status.steps.fromJournal} answered from the journal by the last attempt (not run again), ${status.steps.total} in all`,
-    );
-  }
-  outcome = `outlived its ${seconds(timeoutMs)} timeout and finished on Fargate with the same request id ${short(requestId)}${
-    status.attempts > 1 ? `, after ${status.attempts - 1} relaunch${status.attempts > 2 ? 'es' : ''}` : ''
-  }`;
+  ({ outcome } = await invokeOnce(0));
 }
 
 await plane.stop();

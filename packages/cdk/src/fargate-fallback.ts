@@ -111,6 +111,13 @@ export interface FargateFallbackProps {
    */
   maxInLambda?: Duration;
   /**
+   * Start the runner task this long before the handoff, in standby, so that it resumes the
+   * invocation within a second of the handoff (default: off). Pick it from the `timeline` of a
+   * cold run's outcome record (handoff to code ready), plus a few seconds; see the middleware's
+   * README for the cost.
+   */
+  prewarm?: Duration;
+  /**
    * How the envelope travels: `s3` (default here: always through the encrypted, expiring payload
    * bucket, so the event never appears in DescribeTasks answers or ECS task-state events) or
    * `auto` (in RunTask's container override when it fits).
@@ -414,6 +421,16 @@ export class FargateFallback extends Construct {
         actions: ['s3:GetObject'],
         resources: [this.bucket.arnForObjects(envelopes)],
       }),
+      // The runner reads the journal a relaunch resumes from, and a pre-warmed task the envelope
+      // or cancel marker at its resume location, beside the outcome records.
+      new iam.PolicyStatement({
+        sid: 'ReadItsJournalAndResumeLocation',
+        actions: ['s3:GetObject'],
+        resources: [
+          this.bucket.arnForObjects(`${OUTCOME_PREFIX}${fn.functionName}/*/journal.json`),
+          this.bucket.arnForObjects(`${OUTCOME_PREFIX}${fn.functionName}/*/resume.json`),
+        ],
+      }),
     );
 
     // The wildcards above cannot be narrower; say why, for policy checks such as cdk-nag. The
@@ -454,6 +471,12 @@ export class FargateFallback extends Construct {
       this.bucket.arnForObjects(outcomes),
       "Outcome records are named by request id under this function's own prefix.",
     );
+    for (const entry of ['journal', 'resume']) {
+      wildcard(
+        this.bucket.arnForObjects(`${OUTCOME_PREFIX}${fn.functionName}/*/${entry}.json`),
+        `The ${entry} object of each invocation sits in the folder named by its request id, under this function's own prefix.`,
+      );
+    }
 
     fn.addEnvironment(ENV.cluster, this.cluster.clusterName);
     // The family: RunTask starts its latest active revision.
@@ -466,6 +489,7 @@ export class FargateFallback extends Construct {
     fn.addEnvironment(ENV.payloadBucket, this.bucket.bucketName);
     if (props.margin) fn.addEnvironment(ENV.marginMs, String(props.margin.toMilliseconds()));
     if (props.maxInLambda) fn.addEnvironment(ENV.maxInLambdaMs, String(props.maxInLambda.toMilliseconds()));
+    if (props.prewarm) fn.addEnvironment(ENV.prewarmMs, String(props.prewarm.toMilliseconds()));
     fn.addEnvironment(ENV.envelopeTransport, props.envelopeTransport ?? 's3');
     if (props.payloadPrefix) fn.addEnvironment(ENV.payloadPrefix, props.payloadPrefix);
 

@@ -112,6 +112,7 @@ describe('FargateFallback', () => {
       capacity: 'FARGATE_SPOT,FARGATE',
       margin: Duration.seconds(30),
       maxInLambda: Duration.seconds(25),
+      prewarm: Duration.seconds(60),
     });
 
     // Assess
@@ -131,6 +132,7 @@ describe('FargateFallback', () => {
           FARGATE_FALLBACK_BUCKET: Match.anyValue(),
           FARGATE_FALLBACK_MARGIN_MS: '30000',
           FARGATE_FALLBACK_MAX_IN_LAMBDA_MS: '25000',
+          FARGATE_FALLBACK_PREWARM_MS: '60000',
           // the event travels through the encrypted, expiring bucket, never in the override
           FARGATE_FALLBACK_ENVELOPE_TRANSPORT: 's3',
         }),

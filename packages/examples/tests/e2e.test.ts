@@ -356,6 +356,39 @@ describe('8. the demo command', () => {
     );
   });
 
+  it('runs cold, then pre-warmed, and shows the pre-warmed dead time under a second beside the cold one (--prewarm-ms)', async () => {
+    // Act
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(examples, 'demo.mjs'), '--work-ms', '3000', '--prewarm-ms', '1400'],
+      { timeout: 90_000 },
+    );
+
+    // Assess
+    const steps = [
+      /demo +run 1 of 2: cold/,
+      /handoff +RunTask started task \w{8} after \d+ ms in Lambda/,
+      /status +timeline from the handoff .*: dead time (\d+) ms/,
+      /demo +run 2 of 2: pre-warmed/,
+      /handoff +pre-warm: RunTask started task \w{8} in standby after \d+ ms in Lambda/,
+      /runner +Getting ready in standby/,
+      /handoff +envelope written where task \w{8} waits/,
+      /runner +Resuming a handed-off invocation in its pre-warmed task/,
+      /status +getInvocationStatus: succeeded \(attempt 1\)/,
+      /demo +dead time \(handoff began in Lambda → handler called in the runner\): cold \d+ ms, pre-warmed \d+ ms/,
+      /demo: OK — .*pre-warmed, the runner called the handler \d+ ms after the handoff began \(cold: \d+ ms\)/,
+    ];
+    let from = 0;
+    for (const step of steps) {
+      const match = step.exec(stdout.slice(from));
+      expect(match, `missing, or out of order: ${step}\n${stdout}`).not.toBeNull();
+      from += (match?.index ?? 0) + (match?.[0].length ?? 0);
+    }
+    const [, cold, warm] = /cold (\d+) ms, pre-warmed (\d+) ms/.exec(stdout) ?? [];
+    expect(Number(warm)).toBeLessThanOrEqual(1_000);
+    expect(Number(warm)).toBeLessThan(Number(cold));
+  });
+
   it('shows a Spot interruption, the relaunch on on-demand, and the completion (--interrupt-after-ms)', async () => {
     // Act
     const { stdout } = await promisify(execFile)(

@@ -58,7 +58,7 @@ export class FargateHandoff implements Handoff {
    * (its finished steps, its checkpoint). Resolves once the task exists; throws {@link HandoffError}.
    */
   async handOff(target: HandoffTarget, journal?: Journal, mode: HandoffMode = {}): Promise<HandoffReceipt> {
-    const { clock, logger, env } = this.#deps;
+    const { clock, logger } = this.#deps;
     const { context } = target;
     const began = clock.now();
     const requestId = typeof context.awsRequestId === 'string' ? context.awsRequestId : undefined;

@@ -196,6 +196,8 @@ export interface InvocationStatusView {
   resultLocation?: string;
   error?: OutcomeError;
   steps?: { inLambda: number; fromJournal: number; total: number };
+  /** How the latest attempt that started a handler got there (see {@link RunnerTimeline}). */
+  timeline?: RunnerTimeline;
   updatedAt: string;
 }
 
@@ -260,6 +262,7 @@ export function summarizeOutcomes(records: readonly OutcomeRecord[]): Invocation
   const last = ordered.at(-1);
   if (!last) return undefined;
   const withTask = ordered.filter((record) => record.taskArn).at(-1);
+  const timed = ordered.filter((record) => record.timeline).at(-1);
   return {
     status: last.status,
     taskArn: withTask?.taskArn,
@@ -268,6 +271,7 @@ export function summarizeOutcomes(records: readonly OutcomeRecord[]): Invocation
     ...(last.resultLocation ? { resultLocation: last.resultLocation } : {}),
     ...(last.error ? { error: last.error } : {}),
     ...(last.steps ? { steps: last.steps } : {}),
+    ...(timed?.timeline ? { timeline: timed.timeline } : {}),
     updatedAt: last.updatedAt,
   };
 }

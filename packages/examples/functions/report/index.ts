@@ -8,6 +8,8 @@ export interface ReportEvent {
   steps?: number;
   stepMs?: number;
   rows?: string[];
+  /** An "export all": known to be long, so it goes straight to Fargate (`routeToFargate`). */
+  exportAll?: boolean;
 }
 
 /**
@@ -43,4 +45,6 @@ export const handler = withFargateFallback(
     console.log(JSON.stringify({ message: `${title} ${event.reportId} finished`, result, runtime }));
     return result;
   },
+  // Work known to be long skips Lambda: handed off before the handler runs there.
+  { routeToFargate: (event) => event.exportAll === true },
 );

@@ -1,6 +1,13 @@
 import type { ECSClient, TaskOverride } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ENV, type Envelope, isS3Uri, parseEnvelope, parseS3Uri } from '@immortal-lambda/protocol';
+import {
+  ENV,
+  type Envelope,
+  isCancelMarker,
+  isS3Uri,
+  parseEnvelope,
+  parseS3Uri,
+} from '@immortal-lambda/protocol';
 import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
 import type { Context } from 'aws-lambda';
 import { systemClock } from '../clock.js';
@@ -99,6 +106,28 @@ async function envelopeOf(value: string, s3: () => Promise<S3Client>): Promise<E
   return parseEnvelope((await object.Body?.transformToString()) ?? '');
 }
 
+/** Whether the resume location of a standby task holds its envelope (not the cancel marker, not nothing). */
+async function toldToGo(uri: string, s3: () => Promise<S3Client>): Promise<boolean> {
+  const { GetObjectCommand } = await loadS3();
+  const location = parseS3Uri(uri);
+  try {
+    const object = await (await s3()).send(
+      new GetObjectCommand({ Bucket: location.bucket, Key: location.key }),
+    );
+    const text = (await object.Body?.transformToString()) ?? '';
+    return !isCancelMarker(JSON.parse(text));
+  } catch (error) {
+    const name = (error as { name?: string }).name;
+    if (name === 'NoSuchKey' || name === 'NotFound') return false;
+    throw new RelaunchError(
+      `the resume location ${uri} of a stopped standby task cannot be read: ${String(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
 function positiveInteger(value: unknown, name: string, fallback: number): number {
   if (value === undefined || value === '') return fallback;
   const number =
@@ -163,6 +192,15 @@ export function taskWatchdog(
     if (!override) return { action: 'ignored', reason: `task ${detail.taskArn} carries no ${ENV.envelope}` };
     const verdict = classifyStop(detail);
     if (verdict.kind === 'ignore') return { action: 'ignored', reason: verdict.reason };
+    // A pre-warmed task that stopped before it was told to go held nothing yet: at the handoff
+    // the wrapper sees it stopped and starts a task of its own. Once told, it is like any other.
+    const standby = override.environment.get(ENV.standby);
+    if (standby && verdict.kind !== 'success' && !(await toldToGo(standby, s3Client))) {
+      return {
+        action: 'ignored',
+        reason: `a standby task stopped before it was told to go (${verdict.reason}): the wrapper hands off without it`,
+      };
+    }
     const attempt = positiveInteger(override.environment.get(ENV.attempt), ENV.attempt, 1);
     let envelope: Envelope;
     try {
@@ -275,6 +313,7 @@ export function taskWatchdog(
         budgetMs: budget,
         tokenBase: `${requestId}-a${next}`,
         runningOnly: true,
+        ...(standby ? { standby: true } : {}),
       });
       if (at) {
         await writeOutcome(await s3Client(), at, `relaunch-${next}`, {

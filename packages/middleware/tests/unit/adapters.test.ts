@@ -1,4 +1,10 @@
-import { ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import {
+  DescribeTasksCommand,
+  ECSClient,
+  ListTasksCommand,
+  RunTaskCommand,
+  StopTaskCommand,
+} from '@aws-sdk/client-ecs';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -444,6 +450,123 @@ describe.each(adapters)('$name', (adapter) => {
     const environment =
       ecs.commandCalls(RunTaskCommand)[0]?.args[0].input.overrides?.containerOverrides?.[0]?.environment;
     expect(environment).toContainEqual({ name: ENV.payloadBucket, value: 'envelopes-bucket' });
+  });
+
+  describe('with prewarmMs', () => {
+    const STANDBY_ARN = 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a';
+    const prewarmed = () => ({ ...options, payloadBucket: 'envelopes-bucket', prewarmMs: 40 });
+    const putsTo = (suffix: string) =>
+      s3.commandCalls(PutObjectCommand).filter((call) => String(call.args[0].input.Key).endsWith(suffix));
+    const running = { tasks: [{ taskArn: STANDBY_ARN, lastStatus: 'RUNNING', desiredStatus: 'RUNNING' }] };
+
+    it('starts a standby task prewarmMs before the handoff, and at the handoff writes its envelope where it waits', async () => {
+      // Prepare
+      ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: STANDBY_ARN }], failures: [] });
+      ecs.on(DescribeTasksCommand).resolves(running);
+      s3.on(PutObjectCommand).resolves({});
+      const handler = adapter.wrap(untilAborted, prewarmed());
+      const context = lambdaContext(REMAINING);
+      const id = context.awsRequestId;
+      const folder = `immortal-lambda/outcomes/report-job/${id}/`;
+
+      // Act
+      const receipt = (await handler({ report: 9 }, context)) as HandoffReceipt;
+
+      // Assess: one task, the standby one, told to go through the bucket
+      const [standby, ...more] = ecs.commandCalls(RunTaskCommand);
+      expect(more).toHaveLength(0);
+      expect(standby?.args[0].input).toMatchObject({
+        clientToken: `${id}-s`,
+        startedBy: `immortal-lambda/${id}/standby`,
+      });
+      expect(standby?.args[0].input.overrides?.containerOverrides?.[0]?.environment).toContainEqual({
+        name: ENV.standby,
+        value: `s3://envelopes-bucket/${folder}resume.json`,
+      });
+      expect(receipt).toMatchObject({
+        status: 'handed-off',
+        taskArn: STANDBY_ARN,
+        envelopeLocation: `s3://envelopes-bucket/${folder}resume.json`,
+      });
+      const [resume] = putsTo('resume.json');
+      expect(parseEnvelope(String(resume?.args[0].input.Body)).event).toEqual({ report: 9 });
+      expect(JSON.parse(String(putsTo('standby.json')[0]?.args[0].input.Body))).toMatchObject({
+        status: 'standby',
+        taskArn: STANDBY_ARN,
+      });
+      expect(JSON.parse(String(putsTo('handed-off.json')[0]?.args[0].input.Body))).toMatchObject({
+        status: 'handed-off',
+        taskArn: STANDBY_ARN,
+      });
+      expect(ecs.commandCalls(StopTaskCommand)).toHaveLength(0);
+    });
+
+    it('cancels the standby task when the handler finishes in Lambda after it started: marker, StopTask, not needed', async () => {
+      // Prepare
+      ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: STANDBY_ARN }], failures: [] });
+      ecs.on(StopTaskCommand).resolves({});
+      s3.on(PutObjectCommand).resolves({});
+      // The standby task starts 110 ms in, the handler ends at 180 ms, the handoff would be at 260 ms.
+      const handler = adapter.wrap(
+        async () => {
+          await sleep(180);
+          return 'done in Lambda';
+        },
+        { ...prewarmed(), prewarmMs: 150 },
+      );
+      const context = lambdaContext(REMAINING + 200);
+
+      // Act
+      const result = await handler({}, context);
+
+      // Assess
+      expect(result).toBe('done in Lambda');
+      expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(1);
+      expect(JSON.parse(String(putsTo('resume.json')[0]?.args[0].input.Body))).toMatchObject({
+        kind: 'immortal-lambda.cancel',
+        requestId: context.awsRequestId,
+      });
+      expect(ecs.commandCalls(StopTaskCommand)[0]?.args[0].input).toMatchObject({ task: STANDBY_ARN });
+      const records = putsTo('standby.json').map(
+        (call) => JSON.parse(String(call.args[0].input.Body)).status,
+      );
+      expect(records).toEqual(['standby', 'not-needed']);
+      expect(putsTo('handed-off.json')).toHaveLength(0);
+    });
+
+    it('hands off with a task of its own when the standby task stopped before the handoff', async () => {
+      // Prepare
+      ecs
+        .on(RunTaskCommand)
+        .resolvesOnce({ tasks: [{ taskArn: STANDBY_ARN }], failures: [] })
+        .resolves({ tasks: [{ taskArn: TASK_ARN }], failures: [] });
+      ecs.on(DescribeTasksCommand).resolves({
+        tasks: [
+          {
+            taskArn: STANDBY_ARN,
+            lastStatus: 'STOPPED',
+            desiredStatus: 'STOPPED',
+            stopCode: 'TaskFailedToStart',
+          },
+        ],
+      });
+      ecs.on(ListTasksCommand).resolves({ taskArns: [] });
+      s3.on(PutObjectCommand).resolves({});
+      const handler = adapter.wrap(untilAborted, prewarmed());
+      const context = lambdaContext(REMAINING);
+
+      // Act
+      const receipt = (await handler({ report: 10 }, context)) as HandoffReceipt;
+
+      // Assess
+      expect(receipt).toMatchObject({ taskArn: TASK_ARN, envelopeLocation: 'inline' });
+      const [, own] = ecs.commandCalls(RunTaskCommand);
+      expect(own?.args[0].input).toMatchObject({
+        clientToken: context.awsRequestId,
+        startedBy: `immortal-lambda/${context.awsRequestId}`,
+      });
+      expect(putsTo('resume.json')).toHaveLength(0);
+    });
   });
 
   it('returns the receipt when the handed-off record cannot be written, and logs why', async () => {

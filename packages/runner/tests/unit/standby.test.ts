@@ -1,0 +1,122 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { cancelMarker, createEnvelope, encodeEnvelope } from '@immortal-lambda/protocol';
+import { describe, expect, it } from 'vitest';
+import { BadInputError } from '../../src/errors.js';
+import { waitForGo } from '../../src/standby.js';
+
+const URI = 's3://payloads/immortal-lambda/outcomes/report/req-1/resume.json';
+
+const envelopeFor = (requestId: string) =>
+  encodeEnvelope(
+    createEnvelope({
+      event: { page: 3 },
+      context: {
+        awsRequestId: requestId,
+        functionName: 'report',
+        functionVersion: '1',
+        invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report',
+        memoryLimitInMB: '512',
+        logGroupName: '/aws/lambda/report',
+        logStreamName: 's',
+      } as never,
+      env: { AWS_REGION: 'eu-west-1', _HANDLER: 'index.handler' },
+      journal: { steps: { load: { result: 42 } } },
+      startedAt: 0,
+      deadlineAt: 60_000,
+      handedOffAt: 50_000,
+    }),
+  );
+
+/** An S3 client that answers GetObject from a script: a string body, or an error to throw. */
+function scripted(answers: (string | { name: string; status?: number })[]) {
+  let calls = 0;
+  const client = {
+    send: async () => {
+      const answer = answers[Math.min(calls, answers.length - 1)];
+      calls++;
+      if (typeof answer === 'string') return { Body: { transformToString: async () => answer } };
+      throw Object.assign(new Error(answer?.name), {
+        name: answer?.name,
+        $metadata: { httpStatusCode: answer?.status },
+      });
+    },
+  } as unknown as S3Client;
+  return { client, calls: () => calls };
+}
+
+const wait = (client: S3Client, overrides: Partial<Parameters<typeof waitForGo>[0]> = {}) => {
+  let now = 0;
+  return waitForGo({
+    uri: URI,
+    requestId: 'req-1',
+    s3: () => client,
+    now: () => now,
+    sleep: async (ms) => {
+      now += ms;
+    },
+    until: 10_000,
+    stopped: () => false,
+    ...overrides,
+  });
+};
+
+describe('waitForGo', () => {
+  it('polls until the envelope arrives and returns it, journal included', async () => {
+    // Prepare
+    const missing = { name: 'NoSuchKey', status: 404 };
+    const s3 = scripted([missing, missing, { name: 'SlowDown', status: 503 }, envelopeFor('req-1')]);
+
+    // Act
+    const answer = await wait(s3.client);
+
+    // Assess
+    expect(s3.calls()).toBe(4);
+    expect('go' in answer && answer.go.journal).toEqual({ steps: { load: { result: 42 } } });
+    expect('go' in answer && answer.go.event).toEqual({ page: 3 });
+  });
+
+  it('is not needed when it reads the cancel marker', async () => {
+    // Act
+    const answer = await wait(scripted([JSON.stringify(cancelMarker('req-1', 5))]).client);
+
+    // Assess
+    expect(answer).toEqual({ notNeeded: 'the invocation finished in Lambda' });
+  });
+
+  it('gives up, not needed, once the deadline and its grace have passed', async () => {
+    // Prepare
+    const s3 = scripted([{ name: 'NoSuchKey', status: 404 }]);
+
+    // Act
+    const answer = await wait(s3.client, { until: 1_000, pollMs: 200 });
+
+    // Assess
+    expect(answer).toEqual({ notNeeded: 'no envelope arrived by the Lambda deadline and its grace' });
+    expect(s3.calls()).toBe(6);
+  });
+
+  it('is not needed when the task is stopped while it waits', async () => {
+    // Act
+    const answer = await wait(scripted([{ name: 'NoSuchKey', status: 404 }]).client, { stopped: () => true });
+
+    // Assess
+    expect(answer).toEqual({ notNeeded: 'the task was stopped before it was told to go' });
+  });
+
+  it('fails loudly when the task may not read its resume location', async () => {
+    // Act
+    const waiting = wait(scripted([{ name: 'AccessDenied', status: 403 }]).client);
+
+    // Assess
+    await expect(waiting).rejects.toBeInstanceOf(BadInputError);
+    await expect(waiting).rejects.toThrow(/may not s3:GetObject the resume location/);
+  });
+
+  it('refuses an envelope of another request', async () => {
+    // Act
+    const waiting = wait(scripted([envelopeFor('req-2')]).client);
+
+    // Assess
+    await expect(waiting).rejects.toThrow(/is for request req-2, not req-1/);
+  });
+});
