@@ -446,7 +446,9 @@ async function earliest(
 /**
  * After starting a task, makes sure it is the only one of its invocation: when a concurrent
  * attempt of the same request id started another, the earliest created is kept by both, and
- * this attempt stops its own. A lookup that fails leaves the task as it is.
+ * this attempt stops its own. Throttled or unanswered look-ups and stops are tried again within
+ * the attempt's time (a duplicate left running would run the invocation twice); a look-up that
+ * still fails leaves the task as it is.
  */
 async function keepOne(
   params: StartTaskParams,
@@ -460,26 +462,42 @@ async function keepOne(
     params.signal,
   );
   try {
-    const running = await listStarted(params, 'RUNNING', check.signal);
-    if (running.length < 2) return started;
-    const winner = await earliest(params, running, check.signal);
-    if (winner === undefined || winner === started.taskArn) return started;
-    const { StopTaskCommand } = await loadEcs();
-    await bounded(
-      params.client.send(
-        new StopTaskCommand({
-          cluster: params.config.cluster,
-          task: started.taskArn,
-          reason: `immortal-lambda: duplicate of ${winner}, started for the same request id`,
-        }),
-        { abortSignal: check.signal },
-      ),
-      check.signal,
-    );
-    return { ...started, taskArn: winner, reused: true, stoppedDuplicate: started.taskArn };
-  } catch {
-    return started;
+    for (let retry = 0; ; retry++) {
+      try {
+        return await dedupe(params, started, check.signal);
+      } catch (error) {
+        if (check.signal.aborted || !isRetryableError(error)) return started;
+        await sleep(backoffDelay(retry, params.random, 50, 500), params.clock, check.signal).catch(
+          () => undefined,
+        );
+      }
+    }
   } finally {
     check.dispose();
   }
+}
+
+/** One look: the winner among the invocation's running tasks, and this attempt's own stopped if it lost. */
+async function dedupe(
+  params: StartTaskParams,
+  started: StartedTask,
+  signal: AbortSignal,
+): Promise<StartedTask> {
+  const running = await listStarted(params, 'RUNNING', signal);
+  if (running.length < 2) return started;
+  const winner = await earliest(params, running, signal);
+  if (winner === undefined || winner === started.taskArn) return started;
+  const { StopTaskCommand } = await loadEcs();
+  await bounded(
+    params.client.send(
+      new StopTaskCommand({
+        cluster: params.config.cluster,
+        task: started.taskArn,
+        reason: `immortal-lambda: duplicate of ${winner}, started for the same request id`,
+      }),
+      { abortSignal: signal },
+    ),
+    signal,
+  );
+  return { ...started, taskArn: winner, reused: true, stoppedDuplicate: started.taskArn };
 }

@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
-import { type DestinationClients, destinationClients } from '@immortal-lambda/protocol/destinations';
+import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
 import { runInvocation } from './runner.js';
 import type { AwsCallBounds } from './settings.js';
 
@@ -45,7 +45,9 @@ const code = await runInvocation({
     s3 ??= new S3Client(bounded(bounds));
     return s3;
   },
-  destinations: (bounds) => {
+  // The SQS, SNS and EventBridge clients load when an outcome is sent, not at start.
+  destinations: async (bounds) => {
+    const { destinationClients } = await import('@immortal-lambda/protocol/destinations');
     destinations ??= destinationClients(bounded(bounds), lambdaClient(bounds));
     return destinations;
   },

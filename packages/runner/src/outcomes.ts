@@ -12,11 +12,7 @@ import {
   RESULT_INLINE_LIMIT,
   type RunnerTimeline,
 } from '@immortal-lambda/protocol';
-import {
-  type DestinationClients,
-  type DestinationOutcome,
-  deliverOutcome,
-} from '@immortal-lambda/protocol/destinations';
+import type { DestinationClients, DestinationOutcome } from '@immortal-lambda/protocol/destinations';
 import type { Fetch } from './download.js';
 
 /** Writes one JSON object to the payload bucket: a record, a large result, the journal. */
@@ -196,7 +192,8 @@ export async function sendFinalOutcome(input: {
   error: Record<string, unknown> | undefined;
   attempt: number;
   taskArn: string | undefined;
-  clients: DestinationClients;
+  /** The destination clients, made (and their SDK loaded) only when an outcome is sent. */
+  clients: () => DestinationClients | Promise<DestinationClients>;
   now: () => number;
   log: Log;
 }): Promise<void> {
@@ -215,13 +212,15 @@ export async function sendFinalOutcome(input: {
           },
         };
   try {
+    // Loaded at the end of a run only: a runner's start loads no destination SDK client.
+    const { deliverOutcome } = await import('@immortal-lambda/protocol/destinations');
     const destination = await deliverOutcome({
       envelope: input.envelope,
       outcome,
       attempt: input.attempt,
       taskArn: input.taskArn,
       writer: 'runner',
-      clients: input.clients,
+      clients: await input.clients(),
       now: input.now(),
     });
     if (destination)

@@ -53,7 +53,7 @@ export interface RunnerDependencies {
   /** When this runner process started (epoch ms), for the outcome record's timeline. */
   processStartedAt?: number;
   /** Clients for the function's async destinations; without them no destination is sent to. */
-  destinations?: (bounds: AwsCallBounds) => DestinationClients;
+  destinations?: (bounds: AwsCallBounds) => DestinationClients | Promise<DestinationClients>;
   /**
    * Runs the handler in a fresh runner process with this environment, through `wrapper` when
    * given (AWS_LAMBDA_EXEC_WRAPPER), forwarding the stop signal; resolves to how it ended.
@@ -184,6 +184,8 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
       total: stepCount(latestJournal ?? journal),
     });
     if (envelope && settingsRead && deps.destinations) {
+      const { aws } = settingsRead;
+      const clients = deps.destinations;
       await sendFinalOutcome({
         envelope,
         code,
@@ -191,7 +193,7 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
         error,
         attempt: settingsRead.attempt,
         taskArn,
-        clients: deps.destinations(settingsRead.aws),
+        clients: () => clients(aws),
         now: deps.now,
         log,
       });

@@ -231,6 +231,34 @@ describe.each(adapters)('$name', (adapter) => {
     expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
   });
 
+  it('stops its own task when a concurrent attempt of the same id started an earlier one, through a throttled look-up', async () => {
+    // Prepare: this attempt starts task B; another attempt's task A is older
+    const A = 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+    const B = 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: B }], failures: [] });
+    ecs
+      .on(ListTasksCommand)
+      .resolvesOnce({ taskArns: [] })
+      .resolvesOnce({ taskArns: [] })
+      .rejectsOnce(awsError('ThrottlingException', 'Rate exceeded'))
+      .resolves({ taskArns: [A, B] });
+    ecs.on(DescribeTasksCommand).resolves({
+      tasks: [
+        { taskArn: B, createdAt: new Date(2_000) },
+        { taskArn: A, createdAt: new Date(1_000) },
+      ],
+    });
+    ecs.on(StopTaskCommand).resolves({});
+    const handler = adapter.wrap(untilAborted, options);
+
+    // Act
+    const receipt = (await handler({}, lambdaContext(REMAINING))) as HandoffReceipt;
+
+    // Assess
+    expect(receipt.taskArn).toBe(A);
+    expect(ecs.commandCalls(StopTaskCommand).map((call) => call.args[0].input.task)).toEqual([B]);
+  });
+
   it('returns what handoffResponse builds from the receipt', async () => {
     // Prepare
     ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
