@@ -5,9 +5,10 @@ import { createRequire, Module } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
 import { runInvocation } from './runner.js';
+import { s3Module } from './s3.js';
 import type { AwsCallBounds } from './settings.js';
 
 const require = createRequire(import.meta.url);
@@ -41,7 +42,9 @@ const code = await runInvocation({
   // When Node started this process, for the timeline in the outcome record.
   processStartedAt: Math.round(performance.timeOrigin),
   lambda: lambdaClient,
-  s3: (bounds) => {
+  // Loaded when a run first reads or writes the bucket: an inline envelope without a bucket never does.
+  s3: async (bounds) => {
+    const { S3Client } = await s3Module();
     s3 ??= new S3Client(bounded(bounds));
     return s3;
   },

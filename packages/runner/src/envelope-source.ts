@@ -1,8 +1,7 @@
-import type { S3Client } from '@aws-sdk/client-s3';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { ENV, type Envelope, isS3Uri, parseEnvelope, parseS3Uri } from '@immortal-lambda/protocol';
 import { attemptsNote, isNoAnswer } from './code.js';
 import { BadInputError } from './errors.js';
+import { getObjectText, type S3Source } from './s3.js';
 
 /**
  * Reads the envelope from `FARGATE_FALLBACK_ENVELOPE`: inline JSON, or an `s3://bucket/key`
@@ -14,7 +13,7 @@ import { BadInputError } from './errors.js';
  * const envelope = await readEnvelope(process.env.FARGATE_FALLBACK_ENVELOPE, () => new S3Client({}));
  * ```
  */
-export async function readEnvelope(value: string | undefined, s3: () => S3Client): Promise<Envelope> {
+export async function readEnvelope(value: string | undefined, s3: S3Source): Promise<Envelope> {
   if (value === undefined || value.trim() === '') {
     throw new BadInputError(
       `${ENV.envelope} is not set: the runner only runs invocations handed off by @immortal-lambda/middleware, which sets it in RunTask's container override`,
@@ -24,8 +23,7 @@ export async function readEnvelope(value: string | undefined, s3: () => S3Client
   if (isS3Uri(value.trim())) {
     const location = parseS3Uri(value.trim());
     try {
-      const object = await s3().send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
-      text = (await object.Body?.transformToString('utf8')) ?? '';
+      text = await getObjectText(s3, location.bucket, location.key);
     } catch (error) {
       const name = (error as { name?: string }).name;
       const why = isNoAnswer(error)

@@ -1,4 +1,3 @@
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   type Envelope,
   EXIT_CODES,
@@ -14,13 +13,7 @@ import {
 } from '@immortal-lambda/protocol';
 import type { DestinationClients, DestinationOutcome } from '@immortal-lambda/protocol/destinations';
 import type { Fetch } from './download.js';
-
-/** Writes one JSON object to the payload bucket: a record, a large result, the journal. */
-async function putJson(s3: S3Client, bucket: string, key: string, body: string): Promise<void> {
-  await s3.send(
-    new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/json' }),
-  );
-}
+import { getObjectText, putJson, type S3Source } from './s3.js';
 
 type Log = (level: 'INFO' | 'ERROR', message: string, attributes: Record<string, unknown>) => void;
 
@@ -74,13 +67,13 @@ export async function taskMetadata(
 export class OutcomeRecorder {
   readonly #envelope: Envelope;
   readonly #target: OutcomeTarget;
-  readonly #s3: () => S3Client;
+  readonly #s3: S3Source;
   readonly #now: () => number;
   readonly #log: Log;
   #pending: Promise<void> = Promise.resolve();
   #timeline: RunnerTimeline | undefined;
 
-  constructor(envelope: Envelope, target: OutcomeTarget, s3: () => S3Client, now: () => number, log: Log) {
+  constructor(envelope: Envelope, target: OutcomeTarget, s3: S3Source, now: () => number, log: Log) {
     this.#envelope = envelope;
     this.#target = target;
     this.#s3 = s3;
@@ -118,7 +111,7 @@ export class OutcomeRecorder {
         if (bytes <= RESULT_INLINE_LIMIT)
           return this.#put({ status: 'succeeded', result: value, resultBytes: bytes, ...counted });
         const key = this.#key(`attempt-${this.#target.attempt}.result`);
-        await putJson(this.#s3(), this.#target.bucket as string, key, json);
+        await putJson(this.#s3, this.#target.bucket as string, key, json);
         return this.#put({
           status: 'succeeded',
           resultLocation: formatS3Uri({ bucket: this.#target.bucket as string, key }),
@@ -172,7 +165,7 @@ export class OutcomeRecorder {
       updatedAt: new Date(this.#now()).toISOString(),
     });
     await putJson(
-      this.#s3(),
+      this.#s3,
       this.#target.bucket as string,
       this.#key(`attempt-${this.#target.attempt}`),
       JSON.stringify(record),
@@ -253,7 +246,7 @@ export async function sendFinalOutcome(input: {
 export class JournalStore {
   readonly #key: string;
   readonly #bucket: string | undefined;
-  readonly #s3: () => S3Client;
+  readonly #s3: S3Source;
   readonly #now: () => number;
   readonly #log: Log;
   readonly #timers: { set: (callback: () => void, ms: number) => unknown; clear: (handle: unknown) => void };
@@ -266,7 +259,7 @@ export class JournalStore {
     envelope: Envelope;
     bucket: string | undefined;
     prefix: string;
-    s3: () => S3Client;
+    s3: S3Source;
     now: () => number;
     log: Log;
     timers: { set: (callback: () => void, ms: number) => unknown; clear: (handle: unknown) => void };
@@ -288,8 +281,7 @@ export class JournalStore {
   async load(): Promise<Journal | undefined> {
     if (!this.#bucket) return undefined;
     try {
-      const object = await this.#s3().send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key }));
-      return JSON.parse((await object.Body?.transformToString()) ?? 'null') as Journal;
+      return JSON.parse((await getObjectText(this.#s3, this.#bucket, this.#key)) || 'null') as Journal;
     } catch (error) {
       if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
       throw error;
@@ -324,7 +316,7 @@ export class JournalStore {
     this.#latest = undefined;
     this.#lastWrite = this.#now();
     this.#writing = this.#writing
-      .then(() => putJson(this.#s3(), this.#bucket as string, this.#key, JSON.stringify(journal)))
+      .then(() => putJson(this.#s3, this.#bucket as string, this.#key, JSON.stringify(journal)))
       .catch((error: unknown) => {
         this.#log('ERROR', 'The journal could not be saved; a relaunch would resume from an earlier step', {
           error: { name: (error as Error).name, message: (error as Error).message },

@@ -32,7 +32,7 @@ export interface RunnerDependencies {
   /** The Lambda client, built with the runner's bounds on every call. */
   lambda: (bounds: AwsCallBounds) => LambdaClient;
   /** The S3 client (for an envelope spilled to S3), built with the same bounds. */
-  s3: (bounds: AwsCallBounds) => S3Client;
+  s3: (bounds: AwsCallBounds) => S3Client | Promise<S3Client>;
   fetch: Fetch;
   now: () => number;
   setTimeout: (callback: () => void, ms: number) => unknown;

@@ -1,6 +1,6 @@
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type Envelope, isCancelMarker, parseEnvelope, parseS3Uri } from '@immortal-lambda/protocol';
 import { BadInputError } from './errors.js';
+import { getObjectText, type S3Source } from './s3.js';
 
 /** How often a pre-warmed runner looks for its envelope: it resumes within this of the handoff. */
 export const STANDBY_POLL_MS = 200;
@@ -26,7 +26,7 @@ export type StandbyAnswer = { go: Envelope } | { notNeeded: string };
 export async function waitForGo(input: {
   uri: string;
   requestId: string;
-  s3: () => S3Client;
+  s3: S3Source;
   now: () => number;
   sleep: (ms: number) => Promise<void>;
   /** Epoch ms after which nothing is awaited any more. */
@@ -38,7 +38,7 @@ export async function waitForGo(input: {
   const poll = input.pollMs ?? STANDBY_POLL_MS;
   for (;;) {
     if (input.stopped()) return { notNeeded: 'the task was stopped before it was told to go' };
-    const text = await read(input.s3(), bucket, key, input.uri);
+    const text = await read(input.s3, bucket, key, input.uri);
     if (text !== undefined) {
       let value: unknown;
       try {
@@ -70,10 +70,9 @@ export async function waitForGo(input: {
 }
 
 /** The object's text, or undefined while it does not exist (or S3 did not answer: tried again). */
-async function read(s3: S3Client, bucket: string, key: string, uri: string): Promise<string | undefined> {
+async function read(s3: S3Source, bucket: string, key: string, uri: string): Promise<string | undefined> {
   try {
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return (await object.Body?.transformToString('utf8')) ?? '';
+    return await getObjectText(s3, bucket, key);
   } catch (error) {
     const name = (error as { name?: string }).name;
     const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
