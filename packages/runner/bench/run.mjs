@@ -114,7 +114,8 @@ function handleLambda(request, response) {
     JSON.stringify({
       Configuration: {
         FunctionName: 'small',
-        Runtime: 'nodejs22.x',
+        // The runtime of the Node running the bench: the runner refuses a mismatch.
+        Runtime: `nodejs${process.versions.node.split('.')[0]}.x`,
         Handler: 'index.handler',
         CodeSha256: createHash('sha256').update(smallZip).digest('base64'),
         CodeSize: smallZip.length,
