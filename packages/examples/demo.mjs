@@ -96,6 +96,16 @@ const describeRecord = (who, text) => {
     line(who, text);
     return;
   }
+  if (record._aws) {
+    // A CloudWatch metric line (EMF): what CloudWatch would chart.
+    const [directive] = record._aws.CloudWatchMetrics;
+    const values = directive.Metrics.map(
+      (metric) =>
+        `${metric.Name} ${record[metric.Name]}${metric.Unit === 'Milliseconds' ? ' ms' : metric.Unit === 'Bytes' ? ' B' : ''}`,
+    );
+    line('metrics', `${directive.Namespace} {FunctionName=${record.FunctionName}}: ${values.join(', ')}`);
+    return;
+  }
   if (record.message === 'Invocation handed off to Fargate') {
     line(
       'handoff',
@@ -211,6 +221,16 @@ async function invokeOnce(prewarm) {
   const patched = ['log', 'info', 'warn', 'error'];
   const saved = Object.fromEntries(patched.map((name) => [name, console[name]]));
   for (const name of patched) console[name] = (...args) => describeRecord('lambda', args.join(' '));
+  // The wrapper writes its metric lines (EMF) straight to stdout, as Lambda needs them.
+  const stdoutWrite = process.stdout.write;
+  process.stdout.write = (chunk, ...rest) => {
+    const text = String(chunk);
+    if (text.startsWith('{') && text.includes('"_aws"')) {
+      describeRecord('lambda', text.trim());
+      return true;
+    }
+    return stdoutWrite.call(process.stdout, chunk, ...rest);
+  };
   line('lambda', `invoking report-job with a ${seconds(timeoutMs)} timeout (lambda-local enforces it)`);
   let result;
   let error;
@@ -247,6 +267,7 @@ async function invokeOnce(prewarm) {
     error = caught;
   } finally {
     for (const name of patched) console[name] = saved[name];
+    process.stdout.write = stdoutWrite;
   }
 
   if (error) {

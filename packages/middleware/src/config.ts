@@ -7,6 +7,8 @@ import {
   ENV,
   ENVELOPE_TRANSPORTS,
   type EnvelopeTransport,
+  type MetricsSettings,
+  readMetricsSettings,
 } from '@immortal-lambda/protocol/basics';
 import { ConfigurationError } from './errors.js';
 import type { FargateFallbackOptions } from './types.js';
@@ -55,6 +57,8 @@ export interface ResolvedConfig {
   maxInLambdaMs: number | undefined;
   /** Start the runner task this long before the handoff, in standby; 0: off. */
   prewarmMs: number;
+  /** The CloudWatch metrics (EMF lines) of each handoff: on, namespace, extra dimensions. */
+  metrics: MetricsSettings;
 }
 
 /** Whether the wrapper should do anything at all in this process. */
@@ -78,6 +82,8 @@ const OPTION_NAMES = [
   'envelopeTransport',
   'maxInLambdaMs',
   'prewarmMs',
+  'metrics',
+  'metricsWriter',
   'disabled',
   'handoffResponse',
   'routeToFargate',
@@ -242,6 +248,9 @@ export function checkOptions(options: unknown): { options: Options; unknown: str
   callable('handoffResponse', 'a function (receipt, event, context) => response');
   callable('random', 'a function returning a number in [0, 1)');
   callable('routeToFargate', 'a function (event, context) => boolean');
+  callable('metricsWriter', 'a function (line) => void');
+  if (record.metrics !== undefined && typeof record.metrics !== 'boolean')
+    problems.push(`metrics must be true or false, got ${kind(record.metrics)} (${ENV.metrics})`);
   const withMethods = (name: string, methods: readonly string[], what: string) => {
     const value = record[name] as Record<string, unknown> | undefined;
     if (value === undefined) return;
@@ -434,6 +443,10 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
     );
   }
 
+  const { settings: metrics, problems: metricsProblems } = readMetricsSettings(env);
+  problems.push(...metricsProblems);
+  if ((options as Options).metrics === false) metrics.enabled = false;
+
   if (problems.length > 0) throw new ConfigurationError(problems);
   return {
     cluster: cluster as string,
@@ -450,5 +463,6 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
     envelopeTransport: envelopeTransport as EnvelopeTransport,
     maxInLambdaMs,
     prewarmMs,
+    metrics,
   };
 }

@@ -75,6 +75,7 @@ export function createCore(
     random: options.random ?? Math.random,
     ecsClient: options.ecsClient,
     s3Client: options.s3Client,
+    writeMetric: options.metricsWriter ?? ((line) => process.stdout.write(`${line}\n`)),
   };
   const custom = options.handoffResponse as
     | ((receipt: HandoffReceipt, event: unknown, context: Context) => unknown)

@@ -3,8 +3,10 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import {
   cancelMarker,
   createEnvelope,
+  DEFAULT_METRICS_NAMESPACE,
   ENV,
   type Envelope,
+  emfLine,
   encodeEnvelope,
   envelopeKey,
   formatS3Uri,
@@ -97,7 +99,10 @@ export class FargateHandoff implements Handoff {
       const outcomes = { bucket: this.config.payloadBucket, prefix: this.config.outcomePrefix };
       // A standby task is told where to wait for its envelope (or the cancel marker).
       const standby = mode.standby ? this.#resumeUri(envelope.function.name, id) : undefined;
-      const extra = standby ? [{ name: ENV.standby, value: standby }] : [];
+      const extra = [
+        ...(standby ? [{ name: ENV.standby, value: standby }] : []),
+        ...this.#metricsEnvironment(),
+      ];
       let overrides = buildOverrides(this.config.containerName, json, outcomes, extra);
       const size = overridesSize(overrides);
       // With the s3 transport the event never travels in the override (DescribeTasks shows that).
@@ -165,6 +170,19 @@ export class FargateHandoff implements Handoff {
         ...(standby ? { standby: true, resumeLocation: standby } : {}),
         ...(mode.tokenBase ? { tokenBase: mode.tokenBase } : {}),
       });
+      // A standby start is not a handoff yet: its metrics come when it is told to go.
+      if (!standby) {
+        this.#metric(
+          context.functionName,
+          {
+            Handoffs: { value: 1, unit: 'Count' },
+            HandoffLatency: { value: confirmed - began, unit: 'Milliseconds' },
+            TimeInLambda: { value: began - target.startedAt, unit: 'Milliseconds' },
+            EnvelopeBytes: { value: envelopeBytes, unit: 'Bytes' },
+          },
+          { requestId: id, taskArn: started.taskArn, ...(target.routed ? { routed: true } : {}) },
+        );
+      }
       const recordError = await this.#record(
         receipt,
         envelope.function,
@@ -194,6 +212,14 @@ export class FargateHandoff implements Handoff {
                 cause: caught,
               },
             );
+      this.#metric(
+        context.functionName,
+        {
+          HandoffFailures: { value: 1, unit: 'Count' },
+          TimeInLambda: { value: began - target.startedAt, unit: 'Milliseconds' },
+        },
+        { requestId, reason: error.reason },
+      );
       logger.error('Handoff to Fargate failed', {
         ...base,
         reason: error.reason,
@@ -355,6 +381,16 @@ export class FargateHandoff implements Handoff {
         envelopeBytes: Buffer.byteLength(json, 'utf8'),
         handedOffAt: new Date(confirmed).toISOString(),
       };
+      this.#metric(
+        target.context.functionName,
+        {
+          Handoffs: { value: 1, unit: 'Count' },
+          HandoffLatency: { value: confirmed - began, unit: 'Milliseconds' },
+          TimeInLambda: { value: began - target.startedAt, unit: 'Milliseconds' },
+          EnvelopeBytes: { value: receipt.envelopeBytes, unit: 'Bytes' },
+        },
+        { requestId: id, taskArn: standby.taskArn, prewarmed: true },
+      );
       logger.info('Invocation handed off to its pre-warmed task', {
         requestId: id,
         functionName: target.context.functionName,
@@ -386,6 +422,14 @@ export class FargateHandoff implements Handoff {
                 cause: caught,
               },
             );
+      this.#metric(
+        target.context.functionName,
+        {
+          HandoffFailures: { value: 1, unit: 'Count' },
+          TimeInLambda: { value: began - target.startedAt, unit: 'Milliseconds' },
+        },
+        { requestId: id, reason: error.reason, prewarmed: true },
+      );
       logger.error('Handoff to the pre-warmed task failed', {
         requestId: id,
         taskArn: standby.taskArn,
@@ -451,6 +495,40 @@ export class FargateHandoff implements Handoff {
       }
     } finally {
       guardRecord.dispose();
+    }
+  }
+
+  /** The runner's metrics follow the function's settings: passed when they are not the defaults. */
+  #metricsEnvironment(): { name: string; value: string }[] {
+    const { enabled, namespace, dimensions } = this.config.metrics;
+    const pairs = Object.entries(dimensions).map(([name, value]) => `${name}=${value}`);
+    return [
+      ...(enabled ? [] : [{ name: ENV.metrics, value: 'false' }]),
+      ...(namespace !== DEFAULT_METRICS_NAMESPACE ? [{ name: ENV.metricsNamespace, value: namespace }] : []),
+      ...(pairs.length > 0 ? [{ name: ENV.metricsDimensions, value: pairs.join(',') }] : []),
+    ];
+  }
+
+  /** One EMF line of this handoff, unless metrics are off; a writer that throws costs nothing. */
+  #metric(
+    functionName: string,
+    metrics: Parameters<typeof emfLine>[0]['metrics'],
+    properties: Record<string, unknown>,
+  ): void {
+    const settings = this.config.metrics;
+    if (!settings.enabled) return;
+    try {
+      this.#deps.writeMetric(
+        emfLine({
+          namespace: settings.namespace,
+          dimensions: { FunctionName: String(functionName), ...settings.dimensions },
+          metrics,
+          properties,
+          timestamp: this.#deps.clock.now(),
+        }),
+      );
+    } catch {
+      // Metrics never change how a handoff ends.
     }
   }
 

@@ -44,6 +44,8 @@ export interface HandoffDependencies {
   logger: FallbackLogger;
   ecsClient?: ECSClient | undefined;
   s3Client?: S3Client | undefined;
+  /** Where the EMF metric lines go. */
+  writeMetric: (line: string) => void;
 }
 
 /** How a task is started: in standby (pre-warmed), or with client tokens of its own. */

@@ -172,6 +172,15 @@ export interface FargateFallbackOptions<TEvent = unknown, TResponse = unknown> {
    * fails the invocation with its error (Lambda's retries apply).
    */
   routeToFargate?: (event: TEvent, context: Context) => boolean | Promise<boolean>;
+  /**
+   * `false` turns off the CloudWatch metrics (one EMF line per handoff: `Handoffs`,
+   * `HandoffFailures`, `HandoffLatency`, `TimeInLambda`, `EnvelopeBytes`) and the runner's
+   * (`FARGATE_FALLBACK_METRICS`; namespace and dimensions: `FARGATE_FALLBACK_METRICS_NAMESPACE`,
+   * `FARGATE_FALLBACK_METRICS_DIMENSIONS`). No metric is written when nothing is handed off.
+   */
+  metrics?: boolean;
+  /** Where the EMF lines go; default stdout, where Lambda's log turns them into metrics. */
+  metricsWriter?: (line: string) => void;
   /** Kill switch: run the handler as if unwrapped (`FARGATE_FALLBACK_DISABLED`). */
   disabled?: boolean;
   /** Builds the response returned after a handoff; by default the {@link HandoffReceipt}. */

@@ -40,6 +40,14 @@ export {
   MAX_JOURNAL_STEPS,
   StepError,
 } from './journal.js';
+export {
+  DEFAULT_METRICS_NAMESPACE,
+  emfLine,
+  type MetricsSettings,
+  type MetricUnit,
+  metricsProblem,
+  readMetricsSettings,
+} from './metrics.js';
 export { ENV, type EnvName } from './names.js';
 export {
   CANCEL_KIND,

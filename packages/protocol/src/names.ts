@@ -30,6 +30,12 @@ export const ENV = {
    * imports the handler, then waits for the envelope at its resume location in the payload bucket.
    */
   prewarmMs: 'FARGATE_FALLBACK_PREWARM_MS',
+  /** `false` turns the wrapper's and the runner's CloudWatch metrics (EMF lines) off; default on. */
+  metrics: 'FARGATE_FALLBACK_METRICS',
+  /** The metrics' namespace (default `ImmortalLambda`). */
+  metricsNamespace: 'FARGATE_FALLBACK_METRICS_NAMESPACE',
+  /** Dimensions beside the function name: `Name=value` pairs, comma-separated. */
+  metricsDimensions: 'FARGATE_FALLBACK_METRICS_DIMENSIONS',
   /** Set on a pre-warmed task: the `s3://` URI where it waits for the envelope or the cancel marker. */
   standby: 'FARGATE_FALLBACK_STANDBY',
   /** The envelope: inline JSON or an `s3://bucket/key` URI. Set by RunTask's container override. */

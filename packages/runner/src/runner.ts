@@ -2,7 +2,14 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ENV, type Envelope, GIVEN_JOURNAL, type RunnerTimeline } from '@immortal-lambda/protocol';
+import {
+  ENV,
+  type Envelope,
+  emfLine,
+  GIVEN_JOURNAL,
+  type RunnerTimeline,
+  readMetricsSettings,
+} from '@immortal-lambda/protocol';
 import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
 import { fetchCode } from './code.js';
 import { createContext } from './context.js';
@@ -163,12 +170,42 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
   let metadata: Awaited<ReturnType<typeof taskMetadata>> = {};
   let loadedJournal: Envelope['journal'];
   let settingsRead: ReturnType<typeof readSettings> | undefined;
+  // One EMF line per run (RunnerDuration, CodeFetch, DeadTime, Relaunches), by function name,
+  // in the namespace and dimensions the wrapper passed; off with FARGATE_FALLBACK_METRICS=false.
+  let codeFetchMs: number | undefined;
+  let deadTimeMs: number | undefined;
+  const metric = (code: ExitCode) => {
+    if (!envelope) return;
+    const { settings } = readMetricsSettings(deps.env);
+    if (!settings.enabled) return;
+    deps.write(
+      emfLine({
+        namespace: settings.namespace,
+        dimensions: { FunctionName: envelope.function.name, ...settings.dimensions },
+        metrics: {
+          RunnerDuration: { value: deps.now() - started, unit: 'Milliseconds' },
+          ...(codeFetchMs !== undefined ? { CodeFetch: { value: codeFetchMs, unit: 'Milliseconds' } } : {}),
+          ...(deadTimeMs !== undefined ? { DeadTime: { value: deadTimeMs, unit: 'Milliseconds' } } : {}),
+          Relaunches: { value: (settingsRead?.attempt ?? 1) - 1, unit: 'Count' },
+        },
+        properties: {
+          outcome: OUTCOMES[code],
+          exitCode: code,
+          requestId: envelope.invocation.awsRequestId,
+          ...(taskArn ? { taskArn } : {}),
+        },
+        timestamp: deps.now(),
+      }),
+    );
+  };
   const finish = async (
     code: ExitCode,
     attributes: Record<string, unknown>,
     value?: unknown,
   ): Promise<ExitCode> => {
     unsubscribe();
+    // The metric line first: the run's last line stays its finished record.
+    metric(code);
     log(code === EXIT_CODES.success ? 'INFO' : 'ERROR', 'immortal-runner finished', {
       outcome: OUTCOMES[code],
       exitCode: code,
@@ -262,6 +299,7 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
           handedOffAt: new Date(envelope.invocation.handedOffAt).toISOString(),
         });
       }
+      const fetchStarted = deps.now();
       const fetched = await fetchCode({
         envelope,
         lambda: deps.lambda(current.aws),
@@ -275,6 +313,7 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
         allowRuntimeMismatch: current.allowRuntimeMismatch,
         now: deps.now,
       });
+      codeFetchMs = deps.now() - fetchStarted;
       const extensions = await readdir(join(current.layersRoot, 'extensions')).catch(() => []);
       if (extensions.length > 0) {
         log('INFO', 'Lambda extensions are not run by the runner', {
@@ -419,6 +458,7 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
     deadTimeMs: handlerStarted - ready.invocation.handedOffAt,
   };
   recorder?.timeline(timeline);
+  deadTimeMs = timeline.deadTimeMs;
   log('INFO', 'Calling the handler', {
     ...ids(),
     remainingMs: context.getRemainingTimeInMillis(),

@@ -259,6 +259,95 @@ describe.each(adapters)('$name', (adapter) => {
     expect(ecs.commandCalls(StopTaskCommand).map((call) => call.args[0].input.task)).toEqual([B]);
   });
 
+  describe('metrics', () => {
+    const emf = () => {
+      const lines: string[] = [];
+      return { lines, write: (line: string) => lines.push(line) };
+    };
+
+    it('writes one EMF line per handoff: Handoffs, HandoffLatency, TimeInLambda, EnvelopeBytes, by function name', async () => {
+      // Prepare
+      ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }], failures: [] });
+      const out = emf();
+      const handler = adapter.wrap(untilAborted, { ...options, metricsWriter: out.write });
+      const context = lambdaContext(REMAINING);
+
+      // Act
+      await handler({}, context);
+
+      // Assess
+      expect(out.lines).toHaveLength(1);
+      const line = JSON.parse(out.lines[0] as string);
+      expect(line).toMatchObject({
+        FunctionName: 'report-job',
+        Handoffs: 1,
+        requestId: context.awsRequestId,
+        taskArn: TASK_ARN,
+        _aws: {
+          Timestamp: expect.any(Number),
+          CloudWatchMetrics: [
+            {
+              Namespace: 'ImmortalLambda',
+              Dimensions: [['FunctionName']],
+              Metrics: [
+                { Name: 'Handoffs', Unit: 'Count' },
+                { Name: 'HandoffLatency', Unit: 'Milliseconds' },
+                { Name: 'TimeInLambda', Unit: 'Milliseconds' },
+                { Name: 'EnvelopeBytes', Unit: 'Bytes' },
+              ],
+            },
+          ],
+        },
+      });
+      expect(line.TimeInLambda).toBeGreaterThanOrEqual(50);
+      expect(line.EnvelopeBytes).toBeGreaterThan(100);
+    });
+
+    it('writes no metric for an invocation that finishes in time, and none at all when metrics are off', async () => {
+      // Prepare
+      ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }], failures: [] });
+      const on = emf();
+      const off = emf();
+      const quick = adapter.wrap(async () => 'done', { ...options, metricsWriter: on.write });
+      const silent = adapter.wrap(untilAborted, { ...options, metrics: false, metricsWriter: off.write });
+
+      // Act
+      await quick({}, lambdaContext(60_000));
+      await silent({}, lambdaContext(REMAINING));
+
+      // Assess
+      expect(on.lines).toEqual([]);
+      expect(off.lines).toEqual([]);
+      expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(1);
+    });
+
+    it('counts a failed handoff as HandoffFailures, in the namespace and dimensions the environment sets', async () => {
+      // Prepare
+      ecs.on(RunTaskCommand).rejects(awsError('AccessDeniedException', 'not allowed'));
+      const out = emf();
+      const handler = adapter.wrap(untilAborted, {
+        ...options,
+        env: {
+          ...options.env,
+          FARGATE_FALLBACK_METRICS_NAMESPACE: 'Jobs',
+          FARGATE_FALLBACK_METRICS_DIMENSIONS: 'Stage=prod',
+        },
+        metricsWriter: out.write,
+      });
+
+      // Act
+      await handler({}, lambdaContext(REMAINING)).catch(() => undefined);
+
+      // Assess
+      const line = JSON.parse(out.lines[0] as string);
+      expect(line).toMatchObject({ HandoffFailures: 1, Stage: 'prod', FunctionName: 'report-job' });
+      expect(line._aws.CloudWatchMetrics[0]).toMatchObject({
+        Namespace: 'Jobs',
+        Dimensions: [['FunctionName', 'Stage']],
+      });
+    });
+  });
+
   it('returns what handoffResponse builds from the receipt', async () => {
     // Prepare
     ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });

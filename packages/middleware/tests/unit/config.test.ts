@@ -34,6 +34,7 @@ describe('resolveConfig', () => {
       envelopeTransport: 'auto',
       maxInLambdaMs: undefined,
       prewarmMs: 0,
+      metrics: { enabled: true, namespace: 'ImmortalLambda', dimensions: {} },
     });
   });
 

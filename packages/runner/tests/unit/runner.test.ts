@@ -76,6 +76,51 @@ describe('runInvocation', () => {
     expect(readdirSync(root)).toEqual([]);
   });
 
+  it('writes one EMF line per run: RunnerDuration, CodeFetch, DeadTime, Relaunches, by function name, and none when off', async () => {
+    // Prepare
+    const zip = buildZip([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]);
+    lambda.on(GetFunctionCommand).resolves({
+      Configuration: { CodeSha256: codeSha256(zip), PackageType: 'Zip' },
+      Code: { Location: 'https://code.example/zip' },
+    });
+    deps.fetch = async () => new Response(zip, { headers: { 'content-length': String(zip.length) } });
+    deps.env[ENV.attempt] = '2';
+
+    // Act
+    await runInvocation(deps);
+    const first = lines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line._aws);
+    lines.length = 0;
+    deps.env = { ...deps.env, [ENV.metrics]: 'false', [ENV.taskRoot]: join(root, 'task-2') };
+    await runInvocation(deps);
+    const second = lines.filter((line) => line.includes('"_aws"'));
+
+    // Assess
+    expect(first).toHaveLength(1);
+    expect(first[0]).toMatchObject({
+      FunctionName: 'report',
+      Relaunches: 1,
+      outcome: 'success',
+      requestId: 'unit-1',
+      _aws: {
+        CloudWatchMetrics: [
+          {
+            Namespace: 'ImmortalLambda',
+            Dimensions: [['FunctionName']],
+            Metrics: [
+              { Name: 'RunnerDuration', Unit: 'Milliseconds' },
+              { Name: 'CodeFetch', Unit: 'Milliseconds' },
+              { Name: 'DeadTime', Unit: 'Milliseconds' },
+              { Name: 'Relaunches', Unit: 'Count' },
+            ],
+          },
+        ],
+      },
+    });
+    expect(second).toEqual([]);
+  });
+
   it('asks for the exact version in the envelope', async () => {
     // Prepare
     const zip = buildZip([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]);
