@@ -118,6 +118,14 @@ export interface FargateFallbackProps {
    */
   prewarm?: Duration;
   /**
+   * Continue the invocation's X-Ray trace into the task: adds the X-Ray daemon as a sidecar
+   * (`xrayDaemonImage`, default the public daemon image) and lets the task send segments. The
+   * runner sends one segment for its leg when the invocation was sampled (default: off).
+   */
+  tracing?: boolean;
+  /** The X-Ray daemon image, with `tracing` (default `public.ecr.aws/xray/aws-xray-daemon:3.x`). */
+  xrayDaemonImage?: ecs.ContainerImage;
+  /**
    * How the envelope travels: `s3` (default here: always through the encrypted, expiring payload
    * bucket, so the event never appears in DescribeTasks answers or ECS task-state events) or
    * `auto` (in RunTask's container override when it fits).
@@ -140,6 +148,9 @@ export interface FargateFallbackProps {
   /** How long outcome records stay in the payload bucket (default 30 days). */
   outcomeExpiration?: Duration;
 }
+
+/** The public X-Ray daemon image the `tracing` sidecar runs by default. */
+const XRAY_DAEMON_IMAGE = 'public.ecr.aws/xray/aws-xray-daemon:3.x';
 
 /**
  * The folder of the installed runner package: its Dockerfile and build are the image's context.
@@ -246,7 +257,7 @@ export class FargateFallback extends Construct {
       },
       taskRole: this.taskRole,
     });
-    this.taskDefinition.addContainer(DEFAULT_CONTAINER_NAME, {
+    const runner = this.taskDefinition.addContainer(DEFAULT_CONTAINER_NAME, {
       containerName: DEFAULT_CONTAINER_NAME,
       image:
         props.runnerImage ??
@@ -261,6 +272,20 @@ export class FargateFallback extends Construct {
       stopTimeout: Duration.seconds(120),
       environment: { [ENV.stopGraceMs]: '110000' },
     });
+
+    if (props.tracing) {
+      // The X-Ray daemon beside the runner: the runner's leg joins the invocation's trace.
+      this.taskDefinition.addContainer('xray-daemon', {
+        containerName: 'xray-daemon',
+        image: props.xrayDaemonImage ?? ecs.ContainerImage.fromRegistry(XRAY_DAEMON_IMAGE),
+        essential: false,
+        cpu: 32,
+        memoryReservationMiB: 64,
+        portMappings: [{ containerPort: 2000, protocol: ecs.Protocol.UDP }],
+        logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'xray-daemon', logGroup: this.logGroup }),
+      });
+      runner.addEnvironment('AWS_XRAY_DAEMON_ADDRESS', '127.0.0.1:2000');
+    }
 
     this.securityGroup = new ec2.SecurityGroup(this, 'TaskSecurityGroup', {
       vpc: this.vpc,
@@ -455,9 +480,20 @@ export class FargateFallback extends Construct {
       taskArns,
       'Task ids are only known once RunTask returns; the statement is limited to tasks of this cluster.',
     );
+    if (props.tracing) {
+      policy.addStatements(
+        new iam.PolicyStatement({
+          sid: 'SendTraceSegments',
+          actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+          resources: ['*'],
+        }),
+      );
+    }
     wildcard(
       '*',
-      'ecs:ListTasks without a container instance is authorised on "*" only; the ecs:cluster condition limits it to this cluster.',
+      `ecs:ListTasks without a container instance is authorised on "*" only; the ecs:cluster condition limits it to this cluster.${
+        props.tracing ? ' X-Ray segments and telemetry have no resource to name.' : ''
+      }`,
     );
     wildcard(
       this.bucket.arnForObjects(envelopes),

@@ -140,6 +140,37 @@ describe('FargateFallback', () => {
     });
   });
 
+  it('adds the X-Ray daemon beside the runner with tracing, tells the runner where it is, and lets the task send segments', () => {
+    // Act
+    const { template } = synth({ tracing: true });
+    const { template: plain } = synth();
+
+    // Assess
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: Match.arrayWith([
+        Match.objectLike({
+          Name: 'runner',
+          Environment: Match.arrayWith([{ Name: 'AWS_XRAY_DAEMON_ADDRESS', Value: '127.0.0.1:2000' }]),
+        }),
+        Match.objectLike({
+          Name: 'xray-daemon',
+          Image: 'public.ecr.aws/xray/aws-xray-daemon:3.x',
+          Essential: false,
+          PortMappings: [{ ContainerPort: 2000, Protocol: 'udp' }],
+        }),
+      ]),
+    });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' }),
+        ]),
+      },
+    });
+    const definitions = plain.findResources('AWS::ECS::TaskDefinition');
+    expect(JSON.stringify(definitions)).not.toContain('xray');
+  });
+
   it("runs the task with the function's own role, trusted by Lambda and by ECS tasks of this account", () => {
     // Act
     const { template, stack, fallback, fn } = synth();

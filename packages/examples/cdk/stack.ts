@@ -124,7 +124,8 @@ export class ExampleStack extends Stack {
       prefix: 'incoming/',
       suffix: '.csv',
     });
-    new FargateFallback(this, 'ImportFallback', { function: this.importer, ...reuse });
+    // Imports are traced end to end: the runner's leg joins the invocation's X-Ray trace.
+    new FargateFallback(this, 'ImportFallback', { function: this.importer, tracing: true, ...reuse });
 
     this.#acknowledge(shared, uploads, http);
   }

@@ -123,12 +123,18 @@ describe('the example stack', () => {
   );
 
   it.each(['Report', 'Api', 'Import'])(
-    'grants %s nothing on "*" but ListTasks, and no wildcard actions',
+    'grants %s nothing on "*" but ListTasks (and X-Ray segments when traced), and no wildcard actions',
     (id) => {
       for (const statement of policiesOf(id)) {
         // ecs:ListTasks has no resource to name: "*", kept to the cluster by its condition.
         if (statement.Action === 'ecs:ListTasks') {
           expect(JSON.stringify(statement.Condition)).toMatch(/ecs:cluster/);
+          continue;
+        }
+        // Neither have X-Ray's segments: Import is traced.
+        if (statement.Sid === 'SendTraceSegments') {
+          expect(id).toBe('Import');
+          expect(statement.Action).toEqual(['xray:PutTraceSegments', 'xray:PutTelemetryRecords']);
           continue;
         }
         expect(([] as unknown[]).concat(statement.Resource), JSON.stringify(statement)).not.toContain('*');

@@ -22,6 +22,7 @@ import {
   SQS_TARGET,
 } from './plane/sinks.js';
 import { TaskLifecycle } from './plane/tasks.js';
+import { XrayDaemon } from './plane/xray.js';
 import { FunctionRegistry, type FunctionSpec } from './registry.js';
 
 export type { TaskStateChangeEvent } from './plane/events.js';
@@ -72,6 +73,8 @@ export class LocalControlPlane extends EventEmitter {
   readonly deliveries: Delivery[] = [];
   /** Every call served, as IAM authorises it: for checking permissions against real policies. */
   readonly audit: AuditedCall[] = [];
+  /** The local X-Ray daemon: runner tasks send their segments here (`AWS_XRAY_DAEMON_ADDRESS`). */
+  readonly #xray = new XrayDaemon();
   readonly #taskDefinitions = new Map<string, TaskDefinition>();
   readonly #hanging = new Set<ServerResponse>();
   readonly #options: PlaneOptions;
@@ -170,6 +173,7 @@ export class LocalControlPlane extends EventEmitter {
     this.#server = server;
     this.#url = `http://${host}:${(server.address() as AddressInfo).port}`;
     this.#workDir = this.#options.workDir ?? mkdtempSync(join(tmpdir(), 'immortal-local-'));
+    await this.#xray.start((segment) => this.emit('trace-segment', segment));
     return this.#url;
   }
 
@@ -181,6 +185,7 @@ export class LocalControlPlane extends EventEmitter {
     for (const response of this.#hanging) response.destroy();
     this.#server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    await this.#xray.stop();
     if (!this.#options.workDir && this.#workDir) rmSync(this.#workDir, { recursive: true, force: true });
   }
 
@@ -215,7 +220,13 @@ export class LocalControlPlane extends EventEmitter {
       AWS_ENDPOINT_URL_SNS: this.url,
       AWS_ENDPOINT_URL_EVENTBRIDGE: this.url,
       ...(s3 ? { AWS_ENDPOINT_URL_S3: s3 } : {}),
+      ...(this.#xray.address ? { AWS_XRAY_DAEMON_ADDRESS: this.#xray.address } : {}),
     };
+  }
+
+  /** The X-Ray segments runner tasks sent to the plane's daemon, in order of arrival. */
+  get segments(): Record<string, unknown>[] {
+    return this.#xray.segments;
   }
 
   /**
@@ -249,6 +260,7 @@ export class LocalControlPlane extends EventEmitter {
     this.requests.length = 0;
     this.deliveries.length = 0;
     this.audit.length = 0;
+    this.#xray.segments.length = 0;
   }
 
   /** Every task, in the order they were created. */

@@ -25,4 +25,11 @@ export {
   readSettings,
 } from './settings.js';
 export { STANDBY_GRACE_MS, STANDBY_POLL_MS, type StandbyAnswer, waitForGo } from './standby.js';
+export {
+  daemonAddress,
+  parseTraceHeader,
+  runnerSegment,
+  sendSegment,
+  type TraceContext,
+} from './trace.js';
 export { type ExtractOptions, type ExtractResult, extractZip } from './zip/extract.js';

@@ -22,6 +22,7 @@ import { loadHandler } from './handler-loader.js';
 import { JournalStore, OutcomeRecorder, sendFinalOutcome, taskMetadata } from './outcomes.js';
 import { type AwsCallBounds, readSettings } from './settings.js';
 import { STANDBY_GRACE_MS, waitForGo } from './standby.js';
+import { daemonAddress, parseTraceHeader, runnerSegment, sendSegment } from './trace.js';
 
 /**
  * Everything the runner touches outside itself, injected so that every exit path can be tested
@@ -132,6 +133,8 @@ function loadPrepared(
  */
 export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode> {
   const started = deps.now();
+  // Read before the handler's environment is applied: the task's own daemon, not Lambda's.
+  const daemon = daemonAddress(deps.env.AWS_XRAY_DAEMON_ADDRESS);
   const log = (level: 'INFO' | 'ERROR', message: string, attributes: Record<string, unknown>) =>
     deps.write(
       JSON.stringify({
@@ -198,6 +201,25 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
       }),
     );
   };
+  // The runner's leg continues the invocation's X-Ray trace, when it was sampled and a daemon is set.
+  const traced = async (code: ExitCode) => {
+    const trace = parseTraceHeader(envelope?.invocation.traceHeader);
+    if (!envelope || !trace?.sampled || !daemon) return;
+    await sendSegment(
+      runnerSegment({
+        trace,
+        functionName: envelope.function.name,
+        requestId: envelope.invocation.awsRequestId,
+        taskArn,
+        attempt: settingsRead?.attempt ?? 1,
+        outcome: OUTCOMES[code],
+        exitCode: code,
+        startedAt: deps.processStartedAt ?? started,
+        endedAt: deps.now(),
+      }),
+      daemon,
+    );
+  };
   const finish = async (
     code: ExitCode,
     attributes: Record<string, unknown>,
@@ -214,6 +236,7 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
       ...attributes,
     });
     const error = attributes.error as Record<string, unknown> | undefined;
+    await traced(code);
     await journalStore?.flush();
     await recorder?.finished(code, value, error, {
       inLambda: stepCount(envelope?.journal),

@@ -101,6 +101,59 @@ describe('LocalControlPlane', () => {
     expect(await response.text()).toContain('Request has expired');
   });
 
+  it("receives the runner's X-Ray segment at its daemon, in the invocation's own trace", async () => {
+    // Prepare
+    const root = '1-67891233-abcdef012345678912345678';
+    const value = JSON.stringify(
+      handedOffEnvelope({
+        functionName: 'echo',
+        requestId: 'req-traced',
+        event: {},
+        traceHeader: `Root=${root};Parent=53995c3f42cd8ad8;Sampled=1`,
+      }),
+    );
+
+    // Act
+    const started = await ecs.send(new RunTaskCommand(runTaskInput(value, { clientToken: 'req-traced' })));
+    const arn = String(started.tasks?.[0]?.taskArn);
+    await plane.waitForTask(arn);
+    for (let waited = 0; plane.segments.length === 0 && waited < 2_000; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+
+    // Assess
+    expect(plane.segments).toHaveLength(1);
+    expect(plane.segments[0]).toMatchObject({
+      name: 'echo',
+      trace_id: root,
+      parent_id: '53995c3f42cd8ad8',
+      origin: 'AWS::ECS::Container',
+      annotations: { request_id: 'req-traced', outcome: 'success', runtime: 'fargate' },
+      aws: { ecs: { task_arn: arn } },
+    });
+    const segment = plane.segments[0] as { id: string; start_time: number; end_time: number };
+    expect(segment.id).toMatch(/^[0-9a-f]{16}$/);
+    expect(segment.end_time).toBeGreaterThan(segment.start_time);
+  });
+
+  it('receives no segment for an invocation whose trace was not sampled', async () => {
+    // Act
+    const value = JSON.stringify(
+      handedOffEnvelope({
+        functionName: 'echo',
+        requestId: 'req-unsampled',
+        event: {},
+        traceHeader: 'Root=1-67891233-abcdef012345678912345678;Parent=53995c3f42cd8ad8;Sampled=0',
+      }),
+    );
+    const started = await ecs.send(new RunTaskCommand(runTaskInput(value, { clientToken: 'req-unsampled' })));
+    await plane.waitForTask(String(started.tasks?.[0]?.taskArn));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+
+    // Assess
+    expect(plane.segments).toEqual([]);
+  });
+
   it('runs the runner for RunTask and takes the task from PROVISIONING to STOPPED with its exit code', async () => {
     // Act
     const started = await ecs.send(
