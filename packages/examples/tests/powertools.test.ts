@@ -1,0 +1,93 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { LocalControlPlane, type LocalS3, type LocalTask, startS3 } from '@immortal-lambda/local';
+import type { HandoffReceipt } from '@immortal-lambda/middleware';
+import lambdaLocal from 'lambda-local';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleFixture } from './helpers/fixtures.js';
+
+const examples = join(import.meta.dirname, '..');
+let s3: LocalS3;
+let plane: LocalControlPlane;
+let folder: string;
+const logs: { task: LocalTask; line: string }[] = [];
+
+lambdaLocal.setLogger({ log: () => undefined, transports: [] } as never);
+
+beforeAll(async () => {
+  folder = await bundleFixture('powertools', mkdtempSync(join(examples, 'dist', 'powertools-')));
+  s3 = await startS3({ bucket: 'powertools' });
+  plane = new LocalControlPlane({ s3Endpoint: s3.endpoint });
+  plane.registerFunction({ name: 'powertools-report', folder, handler: 'index.handler' });
+  plane.on('task-log', ({ task, line }: { task: LocalTask; line: string }) => logs.push({ task, line }));
+  await plane.start();
+});
+
+afterAll(async () => {
+  await plane.stop();
+  await s3.stop();
+  rmSync(folder, { recursive: true, force: true });
+});
+
+describe('a handler written with Powertools (Logger, Metrics, Tracer)', () => {
+  it('logs with the original request id and function name, and publishes its metrics, in the runner', async () => {
+    // Prepare
+    const env = {
+      ...plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket }),
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+    let requestId = '';
+
+    // Act: 3 pages of 1 s under a 3 s timeout and a 1.5 s margin: page 1 in Lambda, 2 and 3 on Fargate
+    const receipt = (await lambdaLocal.execute({
+      event: { pages: 3, pageMs: 1_000 },
+      lambdaPath: join(folder, 'index.js'),
+      lambdaHandler: 'handler',
+      timeoutMs: 3_000,
+      verboseLevel: 0,
+      environment: {
+        ...env,
+        AWS_LAMBDA_FUNCTION_NAME: 'powertools-report',
+        AWS_LAMBDA_FUNCTION_VERSION: '1',
+        _HANDLER: 'index.handler',
+        FARGATE_FALLBACK_MARGIN_MS: '1500',
+      },
+      contextOverwrite: (context: Record<string, unknown>) => {
+        context.functionName = 'powertools-report';
+        context.functionVersion = '1';
+        context.invokedFunctionArn = 'arn:aws:lambda:eu-west-1:123456789012:function:powertools-report';
+        requestId = String(context.awsRequestId);
+      },
+    })) as HandoffReceipt;
+    const task = await plane.waitForTask(receipt.taskArn, 30_000);
+
+    // Assess
+    expect(task.exitCode).toBe(0);
+    const lines = logs
+      .filter((entry) => entry.task.arn === receipt.taskArn)
+      .map((entry) => {
+        try {
+          return JSON.parse(entry.line) as Record<string, unknown>;
+        } catch {
+          return { raw: entry.line };
+        }
+      });
+    const pages = lines.filter((line) => line.message === 'page rendered');
+    expect(pages.map((line) => line.page)).toEqual([2, 3]);
+    for (const line of pages) {
+      expect(line).toMatchObject({
+        level: 'INFO',
+        service: 'reports',
+        function_request_id: requestId,
+        function_name: 'powertools-report',
+        runtime: 'fargate',
+      });
+    }
+    const metric = lines.find((line) => line._aws && 'PagesRendered' in line);
+    expect(metric).toMatchObject({ PagesRendered: 3, service: 'reports' });
+    expect(lines.find((line) => line.message === 'report finished')).toMatchObject({
+      function_request_id: requestId,
+      runtime: 'fargate',
+    });
+  });
+});
