@@ -9,7 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runnerContext } from '../cdk/runner-context.js';
 import { ExampleStack } from '../cdk/stack.js';
 
-type Statement = { Action: string | string[]; Resource: unknown; Condition?: Record<string, unknown> };
+type Statement = {
+  Sid?: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, unknown>;
+};
 
 let outdir: string;
 let template: Template;

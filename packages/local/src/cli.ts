@@ -28,6 +28,79 @@ function fail(message: string): never {
   process.exit(2);
 }
 
+const devUsage = `Usage: immortal-local dev <handler file> --event <json file> --timeout <s> [options]
+
+Bundles your handler with esbuild, registers it with a local control plane, invokes it under a
+harness that enforces the timeout, and prints the Lambda leg, the handoff and the runner's leg as
+one timeline; with --watch it runs again on every save.
+
+  --event <file>        the event, as JSON (required)
+  --timeout <s>         the Lambda timeout in seconds (required)
+  --export <name>       the handler's export (default handler)
+  --margin-ms <n>       FARGATE_FALLBACK_MARGIN_MS (default a fifth of the timeout, at least 1000)
+  --env <KEY>=<VALUE>   a variable of the function's configuration (repeatable)
+  --watch               run again when a file beside the handler changes
+  --runner <path>       the runner CLI (default: the installed @immortal-lambda/runner)
+`;
+
+if (process.argv[2] === 'dev') {
+  let dev: ReturnType<typeof parseArgs>;
+  try {
+    dev = parseArgs({
+      args: process.argv.slice(3),
+      allowPositionals: true,
+      options: {
+        event: { type: 'string' },
+        timeout: { type: 'string' },
+        export: { type: 'string', default: 'handler' },
+        'margin-ms': { type: 'string' },
+        env: { type: 'string', multiple: true, default: [] },
+        watch: { type: 'boolean', default: false },
+        runner: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+    });
+  } catch (error) {
+    fail(`${(error as Error).message}\n\n${devUsage}`);
+  }
+  const options = dev.values as Record<string, string | string[] | boolean | undefined>;
+  if (options.help) {
+    process.stdout.write(devUsage);
+    process.exit(0);
+  }
+  const [handlerFile] = dev.positionals;
+  if (!handlerFile) fail(`give the handler file\n\n${devUsage}`);
+  if (typeof options.event !== 'string') fail(`give --event <json file>\n\n${devUsage}`);
+  const timeout = Number(options.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 900)
+    fail(`--timeout ${options.timeout ?? '(missing)'} is not a Lambda timeout in seconds (1 to 900)`);
+  const margin = options['margin-ms'] === undefined ? undefined : Number(options['margin-ms']);
+  if (margin !== undefined && (!Number.isInteger(margin) || margin < 1_000))
+    fail(`--margin-ms ${options['margin-ms']} is not a whole number of milliseconds from 1000`);
+  const environment: Record<string, string> = {};
+  for (const pair of options.env as string[]) {
+    const at = pair.indexOf('=');
+    if (at < 1) fail(`--env "${pair}" is not <KEY>=<VALUE>`);
+    environment[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  const { runDev } = await import('./dev.js');
+  const code = await runDev({
+    handlerFile,
+    eventFile: options.event,
+    timeoutMs: timeout * 1000,
+    exportName: String(options.export),
+    ...(margin !== undefined ? { marginMs: margin } : {}),
+    environment,
+    watch: options.watch === true,
+    ...(typeof options.runner === 'string' ? { runner: options.runner } : {}),
+  }).catch((error: unknown) => {
+    if (error instanceof LocalPlaneError) fail(error.message);
+    throw error;
+  });
+  process.stdout.write('', () => process.exit(code));
+  await new Promise(() => {});
+}
+
 let parsed: ReturnType<typeof parseArgs>;
 try {
   parsed = parseArgs({

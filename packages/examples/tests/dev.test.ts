@@ -1,0 +1,79 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const examples = join(import.meta.dirname, '..');
+const cli = join(examples, '..', 'local', 'dist', 'cli.js');
+const runner = join(examples, '..', 'runner', 'dist', 'cli.js');
+const run = promisify(execFile);
+let scratch: string;
+
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'immortal-dev-'));
+});
+
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const dev = async (handler: string, event: unknown) => {
+  const eventFile = join(scratch, `${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(eventFile, JSON.stringify(event));
+  return run(
+    process.execPath,
+    [cli, 'dev', handler, '--event', eventFile, '--timeout', '3', '--margin-ms', '1500', '--runner', runner],
+    {
+      cwd: examples,
+      timeout: 90_000,
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    },
+  ).then(
+    ({ stdout }) => ({ code: 0, stdout }),
+    (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
+  );
+};
+
+describe('immortal-local dev <handler file>', () => {
+  it("bundles the user's handler, hands it off under the timeout and shows both legs as one timeline", async () => {
+    // Act
+    const { code, stdout } = await dev('functions/report/index.ts', {
+      reportId: 'dev',
+      steps: 3,
+      stepMs: 1_000,
+    });
+
+    // Assess
+    expect(code).toBe(0);
+    const steps = [
+      /build +bundled functions\/report\/index\.ts \([\d.]+ KB, source maps on\)/,
+      /lambda +invoking report with a 3 s timeout, handoff margin 1\.5 s/,
+      /lambda +Report dev: step 1\/3 done/,
+      /lambda +Invocation handed off to Fargate/,
+      /ecs +task \w{8} RUNNING/,
+      /runner +Calling the handler/,
+      /runner +Report dev: step 3\/3 done/,
+      /runner +immortal-runner finished \(outcome success, exitCode 0/,
+      /dev +OK: handed off and completed by the runner/,
+    ];
+    let from = 0;
+    for (const step of steps) {
+      const match = step.exec(stdout.slice(from));
+      expect(match, `missing, or out of order: ${step}\n${stdout}`).not.toBeNull();
+      from += (match?.index ?? 0) + (match?.[0].length ?? 0);
+    }
+  });
+
+  it("exits 1 for a handler that fails on Fargate, its stack naming the TypeScript source's line", async () => {
+    // Act
+    const { code, stdout } = await dev('tests/fixtures/fails-on-fargate.ts', { order: 1 });
+
+    // Assess
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/runner +immortal-runner finished \(outcome handler-error, exitCode 1/);
+    expect(stdout).toMatch(/fails-on-fargate\.ts:5:\d+/);
+    expect(stdout).toMatch(/dev +FAILED: the runner exited 1/);
+  });
+});
