@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // immortal-local: the local control plane as a standalone process.
 import { parseArgs } from 'node:util';
+import { ENV } from '@immortal-lambda/protocol';
 import { LocalPlaneError } from './errors.js';
 import { PodmanLauncher, ProcessLauncher } from './launcher.js';
 import { LocalControlPlane } from './plane.js';
@@ -37,7 +38,7 @@ one timeline; with --watch it runs again on every save.
   --event <file>        the event, as JSON (required)
   --timeout <s>         the Lambda timeout in seconds (required)
   --export <name>       the handler's export (default handler)
-  --margin-ms <n>       FARGATE_FALLBACK_MARGIN_MS (default a fifth of the timeout, at least 1000)
+  --margin-ms <n>       ${ENV.marginMs} (default a fifth of the timeout, at least 1000)
   --env <KEY>=<VALUE>   a variable of the function's configuration (repeatable)
   --watch               run again when a file beside the handler changes
   --runner <path>       the runner CLI (default: the installed @immortal-lambda/runner)
