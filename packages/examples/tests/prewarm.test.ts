@@ -1,10 +1,11 @@
 import { join } from 'node:path';
-import { LocalControlPlane, type LocalS3, startS3, type TaskStateChangeEvent } from '@immortal-lambda/local';
+import { LocalControlPlane, type LocalS3, startS3 } from '@immortal-lambda/local';
 import type { HandoffReceipt } from '@immortal-lambda/middleware';
 import { taskWatchdog, type WatchdogOutcome } from '@immortal-lambda/middleware/safety-net';
-import { getInvocationStatus, type InvocationStatusResult } from '@immortal-lambda/middleware/status';
+import { getInvocationStatus } from '@immortal-lambda/middleware/status';
 import lambdaLocal from 'lambda-local';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { statusBecomes, watchStoppedTasks } from './helpers/watch.js';
 
 const report = join(import.meta.dirname, '..', 'dist', 'report');
 const TIMEOUT_MS = 3_000;
@@ -33,15 +34,7 @@ beforeAll(async () => {
   };
   Object.assign(process.env, env);
   const watchdog = taskWatchdog({ env, backoffMs: 100 });
-  plane.on('task-state-change', (event: TaskStateChangeEvent) => {
-    if (event.detail.lastStatus !== 'STOPPED') return;
-    const verdict = watchdog(event, { getRemainingTimeInMillis: () => 60_000 });
-    watched.push(verdict);
-    verdict.then(
-      (given) => verdicts.push(given),
-      () => undefined,
-    );
-  });
+  watchStoppedTasks(plane, watchdog, watched, verdicts);
 });
 
 afterAll(async () => {
@@ -92,21 +85,6 @@ async function invoke(event: Record<string, unknown>, prewarmMs = PREWARM_MS) {
 const status = (requestId: string) =>
   getInvocationStatus({ functionName: 'report-job', requestId }, { bucket: BUCKET });
 
-async function statusBecomes(
-  requestId: string,
-  states: InvocationStatusResult['status'][],
-  timeoutMs = 30_000,
-): Promise<InvocationStatusResult> {
-  const started = Date.now();
-  for (;;) {
-    const now = await status(requestId);
-    if (now && states.includes(now.status)) return now;
-    if (Date.now() - started > timeoutMs)
-      throw new Error(`${requestId} is ${now?.status}, never ${states.join(' or ')}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const tasksOf = (requestId: string) =>
   plane.tasks().filter((task) => task.startedBy?.startsWith(`immortal-lambda/${requestId}`));
 
@@ -114,7 +92,10 @@ describe('a pre-warmed handoff', () => {
   it('calls the handler in the runner within a second of the handoff: the task was ready and waiting', async () => {
     // Act
     const { result, id } = await invoke({ reportId: 'warm', steps: 4, stepMs: 1_000 });
-    const final = await statusBecomes(id, ['succeeded', 'failed']);
+    const final = await statusBecomes({ functionName: 'report-job', requestId: id, bucket: BUCKET }, [
+      'succeeded',
+      'failed',
+    ]);
 
     // Assess
     expect(result).toMatchObject({ status: 'handed-off', requestId: id });
@@ -149,7 +130,10 @@ describe('a pre-warmed handoff', () => {
 
     // Act
     const { result, id } = await invoke({ reportId: 'fallback', steps: 3, stepMs: 1_000 });
-    const final = await statusBecomes(id, ['succeeded', 'failed']);
+    const final = await statusBecomes({ functionName: 'report-job', requestId: id, bucket: BUCKET }, [
+      'succeeded',
+      'failed',
+    ]);
 
     // Assess
     expect(final.status).toBe('succeeded');
@@ -175,7 +159,10 @@ describe('routeToFargate', () => {
       { reportId: 'all', steps: 2, stepMs: 500, exportAll: true },
       0,
     );
-    const final = await statusBecomes(id, ['succeeded', 'failed']);
+    const final = await statusBecomes({ functionName: 'report-job', requestId: id, bucket: BUCKET }, [
+      'succeeded',
+      'failed',
+    ]);
 
     // Assess
     expect(result).toMatchObject({ status: 'handed-off', requestId: id });

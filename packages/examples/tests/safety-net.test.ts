@@ -10,10 +10,11 @@ import {
 } from '@immortal-lambda/local';
 import type { HandoffReceipt } from '@immortal-lambda/middleware';
 import { relaunchFailures, taskWatchdog, type WatchdogOutcome } from '@immortal-lambda/middleware/safety-net';
-import { getInvocationStatus, type InvocationStatusResult } from '@immortal-lambda/middleware/status';
+import { getInvocationStatus } from '@immortal-lambda/middleware/status';
 import lambdaLocal from 'lambda-local';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { bundleFixture } from './helpers/fixtures.js';
+import { statusBecomes, watchStoppedTasks } from './helpers/watch.js';
 
 const examples = join(import.meta.dirname, '..');
 const report = join(examples, 'dist', 'report');
@@ -65,15 +66,7 @@ beforeAll(async () => {
   Object.assign(process.env, env);
   watchdog = taskWatchdog({ env, backoffMs: 100 });
   // What the EventBridge rule on STOPPED runner tasks does: deliver each to the watchdog.
-  plane.on('task-state-change', (event: TaskStateChangeEvent) => {
-    if (event.detail.lastStatus !== 'STOPPED') return;
-    const verdict = watchdog(event, remaining);
-    watched.push(verdict);
-    verdict.then(
-      (given) => verdicts.push(given),
-      () => undefined,
-    );
-  });
+  watchStoppedTasks(plane, watchdog, watched, verdicts);
 });
 
 afterAll(async () => {
@@ -165,24 +158,6 @@ async function deliveredFor(requestId: string, timeoutMs = 20_000) {
   }
 }
 
-/** Resolves with the invocation's status once it is one of `states`. */
-async function statusBecomes(
-  functionName: string,
-  requestId: string,
-  states: InvocationStatusResult['status'][],
-  timeoutMs = 30_000,
-): Promise<InvocationStatusResult> {
-  const started = Date.now();
-  for (;;) {
-    const now = await status(functionName, requestId);
-    if (now && states.includes(now.status)) return now;
-    if (Date.now() - started > timeoutMs) {
-      throw new Error(`${requestId} is ${now?.status}, never ${states.join(' or ')}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 describe('after the handoff: recorded, watched, relaunched', () => {
   it('relaunches a task interrupted on Spot on on-demand capacity, which completes with one outcome; the status follows every state', async () => {
     // Prepare
@@ -203,9 +178,12 @@ describe('after the handoff: recorded, watched, relaunched', () => {
     const interrupted = await plane.waitForTask(receipt.taskArn);
     const [relaunch] = await verdictsFor(id);
     seen.push(String((await status('report-job', id))?.status));
-    await statusBecomes('report-job', id, ['running']);
+    await statusBecomes({ functionName: 'report-job', requestId: id, bucket: BUCKET }, ['running']);
     seen.push('running');
-    const final = await statusBecomes('report-job', id, ['succeeded', 'failed']);
+    const final = await statusBecomes({ functionName: 'report-job', requestId: id, bucket: BUCKET }, [
+      'succeeded',
+      'failed',
+    ]);
 
     // Assess
     expect(receipt).toMatchObject({ status: 'handed-off', capacityProvider: 'FARGATE_SPOT' });
@@ -242,7 +220,10 @@ describe('after the handoff: recorded, watched, relaunched', () => {
     });
     const first = await plane.waitForTask(receipt.taskArn);
     const [relaunch] = await verdictsFor(id);
-    const final = await statusBecomes('report-job', id, ['succeeded', 'failed']);
+    const final = await statusBecomes({ functionName: 'report-job', requestId: id, bucket: BUCKET }, [
+      'succeeded',
+      'failed',
+    ]);
 
     // Assess
     expect(first).toMatchObject({ stopCode: 'TaskFailedToStart', exitCode: undefined });
@@ -259,7 +240,10 @@ describe('after the handoff: recorded, watched, relaunched', () => {
     plane.killTaskForMemory(receipt.taskArn);
     const killed = await plane.waitForTask(receipt.taskArn);
     const [relaunch] = await verdictsFor(id);
-    const final = await statusBecomes('report-job', id, ['succeeded', 'failed']);
+    const final = await statusBecomes({ functionName: 'report-job', requestId: id, bucket: BUCKET }, [
+      'succeeded',
+      'failed',
+    ]);
 
     // Assess
     expect(running).toMatchObject({ status: 'running', taskArn: receipt.taskArn });
@@ -276,7 +260,9 @@ describe('after the handoff: recorded, watched, relaunched', () => {
     const { receipt, id } = await invoke('fails-on-fargate', failing, { order: 42 });
     const stopped = await plane.waitForTask(receipt.taskArn);
     const [verdict] = await verdictsFor(id);
-    const final = await statusBecomes('fails-on-fargate', id, ['failed']);
+    const final = await statusBecomes({ functionName: 'fails-on-fargate', requestId: id, bucket: BUCKET }, [
+      'failed',
+    ]);
 
     // Assess
     expect(stopped.exitCode).toBe(1);
@@ -314,7 +300,7 @@ describe('after the handoff: recorded, watched, relaunched', () => {
 
     // Act
     const { id } = await invoke('fails-on-fargate', failing, { order: 7 });
-    await statusBecomes('fails-on-fargate', id, ['failed']);
+    await statusBecomes({ functionName: 'fails-on-fargate', requestId: id, bucket: BUCKET }, ['failed']);
     const verdicts = await verdictsFor(id, 3);
     const final = await status('fails-on-fargate', id);
 
@@ -350,7 +336,7 @@ describe('after the handoff: recorded, watched, relaunched', () => {
     await verdictsFor(id);
     const first = events.find((event) => event.detail.taskArn === receipt.taskArn) as TaskStateChangeEvent;
     const again = await watchdog(first, remaining);
-    await statusBecomes('report-job', id, ['succeeded']);
+    await statusBecomes({ functionName: 'report-job', requestId: id, bucket: BUCKET }, ['succeeded']);
     plane.off('task-state-change', keep);
 
     // Assess
@@ -400,7 +386,10 @@ describe('the safety net: invocations that failed in Lambda are started on Farga
     // Act
     const first = await handler(sqsEvent('m-1'), remaining);
     const second = await handler(sqsEvent('m-2'), remaining);
-    const final = await statusBecomes('report-job', id, ['succeeded', 'failed']);
+    const final = await statusBecomes({ functionName: 'report-job', requestId: id, bucket: BUCKET }, [
+      'succeeded',
+      'failed',
+    ]);
 
     // Assess
     expect(first).toMatchObject({
@@ -437,7 +426,10 @@ describe('the safety net: invocations that failed in Lambda are started on Farga
 
     // Act
     await Promise.all([handler(snsEvent, remaining), handler(snsEvent, remaining)]);
-    const final = await statusBecomes('report-job', id, ['succeeded', 'failed']);
+    const final = await statusBecomes({ functionName: 'report-job', requestId: id, bucket: BUCKET }, [
+      'succeeded',
+      'failed',
+    ]);
 
     // Assess
     expect(tasksOf(id)).toHaveLength(1);
@@ -465,7 +457,7 @@ describe('the safety net: invocations that failed in Lambda are started on Farga
     // Assess
     expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'bad' }]);
     expect(tasksOf(id)).toHaveLength(1);
-    await statusBecomes('report-job', id, ['succeeded']);
+    await statusBecomes({ functionName: 'report-job', requestId: id, bucket: BUCKET }, ['succeeded']);
   });
 });
 
@@ -482,7 +474,10 @@ describe('event sources', () => {
 
     // Act
     const { receipt, id } = await invoke('render-queue', queue, event);
-    const final = await statusBecomes('render-queue', id, ['succeeded', 'failed']);
+    const final = await statusBecomes({ functionName: 'render-queue', requestId: id, bucket: BUCKET }, [
+      'succeeded',
+      'failed',
+    ]);
 
     // Assess
     expect(receipt.status).toBe('handed-off');

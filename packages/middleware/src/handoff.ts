@@ -201,17 +201,7 @@ export class FargateHandoff implements Handoff {
       }
       return receipt;
     } catch (caught) {
-      const error =
-        caught instanceof HandoffError
-          ? caught
-          : new HandoffError(
-              'deadline',
-              `the handoff failed: ${caught instanceof Error ? caught.message : String(caught)}`,
-              {
-                requestId,
-                cause: caught,
-              },
-            );
+      const error = asHandoffError(caught, requestId);
       this.#metric(
         context.functionName,
         {
@@ -411,17 +401,7 @@ export class FargateHandoff implements Handoff {
       }
       return receipt;
     } catch (caught) {
-      const error =
-        caught instanceof HandoffError
-          ? caught
-          : new HandoffError(
-              'deadline',
-              `the handoff failed: ${caught instanceof Error ? caught.message : String(caught)}`,
-              {
-                requestId: id,
-                cause: caught,
-              },
-            );
+      const error = asHandoffError(caught, id);
       this.#metric(
         target.context.functionName,
         {
@@ -624,6 +604,16 @@ export class FargateHandoff implements Handoff {
       );
     }
   }
+}
+
+/** A failure of the handoff as the {@link HandoffError} it is, or wrapped in one. */
+function asHandoffError(caught: unknown, requestId: string | undefined): HandoffError {
+  if (caught instanceof HandoffError) return caught;
+  return new HandoffError(
+    'deadline',
+    `the handoff failed: ${caught instanceof Error ? caught.message : String(caught)}`,
+    { requestId, cause: caught },
+  );
 }
 
 /**
