@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
+    // The dashboard's browser test needs Chromium: `pnpm test:browser` (CI installs it).
+    exclude: ['tests/browser/**', '**/node_modules/**'],
     environment: 'node',
     testTimeout: 60_000,
     hookTimeout: 60_000,

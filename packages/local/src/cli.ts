@@ -2,6 +2,7 @@
 // immortal-local: the local control plane as a standalone process.
 import { parseArgs } from 'node:util';
 import { ENV } from '@immortal-lambda/protocol';
+import { startDashboard } from './dashboard.js';
 import { LocalPlaneError } from './errors.js';
 import { PodmanLauncher, ProcessLauncher } from './launcher.js';
 import { LocalControlPlane } from './plane.js';
@@ -21,6 +22,7 @@ spilled envelopes, and runs handed-off invocations with the runner.
   --bucket <name>                S3 bucket for spilled envelopes (default immortal-envelopes)
   --image <name>                 run tasks from this runner image with podman instead of a local process
   --runner <path>                the runner CLI to run tasks with (default: the installed @immortal-lambda/runner)
+  --ui <port>                    serve the dashboard on loopback: every invocation, its tasks, logs and timeline
   --help                         this text
 `;
 
@@ -42,6 +44,7 @@ one timeline; with --watch it runs again on every save.
   --env <KEY>=<VALUE>   a variable of the function's configuration (repeatable)
   --watch               run again when a file beside the handler changes
   --runner <path>       the runner CLI (default: the installed @immortal-lambda/runner)
+  --ui <port>           serve the dashboard on loopback, with a button to invoke again
 `;
 
 if (process.argv[2] === 'dev') {
@@ -58,6 +61,7 @@ if (process.argv[2] === 'dev') {
         env: { type: 'string', multiple: true, default: [] },
         watch: { type: 'boolean', default: false },
         runner: { type: 'string' },
+        ui: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     });
@@ -94,6 +98,7 @@ if (process.argv[2] === 'dev') {
     environment,
     watch: options.watch === true,
     ...(typeof options.runner === 'string' ? { runner: options.runner } : {}),
+    ...(typeof options.ui === 'string' ? { ui: Number(options.ui) } : {}),
   }).catch((error: unknown) => {
     if (error instanceof LocalPlaneError) fail(error.message);
     throw error;
@@ -114,6 +119,7 @@ try {
       bucket: { type: 'string', default: 'immortal-envelopes' },
       image: { type: 'string' },
       runner: { type: 'string' },
+      ui: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -174,6 +180,13 @@ try {
     });
   }
   await plane.start({ port });
+  if (typeof values.ui === 'string') {
+    const uiPort = Number(values.ui);
+    if (!Number.isInteger(uiPort) || uiPort < 0 || uiPort > 65535)
+      fail(`--ui ${values.ui} is not a port number`);
+    const dashboard = await startDashboard(plane, { port: uiPort });
+    process.stdout.write(`immortal-local: dashboard on ${dashboard.url}\n`);
+  }
 } catch (error) {
   await s3?.stop();
   if (error instanceof LocalPlaneError) fail(error.message);

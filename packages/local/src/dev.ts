@@ -2,6 +2,7 @@ import { mkdirSync, watch, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ENV } from '@immortal-lambda/protocol';
+import { type Dashboard, startDashboard } from './dashboard.js';
 import { LocalPlaneError } from './errors.js';
 import { ProcessLauncher } from './launcher.js';
 import type { LocalTask } from './plane/model.js';
@@ -33,6 +34,8 @@ export interface DevOptions {
   runner?: string;
   /** Where the timeline goes (default stdout). */
   write?: (text: string) => void;
+  /** Serve the dashboard on this loopback port (0: any), with a button to invoke again. */
+  ui?: number;
 }
 
 type Run = { ok: boolean; summary: string };
@@ -75,6 +78,8 @@ export async function runDev(options: DevOptions): Promise<number> {
     provisioningMs: 50,
   });
   await plane.start();
+  let dashboard: Dashboard | undefined;
+  let requestId = '';
   plane.on('task-started', (task: LocalTask) =>
     line('ecs', `task ${task.id.slice(0, 8)} RUNNING: the runner started`),
   );
@@ -128,7 +133,7 @@ export async function runDev(options: DevOptions): Promise<number> {
         return (stdoutWrite as (...args: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
       }) as typeof process.stdout.write;
     }
-    let requestId = '';
+    requestId = '';
     line(
       'lambda',
       `invoking ${name} with a ${options.timeoutMs / 1000} s timeout, handoff margin ${marginMs / 1000} s`,
@@ -196,8 +201,22 @@ export async function runDev(options: DevOptions): Promise<number> {
     );
     return run.ok ? 0 : 1;
   };
+  let queue = Promise.resolve();
+  if (options.ui !== undefined) {
+    dashboard = await startDashboard(plane, {
+      port: options.ui,
+      // The same event, the same handler as built last: one run at a time.
+      invokeAgain: async () => {
+        queue = queue.then(async () => {
+          report(await runOnce());
+        });
+        await queue;
+      },
+    });
+    line('dev', `dashboard on ${dashboard.url}`);
+  }
   let code = report(await runOnce());
-  if (!options.watch) {
+  if (!options.watch && options.ui === undefined) {
     await plane.stop();
     await s3.stop();
     return code;
@@ -205,18 +224,21 @@ export async function runDev(options: DevOptions): Promise<number> {
   return new Promise<number>((resolveDone) => {
     let timer: NodeJS.Timeout | undefined;
     let running = Promise.resolve();
-    const watcher = watch(dirname(handlerFile), { recursive: true }, (_type, file) => {
-      if (!file || String(file).includes('node_modules')) return;
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        running = running.then(async () => {
-          write(`\n— ${file} changed: building and running again\n`);
-          code = report(await runOnce());
-        });
-      }, 100);
-    });
+    const watcher = options.watch
+      ? watch(dirname(handlerFile), { recursive: true }, (_type, file) => {
+          if (!file || String(file).includes('node_modules')) return;
+          clearTimeout(timer);
+          timer = setTimeout(() => {
+            running = running.then(async () => {
+              write(`\n— ${file} changed: building and running again\n`);
+              code = report(await runOnce());
+            });
+          }, 100);
+        })
+      : undefined;
     const stop = async () => {
-      watcher.close();
+      watcher?.close();
+      await dashboard?.close();
       await running;
       await plane.stop();
       await s3.stop();
