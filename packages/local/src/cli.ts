@@ -184,7 +184,7 @@ try {
     const uiPort = Number(values.ui);
     if (!Number.isInteger(uiPort) || uiPort < 0 || uiPort > 65535)
       fail(`--ui ${values.ui} is not a port number`);
-    const dashboard = await startDashboard(plane, { port: uiPort });
+    const dashboard = await startDashboard(plane, { port: uiPort, s3 });
     process.stdout.write(`immortal-local: dashboard on ${dashboard.url}\n`);
   }
 } catch (error) {

@@ -71,6 +71,8 @@ function details(inv) {
     + (state.canInvoke ? '<p><button type="button" data-again="' + esc(inv.requestId) + '">Invoke again with the same event</button></p>' : '')
     + '<h3>Tasks</h3><div class="scroll"><table><thead><tr><th scope="col">Task</th><th scope="col">Status</th><th scope="col">Stop code</th><th scope="col">Exit code</th><th scope="col">Capacity</th></tr></thead><tbody>' + tasks + '</tbody></table></div>'
     + '<h3>Logs, both legs</h3><pre>' + esc(logs) + '</pre>'
+    + (inv.journal ? '<h3>Steps and checkpoint</h3><pre>' + esc(JSON.stringify(inv.journal, null, 2)) + '</pre>' : '')
+    + (inv.outcomes.length ? '<h3>Outcome records</h3><pre>' + esc(JSON.stringify(inv.outcomes, null, 2)) + '</pre>' : '')
     + '<h3>Envelope</h3><pre>' + esc(JSON.stringify(inv.envelope, null, 2)) + '</pre>'
     + (inv.segments.length ? '<h3>Trace segments</h3><pre>' + esc(JSON.stringify(inv.segments, null, 2)) + '</pre>' : '')
     + '</section>';

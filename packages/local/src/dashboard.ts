@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ENV, isS3Uri } from '@immortal-lambda/protocol';
+import { DEFAULT_OUTCOME_PREFIX, ENV, isS3Uri, outcomeFolder, parseOutcome } from '@immortal-lambda/protocol';
 import { DASHBOARD_PAGE } from './dashboard-page.js';
 import type { LocalTask } from './plane/model.js';
 import type { LocalControlPlane } from './plane.js';
+import type { LocalS3 } from './s3.js';
 
 /** One invocation as the dashboard shows it: its tasks, logs, timeline and end. */
 export interface DashboardInvocation {
@@ -27,6 +28,9 @@ export interface DashboardInvocation {
   }[];
   logs: { source: string; line: string }[];
   segments: Record<string, unknown>[];
+  /** The outcome records in the payload bucket, and the journal (steps and checkpoint), when read. */
+  outcomes: Record<string, unknown>[];
+  journal: unknown;
 }
 
 type Record_ = Record<string, unknown>;
@@ -48,9 +52,9 @@ type Record_ = Record<string, unknown>;
  */
 export async function startDashboard(
   plane: LocalControlPlane,
-  options: { port?: number; invokeAgain?: (requestId: string) => Promise<void> } = {},
+  options: { port?: number; invokeAgain?: (requestId: string) => Promise<void>; s3?: LocalS3 } = {},
 ): Promise<Dashboard> {
-  const dashboard = new Dashboard(plane, options.invokeAgain);
+  const dashboard = new Dashboard(plane, options.invokeAgain, options.s3);
   await dashboard.listen(options.port ?? 0);
   return dashboard;
 }
@@ -59,14 +63,16 @@ export async function startDashboard(
 export class Dashboard {
   readonly #plane: LocalControlPlane;
   readonly #invokeAgain: ((requestId: string) => Promise<void>) | undefined;
+  readonly #s3: LocalS3 | undefined;
   readonly #logs = new Map<string, { source: string; line: string }[]>();
   readonly #clients = new Set<ServerResponse>();
   #server: Server | undefined;
   #url: string | undefined;
 
-  constructor(plane: LocalControlPlane, invokeAgain?: (requestId: string) => Promise<void>) {
+  constructor(plane: LocalControlPlane, invokeAgain?: (requestId: string) => Promise<void>, s3?: LocalS3) {
     this.#plane = plane;
     this.#invokeAgain = invokeAgain;
+    this.#s3 = s3;
     const changed = () => this.#notify();
     plane.on('task-log', ({ task, line }: { task: LocalTask; line: string }) => {
       this.#log(requestIdOf(task), 'runner', line);
@@ -137,10 +143,11 @@ export class Dashboard {
       return;
     }
     if (request.method === 'GET' && url.pathname === '/api/state') {
-      response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      response.end(
-        JSON.stringify({ canInvoke: Boolean(this.#invokeAgain), invocations: this.invocations() }),
+      const invocations = await Promise.all(
+        this.invocations().map((invocation) => this.#withOutcomes(invocation)),
       );
+      response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      response.end(JSON.stringify({ canInvoke: Boolean(this.#invokeAgain), invocations }));
       return;
     }
     if (request.method === 'GET' && url.pathname === '/api/events') {
@@ -168,6 +175,27 @@ export class Dashboard {
     }
     response.writeHead(404, { 'content-type': 'text/plain' });
     response.end('not found');
+  }
+
+  /** The invocation's records and journal from the bucket (the runner's and wrapper's own). */
+  async #withOutcomes(invocation: DashboardInvocation): Promise<DashboardInvocation> {
+    const s3 = this.#s3;
+    if (!s3 || !invocation.functionName) return invocation;
+    const folder = outcomeFolder(DEFAULT_OUTCOME_PREFIX, invocation.functionName, invocation.requestId);
+    const keys = await s3.keys(folder).catch(() => [] as string[]);
+    const texts = await Promise.all(
+      keys.map(async (key) => [key, await s3.readText(key).catch(() => undefined)] as const),
+    );
+    const outcomes = texts
+      .map(([, text]) => (text ? parseOutcome(text) : undefined))
+      .filter((record) => record !== undefined)
+      .sort((a, b) => a.updatedAt.localeCompare(b.updatedAt)) as unknown as Record<string, unknown>[];
+    const journal = texts.find(([key]) => key.endsWith('/journal.json'))?.[1];
+    return {
+      ...invocation,
+      outcomes,
+      journal: journal ? parse(journal) : (invocation.envelope as { journal?: unknown } | undefined)?.journal,
+    };
   }
 
   #invocation(requestId: string, tasks: LocalTask[]): DashboardInvocation {
@@ -230,6 +258,8 @@ export class Dashboard {
       segments: this.#plane.segments.filter(
         (segment) => (segment.annotations as { request_id?: string } | undefined)?.request_id === requestId,
       ),
+      outcomes: [],
+      journal: (envelope as { journal?: unknown } | undefined)?.journal,
     };
   }
 }

@@ -205,6 +205,7 @@ export async function runDev(options: DevOptions): Promise<number> {
   if (options.ui !== undefined) {
     dashboard = await startDashboard(plane, {
       port: options.ui,
+      s3,
       // The same event, the same handler as built last: one run at a time.
       invokeAgain: async () => {
         queue = queue.then(async () => {

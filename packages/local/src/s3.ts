@@ -22,6 +22,10 @@ export interface LocalS3 {
   bucket: string;
   /** Every object call served, as IAM authorises it (s3:PutObject, s3:GetObject on the object). */
   audit: AuditedCall[];
+  /** An object's text from the bucket, or undefined: read from the store, not audited. */
+  readText(key: string): Promise<string | undefined>;
+  /** The keys under a prefix in the bucket: read from the store, not audited. */
+  keys(prefix: string): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -49,6 +53,7 @@ export async function startS3(options: { bucket?: string; port?: number } = {}):
   });
   keepKeysStorable(server);
   const { port } = await server.run();
+  const store = (server as unknown as { store: ObjectStore }).store;
   // A recording front: each call is noted as IAM would authorise it, then passed to s3rver.
   const audit: AuditedCall[] = [];
   const front = createServer((request, response) => {
@@ -91,6 +96,14 @@ export async function startS3(options: { bucket?: string; port?: number } = {}):
     endpoint: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
     bucket,
     audit,
+    readText: async (key) => {
+      const object = await store.getObject(bucket, key);
+      if (!object?.content) return undefined;
+      const chunks: Buffer[] = [];
+      for await (const chunk of object.content) chunks.push(Buffer.from(chunk as Buffer));
+      return Buffer.concat(chunks).toString('utf8');
+    },
+    keys: async (prefix) => (await store.listObjects(bucket, { prefix })).objects.map((object) => object.key),
     stop: async () => {
       front.closeAllConnections();
       await new Promise((resolve) => front.close(resolve));
@@ -102,6 +115,12 @@ export async function startS3(options: { bucket?: string; port?: number } = {}):
 
 /** Key parts longer than this (in bytes) are stored under their digest. */
 const LONG_PART = 80;
+
+/** The part of s3rver's store the plane reads from directly. */
+interface ObjectStore {
+  getObject(bucket: string, key: string): Promise<{ content: AsyncIterable<unknown> | null } | null>;
+  listObjects(bucket: string, options: { prefix: string }): Promise<{ objects: { key: string }[] }>;
+}
 
 interface KeyedStore {
   getResourcePath(bucket: string, key: string | undefined, resource: string): string;

@@ -9,6 +9,7 @@ import { type Dashboard, startDashboard } from '../../src/dashboard.js';
 import { handedOffEnvelope } from '../../src/envelopes.js';
 import { ProcessLauncher } from '../../src/launcher.js';
 import { LocalControlPlane } from '../../src/plane.js';
+import { type LocalS3, startS3 } from '../../src/s3.js';
 import { RUNNER_CLI } from '../helpers/runner.js';
 
 const echo = join(import.meta.dirname, '..', 'fixtures', 'echo');
@@ -19,6 +20,7 @@ const chromium = execFileSync('sh', ['-c', 'command -v chromium || command -v ch
 }).trim();
 
 let plane: LocalControlPlane;
+let s3: LocalS3;
 let dashboard: Dashboard;
 let browser: Browser;
 let page: Page;
@@ -26,7 +28,11 @@ let ecs: ECSClient;
 
 beforeAll(async () => {
   mkdirSync(output, { recursive: true });
-  plane = new LocalControlPlane({ launcher: new ProcessLauncher({ cli: RUNNER_CLI }) });
+  s3 = await startS3({ bucket: 'dashboard' });
+  plane = new LocalControlPlane({
+    launcher: new ProcessLauncher({ cli: RUNNER_CLI }),
+    s3Endpoint: s3.endpoint,
+  });
   plane.registerFunction({
     name: 'echo',
     folder: echo,
@@ -34,7 +40,7 @@ beforeAll(async () => {
     environment: { GREETING: 'hi' },
   });
   await plane.start();
-  dashboard = await startDashboard(plane);
+  dashboard = await startDashboard(plane, { s3 });
   ecs = new ECSClient({
     endpoint: plane.url,
     region: plane.region,
@@ -50,6 +56,7 @@ afterAll(async () => {
   await browser?.close();
   await dashboard?.close();
   await plane?.stop();
+  await s3?.stop();
 });
 
 /** Hands an invocation of `echo` to the plane, as the wrapper would, and waits for its task. */
@@ -64,7 +71,16 @@ async function handOff(requestId: string, event: unknown): Promise<string> {
       startedBy: `immortal-lambda/${requestId}`,
       networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-0000000000000000a'] } },
       overrides: {
-        containerOverrides: [{ name: 'runner', environment: [{ name: 'FARGATE_FALLBACK_ENVELOPE', value }] }],
+        containerOverrides: [
+          {
+            name: 'runner',
+            environment: [
+              { name: 'FARGATE_FALLBACK_ENVELOPE', value },
+              // The runner records its outcome in the bucket, as the wrapper tells it to.
+              { name: 'FARGATE_FALLBACK_BUCKET', value: 'dashboard' },
+            ],
+          },
+        ],
       },
     }),
   );
@@ -86,6 +102,10 @@ describe('the dashboard in a headless browser', () => {
     );
     await page.click(`button[data-show="ui-ok"]`);
     await page.waitForSelector('#d-title');
+    // The runner's outcome records come from the bucket once it has written them.
+    await page.waitForFunction(() =>
+      document.querySelector('#details')?.textContent?.includes('Outcome records'),
+    );
     await page.screenshot({ path: join(output, 'dashboard-succeeded.png'), fullPage: true });
 
     // Assess
@@ -95,6 +115,8 @@ describe('the dashboard in a headless browser', () => {
     expect(details).toMatch(/STOPPED\s*EssentialContainerExited\s*0/);
     expect(details).toContain('"greeting":"hi"');
     expect(details).toContain('immortal-runner finished');
+    expect(details).toContain('Outcome records');
+    expect(details).toMatch(/"status": "succeeded"/);
     expect(await page.$eval(`${row('ui-ok')} .state`, (element) => element.textContent)).toBe('succeeded');
   });
 
