@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,12 +19,25 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-const dev = async (handler: string, event: unknown) => {
+const dev = async (handler: string, event: unknown, extra: string[] = []) => {
   const eventFile = join(scratch, `${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(eventFile, JSON.stringify(event));
   return run(
     process.execPath,
-    [cli, 'dev', handler, '--event', eventFile, '--timeout', '3', '--margin-ms', '1500', '--runner', runner],
+    [
+      cli,
+      'dev',
+      handler,
+      '--event',
+      eventFile,
+      '--timeout',
+      '3',
+      '--margin-ms',
+      '1500',
+      '--runner',
+      runner,
+      ...extra,
+    ],
     {
       cwd: examples,
       timeout: 90_000,
@@ -75,5 +88,28 @@ describe('immortal-local dev <handler file>', () => {
     expect(stdout).toMatch(/runner +immortal-runner finished \(outcome handler-error, exitCode 1/);
     expect(stdout).toMatch(/fails-on-fargate\.ts:5:\d+/);
     expect(stdout).toMatch(/dev +FAILED: the runner exited 1/);
+  });
+
+  it('registers layers for the function and leaves their modules out of the bundle (--layer, --external)', async () => {
+    // Prepare: a layer folder as Lambda unpacks it under /opt
+    const layer = join(scratch, 'greeting-layer');
+    mkdirSync(join(layer, 'nodejs', 'node_modules', 'greeting'), { recursive: true });
+    writeFileSync(
+      join(layer, 'nodejs', 'node_modules', 'greeting', 'index.js'),
+      'exports.greet = (where) => `hello from the layer, in ${where}`;\n',
+    );
+
+    // Act: finished in Lambda (the handler is quick), so the Lambda leg needs the layer too
+    const { code, stdout } = await dev('tests/fixtures/uses-layer.ts', {}, [
+      '--layer',
+      layer,
+      '--external',
+      'greeting',
+    ]);
+
+    // Assess
+    expect(code, stdout).toBe(0);
+    expect(stdout).toMatch(/lambda +hello from the layer, in lambda/);
+    expect(stdout).toMatch(/dev +OK: completed in Lambda/);
   });
 });

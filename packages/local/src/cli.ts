@@ -42,6 +42,8 @@ one timeline; with --watch it runs again on every save.
   --export <name>       the handler's export (default handler)
   --margin-ms <n>       ${ENV.marginMs} (default a fifth of the timeout, at least 1000)
   --env <KEY>=<VALUE>   a variable of the function's configuration (repeatable)
+  --layer <dir>         a layer's folder, as it unpacks under /opt (repeatable, in order)
+  --external <module>   leave a module out of the bundle: one a layer provides (repeatable)
   --watch               run again when a file beside the handler changes
   --runner <path>       the runner CLI (default: the installed @immortal-lambda/runner)
   --ui <port>           serve the dashboard on loopback, with a button to invoke again
@@ -59,6 +61,8 @@ if (process.argv[2] === 'dev') {
         export: { type: 'string', default: 'handler' },
         'margin-ms': { type: 'string' },
         env: { type: 'string', multiple: true, default: [] },
+        layer: { type: 'string', multiple: true, default: [] },
+        external: { type: 'string', multiple: true, default: [] },
         watch: { type: 'boolean', default: false },
         runner: { type: 'string' },
         ui: { type: 'string' },
@@ -96,6 +100,8 @@ if (process.argv[2] === 'dev') {
     exportName: String(options.export),
     ...(margin !== undefined ? { marginMs: margin } : {}),
     environment,
+    layers: options.layer as string[],
+    external: options.external as string[],
     watch: options.watch === true,
     ...(typeof options.runner === 'string' ? { runner: options.runner } : {}),
     ...(typeof options.ui === 'string' ? { ui: Number(options.ui) } : {}),

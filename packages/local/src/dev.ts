@@ -1,6 +1,7 @@
 import { mkdirSync, watch, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { Module } from 'node:module';
+import { basename, delimiter, dirname, extname, join, resolve } from 'node:path';
 import { ENV } from '@immortal-lambda/protocol';
 import { type Dashboard, startDashboard } from './dashboard.js';
 import { LocalPlaneError } from './errors.js';
@@ -28,6 +29,10 @@ export interface DevOptions {
   marginMs?: number;
   /** Variables of the function's configuration, as Lambda would set them. */
   environment?: Record<string, string>;
+  /** Layer folders (each holding what Lambda puts under /opt: nodejs/node_modules, …), in order. */
+  layers?: string[];
+  /** Modules left out of the bundle (those a layer provides), as esbuild's `external`. */
+  external?: string[];
   /** Rebuild and run again when a file beside the handler changes. */
   watch: boolean;
   /** The runner CLI (default: the installed @immortal-lambda/runner). */
@@ -79,6 +84,21 @@ export async function runDev(options: DevOptions): Promise<number> {
   });
   await plane.start();
   let dashboard: Dashboard | undefined;
+  // The Lambda leg runs in this process: its layers resolve as under /opt on Lambda (NODE_PATH).
+  const major = process.versions.node.split('.')[0];
+  const layerPaths = (options.layers ?? []).flatMap((folder) => [
+    join(resolve(folder), 'nodejs', `node${major}`, 'node_modules'),
+    join(resolve(folder), 'nodejs', 'node_modules'),
+  ]);
+  if (layerPaths.length > 0) {
+    process.env.NODE_PATH = [...layerPaths, ...(process.env.NODE_PATH ? [process.env.NODE_PATH] : [])].join(
+      delimiter,
+    );
+    (Module as unknown as { _initPaths: () => void })._initPaths();
+  }
+  const layerArns = (options.layers ?? []).map((folder, index) =>
+    plane.registerLayer(`${name}-layer-${index + 1}`, resolve(folder)),
+  );
   let requestId = '';
   plane.on('task-started', (task: LocalTask) =>
     line('ecs', `task ${task.id.slice(0, 8)} RUNNING: the runner started`),
@@ -93,7 +113,7 @@ export async function runDev(options: DevOptions): Promise<number> {
 
   const runOnce = async (): Promise<Run> => {
     started = performance.now();
-    const built = await bundle(handlerFile, outDir);
+    const built = await bundle(handlerFile, outDir, options.external ?? []);
     if (!built.ok) {
       line('build', `esbuild could not bundle ${options.handlerFile}:\n${built.errors}`);
       return { ok: false, summary: 'the handler did not build' };
@@ -102,6 +122,7 @@ export async function runDev(options: DevOptions): Promise<number> {
     const fn = plane.registerFunction({
       name,
       folder: outDir,
+      layers: layerArns,
       handler: `index.${exportName}`,
       // Stack traces in the runner name the TypeScript source too: NODE_OPTIONS acts from the
       // start of the handler's process, as on Lambda.
@@ -254,6 +275,7 @@ export async function runDev(options: DevOptions): Promise<number> {
 async function bundle(
   handlerFile: string,
   outDir: string,
+  external: string[],
 ): Promise<{ ok: true; bytes: number } | { ok: false; errors: string }> {
   let esbuild: typeof import('esbuild');
   try {
@@ -275,6 +297,7 @@ async function bundle(
       format: 'cjs',
       target: 'node20',
       sourcemap: 'inline',
+      external,
       logLevel: 'silent',
       metafile: true,
     });
