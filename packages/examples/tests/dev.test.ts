@@ -96,7 +96,7 @@ describe('immortal-local dev <handler file>', () => {
     mkdirSync(join(layer, 'nodejs', 'node_modules', 'greeting'), { recursive: true });
     writeFileSync(
       join(layer, 'nodejs', 'node_modules', 'greeting', 'index.js'),
-      'exports.greet = (where) => `hello from the layer, in ${where}`;\n',
+      "exports.greet = (where) => 'hello from the layer, in ' + where;\n",
     );
 
     // Act: finished in Lambda (the handler is quick), so the Lambda leg needs the layer too
