@@ -55,7 +55,11 @@ const base = `http://127.0.0.1:${server.address().port}`;
 const ours = [];
 const oursRss = [];
 const baseline = [];
+// Each fetch starts with the disk's write-back done (`sync`): otherwise the pages an earlier round
+// wrote are flushed during the next one, and whichever method runs then pays for them.
+const settle = () => execFileSync('sync');
 for (let round = 0; round < rounds; round++) {
+  settle();
   const target = join(scratch, `ours-${round}`);
   const { stdout } = await run(
     process.execPath,
@@ -69,6 +73,7 @@ for (let round = 0; round < rounds; round++) {
   oursRss.push(result.maxRssMiB);
   rmSync(target, { recursive: true, force: true });
   const reference = join(scratch, `reference-${round}`);
+  settle();
   const started = performance.now();
   await run('sh', [
     '-c',
