@@ -219,9 +219,6 @@ export class Dashboard {
             : 'failed';
     const error = (finished?.error as { message?: string } | undefined)?.message;
     const last = tasks.at(-1);
-    const handed = tasks.filter(
-      (task) => !String(task.startedBy ?? '').endsWith('/standby') || outcome !== 'not-needed',
-    );
     return {
       requestId,
       functionName: (envelope as { function?: { name?: string } } | undefined)?.function?.name,
@@ -244,7 +241,8 @@ export class Dashboard {
           : {}),
         ...(finished?.timestamp ? { endedAt: Date.parse(String(finished.timestamp)) } : {}),
       },
-      relaunches: Math.max(0, handed.length - 1),
+      // A relaunch is a task the watchdog started: its override says which attempt it is.
+      relaunches: tasks.filter((task) => Number(task.environment[ENV.attempt] ?? 1) > 1).length,
       tasks: tasks.map((task) => ({
         id: task.id,
         arn: task.arn,

@@ -172,16 +172,11 @@ export class FargateHandoff implements Handoff {
       });
       // A standby start is not a handoff yet: its metrics come when it is told to go.
       if (!standby) {
-        this.#metric(
-          context.functionName,
-          {
-            Handoffs: { value: 1, unit: 'Count' },
-            HandoffLatency: { value: confirmed - began, unit: 'Milliseconds' },
-            TimeInLambda: { value: began - target.startedAt, unit: 'Milliseconds' },
-            EnvelopeBytes: { value: envelopeBytes, unit: 'Bytes' },
-          },
-          { requestId: id, taskArn: started.taskArn, ...(target.routed ? { routed: true } : {}) },
-        );
+        this.#handedOffMetric(target, began, confirmed, envelopeBytes, {
+          requestId: id,
+          taskArn: started.taskArn,
+          ...(target.routed ? { routed: true } : {}),
+        });
       }
       const recordError = await this.#record(
         receipt,
@@ -202,14 +197,7 @@ export class FargateHandoff implements Handoff {
       return receipt;
     } catch (caught) {
       const error = asHandoffError(caught, requestId);
-      this.#metric(
-        context.functionName,
-        {
-          HandoffFailures: { value: 1, unit: 'Count' },
-          TimeInLambda: { value: began - target.startedAt, unit: 'Milliseconds' },
-        },
-        { requestId, reason: error.reason },
-      );
+      this.#failedMetric(target, began, { requestId, reason: error.reason });
       logger.error('Handoff to Fargate failed', {
         ...base,
         reason: error.reason,
@@ -371,16 +359,11 @@ export class FargateHandoff implements Handoff {
         envelopeBytes: Buffer.byteLength(json, 'utf8'),
         handedOffAt: new Date(confirmed).toISOString(),
       };
-      this.#metric(
-        target.context.functionName,
-        {
-          Handoffs: { value: 1, unit: 'Count' },
-          HandoffLatency: { value: confirmed - began, unit: 'Milliseconds' },
-          TimeInLambda: { value: began - target.startedAt, unit: 'Milliseconds' },
-          EnvelopeBytes: { value: receipt.envelopeBytes, unit: 'Bytes' },
-        },
-        { requestId: id, taskArn: standby.taskArn, prewarmed: true },
-      );
+      this.#handedOffMetric(target, began, confirmed, receipt.envelopeBytes, {
+        requestId: id,
+        taskArn: standby.taskArn,
+        prewarmed: true,
+      });
       logger.info('Invocation handed off to its pre-warmed task', {
         requestId: id,
         functionName: target.context.functionName,
@@ -402,14 +385,7 @@ export class FargateHandoff implements Handoff {
       return receipt;
     } catch (caught) {
       const error = asHandoffError(caught, id);
-      this.#metric(
-        target.context.functionName,
-        {
-          HandoffFailures: { value: 1, unit: 'Count' },
-          TimeInLambda: { value: began - target.startedAt, unit: 'Milliseconds' },
-        },
-        { requestId: id, reason: error.reason, prewarmed: true },
-      );
+      this.#failedMetric(target, began, { requestId: id, reason: error.reason, prewarmed: true });
       logger.error('Handoff to the pre-warmed task failed', {
         requestId: id,
         taskArn: standby.taskArn,
@@ -487,6 +463,38 @@ export class FargateHandoff implements Handoff {
       ...(namespace !== DEFAULT_METRICS_NAMESPACE ? [{ name: ENV.metricsNamespace, value: namespace }] : []),
       ...(pairs.length > 0 ? [{ name: ENV.metricsDimensions, value: pairs.join(',') }] : []),
     ];
+  }
+
+  /** The metrics of a handoff that reached its task: started at `began`, confirmed at `confirmed`. */
+  #handedOffMetric(
+    target: HandoffTarget,
+    began: number,
+    confirmed: number,
+    envelopeBytes: number,
+    properties: Record<string, unknown>,
+  ): void {
+    this.#metric(
+      target.context.functionName,
+      {
+        Handoffs: { value: 1, unit: 'Count' },
+        HandoffLatency: { value: confirmed - began, unit: 'Milliseconds' },
+        TimeInLambda: { value: began - target.startedAt, unit: 'Milliseconds' },
+        EnvelopeBytes: { value: envelopeBytes, unit: 'Bytes' },
+      },
+      properties,
+    );
+  }
+
+  /** The metrics of a handoff that failed. */
+  #failedMetric(target: HandoffTarget, began: number, properties: Record<string, unknown>): void {
+    this.#metric(
+      target.context.functionName,
+      {
+        HandoffFailures: { value: 1, unit: 'Count' },
+        TimeInLambda: { value: began - target.startedAt, unit: 'Milliseconds' },
+      },
+      properties,
+    );
   }
 
   /** One EMF line of this handoff, unless metrics are off; a writer that throws costs nothing. */
