@@ -124,7 +124,32 @@ async function streamEntry(
   }
 }
 
-type FileItem = Extract<Planned, { kind: 'file' }>;
+/** A file of the archive's plan. */
+export type FileItem = Extract<Planned, { kind: 'file' }>;
+
+/**
+ * The files in an order that takes one from each folder in turn. Creating a file locks its
+ * folder, so parallel writes into one folder wait for each other; archives list a folder's files
+ * together, and taken in that order every worker would queue on the same folder.
+ */
+export function acrossFolders(files: readonly FileItem[]): FileItem[] {
+  const byFolder = new Map<string, FileItem[]>();
+  for (const item of files) {
+    const folder = item.parts.slice(0, -1).join('/');
+    const group = byFolder.get(folder);
+    if (group === undefined) byFolder.set(folder, [item]);
+    else group.push(item);
+  }
+  const groups = [...byFolder.values()];
+  const ordered: FileItem[] = [];
+  for (let i = 0; ordered.length < files.length; i++) {
+    for (const group of groups) {
+      const item = group[i];
+      if (item !== undefined) ordered.push(item);
+    }
+  }
+  return ordered;
+}
 
 /** A file system error while writing an entry, as an archive problem that names the entry. */
 function entryFailure(label: string, name: string, error: unknown): RunnerError {
@@ -260,7 +285,7 @@ export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<
     await guarded(item.entry.name, () => enter(item.parts, item.entry.name));
     result.directories += 1;
   }
-  const files = planned.filter((item): item is FileItem => item.kind === 'file');
+  const files = acrossFolders(planned.filter((item): item is FileItem => item.kind === 'file'));
   let next = 0;
   const worker = async () => {
     while (next < files.length) {
