@@ -4,6 +4,7 @@ export { type DevOptions, runDev } from './dev.js';
 export { type HandedOffInvocation, handedOffEnvelope } from './envelopes.js';
 export { ApiError, LocalPlaneError, RegistrationError } from './errors.js';
 export {
+  FunctionImageLauncher,
   type LaunchCallbacks,
   type LaunchedTask,
   NoLauncher,
@@ -22,6 +23,6 @@ export {
   type TaskDefinition,
   type TaskStateChangeEvent,
 } from './plane.js';
-export { FunctionRegistry, type FunctionSpec, type LocalFunction } from './registry.js';
+export { FunctionRegistry, type FunctionSpec, type ImageConfig, type LocalFunction } from './registry.js';
 export { type LocalS3, startS3 } from './s3.js';
 export { buildZip, codeSha256, type ZipSource, zipFolder } from './zip.js';

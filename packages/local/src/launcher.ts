@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ENV } from '@immortal-lambda/protocol';
+import { ENV, IMAGE_TASK } from '@immortal-lambda/protocol';
 import { LocalPlaneError } from './errors.js';
 
 /**
@@ -34,6 +35,11 @@ export interface LaunchedTask {
 export interface LaunchCallbacks {
   onLine(stream: 'stdout' | 'stderr', line: string): void;
   onExit(exitCode: number | null, signal: string | null): void;
+  /**
+   * The container could not be started after all (its command does not exist or cannot run), as
+   * ECS reports `CannotStartContainerError`: the reason. `onExit` still follows.
+   */
+  onStartFailure?(reason: string): void;
 }
 
 /**
@@ -155,9 +161,7 @@ export class PodmanLauncher implements TaskLauncher {
   }
 
   launch(env: Record<string, string>, callbacks: LaunchCallbacks): LaunchedTask {
-    const inContainer = Object.entries(env).filter(
-      ([key]) => !['PATH', 'HOME', ENV.taskRoot, ENV.layersRoot].includes(key),
-    );
+    const inContainer = containerEnvironment(env);
     const args = [
       'run',
       '--rm',
@@ -167,6 +171,135 @@ export class PodmanLauncher implements TaskLauncher {
       this.#image,
     ];
     return wire(spawn('podman', args, { stdio: ['ignore', 'pipe', 'pipe'] }), callbacks);
+  }
+}
+
+/** What the container engine prints when a container's command cannot be started. */
+const CANNOT_START = /executable file .*not found|exec format error|OCI runtime|no such file or directory/i;
+
+/** The variables a task container gets from the plane: not the host's PATH, HOME or local roots. */
+function containerEnvironment(env: Record<string, string>): [string, string][] {
+  return Object.entries(env).filter(([key]) => !['PATH', 'HOME', ENV.taskRoot, ENV.layersRoot].includes(key));
+}
+
+/**
+ * Runs a container image function's task as ECS runs the construct's task definition for it: an
+ * install container from the runner image copies the runner into a volume the two containers
+ * share, then the function's own image runs with its entry point replaced by the runner on that
+ * volume, on the image's own `node` (podman, host network). An image whose `node` cannot be
+ * started is reported as ECS does: `CannotStartContainerError`, no exit code.
+ *
+ * @example
+ * ```ts
+ * import { FunctionImageLauncher } from '@immortal-lambda/local';
+ * const launcher = new FunctionImageLauncher({ functionImage: 'localhost/transcode:1', runnerImage: 'immortal-runner:local' });
+ * ```
+ */
+export class FunctionImageLauncher implements TaskLauncher {
+  readonly kind = 'podman-image';
+  readonly #functionImage: string;
+  readonly #runnerImage: string;
+  readonly #podman: string;
+
+  constructor(options: { functionImage: string; runnerImage: string; podman?: string }) {
+    this.#functionImage = options.functionImage;
+    this.#runnerImage = options.runnerImage;
+    this.#podman = options.podman ?? 'podman';
+  }
+
+  launch(env: Record<string, string>, callbacks: LaunchCallbacks): LaunchedTask {
+    const volume = `${IMAGE_TASK.volume}-${randomUUID()}`;
+    let container: LaunchedTask | undefined;
+    let stopped: 'stop' | 'kill' | undefined;
+    const podman = (args: string[]) =>
+      new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(this.#podman, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        let output = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk;
+        });
+        child.stderr.on('data', (chunk: Buffer) => {
+          output += chunk;
+        });
+        child.on('error', (error) => resolve({ code: null, output: error.message }));
+        child.on('close', (code) => resolve({ code, output: output.trim() }));
+      });
+    const finish = async (code: number | null, signal: string | null) => {
+      await podman(['volume', 'rm', '--force', volume]);
+      callbacks.onExit(code, signal);
+    };
+    const start = async () => {
+      const created = await podman(['volume', 'create', volume]);
+      const installed =
+        created.code === 0
+          ? await podman([
+              'run',
+              '--rm',
+              '--user',
+              IMAGE_TASK.installUser,
+              '-v',
+              `${volume}:${IMAGE_TASK.mount}`,
+              '--entrypoint',
+              IMAGE_TASK.installEntryPoint[0],
+              this.#runnerImage,
+              ...IMAGE_TASK.installCommand,
+            ])
+          : created;
+      if (installed.code !== 0) {
+        callbacks.onStartFailure?.(
+          `CannotStartContainerError: the ${IMAGE_TASK.installContainer} container (${this.#runnerImage}) could not copy the runner into the task's volume: ${installed.output}`,
+        );
+        await finish(null, null);
+        return;
+      }
+      if (stopped !== undefined) {
+        await finish(null, stopped === 'kill' ? 'SIGKILL' : 'SIGTERM');
+        return;
+      }
+      const [node, ...runner] = IMAGE_TASK.entryPoint;
+      const args = [
+        'run',
+        '--rm',
+        '--network',
+        'host',
+        '-v',
+        `${volume}:${IMAGE_TASK.mount}:ro`,
+        '--entrypoint',
+        node,
+        ...containerEnvironment(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+        this.#functionImage,
+        ...runner,
+      ];
+      let lastError = '';
+      container = wire(spawn(this.#podman, args, { stdio: ['ignore', 'pipe', 'pipe'] }), {
+        onLine: (stream, line) => {
+          if (stream === 'stderr') lastError = line;
+          callbacks.onLine(stream, line);
+        },
+        onExit: (code, signal) => {
+          // 126 and 127: the engine could not run the entry point (no `node`, or not for this CPU).
+          if ((code === 126 || code === 127) && CANNOT_START.test(lastError)) {
+            callbacks.onStartFailure?.(`CannotStartContainerError: ${lastError}`);
+            void finish(null, null);
+            return;
+          }
+          void finish(code, signal);
+        },
+      });
+      if (stopped === 'kill') container.kill();
+      else if (stopped === 'stop') container.stop();
+    };
+    void start();
+    return {
+      stop: () => {
+        stopped ??= 'stop';
+        container?.stop();
+      },
+      kill: () => {
+        stopped = 'kill';
+        container?.kill();
+      },
+    };
   }
 }
 

@@ -115,6 +115,8 @@ export class LocalControlPlane extends EventEmitter {
             )
           : this.emit(event, payload),
       metadataUrl: () => `${this.url}/v4`,
+      definitionOf: (task) =>
+        this.#taskDefinitions.get(/task-definition\/([^:]+)/.exec(task.taskDefinitionArn)?.[1] ?? ''),
       failsToStart: () => {
         if ((this.faults.failToStart ?? 0) <= 0) return false;
         this.faults.failToStart = (this.faults.failToStart ?? 0) - 1;
@@ -194,12 +196,12 @@ export class LocalControlPlane extends EventEmitter {
    * emulator's; the plane itself accepts any.
    */
   environment(
-    extra: { cluster?: string; s3Endpoint?: string; bucket?: string } = {},
+    extra: { cluster?: string; s3Endpoint?: string; bucket?: string; taskDefinition?: string } = {},
   ): Record<string, string> {
     return {
       ...this.#awsEnvironment(extra.s3Endpoint),
       [ENV.cluster]: extra.cluster ?? 'local',
-      [ENV.taskDefinition]: 'immortal-runner',
+      [ENV.taskDefinition]: extra.taskDefinition ?? 'immortal-runner',
       [ENV.subnets]: 'subnet-0000000000000000a',
       [ENV.securityGroups]: 'sg-0000000000000000a',
       ...(extra.bucket ? { [ENV.payloadBucket]: extra.bucket } : {}),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RegistrationError } from './errors.js';
@@ -30,10 +31,31 @@ export interface LocalFunction {
   /** The folder the code was zipped from; undefined when registered as a zip. */
   folder: string | undefined;
   packageType: 'Zip' | 'Image';
+  /** An image function's local image (what its runner tasks run); undefined for a zip function. */
+  image: string | undefined;
+  /** An image function's `ImageConfig` overrides, as GetFunction reports them. */
+  imageConfig: ImageConfig | undefined;
+  /** `x86_64` or `arm64`. */
+  architecture: 'x86_64' | 'arm64';
   /** Reported instead of the variables, as Lambda does when it cannot decrypt them. */
   environmentError: { ErrorCode: string; Message: string } | undefined;
   /** Its async-invocation destinations (GetFunctionEventInvokeConfig). */
   destinations: { onSuccess?: string; onFailure?: string } | undefined;
+}
+
+/**
+ * A container image function's overrides of its image's settings (Lambda's `ImageConfig`).
+ *
+ * @example
+ * ```ts
+ * import type { ImageConfig } from '@immortal-lambda/local';
+ * const config: ImageConfig = { command: ['jobs/transcode.handler'], workingDirectory: '/var/task' };
+ * ```
+ */
+export interface ImageConfig {
+  command?: string[];
+  entryPoint?: string[];
+  workingDirectory?: string;
 }
 
 /**
@@ -53,14 +75,23 @@ export interface FunctionSpec {
   zip?: Buffer;
   /** `Image` functions have no zip: GetFunction answers with an image URI, as Lambda does. */
   packageType?: 'Zip' | 'Image';
+  /**
+   * A container image function: the local image (as podman names it) that holds its code. Its
+   * handler is the image's command unless `handler` or `imageConfig.command` says otherwise.
+   */
+  image?: string;
+  /** An image function's `ImageConfig` overrides. */
+  imageConfig?: ImageConfig;
+  /** Default `x86_64`. */
+  architecture?: 'x86_64' | 'arm64';
   /** Report this CodeSha256 instead of the zip's own (a code mismatch). */
   codeSha256?: string;
   /** Report the environment as undecryptable, as Lambda does without kms:Decrypt. */
   environmentError?: { ErrorCode: string; Message: string };
   /** Async-invocation destinations: ARNs of SQS queues, SNS topics, event buses or functions. */
   destinations?: { onSuccess?: string; onFailure?: string };
-  /** Lambda's handler setting, e.g. `index.handler`. */
-  handler: string;
+  /** Lambda's handler setting, e.g. `index.handler` (an image function has none: its command). */
+  handler?: string;
   /** Default `1`; `$LATEST` is registered too. */
   version?: string;
   runtime?: string;
@@ -92,11 +123,15 @@ export class FunctionRegistry {
   }
 
   registerFunction(spec: FunctionSpec): LocalFunction {
+    if (spec.image !== undefined) return this.#registerImageFunction(spec, spec.image);
+    if (spec.handler === undefined) {
+      throw new RegistrationError(`function ${spec.name}: give its handler, e.g. index.handler`);
+    }
     if ((spec.folder === undefined) === (spec.zip === undefined)) {
       throw new RegistrationError(`function ${spec.name}: give its code as either a folder or a zip`);
     }
     const folder = spec.folder === undefined ? undefined : resolve(spec.folder);
-    if (folder !== undefined) checkFolder(spec, folder);
+    if (folder !== undefined) checkFolder(spec.name, spec.handler, folder);
     for (const layer of spec.layers ?? []) {
       if (!this.#layers.has(layer))
         throw new RegistrationError(`function ${spec.name}: layer ${layer} is not registered`);
@@ -118,12 +153,53 @@ export class FunctionRegistry {
       sha256: spec.codeSha256 ?? codeSha256(zip),
       folder,
       packageType: spec.packageType ?? 'Zip',
+      image: undefined,
+      imageConfig: undefined,
+      architecture: spec.architecture ?? 'x86_64',
       environmentError: spec.environmentError,
       destinations: spec.destinations,
     };
-    this.#functions.set(`${spec.name}:${version}`, fn);
-    this.#functions.set(`${spec.name}:$LATEST`, fn);
+    return this.#add(fn);
+  }
+
+  #add(fn: LocalFunction): LocalFunction {
+    this.#functions.set(`${fn.name}:${fn.version}`, fn);
+    this.#functions.set(`${fn.name}:$LATEST`, fn);
     return fn;
+  }
+
+  /** A container image function: no zip; its code is the image its runner tasks run. */
+  #registerImageFunction(spec: FunctionSpec, image: string): LocalFunction {
+    if (spec.folder !== undefined || spec.zip !== undefined) {
+      throw new RegistrationError(
+        `function ${spec.name}: an image function's code is its image (${image}); give no folder or zip`,
+      );
+    }
+    if (spec.layers !== undefined && spec.layers.length > 0) {
+      throw new RegistrationError(`function ${spec.name}: container image functions have no layers`);
+    }
+    const version = spec.version ?? '1';
+    return this.#add({
+      name: spec.name,
+      version,
+      arn: `arn:aws:lambda:${this.region}:${ACCOUNT}:function:${spec.name}`,
+      // Lambda reports no handler for an image: it is the image's command (or its override).
+      handler: spec.handler ?? spec.imageConfig?.command?.[0] ?? '',
+      runtime: '',
+      memorySize: spec.memorySize ?? 1024,
+      timeout: spec.timeout ?? 900,
+      environment: spec.environment ?? {},
+      layers: [],
+      zip: Buffer.alloc(0),
+      sha256: spec.codeSha256 ?? createHash('sha256').update(image).digest('hex'),
+      folder: undefined,
+      packageType: 'Image',
+      image,
+      imageConfig: spec.imageConfig,
+      architecture: spec.architecture ?? 'x86_64',
+      environmentError: spec.environmentError,
+      destinations: spec.destinations,
+    });
   }
 
   /** Registers a layer version from a folder or a zip; returns its ARN. */
@@ -156,18 +232,18 @@ export class FunctionRegistry {
 }
 
 /** A function folder must exist and hold the module its handler names. */
-function checkFolder(spec: FunctionSpec, folder: string): void {
+function checkFolder(name: string, handler: string, folder: string): void {
   if (!existsSync(folder) || !statSync(folder).isDirectory()) {
     throw new RegistrationError(
-      `function ${spec.name}: the folder ${folder} does not exist; build the function first`,
+      `function ${name}: the folder ${folder} does not exist; build the function first`,
     );
   }
-  const module = /^((?:.*\/)?[^/.]+)\.[^/]+$/.exec(spec.handler)?.[1];
+  const module = /^((?:.*\/)?[^/.]+)\.[^/]+$/.exec(handler)?.[1];
   const found =
     module && ['', '.js', '.mjs', '.cjs'].some((ext) => existsSync(join(folder, `${module}${ext}`)));
   if (!found) {
     throw new RegistrationError(
-      `function ${spec.name}: the handler "${spec.handler}" names no file in ${folder} (looked for ${module ?? spec.handler}.js, .mjs, .cjs)`,
+      `function ${name}: the handler "${handler}" names no file in ${folder} (looked for ${module ?? handler}.js, .mjs, .cjs)`,
     );
   }
 }

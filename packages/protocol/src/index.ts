@@ -32,6 +32,7 @@ export {
 } from './envelope.js';
 export { EnvelopeError, ImmortalLambdaError } from './errors.js';
 export { EXIT_CODES, type ExitCode, isRelaunchable, OUTCOMES } from './exit-codes.js';
+export { IMAGE_TASK } from './image-task.js';
 export {
   GIVEN_JOURNAL,
   type Journal,

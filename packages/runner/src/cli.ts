@@ -69,6 +69,8 @@ const code = await runInvocation({
   write: (line) => process.stdout.write(`${line}\n`),
   runtimeModulePaths,
   nodeMajor: Number(process.versions.node.split('.')[0]),
+  nodeVersion: process.version,
+  chdir: (folder) => process.chdir(folder),
   refreshModulePaths: () => (Module as unknown as { _initPaths: () => void })._initPaths(),
   respawn: (env, wrapper) =>
     new Promise((resolve, reject) => {

@@ -1,4 +1,5 @@
-import type { FunctionConfiguration, LambdaClient } from '@aws-sdk/client-lambda';
+import { stat } from 'node:fs/promises';
+import type { FunctionConfiguration, GetFunctionCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetFunctionCommand, GetLayerVersionByArnCommand } from '@aws-sdk/client-lambda';
 import { ENV, type Envelope, runtimeNodeMajor } from '@immortal-lambda/protocol';
 import { downloadVerified, type Fetch, wait } from './download.js';
@@ -19,9 +20,15 @@ export const LAMBDA_UNZIPPED_LIMIT = 262_144_000;
 export const MAX_ZIP_BYTES = LAMBDA_UNZIPPED_LIMIT;
 
 export interface FetchedCode {
+  /** The function's configuration; for an image function `Handler` is the image's command. */
   configuration: FunctionConfiguration;
-  code: ExtractResult;
+  /** Where the handler's code is: the extracted zip, or the image's own folder. */
+  taskRoot: string;
+  /** What was extracted; undefined for an image function, whose code is already in place. */
+  code: ExtractResult | undefined;
   layers: { arn: string; result: ExtractResult }[];
+  /** The image an image function runs from (`ResolvedImageUri`, else `ImageUri`). */
+  image: string | undefined;
 }
 
 export interface FetchCodeOptions {
@@ -29,7 +36,13 @@ export interface FetchCodeOptions {
   lambda: LambdaClient;
   fetch: Fetch;
   taskRoot: string;
+  /** The task root was set explicitly: an image function's code is looked for there too. */
+  taskRootGiven?: boolean;
   layersRoot: string;
+  /** The folder the process started in: an image's working directory (default `process.cwd()`). */
+  cwd?: string;
+  /** The architecture of this process, as Node names it (default `process.arch`). */
+  arch?: string;
   sleep?: (ms: number) => Promise<void>;
   /** Called at each step, for the runner's progress log. */
   progress?: (message: string, attributes: Record<string, unknown>) => void;
@@ -154,7 +167,8 @@ async function getFunction(options: FetchCodeOptions) {
 /**
  * Fetches the exact function version named by the envelope: GetFunction, the code zip through
  * its presigned URL (verified against CodeSha256) into the task root, then each layer in order
- * into the layers root, all within Lambda's unzipped limit.
+ * into the layers root, all within Lambda's unzipped limit. A container image function's code is
+ * the image this task runs: nothing is downloaded, its folder is checked and returned.
  *
  * @example
  * ```ts
@@ -168,9 +182,8 @@ export async function fetchCode(options: FetchCodeOptions): Promise<FetchedCode>
   const answer = await getFunction(options);
   const configuration = answer.Configuration ?? {};
   if (configuration.PackageType === 'Image') {
-    throw new CodeFetchError(
-      `function ${name}:${version} is a container image (${answer.Code?.ImageUri ?? 'no ImageUri'}); this runner runs zip functions only: run that image as the task instead`,
-    );
+    readableEnvironment(configuration, name, version);
+    return imageCode(options, answer);
   }
   const runtimeMajor = runtimeNodeMajor(configuration.Runtime);
   if (
@@ -183,13 +196,7 @@ export async function fetchCode(options: FetchCodeOptions): Promise<FetchedCode>
       `${name}:${version} runs on ${configuration.Runtime} and this runner on Node ${options.nodeMajor}: use the runner image built for ${configuration.Runtime} (the construct picks it from the function's runtime), or set ${ENV.allowRuntimeMismatch}=true to run it anyway`,
     );
   }
-  const environmentError = configuration.Environment?.Error;
-  if (environmentError) {
-    const key = configuration.KMSKeyArn ?? "the function's environment key";
-    throw new CodeFetchError(
-      `the environment variables of ${name}:${version} cannot be read (${environmentError.ErrorCode ?? 'Error'}: ${environmentError.Message ?? 'no message'}): the task role needs kms:Decrypt on ${key}; the handler is not started without its variables`,
-    );
-  }
+  readableEnvironment(configuration, name, version);
   const location = answer.Code?.Location;
   const sha256 = configuration.CodeSha256;
   if (!location || !sha256) {
@@ -268,5 +275,62 @@ export async function fetchCode(options: FetchCodeOptions): Promise<FetchedCode>
       bytes: result.bytes,
     });
   }
-  return { configuration, code, layers };
+  return { configuration, taskRoot: options.taskRoot, code, layers, image: undefined };
+}
+
+/** The handler is never started without its variables: Lambda reports those it cannot decrypt. */
+function readableEnvironment(configuration: FunctionConfiguration, name: string, version: string): void {
+  const environmentError = configuration.Environment?.Error;
+  if (environmentError) {
+    const key = configuration.KMSKeyArn ?? "the function's environment key";
+    throw new CodeFetchError(
+      `the environment variables of ${name}:${version} cannot be read (${environmentError.ErrorCode ?? 'Error'}: ${environmentError.Message ?? 'no message'}): the task role needs kms:Decrypt on ${key}; the handler is not started without its variables`,
+    );
+  }
+}
+
+/** Lambda's architecture names for Node's. */
+const LAMBDA_ARCHITECTURE: Record<string, string> = { x64: 'x86_64', arm64: 'arm64' };
+
+/**
+ * An image function: its code is the image this process runs in, so nothing is downloaded. The
+ * code is in the task root given, else the image's working directory (`ImageConfig`'s override,
+ * else the folder the container started in); the handler is the image's command, as Lambda sets
+ * `_HANDLER` from it. Images have no layers.
+ */
+async function imageCode(options: FetchCodeOptions, answer: GetFunctionCommandOutput): Promise<FetchedCode> {
+  const { name, version } = options.envelope.function;
+  const configuration = answer.Configuration ?? {};
+  const image = answer.Code?.ResolvedImageUri ?? answer.Code?.ImageUri;
+  const wanted = configuration.Architectures?.[0] ?? 'x86_64';
+  const arch = options.arch ?? process.arch;
+  const running = LAMBDA_ARCHITECTURE[arch] ?? arch;
+  if (running !== wanted) {
+    throw new BadInputError(
+      `${name}:${version} is an ${wanted} image and this task runs on ${running}: set the task definition's cpuArchitecture to ${wanted === 'arm64' ? 'ARM64' : 'X86_64'} (the construct takes it from the function's architecture)`,
+    );
+  }
+  const imageConfig = configuration.ImageConfigResponse?.ImageConfig;
+  const taskRoot = options.taskRootGiven
+    ? options.taskRoot
+    : (imageConfig?.WorkingDirectory ?? options.cwd ?? process.cwd());
+  const folder = await stat(taskRoot).catch(() => undefined);
+  if (!folder?.isDirectory()) {
+    throw new BadInputError(
+      `${name}:${version} is a container image whose code should be in ${taskRoot}, and this task has no such folder: run the task from the function's own image (${image ?? 'its ImageUri'}) with the runner beside it, as the construct's task definition for image functions does`,
+    );
+  }
+  const handler = configuration.Handler ?? imageConfig?.Command?.[0];
+  options.progress?.("The code is the function's image: nothing to download", {
+    image,
+    taskRoot,
+    ...(imageConfig?.EntryPoint ? { entryPointReplaced: imageConfig.EntryPoint } : {}),
+  });
+  return {
+    configuration: handler === undefined ? configuration : { ...configuration, Handler: handler },
+    taskRoot,
+    code: undefined,
+    layers: [],
+    image,
+  };
 }

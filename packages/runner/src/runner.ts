@@ -16,7 +16,7 @@ import { createContext } from './context.js';
 import type { Fetch } from './download.js';
 import { readEnvelope } from './envelope-source.js';
 import { handlerEnvironment } from './environment.js';
-import { HandlerLoadError, RunnerError } from './errors.js';
+import { BadInputError, HandlerLoadError, RunnerError } from './errors.js';
 import { EXIT_CODES, type ExitCode, OUTCOMES } from './exit-codes.js';
 import { loadHandler } from './handler-loader.js';
 import { JournalStore, OutcomeRecorder, sendFinalOutcome, taskMetadata } from './outcomes.js';
@@ -54,6 +54,14 @@ export interface RunnerDependencies {
   /** Folders holding the runtime's bundled AWS SDK, put last on NODE_PATH. */
   runtimeModulePaths: readonly string[];
   nodeMajor: number;
+  /** The running Node's version string, for messages (`process.version`). */
+  nodeVersion?: string;
+  /** The running process's architecture as Node names it (default `process.arch`). */
+  arch?: string;
+  /** The folder the process started in (an image's working directory; default `process.cwd()`). */
+  cwd?: () => string;
+  /** Changes the working directory: an image function runs in its image's working directory. */
+  chdir?: (folder: string) => void;
   /** Makes CommonJS pick up the new NODE_PATH (Module._initPaths). */
   refreshModulePaths: () => void;
   /** Waits between download attempts. */
@@ -71,6 +79,9 @@ export interface RunnerDependencies {
     wrapper: string | undefined,
   ) => Promise<{ code: number | null; signal: string | null }>;
 }
+
+/** The oldest Node the runner runs on (an image function's own `node` runs it). */
+const MIN_NODE_MAJOR = 20;
 
 /** The handler needs a process of its own: settings that act only when a Node process starts. */
 function needsFreshProcess(environment: Record<string, string>): boolean {
@@ -322,12 +333,20 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
           handedOffAt: new Date(envelope.invocation.handedOffAt).toISOString(),
         });
       }
+      if (deps.nodeMajor < MIN_NODE_MAJOR) {
+        throw new BadInputError(
+          `this task's node is ${deps.nodeVersion ?? `v${deps.nodeMajor}`} and the runner needs Node ${MIN_NODE_MAJOR} or later: for a container image function, build the image on a Node ${MIN_NODE_MAJOR}+ base (Lambda's nodejs20.x, nodejs22.x or nodejs24.x images)`,
+        );
+      }
       const fetchStarted = deps.now();
       const fetched = await fetchCode({
         envelope,
         lambda: deps.lambda(current.aws),
         fetch: deps.fetch,
         taskRoot: current.taskRoot,
+        taskRootGiven: current.taskRootGiven,
+        ...(deps.cwd ? { cwd: deps.cwd() } : {}),
+        ...(deps.arch ? { arch: deps.arch } : {}),
         layersRoot: current.layersRoot,
         ...(deps.sleep ? { sleep: deps.sleep } : {}),
         progress: (message, attributes) => log('INFO', message, { ...ids(), ...attributes }),
@@ -337,6 +356,9 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
         now: deps.now,
       });
       codeFetchMs = deps.now() - fetchStarted;
+      const { taskRoot } = fetched;
+      // As Lambda starts an image function in its working directory (ImageConfig's, when set).
+      if (fetched.image !== undefined && deps.chdir) deps.chdir(taskRoot);
       const extensions = await readdir(join(current.layersRoot, 'extensions')).catch(() => []);
       if (extensions.length > 0) {
         log('INFO', 'Lambda extensions are not run by the runner', {
@@ -347,7 +369,7 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
       const environment = handlerEnvironment({
         envelope,
         configuration: fetched.configuration,
-        taskRoot: current.taskRoot,
+        taskRoot,
         layersRoot: current.layersRoot,
         runtimeModulePaths: deps.runtimeModulePaths,
         nodeMajor: deps.nodeMajor,
@@ -361,17 +383,13 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
           execWrapper: environment.AWS_LAMBDA_EXEC_WRAPPER,
         });
         return {
-          fresh: { ...deps.env, ...environment, [ENV.prepared]: '1' },
-          wrapper: localPath(
-            environment.AWS_LAMBDA_EXEC_WRAPPER?.trim(),
-            current.taskRoot,
-            current.layersRoot,
-          ),
+          fresh: { ...deps.env, ...environment, [ENV.prepared]: '1', [ENV.taskRoot]: taskRoot },
+          wrapper: localPath(environment.AWS_LAMBDA_EXEC_WRAPPER?.trim(), taskRoot, current.layersRoot),
         };
       }
       Object.assign(deps.env, environment);
       deps.refreshModulePaths();
-      return loadPrepared(current.taskRoot, current.layersRoot, environment._HANDLER, envelope);
+      return loadPrepared(taskRoot, current.layersRoot, environment._HANDLER, envelope);
     })();
     const ready = await Promise.race([prepared, stopped]);
     if ('fresh' in ready) {

@@ -76,6 +76,8 @@ export interface AwsCallBounds {
 export interface RunnerSettings {
   envelope: string | undefined;
   taskRoot: string;
+  /** `FARGATE_FALLBACK_TASK_ROOT` was set (an image function's code is then looked for there). */
+  taskRootGiven: boolean;
   layersRoot: string;
   maxRuntimeMs: number;
   stopGraceMs: number;
@@ -117,6 +119,7 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
   const settings: RunnerSettings = {
     envelope: env[ENV.envelope],
     taskRoot: env[ENV.taskRoot]?.trim() || '/var/task',
+    taskRootGiven: Boolean(env[ENV.taskRoot]?.trim()),
     layersRoot: env[ENV.layersRoot]?.trim() || '/opt',
     // At most what a timer can wait (2^31 - 1 ms, about 24.8 days).
     maxRuntimeMs: integer(ENV.maxRuntimeMs, DEFAULT_MAX_RUNTIME_MS, 1, 2_147_483_647),

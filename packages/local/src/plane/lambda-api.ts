@@ -65,34 +65,50 @@ export class LambdaApi {
         404,
       );
     }
+    const image = fn.packageType === 'Image';
+    const imageUri = `${ACCOUNT}.dkr.ecr.${this.#ctx.region}.amazonaws.com/${fn.name}:${fn.version}`;
     return {
       Configuration: {
         FunctionName: fn.name,
         FunctionArn: `${fn.arn}:${fn.version}`,
-        Runtime: fn.runtime,
-        Handler: fn.handler,
+        // An image function has neither: its runtime is the image's, its handler the image's command.
+        ...(image ? {} : { Runtime: fn.runtime, Handler: fn.handler }),
         CodeSize: fn.zip.length,
         CodeSha256: fn.sha256,
         Timeout: fn.timeout,
         MemorySize: fn.memorySize,
         Version: fn.version,
         PackageType: fn.packageType,
+        Architectures: [fn.architecture],
         Environment: fn.environmentError ? { Error: fn.environmentError } : { Variables: fn.environment },
         ...(fn.environmentError
           ? { KMSKeyArn: `arn:aws:kms:${this.#ctx.region}:${ACCOUNT}:key/environment` }
+          : {}),
+        ...(image && fn.imageConfig
+          ? {
+              ImageConfigResponse: {
+                ImageConfig: {
+                  ...(fn.imageConfig.command ? { Command: fn.imageConfig.command } : {}),
+                  ...(fn.imageConfig.entryPoint ? { EntryPoint: fn.imageConfig.entryPoint } : {}),
+                  ...(fn.imageConfig.workingDirectory
+                    ? { WorkingDirectory: fn.imageConfig.workingDirectory }
+                    : {}),
+                },
+              },
+            }
           : {}),
         Layers: fn.layers.map((arn) => ({
           Arn: arn,
           CodeSize: this.#functions.findLayer(arn)?.zip.length ?? 0,
         })),
       },
-      Code:
-        fn.packageType === 'Image'
-          ? {
-              RepositoryType: 'ECR',
-              ImageUri: `${ACCOUNT}.dkr.ecr.${this.#ctx.region}.amazonaws.com/${fn.name}:${fn.version}`,
-            }
-          : { RepositoryType: 'S3', Location: this.#offerCode(fn.zip) },
+      Code: image
+        ? {
+            RepositoryType: 'ECR',
+            ImageUri: imageUri,
+            ResolvedImageUri: `${imageUri.split(':').slice(0, -1).join(':')}@sha256:${fn.sha256}`,
+          }
+        : { RepositoryType: 'S3', Location: this.#offerCode(fn.zip) },
     };
   }
 

@@ -55,6 +55,12 @@ export interface TaskDefinition {
   /** The task and execution roles RunTask passes (recorded as iam:PassRole calls). */
   taskRoleArn?: string;
   executionRoleArn?: string;
+  /**
+   * For a container image function: its local image and the runner image brought in beside it.
+   * Tasks of this definition run through podman as on ECS (see `FunctionImageLauncher`) whatever
+   * launcher the plane has.
+   */
+  image?: { function: string; runner: string };
 }
 
 export type TaskStatus = 'PROVISIONING' | 'PENDING' | 'RUNNING' | 'DEPROVISIONING' | 'STOPPED';

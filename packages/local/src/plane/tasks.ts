@@ -1,8 +1,8 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENV } from '@immortal-lambda/protocol';
-import type { LaunchedTask, TaskLauncher } from '../launcher.js';
-import type { LocalTask } from './model.js';
+import { FunctionImageLauncher, type LaunchedTask, type TaskLauncher } from '../launcher.js';
+import type { LocalTask, TaskDefinition } from './model.js';
 
 /** How the task lifecycle reaches the rest of the plane. */
 export interface TaskLifecycleDependencies {
@@ -18,6 +18,8 @@ export interface TaskLifecycleDependencies {
   metadataUrl: () => string;
   /** Counts a task start against the `failToStart` fault; true when this one must fail. */
   failsToStart: () => boolean;
+  /** The task definition a task was started from. */
+  definitionOf: (task: LocalTask) => TaskDefinition | undefined;
 }
 
 /** How a container ended, as ECS reports it: its exit code, or 128 + the signal that killed it. */
@@ -80,13 +82,26 @@ export class TaskLifecycle {
       ECS_CONTAINER_METADATA_URI_V4: `${this.#deps.metadataUrl()}/${task.id}`,
       ...task.environment,
     };
+    const image = this.#deps.definitionOf(task)?.image;
+    const launcher = image
+      ? new FunctionImageLauncher({ functionImage: image.function, runnerImage: image.runner })
+      : this.#deps.launcher;
     let launched: LaunchedTask;
+    let cannotStart: string | undefined;
     try {
-      launched = this.#deps.launcher.launch(env, {
+      launched = launcher.launch(env, {
         onLine: (stream, line) => this.#deps.emit('task-log', { task, stream, line }),
+        onStartFailure: (reason) => {
+          cannotStart = reason;
+        },
         onExit: (code, signal) => {
           this.#running.delete(task.arn);
-          this.#markStopped(task, exitCodeOf(code, signal));
+          if (cannotStart !== undefined) {
+            task.containerReason = cannotStart;
+            this.#failToStart(task, cannotStart);
+          } else {
+            this.#markStopped(task, exitCodeOf(code, signal));
+          }
           rmSync(root, { recursive: true, force: true });
         },
       });

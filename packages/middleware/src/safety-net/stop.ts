@@ -1,4 +1,4 @@
-import { ENV, isRelaunchable } from '@immortal-lambda/protocol';
+import { ENV, EXIT_CODES, isRelaunchable } from '@immortal-lambda/protocol';
 
 /**
  * The `detail` of an "ECS Task State Change" event, as far as the watchdog reads it.
@@ -45,6 +45,12 @@ export type StopVerdict =
 const START_FAILURE =
   /CannotPullContainer|ResourceInitializationError|CannotStartContainer|ENI|TaskFailedToStart/i;
 
+/**
+ * ECS's reason for a container whose entry point cannot run: the image has no `node` on its
+ * PATH, or one built for another CPU. Starting it again cannot help.
+ */
+const UNRUNNABLE_ENTRY_POINT = /executable file .*not found|exec format error|no such file or directory/i;
+
 /** The runner's container override of the task: the one that carries the envelope. */
 export function runnerOverride(detail: TaskStateChangeDetail) {
   for (const override of detail.overrides?.containerOverrides ?? []) {
@@ -73,6 +79,13 @@ export function classifyStop(detail: TaskStateChangeDetail): StopVerdict {
   const spot = detail.capacityProviderName === 'FARGATE_SPOT';
   if (detail.stopCode === 'SpotInterruption' || (spot && exitCode === 143)) {
     return { kind: 'relaunch', reason: why || 'Spot interruption', onDemand: true, exitCode };
+  }
+  if (exitCode === undefined && /CannotStartContainer/i.test(why) && UNRUNNABLE_ENTRY_POINT.test(why)) {
+    return {
+      kind: 'result',
+      reason: `the task's image cannot run the runner: it has no usable node on its PATH, or is built for another CPU architecture than the task's; build the function's image on a Lambda Node.js base image (Node 20 or later) for the function's architecture (${why})`,
+      exitCode: EXIT_CODES.badInput,
+    };
   }
   if (exitCode === undefined && (detail.stopCode === 'TaskFailedToStart' || START_FAILURE.test(why))) {
     return { kind: 'relaunch', reason: why, onDemand: false, exitCode };

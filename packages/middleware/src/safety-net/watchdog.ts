@@ -227,24 +227,8 @@ export function taskWatchdog(
     if (verdict.kind === 'success' || own?.status === 'succeeded') {
       return { action: 'succeeded', reason: verdict.reason, ...ids };
     }
-    if (verdict.kind === 'result' || (own?.status === 'failed' && own.error?.retryable === false)) {
-      logger.info("Runner task ended with its invocation's result; not relaunched", {
-        ...ids,
-        reason: verdict.reason,
-      });
-      return { action: 'result', reason: verdict.reason, ...ids };
-    }
-    const later = records.find((record) => record.attempt > attempt);
-    if (later) {
-      return {
-        action: 'already-relaunched',
-        reason: `attempt ${later.attempt} exists`,
-        ...ids,
-        taskArn: later.taskArn,
-      };
-    }
-    if (attempt >= maxAttempts) {
-      const message = `the runner task stopped before a result ${attempt} time${attempt === 1 ? '' : 's'}, the last time: ${verdict.reason}`;
+    // The invocation's end, recorded as failed in `final` and sent to the on-failure destination.
+    const fail = async (message: string) => {
       const error = {
         name: 'TaskStopped',
         message,
@@ -263,11 +247,6 @@ export function taskWatchdog(
           updatedAt: new Date(clock.now()).toISOString(),
         });
       }
-      logger.error('Invocation failed: its runner task stopped before a result on every attempt', {
-        ...ids,
-        maxAttempts,
-        reason: verdict.reason,
-      });
       await sendFailure({
         envelope,
         error,
@@ -276,6 +255,41 @@ export function taskWatchdog(
         clients: options.destinations,
         now: clock.now(),
         logger,
+      });
+    };
+    if (verdict.kind === 'result' || (own?.status === 'failed' && own.error?.retryable === false)) {
+      if (verdict.kind === 'result' && own?.status !== 'failed') {
+        // The runner ended without recording why (its image could not run it, or it died before
+        // it could write): nothing else will, so the watchdog records the result.
+        await fail(verdict.reason);
+        logger.error('Invocation failed: its runner task ended without recording a result', {
+          ...ids,
+          reason: verdict.reason,
+        });
+        return { action: 'result', reason: verdict.reason, ...ids };
+      }
+      logger.info("Runner task ended with its invocation's result; not relaunched", {
+        ...ids,
+        reason: verdict.reason,
+      });
+      return { action: 'result', reason: verdict.reason, ...ids };
+    }
+    const later = records.find((record) => record.attempt > attempt);
+    if (later) {
+      return {
+        action: 'already-relaunched',
+        reason: `attempt ${later.attempt} exists`,
+        ...ids,
+        taskArn: later.taskArn,
+      };
+    }
+    if (attempt >= maxAttempts) {
+      const message = `the runner task stopped before a result ${attempt} time${attempt === 1 ? '' : 's'}, the last time: ${verdict.reason}`;
+      await fail(message);
+      logger.error('Invocation failed: its runner task stopped before a result on every attempt', {
+        ...ids,
+        maxAttempts,
+        reason: verdict.reason,
       });
       return { action: 'gave-up', reason: message, ...ids };
     }

@@ -101,6 +101,29 @@ describe('classifyStop', () => {
     if (onDemand !== undefined) expect(verdict).toMatchObject({ onDemand });
   });
 
+  it.each([
+    ['no node on its PATH', 'exec: "node": executable file not found in $PATH: unknown'],
+    ['a node for another CPU', 'exec /usr/local/bin/node: exec format error'],
+  ])(
+    'an image that cannot run the runner (%s) is a result with the bad-configuration code, not relaunched',
+    (_what, error) => {
+      // Prepare
+      const detail = stopped({
+        stopCode: 'TaskFailedToStart',
+        stoppedReason: `CannotStartContainerError: Error response from daemon: ${error}`,
+        containers: [{ name: 'runner', reason: `CannotStartContainerError: ${error}` }],
+      });
+
+      // Act
+      const verdict = classifyStop(detail);
+
+      // Assess
+      expect(verdict).toMatchObject({ kind: 'result', exitCode: 2 });
+      expect(verdict.reason).toMatch(/no usable node on its PATH, or is built for another CPU/);
+      expect(verdict.reason).toContain(error);
+    },
+  );
+
   it('ignores a task that has not stopped', () => {
     expect(classifyStop(stopped({ lastStatus: 'RUNNING' })).kind).toBe('ignore');
   });

@@ -19,10 +19,15 @@ export interface RunnerRun {
 /** Runs `immortal-runner` as a real process with exactly the given environment (plus PATH). */
 export function runCli(
   env: Record<string, string>,
-  options: { onLine?: (line: string, child: ReturnType<typeof spawn>) => void; timeoutMs?: number } = {},
+  options: {
+    onLine?: (line: string, child: ReturnType<typeof spawn>) => void;
+    timeoutMs?: number;
+    cwd?: string;
+  } = {},
 ): Promise<RunnerRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI], {
+      ...(options.cwd ? { cwd: options.cwd } : {}),
       env: { PATH: process.env.PATH ?? '', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
     });
     let stdout = '';

@@ -286,13 +286,6 @@ describe('immortal-runner fault matrix', () => {
     expect(errorMessage(result)).toMatch(message);
   });
 
-  it('exits 3 for a container image function', async () => {
-    register('report', buildZip([]), 'index.handler', { packageType: 'Image' });
-    const result = await run(okEnvelope());
-    expect(result.code).toBe(3);
-    expect(errorMessage(result)).toMatch(/container image/);
-  });
-
   it.each([
     ['an expired URL', 'expired' as const, /has expired/],
     ['a denied URL', 'denied' as const, /was denied \(HTTP 403\)/],
@@ -452,5 +445,105 @@ describe('immortal-runner fault matrix', () => {
     // Assess
     expect(result.code).toBe(143);
     expect(errorMessage(result)).toMatch(/did not finish within the 200 ms grace period/);
+  });
+});
+
+describe('a container image function: the code is the image the task runs', () => {
+  /** The image's file system as the runner sees it: the function's code in its task root. */
+  const imageWithCode = (folder: string) => {
+    cpSync(join(functions, 'cjs'), folder, { recursive: true });
+    return readdirSync(folder).sort();
+  };
+  const registerImage = (name: string, extra: Partial<FunctionSpec> = {}) =>
+    plane.registerFunction({
+      name,
+      version: '1',
+      image: `localhost/${name}:1`,
+      environment: { GREETING: 'hello from the image function' },
+      ...extra,
+    });
+
+  it('runs the handler from the task root with the original event and request id, and downloads nothing', async () => {
+    // Prepare
+    const taskRoot = join(sandbox, 'task');
+    const files = imageWithCode(taskRoot);
+    registerImage('transcode', { imageConfig: { command: ['index.handler'] } });
+    const envelope = envelopeFor('transcode', '1', 'index.handler', { clip: 'c-1' });
+
+    // Act
+    const result = await run(envelope);
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.success);
+    expect(result.observed).toMatchObject({
+      echo: { clip: 'c-1' },
+      requestId: envelope.invocation.awsRequestId,
+      greetingAtLoad: 'hello from the image function',
+      handlerSetting: 'index.handler',
+      taskRoot,
+      runner: '1',
+    });
+    const messages = result.records.map((record) => record.message);
+    expect(messages).toContain("The code is the function's image: nothing to download");
+    expect(messages).not.toContain('Fetching the function code');
+    // Nothing was extracted into the image's folder, nor into the layers root.
+    expect(readdirSync(taskRoot).sort()).toEqual(files);
+    expect(readdirSync(sandbox)).toEqual(['task']);
+  });
+
+  it("takes the handler from ImageConfig's command and the code from its working directory", async () => {
+    // Prepare: no handler in the envelope (the wrapper saw no _HANDLER) and no task root given
+    const workdir = join(sandbox, 'task', 'app');
+    mkdirSync(workdir, { recursive: true });
+    imageWithCode(workdir);
+    registerImage('transcode', { imageConfig: { command: ['index.handler'], workingDirectory: workdir } });
+    const envelope = envelopeFor('transcode', '1', 'index.handler', { clip: 'c-2' });
+    delete (envelope.function as { handler?: string }).handler;
+    const { [ENV.taskRoot]: _given, ...withoutRoot } = {
+      ...baseEnv,
+      [ENV.envelope]: JSON.stringify(envelope),
+      [ENV.taskRoot]: '',
+      [ENV.layersRoot]: join(sandbox, 'opt'),
+    };
+
+    // Act
+    const result = await runCli(withoutRoot, { cwd: sandbox });
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.success);
+    expect(result.observed).toMatchObject({
+      echo: { clip: 'c-2' },
+      handlerSetting: 'index.handler',
+      taskRoot: workdir,
+    });
+  });
+
+  it('refuses an image of another architecture with the bad-input code, saying what to set', async () => {
+    // Prepare
+    imageWithCode(join(sandbox, 'task'));
+    const other = process.arch === 'arm64' ? 'x86_64' : 'arm64';
+    registerImage('transcode', { architecture: other });
+
+    // Act
+    const result = await run(envelopeFor('transcode', '1', 'index.handler', {}));
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.badInput);
+    expect(errorMessage(result)).toMatch(new RegExp(`is an ${other} image and this task runs on`));
+    expect(errorMessage(result)).toMatch(/cpuArchitecture/);
+  });
+
+  it("refuses a task without the image's code folder: it was not started from the function's image", async () => {
+    // Prepare
+    registerImage('transcode');
+
+    // Act
+    const result = await run(envelopeFor('transcode', '1', 'index.handler', {}), {
+      [ENV.taskRoot]: join(sandbox, 'task', 'missing'),
+    });
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.badInput);
+    expect(errorMessage(result)).toMatch(/is a container image whose code should be in .*missing/);
   });
 });
