@@ -1,7 +1,8 @@
 // Bundles each example function the way CDK's NodejsFunction does: esbuild, CommonJS, the AWS
 // SDK left to the Lambda runtime. Output: dist/<function>/index.js and a package.json that
-// marks it CommonJS.
-import { readdirSync, writeFileSync } from 'node:fs';
+// marks it CommonJS; a function deployed as a container image gets its Dockerfile beside them
+// (the folder is the image's build context).
+import { copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -20,4 +21,6 @@ for (const name of readdirSync(join(here, 'functions'))) {
   });
   // The bundle is CommonJS whatever this package's own module type is, as in a Lambda zip.
   writeFileSync(join(here, 'dist', name, 'package.json'), '{ "type": "commonjs" }\n');
+  const dockerfile = join(here, 'functions', name, 'Dockerfile');
+  if (existsSync(dockerfile)) copyFileSync(dockerfile, join(here, 'dist', name, 'Dockerfile'));
 }
