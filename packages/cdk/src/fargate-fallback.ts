@@ -7,11 +7,12 @@ import {
   DEFAULT_PAYLOAD_PREFIX,
   ENV,
   type EnvelopeTransport,
+  IMAGE_TASK,
   runtimeNodeMajor,
 } from '@immortal-lambda/protocol';
 import { ArnFormat, Duration, Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -92,8 +93,19 @@ export interface FargateFallbackProps {
    * the function's architecture, on Lambda's public Node.js base image of the function's runtime.
    */
   runnerImage?: ecs.ContainerImage;
-  /** The base image of the default runner image; default `public.ecr.aws/lambda/nodejs:<NN>` of the function's runtime. */
+  /**
+   * The base image of the default runner image; default `public.ecr.aws/lambda/nodejs:<NN>` of
+   * the function's runtime (`public.ecr.aws/lambda/nodejs:22` for a container image function,
+   * whose handler runs on its own image's node: the runner image only brings the runner in).
+   */
   runnerBaseImage?: string;
+  /**
+   * For a container image function (`DockerImageFunction`, or any `PackageType: Image`): the image
+   * its task runs, which must be the one the function runs. Default: the function's own image
+   * asset (`DockerImageCode.fromImageAsset`); pass it for an image from a repository
+   * (`ecs.ContainerImage.fromEcrRepository(repository, tagOrDigest)`).
+   */
+  functionImage?: ecs.ContainerImage;
   /**
    * More interface endpoints for `networking: 'private'`, for the AWS services the handler
    * itself calls (for example `InterfaceVpcEndpointAwsService.SQS`): isolated subnets reach
@@ -257,21 +269,74 @@ export class FargateFallback extends Construct {
       },
       taskRole: this.taskRole,
     });
-    const runner = this.taskDefinition.addContainer(DEFAULT_CONTAINER_NAME, {
-      containerName: DEFAULT_CONTAINER_NAME,
-      image:
-        props.runnerImage ??
-        ecs.ContainerImage.fromAsset(runnerImageDirectory(), {
-          file: 'Dockerfile',
-          exclude: ['node_modules', 'src', 'tests', 'bench', 'container', '*.map', '*.tgz'],
-          // Built for the task's architecture whatever machine runs the synth.
-          platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
-          buildArgs: { BASE_IMAGE: props.runnerBaseImage ?? lambdaBaseImage(fn) },
-        }),
-      logging: ecs.LogDrivers.awsLogs({ streamPrefix: DEFAULT_CONTAINER_NAME, logGroup: this.logGroup }),
+    const logging = (streamPrefix: string) =>
+      ecs.LogDrivers.awsLogs({ streamPrefix, logGroup: this.logGroup });
+    const image = isImageFunction(fn);
+    const runnerImage =
+      props.runnerImage ??
+      ecs.ContainerImage.fromAsset(runnerImageDirectory(), {
+        file: 'Dockerfile',
+        exclude: ['node_modules', 'src', 'tests', 'bench', 'container', '*.map', '*.tgz'],
+        // Built for the task's architecture whatever machine runs the synth.
+        platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+        buildArgs: {
+          BASE_IMAGE: props.runnerBaseImage ?? (image ? IMAGE_FUNCTION_RUNNER_BASE : lambdaBaseImage(fn)),
+        },
+      });
+    const runnerSettings = {
       stopTimeout: Duration.seconds(120),
       environment: { [ENV.stopGraceMs]: '110000' },
-    });
+    };
+    let runner: ecs.ContainerDefinition;
+    if (image) {
+      // The function's own image runs the handler, with the runner brought in beside it: an
+      // install container copies it from the runner image into a volume both share, and the
+      // function's container starts once that has succeeded, its entry point replaced by the
+      // runner on the volume, run by the image's own node. The user's image is not rebuilt.
+      this.taskDefinition.addVolume({ name: IMAGE_TASK.volume });
+      const install = this.taskDefinition.addContainer(IMAGE_TASK.installContainer, {
+        containerName: IMAGE_TASK.installContainer,
+        image: runnerImage,
+        essential: false,
+        user: IMAGE_TASK.installUser,
+        entryPoint: [...IMAGE_TASK.installEntryPoint],
+        command: [...IMAGE_TASK.installCommand],
+        logging: logging(IMAGE_TASK.installContainer),
+      });
+      install.addMountPoints({
+        sourceVolume: IMAGE_TASK.volume,
+        containerPath: IMAGE_TASK.mount,
+        readOnly: false,
+      });
+      runner = this.taskDefinition.addContainer(DEFAULT_CONTAINER_NAME, {
+        containerName: DEFAULT_CONTAINER_NAME,
+        image: props.functionImage ?? functionImageAsset(fn),
+        entryPoint: [...IMAGE_TASK.entryPoint],
+        logging: logging(DEFAULT_CONTAINER_NAME),
+        ...runnerSettings,
+      });
+      runner.addMountPoints({
+        sourceVolume: IMAGE_TASK.volume,
+        containerPath: IMAGE_TASK.mount,
+        readOnly: true,
+      });
+      runner.addContainerDependencies({
+        container: install,
+        condition: ecs.ContainerDependencyCondition.SUCCESS,
+      });
+    } else {
+      if (props.functionImage) {
+        throw new Error(
+          `FargateFallback: functionImage is for container image functions, and ${fn.node.path} is a zip function: its runner fetches the code; leave functionImage out`,
+        );
+      }
+      runner = this.taskDefinition.addContainer(DEFAULT_CONTAINER_NAME, {
+        containerName: DEFAULT_CONTAINER_NAME,
+        image: runnerImage,
+        logging: logging(DEFAULT_CONTAINER_NAME),
+        ...runnerSettings,
+      });
+    }
 
     if (props.tracing) {
       // The X-Ray daemon beside the runner: the runner's leg joins the invocation's trace.
@@ -658,6 +723,30 @@ function lambdaBaseImage(fn: lambda.Function): string {
     );
   }
   return `public.ecr.aws/lambda/nodejs:${major}`;
+}
+
+/** The runner image's default base for an image function: it only brings the runner in. */
+const IMAGE_FUNCTION_RUNNER_BASE = 'public.ecr.aws/lambda/nodejs:22';
+
+/** Is the function deployed as a container image (`PackageType: Image`)? */
+function isImageFunction(fn: lambda.Function): boolean {
+  return (fn.node.defaultChild as lambda.CfnFunction | undefined)?.packageType === 'Image';
+}
+
+/**
+ * The image asset an image function was built from (`DockerImageCode.fromImageAsset`): the very
+ * image Lambda runs, so the task runs the same code. Pull permissions follow from the asset.
+ */
+function functionImageAsset(fn: lambda.Function): ecs.ContainerImage {
+  const asset = fn.node
+    .findAll()
+    .find((child): child is DockerImageAsset => child instanceof DockerImageAsset);
+  if (!asset) {
+    throw new Error(
+      `FargateFallback: ${fn.node.path} is a container image function whose image is not an asset of this app, so its task cannot name it: pass functionImage (for example ecs.ContainerImage.fromEcrRepository(repository, tagOrDigest)) with the image the function runs`,
+    );
+  }
+  return ecs.ContainerImage.fromDockerImageAsset(asset);
 }
 
 /** The most memory Fargate gives a 1 vCPU task, in MiB. */

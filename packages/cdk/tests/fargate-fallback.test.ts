@@ -1,8 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -451,6 +454,154 @@ describe('FargateFallback', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ FARGATE_FALLBACK_PAYLOAD_PREFIX: 'jobs/handoffs/' }) },
     });
+  });
+});
+
+describe('FargateFallback for a container image function', () => {
+  /** A function's image build context, as DockerImageCode.fromImageAsset takes it. */
+  const context = () => {
+    const folder = mkdtempSync(join(tmpdir(), 'image-function-'));
+    writeFileSync(
+      join(folder, 'Dockerfile'),
+      'FROM public.ecr.aws/lambda/nodejs:24\nCOPY index.js /var/task/\nCMD ["index.handler"]\n',
+    );
+    writeFileSync(join(folder, 'index.js'), 'exports.handler = async () => 1;\n');
+    return folder;
+  };
+
+  function synthImage(
+    props: Partial<FargateFallbackProps> = {},
+    code: lambda.DockerImageCode = lambda.DockerImageCode.fromImageAsset(context()),
+    architecture = lambda.Architecture.ARM_64,
+  ) {
+    const app = new App();
+    const stack = new Stack(app, 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const fn = new lambda.DockerImageFunction(stack, 'Transcode', {
+      code,
+      architecture,
+      timeout: Duration.minutes(15),
+      memorySize: 2048,
+    });
+    new FargateFallback(stack, 'Fallback', { function: fn, ...props });
+    return { template: Template.fromStack(stack), stack, app };
+  }
+
+  const containers = (template: Template) => {
+    const [definition] = Object.values(template.findResources('AWS::ECS::TaskDefinition'));
+    return (definition as { Properties: { ContainerDefinitions: Record<string, unknown>[] } }).Properties
+      .ContainerDefinitions;
+  };
+
+  it("runs the function's own image with the runner brought in beside it, on the function's architecture", () => {
+    // Act
+    const { template, stack } = synthImage();
+
+    // Assess
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
+      Volumes: [{ Name: 'immortal-runner' }],
+    });
+    const [install, runner] = containers(template);
+    expect(install).toMatchObject({
+      Name: 'runner-install',
+      Essential: false,
+      User: '0',
+      EntryPoint: ['cp'],
+      Command: ['-R', '/usr/local/lib/immortal-runner/.', '/immortal-runner/'],
+      MountPoints: [{ ContainerPath: '/immortal-runner', ReadOnly: false, SourceVolume: 'immortal-runner' }],
+      LogConfiguration: expect.objectContaining({ LogDriver: 'awslogs' }),
+    });
+    expect(runner).toMatchObject({
+      Name: 'runner',
+      Essential: true,
+      EntryPoint: ['node', '/immortal-runner/dist/cli.js'],
+      MountPoints: [{ ContainerPath: '/immortal-runner', ReadOnly: true, SourceVolume: 'immortal-runner' }],
+      DependsOn: [{ ContainerName: 'runner-install', Condition: 'SUCCESS' }],
+      StopTimeout: 120,
+    });
+    expect(runner).not.toHaveProperty('Command');
+    // The runner container's image is the function's: the same asset Lambda runs.
+    const functionCode = Object.values(template.findResources('AWS::Lambda::Function'))[0] as {
+      Properties: { Code: { ImageUri: unknown } };
+    };
+    expect(runner?.Image).toEqual(functionCode.Properties.Code.ImageUri);
+    expect(JSON.stringify(stack.resolve(install?.Image))).not.toEqual(JSON.stringify(runner?.Image));
+  });
+
+  it("lets the task pull the function's image from its repository only", () => {
+    // Act
+    const { template } = synthImage();
+
+    // Assess
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (policy) =>
+        (policy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument
+          .Statement,
+    );
+    const pulls = statements.filter((statement) =>
+      ([] as string[]).concat(statement.Action).includes('ecr:BatchGetImage'),
+    );
+    expect(pulls.length).toBeGreaterThan(0);
+    for (const pull of pulls) {
+      expect(JSON.stringify(pull.Resource)).toMatch(/repository\/.*container-assets/);
+    }
+  });
+
+  it('builds the runner image for the architecture on a Node base, whatever the function has no runtime', () => {
+    // Act
+    const { app, stack } = synthImage({}, undefined, lambda.Architecture.X86_64);
+    const assembly = app.synth();
+    const manifest = JSON.parse(
+      readFileSync(join(assembly.directory, `${stack.artifactId}.assets.json`), 'utf8'),
+    ) as {
+      dockerImages: Record<
+        string,
+        { source: { directory?: string; platform?: string; dockerBuildArgs?: Record<string, string> } }
+      >;
+    };
+
+    // Assess: two images, the function's and the runner's
+    const runner = Object.values(manifest.dockerImages).find(
+      (image) => image.source.dockerBuildArgs?.BASE_IMAGE,
+    );
+    expect(Object.keys(manifest.dockerImages)).toHaveLength(2);
+    expect(runner?.source).toMatchObject({
+      platform: 'linux/amd64',
+      dockerBuildArgs: { BASE_IMAGE: 'public.ecr.aws/lambda/nodejs:22' },
+    });
+  });
+
+  it('takes the image given for a function whose image is in a repository, and says so when none is given', () => {
+    // Prepare
+    const fromRepository = (stack: Stack) =>
+      ecr.Repository.fromRepositoryName(stack, 'Media', 'media/transcode');
+
+    // Act
+    const app = new App();
+    const stack = new Stack(app, 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const repository = fromRepository(stack);
+    const code = lambda.DockerImageCode.fromEcr(repository, { tagOrDigest: 'sha256:abc' });
+    const fn = new lambda.DockerImageFunction(stack, 'Transcode', { code });
+    const missing = () => new FargateFallback(stack, 'Missing', { function: fn });
+    new FargateFallback(stack, 'Fallback', {
+      function: fn,
+      functionImage: ecs.ContainerImage.fromEcrRepository(repository, 'sha256:abc'),
+    });
+    const template = Template.fromStack(stack);
+
+    // Assess
+    expect(missing).toThrow(/is not an asset of this app.*pass functionImage/);
+    const [, runner] = containers(template);
+    expect(JSON.stringify(runner?.Image)).toContain('media/transcode@sha256:abc');
+  });
+
+  it('refuses functionImage for a zip function', () => {
+    // Act
+    const attaching = () =>
+      synth({ functionImage: ecs.ContainerImage.fromRegistry('public.ecr.aws/lambda/nodejs:24') });
+
+    // Assess
+    expect(attaching).toThrow(/functionImage is for container image functions/);
   });
 });
 

@@ -14,6 +14,8 @@ import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import type { Construct } from 'constructs';
 
 const functions = join(import.meta.dirname, '..', 'functions');
+/** The bundled functions (`node build.mjs`): an image function's folder is its image's build context. */
+const dist = join(import.meta.dirname, '..', 'dist');
 
 export interface ExampleStackProps extends StackProps {
   /** The folder holding the runner (its Dockerfile and deployed build): the image's context. */
@@ -29,6 +31,8 @@ export class ExampleStack extends Stack {
   readonly api: NodejsFunction;
   readonly importer: NodejsFunction;
   readonly status: NodejsFunction;
+  /** The transcode job, deployed as a container image. */
+  readonly transcode: lambda.DockerImageFunction;
 
   constructor(scope: Construct, id: string, props: ExampleStackProps) {
     super(scope, id, props);
@@ -126,6 +130,21 @@ export class ExampleStack extends Stack {
     });
     // Imports are traced end to end: the runner's leg joins the invocation's X-Ray trace.
     new FargateFallback(this, 'ImportFallback', { function: this.importer, tracing: true, ...reuse });
+
+    // A media job deployed as a container image: its task runs the same image, the runner beside it.
+    this.transcode = new lambda.DockerImageFunction(this, 'Transcode', {
+      code: lambda.DockerImageCode.fromImageAsset(join(dist, 'transcode'), {
+        platform: Platform.LINUX_AMD64,
+      }),
+      architecture: lambda.Architecture.X86_64,
+      memorySize: 2048,
+      timeout: Duration.minutes(15),
+      logGroup: new logs.LogGroup(this, 'TranscodeLogs', {
+        retention: logs.RetentionDays.ONE_MONTH,
+        removalPolicy: RemovalPolicy.DESTROY,
+      }),
+    });
+    new FargateFallback(this, 'TranscodeFallback', { function: this.transcode, ...reuse });
 
     this.#acknowledge(shared, uploads, http);
   }

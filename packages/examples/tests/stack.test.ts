@@ -80,13 +80,37 @@ describe('the example stack', () => {
       'nodejs24.x',
     ]);
     const safetyNet = withFallback.filter((fn) => fn.Properties.Description?.startsWith('immortal-lambda:'));
-    expect(safetyNet).toHaveLength(6);
+    expect(safetyNet).toHaveLength(8);
     expect(new Set(safetyNet.map((fn) => fn.Properties.Runtime))).toEqual(new Set(['nodejs24.x']));
-    template.resourceCountIs('AWS::Events::Rule', 3);
-    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 3);
-    template.resourceCountIs('AWS::ECS::TaskDefinition', 3);
+    template.resourceCountIs('AWS::Events::Rule', 4);
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 4);
+    template.resourceCountIs('AWS::ECS::TaskDefinition', 4);
     template.resourceCountIs('AWS::ECS::Cluster', 1);
     template.resourceCountIs('AWS::EC2::VPC', 1);
+  });
+
+  it("runs the transcode image function's tasks from its own image, the runner brought in beside it", () => {
+    // Prepare
+    const transcode = stack.resolve(
+      (stack.transcode.node.defaultChild as unknown as { code: { imageUri: unknown } }).code,
+    ).imageUri as unknown;
+
+    // Act
+    const definitions = Object.values(template.findResources('AWS::ECS::TaskDefinition')) as {
+      Properties: { ContainerDefinitions: { Name: string; Image: unknown; EntryPoint?: string[] }[] };
+    }[];
+    const forImage = definitions.find((definition) =>
+      definition.Properties.ContainerDefinitions.some((container) => container.Name === 'runner-install'),
+    );
+
+    // Assess
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      PackageType: 'Image',
+      Environment: { Variables: Match.objectLike({ FARGATE_FALLBACK_CLUSTER: Match.anyValue() }) },
+    });
+    const runner = forImage?.Properties.ContainerDefinitions.find((container) => container.Name === 'runner');
+    expect(runner?.Image).toEqual(transcode);
+    expect(runner?.EntryPoint).toEqual(['node', '/immortal-runner/dist/cli.js']);
   });
 
   it('routes GET /status/{requestId} to a status function that may read only the export records', () => {
