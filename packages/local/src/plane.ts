@@ -115,6 +115,7 @@ export class LocalControlPlane extends EventEmitter {
             )
           : this.emit(event, payload),
       metadataUrl: () => `${this.url}/v4`,
+      containerEngine: options.containerEngine ?? 'podman',
       definitionOf: (task) =>
         this.#taskDefinitions.get(/task-definition\/([^:]+)/.exec(task.taskDefinitionArn)?.[1] ?? ''),
       failsToStart: () => {

@@ -116,6 +116,8 @@ export interface PlaneOptions {
   region?: string;
   /** How tasks run: a local process (default), the runner image under podman, or nothing. */
   launcher?: TaskLauncher;
+  /** The container engine that runs container image functions' tasks (default `podman`). */
+  containerEngine?: string;
   /** The S3 endpoint handed to tasks (spilled envelopes). */
   s3Endpoint?: string;
   /** Where task roots are made; default a new temporary folder, removed on stop. */

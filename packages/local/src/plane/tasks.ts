@@ -20,6 +20,8 @@ export interface TaskLifecycleDependencies {
   failsToStart: () => boolean;
   /** The task definition a task was started from. */
   definitionOf: (task: LocalTask) => TaskDefinition | undefined;
+  /** The container engine for image functions' tasks (podman or a stand-in). */
+  containerEngine: string;
 }
 
 /** How a container ended, as ECS reports it: its exit code, or 128 + the signal that killed it. */
@@ -84,7 +86,11 @@ export class TaskLifecycle {
     };
     const image = this.#deps.definitionOf(task)?.image;
     const launcher = image
-      ? new FunctionImageLauncher({ functionImage: image.function, runnerImage: image.runner })
+      ? new FunctionImageLauncher({
+          functionImage: image.function,
+          runnerImage: image.runner,
+          podman: this.#deps.containerEngine,
+        })
       : this.#deps.launcher;
     let launched: LaunchedTask;
     let cannotStart: string | undefined;

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -409,5 +410,149 @@ describe('LocalControlPlane set-up errors', () => {
       new RegExp(`port ${port} on 127.0.0.1 is in use`),
     );
     blocker.close();
+  });
+});
+
+describe('LocalControlPlane with a container image function', () => {
+  const fakePodman = join(import.meta.dirname, '..', 'fixtures', 'fake-podman.mjs');
+  let plane: LocalControlPlane;
+  let scratch: string;
+  let calls: () => string[][];
+
+  beforeEach(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'image-plane-'));
+    process.env.FAKE_PODMAN_LOG = join(scratch, 'calls.jsonl');
+    calls = () =>
+      readFileSync(String(process.env.FAKE_PODMAN_LOG), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as string[]);
+    plane = new LocalControlPlane({ launcher: new NoLauncher(), containerEngine: fakePodman });
+    plane.registerFunction({
+      name: 'transcode',
+      image: 'localhost/transcode:1',
+      imageConfig: { command: ['index.handler'], workingDirectory: '/var/task' },
+      architecture: 'arm64',
+      environment: { PRESET: 'hd' },
+    });
+    plane.registerTaskDefinition({
+      family: 'transcode-runner',
+      containerName: 'runner',
+      environment: {},
+      image: { function: 'localhost/transcode:1', runner: 'immortal-runner:local' },
+    });
+    await plane.start();
+  });
+
+  afterEach(async () => {
+    await plane.stop();
+    delete process.env.FAKE_PODMAN_RUN;
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  const runImageTask = async () => {
+    const ecs = new ECSClient({ endpoint: plane.url, region: 'eu-west-1', credentials, maxAttempts: 1 });
+    const started = await ecs.send(
+      new RunTaskCommand(runTaskInput(envelope('req-image', {}), { taskDefinition: 'transcode-runner' })),
+    );
+    return plane.waitForTask(String(started.tasks?.[0]?.taskArn), 30_000);
+  };
+
+  it('answers GetFunction as Lambda does for an image: image URIs and ImageConfig, no code location, runtime or handler', async () => {
+    // Prepare
+    const lambda = new LambdaClient({
+      endpoint: plane.url,
+      region: 'eu-west-1',
+      credentials,
+      maxAttempts: 1,
+    });
+
+    // Act
+    const answer = await lambda.send(new GetFunctionCommand({ FunctionName: 'transcode', Qualifier: '1' }));
+
+    // Assess
+    expect(answer.Configuration).toMatchObject({
+      PackageType: 'Image',
+      Architectures: ['arm64'],
+      ImageConfigResponse: { ImageConfig: { Command: ['index.handler'], WorkingDirectory: '/var/task' } },
+      Environment: { Variables: { PRESET: 'hd' } },
+    });
+    expect(answer.Configuration?.Runtime).toBeUndefined();
+    expect(answer.Configuration?.Handler).toBeUndefined();
+    expect(answer.Code).toMatchObject({ RepositoryType: 'ECR' });
+    expect(answer.Code?.ImageUri).toMatch(/\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/transcode:1$/);
+    expect(answer.Code?.ResolvedImageUri).toMatch(/\/transcode@sha256:[0-9a-f]{64}$/);
+    expect(answer.Code?.Location).toBeUndefined();
+  });
+
+  it("runs the task as the construct's task definition does: the runner copied into a shared volume, then the function's image with the runner as its entry point", async () => {
+    // Act
+    const stopped = await runImageTask();
+
+    // Assess
+    expect(stopped).toMatchObject({ lastStatus: 'STOPPED', exitCode: 0 });
+    const [create, install, run, remove] = calls();
+    const volume = String(create?.[2]);
+    expect(create).toEqual(['volume', 'create', expect.stringMatching(/^immortal-runner-/)]);
+    expect(install).toEqual([
+      'run',
+      '--rm',
+      '--user',
+      '0',
+      '-v',
+      `${volume}:/immortal-runner`,
+      '--entrypoint',
+      'cp',
+      'immortal-runner:local',
+      '-R',
+      '/usr/local/lib/immortal-runner/.',
+      '/immortal-runner/',
+    ]);
+    expect(run?.slice(0, 8)).toEqual([
+      'run',
+      '--rm',
+      '--network',
+      'host',
+      '-v',
+      `${volume}:/immortal-runner:ro`,
+      '--entrypoint',
+      'node',
+    ]);
+    expect(run?.slice(-2)).toEqual(['localhost/transcode:1', '/immortal-runner/dist/cli.js']);
+    expect(
+      run?.some(
+        (arg) => arg.startsWith('FARGATE_FALLBACK_ENVELOPE=') && arg.includes('"awsRequestId":"req-image"'),
+      ),
+    ).toBe(true);
+    // The image keeps its own PATH: the host's is not passed in.
+    expect(run?.some((arg) => arg.startsWith('PATH='))).toBe(false);
+    expect(remove).toEqual(['volume', 'rm', '--force', volume]);
+  });
+
+  it('stops a task whose image has no node as ECS does: TaskFailedToStart, CannotStartContainerError, no exit code', async () => {
+    // Prepare
+    process.env.FAKE_PODMAN_RUN = 'no-node';
+
+    // Act
+    const stopped = await runImageTask();
+
+    // Assess
+    expect(stopped).toMatchObject({
+      lastStatus: 'STOPPED',
+      stopCode: 'TaskFailedToStart',
+      exitCode: undefined,
+      stoppedReason: expect.stringMatching(/^CannotStartContainerError: .*"node": executable file not found/),
+      containerReason: expect.stringContaining('executable file not found'),
+    });
+    expect(calls().at(-1)?.slice(0, 2)).toEqual(['volume', 'rm']);
+  });
+
+  it('refuses an image function given code, or layers', () => {
+    expect(() => plane.registerFunction({ name: 'both', image: 'localhost/x:1', folder: echo })).toThrow(
+      /an image function's code is its image .*give no folder or zip/,
+    );
+    expect(() =>
+      plane.registerFunction({ name: 'layered', image: 'localhost/x:1', layers: ['arn'] }),
+    ).toThrow(/container image functions have no layers/);
   });
 });
