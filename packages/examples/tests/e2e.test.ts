@@ -6,10 +6,10 @@ import { promisify } from 'node:util';
 import { DescribeTasksCommand, ECSClient } from '@aws-sdk/client-ecs';
 import { LocalControlPlane, type LocalS3, NoLauncher, startS3 } from '@immortal-lambda/local';
 import { type HandoffReceipt, withFargateFallback } from '@immortal-lambda/middleware';
-import lambdaLocal from 'lambda-local';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { burstContext, mulberry32, runRetriedBurst } from '../bench/retried-burst.js';
 import { bundleFixture } from './helpers/fixtures.js';
+import { runLambda } from './helpers/lambda-leg.js';
 
 const examples = join(import.meta.dirname, '..');
 const report = join(examples, 'dist', 'report');
@@ -21,8 +21,6 @@ let plane: LocalControlPlane;
 let scratch: string;
 let failing: string;
 const logs: { taskId: string; line: string }[] = [];
-
-lambdaLocal.setLogger({ log: () => undefined, transports: [] } as never);
 
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'immortal-e2e-'));
@@ -52,44 +50,25 @@ beforeEach(() => {
 
 /** Invokes a function through lambda-local, which enforces the timeout, as Lambda would. */
 async function invoke(name: string, folder: string, event: unknown, requestId?: string) {
-  const started = Date.now();
-  let id = '';
-  try {
-    const result = await lambdaLocal.execute({
-      event,
-      lambdaPath: join(folder, 'index.js'),
-      lambdaHandler: 'handler',
-      timeoutMs: TIMEOUT_MS,
-      verboseLevel: 0,
-      environment: {
-        ...plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket }),
-        AWS_LAMBDA_FUNCTION_NAME: name,
-        AWS_LAMBDA_FUNCTION_VERSION: '1',
-        _HANDLER: 'index.handler',
-        FARGATE_FALLBACK_MARGIN_MS: String(MARGIN_MS),
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
-      contextOverwrite: (context: Record<string, unknown>) => {
-        context.functionName = name;
-        context.functionVersion = '1';
-        if (requestId) context.awsRequestId = requestId;
-        id = String(context.awsRequestId);
-      },
-    });
-    return {
-      ok: true as const,
-      result: result as HandoffReceipt & Record<string, unknown>,
-      elapsed: Date.now() - started,
-      id,
-    };
-  } catch (error) {
-    return {
-      ok: false as const,
-      error: error as { errorType: string; errorMessage: string },
-      elapsed: Date.now() - started,
-      id,
-    };
-  }
+  const leg = await runLambda({
+    name,
+    folder,
+    event,
+    timeoutMs: TIMEOUT_MS,
+    environment: {
+      ...plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket }),
+      FARGATE_FALLBACK_MARGIN_MS: String(MARGIN_MS),
+    },
+    ...(requestId ? { requestId } : {}),
+  });
+  return leg.ok
+    ? {
+        ok: true as const,
+        result: leg.result as HandoffReceipt & Record<string, unknown>,
+        elapsed: leg.elapsedMs,
+        id: leg.id,
+      }
+    : { ok: false as const, error: leg.error, elapsed: leg.elapsedMs, id: leg.id };
 }
 
 const records = (taskArn: string) =>

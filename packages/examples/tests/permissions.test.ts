@@ -15,10 +15,10 @@ import type { HandoffReceipt } from '@immortal-lambda/middleware';
 import { relaunchFailures, taskWatchdog } from '@immortal-lambda/middleware/safety-net';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import lambdaLocal from 'lambda-local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runnerContext } from '../cdk/runner-context.js';
 import { ExampleStack } from '../cdk/stack.js';
+import { invokeLambda } from './helpers/lambda-leg.js';
 import { type SynthTemplate, TemplateNames } from './helpers/template-names.js';
 
 type Statement = {
@@ -49,8 +49,6 @@ let watchdog: SafetyNetRole;
 let relaunch: SafetyNetRole;
 const s3Credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const remaining = { getRemainingTimeInMillis: () => 60_000 };
-
-lambdaLocal.setLogger({ log: () => undefined, transports: [] } as never);
 
 /**
  * Evaluates one recorded call against identity policies with the IAM simulator, on the resource
@@ -152,32 +150,26 @@ beforeAll(async () => {
   // A long report through a Lambda harness, with the function's own synthesised environment.
   const endpoints = plane.environment({ s3Endpoint: s3.endpoint });
   const invoke = async (reportId: string) =>
-    (await lambdaLocal.execute({
-      event: { reportId, steps: 4, stepMs: 1_000 },
-      lambdaPath: join(report, 'index.js'),
-      lambdaHandler: 'handler',
-      timeoutMs: 3_000,
-      verboseLevel: 0,
-      environment: {
-        ...variables,
-        AWS_REGION: endpoints.AWS_REGION,
-        AWS_ACCESS_KEY_ID: endpoints.AWS_ACCESS_KEY_ID,
-        AWS_SECRET_ACCESS_KEY: endpoints.AWS_SECRET_ACCESS_KEY,
-        AWS_ENDPOINT_URL_ECS: endpoints.AWS_ENDPOINT_URL_ECS,
-        AWS_ENDPOINT_URL_LAMBDA: endpoints.AWS_ENDPOINT_URL_LAMBDA,
-        AWS_ENDPOINT_URL_S3: endpoints.AWS_ENDPOINT_URL_S3,
-        AWS_LAMBDA_FUNCTION_NAME: fnName,
-        AWS_LAMBDA_FUNCTION_VERSION: '1',
-        _HANDLER: 'index.handler',
-        FARGATE_FALLBACK_MARGIN_MS: '1500',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
-      contextOverwrite: (context: Record<string, unknown>) => {
-        context.functionName = fnName;
-        context.functionVersion = '1';
-        context.invokedFunctionArn = `arn:aws:lambda:${names.region}:${names.account}:function:${fnName}`;
-      },
-    })) as HandoffReceipt;
+    (
+      await invokeLambda({
+        name: fnName,
+        folder: report,
+        event: { reportId, steps: 4, stepMs: 1_000 },
+        timeoutMs: 3_000,
+        region: names.region,
+        account: names.account,
+        environment: {
+          ...variables,
+          AWS_REGION: endpoints.AWS_REGION,
+          AWS_ACCESS_KEY_ID: endpoints.AWS_ACCESS_KEY_ID,
+          AWS_SECRET_ACCESS_KEY: endpoints.AWS_SECRET_ACCESS_KEY,
+          AWS_ENDPOINT_URL_ECS: endpoints.AWS_ENDPOINT_URL_ECS,
+          AWS_ENDPOINT_URL_LAMBDA: endpoints.AWS_ENDPOINT_URL_LAMBDA,
+          AWS_ENDPOINT_URL_S3: endpoints.AWS_ENDPOINT_URL_S3,
+          FARGATE_FALLBACK_MARGIN_MS: '1500',
+        },
+      })
+    ).result as HandoffReceipt;
   const receipt = await invoke('permissions');
   const task = await plane.waitForTask(receipt.taskArn, 60_000);
   if (task.exitCode !== 0) throw new Error(`the runner task exited ${task.exitCode}`);

@@ -2,17 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalControlPlane, type LocalS3, type LocalTask, startS3 } from '@immortal-lambda/local';
 import type { HandoffReceipt } from '@immortal-lambda/middleware';
-import lambdaLocal from 'lambda-local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleFixture } from './helpers/fixtures.js';
+import { invokeLambda } from './helpers/lambda-leg.js';
 
 const examples = join(import.meta.dirname, '..');
 let s3: LocalS3;
 let plane: LocalControlPlane;
 let folder: string;
 const logs: { task: LocalTask; line: string }[] = [];
-
-lambdaLocal.setLogger({ log: () => undefined, transports: [] } as never);
 
 beforeAll(async () => {
   folder = await bundleFixture('powertools', mkdtempSync(join(examples, 'dist', 'powertools-')));
@@ -39,26 +37,15 @@ describe('a handler written with Powertools (Logger, Metrics, Tracer)', () => {
     let requestId = '';
 
     // Act: 3 pages of 1 s under a 3 s timeout and a 1.5 s margin: page 1 in Lambda, 2 and 3 on Fargate
-    const receipt = (await lambdaLocal.execute({
+    const { result, id } = await invokeLambda({
+      name: 'powertools-report',
+      folder,
       event: { pages: 3, pageMs: 1_000 },
-      lambdaPath: join(folder, 'index.js'),
-      lambdaHandler: 'handler',
       timeoutMs: 3_000,
-      verboseLevel: 0,
-      environment: {
-        ...env,
-        AWS_LAMBDA_FUNCTION_NAME: 'powertools-report',
-        AWS_LAMBDA_FUNCTION_VERSION: '1',
-        _HANDLER: 'index.handler',
-        FARGATE_FALLBACK_MARGIN_MS: '1500',
-      },
-      contextOverwrite: (context: Record<string, unknown>) => {
-        context.functionName = 'powertools-report';
-        context.functionVersion = '1';
-        context.invokedFunctionArn = 'arn:aws:lambda:eu-west-1:123456789012:function:powertools-report';
-        requestId = String(context.awsRequestId);
-      },
-    })) as HandoffReceipt;
+      environment: { ...env, FARGATE_FALLBACK_MARGIN_MS: '1500' },
+    });
+    const receipt = result as HandoffReceipt;
+    requestId = id;
     const task = await plane.waitForTask(receipt.taskArn, 30_000);
 
     // Assess

@@ -3,8 +3,8 @@ import { LocalControlPlane, type LocalS3, startS3 } from '@immortal-lambda/local
 import type { HandoffReceipt } from '@immortal-lambda/middleware';
 import { taskWatchdog, type WatchdogOutcome } from '@immortal-lambda/middleware/safety-net';
 import { getInvocationStatus } from '@immortal-lambda/middleware/status';
-import lambdaLocal from 'lambda-local';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { invokeLambda } from './helpers/lambda-leg.js';
 import { statusBecomes, watchStoppedTasks } from './helpers/watch.js';
 
 const report = join(import.meta.dirname, '..', 'dist', 'report');
@@ -19,8 +19,6 @@ let plane: LocalControlPlane;
 let env: Record<string, string>;
 const watched: Promise<WatchdogOutcome>[] = [];
 const verdicts: WatchdogOutcome[] = [];
-
-lambdaLocal.setLogger({ log: () => undefined, transports: [] } as never);
 
 beforeAll(async () => {
   s3 = await startS3({ bucket: BUCKET });
@@ -56,30 +54,18 @@ afterEach(async () => {
 });
 
 async function invoke(event: Record<string, unknown>, prewarmMs = PREWARM_MS) {
-  let id = '';
-  const started = Date.now();
-  const result = await lambdaLocal.execute({
+  const { result, id, elapsedMs } = await invokeLambda({
+    name: 'report-job',
+    folder: report,
     event,
-    lambdaPath: join(report, 'index.js'),
-    lambdaHandler: 'handler',
     timeoutMs: TIMEOUT_MS,
-    verboseLevel: 0,
     environment: {
       ...env,
-      AWS_LAMBDA_FUNCTION_NAME: 'report-job',
-      AWS_LAMBDA_FUNCTION_VERSION: '1',
-      _HANDLER: 'index.handler',
       FARGATE_FALLBACK_MARGIN_MS: String(MARGIN_MS),
       FARGATE_FALLBACK_PREWARM_MS: String(prewarmMs),
     },
-    contextOverwrite: (context: Record<string, unknown>) => {
-      context.functionName = 'report-job';
-      context.functionVersion = '1';
-      context.invokedFunctionArn = 'arn:aws:lambda:eu-west-1:123456789012:function:report-job';
-      id = String(context.awsRequestId);
-    },
   });
-  return { result: result as HandoffReceipt | Record<string, unknown>, id, elapsedMs: Date.now() - started };
+  return { result: result as HandoffReceipt | Record<string, unknown>, id, elapsedMs };
 }
 
 const status = (requestId: string) =>

@@ -11,9 +11,9 @@ import {
 import type { HandoffReceipt } from '@immortal-lambda/middleware';
 import { relaunchFailures, taskWatchdog, type WatchdogOutcome } from '@immortal-lambda/middleware/safety-net';
 import { getInvocationStatus } from '@immortal-lambda/middleware/status';
-import lambdaLocal from 'lambda-local';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { bundleFixture } from './helpers/fixtures.js';
+import { invokeLambda } from './helpers/lambda-leg.js';
 import { statusBecomes, watchStoppedTasks } from './helpers/watch.js';
 
 const examples = join(import.meta.dirname, '..');
@@ -34,8 +34,6 @@ const watched: Promise<WatchdogOutcome>[] = [];
 /** The verdicts given so far: a test reads its own without waiting on anyone else's. */
 const verdicts: WatchdogOutcome[] = [];
 const logs: { taskId: string; line: string }[] = [];
-
-lambdaLocal.setLogger({ log: () => undefined, transports: [] } as never);
 
 const remaining = { getRemainingTimeInMillis: () => 60_000 };
 
@@ -105,27 +103,12 @@ async function verdictsFor(requestId: string, count = 1, timeoutMs = 60_000): Pr
 }
 
 async function invoke(name: string, folder: string, event: unknown, extra: Record<string, string> = {}) {
-  let id = '';
-  const result = await lambdaLocal.execute({
+  const { result, id } = await invokeLambda({
+    name,
+    folder,
     event,
-    lambdaPath: join(folder, 'index.js'),
-    lambdaHandler: 'handler',
     timeoutMs: TIMEOUT_MS,
-    verboseLevel: 0,
-    environment: {
-      ...env,
-      AWS_LAMBDA_FUNCTION_NAME: name,
-      AWS_LAMBDA_FUNCTION_VERSION: '1',
-      _HANDLER: 'index.handler',
-      FARGATE_FALLBACK_MARGIN_MS: String(MARGIN_MS),
-      ...extra,
-    },
-    contextOverwrite: (context: Record<string, unknown>) => {
-      context.functionName = name;
-      context.functionVersion = '1';
-      context.invokedFunctionArn = `arn:aws:lambda:eu-west-1:123456789012:function:${name}`;
-      id = String(context.awsRequestId);
-    },
+    environment: { ...env, FARGATE_FALLBACK_MARGIN_MS: String(MARGIN_MS), ...extra },
   });
   return { receipt: result as HandoffReceipt, id };
 }

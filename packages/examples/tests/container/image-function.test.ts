@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { LocalControlPlane, type LocalS3, NoLauncher, startS3 } from '@immortal-lambda/local';
 import type { HandoffReceipt } from '@immortal-lambda/middleware';
 import { taskWatchdog, type WatchdogOutcome } from '@immortal-lambda/middleware/safety-net';
-import lambdaLocal from 'lambda-local';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { invokeLambda } from '../helpers/lambda-leg.js';
 import { statusBecomes, watchStoppedTasks } from '../helpers/watch.js';
 
 // container/test.sh builds these: the runner image, the transcode example's image on the same
@@ -20,8 +20,6 @@ let s3: LocalS3;
 let plane: LocalControlPlane;
 const watched: Promise<WatchdogOutcome>[] = [];
 const verdicts: WatchdogOutcome[] = [];
-
-lambdaLocal.setLogger({ log: () => undefined, transports: [] } as never);
 
 beforeAll(async () => {
   if (!runnerImage || !functionImage || !noNodeImage) {
@@ -61,27 +59,14 @@ afterEach(async () => {
 
 /** One invocation of the image function's handler as Lambda runs it, configured for its task definition. */
 async function invoke(name: string, event: Record<string, unknown>) {
-  let id = '';
-  const result = await lambdaLocal.execute({
+  const { result, id } = await invokeLambda({
+    name,
+    folder: transcode,
     event,
-    lambdaPath: join(transcode, 'index.js'),
-    lambdaHandler: 'handler',
     timeoutMs: TIMEOUT_MS,
-    verboseLevel: 0,
     environment: {
       ...plane.environment({ s3Endpoint: s3.endpoint, bucket: BUCKET, taskDefinition: `${name}-runner` }),
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      AWS_LAMBDA_FUNCTION_NAME: name,
-      AWS_LAMBDA_FUNCTION_VERSION: '1',
-      // Lambda sets it from the image's command.
-      _HANDLER: 'index.handler',
       FARGATE_FALLBACK_MARGIN_MS: String(MARGIN_MS),
-    },
-    contextOverwrite: (context: Record<string, unknown>) => {
-      context.functionName = name;
-      context.functionVersion = '1';
-      context.invokedFunctionArn = `arn:aws:lambda:eu-west-1:123456789012:function:${name}`;
-      id = String(context.awsRequestId);
     },
   });
   return { result: result as HandoffReceipt, id };
