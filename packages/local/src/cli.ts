@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // immortal-local: the local control plane as a standalone process.
 import { parseArgs } from 'node:util';
-import { ENV } from '@immortal-lambda/protocol';
+import { DEFAULT_CONTAINER_NAME, ENV } from '@immortal-lambda/protocol';
 import { startDashboard } from './dashboard.js';
 import { LocalPlaneError } from './errors.js';
 import { PodmanLauncher, ProcessLauncher } from './launcher.js';
@@ -16,11 +16,15 @@ spilled envelopes, and runs handed-off invocations with the runner.
   --port <n>                     port of the control plane (default 4566)
   --function <name>=<dir>:<handler>
                                  register a function from a folder, e.g. report=dist/report:index.handler
+  --image-function <name>=<image>
+                                 register a container image function from a local image; its tasks
+                                 run that image through podman with the runner (--image) beside it
   --layer <name>=<dir>           register a layer (before the functions that use it)
   --use-layer <function>=<name>  attach a registered layer to a function
   --env <name>=<KEY>=<VALUE>     a variable of a function's configuration
   --bucket <name>                S3 bucket for spilled envelopes (default immortal-envelopes)
   --image <name>                 run tasks from this runner image with podman instead of a local process
+                                 (an image function's tasks copy the runner from it)
   --runner <path>                the runner CLI to run tasks with (default: the installed @immortal-lambda/runner)
   --ui <port>                    serve the dashboard on loopback: every invocation, its tasks, logs and timeline
   --help                         this text
@@ -119,6 +123,7 @@ try {
     options: {
       port: { type: 'string', default: '4566' },
       function: { type: 'string', multiple: true, default: [] },
+      'image-function': { type: 'string', multiple: true, default: [] },
       layer: { type: 'string', multiple: true, default: [] },
       'use-layer': { type: 'string', multiple: true, default: [] },
       env: { type: 'string', multiple: true, default: [] },
@@ -171,7 +176,25 @@ try {
     const [, fn, key, value] = match as unknown as [string, string, string, string];
     environments.set(fn, { ...environments.get(fn), [key]: value });
   }
-  if ((values.function as string[]).length === 0) fail(`register at least one --function\n\n${usage}`);
+  const imageFunctions = values['image-function'] as string[];
+  if ((values.function as string[]).length === 0 && imageFunctions.length === 0)
+    fail(`register at least one --function or --image-function\n\n${usage}`);
+  for (const spec of imageFunctions) {
+    const [name, image] = spec.split(/=(.*)/s);
+    if (!name || !image || !/^[A-Za-z0-9_-]+$/.test(name))
+      fail(`--image-function "${spec}" is not <name>=<image>, e.g. transcode=localhost/transcode:latest`);
+    if (typeof values.image !== 'string')
+      fail(
+        `--image-function ${name} needs the runner image its tasks copy the runner from: give --image (packages/runner/container/build-image.sh builds one)`,
+      );
+    plane.registerFunction({ name, image, environment: environments.get(name) ?? {} });
+    plane.registerTaskDefinition({
+      family: `${name}-runner`,
+      containerName: DEFAULT_CONTAINER_NAME,
+      environment: {},
+      image: { function: image, runner: values.image },
+    });
+  }
   for (const spec of values.function as string[]) {
     const match = /^([A-Za-z0-9_-]+)=(.+):([^:]+)$/.exec(spec);
     if (!match)
@@ -212,6 +235,12 @@ process.stdout.write(
   `immortal-local: control plane on ${plane.url}, S3 on ${s3.endpoint}\n\n# export these where your handler runs:\n`,
 );
 for (const [key, value] of Object.entries(env)) process.stdout.write(`export ${key}=${value}\n`);
+for (const spec of values['image-function'] as string[]) {
+  const name = spec.split('=')[0];
+  process.stdout.write(
+    `# for the image function ${name}, instead:\nexport ${ENV.taskDefinition}=${name}-runner\n`,
+  );
+}
 process.stdout.write('\n# task logs follow (Ctrl+C stops)\n');
 plane.on('task-started', (task) => process.stdout.write(`[task ${task.id.slice(0, 8)}] started (RUNNING)\n`));
 plane.on('task-log', ({ task, line }) => process.stdout.write(`[task ${task.id.slice(0, 8)}] ${line}\n`));

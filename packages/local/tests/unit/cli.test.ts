@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { describe, expect, it } from 'vitest';
 
 const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
@@ -57,5 +58,56 @@ describe('immortal-local', () => {
     expect(out).toContain('export FARGATE_FALLBACK_TASK_DEFINITION=immortal-runner');
     expect(out).toContain('export FARGATE_FALLBACK_BUCKET=immortal-envelopes');
     expect(code).toBe(0);
+  });
+
+  it('registers a container image function with a task definition of its own, and says which to export', async () => {
+    // Act
+    const child = spawn(process.execPath, [
+      cli,
+      '--port',
+      '0',
+      '--image',
+      'immortal-runner:local',
+      '--image-function',
+      'transcode=localhost/transcode:1',
+    ]);
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no output in time: ${out}`)), 20_000);
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk;
+        if (out.includes('task logs follow')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    const endpoint = String(/export AWS_ENDPOINT_URL_LAMBDA=(http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1]);
+    const lambda = new LambdaClient({
+      endpoint,
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+      maxAttempts: 1,
+    });
+    const answer = await lambda.send(new GetFunctionCommand({ FunctionName: 'transcode' }));
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.on('exit', resolve));
+
+    // Assess
+    expect(answer.Configuration?.PackageType).toBe('Image');
+    expect(out).toContain(
+      '# for the image function transcode, instead:\nexport FARGATE_FALLBACK_TASK_DEFINITION=transcode-runner',
+    );
+  });
+
+  it('asks for the runner image an image function needs', async () => {
+    // Act
+    const run = promisify(execFile)(process.execPath, [cli, '--image-function', 'transcode=localhost/t:1']);
+
+    // Assess
+    await expect(run).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/needs the runner image .*give --image/),
+    });
   });
 });
