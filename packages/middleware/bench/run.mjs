@@ -193,7 +193,10 @@ for (const node of [process.execPath, ...otherNodes()]) {
         out += d;
       });
       child.stderr.pipe(process.stderr);
-      child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`exit ${code}`))));
+      // The last line is the child's figures; the wrapper's metric lines (EMF) come before it.
+      child.on('exit', (code) =>
+        code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1))) : reject(new Error(`exit ${code}`)),
+      );
     });
   const latencies = (fired) => fired.map(({ id, at }) => arrivals.get(id) - at);
   const count = Number(process.env.BENCH_HANDOFFS ?? 200);
