@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
@@ -119,6 +119,58 @@ describe('runInvocation', () => {
       },
     });
     expect(second).toEqual([]);
+  });
+
+  it("refuses a node older than 20 before fetching anything, as an image function's own node may be", async () => {
+    // Prepare
+    deps = { ...deps, nodeMajor: 18, nodeVersion: 'v18.20.4' };
+
+    // Act
+    const code = await runInvocation(deps);
+
+    // Assess
+    expect(code).toBe(EXIT_CODES.badInput);
+    expect(outcome()).toMatchObject({ outcome: 'bad-input' });
+    expect(JSON.stringify(outcome())).toMatch(/node is v18\.20\.4 and the runner needs Node 20 or later/);
+    expect(lambda.commandCalls(GetFunctionCommand)).toHaveLength(0);
+  });
+
+  it("changes into an image function's working directory, where its code is, and runs the image's command", async () => {
+    // Prepare: no task root given; ImageConfig names the folder
+    const workdir = join(root, 'image', 'app');
+    mkdirSync(workdir, { recursive: true });
+    writeFileSync(
+      join(workdir, 'job.cjs'),
+      'exports.run = async (event) => ({ ran: event, cwd: process.cwd() });\n',
+    );
+    const chdirs: string[] = [];
+    const { [ENV.taskRoot]: _root, ...env } = deps.env;
+    const handedOff = envelope();
+    delete (handedOff.function as { handler?: string }).handler;
+    deps = {
+      ...deps,
+      env: { ...env, [ENV.envelope]: JSON.stringify(handedOff) },
+      arch: 'x64',
+      chdir: (folder) => chdirs.push(folder),
+    };
+    lambda.on(GetFunctionCommand).resolves({
+      Configuration: {
+        PackageType: 'Image',
+        Architectures: ['x86_64'],
+        ImageConfigResponse: { ImageConfig: { Command: ['job.run'], WorkingDirectory: workdir } },
+      },
+      Code: { RepositoryType: 'ECR', ImageUri: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/report:2' },
+    });
+
+    // Act
+    const code = await runInvocation(deps);
+
+    // Assess
+    expect(code).toBe(EXIT_CODES.success);
+    expect(chdirs).toEqual([workdir]);
+    expect(deps.env._HANDLER).toBe('job.run');
+    expect(deps.env.LAMBDA_TASK_ROOT).toBe(workdir);
+    expect(outcome()).toMatchObject({ outcome: 'success', requestId: 'unit-1' });
   });
 
   it('asks for the exact version in the envelope', async () => {
