@@ -162,16 +162,32 @@ export class PodmanLauncher implements TaskLauncher {
 
   launch(env: Record<string, string>, callbacks: LaunchCallbacks): LaunchedTask {
     const inContainer = containerEnvironment(env);
+    const name = `immortal-task-${randomUUID()}`;
     const args = [
       'run',
       '--rm',
+      '--name',
+      name,
       '--network',
       'host',
       ...inContainer.flatMap(([k, v]) => ['-e', `${k}=${v}`]),
       this.#image,
     ];
-    return wire(spawn('podman', args, { stdio: ['ignore', 'pipe', 'pipe'] }), callbacks);
+    const task = wire(spawn('podman', args, { stdio: ['ignore', 'pipe', 'pipe'] }), callbacks);
+    return { stop: task.stop, kill: () => killContainer('podman', name, task) };
   }
+}
+
+/**
+ * SIGKILL for a container: `podman kill` ends the container itself (killing only the `podman run`
+ * client would leave it running); when that fails (not created yet), the client is killed.
+ */
+function killContainer(podman: string, name: string, client: LaunchedTask): void {
+  const killer = spawn(podman, ['kill', '--signal', 'KILL', name], { stdio: 'ignore' });
+  killer.on('error', () => client.kill());
+  killer.on('close', (code) => {
+    if (code !== 0) client.kill();
+  });
 }
 
 /** What the container engine prints when a container's command cannot be started. */
@@ -208,7 +224,9 @@ export class FunctionImageLauncher implements TaskLauncher {
   }
 
   launch(env: Record<string, string>, callbacks: LaunchCallbacks): LaunchedTask {
-    const volume = `${IMAGE_TASK.volume}-${randomUUID()}`;
+    const id = randomUUID();
+    const volume = `${IMAGE_TASK.volume}-${id}`;
+    const name = `immortal-task-${id}`;
     let container: LaunchedTask | undefined;
     let stopped: 'stop' | 'kill' | undefined;
     const podman = (args: string[]) =>
@@ -260,6 +278,8 @@ export class FunctionImageLauncher implements TaskLauncher {
       const args = [
         'run',
         '--rm',
+        '--name',
+        name,
         '--network',
         'host',
         '-v',
@@ -286,7 +306,7 @@ export class FunctionImageLauncher implements TaskLauncher {
           void finish(code, signal);
         },
       });
-      if (stopped === 'kill') container.kill();
+      if (stopped === 'kill') killContainer(this.#podman, name, container);
       else if (stopped === 'stop') container.stop();
     };
     void start();
@@ -297,7 +317,7 @@ export class FunctionImageLauncher implements TaskLauncher {
       },
       kill: () => {
         stopped = 'kill';
-        container?.kill();
+        if (container) killContainer(this.#podman, name, container);
       },
     };
   }

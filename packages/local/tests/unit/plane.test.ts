@@ -508,9 +508,11 @@ describe('LocalControlPlane with a container image function', () => {
       '/usr/local/lib/immortal-runner/.',
       '/immortal-runner/',
     ]);
-    expect(run?.slice(0, 8)).toEqual([
+    expect(run?.slice(0, 10)).toEqual([
       'run',
       '--rm',
+      '--name',
+      expect.stringMatching(/^immortal-task-/),
       '--network',
       'host',
       '-v',
@@ -545,6 +547,34 @@ describe('LocalControlPlane with a container image function', () => {
       containerReason: expect.stringContaining('executable file not found'),
     });
     expect(calls().at(-1)?.slice(0, 2)).toEqual(['volume', 'rm']);
+  });
+
+  it("kills an image task's container itself for its memory, not only the podman client: exit 137, OutOfMemoryError", async () => {
+    // Prepare
+    process.env.FAKE_PODMAN_RUN = 'hang';
+    const ecs = new ECSClient({ endpoint: plane.url, region: 'eu-west-1', credentials, maxAttempts: 1 });
+    const started = await ecs.send(
+      new RunTaskCommand(runTaskInput(envelope('req-oom', {}), { taskDefinition: 'transcode-runner' })),
+    );
+    const arn = String(started.tasks?.[0]?.taskArn);
+    await new Promise<void>((resolve) => {
+      plane.on('task-log', ({ line }: { line: string }) => {
+        if (line.includes('the runner is working')) resolve();
+      });
+    });
+
+    // Act
+    plane.killTaskForMemory(arn);
+    const stopped = await plane.waitForTask(arn, 30_000);
+
+    // Assess
+    expect(stopped).toMatchObject({
+      exitCode: 137,
+      containerReason: expect.stringContaining('OutOfMemoryError'),
+    });
+    const run = calls().find((call) => call[0] === 'run' && call.includes('node'));
+    const name = run?.[run.indexOf('--name') + 1];
+    expect(calls()).toContainEqual(['kill', '--signal', 'KILL', name]);
   });
 
   it('refuses an image function given code, or layers', () => {
