@@ -248,21 +248,25 @@ export class FunctionImageLauncher implements TaskLauncher {
     };
     const start = async () => {
       const created = await podman(['volume', 'create', volume]);
-      const installed =
-        created.code === 0
-          ? await podman([
-              'run',
-              '--rm',
-              '--user',
-              IMAGE_TASK.installUser,
-              '-v',
-              `${volume}:${IMAGE_TASK.mount}`,
-              '--entrypoint',
-              IMAGE_TASK.installEntryPoint[0],
-              this.#runnerImage,
-              ...IMAGE_TASK.installCommand,
-            ])
-          : created;
+      if (created.code !== 0) {
+        callbacks.onStartFailure?.(
+          `CannotStartContainerError: ${this.#podman} could not create the task's volume (${created.output}): container image functions run through podman locally; install it (Debian: apt-get install podman runc)`,
+        );
+        callbacks.onExit(null, null);
+        return;
+      }
+      const installed = await podman([
+        'run',
+        '--rm',
+        '--user',
+        IMAGE_TASK.installUser,
+        '-v',
+        `${volume}:${IMAGE_TASK.mount}`,
+        '--entrypoint',
+        IMAGE_TASK.installEntryPoint[0],
+        this.#runnerImage,
+        ...IMAGE_TASK.installCommand,
+      ]);
       if (installed.code !== 0) {
         callbacks.onStartFailure?.(
           `CannotStartContainerError: the ${IMAGE_TASK.installContainer} container (${this.#runnerImage}) could not copy the runner into the task's volume: ${installed.output}`,

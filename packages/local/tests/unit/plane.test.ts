@@ -577,6 +577,29 @@ describe('LocalControlPlane with a container image function', () => {
     expect(calls()).toContainEqual(['kill', '--signal', 'KILL', name]);
   });
 
+  it('says to install podman when there is none to run an image task with', async () => {
+    // Prepare
+    await plane.stop();
+    plane = new LocalControlPlane({ launcher: new NoLauncher(), containerEngine: '/nowhere/podman' });
+    plane.registerFunction({ name: 'transcode', image: 'localhost/transcode:1' });
+    plane.registerTaskDefinition({
+      family: 'transcode-runner',
+      containerName: 'runner',
+      environment: {},
+      image: { function: 'localhost/transcode:1', runner: 'immortal-runner:local' },
+    });
+    await plane.start();
+
+    // Act
+    const stopped = await runImageTask();
+
+    // Assess
+    expect(stopped).toMatchObject({
+      stopCode: 'TaskFailedToStart',
+      stoppedReason: expect.stringMatching(/could not create the task's volume .*ENOENT.*install it/),
+    });
+  });
+
   it('refuses an image function given code, or layers', () => {
     expect(() => plane.registerFunction({ name: 'both', image: 'localhost/x:1', folder: echo })).toThrow(
       /an image function's code is its image .*give no folder or zip/,
