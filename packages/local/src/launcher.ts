@@ -161,18 +161,8 @@ export class PodmanLauncher implements TaskLauncher {
   }
 
   launch(env: Record<string, string>, callbacks: LaunchCallbacks): LaunchedTask {
-    const inContainer = containerEnvironment(env);
     const name = `immortal-task-${randomUUID()}`;
-    const args = [
-      'run',
-      '--rm',
-      '--name',
-      name,
-      '--network',
-      'host',
-      ...inContainer.flatMap(([k, v]) => ['-e', `${k}=${v}`]),
-      this.#image,
-    ];
+    const args = [...taskContainer(name), ...environmentArgs(env), this.#image];
     const task = wire(spawn('podman', args, { stdio: ['ignore', 'pipe', 'pipe'] }), callbacks);
     return { stop: task.stop, kill: () => killContainer('podman', name, task) };
   }
@@ -193,9 +183,19 @@ function killContainer(podman: string, name: string, client: LaunchedTask): void
 /** What the container engine prints when a container's command cannot be started. */
 const CANNOT_START = /executable file .*not found|exec format error|OCI runtime|no such file or directory/i;
 
-/** The variables a task container gets from the plane: not the host's PATH, HOME or local roots. */
-function containerEnvironment(env: Record<string, string>): [string, string][] {
-  return Object.entries(env).filter(([key]) => !['PATH', 'HOME', ENV.taskRoot, ENV.layersRoot].includes(key));
+/**
+ * The variables a task container gets from the plane, as `-e` arguments: not the host's PATH,
+ * HOME or local roots (the image has its own).
+ */
+function environmentArgs(env: Record<string, string>): string[] {
+  return Object.entries(env)
+    .filter(([key]) => !['PATH', 'HOME', ENV.taskRoot, ENV.layersRoot].includes(key))
+    .flatMap(([key, value]) => ['-e', `${key}=${value}`]);
+}
+
+/** `podman run` for a task's container: removed when it ends, named (to kill it), host network (loopback endpoints). */
+function taskContainer(name: string): string[] {
+  return ['run', '--rm', '--name', name, '--network', 'host'];
 }
 
 /**
@@ -280,17 +280,12 @@ export class FunctionImageLauncher implements TaskLauncher {
       }
       const [node, ...runner] = IMAGE_TASK.entryPoint;
       const args = [
-        'run',
-        '--rm',
-        '--name',
-        name,
-        '--network',
-        'host',
+        ...taskContainer(name),
         '-v',
         `${volume}:${IMAGE_TASK.mount}:ro`,
         '--entrypoint',
         node,
-        ...containerEnvironment(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+        ...environmentArgs(env),
         this.#functionImage,
         ...runner,
       ];

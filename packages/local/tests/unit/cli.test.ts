@@ -7,6 +7,21 @@ import { describe, expect, it } from 'vitest';
 const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
 const echo = join(import.meta.dirname, '..', 'fixtures', 'echo');
 
+/** What the CLI prints up to the task logs: the environment to export. */
+function printedEnvironment(child: ReturnType<typeof spawn>): Promise<string> {
+  let out = '';
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no output in time: ${out}`)), 20_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk;
+      if (out.includes('task logs follow')) {
+        clearTimeout(timer);
+        resolve(out);
+      }
+    });
+  });
+}
+
 describe('immortal-local', () => {
   it('names a missing function folder and exits 2', async () => {
     // Act
@@ -36,17 +51,7 @@ describe('immortal-local', () => {
   it('prints the environment to export, then keeps serving until stopped', async () => {
     // Act
     const child = spawn(process.execPath, [cli, '--port', '0', '--function', `echo=${echo}:index.handler`]);
-    let out = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no output in time: ${out}`)), 20_000);
-      child.stdout.on('data', (chunk: Buffer) => {
-        out += chunk;
-        if (out.includes('task logs follow')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
+    const out = await printedEnvironment(child);
     child.kill('SIGTERM');
     const code = await new Promise((resolve) => child.on('exit', resolve));
 
@@ -71,17 +76,7 @@ describe('immortal-local', () => {
       '--image-function',
       'transcode=localhost/transcode:1',
     ]);
-    let out = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no output in time: ${out}`)), 20_000);
-      child.stdout.on('data', (chunk: Buffer) => {
-        out += chunk;
-        if (out.includes('task logs follow')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
+    const out = await printedEnvironment(child);
     const endpoint = String(/export AWS_ENDPOINT_URL_LAMBDA=(http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1]);
     const lambda = new LambdaClient({
       endpoint,

@@ -419,15 +419,9 @@ describe('LocalControlPlane with a container image function', () => {
   let scratch: string;
   let calls: () => string[][];
 
-  beforeEach(async () => {
-    scratch = mkdtempSync(join(tmpdir(), 'image-plane-'));
-    process.env.FAKE_PODMAN_LOG = join(scratch, 'calls.jsonl');
-    calls = () =>
-      readFileSync(String(process.env.FAKE_PODMAN_LOG), 'utf8')
-        .trim()
-        .split('\n')
-        .map((line) => JSON.parse(line) as string[]);
-    plane = new LocalControlPlane({ launcher: new NoLauncher(), containerEngine: fakePodman });
+  /** A plane with the transcode image function and its task definition, run by `containerEngine`. */
+  const startWith = async (containerEngine: string) => {
+    plane = new LocalControlPlane({ launcher: new NoLauncher(), containerEngine });
     plane.registerFunction({
       name: 'transcode',
       image: 'localhost/transcode:1',
@@ -442,6 +436,17 @@ describe('LocalControlPlane with a container image function', () => {
       image: { function: 'localhost/transcode:1', runner: 'immortal-runner:local' },
     });
     await plane.start();
+  };
+
+  beforeEach(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'image-plane-'));
+    process.env.FAKE_PODMAN_LOG = join(scratch, 'calls.jsonl');
+    calls = () =>
+      readFileSync(String(process.env.FAKE_PODMAN_LOG), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as string[]);
+    await startWith(fakePodman);
   });
 
   afterEach(async () => {
@@ -580,15 +585,7 @@ describe('LocalControlPlane with a container image function', () => {
   it('says to install podman when there is none to run an image task with', async () => {
     // Prepare
     await plane.stop();
-    plane = new LocalControlPlane({ launcher: new NoLauncher(), containerEngine: '/nowhere/podman' });
-    plane.registerFunction({ name: 'transcode', image: 'localhost/transcode:1' });
-    plane.registerTaskDefinition({
-      family: 'transcode-runner',
-      containerName: 'runner',
-      environment: {},
-      image: { function: 'localhost/transcode:1', runner: 'immortal-runner:local' },
-    });
-    await plane.start();
+    await startWith('/nowhere/podman');
 
     // Act
     const stopped = await runImageTask();
