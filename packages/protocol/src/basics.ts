@@ -19,11 +19,5 @@ export {
   MAX_JOURNAL_STEPS,
   StepError,
 } from './journal.js';
-export {
-  DEFAULT_METRICS_NAMESPACE,
-  emfLine,
-  type MetricsSettings,
-  type MetricUnit,
-  readMetricsSettings,
-} from './metrics.js';
+export { DEFAULT_METRICS_NAMESPACE, type MetricsSettings, readMetricsSettings } from './metrics.js';
 export { ENV, type EnvName } from './names.js';

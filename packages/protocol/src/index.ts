@@ -16,6 +16,7 @@ export {
   destinationKind,
   destinationRecord,
 } from './destination-record.js';
+export { emfLine, type MetricUnit } from './emf.js';
 export {
   createEnvelope,
   ENVELOPE_KIND,
@@ -43,9 +44,7 @@ export {
 } from './journal.js';
 export {
   DEFAULT_METRICS_NAMESPACE,
-  emfLine,
   type MetricsSettings,
-  type MetricUnit,
   metricsProblem,
   readMetricsSettings,
 } from './metrics.js';

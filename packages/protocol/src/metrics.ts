@@ -1,12 +1,9 @@
 import { ENV } from './names.js';
 
 /**
- * CloudWatch embedded metric format (EMF): one JSON line that CloudWatch Logs turns into metrics,
- * as Powertools Metrics writes it. The wrapper writes one per handoff, the runner one per run.
+ * Where the wrapper's and the runner's metrics go, read and checked with the other settings; the
+ * lines themselves are written by `emf.ts`, which loads with the first handoff.
  */
-
-/** The units the wrapper and the runner use. */
-export type MetricUnit = 'Count' | 'Milliseconds' | 'Bytes';
 
 /**
  * Where the metrics go: their namespace and dimensions (by default `ImmortalLambda`, by function
@@ -64,44 +61,6 @@ export function metricsProblem(namespace: string, dimensions: Record<string, str
       return `the dimension ${name}'s value "${value}" must be 1 to 255 printable ASCII characters`;
   }
   return undefined;
-}
-
-/**
- * One EMF line: the `_aws` metadata (timestamp, namespace, one dimension set, the metric
- * definitions) and, at the root, each dimension's value, each metric's value and the properties.
- *
- * @example
- * ```ts
- * import { emfLine } from '@immortal-lambda/protocol';
- * console.log(emfLine({
- *   namespace: 'ImmortalLambda', dimensions: { FunctionName: 'report' }, timestamp: Date.now(),
- *   metrics: { Handoffs: { value: 1, unit: 'Count' } }, properties: { requestId: 'c0ffee' },
- * }));
- * ```
- */
-export function emfLine(input: {
-  namespace: string;
-  dimensions: Record<string, string>;
-  metrics: Record<string, { value: number; unit: MetricUnit }>;
-  properties?: Record<string, unknown>;
-  timestamp: number;
-}): string {
-  const metrics = Object.entries(input.metrics).filter(([, metric]) => Number.isFinite(metric.value));
-  return JSON.stringify({
-    ...input.properties,
-    ...input.dimensions,
-    ...Object.fromEntries(metrics.map(([name, metric]) => [name, metric.value])),
-    _aws: {
-      Timestamp: input.timestamp,
-      CloudWatchMetrics: [
-        {
-          Namespace: input.namespace,
-          Dimensions: [Object.keys(input.dimensions)],
-          Metrics: metrics.map(([name, metric]) => ({ Name: name, Unit: metric.unit })),
-        },
-      ],
-    },
-  });
 }
 
 /**

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { emfLine, readMetricsSettings } from '../../src/metrics.js';
+import { emfLine } from '../../src/emf.js';
+import { readMetricsSettings } from '../../src/metrics.js';
 
 /**
  * The embedded metric format's rules for a valid line: a root `_aws` object with a millisecond
