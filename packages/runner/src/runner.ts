@@ -2,14 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
-import {
-  ENV,
-  type Envelope,
-  emfLine,
-  GIVEN_JOURNAL,
-  type RunnerTimeline,
-  readMetricsSettings,
-} from '@immortal-lambda/protocol';
+import { ENV, type Envelope, emfLine, GIVEN_JOURNAL, type RunnerTimeline } from '@immortal-lambda/protocol';
 import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
 import { fetchCode } from './code.js';
 import { createContext } from './context.js';
@@ -187,11 +180,10 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
   // One EMF line per run (RunnerDuration, CodeFetch, DeadTime, Relaunches), by function name,
   // in the namespace and dimensions the wrapper passed; off with FARGATE_FALLBACK_METRICS=false.
   let codeFetchMs: number | undefined;
-  let deadTimeMs: number | undefined;
+  let timeline: RunnerTimeline | undefined;
   const metric = (code: ExitCode) => {
-    if (!envelope) return;
-    const { settings } = readMetricsSettings(deps.env);
-    if (!settings.enabled) return;
+    const settings = settingsRead?.metrics;
+    if (!envelope || !settings?.enabled) return;
     deps.write(
       emfLine({
         namespace: settings.namespace,
@@ -199,7 +191,7 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
         metrics: {
           RunnerDuration: { value: deps.now() - started, unit: 'Milliseconds' },
           ...(codeFetchMs !== undefined ? { CodeFetch: { value: codeFetchMs, unit: 'Milliseconds' } } : {}),
-          ...(deadTimeMs !== undefined ? { DeadTime: { value: deadTimeMs, unit: 'Milliseconds' } } : {}),
+          ...(timeline ? { DeadTime: { value: timeline.deadTimeMs, unit: 'Milliseconds' } } : {}),
           Relaunches: { value: (settingsRead?.attempt ?? 1) - 1, unit: 'Count' },
         },
         properties: {
@@ -488,7 +480,7 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
     }),
   );
   const handlerStarted = deps.now();
-  const timeline: RunnerTimeline = {
+  timeline = {
     handoffAt: ready.invocation.handedOffAt,
     ...(metadata.pullStartedAt !== undefined ? { pullStartedAt: metadata.pullStartedAt } : {}),
     ...(metadata.pullStoppedAt !== undefined ? { pullStoppedAt: metadata.pullStoppedAt } : {}),
@@ -499,7 +491,6 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
     deadTimeMs: handlerStarted - ready.invocation.handedOffAt,
   };
   recorder?.timeline(timeline);
-  deadTimeMs = timeline.deadTimeMs;
   log('INFO', 'Calling the handler', {
     ...ids(),
     remainingMs: context.getRemainingTimeInMillis(),

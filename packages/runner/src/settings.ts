@@ -1,4 +1,10 @@
-import { DEFAULT_OUTCOME_PREFIX, ENV, isS3Uri } from '@immortal-lambda/protocol';
+import {
+  DEFAULT_OUTCOME_PREFIX,
+  ENV,
+  isS3Uri,
+  type MetricsSettings,
+  readMetricsSettings,
+} from '@immortal-lambda/protocol';
 import { BadInputError } from './errors.js';
 
 /**
@@ -79,6 +85,8 @@ export interface RunnerSettings {
   /** `FARGATE_FALLBACK_TASK_ROOT` was set (an image function's code is then looked for there). */
   taskRootGiven: boolean;
   layersRoot: string;
+  /** Where the run's EMF line goes (namespace, dimensions), or off: as the wrapper passed them. */
+  metrics: MetricsSettings;
   maxRuntimeMs: number;
   stopGraceMs: number;
   aws: AwsCallBounds;
@@ -121,6 +129,8 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     taskRoot: env[ENV.taskRoot]?.trim() || '/var/task',
     taskRootGiven: Boolean(env[ENV.taskRoot]?.trim()),
     layersRoot: env[ENV.layersRoot]?.trim() || '/opt',
+    // The wrapper refuses malformed metrics settings; the runner writes with what it can read.
+    metrics: readMetricsSettings(env).settings,
     // At most what a timer can wait (2^31 - 1 ms, about 24.8 days).
     maxRuntimeMs: integer(ENV.maxRuntimeMs, DEFAULT_MAX_RUNTIME_MS, 1, 2_147_483_647),
     stopGraceMs: integer(ENV.stopGraceMs, DEFAULT_STOP_GRACE_MS, 0, MAX_STOP_GRACE_MS),
