@@ -116,8 +116,6 @@ export class LocalControlPlane extends EventEmitter {
           : this.emit(event, payload),
       metadataUrl: () => `${this.url}/v4`,
       containerEngine: options.containerEngine ?? 'podman',
-      definitionOf: (task) =>
-        this.#taskDefinitions.get(/task-definition\/([^:]+)/.exec(task.taskDefinitionArn)?.[1] ?? ''),
       failsToStart: () => {
         if ((this.faults.failToStart ?? 0) <= 0) return false;
         this.faults.failToStart = (this.faults.failToStart ?? 0) - 1;
@@ -312,7 +310,7 @@ export class LocalControlPlane extends EventEmitter {
       JSON.stringify({
         Cluster: task.clusterArn,
         TaskARN: task.arn,
-        Family: /task-definition\/([^:]+)/.exec(task.taskDefinitionArn)?.[1],
+        Family: task.family,
         DesiredStatus: task.desiredStatus,
         KnownStatus: task.lastStatus,
         LaunchType: 'FARGATE',

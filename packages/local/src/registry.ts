@@ -73,8 +73,6 @@ export interface FunctionSpec {
   folder?: string;
   /** The code as a zip, instead of a folder (served as it is, however it is built). */
   zip?: Buffer;
-  /** `Image` functions have no zip: GetFunction answers with an image URI, as Lambda does. */
-  packageType?: 'Zip' | 'Image';
   /**
    * A container image function: the local image (as podman names it) that holds its code. Its
    * handler is the image's command unless `handler` or `imageConfig.command` says otherwise.
@@ -137,29 +135,34 @@ export class FunctionRegistry {
         throw new RegistrationError(`function ${spec.name}: layer ${layer} is not registered`);
     }
     const zip = spec.zip ?? zipFolder(folder as string);
-    const version = spec.version ?? '1';
-    const fn: LocalFunction = {
-      name: spec.name,
-      version,
-      arn: `arn:aws:lambda:${this.region}:${ACCOUNT}:function:${spec.name}`,
+    return this.#add({
+      ...this.#common(spec),
       handler: spec.handler,
       // The Node this plane runs on, so that the runner (the same Node, locally) accepts it.
       runtime: spec.runtime ?? `nodejs${process.versions.node.split('.')[0]}.x`,
-      memorySize: spec.memorySize ?? 1024,
-      timeout: spec.timeout ?? 900,
-      environment: spec.environment ?? {},
       layers: spec.layers ?? [],
       zip,
       sha256: spec.codeSha256 ?? codeSha256(zip),
       folder,
-      packageType: spec.packageType ?? 'Zip',
+      packageType: 'Zip',
       image: undefined,
       imageConfig: undefined,
+    });
+  }
+
+  /** What every function version has, whatever its package type. */
+  #common(spec: FunctionSpec) {
+    return {
+      name: spec.name,
+      version: spec.version ?? '1',
+      arn: `arn:aws:lambda:${this.region}:${ACCOUNT}:function:${spec.name}`,
+      memorySize: spec.memorySize ?? 1024,
+      timeout: spec.timeout ?? 900,
+      environment: spec.environment ?? {},
       architecture: spec.architecture ?? 'x86_64',
       environmentError: spec.environmentError,
       destinations: spec.destinations,
     };
-    return this.#add(fn);
   }
 
   #add(fn: LocalFunction): LocalFunction {
@@ -178,17 +181,11 @@ export class FunctionRegistry {
     if (spec.layers !== undefined && spec.layers.length > 0) {
       throw new RegistrationError(`function ${spec.name}: container image functions have no layers`);
     }
-    const version = spec.version ?? '1';
     return this.#add({
-      name: spec.name,
-      version,
-      arn: `arn:aws:lambda:${this.region}:${ACCOUNT}:function:${spec.name}`,
+      ...this.#common(spec),
       // Lambda reports no handler for an image: it is the image's command (or its override).
       handler: spec.handler ?? spec.imageConfig?.command?.[0] ?? '',
       runtime: '',
-      memorySize: spec.memorySize ?? 1024,
-      timeout: spec.timeout ?? 900,
-      environment: spec.environment ?? {},
       layers: [],
       zip: Buffer.alloc(0),
       sha256: spec.codeSha256 ?? createHash('sha256').update(image).digest('hex'),
@@ -196,9 +193,6 @@ export class FunctionRegistry {
       packageType: 'Image',
       image,
       imageConfig: spec.imageConfig,
-      architecture: spec.architecture ?? 'x86_64',
-      environmentError: spec.environmentError,
-      destinations: spec.destinations,
     });
   }
 

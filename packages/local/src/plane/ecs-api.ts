@@ -212,6 +212,8 @@ export class EcsApi {
       cluster,
       clusterArn: this.#arn(`cluster/${cluster}`),
       taskDefinitionArn: this.#arn(`task-definition/${definition.family}:1`),
+      family: definition.family,
+      image: definition.image,
       containerName: definition.containerName,
       lastStatus: 'PROVISIONING',
       desiredStatus: 'RUNNING',

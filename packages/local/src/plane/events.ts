@@ -60,7 +60,7 @@ export function taskStateChange(task: LocalTask, region: string, version: number
       clusterArn: task.clusterArn,
       taskArn: task.arn,
       taskDefinitionArn: task.taskDefinitionArn,
-      group: `family:${/task-definition\/([^:]+)/.exec(task.taskDefinitionArn)?.[1] ?? ''}`,
+      group: `family:${task.family}`,
       lastStatus: task.lastStatus,
       desiredStatus: task.desiredStatus,
       launchType: 'FARGATE',

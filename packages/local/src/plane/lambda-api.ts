@@ -84,15 +84,14 @@ export class LambdaApi {
         ...(fn.environmentError
           ? { KMSKeyArn: `arn:aws:kms:${this.#ctx.region}:${ACCOUNT}:key/environment` }
           : {}),
+        // Unset overrides are left out of the answer (JSON drops undefined), as Lambda leaves them.
         ...(image && fn.imageConfig
           ? {
               ImageConfigResponse: {
                 ImageConfig: {
-                  ...(fn.imageConfig.command ? { Command: fn.imageConfig.command } : {}),
-                  ...(fn.imageConfig.entryPoint ? { EntryPoint: fn.imageConfig.entryPoint } : {}),
-                  ...(fn.imageConfig.workingDirectory
-                    ? { WorkingDirectory: fn.imageConfig.workingDirectory }
-                    : {}),
+                  Command: fn.imageConfig.command,
+                  EntryPoint: fn.imageConfig.entryPoint,
+                  WorkingDirectory: fn.imageConfig.workingDirectory,
                 },
               },
             }

@@ -80,6 +80,10 @@ export interface LocalTask {
   cluster: string;
   clusterArn: string;
   taskDefinitionArn: string;
+  /** The task definition's family. */
+  family: string;
+  /** An image function's task: the images its task definition names (see {@link TaskDefinition}). */
+  image: TaskDefinition['image'];
   containerName: string;
   lastStatus: TaskStatus;
   desiredStatus: 'RUNNING' | 'STOPPED';

@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENV } from '@immortal-lambda/protocol';
 import { FunctionImageLauncher, type LaunchedTask, type TaskLauncher } from '../launcher.js';
-import type { LocalTask, TaskDefinition } from './model.js';
+import type { LocalTask } from './model.js';
 
 /** How the task lifecycle reaches the rest of the plane. */
 export interface TaskLifecycleDependencies {
@@ -18,8 +18,6 @@ export interface TaskLifecycleDependencies {
   metadataUrl: () => string;
   /** Counts a task start against the `failToStart` fault; true when this one must fail. */
   failsToStart: () => boolean;
-  /** The task definition a task was started from. */
-  definitionOf: (task: LocalTask) => TaskDefinition | undefined;
   /** The container engine for image functions' tasks (podman or a stand-in). */
   containerEngine: string;
 }
@@ -84,7 +82,7 @@ export class TaskLifecycle {
       ECS_CONTAINER_METADATA_URI_V4: `${this.#deps.metadataUrl()}/${task.id}`,
       ...task.environment,
     };
-    const image = this.#deps.definitionOf(task)?.image;
+    const { image } = task;
     const launcher = image
       ? new FunctionImageLauncher({
           functionImage: image.function,
