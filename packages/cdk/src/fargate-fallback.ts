@@ -283,38 +283,26 @@ export class FargateFallback extends Construct {
           BASE_IMAGE: props.runnerBaseImage ?? (image ? IMAGE_FUNCTION_RUNNER_BASE : lambdaBaseImage(fn)),
         },
       });
-    const runnerSettings = {
+    if (!image && props.functionImage) {
+      throw new Error(
+        `FargateFallback: functionImage is for container image functions, and ${fn.node.path} is a zip function: its runner fetches the code; leave functionImage out`,
+      );
+    }
+    // A zip function's task runs the runner image; an image function's runs its own image, with
+    // the runner brought in beside it and run by the image's own node (the image is not rebuilt).
+    const install = image
+      ? this.#runnerInstall(runnerImage, logging(IMAGE_TASK.installContainer))
+      : undefined;
+    const runner = this.taskDefinition.addContainer(DEFAULT_CONTAINER_NAME, {
+      containerName: DEFAULT_CONTAINER_NAME,
+      image: image ? (props.functionImage ?? functionImageAsset(fn)) : runnerImage,
+      ...(image ? { entryPoint: [...IMAGE_TASK.entryPoint] } : {}),
+      logging: logging(DEFAULT_CONTAINER_NAME),
       stopTimeout: Duration.seconds(120),
       environment: { [ENV.stopGraceMs]: '110000' },
-    };
-    let runner: ecs.ContainerDefinition;
-    if (image) {
-      // The function's own image runs the handler, with the runner brought in beside it: an
-      // install container copies it from the runner image into a volume both share, and the
-      // function's container starts once that has succeeded, its entry point replaced by the
-      // runner on the volume, run by the image's own node. The user's image is not rebuilt.
-      this.taskDefinition.addVolume({ name: IMAGE_TASK.volume });
-      const install = this.taskDefinition.addContainer(IMAGE_TASK.installContainer, {
-        containerName: IMAGE_TASK.installContainer,
-        image: runnerImage,
-        essential: false,
-        user: IMAGE_TASK.installUser,
-        entryPoint: [...IMAGE_TASK.installEntryPoint],
-        command: [...IMAGE_TASK.installCommand],
-        logging: logging(IMAGE_TASK.installContainer),
-      });
-      install.addMountPoints({
-        sourceVolume: IMAGE_TASK.volume,
-        containerPath: IMAGE_TASK.mount,
-        readOnly: false,
-      });
-      runner = this.taskDefinition.addContainer(DEFAULT_CONTAINER_NAME, {
-        containerName: DEFAULT_CONTAINER_NAME,
-        image: props.functionImage ?? functionImageAsset(fn),
-        entryPoint: [...IMAGE_TASK.entryPoint],
-        logging: logging(DEFAULT_CONTAINER_NAME),
-        ...runnerSettings,
-      });
+    });
+    if (install) {
+      // The function's container starts once the runner is in place, and reads it only.
       runner.addMountPoints({
         sourceVolume: IMAGE_TASK.volume,
         containerPath: IMAGE_TASK.mount,
@@ -323,18 +311,6 @@ export class FargateFallback extends Construct {
       runner.addContainerDependencies({
         container: install,
         condition: ecs.ContainerDependencyCondition.SUCCESS,
-      });
-    } else {
-      if (props.functionImage) {
-        throw new Error(
-          `FargateFallback: functionImage is for container image functions, and ${fn.node.path} is a zip function: its runner fetches the code; leave functionImage out`,
-        );
-      }
-      runner = this.taskDefinition.addContainer(DEFAULT_CONTAINER_NAME, {
-        containerName: DEFAULT_CONTAINER_NAME,
-        image: runnerImage,
-        logging: logging(DEFAULT_CONTAINER_NAME),
-        ...runnerSettings,
       });
     }
 
@@ -347,7 +323,7 @@ export class FargateFallback extends Construct {
         cpu: 32,
         memoryReservationMiB: 64,
         portMappings: [{ containerPort: 2000, protocol: ecs.Protocol.UDP }],
-        logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'xray-daemon', logGroup: this.logGroup }),
+        logging: logging('xray-daemon'),
       });
       runner.addEnvironment('AWS_XRAY_DAEMON_ADDRESS', '127.0.0.1:2000');
     }
@@ -651,6 +627,29 @@ export class FargateFallback extends Construct {
         });
       }
     }
+  }
+
+  /**
+   * An image function's task: the volume its containers share, and the install container that
+   * copies the runner from the runner image into it (as root, the volume's owner) and exits.
+   */
+  #runnerInstall(runnerImage: ecs.ContainerImage, logging: ecs.LogDriver): ecs.ContainerDefinition {
+    this.taskDefinition.addVolume({ name: IMAGE_TASK.volume });
+    const install = this.taskDefinition.addContainer(IMAGE_TASK.installContainer, {
+      containerName: IMAGE_TASK.installContainer,
+      image: runnerImage,
+      essential: false,
+      user: IMAGE_TASK.installUser,
+      entryPoint: [...IMAGE_TASK.installEntryPoint],
+      command: [...IMAGE_TASK.installCommand],
+      logging,
+    });
+    install.addMountPoints({
+      sourceVolume: IMAGE_TASK.volume,
+      containerPath: IMAGE_TASK.mount,
+      readOnly: false,
+    });
+    return install;
   }
 
   #createVpc(networking: FallbackNetworking, extra: readonly ec2.InterfaceVpcEndpointAwsService[]): ec2.Vpc {
