@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 
 /** The parts of an `X-Amzn-Trace-Id` header the runner continues. */
 export interface TraceContext {
@@ -108,10 +107,12 @@ export function daemonAddress(value: string | undefined): { host: string; port: 
  * await sendSegment(segment, { host: '127.0.0.1', port: 2000 });
  * ```
  */
-export function sendSegment(
+export async function sendSegment(
   segment: Record<string, unknown>,
   to: { host: string; port: number },
 ): Promise<boolean> {
+  // Loaded by a traced run only: an untraced one never opens a socket.
+  const { createSocket } = await import('node:dgram');
   return new Promise((resolve) => {
     const socket = createSocket(to.host.includes(':') ? 'udp6' : 'udp4');
     const done = (sent: boolean) => {
