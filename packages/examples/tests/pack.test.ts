@@ -1,5 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,6 +26,26 @@ const pnpm = () => {
   return existsSync(local) ? local : 'pnpm';
 };
 
+/**
+ * The AWS SDK's packages at the versions the workspace's lockfile holds (those it holds in one
+ * version), for npm's `overrides`: the consumer installs the SDK the tests ran with, not whatever
+ * the registry offers that day (a client's ranges can reach a release the registry cannot serve).
+ */
+function lockedSdkVersions(): Record<string, string> {
+  const lock = readFileSync(join(root, 'pnpm-lock.yaml'), 'utf8');
+  const versions = new Map<string, Set<string>>();
+  for (const [, name, version] of lock.matchAll(
+    /^ {2}'?(@(?:aws-sdk|smithy|aws-crypto)\/[^@'\s]+)@(\d[^('\s:]*)/gm,
+  )) {
+    const seen = versions.get(name as string) ?? new Set<string>();
+    seen.add(version as string);
+    versions.set(name as string, seen);
+  }
+  return Object.fromEntries(
+    [...versions].filter(([, seen]) => seen.size === 1).map(([name, seen]) => [name, [...seen][0] as string]),
+  );
+}
+
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'immortal-consumer-'));
   packs = join(scratch, 'packs');
@@ -31,7 +59,10 @@ beforeAll(async () => {
   // A project outside the workspace, as a user's would be, installing what would be published.
   const project = join(scratch, 'project');
   mkdirSync(project);
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+  writeFileSync(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'consumer', private: true, overrides: lockedSdkVersions() }),
+  );
   await run(
     'npm',
     [
