@@ -95,16 +95,14 @@ const OPTION_NAMES = [
   'random',
 ] as const;
 
-const CLUSTER_NAME = /^[A-Za-z0-9_-]{1,255}$/;
+const NAME = /^[A-Za-z0-9_-]{1,255}$/;
 const CLUSTER_ARN = /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster\/[A-Za-z0-9_-]{1,255}$/;
 const TASK_DEFINITION = /^[A-Za-z0-9_-]{1,255}(:\d+)?$/;
 const TASK_DEFINITION_ARN =
   /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/[A-Za-z0-9_-]{1,255}(:\d+)?$/;
-const SUBNET = /^subnet-[0-9a-f]{8,17}$/;
-const SECURITY_GROUP = /^sg-[0-9a-f]{8,17}$/;
-const PAYLOAD_PREFIX = /^[A-Za-z0-9!_.*'()/-]*$/;
-const TRUE = new Set(['true', '1', 'yes']);
-const FALSE = new Set(['false', '0', 'no', '']);
+const PAYLOAD_PREFIX = /^(?!\/)(?!.*\/\/)[A-Za-z0-9!_.*'()/-]*$/;
+const TRUE = ['true', '1', 'yes'];
+const FALSE = ['false', '0', 'no', ''];
 
 const kind = (value: unknown) =>
   value === null
@@ -127,18 +125,23 @@ export function bucketNameProblem(name: string): string | undefined {
     return 'may hold only lowercase letters, digits, dots and hyphens, and must start and end with a letter or digit';
   if (name.includes('..')) return 'may not hold two dots in a row';
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) return 'is shaped like an IP address';
-  const prefix = ['xn--', 'sthree-', 'amzn-s3-demo-'].find((p) => name.startsWith(p));
-  if (prefix) return `starts with "${prefix}", which S3 reserves`;
-  const suffix = ['-s3alias', '--ol-s3', '.mrap', '--x-s3', '--table-s3'].find((p) => name.endsWith(p));
-  if (suffix) return `ends with "${suffix}", which S3 reserves`;
-  return undefined;
+  const reserved =
+    name.match(/^(xn--|sthree-|amzn-s3-demo-)/)?.[0] ??
+    name.match(/(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/)?.[0];
+  return reserved && `${name.startsWith(reserved) ? 'starts' : 'ends'} with "${reserved}", which S3 reserves`;
 }
 
-/** Reads one setting at a time from options over environment, collecting every problem. */
+/** A setting that has an option and an environment variable of the same name. */
+type Setting = keyof typeof ENV & keyof FargateFallbackOptions;
+
+/**
+ * Reads one setting at a time, its option over its environment variable, collecting every
+ * problem, each naming the variable.
+ */
 class SettingsReader {
   readonly problems: string[] = [];
   /** The settings whose option had the wrong type: reported already, so not "missing" too. */
-  readonly mistyped = new Set<string>();
+  readonly #mistypedNames = new Set<Setting>();
   readonly #options: Options;
   readonly #env: Env;
 
@@ -147,84 +150,106 @@ class SettingsReader {
     this.#env = env;
   }
 
-  /** A string option, or its environment variable; blank counts as unset. */
-  text(name: string, variable: string): string | undefined {
-    const option = this.#options[name];
-    if (option !== undefined) {
-      if (typeof option !== 'string') {
-        this.#refuse(name, `${name} must be a string, got ${kind(option)} (${variable})`);
-        return undefined;
-      }
-      return option.trim() === '' ? undefined : option.trim();
-    }
-    const value = this.#env[variable]?.trim();
-    return value === '' ? undefined : value;
+  /** Records a problem with a setting; its variable is named after it. */
+  problem(name: Setting, text: string): void {
+    this.problems.push(`${text} (${ENV[name]})`);
   }
 
-  /** A boolean option, or the same words the environment variable takes: true/false, 1/0, yes/no. */
-  flag(name: string, variable: string): boolean | undefined {
+  /** Records that a required setting is missing, unless its option was of the wrong type. */
+  missing(name: Setting, what: string): void {
+    if (!this.#mistypedNames.has(name))
+      this.problem(name, `${name} is missing: set the "${name}" option or the variable to ${what}`);
+  }
+
+  /** The option when given, else the variable; blank counts as unset. */
+  #raw(name: Setting): unknown {
     const option = this.#options[name];
-    if (typeof option === 'boolean') return option;
-    const from = option !== undefined ? `${name}` : variable;
-    const raw = option !== undefined ? option : this.#env[variable];
-    if (raw === undefined) return undefined;
-    if (typeof raw !== 'string') {
-      this.#refuse(name, `${name} must be true or false, got ${kind(raw)} (${variable})`);
-      return undefined;
-    }
-    const value = raw.trim().toLowerCase();
-    if (TRUE.has(value)) return true;
-    if (FALSE.has(value)) return false;
-    this.problems.push(`${from} is "${raw}": use true or false`);
+    const raw = option !== undefined ? option : this.#env[ENV[name]];
+    return typeof raw === 'string' && raw.trim() === '' ? undefined : raw;
+  }
+
+  /** Records a problem of type, after which the setting is not reported missing too. */
+  #mistyped(name: Setting, text: string): undefined {
+    this.#mistypedNames.add(name);
+    this.problem(name, text);
     return undefined;
   }
 
-  /** A list option (an array of strings, or one comma-separated string), or its variable. */
-  list(name: string, variable: string): string[] {
+  /** A string setting, trimmed. */
+  text(name: Setting): string | undefined {
+    const raw = this.#raw(name);
+    return typeof raw === 'string' || raw === undefined
+      ? raw?.trim()
+      : this.#mistyped(name, `${name} must be a string, got ${kind(raw)}`);
+  }
+
+  /** A boolean option, or the same words the variable takes: true/false, 1/0, yes/no. */
+  flag(name: Setting): boolean | undefined {
     const option = this.#options[name];
-    let items: unknown[];
-    if (option === undefined) items = (this.#env[variable] ?? '').split(',');
-    else if (typeof option === 'string') items = option.split(',');
-    else if (Array.isArray(option)) items = option;
-    else {
-      this.#refuse(
+    const raw = option !== undefined ? option : this.#env[ENV[name]];
+    if (raw === undefined || typeof raw === 'boolean') return raw;
+    if (typeof raw !== 'string')
+      return this.#mistyped(name, `${name} must be true or false, got ${kind(raw)}`);
+    const value = raw.trim().toLowerCase();
+    if (TRUE.includes(value)) return true;
+    if (FALSE.includes(value)) return false;
+    this.problem(name, `${name} is "${raw}": use true or false`);
+    return undefined;
+  }
+
+  /**
+   * A list (an array of strings, or one comma-separated string), each item matching `pattern`
+   * (else it is not `item`), at most `max` of them.
+   */
+  list(name: Setting, pattern: RegExp, item: string, max: number): string[] {
+    const raw = this.#raw(name);
+    const items: unknown[] =
+      raw === undefined ? [] : typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : [raw];
+    const bad = items.find((each) => typeof each !== 'string');
+    if (bad !== undefined) {
+      this.#mistyped(
         name,
-        `${name} must be an array of strings or a comma-separated string, got ${kind(option)} (${variable})`,
+        Array.isArray(raw)
+          ? `${name} must hold strings only, got ${kind(bad)}`
+          : `${name} must be an array of strings or a comma-separated string, got ${kind(raw)}`,
       );
       return [];
     }
-    const bad = items.find((item) => typeof item !== 'string');
-    if (bad !== undefined) {
-      this.#refuse(name, `${name} must hold strings only, got ${kind(bad)} (${variable})`);
-      return [];
-    }
-    return (items as string[]).map((item) => item.trim()).filter((item) => item.length > 0);
+    const list = (items as string[]).map((each) => each.trim()).filter((each) => each !== '');
+    for (const each of list) if (!pattern.test(each)) this.problem(name, `"${each}" is not ${item}`);
+    if (list.length > max) this.problem(name, `${list.length} ${name} given; RunTask accepts at most ${max}`);
+    return list;
   }
 
-  #refuse(name: string, problem: string): void {
-    this.mistyped.add(name);
-    this.problems.push(problem);
+  /** One of a few words, compared once `normalize` made it so; `fallback` when unset. */
+  oneOf<T extends string>(
+    name: Setting,
+    words: readonly T[],
+    fallback: T,
+    normalize: (raw: string) => string,
+  ): T {
+    const raw = this.text(name);
+    if (raw === undefined) return fallback;
+    const word = words.find((each) => each === normalize(raw));
+    if (word === undefined)
+      this.problem(name, `${name} "${normalize(raw)}" is not one of ${words.join(' | ')}`);
+    return word ?? fallback;
   }
 
-  /** A whole number option (a number, or a string of decimal digits), or its variable. */
-  integer(name: string, variable: string, min: number, max: number): number | undefined {
-    const option = this.#options[name];
-    const raw = option !== undefined ? option : this.#env[variable];
-    if (raw === undefined || (typeof raw === 'string' && raw.trim() === '')) return undefined;
+  /** A whole number of milliseconds (a number, or a string of decimal digits). */
+  integer(name: Setting, min: number, max: number): number | undefined {
+    const raw = this.#raw(name);
+    if (raw === undefined) return undefined;
     const value =
       typeof raw === 'number'
         ? raw
-        : typeof raw === 'string' && /^\d+$/.test(raw.trim())
-          ? Number(raw.trim())
+        : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw)
+          ? Number(raw)
           : Number.NaN;
-    if (!Number.isInteger(value) || value < min || value > max) {
-      const shown = typeof raw === 'string' || typeof raw === 'number' ? `"${raw}"` : kind(raw);
-      this.problems.push(
-        `${name} ${shown} must be a whole number of milliseconds from ${min} to ${max} (${variable})`,
-      );
-      return undefined;
-    }
-    return value;
+    if (Number.isInteger(value) && value >= min && value <= max) return value;
+    const shown = typeof raw === 'string' || typeof raw === 'number' ? `"${raw}"` : kind(raw);
+    this.problem(name, `${name} ${shown} must be a whole number of milliseconds from ${min} to ${max}`);
+    return undefined;
   }
 }
 
@@ -306,7 +331,7 @@ function distance(a: string, b: string): number {
 export function resolveMode(options: FargateFallbackOptions, env: Env): FallbackMode {
   if (env[ENV.runner] === '1') return 'runner';
   const reader = new SettingsReader(options as Options, env);
-  const disabled = reader.flag('disabled', ENV.disabled);
+  const disabled = reader.flag('disabled');
   if (reader.problems.length > 0) throw new ConfigurationError(reader.problems);
   return disabled ? 'disabled' : 'active';
 }
@@ -319,129 +344,84 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
   const reader = new SettingsReader(options as Options, env);
   const { problems } = reader;
 
-  const cluster = reader.text('cluster', ENV.cluster);
-  if (cluster === undefined) {
-    if (!reader.mistyped.has('cluster'))
-      problems.push(
-        `cluster is missing: set the "cluster" option or ${ENV.cluster} to the ECS cluster name or ARN`,
-      );
-  } else if (TASK_DEFINITION_ARN.test(cluster)) {
-    problems.push(`cluster "${cluster}" is a task definition ARN, not a cluster (${ENV.cluster})`);
-  } else if (!CLUSTER_NAME.test(cluster) && !CLUSTER_ARN.test(cluster)) {
-    problems.push(
-      `cluster "${cluster}" is neither a cluster name (letters, digits, - and _) nor an ECS cluster ARN (${ENV.cluster})`,
+  const cluster = reader.text('cluster');
+  const clusterIs = 'a cluster name (letters, digits, - and _) or ECS cluster ARN';
+  if (cluster === undefined) reader.missing('cluster', clusterIs);
+  else if (!NAME.test(cluster) && !CLUSTER_ARN.test(cluster))
+    reader.problem(
+      'cluster',
+      `cluster "${cluster}" is ${TASK_DEFINITION_ARN.test(cluster) ? 'a task definition ARN, not' : 'not'} ${clusterIs}`,
     );
-  }
 
-  const taskDefinition = reader.text('taskDefinition', ENV.taskDefinition);
-  if (taskDefinition === undefined) {
-    if (!reader.mistyped.has('taskDefinition'))
-      problems.push(
-        `taskDefinition is missing: set the "taskDefinition" option or ${ENV.taskDefinition} to the runner's task definition (family, family:revision or ARN)`,
-      );
-  } else if (CLUSTER_ARN.test(taskDefinition)) {
-    problems.push(
-      `taskDefinition "${taskDefinition}" is a cluster ARN, not a task definition (${ENV.taskDefinition})`,
+  const taskDefinition = reader.text('taskDefinition');
+  const taskDefinitionIs = "a task definition: the runner's family, family:revision or ARN";
+  if (taskDefinition === undefined) reader.missing('taskDefinition', taskDefinitionIs);
+  else if (!TASK_DEFINITION.test(taskDefinition) && !TASK_DEFINITION_ARN.test(taskDefinition))
+    reader.problem(
+      'taskDefinition',
+      `taskDefinition "${taskDefinition}" is ${CLUSTER_ARN.test(taskDefinition) ? 'a cluster ARN, not' : 'not'} ${taskDefinitionIs}`,
     );
-  } else if (!TASK_DEFINITION.test(taskDefinition) && !TASK_DEFINITION_ARN.test(taskDefinition)) {
-    problems.push(
-      `taskDefinition "${taskDefinition}" is not a family, family:revision or task definition ARN (${ENV.taskDefinition})`,
+
+  const containerName = reader.text('containerName') ?? DEFAULT_CONTAINER_NAME;
+  if (!NAME.test(containerName))
+    reader.problem(
+      'containerName',
+      `containerName "${containerName}" is not a container name (letters, digits, - and _)`,
     );
-  }
 
-  const containerName = reader.text('containerName', ENV.containerName) ?? DEFAULT_CONTAINER_NAME;
-  if (!/^[A-Za-z0-9_-]{1,255}$/.test(containerName)) {
-    problems.push(`containerName "${containerName}" is not a valid container name (${ENV.containerName})`);
-  }
+  const subnets = reader.list(
+    'subnets',
+    /^subnet-[0-9a-f]{8,17}$/,
+    'a subnet id like subnet-0123456789abcdef0',
+    16,
+  );
+  if (subnets.length === 0)
+    reader.missing('subnets', 'comma-separated subnet ids (Fargate tasks need awsvpc networking)');
+  const securityGroups = reader.list(
+    'securityGroups',
+    /^sg-[0-9a-f]{8,17}$/,
+    'a security group id like sg-0123456789abcdef0',
+    5,
+  );
 
-  const subnets = reader.list('subnets', ENV.subnets);
-  if (subnets.length === 0 && !reader.mistyped.has('subnets')) {
-    problems.push(
-      `subnets are missing: set the "subnets" option or ${ENV.subnets} to comma-separated subnet ids (Fargate tasks need awsvpc networking)`,
+  const assignPublicIp = reader.flag('assignPublicIp') ?? false;
+  const capacity = reader.oneOf('capacity', CAPACITY_OPTIONS, 'FARGATE', (raw) =>
+    raw.toUpperCase().replace(/\s+/g, ''),
+  );
+
+  const payloadBucket = reader.text('payloadBucket');
+  const bucketProblem = payloadBucket && bucketNameProblem(payloadBucket);
+  if (bucketProblem)
+    reader.problem(
+      'payloadBucket',
+      `payloadBucket "${payloadBucket}" is not a valid S3 bucket name: it ${bucketProblem}`,
     );
-  }
-  for (const subnet of subnets) {
-    if (!SUBNET.test(subnet))
-      problems.push(`"${subnet}" is not a subnet id like subnet-0123456789abcdef0 (${ENV.subnets})`);
-  }
-  if (subnets.length > 16)
-    problems.push(`${subnets.length} subnets given; RunTask accepts at most 16 (${ENV.subnets})`);
-
-  const securityGroups = reader.list('securityGroups', ENV.securityGroups);
-  for (const group of securityGroups) {
-    if (!SECURITY_GROUP.test(group)) {
-      problems.push(
-        `"${group}" is not a security group id like sg-0123456789abcdef0 (${ENV.securityGroups})`,
-      );
-    }
-  }
-  if (securityGroups.length > 5) {
-    problems.push(
-      `${securityGroups.length} security groups given; RunTask accepts at most 5 (${ENV.securityGroups})`,
+  const needsBucket = (what: string) =>
+    reader.problem(
+      'payloadBucket',
+      `${what} but no payload bucket is set: set the "payloadBucket" option or the variable`,
     );
-  }
 
-  const assignPublicIp = reader.flag('assignPublicIp', ENV.assignPublicIp) ?? false;
-
-  const capacityRaw = reader.text('capacity', ENV.capacity)?.toUpperCase().replace(/\s+/g, '') ?? 'FARGATE';
-  const capacity = CAPACITY_OPTIONS.find((c) => c === capacityRaw);
-  if (capacity === undefined) {
-    problems.push(
-      `capacity "${capacityRaw}" is not one of ${CAPACITY_OPTIONS.join(' | ')} (${ENV.capacity})`,
+  const payloadPrefix = reader.text('payloadPrefix') ?? DEFAULT_PAYLOAD_PREFIX;
+  if (payloadPrefix.length > MAX_PAYLOAD_PREFIX_LENGTH)
+    reader.problem(
+      'payloadPrefix',
+      `payloadPrefix is ${payloadPrefix.length} characters long; use at most ${MAX_PAYLOAD_PREFIX_LENGTH}, so that the envelope's key stays within S3's 1,024 bytes`,
     );
-  }
-
-  const payloadBucket = reader.text('payloadBucket', ENV.payloadBucket);
-  const bucketProblem = payloadBucket === undefined ? undefined : bucketNameProblem(payloadBucket);
-  if (bucketProblem !== undefined) {
-    problems.push(
-      `payloadBucket "${payloadBucket}" is not a valid S3 bucket name: it ${bucketProblem} (${ENV.payloadBucket})`,
+  else if (!PAYLOAD_PREFIX.test(payloadPrefix))
+    reader.problem(
+      'payloadPrefix',
+      `payloadPrefix "${payloadPrefix}" may hold only letters, digits and ! _ . * ' ( ) / -, without a leading or doubled /`,
     );
-  }
 
-  const prefixOption = reader.text('payloadPrefix', ENV.payloadPrefix);
-  let payloadPrefix = DEFAULT_PAYLOAD_PREFIX;
-  if (prefixOption !== undefined) {
-    if (prefixOption.length > MAX_PAYLOAD_PREFIX_LENGTH) {
-      problems.push(
-        `payloadPrefix is ${prefixOption.length} characters long; use at most ${MAX_PAYLOAD_PREFIX_LENGTH}, so that the envelope's key stays within S3's 1,024 bytes`,
-      );
-    } else if (
-      !PAYLOAD_PREFIX.test(prefixOption) ||
-      prefixOption.startsWith('/') ||
-      prefixOption.includes('//')
-    ) {
-      problems.push(
-        `payloadPrefix "${prefixOption}" may hold only letters, digits and ! _ . * ' ( ) / -, without a leading or doubled /`,
-      );
-    } else {
-      payloadPrefix = prefixOption;
-    }
-  }
-
-  const marginMs =
-    reader.integer('marginMs', ENV.marginMs, MIN_MARGIN_MS, MAX_LAMBDA_TIMEOUT_MS - 1) ?? DEFAULT_MARGIN_MS;
-
-  const transportRaw = reader.text('envelopeTransport', ENV.envelopeTransport)?.toLowerCase() ?? 'auto';
-  const envelopeTransport = ENVELOPE_TRANSPORTS.find((t) => t === transportRaw);
-  if (envelopeTransport === undefined) {
-    problems.push(
-      `envelopeTransport "${transportRaw}" is not one of ${ENVELOPE_TRANSPORTS.join(' | ')} (${ENV.envelopeTransport})`,
-    );
-  } else if (envelopeTransport === 's3' && payloadBucket === undefined) {
-    problems.push(
-      `envelopeTransport is s3 but no payload bucket is set: set the "payloadBucket" option or ${ENV.payloadBucket}`,
-    );
-  }
-
-  const maxInLambdaMs = reader.integer('maxInLambdaMs', ENV.maxInLambdaMs, 1, MAX_LAMBDA_TIMEOUT_MS);
-
-  const prewarmMs = reader.integer('prewarmMs', ENV.prewarmMs, 0, MAX_LAMBDA_TIMEOUT_MS) ?? 0;
-  if (prewarmMs > 0 && payloadBucket === undefined) {
-    problems.push(
-      `prewarmMs is ${prewarmMs} but no payload bucket is set: a pre-warmed task waits for its envelope in the bucket; set the "payloadBucket" option or ${ENV.payloadBucket}, or set prewarmMs to 0`,
-    );
-  }
+  const marginMs = reader.integer('marginMs', MIN_MARGIN_MS, MAX_LAMBDA_TIMEOUT_MS - 1) ?? DEFAULT_MARGIN_MS;
+  const envelopeTransport = reader.oneOf('envelopeTransport', ENVELOPE_TRANSPORTS, 'auto', (raw) =>
+    raw.toLowerCase(),
+  );
+  if (envelopeTransport === 's3' && payloadBucket === undefined) needsBucket('envelopeTransport is s3');
+  const maxInLambdaMs = reader.integer('maxInLambdaMs', 1, MAX_LAMBDA_TIMEOUT_MS);
+  const prewarmMs = reader.integer('prewarmMs', 0, MAX_LAMBDA_TIMEOUT_MS) ?? 0;
+  if (prewarmMs > 0 && payloadBucket === undefined) needsBucket(`prewarmMs is ${prewarmMs}`);
 
   const { settings: metrics, problems: metricsProblems } = readMetricsSettings(env);
   problems.push(...metricsProblems);
@@ -455,12 +435,12 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
     subnets,
     securityGroups,
     assignPublicIp,
-    capacity: capacity as CapacityOption,
+    capacity,
     payloadBucket,
     payloadPrefix,
     outcomePrefix: env[ENV.outcomePrefix]?.trim() || DEFAULT_OUTCOME_PREFIX,
     marginMs,
-    envelopeTransport: envelopeTransport as EnvelopeTransport,
+    envelopeTransport,
     maxInLambdaMs,
     prewarmMs,
     metrics,

@@ -122,7 +122,7 @@ describe('resolveConfig', () => {
       'cluster "my cluster"',
       'taskDefinition "runner:latest"',
       '"default" is not a security group id',
-      'FARGATE_FALLBACK_ASSIGN_PUBLIC_IP is "maybe"',
+      'assignPublicIp is "maybe": use true or false (FARGATE_FALLBACK_ASSIGN_PUBLIC_IP)',
       'capacity "EC2"',
       'payloadBucket "Bad_Bucket"',
       'marginMs "250"',
@@ -142,7 +142,7 @@ describe('resolveConfig', () => {
 
     // Assess
     expect(problems.join('\n')).toMatch(/17 subnets given; RunTask accepts at most 16/);
-    expect(problems.join('\n')).toMatch(/6 security groups given; RunTask accepts at most 5/);
+    expect(problems.join('\n')).toMatch(/6 securityGroups given; RunTask accepts at most 5/);
   });
 });
 
