@@ -198,6 +198,26 @@ class SettingsReader {
   }
 
   /**
+   * A required string matching one of `accepted` (else it is not `what`); one that matches the
+   * `mistaken` pattern is said to be that other kind of value, the usual slip.
+   */
+  identifier(
+    name: Setting,
+    accepted: readonly RegExp[],
+    what: string,
+    [mistaken, mistakenFor]: readonly [RegExp, string],
+  ): string | undefined {
+    const value = this.text(name);
+    if (value === undefined) this.missing(name, what);
+    else if (!accepted.some((pattern) => pattern.test(value)))
+      this.problem(
+        name,
+        `${name} "${value}" is ${mistaken.test(value) ? `${mistakenFor}, not` : 'not'} ${what}`,
+      );
+    return value;
+  }
+
+  /**
    * A list (an array of strings, or one comma-separated string), each item matching `pattern`
    * (else it is not `item`), at most `max` of them.
    */
@@ -344,23 +364,18 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
   const reader = new SettingsReader(options as Options, env);
   const { problems } = reader;
 
-  const cluster = reader.text('cluster');
-  const clusterIs = 'a cluster name (letters, digits, - and _) or ECS cluster ARN';
-  if (cluster === undefined) reader.missing('cluster', clusterIs);
-  else if (!NAME.test(cluster) && !CLUSTER_ARN.test(cluster))
-    reader.problem(
-      'cluster',
-      `cluster "${cluster}" is ${TASK_DEFINITION_ARN.test(cluster) ? 'a task definition ARN, not' : 'not'} ${clusterIs}`,
-    );
-
-  const taskDefinition = reader.text('taskDefinition');
-  const taskDefinitionIs = "a task definition: the runner's family, family:revision or ARN";
-  if (taskDefinition === undefined) reader.missing('taskDefinition', taskDefinitionIs);
-  else if (!TASK_DEFINITION.test(taskDefinition) && !TASK_DEFINITION_ARN.test(taskDefinition))
-    reader.problem(
-      'taskDefinition',
-      `taskDefinition "${taskDefinition}" is ${CLUSTER_ARN.test(taskDefinition) ? 'a cluster ARN, not' : 'not'} ${taskDefinitionIs}`,
-    );
+  const cluster = reader.identifier(
+    'cluster',
+    [NAME, CLUSTER_ARN],
+    'a cluster name (letters, digits, - and _) or ECS cluster ARN',
+    [TASK_DEFINITION_ARN, 'a task definition ARN'],
+  );
+  const taskDefinition = reader.identifier(
+    'taskDefinition',
+    [TASK_DEFINITION, TASK_DEFINITION_ARN],
+    "a task definition: the runner's family, family:revision or ARN",
+    [CLUSTER_ARN, 'a cluster ARN'],
+  );
 
   const containerName = reader.text('containerName') ?? DEFAULT_CONTAINER_NAME;
   if (!NAME.test(containerName))
