@@ -154,6 +154,43 @@ handler({ n: 4 }, { awsRequestId: 'r', getRemainingTimeInMillis: () => 1 }).then
     });
   });
 
+  it('recognise their errors whichever copy made them: the bundled protocol, the CommonJS build', async () => {
+    // Prepare: a step error thrown by the middleware's bundled journal, checked against the
+    // installed protocol's classes; errors of the CommonJS build against the ESM build's.
+    const project = join(scratch, 'project');
+    writeFileSync(
+      join(project, 'errors.mjs'),
+      `import { createRequire } from 'node:module';
+import { withFargateFallback, ConfigurationError, HandedOffError, ImmortalLambdaError } from '@immortal-lambda/middleware';
+import * as viaMiddleware from '@immortal-lambda/middleware/protocol';
+import * as protocol from '@immortal-lambda/protocol';
+const cjs = createRequire(import.meta.url)('@immortal-lambda/middleware');
+const handler = withFargateFallback(async (_event, _context, { step }) => {
+  await step('load', () => 1);
+  await step('load', () => 2);
+}, { disabled: true });
+const stepError = await handler({}, { awsRequestId: 'r', getRemainingTimeInMillis: () => 60000 }).catch((error) => error);
+let configurationError;
+try { cjs.withFargateFallback(async () => 1, { env: {} }); } catch (error) { configurationError = error; }
+console.log(JSON.stringify({
+  step: [stepError.name, stepError instanceof protocol.StepError, stepError instanceof viaMiddleware.StepError, stepError instanceof protocol.ImmortalLambdaError, stepError instanceof ImmortalLambdaError, stepError instanceof protocol.EnvelopeError],
+  configuration: [configurationError.name, configurationError instanceof ConfigurationError, configurationError instanceof protocol.ImmortalLambdaError, configurationError instanceof HandedOffError],
+  handedOff: [new cjs.HandedOffError('arn:task') instanceof HandedOffError, new HandedOffError('arn:task') instanceof cjs.HandedOffError, new HandedOffError('arn:task') instanceof cjs.HandoffError],
+}));
+`,
+    );
+
+    // Act
+    const { stdout } = await run(process.execPath, ['errors.mjs'], { cwd: project });
+
+    // Assess
+    expect(JSON.parse(stdout)).toEqual({
+      step: ['StepError', true, true, true, true, false],
+      configuration: ['ConfigurationError', true, true, false],
+      handedOff: [true, true, false],
+    });
+  });
+
   it('run immortal-runner from its tarball, through a handed-off invocation', async () => {
     // Prepare
     const project = join(scratch, 'project');

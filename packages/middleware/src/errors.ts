@@ -1,4 +1,4 @@
-import { ImmortalLambdaError } from '@immortal-lambda/protocol/basics';
+import { ERROR_KIND, ImmortalLambdaError } from '@immortal-lambda/protocol/basics';
 
 export { EnvelopeError, ImmortalLambdaError } from '@immortal-lambda/protocol/basics';
 
@@ -17,6 +17,7 @@ export { EnvelopeError, ImmortalLambdaError } from '@immortal-lambda/protocol/ba
  * ```
  */
 export class ConfigurationError extends ImmortalLambdaError {
+  static override readonly [ERROR_KIND] = 'ConfigurationError';
   /** One sentence per missing or invalid setting. */
   readonly problems: readonly string[];
 
@@ -27,7 +28,6 @@ export class ConfigurationError extends ImmortalLambdaError {
         .join('\n')}`,
       options,
     );
-    this.name = 'ConfigurationError';
     this.problems = problems;
   }
 }
@@ -69,6 +69,7 @@ export type HandoffFailureReason =
  * ```
  */
 export class HandoffError extends ImmortalLambdaError {
+  static override readonly [ERROR_KIND] = 'HandoffError';
   readonly reason: HandoffFailureReason;
   readonly requestId: string | undefined;
   /** How many RunTask calls were made before giving up. */
@@ -80,7 +81,6 @@ export class HandoffError extends ImmortalLambdaError {
     details: { requestId?: string | undefined; attempts?: number; cause?: unknown } = {},
   ) {
     super(message, 'cause' in details ? { cause: details.cause } : undefined);
-    this.name = 'HandoffError';
     this.reason = reason;
     this.requestId = details.requestId;
     this.attempts = details.attempts ?? 0;
@@ -100,11 +100,11 @@ export class HandoffError extends ImmortalLambdaError {
  * ```
  */
 export class HandedOffError extends ImmortalLambdaError {
+  static override readonly [ERROR_KIND] = 'HandedOffError';
   readonly taskArn: string;
 
   constructor(taskArn: string) {
     super(`the invocation was handed off to Fargate task ${taskArn}; stop work here, it continues there`);
-    this.name = 'HandedOffError';
     this.taskArn = taskArn;
   }
 }
@@ -121,12 +121,12 @@ export class HandedOffError extends ImmortalLambdaError {
  * ```
  */
 export class RelaunchError extends ImmortalLambdaError {
+  static override readonly [ERROR_KIND] = 'RelaunchError';
   /** The invocation that could not be started. */
   readonly requestId: string | undefined;
 
   constructor(message: string, options?: { requestId?: string | undefined; cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'RelaunchError';
     this.requestId = options?.requestId;
   }
 }

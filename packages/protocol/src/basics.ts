@@ -10,7 +10,7 @@ export {
   ENVELOPE_TRANSPORTS,
   type EnvelopeTransport,
 } from './defaults.js';
-export { EnvelopeError, ImmortalLambdaError } from './errors.js';
+export { EnvelopeError, ERROR_KIND, ImmortalLambdaError } from './errors.js';
 export {
   GIVEN_JOURNAL,
   type Journal,

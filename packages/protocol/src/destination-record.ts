@@ -1,4 +1,4 @@
-import { ImmortalLambdaError } from './errors.js';
+import { ERROR_KIND, ImmortalLambdaError } from './errors.js';
 
 /**
  * The services a Lambda async-invocation destination can be.
@@ -21,9 +21,9 @@ export type DestinationKind = 'sqs' | 'sns' | 'eventbridge' | 'lambda' | 's3';
  * ```
  */
 export class DestinationError extends ImmortalLambdaError {
+  static override readonly [ERROR_KIND] = 'DestinationError';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'DestinationError';
   }
 }
 

@@ -31,7 +31,7 @@ export {
   serializeEnvelope,
   validateEnvelope,
 } from './envelope.js';
-export { EnvelopeError, ImmortalLambdaError } from './errors.js';
+export { EnvelopeError, ERROR_KIND, ImmortalLambdaError } from './errors.js';
 export { EXIT_CODES, type ExitCode, isRelaunchable, OUTCOMES } from './exit-codes.js';
 export { IMAGE_TASK } from './image-task.js';
 export {

@@ -1,4 +1,4 @@
-import { ImmortalLambdaError } from './errors.js';
+import { ERROR_KIND, ImmortalLambdaError } from './errors.js';
 
 /**
  * What an invocation has done so far, as the envelope carries it across the handoff: the results
@@ -52,9 +52,9 @@ export const MAX_JOURNAL_BYTES = 256 * 1024;
  * ```
  */
 export class StepError extends ImmortalLambdaError {
+  static override readonly [ERROR_KIND] = 'StepError';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'StepError';
   }
 }
 
