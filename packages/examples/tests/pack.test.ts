@@ -191,6 +191,63 @@ console.log(JSON.stringify({
     });
   });
 
+  it('hand off from the installed package, ESM and CommonJS, the handler entry one file', async () => {
+    // Prepare: an invocation whose time is up at once, a stand-in ECS client that records the
+    // commands it is sent and answers with a task.
+    const project = join(scratch, 'project');
+    const body = `const sent = [];
+const ecsClient = { send: async (command) => {
+  sent.push(command.constructor.name);
+  if (command.constructor.name === 'ListTasksCommand') return { taskArns: [] };
+  return { tasks: [{ taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/0123456789abcdef0123456789abcdef' }], failures: [] };
+} };
+const env = {
+  AWS_REGION: 'eu-west-1', AWS_LAMBDA_FUNCTION_NAME: 'report-job', AWS_LAMBDA_FUNCTION_VERSION: '7', _HANDLER: 'index.handler',
+  FARGATE_FALLBACK_CLUSTER: 'jobs', FARGATE_FALLBACK_TASK_DEFINITION: 'runner:3', FARGATE_FALLBACK_SUBNETS: 'subnet-0aaaaaaaaaaaaaaa1',
+};
+const logger = { info: () => undefined, error: (message, attributes) => console.error(message, JSON.stringify(attributes)) };
+const handler = withFargateFallback((_event, _context, { signal }) => new Promise((resolve) => signal.addEventListener('abort', () => resolve('stopped'))), { env, ecsClient, logger, metrics: false, marginMs: 1000 });
+const context = {
+  awsRequestId: 'pack-1', functionName: 'report-job', functionVersion: '7', memoryLimitInMB: '512',
+  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job', logGroupName: 'g', logStreamName: 's',
+  getRemainingTimeInMillis: () => 1000,
+};
+handler({ n: 1 }, context).then((receipt) =>
+  console.log(JSON.stringify({ taskArn: receipt.taskArn, runTasks: sent.filter((name) => name === 'RunTaskCommand').length })),
+);
+`;
+    writeFileSync(
+      join(project, 'handoff.mjs'),
+      `import { withFargateFallback } from '@immortal-lambda/middleware';\n${body}`,
+    );
+    writeFileSync(
+      join(project, 'handoff.cjs'),
+      `const { withFargateFallback } = require('@immortal-lambda/middleware');\n${body}`,
+    );
+    const dist = join(project, 'node_modules', '@immortal-lambda', 'middleware', 'dist');
+
+    // Act
+    const outputs = await Promise.all(
+      ['handoff.mjs', 'handoff.cjs'].map((file) => run(process.execPath, [file], { cwd: project })),
+    );
+
+    // Assess: the receipt names the task, RunTask was sent once; the entries a handler imports
+    // load no other file of the package, and import the handoff module by a name that exists.
+    for (const { stdout } of outputs) {
+      expect(JSON.parse(stdout)).toEqual({
+        taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/0123456789abcdef0123456789abcdef',
+        runTasks: 1,
+      });
+    }
+    for (const entry of ['index.js', 'middy.js', 'index.cjs', 'middy.cjs']) {
+      const code = readFileSync(join(dist, entry), 'utf8');
+      expect(code, entry).not.toMatch(/^import .* from ['"]\.|require\(['"]\./m);
+      const lazy = [...code.matchAll(/import\(['"]\.\/([^'"]+)['"]\)/g)].map((match) => match[1]);
+      expect(lazy, entry).toEqual([entry.endsWith('.cjs') ? 'handoff.cjs' : 'handoff.js']);
+      expect(existsSync(join(dist, lazy[0] as string))).toBe(true);
+    }
+  });
+
   it('run immortal-runner from its tarball, through a handed-off invocation', async () => {
     // Prepare
     const project = join(scratch, 'project');

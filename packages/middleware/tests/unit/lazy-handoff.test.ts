@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { lambdaContext, memoryLogger, mockedOptions, untilAborted } from '../helpers/lambda.js';
 
-// The handoff mechanism is imported on the first handoff. A deployment that lost its chunk must
+// The handoff mechanism is imported on the first handoff. A deployment that lost its file must
 // still fail loudly, with a HandoffError Lambda records, not with a bare import error.
 describe('the handoff module, loaded on first use', () => {
   afterEach(() => {
