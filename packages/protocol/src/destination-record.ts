@@ -22,9 +22,6 @@ export type DestinationKind = 'sqs' | 'sns' | 'eventbridge' | 'lambda' | 's3';
  */
 export class DestinationError extends ImmortalLambdaError {
   static override readonly [ERROR_KIND] = 'DestinationError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 /** The service of a destination ARN. */

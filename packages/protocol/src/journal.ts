@@ -53,9 +53,6 @@ export const MAX_JOURNAL_BYTES = 256 * 1024;
  */
 export class StepError extends ImmortalLambdaError {
   static override readonly [ERROR_KIND] = 'StepError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 /** A JSON copy of a value (so later changes to it do not change the record), and its size. */
