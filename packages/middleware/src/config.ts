@@ -102,7 +102,7 @@ const TASK_DEFINITION_ARN =
   /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/[A-Za-z0-9_-]{1,255}(:\d+)?$/;
 const PAYLOAD_PREFIX = /^(?!\/)(?!.*\/\/)[A-Za-z0-9!_.*'()/-]*$/;
 const TRUE = ['true', '1', 'yes'];
-const FALSE = ['false', '0', 'no', ''];
+const FALSE = ['false', '0', 'no'];
 
 const kind = (value: unknown) =>
   value === null
@@ -185,8 +185,7 @@ class SettingsReader {
 
   /** A boolean option, or the same words the variable takes: true/false, 1/0, yes/no. */
   flag(name: Setting): boolean | undefined {
-    const option = this.#options[name];
-    const raw = option !== undefined ? option : this.#env[ENV[name]];
+    const raw = this.#raw(name);
     if (raw === undefined || typeof raw === 'boolean') return raw;
     if (typeof raw !== 'string')
       return this.#mistyped(name, `${name} must be true or false, got ${kind(raw)}`);
