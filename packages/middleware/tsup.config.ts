@@ -30,7 +30,7 @@ const handoffApart: Plugin = {
   },
 };
 
-// Four builds. What a wrapped handler imports is one file per entry (index, middy), with
+// Three builds. What a wrapped handler imports is one file per entry (index, middy), with
 // everything it runs at init: each further file cost about 0.4 ms of a cold start. The handoff
 // module is a bundle of its own beside them, with its own copy of what it shares with them (the
 // error classes compare by kind, so copies are the same class to `instanceof`). The `protocol`
@@ -38,22 +38,16 @@ const handoffApart: Plugin = {
 // it). The status and safety-net functions run in functions of their own, with the installed
 // protocol.
 export default defineConfig([
-  ...packageBuild({ index: 'src/index.ts', middy: 'src/middy.ts' }).map((options) => ({
-    ...options,
-    ...bundled,
-    splitting: false,
-    esbuildPlugins: [handoffApart],
-  })),
-  {
-    ...bundled,
-    entry: { handoff: 'src/handoff.ts' },
-    format: ['esm', 'cjs'],
-    sourcemap: true,
-    target: 'node20',
-    platform: 'node',
-    splitting: false,
-    external: [/^@aws-sdk\//],
-  },
+  ...packageBuild({ index: 'src/index.ts', middy: 'src/middy.ts', handoff: 'src/handoff.ts' }).map(
+    (options) => ({
+      ...options,
+      ...bundled,
+      // Without splitting, each entry is a bundle of its own; only the public entries have types.
+      splitting: false,
+      dts: { entry: { index: 'src/index.ts', middy: 'src/middy.ts' } },
+      esbuildPlugins: [handoffApart],
+    }),
+  ),
   ...packageBuild({ protocol: 'src/protocol/index.ts' }).map((options) => ({ ...options, clean: false })),
   // The protocol stays external here: its destinations entry brings the SQS, SNS, EventBridge and
   // Lambda clients as its own dependencies.
