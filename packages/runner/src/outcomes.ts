@@ -25,6 +25,13 @@ export interface OutcomeTarget {
   taskArn: string | undefined;
 }
 
+/** The task's own ARN and when its image was pulled (epoch ms), as far as ECS tells. */
+export interface TaskMetadata {
+  taskArn?: string;
+  pullStartedAt?: number;
+  pullStoppedAt?: number;
+}
+
 /**
  * The task's own ARN and when its image was pulled, from the ECS task metadata endpoint
  * (`ECS_CONTAINER_METADATA_URI_V4`); empty where there is none or it does not answer within a second.
@@ -32,7 +39,7 @@ export interface OutcomeTarget {
 export async function taskMetadata(
   env: Record<string, string | undefined>,
   fetch: Fetch,
-): Promise<{ taskArn?: string; pullStartedAt?: number; pullStoppedAt?: number }> {
+): Promise<TaskMetadata> {
   const base = env.ECS_CONTAINER_METADATA_URI_V4;
   if (!base) return {};
   try {
