@@ -185,17 +185,7 @@ export async function fetchCode(options: FetchCodeOptions): Promise<FetchedCode>
     readableEnvironment(configuration, name, version);
     return imageCode(options, answer);
   }
-  const runtimeMajor = runtimeNodeMajor(configuration.Runtime);
-  if (
-    options.nodeMajor !== undefined &&
-    runtimeMajor !== undefined &&
-    runtimeMajor !== options.nodeMajor &&
-    !options.allowRuntimeMismatch
-  ) {
-    throw new BadInputError(
-      `${name}:${version} runs on ${configuration.Runtime} and this runner on Node ${options.nodeMajor}: use the runner image built for ${configuration.Runtime} (the construct picks it from the function's runtime), or set ${ENV.allowRuntimeMismatch}=true to run it anyway`,
-    );
-  }
+  sameRuntime(options, configuration);
   readableEnvironment(configuration, name, version);
   const location = answer.Code?.Location;
   const sha256 = configuration.CodeSha256;
@@ -206,29 +196,8 @@ export async function fetchCode(options: FetchCodeOptions): Promise<FetchedCode>
     codeSize: configuration.CodeSize,
     layers: configuration.Layers?.length ?? 0,
   });
-  let budget = LAMBDA_UNZIPPED_LIMIT;
-  // Download, verify and extract one archive; code and layers share the unzipped budget.
-  const install = async (
-    label: string,
-    url: string,
-    sha: string,
-    root: string,
-    refreshUrl: () => Promise<string | undefined>,
-  ) => {
-    const zip = await downloadVerified({
-      url,
-      label,
-      sha256: sha,
-      maxBytes: MAX_ZIP_BYTES,
-      fetch: options.fetch,
-      refreshUrl,
-      ...(options.sleep ? { sleep: options.sleep } : {}),
-    });
-    const result = await extractZip(zip, { root, maxBytes: budget, label });
-    budget -= result.bytes;
-    return result;
-  };
-  const code = await install(
+  const installer = new Installer(options);
+  const code = await installer.install(
     `the code of ${name}:${version}`,
     location,
     sha256,
@@ -236,36 +205,79 @@ export async function fetchCode(options: FetchCodeOptions): Promise<FetchedCode>
     async () => (await getFunction(options)).Code?.Location,
   );
   progress('Extracted the function code', { root: options.taskRoot, files: code.files, bytes: code.bytes });
+  const layers = await installLayers(options, configuration, installer, progress);
+  return { configuration, taskRoot: options.taskRoot, code, layers, image: undefined };
+}
 
+/** The function runs on the runner's Node major, unless a mismatch was allowed. */
+function sameRuntime(options: FetchCodeOptions, configuration: FunctionConfiguration): void {
+  const { name, version } = options.envelope.function;
+  const runtimeMajor = runtimeNodeMajor(configuration.Runtime);
+  if (
+    options.nodeMajor === undefined ||
+    runtimeMajor === undefined ||
+    runtimeMajor === options.nodeMajor ||
+    options.allowRuntimeMismatch
+  ) {
+    return;
+  }
+  throw new BadInputError(
+    `${name}:${version} runs on ${configuration.Runtime} and this runner on Node ${options.nodeMajor}: use the runner image built for ${configuration.Runtime} (the construct picks it from the function's runtime), or set ${ENV.allowRuntimeMismatch}=true to run it anyway`,
+  );
+}
+
+/** Downloads, verifies and extracts archives; the code and its layers share the unzipped budget. */
+class Installer {
+  #budget = LAMBDA_UNZIPPED_LIMIT;
+  readonly #options: FetchCodeOptions;
+
+  constructor(options: FetchCodeOptions) {
+    this.#options = options;
+  }
+
+  async install(
+    label: string,
+    url: string,
+    sha: string,
+    root: string,
+    refreshUrl: () => Promise<string | undefined>,
+  ): Promise<ExtractResult> {
+    const zip = await downloadVerified({
+      url,
+      label,
+      sha256: sha,
+      maxBytes: MAX_ZIP_BYTES,
+      fetch: this.#options.fetch,
+      refreshUrl,
+      ...(this.#options.sleep ? { sleep: this.#options.sleep } : {}),
+    });
+    const result = await extractZip(zip, { root, maxBytes: this.#budget, label });
+    this.#budget -= result.bytes;
+    return result;
+  }
+}
+
+/** The function's layers, in order, into the layers root. */
+async function installLayers(
+  options: FetchCodeOptions,
+  configuration: FunctionConfiguration,
+  installer: Installer,
+  progress: NonNullable<FetchCodeOptions['progress']>,
+): Promise<FetchedCode['layers']> {
   const layers: FetchedCode['layers'] = [];
   for (const layer of configuration.Layers ?? []) {
     const arn = layer.Arn;
     if (!arn) continue;
-    const fetchLayer = async () => {
-      try {
-        return await unthrottled(options, `GetLayerVersionByArn for ${arn}`, () =>
-          options.lambda.send(new GetLayerVersionByArnCommand({ Arn: arn })),
-        );
-      } catch (error) {
-        if (error instanceof CodeFetchError) throw error;
-        throw new CodeFetchError(
-          isNoAnswer(error)
-            ? `the Lambda API did not answer GetLayerVersionByArn for ${arn}${attemptsNote(error)} (${awsName(error)}); check that the task can reach the Lambda endpoint`
-            : `GetLayerVersionByArn for ${arn} failed${attemptsNote(error)} (${awsName(error)}): the task role needs lambda:GetLayerVersion on it`,
-          { cause: error },
-        );
-      }
-    };
-    const described = await fetchLayer();
+    const described = await describeLayer(options, arn);
     const content = described.Content;
     if (!content?.Location || !content.CodeSha256)
       throw new CodeFetchError(`layer ${arn} has no content location`);
-    const result = await install(
+    const result = await installer.install(
       `layer ${arn}`,
       content.Location,
       content.CodeSha256,
       options.layersRoot,
-      async () => (await fetchLayer()).Content?.Location,
+      async () => (await describeLayer(options, arn)).Content?.Location,
     );
     layers.push({ arn, result });
     progress('Extracted a layer', {
@@ -275,7 +287,24 @@ export async function fetchCode(options: FetchCodeOptions): Promise<FetchedCode>
       bytes: result.bytes,
     });
   }
-  return { configuration, taskRoot: options.taskRoot, code, layers, image: undefined };
+  return layers;
+}
+
+/** GetLayerVersionByArn, retried while throttled; what else fails says what the task needs. */
+async function describeLayer(options: FetchCodeOptions, arn: string) {
+  try {
+    return await unthrottled(options, `GetLayerVersionByArn for ${arn}`, () =>
+      options.lambda.send(new GetLayerVersionByArnCommand({ Arn: arn })),
+    );
+  } catch (error) {
+    if (error instanceof CodeFetchError) throw error;
+    throw new CodeFetchError(
+      isNoAnswer(error)
+        ? `the Lambda API did not answer GetLayerVersionByArn for ${arn}${attemptsNote(error)} (${awsName(error)}); check that the task can reach the Lambda endpoint`
+        : `GetLayerVersionByArn for ${arn} failed${attemptsNote(error)} (${awsName(error)}): the task role needs lambda:GetLayerVersion on it`,
+      { cause: error },
+    );
+  }
 }
 
 /** The handler is never started without its variables: Lambda reports those it cannot decrypt. */

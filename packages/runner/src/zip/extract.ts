@@ -235,18 +235,7 @@ export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<
   const root = resolve(options.root);
   const { label } = options;
   const entries = readCentralDirectory(zip);
-  let realRoot: string;
-  try {
-    await mkdir(root, { recursive: true });
-    realRoot = await realpath(root);
-    if (!(await stat(realRoot)).isDirectory())
-      throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
-  } catch (error) {
-    throw new BadInputError(
-      `${label} cannot be extracted into ${root}: it is not a folder that can be created or written (${(error as { code?: string }).code ?? (error as Error).message})`,
-      { cause: error },
-    );
-  }
+  const realRoot = await openRoot(root, label);
   const planned = await planArchive(entries, {
     root,
     realRoot,
@@ -257,12 +246,49 @@ export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<
   // Into an empty root nothing can be in the way; into a used one (layers over layers) a file
   // may replace a link or a folder of an earlier archive.
   const fresh = (await readdir(root)).length === 0;
-  const umask = process.umask();
-  // While folders and files are written no link is created or removed on any path that leads
-  // to another entry (clashes were refused above), so a folder entered once stays what it was
-  // for the rest of these two phases. The links phase below enters every folder afresh.
+  const target: Target = { zip, label, realRoot, fresh, enter: folderCache(realRoot, label) };
+  const result: ExtractResult = { files: 0, directories: 0, links: 0, bytes: 0 };
+  await writeFolders(target, planned, result);
+  await writeFiles(target, planned, result, options.concurrency ?? 8);
+  await writeLinks(target, planned, result);
+  return result;
+}
+
+/** What every write of one extraction shares. */
+interface Target {
+  zip: Buffer;
+  label: string;
+  realRoot: string;
+  /** The root was empty: nothing can be in the way of an entry. */
+  fresh: boolean;
+  /** The real path of a folder of the archive, entered part by part once. */
+  enter: (parts: readonly string[], name: string) => Promise<string>;
+}
+
+/** Creates the root when needed and returns its real path; a root that cannot be is bad input. */
+async function openRoot(root: string, label: string): Promise<string> {
+  try {
+    await mkdir(root, { recursive: true });
+    const realRoot = await realpath(root);
+    if (!(await stat(realRoot)).isDirectory())
+      throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+    return realRoot;
+  } catch (error) {
+    throw new BadInputError(
+      `${label} cannot be extracted into ${root}: it is not a folder that can be created or written (${(error as { code?: string }).code ?? (error as Error).message})`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Enters each folder once. While folders and files are written no link is created or removed on
+ * any path that leads to another entry (clashes were refused by the plan), so a folder entered
+ * once stays what it was for those two phases. The links phase enters every folder afresh.
+ */
+function folderCache(realRoot: string, label: string): Target['enter'] {
   const entered = new Map<string, Promise<string>>();
-  const enter = (parts: readonly string[], name: string): Promise<string> => {
+  return (parts, name) => {
     const key = parts.join('/');
     let pending = entered.get(key);
     if (pending === undefined) {
@@ -271,50 +297,76 @@ export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<
     }
     return pending;
   };
-  const guarded = async <T>(name: string, write: () => Promise<T>): Promise<T> => {
-    try {
-      return await write();
-    } catch (error) {
-      throw entryFailure(label, name, error);
-    }
-  };
+}
 
-  const result: ExtractResult = { files: 0, directories: 0, links: 0, bytes: 0 };
+/** Runs one entry's write; a file system error names the entry. */
+async function guarded<T>(label: string, name: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    throw entryFailure(label, name, error);
+  }
+}
+
+async function writeFolders(
+  target: Target,
+  planned: readonly Planned[],
+  result: ExtractResult,
+): Promise<void> {
   for (const item of planned) {
     if (item.kind !== 'directory') continue;
-    await guarded(item.entry.name, () => enter(item.parts, item.entry.name));
+    await guarded(target.label, item.entry.name, () => target.enter(item.parts, item.entry.name));
     result.directories += 1;
   }
+}
+
+/** Inflates and writes the files, `concurrency` at a time, one folder after another in turn. */
+async function writeFiles(
+  target: Target,
+  planned: readonly Planned[],
+  result: ExtractResult,
+  concurrency: number,
+): Promise<void> {
   const files = acrossFolders(planned.filter((item): item is FileItem => item.kind === 'file'));
+  const umask = process.umask();
   let next = 0;
   const worker = async () => {
     while (next < files.length) {
       const item = files[next++] as FileItem;
-      const name = item.entry.name;
-      await guarded(name, async () => {
-        const folder = await enter(item.parts.slice(0, -1), name);
-        const path = join(folder, item.parts.at(-1) as string);
-        if (!fresh) await clear(path);
-        if (item.entry.uncompressedSize > STREAM_ABOVE) {
-          await streamEntry(zip, item.entry, path, item.mode, label);
-        } else {
-          await writeFile(path, await inflateEntry(zip, item.entry, label), { mode: item.mode, flag: 'wx' });
-        }
-        // The process umask may have cleared bits the archive sets.
-        if ((item.mode & ~umask) !== item.mode) await chmod(path, item.mode);
-      });
+      await guarded(target.label, item.entry.name, () => writeFileEntry(target, item, umask));
       result.files += 1;
       result.bytes += item.entry.uncompressedSize;
     }
   };
-  await Promise.all(
-    Array.from({ length: Math.min(options.concurrency ?? 8, Math.max(1, files.length)) }, worker),
-  );
+  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, files.length)) }, worker));
+}
+
+async function writeFileEntry(target: Target, item: FileItem, umask: number): Promise<void> {
+  const { zip, label } = target;
+  const folder = await target.enter(item.parts.slice(0, -1), item.entry.name);
+  const path = join(folder, item.parts.at(-1) as string);
+  if (!target.fresh) await clear(path);
+  if (item.entry.uncompressedSize > STREAM_ABOVE) {
+    await streamEntry(zip, item.entry, path, item.mode, label);
+  } else {
+    await writeFile(path, await inflateEntry(zip, item.entry, label), { mode: item.mode, flag: 'wx' });
+  }
+  // The process umask may have cleared bits the archive sets.
+  if ((item.mode & ~umask) !== item.mode) await chmod(path, item.mode);
+}
+
+/**
+ * Creates the links last, so that no write of this archive goes through one of its own links;
+ * then checks where each resolves: the links were checked before extraction, and the file system
+ * has the last word.
+ */
+async function writeLinks(target: Target, planned: readonly Planned[], result: ExtractResult): Promise<void> {
+  const { realRoot, label } = target;
   const created: string[] = [];
   for (const item of planned) {
     if (item.kind !== 'link') continue;
     const name = item.entry.name;
-    await guarded(name, async () => {
+    await guarded(label, name, async () => {
       const folder = await enterFolder(realRoot, item.parts.slice(0, -1), name, label);
       const path = join(folder, item.parts.at(-1) as string);
       await clear(path);
@@ -323,7 +375,6 @@ export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<
     });
     result.links += 1;
   }
-  // The links were checked before extraction; the file system has the last word.
   for (const path of created) {
     const real = await realpath(path).catch(() => undefined);
     if (real !== undefined && !inside(realRoot, real)) {
@@ -333,5 +384,4 @@ export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<
       );
     }
   }
-  return result;
 }
