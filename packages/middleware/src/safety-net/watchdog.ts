@@ -16,7 +16,7 @@ import { RelaunchError } from '../errors.js';
 import { describeError, isolatedLogger, jsonLogger } from '../logger.js';
 import { type OutcomeLocation, readOutcomes, writeOutcome } from '../outcome-store.js';
 import { abortAfter } from '../retry.js';
-import { startTask } from '../run-task.js';
+import { startTask } from '../run-task/start-task.js';
 import { BOUNDED_CLIENT, loadEcs, loadS3 } from '../sdk.js';
 import type { FallbackLogger, FargateFallbackOptions } from '../types.js';
 import { sendFailure } from './destinations.js';

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config.js';
+import { buildOverrides, overridesSize } from '../../src/handoff/placement.js';
 import { clientToken, RUN_TASK_OVERRIDES_LIMIT, startedBy } from '../../src/protocol/index.js';
 import { isRetryableError } from '../../src/retry.js';
-import { buildOverrides, buildRunTaskInput, isRetryableFailure, overridesSize } from '../../src/run-task.js';
+import { buildRunTaskInput, isRetryableFailure } from '../../src/run-task/input.js';
 import { awsError, lambdaEnv } from '../helpers/lambda.js';
 
 describe('RunTask parameters', () => {

@@ -1,0 +1,64 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { outcomeKey, outcomeRecord } from '@immortal-lambda/protocol';
+import type { ResolvedConfig } from '../config.js';
+import { HandoffError } from '../errors.js';
+import { describeError } from '../logger.js';
+import { spillEnvelope } from '../spill.js';
+import type { HandoffDependencies } from '../target.js';
+import type { HandoffReceipt } from '../types.js';
+
+/** What the wrapper records of an invocation. */
+export type WrapperStatus = 'handed-off' | 'standby' | 'not-needed';
+
+/**
+ * Records the wrapper's part in the payload bucket: `handed-off` once the task exists, `standby`
+ * once a pre-warmed task exists, `not-needed` when it was cancelled. The invocation is handed off
+ * (or finished) whatever happens here: a failed write is returned for the log, never thrown.
+ */
+export async function writeWrapperRecord(input: {
+  config: ResolvedConfig;
+  deps: HandoffDependencies;
+  s3: (requestId: string) => Promise<S3Client>;
+  receipt: HandoffReceipt;
+  fn: { name: string; version: string };
+  status: WrapperStatus;
+  signal: AbortSignal;
+}): Promise<Record<string, unknown> | undefined> {
+  const { config, deps, receipt, fn, status } = input;
+  const bucket = config.payloadBucket;
+  if (!bucket) return undefined;
+  const { requestId, taskArn, handedOffAt } = receipt;
+  try {
+    await spillEnvelope({
+      client: await input.s3(requestId),
+      bucket,
+      key: outcomeKey(
+        config.outcomePrefix,
+        fn.name,
+        requestId,
+        status === 'handed-off' ? 'handed-off' : 'standby',
+      ),
+      body: JSON.stringify(
+        outcomeRecord({
+          functionName: fn.name,
+          functionVersion: fn.version,
+          requestId,
+          status,
+          attempt: 1,
+          writer: 'wrapper',
+          taskArn,
+          updatedAt: status === 'not-needed' ? new Date(deps.clock.now()).toISOString() : handedOffAt,
+        }),
+      ),
+      requestId,
+      clock: deps.clock,
+      random: deps.random,
+      signal: input.signal,
+      what: `the ${status} record`,
+    });
+    return undefined;
+  } catch (error) {
+    // What S3 answered, not the wrapping meant for a failed handoff: this one succeeded.
+    return describeError(error instanceof HandoffError && error.cause !== undefined ? error.cause : error);
+  }
+}

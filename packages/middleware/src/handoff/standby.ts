@@ -1,0 +1,212 @@
+import { cancelMarker, formatS3Uri, type Journal, outcomeKey } from '@immortal-lambda/protocol';
+import type { ResolvedConfig } from '../config.js';
+import { describeError } from '../logger.js';
+import { bounded } from '../retry.js';
+import { loadEcs } from '../sdk.js';
+import { spillEnvelope } from '../spill.js';
+import type { HandoffDependencies, HandoffTarget } from '../target.js';
+import type { HandoffReceipt } from '../types.js';
+import type { HandoffClients } from './clients.js';
+import { asHandoffError, buildEnvelope } from './envelope.js';
+import { deadlineGuard } from './guard.js';
+import type { HandoffMetrics } from './metrics.js';
+import type { WrapperStatus } from './records.js';
+
+/** What the standby protocol uses of the handoff mechanism. */
+export interface StandbyParts {
+  config: ResolvedConfig;
+  deps: HandoffDependencies;
+  clients: HandoffClients;
+  metrics: HandoffMetrics;
+  failAt(deadlineAt: number): number;
+  /** A plain handoff: a task of the invocation's own. */
+  handOff(target: HandoffTarget, journal?: Journal): Promise<HandoffReceipt>;
+  stopTask(taskArn: string, target: HandoffTarget, why: string): Promise<boolean>;
+  record(
+    receipt: HandoffReceipt,
+    fn: { name: string; version: string },
+    status: WrapperStatus,
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown> | undefined>;
+}
+
+/** Where a standby task waits for its envelope or the cancel marker: `resume.json` beside the records. */
+export function resumeKey(config: ResolvedConfig, functionName: string, requestId: string): string {
+  return outcomeKey(config.outcomePrefix, functionName, requestId, 'resume');
+}
+
+/** The resume location as the standby task is told it (`s3://…`). */
+export function resumeUri(config: ResolvedConfig, functionName: string, requestId: string): string {
+  return formatS3Uri({
+    bucket: config.payloadBucket as string,
+    key: resumeKey(config, functionName, requestId),
+  });
+}
+
+/**
+ * The pre-warm protocol over a task started in standby: at the handoff it is told to go
+ * ({@link resumeStandby}); when the handler finishes in Lambda first it is cancelled
+ * ({@link cancelStandby}).
+ *
+ * Tells a pre-warmed task to go: writes the envelope, with the journal as it is now, where the
+ * task waits. A standby task that is not running any more (it failed to start, or stopped) is
+ * replaced by a normal handoff (its client token and `startedBy` are the invocation's own; the
+ * standby task's are `<request id>-s` and `…/standby`).
+ */
+export async function resumeStandby(
+  parts: StandbyParts,
+  standby: HandoffReceipt,
+  target: HandoffTarget,
+  journal?: Journal,
+): Promise<HandoffReceipt> {
+  const { clock, logger } = parts.deps;
+  const began = clock.now();
+  const id = standby.requestId;
+  const guard = deadlineGuard(clock, parts.failAt(target.deadlineAt), id);
+  try {
+    const state = await taskState(parts, standby.taskArn, id, guard.signal);
+    if (state !== 'running') {
+      logger.info('The standby task is not running; handing off with a task of its own', {
+        requestId: id,
+        standbyTaskArn: standby.taskArn,
+        standbyState: state,
+      });
+      guard.dispose();
+      return parts.handOff(target, journal);
+    }
+    const { envelope, json } = buildEnvelope(target, journal, began, parts.deps.env);
+    const location = await spillEnvelope({
+      client: await parts.clients.s3(id),
+      bucket: parts.config.payloadBucket as string,
+      key: resumeKey(parts.config, envelope.function.name, id),
+      body: json,
+      requestId: id,
+      clock,
+      random: parts.deps.random,
+      signal: guard.signal,
+    });
+    const confirmed = clock.now();
+    const receipt: HandoffReceipt = {
+      ...standby,
+      envelopeLocation: location,
+      envelopeBytes: Buffer.byteLength(json, 'utf8'),
+      handedOffAt: new Date(confirmed).toISOString(),
+    };
+    parts.metrics.handedOff(target, began, confirmed, receipt.envelopeBytes, {
+      requestId: id,
+      taskArn: standby.taskArn,
+      prewarmed: true,
+    });
+    logger.info('Invocation handed off to its pre-warmed task', {
+      requestId: id,
+      functionName: target.context.functionName,
+      taskArn: standby.taskArn,
+      prewarmed: true,
+      ranInLambdaMs: began - target.startedAt,
+      elapsedMs: confirmed - began,
+      envelopeBytes: receipt.envelopeBytes,
+      envelopeLocation: location,
+    });
+    const recordError = await parts.record(receipt, envelope.function, 'handed-off', guard.signal);
+    if (recordError) {
+      logger.error('The handed-off record could not be written; the invocation is handed off', {
+        requestId: id,
+        taskArn: standby.taskArn,
+        error: recordError,
+      });
+    }
+    return receipt;
+  } catch (caught) {
+    const error = asHandoffError(caught, id);
+    parts.metrics.failed(target, began, { requestId: id, reason: error.reason, prewarmed: true });
+    logger.error('Handoff to the pre-warmed task failed', {
+      requestId: id,
+      taskArn: standby.taskArn,
+      reason: error.reason,
+      failsAt: new Date(parts.failAt(target.deadlineAt)).toISOString(),
+      error: describeError(error),
+    });
+    throw error;
+  } finally {
+    guard.dispose();
+  }
+}
+
+/**
+ * The handler finished in Lambda after its task was pre-warmed: writes the cancel marker where
+ * the task waits (it exits 0, not needed, when it reads it), stops the task, and records
+ * `not-needed`. Best effort within the deadline guard; never throws.
+ */
+export async function cancelStandby(
+  parts: StandbyParts,
+  standby: HandoffReceipt,
+  target: HandoffTarget,
+): Promise<void> {
+  const { clock, logger } = parts.deps;
+  const id = standby.requestId;
+  const fn = { name: target.context.functionName, version: target.context.functionVersion };
+  const guard = deadlineGuard(
+    clock,
+    parts.failAt(target.deadlineAt),
+    id,
+    () => new Error('the cancel did not finish before the deadline guard'),
+  );
+  try {
+    await spillEnvelope({
+      client: await parts.clients.s3(id),
+      bucket: parts.config.payloadBucket as string,
+      key: resumeKey(parts.config, fn.name, id),
+      body: JSON.stringify(cancelMarker(id, clock.now())),
+      requestId: id,
+      clock,
+      random: parts.deps.random,
+      signal: guard.signal,
+      what: 'the cancel marker',
+    });
+  } catch (error) {
+    logger.error('The cancel marker of the standby task could not be written; the task is stopped', {
+      requestId: id,
+      taskArn: standby.taskArn,
+      error: describeError(error),
+    });
+  } finally {
+    guard.dispose();
+  }
+  await parts.stopTask(
+    standby.taskArn,
+    target,
+    'the invocation finished in Lambda before its pre-warmed task was needed',
+  );
+  const guardRecord = deadlineGuard(clock, parts.failAt(target.deadlineAt), id, () => new Error('deadline'));
+  try {
+    const recordError = await parts.record(standby, fn, 'not-needed', guardRecord.signal);
+    if (recordError) {
+      logger.error('The not-needed record could not be written', { requestId: id, error: recordError });
+    }
+  } finally {
+    guardRecord.dispose();
+  }
+}
+
+/** Whether a task still runs (or is starting), from DescribeTasks. */
+async function taskState(
+  parts: StandbyParts,
+  taskArn: string,
+  requestId: string,
+  signal: AbortSignal,
+): Promise<'running' | string> {
+  const { DescribeTasksCommand } = await loadEcs();
+  const client = await parts.clients.ecs(requestId);
+  const answer = await bounded(
+    client.send(new DescribeTasksCommand({ cluster: parts.config.cluster, tasks: [taskArn] }), {
+      abortSignal: signal,
+    }),
+    signal,
+  );
+  const task = answer.tasks?.[0];
+  if (!task) return 'missing';
+  if (task.lastStatus === 'STOPPED' || task.desiredStatus === 'STOPPED') {
+    return `stopped (${task.stopCode ?? 'no stop code'}${task.stoppedReason ? `: ${task.stoppedReason}` : ''})`;
+  }
+  return 'running';
+}

@@ -1,0 +1,50 @@
+import type { ECSClient, TaskOverride } from '@aws-sdk/client-ecs';
+import type { ResolvedConfig } from '../config.js';
+import type { Clock } from '../types.js';
+import type { CapacityProvider } from './input.js';
+
+export interface StartTaskParams {
+  config: ResolvedConfig;
+  client: ECSClient;
+  requestId: string;
+  functionName: string;
+  functionVersion: string;
+  overrides: TaskOverride;
+  clock: Clock;
+  random: () => number;
+  /** Aborts at the hard deadline; every call and every wait ends with it. */
+  signal: AbortSignal;
+  /** How long one RunTask call may take before it is abandoned and retried. */
+  attemptTimeoutMs?: number;
+  /**
+   * What the client tokens are made from, when not the request id: a relaunch is a new attempt
+   * at the same invocation and needs tokens of its own (`<request id>-a<attempt>`).
+   */
+  tokenBase?: string;
+  /** A pre-warmed task (see {@link buildRunTaskInput}'s `standby`). */
+  standby?: boolean;
+  /**
+   * Look for earlier tasks of the invocation among running ones only: a relaunch follows a task
+   * that stopped, which must not count as started.
+   */
+  runningOnly?: boolean;
+  /**
+   * How long until `signal` aborts. When given, the attempts stop a little earlier, so that an
+   * attempt whose answer never came can be checked (did it start a task?) before the deadline.
+   */
+  budgetMs?: number;
+}
+
+export interface StartedTask {
+  taskArn: string;
+  capacityProvider: CapacityProvider;
+  attempts: number;
+  /** True when the task had been started by an earlier attempt of the same invocation. */
+  reused: boolean;
+  /** A task this handoff started and stopped again because an earlier one of the same invocation exists. */
+  stoppedDuplicate?: string;
+  /** Why looking for an earlier task failed, when it did: the handoff went on without knowing. */
+  lookupError?: string;
+  /** True when the task was found after the attempts ran out with an attempt unanswered. */
+  reconciled?: boolean;
+}
