@@ -1,4 +1,4 @@
-import type { ECSClient, TaskOverride } from '@aws-sdk/client-ecs';
+import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
   ENV,
@@ -11,16 +11,22 @@ import {
 import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
 import type { Context } from 'aws-lambda';
 import { systemClock } from '../clock.js';
-import { resolveConfig } from '../config.js';
+import { type ResolvedConfig, resolveConfig } from '../config.js';
 import { RelaunchError } from '../errors.js';
-import { describeError, isolatedLogger, jsonLogger } from '../logger.js';
-import { type OutcomeLocation, readOutcomes, writeOutcome } from '../outcome-store.js';
-import { abortAfter } from '../retry.js';
-import { startTask } from '../run-task/start-task.js';
+import { isolatedLogger, jsonLogger } from '../logger.js';
+import { type OutcomeLocation, readOutcomes } from '../outcome-store.js';
 import { BOUNDED_CLIENT, loadEcs, loadS3 } from '../sdk.js';
 import type { FallbackLogger, FargateFallbackOptions } from '../types.js';
-import { sendFailure } from './destinations.js';
-import { classifyStop, runnerOverride, type TaskStateChangeDetail } from './stop.js';
+import { carryOut, type WatchdogTarget } from './watchdog-actions.js';
+import {
+  decide,
+  screenEvent,
+  type TaskStateChangeEvent,
+  untoldStandby,
+  type WatchdogOutcome,
+} from './watchdog-verdict.js';
+
+export type { TaskStateChangeEvent, WatchdogOutcome } from './watchdog-verdict.js';
 
 /**
  * Options of {@link taskWatchdog}: the runner's placement (the same settings as the wrapper's, from
@@ -59,38 +65,6 @@ export interface TaskWatchdogOptions
    */
   destinations?: DestinationClients;
   random?: () => number;
-}
-
-/**
- * What the watchdog did with one event.
- *
- * @example
- * ```ts
- * import type { WatchdogOutcome } from '@immortal-lambda/middleware/safety-net';
- * const relaunched = (outcome: WatchdogOutcome) => outcome.action === 'relaunched';
- * ```
- */
-export interface WatchdogOutcome {
-  action: 'ignored' | 'succeeded' | 'result' | 'relaunched' | 'already-relaunched' | 'gave-up';
-  reason: string;
-  requestId?: string;
-  attempt?: number;
-  taskArn?: string | undefined;
-}
-
-/**
- * An "ECS Task State Change" event, as EventBridge delivers it.
- *
- * @example
- * ```ts
- * import type { TaskStateChangeEvent } from '@immortal-lambda/middleware/safety-net';
- * const isEcs = (event: TaskStateChangeEvent) => event.source === 'aws.ecs';
- * ```
- */
-export interface TaskStateChangeEvent {
-  source?: string;
-  'detail-type'?: string;
-  detail?: TaskStateChangeDetail;
 }
 
 const DEFAULT_MAX_ATTEMPTS = 3;
@@ -184,186 +158,70 @@ export function taskWatchdog(
   };
 
   return async (event, context) => {
-    const detail = event?.detail;
-    if (event?.source !== 'aws.ecs' || event['detail-type'] !== 'ECS Task State Change' || !detail) {
-      return { action: 'ignored', reason: 'not an ECS Task State Change event' };
-    }
-    const override = runnerOverride(detail);
-    if (!override) return { action: 'ignored', reason: `task ${detail.taskArn} carries no ${ENV.envelope}` };
-    const verdict = classifyStop(detail);
-    if (verdict.kind === 'ignore') return { action: 'ignored', reason: verdict.reason };
-    // A pre-warmed task that stopped before it was told to go held nothing yet: at the handoff
-    // the wrapper sees it stopped and starts a task of its own. Once told, it is like any other.
+    const stopped = screenEvent(event);
+    if ('ignored' in stopped) return stopped.ignored;
+    const { detail, override, verdict } = stopped;
     const standby = override.environment.get(ENV.standby);
-    if (standby && verdict.kind !== 'success' && !(await toldToGo(standby, s3Client))) {
-      return {
-        action: 'ignored',
-        reason: `a standby task stopped before it was told to go (${verdict.reason}): the wrapper hands off without it`,
-      };
-    }
+    if (standby && verdict.kind !== 'success' && !(await toldToGo(standby, s3Client)))
+      return untoldStandby(verdict);
     const attempt = positiveInteger(override.environment.get(ENV.attempt), ENV.attempt, 1);
-    let envelope: Envelope;
-    try {
-      envelope = await envelopeOf(override.environment.get(ENV.envelope) ?? '', s3Client);
-    } catch (error) {
-      throw new RelaunchError(
-        `the envelope of stopped task ${detail.taskArn} cannot be read, so its invocation cannot be followed up: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
-    const requestId = envelope.invocation.awsRequestId;
-    const ids = { requestId, attempt, taskArn: detail.taskArn };
-    const bucket = override.environment.get(ENV.payloadBucket) ?? config.payloadBucket;
-    const at: OutcomeLocation | undefined = bucket
-      ? {
-          bucket,
-          prefix: override.environment.get(ENV.outcomePrefix) ?? config.outcomePrefix,
-          functionName: envelope.function.name,
-          requestId,
-        }
-      : undefined;
+    const envelope = await stoppedEnvelope(
+      override.environment.get(ENV.envelope) ?? '',
+      detail.taskArn,
+      s3Client,
+    );
+    const at = outcomeLocation(override.environment, config, envelope);
     const records = at ? await readOutcomes(await s3Client(), at) : [];
-    const own = records.find((record) => record.writer === 'runner' && record.attempt === attempt);
-    if (verdict.kind === 'success' || own?.status === 'succeeded') {
-      return { action: 'succeeded', reason: verdict.reason, ...ids };
-    }
-    // The invocation's end, recorded as failed in `final` and sent to the on-failure destination.
-    const fail = async (message: string) => {
-      const error = {
-        name: 'TaskStopped',
-        message,
-        retryable: false,
-        ...(verdict.exitCode !== undefined ? { exitCode: verdict.exitCode } : {}),
-        ...(detail.stopCode ? { stopCode: detail.stopCode } : {}),
-      };
-      if (at) {
-        await writeOutcome(await s3Client(), at, 'final', {
-          status: 'failed',
-          attempt,
-          writer: 'watchdog',
-          ...(detail.taskArn ? { taskArn: detail.taskArn } : {}),
-          error,
-          reason: message,
-          updatedAt: new Date(clock.now()).toISOString(),
-        });
-      }
-      await sendFailure({
-        envelope,
-        error,
-        attempt,
-        taskArn: detail.taskArn,
-        clients: options.destinations,
-        now: clock.now(),
-        logger,
-      });
+    const decision = decide({ verdict, attempt, maxAttempts, records });
+    const target: WatchdogTarget = {
+      stopped,
+      envelope,
+      attempt,
+      at,
+      config,
+      clock,
+      logger,
+      s3: s3Client,
+      ecs: ecsClient,
+      random: options.random ?? Math.random,
+      destinations: options.destinations,
     };
-    if (verdict.kind === 'result' || (own?.status === 'failed' && own.error?.retryable === false)) {
-      if (verdict.kind === 'result' && own?.status !== 'failed') {
-        // The runner ended without recording why (its image could not run it, or it died before
-        // it could write): nothing else will, so the watchdog records the result.
-        await fail(verdict.reason);
-        logger.error('Invocation failed: its runner task ended without recording a result', {
-          ...ids,
-          reason: verdict.reason,
-        });
-        return { action: 'result', reason: verdict.reason, ...ids };
-      }
-      logger.info("Runner task ended with its invocation's result; not relaunched", {
-        ...ids,
-        reason: verdict.reason,
-      });
-      return { action: 'result', reason: verdict.reason, ...ids };
-    }
-    const later = records.find((record) => record.attempt > attempt);
-    if (later) {
-      return {
-        action: 'already-relaunched',
-        reason: `attempt ${later.attempt} exists`,
-        ...ids,
-        taskArn: later.taskArn,
-      };
-    }
-    if (attempt >= maxAttempts) {
-      const message = `the runner task stopped before a result ${attempt} time${attempt === 1 ? '' : 's'}, the last time: ${verdict.reason}`;
-      await fail(message);
-      logger.error('Invocation failed: its runner task stopped before a result on every attempt', {
-        ...ids,
-        maxAttempts,
-        reason: verdict.reason,
-      });
-      return { action: 'gave-up', reason: message, ...ids };
-    }
+    return carryOut(decision, target, {
+      backoffMs,
+      maxAttempts,
+      remainingMs: () => context?.getRemainingTimeInMillis?.(),
+    });
+  };
+}
 
-    const next = attempt + 1;
-    const wait = backoffMs * 2 ** (attempt - 1);
-    await new Promise<void>((resolve) => clock.setTimeout(resolve, wait));
-    const remaining = context?.getRemainingTimeInMillis?.() ?? 60_000;
-    const budget = Math.max(1_000, remaining - 1_000);
-    const guard = abortAfter(clock, budget, () => new Error('the watchdog ran out of time to relaunch'));
-    const overrides: TaskOverride = {
-      containerOverrides: [
-        {
-          name: override.name ?? config.containerName,
-          environment: [
-            ...[...override.environment]
-              .filter(([name]) => name !== ENV.attempt)
-              .map(([name, value]) => ({ name, value })),
-            { name: ENV.attempt, value: String(next) },
-          ],
-        },
-      ],
-    };
-    try {
-      const started = await startTask({
-        config: { ...config, capacity: verdict.onDemand ? 'FARGATE' : config.capacity },
-        client: await ecsClient(),
-        requestId,
-        functionName: envelope.function.name,
-        functionVersion: envelope.function.version,
-        overrides,
-        clock,
-        random: options.random ?? Math.random,
-        signal: guard.signal,
-        budgetMs: budget,
-        tokenBase: `${requestId}-a${next}`,
-        runningOnly: true,
-        ...(standby ? { standby: true } : {}),
-      });
-      if (at) {
-        await writeOutcome(await s3Client(), at, `relaunch-${next}`, {
-          status: 'relaunching',
-          attempt: next,
-          writer: 'watchdog',
-          taskArn: started.taskArn,
-          reason: verdict.reason,
-          updatedAt: new Date(clock.now()).toISOString(),
-        });
-      }
-      logger.info('Runner task stopped before a result; the invocation was relaunched', {
-        ...ids,
-        reason: verdict.reason,
-        relaunchedAs: started.taskArn,
-        nextAttempt: next,
-        capacityProvider: started.capacityProvider,
-      });
-      return {
-        action: 'relaunched',
-        reason: verdict.reason,
-        requestId,
-        attempt: next,
-        taskArn: started.taskArn,
-      };
-    } catch (error) {
-      logger.error('The invocation could not be relaunched', { ...ids, error: describeError(error) });
-      throw new RelaunchError(
-        `invocation ${requestId} could not be relaunched (attempt ${next}): ${(error as Error).message}`,
-        {
-          requestId,
-          cause: error,
-        },
-      );
-    } finally {
-      guard.dispose();
-    }
+/** The envelope of a stopped task; one that cannot be read cannot be followed up, and Lambda retries. */
+async function stoppedEnvelope(
+  value: string,
+  taskArn: string | undefined,
+  s3: () => Promise<S3Client>,
+): Promise<Envelope> {
+  try {
+    return await envelopeOf(value, s3);
+  } catch (error) {
+    throw new RelaunchError(
+      `the envelope of stopped task ${taskArn} cannot be read, so its invocation cannot be followed up: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+/** Where the invocation's records are: the bucket and prefix the task was told, else the configured ones. */
+function outcomeLocation(
+  environment: ReadonlyMap<string, string>,
+  config: ResolvedConfig,
+  envelope: Envelope,
+): OutcomeLocation | undefined {
+  const bucket = environment.get(ENV.payloadBucket) ?? config.payloadBucket;
+  if (!bucket) return undefined;
+  return {
+    bucket,
+    prefix: environment.get(ENV.outcomePrefix) ?? config.outcomePrefix,
+    functionName: envelope.function.name,
+    requestId: envelope.invocation.awsRequestId,
   };
 }

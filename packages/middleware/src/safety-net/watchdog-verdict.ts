@@ -1,0 +1,119 @@
+import { ENV, type OutcomeRecord } from '@immortal-lambda/protocol';
+import { classifyStop, runnerOverride, type StopVerdict, type TaskStateChangeDetail } from './stop.js';
+
+/**
+ * What the watchdog did with one event.
+ *
+ * @example
+ * ```ts
+ * import type { WatchdogOutcome } from '@immortal-lambda/middleware/safety-net';
+ * const relaunched = (outcome: WatchdogOutcome) => outcome.action === 'relaunched';
+ * ```
+ */
+export interface WatchdogOutcome {
+  action: 'ignored' | 'succeeded' | 'result' | 'relaunched' | 'already-relaunched' | 'gave-up';
+  reason: string;
+  requestId?: string;
+  attempt?: number;
+  taskArn?: string | undefined;
+}
+
+/**
+ * An "ECS Task State Change" event, as EventBridge delivers it.
+ *
+ * @example
+ * ```ts
+ * import type { TaskStateChangeEvent } from '@immortal-lambda/middleware/safety-net';
+ * const isEcs = (event: TaskStateChangeEvent) => event.source === 'aws.ecs';
+ * ```
+ */
+export interface TaskStateChangeEvent {
+  source?: string;
+  'detail-type'?: string;
+  detail?: TaskStateChangeDetail;
+}
+
+/** A stopped runner task the watchdog follows: its event, its runner's override, and how it stopped. */
+export interface StoppedRunner {
+  detail: TaskStateChangeDetail;
+  override: NonNullable<ReturnType<typeof runnerOverride>>;
+  verdict: Exclude<StopVerdict, { kind: 'ignore' }>;
+}
+
+/**
+ * The first look at an event, from the event alone: a stopped runner task to follow, or the
+ * reason it is ignored (not a task state change, no envelope, still running, stopped on purpose).
+ */
+export function screenEvent(
+  event: TaskStateChangeEvent | undefined,
+): StoppedRunner | { ignored: WatchdogOutcome } {
+  const detail = event?.detail;
+  if (event?.source !== 'aws.ecs' || event['detail-type'] !== 'ECS Task State Change' || !detail) {
+    return { ignored: { action: 'ignored', reason: 'not an ECS Task State Change event' } };
+  }
+  const override = runnerOverride(detail);
+  if (!override)
+    return { ignored: { action: 'ignored', reason: `task ${detail.taskArn} carries no ${ENV.envelope}` } };
+  const verdict = classifyStop(detail);
+  if (verdict.kind === 'ignore') return { ignored: { action: 'ignored', reason: verdict.reason } };
+  return { detail, override, verdict };
+}
+
+/**
+ * A pre-warmed task that stopped before it was told to go held nothing yet: at the handoff the
+ * wrapper sees it stopped and starts a task of its own. Once told, it is like any other.
+ */
+export function untoldStandby(verdict: StoppedRunner['verdict']): WatchdogOutcome {
+  return {
+    action: 'ignored',
+    reason: `a standby task stopped before it was told to go (${verdict.reason}): the wrapper hands off without it`,
+  };
+}
+
+/**
+ * What a stopped runner task calls for, from how it stopped and the invocation's records:
+ * - `succeeded`: it exited 0, or its runner recorded success;
+ * - `result`: its end is the invocation's result (a handler error, bad input), recorded by the
+ *   runner, or (`record`) by nobody yet, so the watchdog must record it and send it on;
+ * - `already-relaunched`: a later attempt exists (the event came twice);
+ * - `gave-up`: it stopped before a result on every attempt: recorded and sent as failed;
+ * - `relaunch`: start attempt `next`, on on-demand capacity after a Spot interruption.
+ */
+export type WatchdogDecision =
+  | { kind: 'succeeded'; reason: string }
+  | { kind: 'result'; reason: string; record: boolean }
+  | { kind: 'already-relaunched'; reason: string; taskArn: string | undefined }
+  | { kind: 'gave-up'; reason: string }
+  | { kind: 'relaunch'; reason: string; next: number; onDemand: boolean };
+
+/** The watchdog's decision (see {@link WatchdogDecision}): pure, from the stop, the attempt and the records. */
+export function decide(input: {
+  verdict: StoppedRunner['verdict'];
+  attempt: number;
+  maxAttempts: number;
+  records: readonly OutcomeRecord[];
+}): WatchdogDecision {
+  const { verdict, attempt, maxAttempts, records } = input;
+  const own = records.find((record) => record.writer === 'runner' && record.attempt === attempt);
+  if (verdict.kind === 'success' || own?.status === 'succeeded')
+    return { kind: 'succeeded', reason: verdict.reason };
+  if (verdict.kind === 'result' || (own?.status === 'failed' && own.error?.retryable === false)) {
+    // The runner ended without recording why (its image could not run it, or it died before it
+    // could write): nothing else will, so the watchdog records the result.
+    return {
+      kind: 'result',
+      reason: verdict.reason,
+      record: verdict.kind === 'result' && own?.status !== 'failed',
+    };
+  }
+  const later = records.find((record) => record.attempt > attempt);
+  if (later)
+    return { kind: 'already-relaunched', reason: `attempt ${later.attempt} exists`, taskArn: later.taskArn };
+  if (attempt >= maxAttempts) {
+    return {
+      kind: 'gave-up',
+      reason: `the runner task stopped before a result ${attempt} time${attempt === 1 ? '' : 's'}, the last time: ${verdict.reason}`,
+    };
+  }
+  return { kind: 'relaunch', reason: verdict.reason, next: attempt + 1, onDemand: verdict.onDemand };
+}

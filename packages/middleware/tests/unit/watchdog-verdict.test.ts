@@ -1,0 +1,151 @@
+import { type OutcomeRecord, outcomeRecord } from '@immortal-lambda/protocol';
+import { describe, expect, it } from 'vitest';
+import { decide, type StoppedRunner, screenEvent } from '../../src/safety-net/watchdog-verdict.js';
+
+const relaunchable: StoppedRunner['verdict'] = {
+  kind: 'relaunch',
+  reason: 'SpotInterruption',
+  onDemand: true,
+  exitCode: 143,
+};
+const handlerError: StoppedRunner['verdict'] = { kind: 'result', reason: 'the runner exited 1', exitCode: 1 };
+const exited0: StoppedRunner['verdict'] = { kind: 'success', reason: 'the runner exited 0' };
+
+const record = (fields: Partial<OutcomeRecord> & Pick<OutcomeRecord, 'status' | 'attempt' | 'writer'>) =>
+  outcomeRecord({
+    functionName: 'report',
+    requestId: 'r-1',
+    updatedAt: '2026-12-02T00:00:00.000Z',
+    ...fields,
+  });
+
+describe('the watchdog decides from the stop, the attempt and the records alone', () => {
+  it.each([
+    ['an exit 0', exited0, 1, [], { kind: 'succeeded' }],
+    [
+      'a relaunchable stop whose runner recorded success',
+      relaunchable,
+      1,
+      [record({ status: 'succeeded', attempt: 1, writer: 'runner' })],
+      { kind: 'succeeded' },
+    ],
+    [
+      'a handler error the runner recorded',
+      handlerError,
+      1,
+      [
+        record({
+          status: 'failed',
+          attempt: 1,
+          writer: 'runner',
+          error: { name: 'E', message: 'm', retryable: false },
+        }),
+      ],
+      { kind: 'result', record: false },
+    ],
+    ['a result nobody recorded', handlerError, 1, [], { kind: 'result', record: true }],
+    [
+      'a relaunchable stop after a non-retryable failure record',
+      relaunchable,
+      2,
+      [
+        record({
+          status: 'failed',
+          attempt: 2,
+          writer: 'runner',
+          error: { name: 'E', message: 'm', retryable: false },
+        }),
+      ],
+      { kind: 'result', record: false },
+    ],
+    [
+      'an event delivered again after the relaunch',
+      relaunchable,
+      1,
+      [record({ status: 'relaunching', attempt: 2, writer: 'watchdog', taskArn: 'arn:task/2' })],
+      { kind: 'already-relaunched', taskArn: 'arn:task/2' },
+    ],
+    ['the last attempt', relaunchable, 3, [], { kind: 'gave-up' }],
+    [
+      'an interruption with attempts left',
+      relaunchable,
+      1,
+      [],
+      { kind: 'relaunch', next: 2, onDemand: true },
+    ],
+    [
+      'a retryable failure record with attempts left',
+      { ...relaunchable, onDemand: false },
+      2,
+      [
+        record({
+          status: 'failed',
+          attempt: 2,
+          writer: 'runner',
+          error: { name: 'E', message: 'm', retryable: true },
+        }),
+      ],
+      { kind: 'relaunch', next: 3, onDemand: false },
+    ],
+  ] as const)('%s', (_name, verdict, attempt, records, expected) => {
+    // Act
+    const decision = decide({ verdict, attempt, maxAttempts: 3, records: [...records] });
+
+    // Assess
+    expect(decision).toMatchObject(expected);
+  });
+
+  it('says how often the task stopped when it gives up', () => {
+    // Act
+    const decision = decide({ verdict: relaunchable, attempt: 3, maxAttempts: 3, records: [] });
+
+    // Assess
+    expect(decision.reason).toBe(
+      'the runner task stopped before a result 3 times, the last time: SpotInterruption',
+    );
+  });
+});
+
+describe('screening an event', () => {
+  it.each([
+    ['not an ECS event', { source: 'aws.s3' }, 'not an ECS Task State Change event'],
+    [
+      'a task without an envelope',
+      {
+        source: 'aws.ecs',
+        'detail-type': 'ECS Task State Change',
+        detail: { taskArn: 't', lastStatus: 'STOPPED' },
+      },
+      'task t carries no FARGATE_FALLBACK_ENVELOPE',
+    ],
+  ])('ignores %s', (_name, event, reason) => {
+    // Act
+    const screened = screenEvent(event);
+
+    // Assess
+    expect(screened).toEqual({ ignored: { action: 'ignored', reason } });
+  });
+
+  it('follows a stopped runner task with its override and verdict', () => {
+    // Prepare
+    const detail = {
+      lastStatus: 'STOPPED',
+      stopCode: 'SpotInterruption',
+      containers: [{ name: 'runner', exitCode: 143 }],
+      overrides: {
+        containerOverrides: [
+          { name: 'runner', environment: [{ name: 'FARGATE_FALLBACK_ENVELOPE', value: '{}' }] },
+        ],
+      },
+    };
+
+    // Act
+    const screened = screenEvent({ source: 'aws.ecs', 'detail-type': 'ECS Task State Change', detail });
+
+    // Assess
+    expect(screened).toMatchObject({
+      override: { name: 'runner' },
+      verdict: { kind: 'relaunch', onDemand: true },
+    });
+  });
+});
