@@ -11,6 +11,7 @@ import {
   readMetricsSettings,
 } from '@immortal-lambda/protocol/basics';
 import { ConfigurationError } from './errors.js';
+import { type Env, type Options, SettingsReader } from './settings-reader.js';
 import type { FargateFallbackOptions } from './types.js';
 
 /**
@@ -64,54 +65,12 @@ export interface ResolvedConfig {
 /** Whether the wrapper should do anything at all in this process. */
 export type FallbackMode = 'runner' | 'disabled' | 'active';
 
-type Options = Record<string, unknown>;
-type Env = Readonly<Record<string, string | undefined>>;
-
-/** Every option name, for the unknown-name warning and its "did you mean". */
-const OPTION_NAMES = [
-  'cluster',
-  'taskDefinition',
-  'containerName',
-  'subnets',
-  'securityGroups',
-  'assignPublicIp',
-  'capacity',
-  'payloadBucket',
-  'payloadPrefix',
-  'marginMs',
-  'envelopeTransport',
-  'maxInLambdaMs',
-  'prewarmMs',
-  'metrics',
-  'metricsWriter',
-  'disabled',
-  'handoffResponse',
-  'routeToFargate',
-  'ecsClient',
-  's3Client',
-  'logger',
-  'env',
-  'clock',
-  'random',
-] as const;
-
 const NAME = /^[A-Za-z0-9_-]{1,255}$/;
 const CLUSTER_ARN = /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster\/[A-Za-z0-9_-]{1,255}$/;
 const TASK_DEFINITION = /^[A-Za-z0-9_-]{1,255}(:\d+)?$/;
 const TASK_DEFINITION_ARN =
   /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/[A-Za-z0-9_-]{1,255}(:\d+)?$/;
 const PAYLOAD_PREFIX = /^(?!\/)(?!.*\/\/)[A-Za-z0-9!_.*'()/-]*$/;
-const TRUE = ['true', '1', 'yes'];
-const FALSE = ['false', '0', 'no'];
-
-const kind = (value: unknown) =>
-  value === null
-    ? 'null'
-    : Array.isArray(value)
-      ? 'an array'
-      : typeof value === 'object'
-        ? 'an object'
-        : `a ${typeof value}`;
 
 /**
  * Why a name is not a bucket name S3 accepts, or undefined: 3–63 lowercase letters, digits,
@@ -129,218 +88,6 @@ export function bucketNameProblem(name: string): string | undefined {
     name.match(/^(xn--|sthree-|amzn-s3-demo-)/)?.[0] ??
     name.match(/(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/)?.[0];
   return reserved && `${name.startsWith(reserved) ? 'starts' : 'ends'} with "${reserved}", which S3 reserves`;
-}
-
-/** A setting that has an option and an environment variable of the same name. */
-type Setting = keyof typeof ENV & keyof FargateFallbackOptions;
-
-/**
- * Reads one setting at a time, its option over its environment variable, collecting every
- * problem, each naming the variable.
- */
-class SettingsReader {
-  readonly problems: string[] = [];
-  /** The settings whose option had the wrong type: reported already, so not "missing" too. */
-  readonly #mistypedNames = new Set<Setting>();
-  readonly #options: Options;
-  readonly #env: Env;
-
-  constructor(options: Options, env: Env) {
-    this.#options = options;
-    this.#env = env;
-  }
-
-  /** Records a problem with a setting; its variable is named after it. */
-  problem(name: Setting, text: string): void {
-    this.problems.push(`${text} (${ENV[name]})`);
-  }
-
-  /** Records that a required setting is missing, unless its option was of the wrong type. */
-  missing(name: Setting, what: string): void {
-    if (!this.#mistypedNames.has(name))
-      this.problem(name, `${name} is missing: set the "${name}" option or the variable to ${what}`);
-  }
-
-  /** The option when given, else the variable; blank counts as unset. */
-  #raw(name: Setting): unknown {
-    const option = this.#options[name];
-    const raw = option !== undefined ? option : this.#env[ENV[name]];
-    return typeof raw === 'string' && raw.trim() === '' ? undefined : raw;
-  }
-
-  /** Records a problem of type, after which the setting is not reported missing too. */
-  #mistyped(name: Setting, text: string): undefined {
-    this.#mistypedNames.add(name);
-    this.problem(name, text);
-    return undefined;
-  }
-
-  /** A string setting, trimmed. */
-  text(name: Setting): string | undefined {
-    const raw = this.#raw(name);
-    return typeof raw === 'string' || raw === undefined
-      ? raw?.trim()
-      : this.#mistyped(name, `${name} must be a string, got ${kind(raw)}`);
-  }
-
-  /** A boolean option, or the same words the variable takes: true/false, 1/0, yes/no. */
-  flag(name: Setting): boolean | undefined {
-    const raw = this.#raw(name);
-    if (raw === undefined || typeof raw === 'boolean') return raw;
-    if (typeof raw !== 'string')
-      return this.#mistyped(name, `${name} must be true or false, got ${kind(raw)}`);
-    const value = raw.trim().toLowerCase();
-    if (TRUE.includes(value)) return true;
-    if (FALSE.includes(value)) return false;
-    this.problem(name, `${name} is "${raw}": use true or false`);
-    return undefined;
-  }
-
-  /**
-   * A required string matching one of `accepted` (else it is not `what`); one that matches the
-   * `mistaken` pattern is said to be that other kind of value, the usual slip.
-   */
-  identifier(
-    name: Setting,
-    accepted: readonly RegExp[],
-    what: string,
-    [mistaken, mistakenFor]: readonly [RegExp, string],
-  ): string | undefined {
-    const value = this.text(name);
-    if (value === undefined) this.missing(name, what);
-    else if (!accepted.some((pattern) => pattern.test(value)))
-      this.problem(
-        name,
-        `${name} "${value}" is ${mistaken.test(value) ? `${mistakenFor}, not` : 'not'} ${what}`,
-      );
-    return value;
-  }
-
-  /**
-   * A list (an array of strings, or one comma-separated string), each item matching `pattern`
-   * (else it is not `item`), at most `max` of them.
-   */
-  list(name: Setting, pattern: RegExp, item: string, max: number): string[] {
-    const raw = this.#raw(name);
-    const items: unknown[] =
-      raw === undefined ? [] : typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : [raw];
-    const bad = items.find((each) => typeof each !== 'string');
-    if (bad !== undefined) {
-      this.#mistyped(
-        name,
-        Array.isArray(raw)
-          ? `${name} must hold strings only, got ${kind(bad)}`
-          : `${name} must be an array of strings or a comma-separated string, got ${kind(raw)}`,
-      );
-      return [];
-    }
-    const list = (items as string[]).map((each) => each.trim()).filter((each) => each !== '');
-    for (const each of list) if (!pattern.test(each)) this.problem(name, `"${each}" is not ${item}`);
-    if (list.length > max) this.problem(name, `${list.length} ${name} given; RunTask accepts at most ${max}`);
-    return list;
-  }
-
-  /** One of a few words, compared once `normalize` made it so; `fallback` when unset. */
-  oneOf<T extends string>(
-    name: Setting,
-    words: readonly T[],
-    fallback: T,
-    normalize: (raw: string) => string,
-  ): T {
-    const raw = this.text(name);
-    if (raw === undefined) return fallback;
-    const word = words.find((each) => each === normalize(raw));
-    if (word === undefined)
-      this.problem(name, `${name} "${normalize(raw)}" is not one of ${words.join(' | ')}`);
-    return word ?? fallback;
-  }
-
-  /** A whole number of milliseconds (a number, or a string of decimal digits). */
-  integer(name: Setting, min: number, max: number): number | undefined {
-    const raw = this.#raw(name);
-    if (raw === undefined) return undefined;
-    const value =
-      typeof raw === 'number'
-        ? raw
-        : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw)
-          ? Number(raw)
-          : Number.NaN;
-    if (Number.isInteger(value) && value >= min && value <= max) return value;
-    const shown = typeof raw === 'string' || typeof raw === 'number' ? `"${raw}"` : kind(raw);
-    this.problem(name, `${name} ${shown} must be a whole number of milliseconds from ${min} to ${max}`);
-    return undefined;
-  }
-}
-
-/**
- * Checks the options object itself: that it is one, and that the callbacks and clients it
- * carries have the shape they must. Returns the names it does not know, for a warning.
- */
-export function checkOptions(options: unknown): { options: Options; unknown: string[] } {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ConfigurationError([
-      `the options must be an object (or left out), got ${kind(options)}: pass { cluster, taskDefinition, … } or rely on the environment variables (${ENV.cluster}, …)`,
-    ]);
-  }
-  const record = options as Options;
-  const problems: string[] = [];
-  const callable = (name: string, what: string) => {
-    const value = record[name];
-    if (value !== undefined && typeof value !== 'function')
-      problems.push(`${name} must be ${what}, got ${kind(value)}`);
-  };
-  callable('handoffResponse', 'a function (receipt, event, context) => response');
-  callable('random', 'a function returning a number in [0, 1)');
-  callable('routeToFargate', 'a function (event, context) => boolean');
-  callable('metricsWriter', 'a function (line) => void');
-  if (record.metrics !== undefined && typeof record.metrics !== 'boolean')
-    problems.push(`metrics must be true or false, got ${kind(record.metrics)} (${ENV.metrics})`);
-  const withMethods = (name: string, methods: readonly string[], what: string) => {
-    const value = record[name] as Record<string, unknown> | undefined;
-    if (value === undefined) return;
-    if (value === null || typeof value !== 'object' || methods.some((m) => typeof value[m] !== 'function'))
-      problems.push(`${name} must be ${what} (with ${methods.join(', ')} methods), got ${kind(value)}`);
-  };
-  withMethods('logger', ['info', 'error'], 'a logger such as a Powertools Logger');
-  withMethods('clock', ['now', 'setTimeout', 'clearTimeout'], 'a clock');
-  withMethods('ecsClient', ['send'], 'an ECSClient');
-  withMethods('s3Client', ['send'], 'an S3Client');
-  if (record.env !== undefined && (record.env === null || typeof record.env !== 'object'))
-    problems.push(`env must be an object of environment variables, got ${kind(record.env)}`);
-  if (problems.length > 0) throw new ConfigurationError(problems);
-  const known = new Set<string>(OPTION_NAMES);
-  const unknown = Object.keys(record).filter((key) => !known.has(key));
-  return { options: record, unknown };
-}
-
-/** A warning for option names that are not options, with the closest known name when there is one. */
-export function unknownOptionsWarning(names: readonly string[]): string {
-  const near = (name: string) =>
-    OPTION_NAMES.find((known) => known.toLowerCase() === name.toLowerCase()) ??
-    OPTION_NAMES.find((known) => distance(known.toLowerCase(), name.toLowerCase()) <= 2);
-  return `immortal-lambda ignores unknown options: ${names
-    .map((name) => {
-      const guess = near(name);
-      return guess ? `${name} (did you mean ${guess}?)` : name;
-    })
-    .join(', ')}`;
-}
-
-/** Levenshtein distance, for "did you mean". */
-function distance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        (previous[j] as number) + 1,
-        (current[j - 1] as number) + 1,
-        (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length] as number;
 }
 
 /**
@@ -361,8 +108,25 @@ export function resolveMode(options: FargateFallbackOptions, env: Env): Fallback
  */
 export function resolveConfig(options: FargateFallbackOptions, env: Env): ResolvedConfig {
   const reader = new SettingsReader(options as Options, env);
-  const { problems } = reader;
+  const placement = placementSettings(reader);
+  const payload = payloadSettings(reader);
+  const timing = timingSettings(reader, payload.payloadBucket);
+  const { settings: metrics, problems: metricsProblems } = readMetricsSettings(env);
+  reader.problems.push(...metricsProblems);
+  if ((options as Options).metrics === false) metrics.enabled = false;
+  if (reader.problems.length > 0) throw new ConfigurationError(reader.problems);
+  // No problem was found, so the required settings are there.
+  return {
+    ...placement,
+    ...payload,
+    outcomePrefix: env[ENV.outcomePrefix]?.trim() || DEFAULT_OUTCOME_PREFIX,
+    ...timing,
+    metrics,
+  } as ResolvedConfig;
+}
 
+/** Where and how the runner task starts: cluster, task definition, container, network, capacity. */
+function placementSettings(reader: SettingsReader) {
   const cluster = reader.identifier(
     'cluster',
     [NAME, CLUSTER_ARN],
@@ -375,14 +139,12 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
     "a task definition: the runner's family, family:revision or ARN",
     [CLUSTER_ARN, 'a cluster ARN'],
   );
-
   const containerName = reader.text('containerName') ?? DEFAULT_CONTAINER_NAME;
   if (!NAME.test(containerName))
     reader.problem(
       'containerName',
       `containerName "${containerName}" is not a container name (letters, digits, - and _)`,
     );
-
   const subnets = reader.list(
     'subnets',
     /^subnet-[0-9a-f]{8,17}$/,
@@ -397,12 +159,15 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
     'a security group id like sg-0123456789abcdef0',
     5,
   );
-
   const assignPublicIp = reader.flag('assignPublicIp') ?? false;
   const capacity = reader.oneOf('capacity', CAPACITY_OPTIONS, 'FARGATE', (raw) =>
     raw.toUpperCase().replace(/\s+/g, ''),
   );
+  return { cluster, taskDefinition, containerName, subnets, securityGroups, assignPublicIp, capacity };
+}
 
+/** The payload bucket and the key prefix of envelopes in it. */
+function payloadSettings(reader: SettingsReader) {
   const payloadBucket = reader.text('payloadBucket');
   const bucketProblem = payloadBucket && bucketNameProblem(payloadBucket);
   if (bucketProblem)
@@ -410,12 +175,6 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
       'payloadBucket',
       `payloadBucket "${payloadBucket}" is not a valid S3 bucket name: it ${bucketProblem}`,
     );
-  const needsBucket = (what: string) =>
-    reader.problem(
-      'payloadBucket',
-      `${what} but no payload bucket is set: set the "payloadBucket" option or the variable`,
-    );
-
   const payloadPrefix = reader.text('payloadPrefix') ?? DEFAULT_PAYLOAD_PREFIX;
   if (payloadPrefix.length > MAX_PAYLOAD_PREFIX_LENGTH)
     reader.problem(
@@ -427,7 +186,16 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
       'payloadPrefix',
       `payloadPrefix "${payloadPrefix}" may hold only letters, digits and ! _ . * ' ( ) / -, without a leading or doubled /`,
     );
+  return { payloadBucket, payloadPrefix };
+}
 
+/** When and how the handoff happens: the margin, the transport, the cap on time in Lambda, pre-warm. */
+function timingSettings(reader: SettingsReader, payloadBucket: string | undefined) {
+  const needsBucket = (what: string) =>
+    reader.problem(
+      'payloadBucket',
+      `${what} but no payload bucket is set: set the "payloadBucket" option or the variable`,
+    );
   const marginMs = reader.integer('marginMs', MIN_MARGIN_MS, MAX_LAMBDA_TIMEOUT_MS - 1) ?? DEFAULT_MARGIN_MS;
   const envelopeTransport = reader.oneOf('envelopeTransport', ENVELOPE_TRANSPORTS, 'auto', (raw) =>
     raw.toLowerCase(),
@@ -436,27 +204,5 @@ export function resolveConfig(options: FargateFallbackOptions, env: Env): Resolv
   const maxInLambdaMs = reader.integer('maxInLambdaMs', 1, MAX_LAMBDA_TIMEOUT_MS);
   const prewarmMs = reader.integer('prewarmMs', 0, MAX_LAMBDA_TIMEOUT_MS) ?? 0;
   if (prewarmMs > 0 && payloadBucket === undefined) needsBucket(`prewarmMs is ${prewarmMs}`);
-
-  const { settings: metrics, problems: metricsProblems } = readMetricsSettings(env);
-  problems.push(...metricsProblems);
-  if ((options as Options).metrics === false) metrics.enabled = false;
-
-  if (problems.length > 0) throw new ConfigurationError(problems);
-  return {
-    cluster: cluster as string,
-    taskDefinition: taskDefinition as string,
-    containerName,
-    subnets,
-    securityGroups,
-    assignPublicIp,
-    capacity,
-    payloadBucket,
-    payloadPrefix,
-    outcomePrefix: env[ENV.outcomePrefix]?.trim() || DEFAULT_OUTCOME_PREFIX,
-    marginMs,
-    envelopeTransport,
-    maxInLambdaMs,
-    prewarmMs,
-    metrics,
-  };
+  return { marginMs, envelopeTransport, maxInLambdaMs, prewarmMs };
 }

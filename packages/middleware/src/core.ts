@@ -1,17 +1,11 @@
 import { ENV } from '@immortal-lambda/protocol/basics';
 import type { Context } from 'aws-lambda';
 import { systemClock } from './clock.js';
-import {
-  checkOptions,
-  type FallbackMode,
-  type ResolvedConfig,
-  resolveConfig,
-  resolveMode,
-  unknownOptionsWarning,
-} from './config.js';
+import { type FallbackMode, type ResolvedConfig, resolveConfig, resolveMode } from './config.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { ConfigurationError, HandoffError } from './errors.js';
 import { describeError, isolatedLogger, jsonLogger } from './logger.js';
+import { checkOptions, unknownOptionsWarning } from './options-check.js';
 import { DEADLINE_GUARD_MS, type Handoff, type HandoffDependencies, type HandoffTarget } from './target.js';
 import type { Clock, FallbackLogger, FargateFallbackOptions, HandoffReceipt } from './types.js';
 
