@@ -1,5 +1,3 @@
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
 import {
   type CapacityOption,
   DEFAULT_CONTAINER_NAME,
@@ -7,19 +5,23 @@ import {
   DEFAULT_PAYLOAD_PREFIX,
   ENV,
   type EnvelopeTransport,
-  IMAGE_TASK,
-  runtimeNodeMajor,
 } from '@immortal-lambda/protocol';
-import { ArnFormat, Duration, Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import { type Duration, Fn, Stack } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { type FallbackNetworking, TaskNetwork } from './parts/network.js';
+import { payloadBucket } from './parts/payload-bucket.js';
+import { bucketKeyStatement, RunnerPermissions } from './parts/permissions.js';
+import { RunnerTask } from './parts/runner-task.js';
 import { SafetyNet } from './safety-net.js';
+
+export type { FallbackNetworking } from './parts/network.js';
+export { runnerImageDirectory } from './parts/runner-task.js';
 
 /**
  * Where spilled envelopes live in the payload bucket; the middleware's default prefix.
@@ -42,22 +44,6 @@ export const ENVELOPE_PREFIX = DEFAULT_PAYLOAD_PREFIX;
  * ```
  */
 export const OUTCOME_PREFIX = DEFAULT_OUTCOME_PREFIX;
-
-/**
- * How the runner task reaches the Lambda API, S3, ECR and CloudWatch Logs.
- *
- * @example
- * ```ts
- * new FargateFallback(this, 'Fallback', { function: fn, networking: 'private' });
- * ```
- *
- * - `public` (default): public subnets, a public IP per task, no NAT gateway: nothing to pay at
- *   rest; tasks have no inbound rules.
- * - `private`: isolated subnets with VPC endpoints (ECR API and Docker, CloudWatch Logs, Lambda as
- *   interface endpoints, S3 as a gateway endpoint): no internet path, but interface endpoints
- *   are billed per hour and per AZ.
- */
-export type FallbackNetworking = 'public' | 'private';
 
 /**
  * Props of {@link FargateFallback}.
@@ -161,22 +147,6 @@ export interface FargateFallbackProps {
   outcomeExpiration?: Duration;
 }
 
-/** The public X-Ray daemon image the `tracing` sidecar runs by default. */
-const XRAY_DAEMON_IMAGE = 'public.ecr.aws/xray/aws-xray-daemon:3.x';
-
-/**
- * The folder of the installed runner package: its Dockerfile and build are the image's context.
- *
- * @example
- * ```ts
- * import { runnerImageDirectory } from '@immortal-lambda/cdk';
- * const image = ecs.ContainerImage.fromAsset(runnerImageDirectory(), { exclude: ['node_modules'] });
- * ```
- */
-export function runnerImageDirectory(): string {
-  return dirname(createRequire(import.meta.url).resolve('@immortal-lambda/runner/package.json'));
-}
-
 /**
  * Attaches the Fargate fallback to a Lambda function: the ECS cluster, the runner's Fargate task
  * definition, its log group, the payload bucket, least-privilege permissions for both sides, and
@@ -204,23 +174,67 @@ export class FargateFallback extends Construct {
   /** The watchdog and the relaunch function, unless `safetyNet: false`. */
   readonly safetyNet: SafetyNet | undefined;
 
+  /**
+   * Composes the parts: the task role, the network, the cluster, the payload bucket, the runner's
+   * task definition, the permissions, the function's environment and the safety net. Each part
+   * creates its resources in this construct's scope, so that their logical ids stay those the
+   * construct has always deployed (a nested construct would rename them, and CloudFormation would
+   * replace the bucket and the VPC).
+   */
   constructor(scope: Construct, id: string, props: FargateFallbackProps) {
     super(scope, id);
     const fn = props.function;
-    const arm = fn.architecture.name === 'arm64';
     const payloadPrefix = props.payloadPrefix ?? ENVELOPE_PREFIX;
-    const stack = Stack.of(this);
-    const networking = props.networking ?? 'public';
     const capacity = props.capacity ?? 'FARGATE';
+    this.taskRole = this.#sharedRole(fn);
+    const network = new TaskNetwork(this, {
+      vpc: props.vpc,
+      networking: props.networking ?? 'public',
+      subnets: props.subnets,
+      interfaceEndpoints: props.interfaceEndpoints ?? [],
+    });
+    this.vpc = network.vpc;
+    this.cluster =
+      props.cluster ??
+      new ecs.Cluster(this, 'Cluster', {
+        vpc: this.vpc,
+        enableFargateCapacityProviders: capacity !== 'FARGATE',
+      });
+    this.bucket = props.bucket ?? payloadBucket(this, { ...props, payloadPrefix });
+    const task = new RunnerTask(this, { ...props, taskRole: this.taskRole });
+    this.taskDefinition = task.taskDefinition;
+    this.logGroup = task.logGroup;
+    this.securityGroup = network.securityGroup;
+    const permissions = new RunnerPermissions(this, {
+      function: fn,
+      taskRole: this.taskRole,
+      cluster: this.cluster,
+      taskDefinition: this.taskDefinition,
+      bucket: this.bucket,
+      bucketKey: props.bucket?.encryptionKey,
+      payloadPrefix,
+      layers: props.layers ?? [],
+      tracing: props.tracing ?? false,
+    });
+    const placement = this.#placementEnvironment(network, capacity, props);
+    for (const [name, value] of Object.entries({ ...placement, ...timingEnvironment(props) })) {
+      fn.addEnvironment(name, value);
+    }
+    this.safetyNet = props.safetyNet === false ? undefined : this.#safetyNet(props, placement, permissions);
+  }
 
+  /**
+   * The function's own role, which the task runs with too: Lambda's permissions are the task's,
+   * so they cannot drift apart. ECS tasks of this account may assume it.
+   */
+  #sharedRole(fn: lambda.Function): iam.Role {
     if (!(fn.role instanceof iam.Role)) {
       throw new Error(
         `FargateFallback: the function ${fn.node.path} must have a role created in this app (an iam.Role), so that ECS tasks can be allowed to assume it`,
       );
     }
-    this.taskRole = fn.role;
-    // The same role in both places: Lambda's permissions are the task's.
-    this.taskRole.assumeRolePolicy?.addStatements(
+    const stack = Stack.of(this);
+    fn.role.assumeRolePolicy?.addStatements(
       new iam.PolicyStatement({
         actions: ['sts:AssumeRole'],
         principals: [new iam.ServicePrincipal('ecs-tasks.amazonaws.com')],
@@ -230,529 +244,82 @@ export class FargateFallback extends Construct {
         },
       }),
     );
+    return fn.role;
+  }
 
-    this.vpc = props.vpc ?? this.#createVpc(networking, props.interfaceEndpoints ?? []);
-    this.cluster =
-      props.cluster ??
-      new ecs.Cluster(this, 'Cluster', {
-        vpc: this.vpc,
-        enableFargateCapacityProviders: capacity !== 'FARGATE',
-      });
-    this.bucket =
-      props.bucket ??
-      new s3.Bucket(this, 'Payloads', {
-        encryption: s3.BucketEncryption.S3_MANAGED,
-        enforceSSL: true,
-        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-        lifecycleRules: [
-          { prefix: payloadPrefix, expiration: props.envelopeExpiration ?? Duration.days(7) },
-          { prefix: OUTCOME_PREFIX, expiration: props.outcomeExpiration ?? Duration.days(30) },
-          { abortIncompleteMultipartUploadAfter: Duration.days(1) },
-        ],
-        removalPolicy: RemovalPolicy.DESTROY,
-        autoDeleteObjects: true,
-      });
-
-    this.logGroup = new logs.LogGroup(this, 'RunnerLogs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'RunnerTask', {
-      cpu: props.cpu ?? 1024,
-      memoryLimitMiB: props.memoryLimitMiB ?? Math.max(2048, nextFargateMemory(fn)),
-      // The function's architecture: its code (native modules included) was built for it. Fargate
-      // Spot runs X86_64 and, on platform version 1.4.0 (the latest), ARM64 Linux tasks.
-      runtimePlatform: {
-        cpuArchitecture: arm ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-      },
-      taskRole: this.taskRole,
-    });
-    const logging = (streamPrefix: string) =>
-      ecs.LogDrivers.awsLogs({ streamPrefix, logGroup: this.logGroup });
-    const image = isImageFunction(fn);
-    const runnerImage =
-      props.runnerImage ??
-      ecs.ContainerImage.fromAsset(runnerImageDirectory(), {
-        file: 'Dockerfile',
-        exclude: ['node_modules', 'src', 'tests', 'bench', 'container', '*.map', '*.tgz'],
-        // Built for the task's architecture whatever machine runs the synth.
-        platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
-        buildArgs: {
-          BASE_IMAGE: props.runnerBaseImage ?? (image ? IMAGE_FUNCTION_RUNNER_BASE : lambdaBaseImage(fn)),
-        },
-      });
-    if (!image && props.functionImage) {
-      throw new Error(
-        `FargateFallback: functionImage is for container image functions, and ${fn.node.path} is a zip function: its runner fetches the code; leave functionImage out`,
-      );
-    }
-    // A zip function's task runs the runner image; an image function's runs its own image, with
-    // the runner brought in beside it and run by the image's own node (the image is not rebuilt).
-    const install = image
-      ? this.#runnerInstall(runnerImage, logging(IMAGE_TASK.installContainer))
-      : undefined;
-    const runner = this.taskDefinition.addContainer(DEFAULT_CONTAINER_NAME, {
-      containerName: DEFAULT_CONTAINER_NAME,
-      image: image ? (props.functionImage ?? functionImageAsset(fn)) : runnerImage,
-      ...(image ? { entryPoint: [...IMAGE_TASK.entryPoint] } : {}),
-      logging: logging(DEFAULT_CONTAINER_NAME),
-      stopTimeout: Duration.seconds(120),
-      environment: { [ENV.stopGraceMs]: '110000' },
-    });
-    if (install) {
-      // The function's container starts once the runner is in place, and reads it only.
-      runner.addMountPoints({
-        sourceVolume: IMAGE_TASK.volume,
-        containerPath: IMAGE_TASK.mount,
-        readOnly: true,
-      });
-      runner.addContainerDependencies({
-        container: install,
-        condition: ecs.ContainerDependencyCondition.SUCCESS,
-      });
-    }
-
-    if (props.tracing) {
-      // The X-Ray daemon beside the runner: the runner's leg joins the invocation's trace.
-      this.taskDefinition.addContainer('xray-daemon', {
-        containerName: 'xray-daemon',
-        image: props.xrayDaemonImage ?? ecs.ContainerImage.fromRegistry(XRAY_DAEMON_IMAGE),
-        essential: false,
-        cpu: 32,
-        memoryReservationMiB: 64,
-        portMappings: [{ containerPort: 2000, protocol: ecs.Protocol.UDP }],
-        logging: logging('xray-daemon'),
-      });
-      runner.addEnvironment('AWS_XRAY_DAEMON_ADDRESS', '127.0.0.1:2000');
-    }
-
-    this.securityGroup = new ec2.SecurityGroup(this, 'TaskSecurityGroup', {
-      vpc: this.vpc,
-      description: 'immortal-lambda runner tasks: no inbound, outbound to AWS APIs',
-      allowAllOutbound: true,
-    });
-
-    const subnetType =
-      props.subnets?.subnetType ??
-      (networking === 'public' ? ec2.SubnetType.PUBLIC : ec2.SubnetType.PRIVATE_ISOLATED);
-    const subnets = this.vpc.selectSubnets(props.subnets ?? { subnetType });
-    // A public IP exactly when the selected subnets are public (a given VPC's included): tasks in
-    // public subnets reach AWS only through it, tasks in private ones cannot have one.
-    const assignPublicIp = subnets.hasPublic;
-    const executionRole = this.taskDefinition.obtainExecutionRole();
-    const taskArns = stack.formatArn({
-      service: 'ecs',
-      resource: 'task',
-      resourceName: `${this.cluster.clusterName}/*`,
-      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-    });
-    const onCluster = { ArnEquals: { 'ecs:cluster': this.cluster.clusterArn } };
-
-    // A policy of its own rather than the role's default one: its statements name the function,
-    // and the function itself waits for the default policy, which would make a cycle.
-    const policy = new iam.Policy(this, 'Permissions', { roles: [this.taskRole] });
-    // The function: start its task definition on its cluster, tag and stop those tasks only.
-    // Every revision of the family: a deployment that registers a new revision must not deny
-    // the one that invocations already running were configured with.
-    const revisions = stack.formatArn({
-      service: 'ecs',
-      resource: 'task-definition',
-      resourceName: `${this.taskDefinition.family}:*`,
-      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-    });
-    const runTaskStatements = [
-      new iam.PolicyStatement({
-        sid: 'RunTheRunnerTask',
-        actions: ['ecs:RunTask'],
-        resources: [revisions],
-        conditions: onCluster,
-      }),
-      new iam.PolicyStatement({
-        sid: 'TagRunnerTasksAtLaunch',
-        actions: ['ecs:TagResource'],
-        resources: [taskArns],
-        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
-      }),
-      new iam.PolicyStatement({
-        sid: 'StopOrDescribeRunnerTasks',
-        actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
-        resources: [taskArns],
-        conditions: onCluster,
-      }),
-      // ListTasks without a container instance is authorised on "*"; the condition keeps it to
-      // this cluster. A retried invocation finds the task an earlier attempt started with it.
-      new iam.PolicyStatement({
-        sid: 'FindRunnerTasks',
-        actions: ['ecs:ListTasks'],
-        resources: ['*'],
-        conditions: onCluster,
-      }),
-      new iam.PolicyStatement({
-        sid: 'PassTheTaskRoles',
-        actions: ['iam:PassRole'],
-        resources: [this.taskRole.roleArn, executionRole.roleArn],
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
-    ];
-    policy.addStatements(...runTaskStatements);
-    const envelopes = `${payloadPrefix}${fn.functionName}/*`;
-    const outcomes = `${OUTCOME_PREFIX}${fn.functionName}/*`;
-    policy.addStatements(
-      new iam.PolicyStatement({
-        sid: 'WriteItsEnvelopes',
-        actions: ['s3:PutObject'],
-        resources: [this.bucket.arnForObjects(envelopes)],
-      }),
-    );
-    // The wrapper records the handoff, the runner each attempt, under the function's own prefix;
-    // the runner sends the final outcome to the function's async destinations.
-    policy.addStatements(
-      new iam.PolicyStatement({
-        sid: 'RecordItsOutcomes',
-        actions: ['s3:PutObject'],
-        resources: [this.bucket.arnForObjects(outcomes)],
-      }),
-      new iam.PolicyStatement({
-        sid: 'FindItsDestinations',
-        actions: ['lambda:GetFunctionEventInvokeConfig'],
-        resources: [fn.functionArn, `${fn.functionArn}:*`],
-      }),
-    );
-
-    // The task (same role): fetch this function's code and layers, read its envelopes.
-    policy.addStatements(
-      new iam.PolicyStatement({
-        sid: 'FetchItsOwnCode',
-        actions: ['lambda:GetFunction'],
-        resources: [fn.functionArn, `${fn.functionArn}:*`],
-      }),
-    );
-    // The function's layers as they are now, and any given; one added later fails the synth.
-    const cfnFunction = fn.node.defaultChild as lambda.CfnFunction;
-    const functionLayers = () => (stack.resolve(cfnFunction.layers) as unknown[] | undefined) ?? [];
-    const layers = new Map<string, string>();
-    for (const arn of [...(props.layers ?? []).map((layer) => layer.layerVersionArn), ...functionLayers()])
-      layers.set(JSON.stringify(stack.resolve(arn)), Token.asString(arn));
-    if (layers.size > 0) {
-      policy.addStatements(
-        new iam.PolicyStatement({
-          sid: 'FetchItsLayers',
-          actions: ['lambda:GetLayerVersion'],
-          resources: [...layers.values()],
-        }),
-      );
-    }
-    this.node.addValidation({
-      validate: () => {
-        const missing = functionLayers().filter((arn) => !layers.has(JSON.stringify(arn)));
-        return missing.length === 0
-          ? []
-          : [
-              `${fn.node.path} has ${missing.length} layer(s) added after its FargateFallback (${missing
-                .map((arn) => JSON.stringify(arn))
-                .join(
-                  ', ',
-                )}): the runner task could not fetch them. Add the layers before creating the FargateFallback, or pass them as its \`layers\` prop.`,
-            ];
-      },
-    });
-    // A customer managed key on the function's environment: GetFunction returns the variables
-    // only to a caller that may decrypt them.
-    const environmentKey = stack.resolve(cfnFunction.kmsKeyArn) as unknown;
-    if (environmentKey !== undefined) {
-      policy.addStatements(
-        new iam.PolicyStatement({
-          sid: 'DecryptItsEnvironment',
-          actions: ['kms:Decrypt'],
-          resources: [Token.asString(environmentKey)],
-        }),
-      );
-    }
-    // A given bucket encrypted with a customer managed key: writing and reading envelopes use it.
-    const bucketKey = props.bucket?.encryptionKey;
-    if (bucketKey) {
-      policy.addStatements(
-        new iam.PolicyStatement({
-          sid: 'UseThePayloadBucketKey',
-          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
-          resources: [bucketKey.keyArn],
-        }),
-      );
-    }
-    policy.addStatements(
-      new iam.PolicyStatement({
-        sid: 'ReadItsEnvelopes',
-        actions: ['s3:GetObject'],
-        resources: [this.bucket.arnForObjects(envelopes)],
-      }),
-      // The runner reads the journal a relaunch resumes from, and a pre-warmed task the envelope
-      // or cancel marker at its resume location, beside the outcome records.
-      new iam.PolicyStatement({
-        sid: 'ReadItsJournalAndResumeLocation',
-        actions: ['s3:GetObject'],
-        resources: [
-          this.bucket.arnForObjects(`${OUTCOME_PREFIX}${fn.functionName}/*/journal.json`),
-          this.bucket.arnForObjects(`${OUTCOME_PREFIX}${fn.functionName}/*/resume.json`),
-        ],
-      }),
-    );
-
-    // The wildcards above cannot be narrower; say why, for policy checks such as cdk-nag. The
-    // safety net's functions share some of them, with the same reasons.
-    const wildcards: [string, string][] = [];
-    const wildcard = (resource: string, reason: string) => {
-      wildcards.push([resource, reason]);
-      Validations.of(policy).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${renderForFindings(stack, resource)}]`,
-        reason,
-      });
+  /**
+   * Where and how runner tasks start (`FARGATE_FALLBACK_*`): what the function and the safety net's
+   * functions both need. The family: RunTask starts its latest active revision.
+   */
+  #placementEnvironment(
+    network: TaskNetwork,
+    capacity: CapacityOption,
+    props: FargateFallbackProps,
+  ): Record<string, string> {
+    return {
+      [ENV.cluster]: this.cluster.clusterName,
+      [ENV.taskDefinition]: this.taskDefinition.family,
+      [ENV.containerName]: DEFAULT_CONTAINER_NAME,
+      [ENV.subnets]: Fn.join(',', network.subnets.subnetIds),
+      [ENV.securityGroups]: this.securityGroup.securityGroupId,
+      [ENV.assignPublicIp]: String(network.assignPublicIp),
+      [ENV.capacity]: capacity,
+      [ENV.payloadBucket]: this.bucket.bucketName,
+      [ENV.envelopeTransport]: props.envelopeTransport ?? 's3',
+      ...(props.payloadPrefix ? { [ENV.payloadPrefix]: props.payloadPrefix } : {}),
     };
-    Validations.of(executionRole).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'ecr:GetAuthorizationToken, which pulling the runner image needs, has no resource to name.',
-    });
-    wildcard(
-      revisions,
-      'RunTask starts the latest revision of the runner family; earlier revisions stay allowed for invocations configured before a deployment.',
-    );
-    wildcard(
-      taskArns,
-      'Task ids are only known once RunTask returns; the statement is limited to tasks of this cluster.',
-    );
-    if (props.tracing) {
-      policy.addStatements(
-        new iam.PolicyStatement({
-          sid: 'SendTraceSegments',
-          actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
-          resources: ['*'],
-        }),
-      );
-    }
-    wildcard(
-      '*',
-      `ecs:ListTasks without a container instance is authorised on "*" only; the ecs:cluster condition limits it to this cluster.${
-        props.tracing ? ' X-Ray segments and telemetry have no resource to name.' : ''
-      }`,
-    );
-    wildcard(
-      this.bucket.arnForObjects(envelopes),
-      "Envelopes are named by request id under this function's own prefix.",
-    );
-    wildcard(
-      `${fn.functionArn}:*`,
-      'The runner fetches the exact version that handed off; versions are published after deployment.',
-    );
-    wildcard(
-      this.bucket.arnForObjects(outcomes),
-      "Outcome records are named by request id under this function's own prefix.",
-    );
-    for (const entry of ['journal', 'resume']) {
-      wildcard(
-        this.bucket.arnForObjects(`${OUTCOME_PREFIX}${fn.functionName}/*/${entry}.json`),
-        `The ${entry} object of each invocation sits in the folder named by its request id, under this function's own prefix.`,
-      );
-    }
+  }
 
-    fn.addEnvironment(ENV.cluster, this.cluster.clusterName);
-    // The family: RunTask starts its latest active revision.
-    fn.addEnvironment(ENV.taskDefinition, this.taskDefinition.family);
-    fn.addEnvironment(ENV.containerName, DEFAULT_CONTAINER_NAME);
-    fn.addEnvironment(ENV.subnets, Fn.join(',', subnets.subnetIds));
-    fn.addEnvironment(ENV.securityGroups, this.securityGroup.securityGroupId);
-    fn.addEnvironment(ENV.assignPublicIp, String(assignPublicIp));
-    fn.addEnvironment(ENV.capacity, capacity);
-    fn.addEnvironment(ENV.payloadBucket, this.bucket.bucketName);
-    if (props.margin) fn.addEnvironment(ENV.marginMs, String(props.margin.toMilliseconds()));
-    if (props.maxInLambda) fn.addEnvironment(ENV.maxInLambdaMs, String(props.maxInLambda.toMilliseconds()));
-    if (props.prewarm) fn.addEnvironment(ENV.prewarmMs, String(props.prewarm.toMilliseconds()));
-    fn.addEnvironment(ENV.envelopeTransport, props.envelopeTransport ?? 's3');
-    if (props.payloadPrefix) fn.addEnvironment(ENV.payloadPrefix, props.payloadPrefix);
-
-    if (props.safetyNet === false) {
-      this.safetyNet = undefined;
-      return;
-    }
+  /**
+   * The watchdog and the relaunch function, with the function's statements to start, find and
+   * stop runner tasks, and to read and write its envelopes and records (listed by prefix).
+   */
+  #safetyNet(
+    props: FargateFallbackProps,
+    environment: Record<string, string>,
+    permissions: RunnerPermissions,
+  ): SafetyNet {
+    const bucketKey = props.bucket?.encryptionKey;
     const recordStatements = [
       new iam.PolicyStatement({
         sid: 'ReadAndWriteItsEnvelopesAndOutcomes',
         actions: ['s3:GetObject', 's3:PutObject'],
-        resources: [this.bucket.arnForObjects(envelopes), this.bucket.arnForObjects(outcomes)],
+        resources: [
+          this.bucket.arnForObjects(permissions.envelopes),
+          this.bucket.arnForObjects(permissions.outcomes),
+        ],
       }),
       new iam.PolicyStatement({
         sid: 'ListItsOutcomes',
         actions: ['s3:ListBucket'],
         resources: [this.bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': [outcomes] } },
+        conditions: { StringLike: { 's3:prefix': [permissions.outcomes] } },
       }),
-      ...(bucketKey
-        ? [
-            new iam.PolicyStatement({
-              sid: 'UseThePayloadBucketKey',
-              actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
-              resources: [bucketKey.keyArn],
-            }),
-          ]
-        : []),
+      ...(bucketKey ? [bucketKeyStatement(bucketKey)] : []),
     ];
-    this.safetyNet = new SafetyNet(this, 'SafetyNet', {
-      function: fn,
-      environment: {
-        [ENV.cluster]: this.cluster.clusterName,
-        [ENV.taskDefinition]: this.taskDefinition.family,
-        [ENV.containerName]: DEFAULT_CONTAINER_NAME,
-        [ENV.subnets]: Fn.join(',', subnets.subnetIds),
-        [ENV.securityGroups]: this.securityGroup.securityGroupId,
-        [ENV.assignPublicIp]: String(assignPublicIp),
-        [ENV.capacity]: capacity,
-        [ENV.payloadBucket]: this.bucket.bucketName,
-        [ENV.envelopeTransport]: props.envelopeTransport ?? 's3',
-        ...(props.payloadPrefix ? { [ENV.payloadPrefix]: props.payloadPrefix } : {}),
-      },
-      runTaskStatements,
+    const safetyNet = new SafetyNet(this, 'SafetyNet', {
+      function: props.function,
+      environment,
+      runTaskStatements: permissions.runTaskStatements,
       recordStatements,
       maxAttempts: props.maxAttempts ?? 3,
       clusterArn: this.cluster.clusterArn,
       family: this.taskDefinition.family,
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      functionPolicy: policy,
+      functionPolicy: permissions.policy,
     });
-    for (const created of [this.safetyNet.watchdog, this.safetyNet.relaunch]) {
-      if (!created) continue;
-      for (const [resource, reason] of wildcards) {
-        Validations.of(created).acknowledge({
-          id: `AwsSolutions-IAM5[Resource::${renderForFindings(stack, resource)}]`,
-          reason,
-        });
-      }
+    for (const created of [safetyNet.watchdog, safetyNet.relaunch]) {
+      if (created) permissions.acknowledgeOn(created);
     }
-  }
-
-  /**
-   * An image function's task: the volume its containers share, and the install container that
-   * copies the runner from the runner image into it (as root, the volume's owner) and exits.
-   */
-  #runnerInstall(runnerImage: ecs.ContainerImage, logging: ecs.LogDriver): ecs.ContainerDefinition {
-    this.taskDefinition.addVolume({ name: IMAGE_TASK.volume });
-    const install = this.taskDefinition.addContainer(IMAGE_TASK.installContainer, {
-      containerName: IMAGE_TASK.installContainer,
-      image: runnerImage,
-      essential: false,
-      user: IMAGE_TASK.installUser,
-      entryPoint: [...IMAGE_TASK.installEntryPoint],
-      command: [...IMAGE_TASK.installCommand],
-      logging,
-    });
-    install.addMountPoints({
-      sourceVolume: IMAGE_TASK.volume,
-      containerPath: IMAGE_TASK.mount,
-      readOnly: false,
-    });
-    return install;
-  }
-
-  #createVpc(networking: FallbackNetworking, extra: readonly ec2.InterfaceVpcEndpointAwsService[]): ec2.Vpc {
-    const vpc = new ec2.Vpc(this, 'Vpc', {
-      maxAzs: 2,
-      natGateways: 0,
-      subnetConfiguration: [
-        networking === 'public'
-          ? { name: 'tasks', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }
-          : { name: 'tasks', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
-      ],
-      flowLogs: {
-        rejected: {
-          destination: ec2.FlowLogDestination.toCloudWatchLogs(
-            new logs.LogGroup(this, 'FlowLogs', {
-              retention: logs.RetentionDays.ONE_MONTH,
-              removalPolicy: RemovalPolicy.DESTROY,
-            }),
-          ),
-          trafficType: ec2.FlowLogTrafficType.REJECT,
-        },
-      },
-    });
-    if (networking === 'private') {
-      vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
-      const endpoints: [string, ec2.InterfaceVpcEndpointAwsService][] = [
-        ['EcrApi', ec2.InterfaceVpcEndpointAwsService.ECR],
-        ['EcrDocker', ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER],
-        ['Logs', ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS],
-        ['Lambda', ec2.InterfaceVpcEndpointAwsService.LAMBDA],
-        ...extra.map((service): [string, ec2.InterfaceVpcEndpointAwsService] => [
-          `Extra${service.shortName.replace(/[^A-Za-z0-9]/g, '')}`,
-          service,
-        ]),
-      ];
-      for (const [name, service] of endpoints) {
-        vpc.addInterfaceEndpoint(name, { service, privateDnsEnabled: true });
-      }
-    }
-    return vpc;
+    return safetyNet;
   }
 }
 
-/**
- * A value as policy-check findings name it: references as `<LogicalId>` or `<LogicalId.Attr>`,
- * pseudo parameters as `<AWS::Partition>`, joined parts concatenated.
- */
-function renderForFindings(stack: Stack, value: string): string {
-  const render = (part: unknown): string => {
-    if (typeof part === 'string') return part;
-    const node = part as { Ref?: string; 'Fn::GetAtt'?: [string, string]; 'Fn::Join'?: [string, unknown[]] };
-    if (node.Ref) return `<${node.Ref}>`;
-    if (node['Fn::GetAtt']) return `<${node['Fn::GetAtt'].join('.')}>`;
-    if (node['Fn::Join']) return node['Fn::Join'][1].map(render).join(node['Fn::Join'][0]);
-    return JSON.stringify(part);
+/** When the function hands off (`FARGATE_FALLBACK_*` of the margin, the cap in Lambda, pre-warm), where set. */
+function timingEnvironment(props: FargateFallbackProps): Record<string, string> {
+  return {
+    ...(props.margin ? { [ENV.marginMs]: String(props.margin.toMilliseconds()) } : {}),
+    ...(props.maxInLambda ? { [ENV.maxInLambdaMs]: String(props.maxInLambda.toMilliseconds()) } : {}),
+    ...(props.prewarm ? { [ENV.prewarmMs]: String(props.prewarm.toMilliseconds()) } : {}),
   };
-  return render(stack.resolve(value));
-}
-
-/**
- * Lambda's public Node.js base image for the function's runtime (`nodejs24.x` →
- * `public.ecr.aws/lambda/nodejs:24`), so the runner runs the handler on the Node it was
- * deployed for, with the runtime's bundled AWS SDK under /var/runtime.
- */
-function lambdaBaseImage(fn: lambda.Function): string {
-  const major = runtimeNodeMajor(fn.runtime.name);
-  if (major === undefined) {
-    throw new Error(
-      `${fn.node.path} runs on ${fn.runtime.name}; the runner runs Node.js handlers only (nodejs20.x, nodejs22.x, nodejs24.x). Pass runnerBaseImage for another Node base.`,
-    );
-  }
-  return `public.ecr.aws/lambda/nodejs:${major}`;
-}
-
-/** The runner image's default base for an image function: it only brings the runner in. */
-const IMAGE_FUNCTION_RUNNER_BASE = 'public.ecr.aws/lambda/nodejs:22';
-
-/** Is the function deployed as a container image (`PackageType: Image`)? */
-function isImageFunction(fn: lambda.Function): boolean {
-  return (fn.node.defaultChild as lambda.CfnFunction | undefined)?.packageType === 'Image';
-}
-
-/**
- * The image asset an image function was built from (`DockerImageCode.fromImageAsset`): the very
- * image Lambda runs, so the task runs the same code. Pull permissions follow from the asset.
- */
-function functionImageAsset(fn: lambda.Function): ecs.ContainerImage {
-  const asset = fn.node
-    .findAll()
-    .find((child): child is DockerImageAsset => child instanceof DockerImageAsset);
-  if (!asset) {
-    throw new Error(
-      `FargateFallback: ${fn.node.path} is a container image function whose image is not an asset of this app, so its task cannot name it: pass functionImage (for example ecs.ContainerImage.fromEcrRepository(repository, tagOrDigest)) with the image the function runs`,
-    );
-  }
-  return ecs.ContainerImage.fromDockerImageAsset(asset);
-}
-
-/** The most memory Fargate gives a 1 vCPU task, in MiB. */
-const MAX_MEMORY_FOR_ONE_VCPU_MIB = 8 * 1024;
-
-/** The function's memory, as a valid Fargate memory size for 1 vCPU (2–8 GiB). */
-function nextFargateMemory(fn: lambda.Function): number {
-  const memory = (fn.node.defaultChild as { memorySize?: number } | undefined)?.memorySize ?? 1024;
-  return Math.min(MAX_MEMORY_FOR_ONE_VCPU_MIB, Math.ceil(memory / 1024) * 1024);
 }

@@ -61,27 +61,8 @@ export class SafetyNet extends Construct {
   constructor(scope: Construct, id: string, props: SafetyNetProps) {
     super(scope, id);
     const fn = props.function;
-    const make = (name: 'Watchdog' | 'Relaunch', asset: 'watchdog' | 'relaunch', description: string) => {
-      const created = new lambda.Function(this, name, {
-        description,
-        runtime: lambda.Runtime.NODEJS_24_X,
-        handler: 'index.handler',
-        code: lambda.Code.fromAsset(handlerAsset(asset)),
-        timeout: Duration.minutes(2),
-        memorySize: 256,
-        environment: { ...props.environment, [ENV.maxAttempts]: String(props.maxAttempts) },
-        logGroup: new logs.LogGroup(this, `${name}Logs`, {
-          retention: props.logRetention,
-          removalPolicy: RemovalPolicy.DESTROY,
-        }),
-      });
-      for (const statement of [...props.runTaskStatements, ...props.recordStatements]) {
-        created.addToRolePolicy(statement);
-      }
-      return created;
-    };
-
-    this.watchdog = make(
+    this.watchdog = this.#function(
+      props,
       'Watchdog',
       'watchdog',
       `immortal-lambda: relaunches runner tasks of ${fn.node.path} that stop before a result`,
@@ -94,8 +75,41 @@ export class SafetyNet extends Construct {
         resources: [fn.functionArn, `${fn.functionArn}:*`],
       }),
     );
-    this.rule = new events.Rule(this, 'StoppedRunnerTasks', {
-      description: `STOPPED immortal-lambda runner tasks of ${fn.node.path}`,
+    this.rule = this.#stoppedTasksRule(props);
+    this.relaunch = this.#failureDestination(props);
+    for (const created of [this.watchdog, this.relaunch]) if (created) acknowledge(created);
+  }
+
+  /** One of the safety net's functions, from its bundled handler, with the function's placement and statements. */
+  #function(
+    props: SafetyNetProps,
+    name: 'Watchdog' | 'Relaunch',
+    asset: 'watchdog' | 'relaunch',
+    description: string,
+  ): lambda.Function {
+    const created = new lambda.Function(this, name, {
+      description,
+      runtime: lambda.Runtime.NODEJS_24_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromAsset(handlerAsset(asset)),
+      timeout: Duration.minutes(2),
+      memorySize: 256,
+      environment: { ...props.environment, [ENV.maxAttempts]: String(props.maxAttempts) },
+      logGroup: new logs.LogGroup(this, `${name}Logs`, {
+        retention: props.logRetention,
+        removalPolicy: RemovalPolicy.DESTROY,
+      }),
+    });
+    for (const statement of [...props.runTaskStatements, ...props.recordStatements]) {
+      created.addToRolePolicy(statement);
+    }
+    return created;
+  }
+
+  /** The rule that delivers STOPPED runner tasks of the cluster and family to the watchdog. */
+  #stoppedTasksRule(props: SafetyNetProps): events.Rule {
+    return new events.Rule(this, 'StoppedRunnerTasks', {
+      description: `STOPPED immortal-lambda runner tasks of ${props.function.node.path}`,
       eventPattern: {
         source: ['aws.ecs'],
         detailType: ['ECS Task State Change'],
@@ -109,29 +123,18 @@ export class SafetyNet extends Construct {
         new targets.LambdaFunction(this.watchdog, { retryAttempts: 4, maxEventAge: Duration.hours(2) }),
       ],
     });
+  }
 
+  /**
+   * The relaunch function as the function's on-failure destination, when it has no invoke config
+   * of its own; otherwise the watchdog may send to the destination the function has.
+   */
+  #failureDestination(props: SafetyNetProps): lambda.Function | undefined {
+    const fn = props.function;
     const existing = fn.node.tryFindChild('EventInvokeConfig') as lambda.EventInvokeConfig | undefined;
-    const onFailure = (existing?.node.defaultChild as lambda.CfnEventInvokeConfig | undefined)
-      ?.destinationConfig;
-    if (!existing) {
-      this.relaunch = make(
-        'Relaunch',
-        'relaunch',
-        `immortal-lambda: starts invocations of ${fn.node.path} that failed in Lambda on Fargate`,
-      );
-      const relaunch = this.relaunch;
-      // Lambda checks the role's permission when the destination is configured: grant it first.
-      props.functionPolicy.addStatements(
-        new iam.PolicyStatement({
-          sid: 'SendFailuresToTheRelaunchFunction',
-          actions: ['lambda:InvokeFunction'],
-          resources: [relaunch.functionArn],
-        }),
-      );
-      fn.configureAsyncInvoke({ onFailure: { bind: () => ({ destination: relaunch.functionArn }) } });
-      fn.node.findChild('EventInvokeConfig').node.addDependency(props.functionPolicy);
-    } else {
-      // The function sends its failures elsewhere already; the watchdog may send there too.
+    if (existing) {
+      const onFailure = (existing.node.defaultChild as lambda.CfnEventInvokeConfig | undefined)
+        ?.destinationConfig;
       const destination = (onFailure as { onFailure?: { destination?: string } } | undefined)?.onFailure
         ?.destination;
       if (destination) {
@@ -143,22 +146,37 @@ export class SafetyNet extends Construct {
           }),
         );
       }
+      return undefined;
     }
-
-    const acknowledge = (target: Construct, id: string, reason: string) =>
-      Validations.of(target).acknowledge({ id, reason });
-    for (const created of [this.watchdog, this.relaunch]) {
-      if (!created) continue;
-      acknowledge(
-        created,
-        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        'AWSLambdaBasicExecutionRole is the managed policy Lambda documents for writing logs.',
-      );
-      acknowledge(
-        created,
-        'AwsSolutions-IAM5',
-        'The safety net starts, finds and stops runner tasks of one cluster and reads its function records by prefix, with the statements of the function itself (each wildcard acknowledged there with its reason).',
-      );
-    }
+    const relaunch = this.#function(
+      props,
+      'Relaunch',
+      'relaunch',
+      `immortal-lambda: starts invocations of ${fn.node.path} that failed in Lambda on Fargate`,
+    );
+    // Lambda checks the role's permission when the destination is configured: grant it first.
+    props.functionPolicy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'SendFailuresToTheRelaunchFunction',
+        actions: ['lambda:InvokeFunction'],
+        resources: [relaunch.functionArn],
+      }),
+    );
+    fn.configureAsyncInvoke({ onFailure: { bind: () => ({ destination: relaunch.functionArn }) } });
+    fn.node.findChild('EventInvokeConfig').node.addDependency(props.functionPolicy);
+    return relaunch;
   }
+}
+
+/** The managed logging policy and the shared statements' wildcards, acknowledged with their reasons. */
+function acknowledge(created: lambda.Function): void {
+  Validations.of(created).acknowledge({
+    id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+    reason: 'AWSLambdaBasicExecutionRole is the managed policy Lambda documents for writing logs.',
+  });
+  Validations.of(created).acknowledge({
+    id: 'AwsSolutions-IAM5',
+    reason:
+      'The safety net starts, finds and stops runner tasks of one cluster and reads its function records by prefix, with the statements of the function itself (each wildcard acknowledged there with its reason).',
+  });
 }
