@@ -1,47 +1,27 @@
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CONTAINER_NAME, ENV } from '@immortal-lambda/protocol';
-import { type AuditedCall, accessKeyOf } from './audit.js';
+import type { AuditedCall } from './audit.js';
 import { LocalPlaneError } from './errors.js';
 import { ProcessLauncher } from './launcher.js';
 import { EcsApi } from './plane/ecs-api.js';
 import { taskStateChange } from './plane/events.js';
-import { answerEcs, answerLambda, ECS_TARGET, notServed, readBody } from './plane/http.js';
 import { LambdaApi } from './plane/lambda-api.js';
 import type { Faults, LocalTask, PlaneContext, PlaneOptions, TaskDefinition } from './plane/model.js';
-import {
-  answerEvents,
-  answerSns,
-  answerSqs,
-  type Delivery,
-  EVENTS_TARGET,
-  SQS_TARGET,
-} from './plane/sinks.js';
+import { type EcsRequest, type Routes, route } from './plane/router.js';
+import type { Delivery } from './plane/sinks.js';
 import { TaskLifecycle } from './plane/tasks.js';
 import { XrayDaemon } from './plane/xray.js';
 import { FunctionRegistry, type FunctionSpec } from './registry.js';
 
 export type { TaskStateChangeEvent } from './plane/events.js';
 export type { Faults, LocalTask, PlaneOptions, TaskDefinition } from './plane/model.js';
+export type { EcsRequest } from './plane/router.js';
 export type { Delivery } from './plane/sinks.js';
-
-/**
- * An ECS request as the plane received it.
- *
- * @example
- * ```ts
- * import type { EcsRequest } from '@immortal-lambda/local';
- * const runTasks = (requests: EcsRequest[]) => requests.filter((r) => r.action === 'RunTask').map((r) => r.body);
- * ```
- */
-export interface EcsRequest {
-  action: string;
-  body: Record<string, unknown>;
-}
 
 /**
  * The local control plane: the ECS (`RunTask`, `DescribeTasks`, `StopTask`, `ListTasks`) and
@@ -81,6 +61,7 @@ export class LocalControlPlane extends EventEmitter {
   readonly #tasks: TaskLifecycle;
   readonly #ecs: EcsApi;
   readonly #lambda: LambdaApi;
+  readonly #routes: Routes;
   #server: Server | undefined;
   #url = '';
   #workDir: string | undefined;
@@ -124,6 +105,20 @@ export class LocalControlPlane extends EventEmitter {
     });
     this.#ecs = new EcsApi(context, this.#tasks, this.#taskDefinitions, options.provisioningMs ?? 50);
     this.#lambda = new LambdaApi(context, this.functions, options.codeUrlTtlMs ?? 600_000, () => this.#url);
+    this.#routes = {
+      ecs: this.#ecs,
+      lambda: this.#lambda,
+      region: this.region,
+      calls: this.calls,
+      requests: this.requests,
+      faults: () => this.faults,
+      hanging: this.#hanging,
+      deliver: (delivery) => {
+        this.deliveries.push(delivery);
+        this.emit('delivery', delivery);
+      },
+      task: (id) => this.#tasks.find(id),
+    };
     this.registerTaskDefinition({
       family: 'immortal-runner',
       containerName: DEFAULT_CONTAINER_NAME,
@@ -152,7 +147,7 @@ export class LocalControlPlane extends EventEmitter {
   /** Starts serving on loopback. Resolves to the base URL for every `AWS_ENDPOINT_URL_*`. */
   async start(options: { port?: number; host?: string } = {}): Promise<string> {
     const server = createServer((request, response) => {
-      this.#dispatch(request, response).catch((error: unknown) => {
+      route(request, response, this.#routes).catch((error: unknown) => {
         if (!response.headersSent) response.writeHead(500, { 'content-type': 'text/plain' });
         response.end(String(error));
       });
@@ -291,111 +286,5 @@ export class LocalControlPlane extends EventEmitter {
       };
       this.on('task-stopped', onStopped);
     });
-  }
-
-  #deliver(delivery: Delivery): void {
-    this.deliveries.push(delivery);
-    this.emit('delivery', delivery);
-  }
-
-  /** The ECS task metadata endpoint's `task` document, which the runner reads its task ARN from. */
-  #serveMetadata(id: string, response: ServerResponse): void {
-    const task = this.#tasks.find(id);
-    if (!task) {
-      response.writeHead(404).end();
-      return;
-    }
-    response.writeHead(200, { 'content-type': 'application/json' });
-    response.end(
-      JSON.stringify({
-        Cluster: task.clusterArn,
-        TaskARN: task.arn,
-        Family: task.family,
-        DesiredStatus: task.desiredStatus,
-        KnownStatus: task.lastStatus,
-        LaunchType: 'FARGATE',
-        CapacityProviderName: task.capacityProvider,
-        AvailabilityZone: `${this.region}a`,
-      }),
-    );
-  }
-
-  /** Routes a request to the ECS or Lambda API, or to a code download. */
-  async #dispatch(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', 'http://local');
-    const target = String(request.headers['x-amz-target'] ?? '');
-    const accessKeyId = accessKeyOf(request);
-    if (request.method === 'POST' && target.startsWith(ECS_TARGET)) {
-      const action = target.slice(ECS_TARGET.length);
-      const text = await readBody(request);
-      this.calls.push(`ECS.${action}`);
-      const body = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
-      this.requests.push({ action, body });
-      this.#ecs.audit(action, body, accessKeyId);
-      if (this.faults.latencyMs) await new Promise((resolve) => setTimeout(resolve, this.faults.latencyMs));
-      if (action === 'RunTask' && this.faults.hang) {
-        this.#hanging.add(response);
-        response.on('close', () => this.#hanging.delete(response));
-        return;
-      }
-      answerEcs(response, () => this.#ecs.answer(action, body));
-      return;
-    }
-    if (request.method === 'POST' && target.startsWith(SQS_TARGET)) {
-      const body = JSON.parse((await readBody(request)) || '{}') as Record<string, unknown>;
-      this.calls.push(`SQS.${target.slice(SQS_TARGET.length)}`);
-      return answerSqs(target.slice(SQS_TARGET.length), body, (d) => this.#deliver(d), response);
-    }
-    if (request.method === 'POST' && target.startsWith(EVENTS_TARGET)) {
-      const body = JSON.parse((await readBody(request)) || '{}') as Record<string, unknown>;
-      this.calls.push(`EventBridge.${target.slice(EVENTS_TARGET.length)}`);
-      return answerEvents(target.slice(EVENTS_TARGET.length), body, (d) => this.#deliver(d), response);
-    }
-    if (request.method === 'POST' && url.pathname === '/' && !target) {
-      const form = new URLSearchParams(await readBody(request));
-      this.calls.push(`SNS.${form.get('Action')}`);
-      return answerSns(form, (d) => this.#deliver(d), response);
-    }
-    const invoke = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(url.pathname);
-    if (request.method === 'POST' && invoke?.[1]) {
-      const payload = await readBody(request);
-      this.calls.push('Lambda.Invoke');
-      return answerLambda(
-        response,
-        () => {
-          this.#lambda.invoke(decodeURIComponent(invoke[1] as string), request.headers, accessKeyId);
-          this.#deliver({ service: 'lambda', target: decodeURIComponent(invoke[1] as string), payload });
-          return {};
-        },
-        202,
-      );
-    }
-    if (request.method === 'GET') {
-      const metadata = /^\/v4\/([0-9a-f]+)\/task$/.exec(url.pathname);
-      if (metadata?.[1]) return this.#serveMetadata(metadata[1], response);
-      const invokeConfig = /^\/2019-09-25\/functions\/([^/]+)\/event-invoke-config$/.exec(url.pathname);
-      if (invokeConfig?.[1]) {
-        this.calls.push('Lambda.GetFunctionEventInvokeConfig');
-        return answerLambda(response, () =>
-          this.#lambda.eventInvokeConfig(decodeURIComponent(invokeConfig[1] as string), url, accessKeyId),
-        );
-      }
-      const fn = /^\/2015-03-31\/functions\/([^/]+)$/.exec(url.pathname);
-      if (fn?.[1]) {
-        this.calls.push('Lambda.GetFunction');
-        return answerLambda(response, () =>
-          this.#lambda.getFunction(decodeURIComponent(fn[1] as string), url, accessKeyId),
-        );
-      }
-      if (url.pathname === '/2018-10-31/layers' && url.searchParams.get('find') === 'LayerVersion') {
-        this.calls.push('Lambda.GetLayerVersionByArn');
-        return answerLambda(response, () =>
-          this.#lambda.getLayer(url.searchParams.get('Arn') ?? '', accessKeyId),
-        );
-      }
-      const code = /^\/code\/([0-9a-f]+)$/.exec(url.pathname);
-      if (code?.[1]) return this.#lambda.serveCode(code[1], response);
-    }
-    notServed(response, request.method, url.pathname);
   }
 }

@@ -108,7 +108,47 @@ export class EcsApi {
     }
   }
 
+  /**
+   * RunTask as ECS answers it: throttling (the faults), the request checked as ECS checks it, a
+   * client token already used (the first task, or ConflictException with other parameters),
+   * a capacity failure (a 200 answer with `failures[]` and no task), or a new task, launched
+   * after the provisioning time.
+   */
   runTask(body: Record<string, unknown>) {
+    this.#throttle();
+    const request = this.#checkRunTask(body);
+    const { clientToken, cluster } = request;
+    const { clientToken: _token, ...rest } = body;
+    const fingerprint = createHash('sha256').update(JSON.stringify(rest)).digest('hex');
+    const key = `${cluster}|${clientToken}`;
+    if (clientToken !== undefined) {
+      const seen = this.#tokens.get(key);
+      if (seen && seen.fingerprint !== fingerprint) {
+        // As ECS does, the exception names the task the token already started.
+        throw new ApiError(
+          'ConflictException',
+          `The clientToken ${clientToken} was used with different parameters.`,
+          400,
+          {
+            resourceIds: [seen.taskArn],
+          },
+        );
+      }
+      if (seen) return { tasks: [describeTask(this.#tasks.find(seen.taskArn) as LocalTask)], failures: [] };
+    }
+    const shortage = this.#capacityShortage();
+    // A 200 answer with a failure and no task, as ECS gives when it cannot place one.
+    if (shortage)
+      return { tasks: [], failures: [{ arn: this.#arn(`cluster/${cluster}`), reason: shortage }] };
+    const task = this.#createTask(request);
+    this.#tasks.add(task);
+    if (clientToken !== undefined) this.#tokens.set(key, { fingerprint, taskArn: task.arn });
+    setTimeout(() => this.#tasks.launch(task), this.#provisioningMs);
+    return { tasks: [describeTask(task)], failures: [] };
+  }
+
+  /** The throttling faults: the next calls, or a share of them, answered ThrottlingException. */
+  #throttle(): void {
     const faults = this.#ctx.faults();
     if ((faults.throttleNext ?? 0) > 0) {
       faults.throttleNext = (faults.throttleNext ?? 0) - 1;
@@ -117,6 +157,20 @@ export class EcsApi {
     if ((faults.throttle ?? 0) > 0 && this.#ctx.random() < (faults.throttle ?? 0)) {
       throw new ApiError('ThrottlingException', 'Rate exceeded');
     }
+  }
+
+  /** The capacity faults: why no task can be placed now, or undefined. */
+  #capacityShortage(): string | undefined {
+    const faults = this.#ctx.faults();
+    if (faults.failureReason) return faults.failureReason;
+    if ((faults.capacity ?? 0) > 0 && this.#ctx.random() < (faults.capacity ?? 0)) {
+      return 'Capacity is unavailable at this time. Please try again later or in a different availability zone';
+    }
+    return undefined;
+  }
+
+  /** The RunTask request, checked as ECS checks it: each refusal as ECS answers it. */
+  #checkRunTask(body: Record<string, unknown>): RunTaskRequest {
     const cluster = clusterName(body.cluster);
     const { family } = taskDefinitionOf(body.taskDefinition);
     const definition = family ? this.#taskDefinitions.get(family) : undefined;
@@ -143,23 +197,7 @@ export class EcsApi {
         "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
       );
     }
-    const overrides = body.overrides as
-      | { containerOverrides?: { name?: string; environment?: { name: string; value: string }[] }[] }
-      | undefined;
-    if (overrides && JSON.stringify(overrides).length > RUN_TASK_OVERRIDES_LIMIT) {
-      throw new ApiError(
-        'InvalidParameterException',
-        `Container Overrides length must be at most ${RUN_TASK_OVERRIDES_LIMIT}`,
-      );
-    }
-    for (const override of overrides?.containerOverrides ?? []) {
-      if (override.name !== definition.containerName) {
-        throw new ApiError(
-          'InvalidParameterException',
-          `Override for container named ${override.name} is not a container in the TaskDefinition.`,
-        );
-      }
-    }
+    const overrides = checkOverrides(body.overrides as RunTaskRequest['overrides'], definition);
     const clientToken = body.clientToken as string | undefined;
     if (clientToken !== undefined && !CLIENT_TOKEN_PATTERN.test(clientToken)) {
       throw new ApiError('InvalidParameterException', 'clientToken must be at most 64 ASCII characters');
@@ -174,39 +212,18 @@ export class EcsApi {
     const tags = (body.tags as { key: string; value: string }[] | undefined) ?? [];
     if (tags.length > MAX_TASK_TAGS)
       throw new ApiError('InvalidParameterException', 'a task may have at most 50 tags');
-    const { clientToken: _token, ...rest } = body;
-    const fingerprint = createHash('sha256').update(JSON.stringify(rest)).digest('hex');
-    const key = `${cluster}|${clientToken}`;
-    if (clientToken !== undefined) {
-      const seen = this.#tokens.get(key);
-      if (seen && seen.fingerprint !== fingerprint) {
-        // As ECS does, the exception names the task the token already started.
-        throw new ApiError(
-          'ConflictException',
-          `The clientToken ${clientToken} was used with different parameters.`,
-          400,
-          { resourceIds: [seen.taskArn] },
-        );
-      }
-      if (seen) return { tasks: [describeTask(this.#tasks.find(seen.taskArn) as LocalTask)], failures: [] };
-    }
-    // A 200 answer with a failure and no task, as ECS gives when it cannot place one.
-    const noTask = (reason: string) => ({
-      tasks: [],
-      failures: [{ arn: this.#arn(`cluster/${cluster}`), reason }],
-    });
-    if (faults.failureReason) return noTask(faults.failureReason);
-    if ((faults.capacity ?? 0) > 0 && this.#ctx.random() < (faults.capacity ?? 0)) {
-      return noTask(
-        'Capacity is unavailable at this time. Please try again later or in a different availability zone',
-      );
-    }
+    return { cluster, definition, provider, overrides, clientToken, startedBy, tags };
+  }
+
+  /** A new task of the request, PROVISIONING, its environment the definition's with the overrides'. */
+  #createTask(request: RunTaskRequest): LocalTask {
+    const { cluster, definition, overrides } = request;
     const environment: Record<string, string> = { ...definition.environment };
     for (const override of overrides?.containerOverrides ?? []) {
       for (const variable of override.environment ?? []) environment[variable.name] = variable.value;
     }
     const id = randomBytes(16).toString('hex');
-    const task: LocalTask = {
+    return {
       id,
       arn: this.#arn(`task/${cluster}/${id}`),
       cluster,
@@ -217,8 +234,8 @@ export class EcsApi {
       containerName: definition.containerName,
       lastStatus: 'PROVISIONING',
       desiredStatus: 'RUNNING',
-      startedBy,
-      tags,
+      startedBy: request.startedBy,
+      tags: request.tags,
       environment,
       overrides: {
         containerOverrides: (overrides?.containerOverrides ?? []).map((override) => ({
@@ -226,8 +243,8 @@ export class EcsApi {
           ...(override.environment ? { environment: override.environment } : {}),
         })),
       },
-      capacityProvider: provider,
-      clientToken,
+      capacityProvider: request.provider,
+      clientToken: request.clientToken,
       exitCode: undefined,
       stoppedReason: undefined,
       stopCode: undefined,
@@ -237,10 +254,6 @@ export class EcsApi {
       startedAt: undefined,
       stoppedAt: undefined,
     };
-    this.#tasks.add(task);
-    if (clientToken !== undefined) this.#tokens.set(key, { fingerprint, taskArn: task.arn });
-    setTimeout(() => this.#tasks.launch(task), this.#provisioningMs);
-    return { tasks: [describeTask(task)], failures: [] };
   }
 
   stopTask(body: Record<string, unknown>) {
@@ -281,4 +294,39 @@ export class EcsApi {
 function taskDefinitionOf(value: unknown): { family: string | undefined; revision: string | undefined } {
   const match = /(?:task-definition\/)?([A-Za-z0-9_-]+)(?::(\d+))?$/.exec(String(value ?? ''));
   return { family: match?.[1], revision: match?.[2] };
+}
+
+/** A RunTask request once checked. */
+interface RunTaskRequest {
+  cluster: string;
+  definition: TaskDefinition;
+  provider: 'FARGATE' | 'FARGATE_SPOT';
+  overrides:
+    | { containerOverrides?: { name?: string; environment?: { name: string; value: string }[] }[] }
+    | undefined;
+  clientToken: string | undefined;
+  startedBy: string | undefined;
+  tags: { key: string; value: string }[];
+}
+
+/** RunTask's overrides: within ECS's length limit, and each for a container of the task definition. */
+function checkOverrides(
+  overrides: RunTaskRequest['overrides'],
+  definition: TaskDefinition,
+): RunTaskRequest['overrides'] {
+  if (overrides && JSON.stringify(overrides).length > RUN_TASK_OVERRIDES_LIMIT) {
+    throw new ApiError(
+      'InvalidParameterException',
+      `Container Overrides length must be at most ${RUN_TASK_OVERRIDES_LIMIT}`,
+    );
+  }
+  for (const override of overrides?.containerOverrides ?? []) {
+    if (override.name !== definition.containerName) {
+      throw new ApiError(
+        'InvalidParameterException',
+        `Override for container named ${override.name} is not a container in the TaskDefinition.`,
+      );
+    }
+  }
+  return overrides;
 }

@@ -1,0 +1,175 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { accessKeyOf } from '../audit.js';
+import type { EcsApi } from './ecs-api.js';
+import { answerEcs, answerLambda, ECS_TARGET, notServed, readBody } from './http.js';
+import type { LambdaApi } from './lambda-api.js';
+import type { Faults, LocalTask } from './model.js';
+import { answerEvents, answerSns, answerSqs, type Delivery, EVENTS_TARGET, SQS_TARGET } from './sinks.js';
+
+/**
+ * An ECS request as the plane received it.
+ *
+ * @example
+ * ```ts
+ * import type { EcsRequest } from '@immortal-lambda/local';
+ * const runTasks = (requests: EcsRequest[]) => requests.filter((r) => r.action === 'RunTask').map((r) => r.body);
+ * ```
+ */
+export interface EcsRequest {
+  action: string;
+  body: Record<string, unknown>;
+}
+
+/** What the plane's routes answer with and record into. */
+export interface Routes {
+  ecs: EcsApi;
+  lambda: LambdaApi;
+  region: string;
+  /** Every API call, in order. */
+  calls: string[];
+  /** Every ECS request as sent. */
+  requests: EcsRequest[];
+  faults: () => Faults;
+  /** RunTask requests held unanswered (the `hang` fault), until the plane stops. */
+  hanging: Set<ServerResponse>;
+  /** Records a message sent to SQS, SNS, EventBridge or a function's asynchronous invocation. */
+  deliver: (delivery: Delivery) => void;
+  task: (id: string) => LocalTask | undefined;
+}
+
+/**
+ * Routes a request to the API it is for: ECS (JSON 1.1 by `X-Amz-Target`), the destinations
+ * (SQS, EventBridge, SNS), Lambda (REST), the task metadata endpoint, or a code download.
+ */
+export async function route(
+  request: IncomingMessage,
+  response: ServerResponse,
+  routes: Routes,
+): Promise<void> {
+  const url = new URL(request.url ?? '/', 'http://local');
+  const target = String(request.headers['x-amz-target'] ?? '');
+  if (request.method === 'POST' && target.startsWith(ECS_TARGET))
+    return routeEcs(request, response, routes, target);
+  if (request.method === 'POST' && (await routeDestination(request, response, routes, target, url))) return;
+  if (request.method === 'GET' && routeGet(request, response, routes, url)) return;
+  notServed(response, request.method, url.pathname);
+}
+
+async function routeEcs(
+  request: IncomingMessage,
+  response: ServerResponse,
+  routes: Routes,
+  target: string,
+): Promise<void> {
+  const action = target.slice(ECS_TARGET.length);
+  const text = await readBody(request);
+  routes.calls.push(`ECS.${action}`);
+  const body = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
+  routes.requests.push({ action, body });
+  routes.ecs.audit(action, body, accessKeyOf(request));
+  const faults = routes.faults();
+  if (faults.latencyMs) await new Promise((resolve) => setTimeout(resolve, faults.latencyMs));
+  if (action === 'RunTask' && faults.hang) {
+    routes.hanging.add(response);
+    response.on('close', () => routes.hanging.delete(response));
+    return;
+  }
+  answerEcs(response, () => routes.ecs.answer(action, body));
+}
+
+/** SQS, EventBridge, SNS and asynchronous Lambda invocations: the destinations, recorded. Returns whether it answered. */
+async function routeDestination(
+  request: IncomingMessage,
+  response: ServerResponse,
+  routes: Routes,
+  target: string,
+  url: URL,
+): Promise<boolean> {
+  if (target.startsWith(SQS_TARGET)) {
+    const body = JSON.parse((await readBody(request)) || '{}') as Record<string, unknown>;
+    routes.calls.push(`SQS.${target.slice(SQS_TARGET.length)}`);
+    answerSqs(target.slice(SQS_TARGET.length), body, routes.deliver, response);
+    return true;
+  }
+  if (target.startsWith(EVENTS_TARGET)) {
+    const body = JSON.parse((await readBody(request)) || '{}') as Record<string, unknown>;
+    routes.calls.push(`EventBridge.${target.slice(EVENTS_TARGET.length)}`);
+    answerEvents(target.slice(EVENTS_TARGET.length), body, routes.deliver, response);
+    return true;
+  }
+  if (url.pathname === '/' && !target) {
+    const form = new URLSearchParams(await readBody(request));
+    routes.calls.push(`SNS.${form.get('Action')}`);
+    answerSns(form, routes.deliver, response);
+    return true;
+  }
+  const invoke = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(url.pathname);
+  if (!invoke?.[1]) return false;
+  const name = decodeURIComponent(invoke[1]);
+  const payload = await readBody(request);
+  routes.calls.push('Lambda.Invoke');
+  answerLambda(
+    response,
+    () => {
+      routes.lambda.invoke(name, request.headers, accessKeyOf(request));
+      routes.deliver({ service: 'lambda', target: name, payload });
+      return {};
+    },
+    202,
+  );
+  return true;
+}
+
+/** The task metadata endpoint, Lambda's GET actions, and code downloads. Returns whether it answered. */
+function routeGet(request: IncomingMessage, response: ServerResponse, routes: Routes, url: URL): boolean {
+  const accessKeyId = accessKeyOf(request);
+  const metadata = /^\/v4\/([0-9a-f]+)\/task$/.exec(url.pathname);
+  if (metadata?.[1]) {
+    serveMetadata(routes.task(metadata[1]), routes.region, response);
+    return true;
+  }
+  const invokeConfig = /^\/2019-09-25\/functions\/([^/]+)\/event-invoke-config$/.exec(url.pathname);
+  if (invokeConfig?.[1]) {
+    const name = decodeURIComponent(invokeConfig[1]);
+    routes.calls.push('Lambda.GetFunctionEventInvokeConfig');
+    answerLambda(response, () => routes.lambda.eventInvokeConfig(name, url, accessKeyId));
+    return true;
+  }
+  const fn = /^\/2015-03-31\/functions\/([^/]+)$/.exec(url.pathname);
+  if (fn?.[1]) {
+    const name = decodeURIComponent(fn[1]);
+    routes.calls.push('Lambda.GetFunction');
+    answerLambda(response, () => routes.lambda.getFunction(name, url, accessKeyId));
+    return true;
+  }
+  if (url.pathname === '/2018-10-31/layers' && url.searchParams.get('find') === 'LayerVersion') {
+    routes.calls.push('Lambda.GetLayerVersionByArn');
+    answerLambda(response, () => routes.lambda.getLayer(url.searchParams.get('Arn') ?? '', accessKeyId));
+    return true;
+  }
+  const code = /^\/code\/([0-9a-f]+)$/.exec(url.pathname);
+  if (!code?.[1]) return false;
+  routes.lambda.serveCode(code[1], response);
+  return true;
+}
+
+/** The ECS task metadata endpoint's `task` document, which the runner reads its task ARN from. */
+function serveMetadata(task: LocalTask | undefined, region: string, response: ServerResponse): void {
+  if (!task) {
+    response.writeHead(404).end();
+    return;
+  }
+  response.writeHead(200, { 'content-type': 'application/json' });
+  response.end(
+    JSON.stringify({
+      Cluster: task.clusterArn,
+      TaskARN: task.arn,
+      Family: task.family,
+      DesiredStatus: task.desiredStatus,
+      KnownStatus: task.lastStatus,
+      LaunchType: 'FARGATE',
+      CapacityProviderName: task.capacityProvider,
+      AvailabilityZone: `${region}a`,
+    }),
+  );
+}
