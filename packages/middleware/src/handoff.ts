@@ -3,7 +3,7 @@ import { ENV, type Envelope, type Journal } from '@immortal-lambda/protocol';
 import type { ResolvedConfig } from './config.js';
 import { HandoffClients } from './handoff/clients.js';
 import { asHandoffError, buildEnvelope, requireInvocationContext } from './handoff/envelope.js';
-import { deadlineGuard } from './handoff/guard.js';
+import { deadlineGuard, recordGuard } from './handoff/guard.js';
 import { HandoffMetrics, metricsEnvironment } from './handoff/metrics.js';
 import { type Placement, placeEnvelope } from './handoff/placement.js';
 import { type WrapperStatus, writeWrapperRecord } from './handoff/records.js';
@@ -83,7 +83,12 @@ export class FargateHandoff implements Handoff {
       const confirmed = clock.now();
       const receipt = this.#receipt(id, started, placement, progress.envelopeBytes, confirmed);
       this.#logHandedOff(target, began, confirmed, receipt, started, mode, standby);
-      await this.#recordHandoff(receipt, envelope.function, standby ? 'standby' : 'handed-off', guard.signal);
+      await this.#recordHandoff(
+        receipt,
+        envelope.function,
+        standby ? 'standby' : 'handed-off',
+        target.deadlineAt,
+      );
       return receipt;
     } catch (caught) {
       throw this.#failed(caught, target, began, requestId, progress);
@@ -126,9 +131,12 @@ export class FargateHandoff implements Handoff {
     signal: AbortSignal,
   ): Promise<StartedTask> {
     const id = target.context.awsRequestId;
+    const client = await this.#clients.ecs(id);
+    // The record's S3 client loads while RunTask is in flight, not after it answered.
+    if (this.config.payloadBucket) this.#clients.s3(id).catch(() => undefined);
     return startTask({
       config: this.config,
-      client: await this.#clients.ecs(id),
+      client,
       requestId: id,
       functionName: target.context.functionName,
       functionVersion: envelope.function.version,
@@ -196,14 +204,19 @@ export class FargateHandoff implements Handoff {
     });
   }
 
-  /** Records the handoff; a record that cannot be written is logged, and the invocation is handed off. */
+  /**
+   * Records the handoff: the task exists, so its record may take until shortly before the hard
+   * deadline (see {@link recordGuard}), not only until the deadline guard. A record that cannot be
+   * written is logged, and the invocation is handed off.
+   */
   async #recordHandoff(
     receipt: HandoffReceipt,
     fn: { name: string; version: string },
     status: 'handed-off' | 'standby',
-    signal: AbortSignal,
+    deadlineAt: number,
   ): Promise<void> {
-    const recordError = await this.#record(receipt, fn, status, signal);
+    const guard = recordGuard(this.#deps.clock, deadlineAt);
+    const recordError = await this.#record(receipt, fn, status, guard.signal).finally(guard.dispose);
     if (!recordError) return;
     this.#deps.logger.error(`The ${status} record could not be written; the invocation is handed off`, {
       requestId: receipt.requestId,

@@ -16,3 +16,19 @@ export function deadlineGuard(
 ): { signal: AbortSignal; dispose: () => void } {
   return abortAfter(clock, failAt - clock.now(), reason);
 }
+
+/**
+ * How long before the hard deadline the record of a handoff that succeeded must be written. The
+ * deadline guard is there to report a failure in time; once the task exists there is none to
+ * report, so the record may use the guard's time too: returning the receipt takes far less.
+ */
+export const RECORD_GUARD_MS = 100;
+
+/** A signal that aborts {@link RECORD_GUARD_MS} before the hard deadline: the last moment for a record. */
+export function recordGuard(clock: Clock, deadlineAt: number): { signal: AbortSignal; dispose: () => void } {
+  return abortAfter(
+    clock,
+    deadlineAt - RECORD_GUARD_MS - clock.now(),
+    () => new Error('the record could not be written before the deadline'),
+  );
+}

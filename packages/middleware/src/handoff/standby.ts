@@ -8,7 +8,7 @@ import type { HandoffDependencies, HandoffTarget } from '../target.js';
 import type { HandoffReceipt } from '../types.js';
 import type { HandoffClients } from './clients.js';
 import { asHandoffError, buildEnvelope } from './envelope.js';
-import { deadlineGuard } from './guard.js';
+import { deadlineGuard, recordGuard } from './guard.js';
 import type { HandoffMetrics } from './metrics.js';
 import type { WrapperStatus } from './records.js';
 
@@ -107,7 +107,11 @@ export async function resumeStandby(
       envelopeBytes: receipt.envelopeBytes,
       envelopeLocation: location,
     });
-    const recordError = await parts.record(receipt, envelope.function, 'handed-off', guard.signal);
+    // The envelope is where the task waits: its record may take until shortly before the deadline.
+    const recording = recordGuard(clock, target.deadlineAt);
+    const recordError = await parts
+      .record(receipt, envelope.function, 'handed-off', recording.signal)
+      .finally(recording.dispose);
     if (recordError) {
       logger.error('The handed-off record could not be written; the invocation is handed off', {
         requestId: id,

@@ -1,4 +1,5 @@
 import { ECSClient, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HandedOffError, HandoffError } from '../../src/errors.js';
@@ -46,6 +47,43 @@ describe('withFargateFallback timing', () => {
     await expect(outcome).resolves.toMatchObject({ taskArn: TASK_ARN });
     expect(callsBefore).toBe(0);
     expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(1);
+  });
+
+  it('records a task that exists even when RunTask answered just before the deadline guard and the write is slow', async () => {
+    // Prepare: the handoff at 19 s, RunTask's answer at 19.2 s, the guard at 19.5 s, the deadline at 20 s.
+    const s3 = mockClient(S3Client);
+    ecs.on(RunTaskCommand).callsFake(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return { tasks: [{ taskArn: TASK_ARN }], failures: [] };
+    });
+    s3.on(PutObjectCommand).callsFake(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      return {};
+    });
+    const handler = withFargateFallback(never, {
+      ...options,
+      marginMs: 1_000,
+      payloadBucket: 'envelopes-bucket',
+      s3Client: new S3Client({ region: 'eu-west-1' }),
+    });
+
+    // Act
+    const outcome = handler({}, lambdaContext(20_000));
+    // Module loads are real I/O: each step lets them settle before the clock moves on.
+    for (const step of [19_000, 200, 400, 390]) {
+      await vi.advanceTimersByTimeAsync(step);
+      await vi.dynamicImportSettled();
+    }
+
+    // Assess: the record was written with the task, past the guard and before the deadline
+    await expect(outcome).resolves.toMatchObject({ status: 'handed-off', taskArn: TASK_ARN });
+    const [put] = s3.commandCalls(PutObjectCommand);
+    expect(JSON.parse(String(put?.args[0].input.Body))).toMatchObject({
+      status: 'handed-off',
+      taskArn: TASK_ARN,
+    });
+    expect(logger.records.filter((r) => r.level === 'ERROR')).toEqual([]);
+    s3.restore();
   });
 
   it('aborts the signal only once the task is confirmed, with the task named in the reason', async () => {
