@@ -13,8 +13,10 @@ import { runLambda } from './helpers/lambda-leg.js';
 
 const examples = join(import.meta.dirname, '..');
 const report = join(examples, 'dist', 'report');
-const TIMEOUT_MS = 3_000;
-const MARGIN_MS = 1_500;
+// The handoff comes 1.5 s in, as Lambda's 3 s timeout less a 1.5 s margin would make it; the
+// longer timeout gives the handoff 2 s before its guard, room for a first SDK load on a busy machine.
+const TIMEOUT_MS = 4_000;
+const MARGIN_MS = 2_500;
 
 let s3: LocalS3;
 let plane: LocalControlPlane;
@@ -283,7 +285,15 @@ describe('9. a retried request id (Lambda retries, concurrent duplicates) never 
     'finds the task an earlier attempt started whatever token started it: %s attempts',
     async (mode) => {
       // Act: 40 ids, each invoked twice, against 20 % capacity failures and 10 % throttling.
-      const counts = await runRetriedBurst({ ids: 40, mode, seed: 11, capacity: 0.2, throttle: 0.1 });
+      const counts = await runRetriedBurst({
+        ids: 40,
+        mode,
+        seed: 11,
+        capacity: 0.2,
+        throttle: 0.1,
+        timeoutMs: TIMEOUT_MS,
+        marginMs: MARGIN_MS,
+      });
 
       // Assess
       console.info(`retried burst (${mode}): ${JSON.stringify(counts)}`);

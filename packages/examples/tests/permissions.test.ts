@@ -155,7 +155,7 @@ beforeAll(async () => {
         name: fnName,
         folder: report,
         event: { reportId, steps: 4, stepMs: 1_000 },
-        timeoutMs: 3_000,
+        timeoutMs: 4_000,
         region: names.region,
         account: names.account,
         environment: {
@@ -166,7 +166,7 @@ beforeAll(async () => {
           AWS_ENDPOINT_URL_ECS: endpoints.AWS_ENDPOINT_URL_ECS,
           AWS_ENDPOINT_URL_LAMBDA: endpoints.AWS_ENDPOINT_URL_LAMBDA,
           AWS_ENDPOINT_URL_S3: endpoints.AWS_ENDPOINT_URL_S3,
-          FARGATE_FALLBACK_MARGIN_MS: '1500',
+          FARGATE_FALLBACK_MARGIN_MS: '2500',
         },
       })
     ).result as HandoffReceipt;

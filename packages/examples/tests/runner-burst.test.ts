@@ -55,7 +55,12 @@ describe('a burst of runners against a Lambda API that throttles', () => {
               containerOverrides: [
                 {
                   name: DEFAULT_CONTAINER_NAME,
-                  environment: [{ name: ENV.envelope, value: JSON.stringify(envelope) }],
+                  environment: [
+                    { name: ENV.envelope, value: JSON.stringify(envelope) },
+                    // 150 runner processes share this machine's cores (each task has its own on
+                    // Fargate): a GetFunction answer may take longer than the 20 s call timeout.
+                    { name: ENV.awsTimeoutMs, value: '120000' },
+                  ],
                 },
               ],
             },
