@@ -6,7 +6,7 @@ import type { ExitCode } from './exit-codes.js';
 import type { LoadedHandler } from './handler-loader.js';
 import { callHandler } from './run/call-handler.js';
 import { handlerEnded, preparationFailed } from './run/exit.js';
-import { finish, notNeeded } from './run/finish.js';
+import { finish, notNeeded, standbyEnded } from './run/finish.js';
 import { runInFreshProcess } from './run/fresh-process.js';
 import { prepare } from './run/prepare.js';
 import { Run } from './run/run.js';
@@ -79,7 +79,7 @@ export interface RunnerDependencies {
  * handler imported (or a fresh process for it) → standby wait (a pre-warmed task) → handler
  * called → outcome recorded → destinations → exit code ({@link handlerEnded} and
  * {@link preparationFailed} decide it). A stop signal before the handler runs ends the run as
- * stopped.
+ * stopped; a pre-warmed task that ends before it is told to go records nothing.
  *
  * @example
  * ```ts
@@ -103,6 +103,9 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
       if ('notNeeded' in answer) return notNeeded(run, answer.notNeeded);
     }
   } catch (error) {
+    // A standby task that ends before it is told to go ran nothing of the invocation.
+    if (run.settings?.standby && run.resumedAt === undefined)
+      return standbyEnded(run, preparationFailed(error));
     return finish(run, preparationFailed(error));
   }
   const end = await callHandler(run, settings, handler);

@@ -30,6 +30,7 @@ export async function callHandler(
   handler: LoadedHandler,
 ): Promise<HandlerEnd> {
   const { deps } = run;
+  run.phase = 'running';
   const envelope = run.envelope as Envelope;
   const controller = new AbortController();
   let settle: (settled: Settled) => void = () => {};

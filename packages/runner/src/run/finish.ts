@@ -66,6 +66,29 @@ export function notNeeded(run: Run, why: string): ExitCode {
 }
 
 /**
+ * A pre-warmed task ended while it got ready, before it waited to be told to go: nothing of the
+ * invocation ran, so it writes no attempt record and sends nothing to a destination (the wrapper
+ * hands off with a task of its own when it finds the standby task stopped, and the watchdog
+ * follows one that was told). Stopped, it was not needed; any other failure keeps its exit code,
+ * so that ECS shows the task failed.
+ */
+export function standbyEnded(run: Run, ending: Ending): ExitCode {
+  if (ending.code === EXIT_CODES.stopped)
+    return notNeeded(run, 'the task was stopped while it got ready');
+  run.stop.unsubscribe();
+  run.log('ERROR', 'immortal-runner finished', {
+    outcome: OUTCOMES[ending.code],
+    exitCode: ending.code,
+    ...run.ids(),
+    durationMs: run.deps.now() - run.startedAt,
+    standby: true,
+    note: 'the standby task failed while it got ready: nothing of the invocation ran, and nothing is recorded for it',
+    ...ending.attributes,
+  });
+  return ending.code;
+}
+
+/**
  * One EMF line per run (RunnerDuration, CodeFetch, DeadTime, Relaunches), by function name, in
  * the namespace and dimensions the wrapper passed; off with FARGATE_FALLBACK_METRICS=false.
  */

@@ -19,6 +19,8 @@ export class Run {
   /** The task's own X-Ray daemon: read before the handler's environment (Lambda's) is applied. */
   readonly daemon: ReturnType<typeof daemonAddress>;
   readonly stop: StopWatch;
+  /** Where the run is: getting the invocation ready, waiting to be told to go (standby), or running it. */
+  phase: 'preparing' | 'waiting' | 'running' = 'preparing';
   settings: RunnerSettings | undefined;
   envelope: Envelope | undefined;
   metadata: TaskMetadata = {};

@@ -13,6 +13,7 @@ export async function waitToBeTold(
   settings: RunnerSettings & { standby: string },
 ): Promise<StandbyAnswer> {
   const { deps } = run;
+  run.phase = 'waiting';
   const prewarmed = run.envelope as Envelope;
   const answer = await waitForGo({
     uri: settings.standby,

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ENV } from '@immortal-lambda/middleware/protocol';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -74,6 +74,51 @@ describe('runInvocation', () => {
     expect(code).toBe(EXIT_CODES.stopped);
     expect(outcome()).toMatchObject({ outcome: 'stopped', requestId: 'unit-1', functionVersion: '2' });
     expect(readdirSync(root)).toEqual([]);
+  });
+
+  describe('a standby task that ends while it gets ready', () => {
+    const s3 = mockClient(S3Client);
+    const standby = () => ({
+      ...deps.env,
+      [ENV.standby]: 's3://payloads/immortal-lambda/outcomes/report/unit-1/resume.json',
+      [ENV.payloadBucket]: 'payloads',
+    });
+
+    beforeEach(() => {
+      s3.reset();
+      s3.on(PutObjectCommand).resolves({});
+    });
+
+    it('was not needed when it is stopped: exit 0, and no attempt record', async () => {
+      // Prepare: GetFunction hangs until the wrapper's cancel stops the task.
+      lambda.on(GetFunctionCommand).callsFake(() => {
+        setTimeout(() => stop?.(), 10);
+        return new Promise(() => {});
+      });
+
+      // Act
+      const code = await runInvocation({ ...deps, env: standby() });
+
+      // Assess
+      expect(code).toBe(EXIT_CODES.success);
+      expect(outcome()).toMatchObject({ outcome: 'not-needed', requestId: 'unit-1' });
+      expect(s3.commandCalls(PutObjectCommand)).toEqual([]);
+    });
+
+    it('keeps its exit code when its code cannot be fetched, and records nothing for the invocation', async () => {
+      // Prepare
+      lambda
+        .on(GetFunctionCommand)
+        .rejects(Object.assign(new Error('no such version'), { name: 'ResourceNotFoundException' }));
+
+      // Act
+      const code = await runInvocation({ ...deps, env: standby() });
+
+      // Assess
+      expect(code).toBe(EXIT_CODES.codeFetch);
+      expect(outcome()).toMatchObject({ outcome: 'code-fetch-failed', standby: true });
+      expect(s3.commandCalls(PutObjectCommand)).toEqual([]);
+    });
   });
 
   it('writes one EMF line per run: RunnerDuration, CodeFetch, DeadTime, Relaunches, by function name, and none when off', async () => {
