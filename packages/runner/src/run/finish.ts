@@ -73,8 +73,7 @@ export function notNeeded(run: Run, why: string): ExitCode {
  * so that ECS shows the task failed.
  */
 export function standbyEnded(run: Run, ending: Ending): ExitCode {
-  if (ending.code === EXIT_CODES.stopped)
-    return notNeeded(run, 'the task was stopped while it got ready');
+  if (ending.code === EXIT_CODES.stopped) return notNeeded(run, 'the task was stopped while it got ready');
   run.stop.unsubscribe();
   run.log('ERROR', 'immortal-runner finished', {
     outcome: OUTCOMES[ending.code],
