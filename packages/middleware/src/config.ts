@@ -2,38 +2,22 @@ import {
   CAPACITY_OPTIONS,
   type CapacityOption,
   DEFAULT_CONTAINER_NAME,
+  DEFAULT_MARGIN_MS,
   DEFAULT_OUTCOME_PREFIX,
   DEFAULT_PAYLOAD_PREFIX,
   ENV,
   ENVELOPE_TRANSPORTS,
   type EnvelopeTransport,
   type MetricsSettings,
+  MIN_MARGIN_MS,
   readMetricsSettings,
 } from '@immortal-lambda/protocol/basics';
 import { ConfigurationError } from './errors.js';
 import { type Env, type Options, SettingsReader } from './settings-reader.js';
 import type { FargateFallbackOptions } from './types.js';
 
-/**
- * The default margin: see the package README for how it was chosen.
- *
- * @example
- * ```ts
- * import { DEFAULT_MARGIN_MS } from '@immortal-lambda/middleware';
- * middy(job, { timeoutEarlyInMillis: DEFAULT_MARGIN_MS });
- * ```
- */
-export const DEFAULT_MARGIN_MS = 10_000;
-/**
- * The smallest margin accepted: below it a RunTask call cannot reliably complete.
- *
- * @example
- * ```ts
- * import { MIN_MARGIN_MS, withFargateFallback } from '@immortal-lambda/middleware';
- * export const handler = withFargateFallback(fn, { marginMs: Math.max(MIN_MARGIN_MS, 2_000) });
- * ```
- */
-export const MIN_MARGIN_MS = 1_000;
+export { DEFAULT_MARGIN_MS, MIN_MARGIN_MS } from '@immortal-lambda/protocol/basics';
+
 /** Lambda's longest timeout. */
 export const MAX_LAMBDA_TIMEOUT_MS = 900_000;
 /** The longest payload prefix: S3 keys hold 1,024 bytes, and the function and request id follow. */

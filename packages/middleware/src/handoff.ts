@@ -10,6 +10,7 @@ import { type WrapperStatus, writeWrapperRecord } from './handoff/records.js';
 import { cancelStandby, resumeStandby, resumeUri, type StandbyParts } from './handoff/standby.js';
 import { describeError } from './logger.js';
 import { bounded } from './retry.js';
+import { startedByOf } from './run-task/input.js';
 import { startTask } from './run-task/start-task.js';
 import type { StartedTask } from './run-task/types.js';
 import { loadEcs } from './sdk.js';
@@ -196,6 +197,19 @@ export class FargateHandoff implements Handoff {
       ...(standby ? { standby: true, resumeLocation: standby } : {}),
       ...(mode.tokenBase ? { tokenBase: mode.tokenBase } : {}),
     });
+    if (started.lookupError) {
+      // The handoff went on (the task matters more), but the guard against a second task of the
+      // invocation did not run: said as an error, where alarms look.
+      this.#deps.logger.error(
+        'The look-up for another task of this invocation failed; the task was started without it',
+        {
+          requestId: receipt.requestId,
+          taskArn: started.taskArn,
+          startedBy: startedByOf({ requestId: receipt.requestId, standby: Boolean(standby) }),
+          lookupError: started.lookupError,
+        },
+      );
+    }
     if (standby) return;
     this.#metrics.handedOff(target, began, confirmed, receipt.envelopeBytes, {
       requestId: receipt.requestId,

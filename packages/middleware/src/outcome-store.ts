@@ -16,6 +16,19 @@ export interface OutcomeLocation {
   requestId: string;
 }
 
+/**
+ * Whether an object of an invocation's folder is an outcome record: the spilled results, the
+ * journal and a standby task's resume object (an envelope, or the cancel marker) sit beside them.
+ */
+function isRecordKey(key: string): boolean {
+  return (
+    key.endsWith('.json') &&
+    !key.endsWith('.result.json') &&
+    !key.endsWith('/journal.json') &&
+    !key.endsWith('/resume.json')
+  );
+}
+
 /** Every outcome record of one invocation (the spilled results beside them are not records). */
 export async function readOutcomes(s3: S3Client, at: OutcomeLocation): Promise<OutcomeRecord[]> {
   const { GetObjectCommand, ListObjectsV2Command } = await loadS3();
@@ -32,8 +45,7 @@ export async function readOutcomes(s3: S3Client, at: OutcomeLocation): Promise<O
     );
     for (const object of page.Contents ?? []) {
       const key = object.Key;
-      if (key?.endsWith('.json') && !key.endsWith('.result.json') && !key.endsWith('/journal.json'))
-        keys.push(key);
+      if (key && isRecordKey(key)) keys.push(key);
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);

@@ -275,16 +275,28 @@ export class EcsApi {
     return { tasks, failures };
   }
 
+  /**
+   * ListTasks as ECS answers it: by desired status (RUNNING unless asked for STOPPED, which ECS
+   * keeps listing for a while after a task stopped), startedBy and family, in the cluster.
+   */
   listTasks(body: Record<string, unknown>) {
+    // ListTasks API reference, startedBy: "When you specify startedBy as the filter, it must be the
+    // only filter that you use."
+    const others = LIST_TASKS_FILTERS.filter((name) => body[name] !== undefined);
+    if (body.startedBy !== undefined && others.length > 0) {
+      throw new ApiError(
+        'InvalidParameterException',
+        `When you specify startedBy as the filter, it must be the only filter that you use (also given: ${others.join(', ')}).`,
+      );
+    }
     const cluster = clusterName(body.cluster);
     const desired = String(body.desiredStatus ?? 'RUNNING');
     const taskArns = this.#tasks
       .all()
       .filter((task) => task.cluster === cluster)
       .filter((task) => body.startedBy === undefined || task.startedBy === body.startedBy)
-      .filter((task) =>
-        desired === 'STOPPED' ? task.lastStatus === 'STOPPED' : task.lastStatus !== 'STOPPED',
-      )
+      .filter((task) => body.family === undefined || task.family === body.family)
+      .filter((task) => task.desiredStatus === (desired === 'STOPPED' ? 'STOPPED' : 'RUNNING'))
       .map((task) => task.arn);
     return { taskArns };
   }
@@ -295,6 +307,15 @@ function taskDefinitionOf(value: unknown): { family: string | undefined; revisio
   const match = /(?:task-definition\/)?([A-Za-z0-9_-]+)(?::(\d+))?$/.exec(String(value ?? ''));
   return { family: match?.[1], revision: match?.[2] };
 }
+
+/** The filters of ListTasks besides startedBy (the cluster is where it looks, not a filter). */
+const LIST_TASKS_FILTERS = [
+  'containerInstance',
+  'family',
+  'serviceName',
+  'desiredStatus',
+  'launchType',
+] as const;
 
 /** A RunTask request once checked. */
 interface RunTaskRequest {

@@ -340,7 +340,7 @@ describe('LocalControlPlane', () => {
     expect(createHash('sha256').update(whole).digest('base64')).toBe(answer.Configuration?.CodeSha256);
   });
 
-  it('stops a task with StopTask and lists tasks by startedBy and status', async () => {
+  it('stops a task with StopTask and lists tasks by startedBy, and stopped ones by family and status', async () => {
     // Prepare
     await plane.stop();
     await start({ launcher: new NoLauncher() });
@@ -356,17 +356,17 @@ describe('LocalControlPlane', () => {
     );
     await ecs.send(new StopTaskCommand({ cluster: 'local', task: arn, reason: 'finished in Lambda' }));
     await plane.waitForTask(arn);
+    const stillRunning = await ecs.send(
+      new ListTasksCommand({ cluster: 'local', startedBy: 'immortal-lambda/req-9' }),
+    );
     const stopped = await ecs.send(
-      new ListTasksCommand({
-        cluster: 'local',
-        startedBy: 'immortal-lambda/req-9',
-        desiredStatus: 'STOPPED',
-      }),
+      new ListTasksCommand({ cluster: 'local', family: 'immortal-runner', desiredStatus: 'STOPPED' }),
     );
     const described = await ecs.send(new DescribeTasksCommand({ cluster: 'local', tasks: [arn, 'nope'] }));
 
     // Assess
     expect(running.taskArns).toEqual([arn]);
+    expect(stillRunning.taskArns).toEqual([]);
     expect(stopped.taskArns).toEqual([arn]);
     expect(described.tasks?.[0]).toMatchObject({
       lastStatus: 'STOPPED',
@@ -374,6 +374,24 @@ describe('LocalControlPlane', () => {
       stoppedReason: 'finished in Lambda',
     });
     expect(described.failures).toEqual([{ arn: 'nope', reason: 'MISSING' }]);
+  });
+  it.each([
+    ['desiredStatus', { desiredStatus: 'STOPPED' }],
+    ['family', { family: 'immortal-runner' }],
+    ['launchType', { launchType: 'FARGATE' }],
+  ] as const)('refuses ListTasks by startedBy with %s, as ECS does', async (name, filter) => {
+    // Act
+    const listed = ecs.send(
+      new ListTasksCommand({ cluster: 'local', startedBy: 'immortal-lambda/r', ...filter }),
+    );
+
+    // Assess
+    await expect(listed).rejects.toMatchObject({
+      name: 'InvalidParameterException',
+      message: expect.stringContaining(
+        `When you specify startedBy as the filter, it must be the only filter that you use (also given: ${name})`,
+      ),
+    });
   });
 });
 

@@ -192,7 +192,7 @@ export async function cancelStandby(
   }
 }
 
-/** Whether a task still runs (or is starting), from DescribeTasks. */
+/** Whether a task still runs (or is starting, or is not described yet), from DescribeTasks. */
 async function taskState(
   parts: StandbyParts,
   taskArn: string,
@@ -208,7 +208,9 @@ async function taskState(
     signal,
   );
   const task = answer.tasks?.[0];
-  if (!task) return 'missing';
+  // RunTask named this task, so it exists: ECS's reads are eventually consistent, and a task
+  // started moments ago may not be described yet. Only one seen stopping is replaced.
+  if (!task) return 'running';
   if (task.lastStatus === 'STOPPED' || task.desiredStatus === 'STOPPED') {
     return `stopped (${task.stopCode ?? 'no stop code'}${task.stoppedReason ? `: ${task.stoppedReason}` : ''})`;
   }

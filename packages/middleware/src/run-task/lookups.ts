@@ -37,10 +37,7 @@ export async function lookForEarlierTask(
     return found ? { kind: 'found', taskArn: found } : { kind: 'none' };
   } catch (error) {
     if (signal.aborted) return { kind: 'aborted' };
-    return {
-      kind: 'failed',
-      error: `${(error as { name?: string }).name ?? 'Error'}: ${error instanceof Error ? error.message : String(error)}`,
-    };
+    return { kind: 'failed', error: describeLookupError(error) };
   } finally {
     look.dispose();
   }
@@ -48,39 +45,31 @@ export async function lookForEarlierTask(
 
 /**
  * Finds the task an earlier attempt of the same invocation started, whatever token started it,
- * by its `startedBy` mark: a running one first (the earliest created, when there are several),
- * else one that has already stopped.
+ * by its `startedBy` mark: the earliest created when there are several. ListTasks by `startedBy`
+ * lists tasks whose desired status is RUNNING only, and takes no other filter ("When you specify
+ * startedBy as the filter, it must be the only filter that you use"): a task that has already
+ * stopped is not found here; a retry with the same client token finds it through RunTask itself.
  */
 export async function findStartedTask(
   params: StartTaskParams,
   signal: AbortSignal,
 ): Promise<string | undefined> {
-  const statuses = params.runningOnly ? (['RUNNING'] as const) : (['RUNNING', 'STOPPED'] as const);
-  const [running, stopped] = await Promise.all(
-    statuses.map((desiredStatus) => listStarted(params, desiredStatus, signal)),
-  );
-  if (running && running.length > 0) return (await earliest(params, running, signal)) ?? running[0];
-  return stopped?.[0];
+  const running = await listStarted(params, signal);
+  if (running.length === 0) return undefined;
+  return (await earliest(params, running, signal)) ?? running[0];
 }
 
-async function listStarted(
-  params: StartTaskParams,
-  desiredStatus: 'RUNNING' | 'STOPPED',
-  signal: AbortSignal,
-): Promise<string[]> {
+/** The tasks of the invocation's `startedBy` mark whose desired status is RUNNING. */
+async function listStarted(params: StartTaskParams, signal: AbortSignal): Promise<string[]> {
   const { ListTasksCommand } = await loadEcs();
   const found = await bounded(
     params.client.send(
-      new ListTasksCommand({
-        cluster: params.config.cluster,
-        startedBy: startedByOf(params),
-        desiredStatus,
-      }),
+      new ListTasksCommand({ cluster: params.config.cluster, startedBy: startedByOf(params) }),
       { abortSignal: signal },
     ),
     signal,
   );
-  return found.taskArns ?? [];
+  return found?.taskArns ?? [];
 }
 
 /** The earliest created of several tasks (ties by ARN): the one every duplicate defers to. */
@@ -109,7 +98,7 @@ async function earliest(
  * attempt of the same request id started another, the earliest created is kept by both, and
  * this attempt stops its own. Throttled or unanswered look-ups and stops are tried again within
  * the attempt's time (a duplicate left running would run the invocation twice); a look-up that
- * still fails leaves the task as it is.
+ * still fails leaves the task as it is, and says why (`lookupError`), for the handoff's log.
  */
 export async function keepOne(
   params: StartTaskParams,
@@ -127,7 +116,9 @@ export async function keepOne(
       try {
         return await dedupe(params, started, check.signal);
       } catch (error) {
-        if (check.signal.aborted || !isRetryableError(error)) return started;
+        if (check.signal.aborted || !isRetryableError(error)) {
+          return { ...started, lookupError: started.lookupError ?? describeLookupError(error) };
+        }
         await sleep(backoffDelay(retry, params.random, 50, 500), params.clock, check.signal).catch(
           () => undefined,
         );
@@ -144,7 +135,7 @@ async function dedupe(
   started: StartedTask,
   signal: AbortSignal,
 ): Promise<StartedTask> {
-  const running = await listStarted(params, 'RUNNING', signal);
+  const running = await listStarted(params, signal);
   if (running.length < 2) return started;
   const winner = await earliest(params, running, signal);
   if (winner === undefined || winner === started.taskArn) return started;
@@ -161,4 +152,9 @@ async function dedupe(
     signal,
   );
   return { ...started, taskArn: winner, reused: true, stoppedDuplicate: started.taskArn };
+}
+
+/** A failed look-up as the handoff's log names it: the error's name and message. */
+function describeLookupError(error: unknown): string {
+  return `${(error as { name?: string }).name ?? 'Error'}: ${error instanceof Error ? error.message : String(error)}`;
 }

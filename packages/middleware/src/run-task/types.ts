@@ -24,11 +24,6 @@ export interface StartTaskParams {
   /** A pre-warmed task (see {@link buildRunTaskInput}'s `standby`). */
   standby?: boolean;
   /**
-   * Look for earlier tasks of the invocation among running ones only: a relaunch follows a task
-   * that stopped, which must not count as started.
-   */
-  runningOnly?: boolean;
-  /**
    * How long until `signal` aborts. When given, the attempts stop a little earlier, so that an
    * attempt whose answer never came can be checked (did it start a task?) before the deadline.
    */

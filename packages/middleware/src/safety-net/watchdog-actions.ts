@@ -154,7 +154,6 @@ async function relaunch(
       signal: guard.signal,
       budgetMs: budget,
       tokenBase: `${requestId}-a${next}`,
-      runningOnly: true,
       ...(stopped.override.environment.get(ENV.standby) ? { standby: true } : {}),
     });
     if (target.at) {

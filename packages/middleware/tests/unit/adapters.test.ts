@@ -36,6 +36,8 @@ describe.each(adapters)('$name', (adapter) => {
   beforeEach(() => {
     ecs.reset();
     s3.reset();
+    // ECS's answer when no task of the invocation exists (an unmocked call answers nothing at all).
+    ecs.on(ListTasksCommand).resolves({ taskArns: [] });
     logger = memoryLogger();
     options = mockedOptions(logger, MARGIN);
   });
@@ -239,7 +241,6 @@ describe.each(adapters)('$name', (adapter) => {
     ecs
       .on(ListTasksCommand)
       .resolvesOnce({ taskArns: [] })
-      .resolvesOnce({ taskArns: [] })
       .rejectsOnce(awsError('ThrottlingException', 'Rate exceeded'))
       .resolves({ taskArns: [A, B] });
     ecs.on(DescribeTasksCommand).resolves({
@@ -257,6 +258,33 @@ describe.each(adapters)('$name', (adapter) => {
     // Assess
     expect(receipt.taskArn).toBe(A);
     expect(ecs.commandCalls(StopTaskCommand).map((call) => call.args[0].input.task)).toEqual([B]);
+  });
+
+  it('looks for tasks of the invocation by startedBy alone, as ECS requires, and logs a failed look-up as an error', async () => {
+    // Prepare: ECS refuses nothing here, but the look-up after RunTask fails
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }], failures: [] });
+    ecs
+      .on(ListTasksCommand)
+      .resolvesOnce({ taskArns: [] })
+      .rejects(awsError('AccessDeniedException', 'not allowed to list tasks'));
+    const handler = adapter.wrap(untilAborted, options);
+    const context = lambdaContext(REMAINING);
+
+    // Act
+    const receipt = (await handler({}, context)) as HandoffReceipt;
+
+    // Assess
+    expect(receipt.taskArn).toBe(TASK_ARN);
+    for (const call of ecs.commandCalls(ListTasksCommand)) {
+      expect(call.args[0].input).toEqual({
+        cluster: 'jobs',
+        startedBy: `immortal-lambda/${context.awsRequestId}`,
+      });
+    }
+    expect(logger.records.find((r) => r.level === 'ERROR')).toMatchObject({
+      message: 'The look-up for another task of this invocation failed; the task was started without it',
+      attributes: { taskArn: TASK_ARN, lookupError: 'AccessDeniedException: not allowed to list tasks' },
+    });
   });
 
   describe('metrics', () => {
@@ -491,10 +519,9 @@ describe.each(adapters)('$name', (adapter) => {
   });
 
   it('succeeds when the RunTask call that never answered did start the task: no orphan', async () => {
-    // Prepare: the first look-ups (before RunTask) find nothing; after the unanswered call, the task.
+    // Prepare: the look-up before RunTask finds nothing; after the unanswered call, the task.
     ecs
       .on(ListTasksCommand)
-      .resolvesOnce({ taskArns: [] })
       .resolvesOnce({ taskArns: [] })
       .resolves({ taskArns: [TASK_ARN] });
     ecs.on(RunTaskCommand).callsFake(() => new Promise(() => {}));
@@ -616,6 +643,26 @@ describe.each(adapters)('$name', (adapter) => {
         taskArn: STANDBY_ARN,
       });
       expect(ecs.commandCalls(StopTaskCommand)).toHaveLength(0);
+    });
+
+    it('tells a standby task that DescribeTasks does not show yet to go, and starts no second task', async () => {
+      // Prepare: ECS reads are eventually consistent; RunTask named the task, so it exists.
+      ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: STANDBY_ARN }], failures: [] });
+      ecs
+        .on(DescribeTasksCommand)
+        .resolves({ tasks: [], failures: [{ arn: STANDBY_ARN, reason: 'MISSING' }] });
+      s3.on(PutObjectCommand).resolves({});
+      const handler = adapter.wrap(untilAborted, prewarmed());
+
+      // Act
+      const receipt = (await handler({ report: 11 }, lambdaContext(REMAINING))) as HandoffReceipt;
+
+      // Assess
+      expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(1);
+      expect(receipt).toMatchObject({ taskArn: STANDBY_ARN });
+      expect(parseEnvelope(String(putsTo('resume.json')[0]?.args[0].input.Body)).event).toEqual({
+        report: 11,
+      });
     });
 
     it('cancels the standby task when the handler finishes in Lambda after it started: marker, StopTask, not needed', async () => {

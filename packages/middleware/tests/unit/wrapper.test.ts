@@ -1,4 +1,4 @@
-import { ECSClient, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -19,6 +19,8 @@ describe('withFargateFallback timing', () => {
   beforeEach(() => {
     vi.useFakeTimers();
     ecs.reset();
+    // ECS's answer when no task of the invocation exists (an unmocked call answers nothing at all).
+    ecs.on(ListTasksCommand).resolves({ taskArns: [] });
     logger = memoryLogger();
     options = {
       env: lambdaEnv(),

@@ -1,0 +1,62 @@
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { outcomeRecord } from '../../src/protocol/index.js';
+import { getInvocationStatus } from '../../src/status.js';
+
+const folder = 'immortal-lambda/outcomes/report/r-1/';
+// Only transformToString is read of a body.
+const body = (text: string) => ({ transformToString: async () => text });
+
+describe('getInvocationStatus', () => {
+  const s3 = mockClient(S3Client);
+
+  afterEach(() => {
+    s3.reset();
+  });
+
+  it("reads the records only: not the journal, a spilled result or a standby task's resume object", async () => {
+    // Prepare
+    s3.on(ListObjectsV2Command).resolves({
+      Contents: [
+        'handed-off.json',
+        'attempt-1.json',
+        'attempt-1.result.json',
+        'journal.json',
+        'resume.json',
+      ].map((name) => ({ Key: `${folder}${name}` })),
+    });
+    const record = (status: 'handed-off' | 'running', writer: 'wrapper' | 'runner') =>
+      JSON.stringify(
+        outcomeRecord({
+          functionName: 'report',
+          requestId: 'r-1',
+          status,
+          attempt: 1,
+          writer,
+          updatedAt: '2026-12-02T00:00:00.000Z',
+        }),
+      );
+    s3.on(GetObjectCommand, { Key: `${folder}handed-off.json` }).resolves({
+      Body: body(record('handed-off', 'wrapper')),
+    } as never);
+    s3.on(GetObjectCommand, { Key: `${folder}attempt-1.json` }).resolves({
+      Body: body(record('running', 'runner')),
+    } as never);
+
+    // Act
+    const status = await getInvocationStatus(
+      { functionName: 'report', requestId: 'r-1' },
+      { bucket: 'payloads', s3Client: new S3Client({ region: 'eu-west-1' }) },
+    );
+
+    // Assess
+    expect(status).toMatchObject({ status: 'running', attempts: 1 });
+    expect(
+      s3
+        .commandCalls(GetObjectCommand)
+        .map((call) => call.args[0].input.Key)
+        .sort(),
+    ).toEqual([`${folder}attempt-1.json`, `${folder}handed-off.json`]);
+  });
+});
