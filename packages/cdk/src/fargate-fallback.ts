@@ -1,12 +1,13 @@
 import {
   type CapacityOption,
   DEFAULT_CONTAINER_NAME,
+  DEFAULT_MARGIN_MS,
   DEFAULT_OUTCOME_PREFIX,
   DEFAULT_PAYLOAD_PREFIX,
   ENV,
   type EnvelopeTransport,
 } from '@immortal-lambda/protocol';
-import { type Duration, Fn, Stack } from 'aws-cdk-lib';
+import { Annotations, type Duration, Fn, Stack } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -15,7 +16,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { type FallbackNetworking, TaskNetwork } from './parts/network.js';
-import { payloadBucket } from './parts/payload-bucket.js';
+import { expireOnGivenBucket, payloadBucket } from './parts/payload-bucket.js';
 import { bucketKeyStatement, RunnerPermissions } from './parts/permissions.js';
 import { RunnerTask } from './parts/runner-task.js';
 import { SafetyNet } from './safety-net.js';
@@ -93,6 +94,13 @@ export interface FargateFallbackProps {
    */
   functionImage?: ecs.ContainerImage;
   /**
+   * For a container image function: its handler, as its image's CMD names it (`index.handler`).
+   * Lambda's GetFunction returns an image's command only when the function overrides it, so the
+   * runner task carries it (`FARGATE_FALLBACK_IMAGE_HANDLER`). Default: the `cmd` the function's
+   * image code sets; without either, the synth fails.
+   */
+  imageHandler?: string;
+  /**
    * More interface endpoints for `networking: 'private'`, for the AWS services the handler
    * itself calls (for example `InterfaceVpcEndpointAwsService.SQS`): isolated subnets reach
    * nothing else.
@@ -131,7 +139,11 @@ export interface FargateFallbackProps {
   envelopeTransport?: EnvelopeTransport;
   /** Retention of the runner's logs (default one month). */
   logRetention?: logs.RetentionDays;
-  /** How long envelopes stay in the payload bucket (default 7 days). */
+  /**
+   * How long envelopes stay in the payload bucket (default 7 days). With a `bucket` of this app,
+   * given, it becomes a lifecycle rule of that bucket; with an imported bucket it cannot, and
+   * fails the synth (set the rule where the bucket is defined).
+   */
   envelopeExpiration?: Duration;
   /** Key prefix of envelopes in the bucket (default `immortal-lambda/envelopes/`); the policy follows it. */
   payloadPrefix?: string;
@@ -143,7 +155,7 @@ export interface FargateFallbackProps {
   safetyNet?: boolean;
   /** Attempts at one invocation the watchdog makes, the first included (default 3). */
   maxAttempts?: number;
-  /** How long outcome records stay in the payload bucket (default 30 days). */
+  /** How long outcome records stay in the payload bucket (default 30 days); with `bucket`, as `envelopeExpiration`. */
   outcomeExpiration?: Duration;
 }
 
@@ -192,7 +204,9 @@ export class FargateFallback extends Construct {
       networking: props.networking ?? 'public',
       subnets: props.subnets,
       interfaceEndpoints: props.interfaceEndpoints ?? [],
+      tracing: props.tracing,
     });
+    refuseUnreachableDaemon(network, props);
     this.vpc = network.vpc;
     this.cluster =
       props.cluster ??
@@ -201,6 +215,7 @@ export class FargateFallback extends Construct {
         enableFargateCapacityProviders: capacity !== 'FARGATE',
       });
     this.bucket = props.bucket ?? payloadBucket(this, { ...props, payloadPrefix });
+    if (props.bucket) expireOnGivenBucket(this, props.bucket, { ...props, payloadPrefix });
     const task = new RunnerTask(this, { ...props, taskRole: this.taskRole });
     this.taskDefinition = task.taskDefinition;
     this.logGroup = task.logGroup;
@@ -221,6 +236,21 @@ export class FargateFallback extends Construct {
       fn.addEnvironment(name, value);
     }
     this.safetyNet = props.safetyNet === false ? undefined : this.#safetyNet(props, placement, permissions);
+    this.#warnWhenMarginCoversTimeout(fn, props.margin);
+  }
+
+  /**
+   * A function whose timeout is at or below the margin hands every invocation off at once, as soon
+   * as it starts: most likely a timeout left at Lambda's default of 3 s. Said at synth, with the numbers.
+   */
+  #warnWhenMarginCoversTimeout(fn: lambda.Function, margin: Duration | undefined): void {
+    const timeoutMs = fn.timeout?.toMilliseconds() ?? LAMBDA_DEFAULT_TIMEOUT_MS;
+    const marginMs = margin?.toMilliseconds() ?? DEFAULT_MARGIN_MS;
+    if (timeoutMs > marginMs) return;
+    Annotations.of(this).addWarningV2(
+      '@immortal-lambda/cdk:margin-covers-timeout',
+      `${fn.node.path} times out after ${timeoutMs} ms and hands off ${marginMs} ms before its deadline: every invocation will be handed off to Fargate as soon as it starts. Raise the function's timeout (Lambda allows 15 minutes) or lower the margin prop.`,
+    );
   }
 
   /**
@@ -314,6 +344,20 @@ export class FargateFallback extends Construct {
     return safetyNet;
   }
 }
+
+/**
+ * The X-Ray daemon's default image is on ECR Public, which no VPC endpoint reaches: tasks in
+ * isolated subnets could not pull it, and the task would never start. Refused at synth.
+ */
+function refuseUnreachableDaemon(network: TaskNetwork, props: FargateFallbackProps): void {
+  if (!props.tracing || props.xrayDaemonImage || !network.isolated) return;
+  throw new Error(
+    `FargateFallback: tracing in isolated subnets needs the X-Ray daemon image from a registry a VPC endpoint reaches: copy public.ecr.aws/xray/aws-xray-daemon:3.x into a private ECR repository and pass it as xrayDaemonImage (ecs.ContainerImage.fromEcrRepository(repository, '3.x')); ECR Public has no VPC endpoint`,
+  );
+}
+
+/** Lambda's timeout for a function that sets none. */
+const LAMBDA_DEFAULT_TIMEOUT_MS = 3_000;
 
 /** When the function hands off (`FARGATE_FALLBACK_*` of the margin, the cap in Lambda, pre-warm), where set. */
 function timingEnvironment(props: FargateFallbackProps): Record<string, string> {

@@ -482,7 +482,7 @@ describe('FargateFallback for a container image function', () => {
       timeout: Duration.minutes(15),
       memorySize: 2048,
     });
-    new FargateFallback(stack, 'Fallback', { function: fn, ...props });
+    new FargateFallback(stack, 'Fallback', { function: fn, imageHandler: 'index.handler', ...props });
     return { template: Template.fromStack(stack), stack, app };
   }
 
@@ -526,6 +526,43 @@ describe('FargateFallback for a container image function', () => {
     };
     expect(runner?.Image).toEqual(functionCode.Properties.Code.ImageUri);
     expect(JSON.stringify(stack.resolve(install?.Image))).not.toEqual(JSON.stringify(runner?.Image));
+  });
+
+  it("carries the handler of the image's CMD into the task, which GetFunction does not return", () => {
+    // Act
+    const { template } = synthImage({ imageHandler: 'src/transcode.handler' });
+
+    // Assess
+    const [, runner] = containers(template);
+    expect(runner?.Environment).toContainEqual({
+      Name: 'FARGATE_FALLBACK_IMAGE_HANDLER',
+      Value: 'src/transcode.handler',
+    });
+  });
+
+  it('takes the handler from the cmd the function overrides its image with', () => {
+    // Act
+    const { template } = synthImage(
+      { imageHandler: undefined },
+      lambda.DockerImageCode.fromImageAsset(context(), { cmd: ['jobs/media.handler'] }),
+    );
+
+    // Assess
+    const [, runner] = containers(template);
+    expect(runner?.Environment).toContainEqual({
+      Name: 'FARGATE_FALLBACK_IMAGE_HANDLER',
+      Value: 'jobs/media.handler',
+    });
+  });
+
+  it('fails the synth without a handler, saying what to pass', () => {
+    // Act
+    const synthesized = () => synthImage({ imageHandler: undefined });
+
+    // Assess
+    expect(synthesized).toThrow(
+      /whose handler is in its image's CMD, which Lambda does not return to the runner: pass imageHandler/,
+    );
   });
 
   it("lets the task pull the function's image from its repository only", () => {
@@ -582,9 +619,11 @@ describe('FargateFallback for a container image function', () => {
     const repository = fromRepository(stack);
     const code = lambda.DockerImageCode.fromEcr(repository, { tagOrDigest: 'sha256:abc' });
     const fn = new lambda.DockerImageFunction(stack, 'Transcode', { code });
-    const missing = () => new FargateFallback(stack, 'Missing', { function: fn });
+    const missing = () =>
+      new FargateFallback(stack, 'Missing', { function: fn, imageHandler: 'index.handler' });
     new FargateFallback(stack, 'Fallback', {
       function: fn,
+      imageHandler: 'index.handler',
       functionImage: ecs.ContainerImage.fromEcrRepository(repository, 'sha256:abc'),
     });
     const template = Template.fromStack(stack);

@@ -1,12 +1,15 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { describe, expect, it } from 'vitest';
+import { FargateFallback } from '../src/index.js';
 import { TaskNetwork } from '../src/parts/network.js';
 import { payloadBucket } from '../src/parts/payload-bucket.js';
 import { RunnerTask } from '../src/parts/runner-task.js';
+import { taskSize } from '../src/parts/task-size.js';
 
 function stackWithFunction(props: Partial<lambda.FunctionProps> = {}) {
   const stack = new Stack(new App(), 'Parts', { env: { account: '123456789012', region: 'eu-west-1' } });
@@ -107,6 +110,174 @@ describe('the parts of a FargateFallback, each on its own', () => {
           Match.objectLike({ Prefix: 'immortal-lambda/outcomes/', ExpirationInDays: 30 }),
         ]),
       },
+    });
+  });
+});
+
+describe('the runner task size', () => {
+  it.each([
+    [
+      'the function memory rounded up for 1 vCPU',
+      { functionMemoryMiB: 3008 },
+      { cpu: 1024, memoryLimitMiB: 3072 },
+    ],
+    ['at least 2 GiB for 1 vCPU', { functionMemoryMiB: 128 }, { cpu: 1024, memoryLimitMiB: 2048 }],
+    ['at most 8 GiB for 1 vCPU', { functionMemoryMiB: 10_240 }, { cpu: 1024, memoryLimitMiB: 8192 }],
+    [
+      'the smallest that 4 vCPU take',
+      { functionMemoryMiB: 3008, cpu: 4096 },
+      { cpu: 4096, memoryLimitMiB: 8192 },
+    ],
+    [
+      '8 vCPU in 4 GiB steps',
+      { functionMemoryMiB: 17_000, cpu: 8192 },
+      { cpu: 8192, memoryLimitMiB: 20_480 },
+    ],
+    ['0.25 vCPU skips 1.5 GiB', { functionMemoryMiB: 1_200, cpu: 256 }, { cpu: 256, memoryLimitMiB: 2048 }],
+    [
+      'a valid given pair',
+      { functionMemoryMiB: 128, cpu: 2048, memoryLimitMiB: 16_384 },
+      { cpu: 2048, memoryLimitMiB: 16_384 },
+    ],
+  ])('is %s', (_name, input, expected) => {
+    // Act
+    const size = taskSize(input);
+
+    // Assess
+    expect(size).toEqual(expected);
+  });
+
+  it.each([
+    [
+      'a memory the CPU does not take',
+      { cpu: 1024, memoryLimitMiB: 16_384 },
+      /1024 CPU units with 16384 MiB: cpu 1024 takes 2048 to 8192 MiB in steps of 1024, and 16384 MiB goes with cpu 2048 or 4096 or 8192/,
+    ],
+    [
+      'a memory off the steps',
+      { cpu: 2048, memoryLimitMiB: 5000 },
+      /cpu 2048 takes 4096 to 16384 MiB in steps of 1024\. Valid pairs: cpu 256: 512, 1024 or 2048 MiB;/,
+    ],
+    [
+      'a CPU value Fargate has not',
+      { cpu: 3000 },
+      /cpu 3000 is not a Fargate task size; use one of 256, 512, 1024, 2048, 4096, 8192, 16384/,
+    ],
+  ])('refuses %s, naming the valid values', (_name, input, message) => {
+    // Act
+    const size = () => taskSize({ functionMemoryMiB: 1024, ...input });
+
+    // Assess
+    expect(size).toThrow(message);
+  });
+
+  it('fails the synth of a FargateFallback with a pair Fargate refuses', () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction();
+
+    // Act
+    const create = () =>
+      new FargateFallback(stack, 'Fallback', { function: fn, cpu: 512, memoryLimitMiB: 8192 });
+
+    // Assess
+    expect(create).toThrow(/Fargate does not run 512 CPU units with 8192 MiB/);
+  });
+});
+
+describe('a function timeout at or below the margin', () => {
+  const warnings = (stack: Stack) =>
+    Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('margin-covers-timeout|hands off'));
+
+  it("warns at synth with the numbers when the timeout is Lambda's default of 3 s", () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction({ timeout: undefined });
+
+    // Act
+    new FargateFallback(stack, 'Fallback', { function: fn });
+
+    // Assess
+    const [warning, ...more] = warnings(stack);
+    expect(more).toHaveLength(0);
+    expect(JSON.stringify(warning?.entry.data)).toContain(
+      'Parts/Report times out after 3000 ms and hands off 10000 ms before its deadline',
+    );
+  });
+
+  it('says nothing when the timeout leaves time to run', () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction({ timeout: Duration.seconds(30) });
+
+    // Act
+    new FargateFallback(stack, 'Fallback', { function: fn, margin: Duration.seconds(10) });
+
+    // Assess
+    expect(warnings(stack)).toEqual([]);
+  });
+});
+
+describe('expirations on a bucket passed in', () => {
+  it('become lifecycle rules of a bucket of this app', () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction();
+    const bucket = new s3.Bucket(stack, 'Given');
+
+    // Act
+    new FargateFallback(stack, 'Fallback', { function: fn, bucket, envelopeExpiration: Duration.days(2) });
+
+    // Assess
+    Template.fromStack(stack).hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: [Match.objectLike({ Prefix: 'immortal-lambda/envelopes/', ExpirationInDays: 2 })],
+      },
+    });
+  });
+
+  it('fail the synth for an imported bucket, saying where to set them', () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction();
+    const bucket = s3.Bucket.fromBucketName(stack, 'Imported', 'existing-payloads');
+
+    // Act
+    const create = () =>
+      new FargateFallback(stack, 'Fallback', { function: fn, bucket, outcomeExpiration: Duration.days(3) });
+
+    // Assess
+    expect(create).toThrow(/the bucket passed in is imported, so its rules cannot be set here/);
+  });
+});
+
+describe('tracing in isolated subnets', () => {
+  it("refuses ECR Public's daemon image, which no VPC endpoint reaches, saying what to pass", () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction();
+
+    // Act
+    const create = () =>
+      new FargateFallback(stack, 'Fallback', { function: fn, networking: 'private', tracing: true });
+
+    // Assess
+    expect(create).toThrow(
+      /copy public\.ecr\.aws\/xray\/aws-xray-daemon:3\.x into a private ECR repository and pass it as xrayDaemonImage/,
+    );
+  });
+
+  it('adds the X-Ray endpoint with a daemon image from a private registry', () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction();
+
+    // Act
+    new FargateFallback(stack, 'Fallback', {
+      function: fn,
+      networking: 'private',
+      tracing: true,
+      xrayDaemonImage: ecs.ContainerImage.fromRegistry(
+        '123456789012.dkr.ecr.eu-west-1.amazonaws.com/xray:3.x',
+      ),
+    });
+
+    // Assess
+    Template.fromStack(stack).hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      ServiceName: 'com.amazonaws.eu-west-1.xray',
     });
   });
 });

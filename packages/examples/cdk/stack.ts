@@ -144,7 +144,12 @@ export class ExampleStack extends Stack {
         removalPolicy: RemovalPolicy.DESTROY,
       }),
     });
-    new FargateFallback(this, 'TranscodeFallback', { function: this.transcode, ...reuse });
+    // Its handler is the CMD of its Dockerfile, which Lambda does not return: the task carries it.
+    new FargateFallback(this, 'TranscodeFallback', {
+      function: this.transcode,
+      imageHandler: 'index.handler',
+      ...reuse,
+    });
 
     this.#acknowledge(shared, uploads, http);
   }

@@ -5,10 +5,12 @@ export {
   CAPACITY_OPTIONS,
   type CapacityOption,
   DEFAULT_CONTAINER_NAME,
+  DEFAULT_MARGIN_MS,
   DEFAULT_OUTCOME_PREFIX,
   DEFAULT_PAYLOAD_PREFIX,
   ENVELOPE_TRANSPORTS,
   type EnvelopeTransport,
+  MIN_MARGIN_MS,
 } from './defaults.js';
 export { EnvelopeError, ERROR_KIND, ImmortalLambdaError } from './errors.js';
 export {

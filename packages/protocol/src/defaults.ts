@@ -10,6 +10,29 @@
 export const DEFAULT_CONTAINER_NAME = 'runner';
 
 /**
+ * How long before the deadline the handoff starts by default: time for a first SDK load, RunTask's
+ * retries under throttling and the record, on the smallest Lambda. See the middleware's README.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MARGIN_MS } from '@immortal-lambda/protocol';
+ * const handOffAt = deadline - DEFAULT_MARGIN_MS;
+ * ```
+ */
+export const DEFAULT_MARGIN_MS = 10_000;
+
+/**
+ * The smallest margin accepted: below it a RunTask call cannot reliably complete.
+ *
+ * @example
+ * ```ts
+ * import { MIN_MARGIN_MS } from '@immortal-lambda/protocol';
+ * const marginMs = Math.max(MIN_MARGIN_MS, 2_000);
+ * ```
+ */
+export const MIN_MARGIN_MS = 1_000;
+
+/**
  * The key prefix of envelopes written to the payload bucket.
  *
  * @example

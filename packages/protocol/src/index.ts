@@ -2,10 +2,12 @@ export {
   CAPACITY_OPTIONS,
   type CapacityOption,
   DEFAULT_CONTAINER_NAME,
+  DEFAULT_MARGIN_MS,
   DEFAULT_OUTCOME_PREFIX,
   DEFAULT_PAYLOAD_PREFIX,
   ENVELOPE_TRANSPORTS,
   type EnvelopeTransport,
+  MIN_MARGIN_MS,
   runtimeNodeMajor,
 } from './defaults.js';
 export {

@@ -79,6 +79,11 @@ export const ENV = {
   failedFunction: variable('FUNCTION_ARN'),
   /** Attempts the watchdog makes at one invocation, the first included (default 3). */
   maxAttempts: variable('MAX_ATTEMPTS'),
+  /**
+   * A container image function's handler, as its image's CMD names it (`index.handler`): set by
+   * the task definition, since GetFunction returns an image's CMD only when the function overrides it.
+   */
+  imageHandler: variable('IMAGE_HANDLER'),
   /** `true` lets the runner run a function whose runtime's Node major differs from its own. */
   allowRuntimeMismatch: variable('ALLOW_RUNTIME_MISMATCH'),
 } as const;

@@ -54,6 +54,11 @@ export interface FetchCodeOptions {
   allowRuntimeMismatch?: boolean;
   now?: () => number;
   random?: () => number;
+  /**
+   * A container image function's handler as the task definition names it (its image's CMD), used
+   * when neither the envelope nor GetFunction's ImageConfig names one.
+   */
+  imageHandler?: string | undefined;
 }
 
 /**
@@ -349,7 +354,8 @@ async function imageCode(options: FetchCodeOptions, answer: GetFunctionCommandOu
       `${name}:${version} is a container image whose code should be in ${taskRoot}, and this task has no such folder: run the task from the function's own image (${image ?? 'its ImageUri'}) with the runner beside it, as the construct's task definition for image functions does`,
     );
   }
-  const handler = configuration.Handler ?? imageConfig?.Command?.[0];
+  // An image's CMD is in GetFunction only when the function overrides it; else the task definition says it.
+  const handler = configuration.Handler ?? imageConfig?.Command?.[0] ?? options.imageHandler;
   options.progress?.("The code is the function's image: nothing to download", {
     image,
     taskRoot,

@@ -100,6 +100,8 @@ export interface RunnerSettings {
   attempt: number;
   /** A pre-warmed task: the `s3://` URI where it waits for its envelope or the cancel marker. */
   standby: string | undefined;
+  /** A container image function's handler, from the task definition: its image's CMD. */
+  imageHandler: string | undefined;
 }
 
 /**
@@ -146,6 +148,7 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     },
     attempt: integer(ENV.attempt, 1, 1, 100, 'attempts'),
     standby: env[ENV.standby]?.trim() || undefined,
+    imageHandler: env[ENV.imageHandler]?.trim() || undefined,
   };
   if (settings.standby !== undefined && !isS3Uri(settings.standby)) {
     problems.push(`${ENV.standby} is "${settings.standby}": use the s3://bucket/key the wrapper sets`);

@@ -25,6 +25,8 @@ export interface TaskNetworkProps {
   networking: FallbackNetworking;
   subnets?: ec2.SubnetSelection | undefined;
   interfaceEndpoints: readonly ec2.InterfaceVpcEndpointAwsService[];
+  /** The task sends X-Ray segments: isolated subnets need the X-Ray endpoint. */
+  tracing?: boolean | undefined;
 }
 
 /**
@@ -48,9 +50,20 @@ export class TaskNetwork {
    * public subnets reach AWS only through it, tasks in private ones cannot have one.
    */
   readonly assignPublicIp: boolean;
+  /**
+   * The tasks run in isolated subnets, which reach AWS through VPC endpoints only (and nothing
+   * outside AWS): `private` networking, or a given VPC's subnets selected as PRIVATE_ISOLATED.
+   */
+  readonly isolated: boolean;
 
   constructor(scope: Construct, props: TaskNetworkProps) {
-    this.vpc = props.vpc ?? createVpc(scope, props.networking, props.interfaceEndpoints);
+    const extra = [
+      ...props.interfaceEndpoints,
+      ...(props.tracing && !props.interfaceEndpoints.includes(ec2.InterfaceVpcEndpointAwsService.XRAY)
+        ? [ec2.InterfaceVpcEndpointAwsService.XRAY]
+        : []),
+    ];
+    this.vpc = props.vpc ?? createVpc(scope, props.networking, extra);
     this.securityGroup = new ec2.SecurityGroup(scope, 'TaskSecurityGroup', {
       vpc: this.vpc,
       description: 'immortal-lambda runner tasks: no inbound, outbound to AWS APIs',
@@ -61,6 +74,9 @@ export class TaskNetwork {
       (props.networking === 'public' ? ec2.SubnetType.PUBLIC : ec2.SubnetType.PRIVATE_ISOLATED);
     this.subnets = this.vpc.selectSubnets(props.subnets ?? { subnetType });
     this.assignPublicIp = this.subnets.hasPublic;
+    this.isolated = props.vpc
+      ? props.subnets?.subnetType === ec2.SubnetType.PRIVATE_ISOLATED
+      : props.networking === 'private';
   }
 }
 

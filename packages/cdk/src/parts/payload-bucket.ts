@@ -35,3 +35,31 @@ export function payloadBucket(scope: Construct, props: PayloadBucketProps): s3.B
     autoDeleteObjects: true,
   });
 }
+
+/**
+ * The expirations asked for, on a bucket the app passed in: added as its lifecycle rules when it
+ * is a bucket of this app; an imported bucket's rules cannot be changed from here, so asking for
+ * them fails the synth, saying what to do instead. Nothing is added when none was asked for.
+ *
+ * @example
+ * ```ts
+ * expireOnGivenBucket(this, existingBucket, { payloadPrefix: 'immortal-lambda/envelopes/', envelopeExpiration: Duration.days(2) });
+ * ```
+ */
+export function expireOnGivenBucket(scope: Construct, bucket: s3.IBucket, props: PayloadBucketProps): void {
+  const rules = [
+    ...(props.envelopeExpiration
+      ? [{ prefix: props.payloadPrefix, expiration: props.envelopeExpiration }]
+      : []),
+    ...(props.outcomeExpiration
+      ? [{ prefix: DEFAULT_OUTCOME_PREFIX, expiration: props.outcomeExpiration }]
+      : []),
+  ];
+  if (rules.length === 0) return;
+  if (!(bucket instanceof s3.Bucket)) {
+    throw new Error(
+      `FargateFallback ${scope.node.path}: envelopeExpiration and outcomeExpiration become lifecycle rules of the payload bucket, and the bucket passed in is imported, so its rules cannot be set here: add rules for the prefixes ${props.payloadPrefix} and ${DEFAULT_OUTCOME_PREFIX} where the bucket is defined, and leave these props out`,
+    );
+  }
+  for (const rule of rules) bucket.addLifecycleRule(rule);
+}

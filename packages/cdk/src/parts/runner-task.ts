@@ -1,22 +1,20 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { DEFAULT_CONTAINER_NAME, ENV, IMAGE_TASK, runtimeNodeMajor } from '@immortal-lambda/protocol';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { taskSize } from './task-size.js';
 
 /** The public X-Ray daemon image the `tracing` sidecar runs by default. */
 const XRAY_DAEMON_IMAGE = 'public.ecr.aws/xray/aws-xray-daemon:3.x';
 
 /** The runner image's default base for an image function: it only brings the runner in. */
 const IMAGE_FUNCTION_RUNNER_BASE = 'public.ecr.aws/lambda/nodejs:22';
-
-/** The most memory Fargate gives a 1 vCPU task, in MiB. */
-const MAX_MEMORY_FOR_ONE_VCPU_MIB = 8 * 1024;
 
 /**
  * The folder of the installed runner package: its Dockerfile and build are the image's context.
@@ -40,6 +38,7 @@ export interface RunnerTaskProps {
   runnerImage?: ecs.ContainerImage | undefined;
   runnerBaseImage?: string | undefined;
   functionImage?: ecs.ContainerImage | undefined;
+  imageHandler?: string | undefined;
   tracing?: boolean | undefined;
   xrayDaemonImage?: ecs.ContainerImage | undefined;
   logRetention?: logs.RetentionDays | undefined;
@@ -73,8 +72,11 @@ export class RunnerTask {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     this.taskDefinition = new ecs.FargateTaskDefinition(scope, 'RunnerTask', {
-      cpu: props.cpu ?? 1024,
-      memoryLimitMiB: props.memoryLimitMiB ?? Math.max(2048, nextFargateMemory(fn)),
+      ...taskSize({
+        functionMemoryMiB: functionMemory(fn),
+        cpu: props.cpu,
+        memoryLimitMiB: props.memoryLimitMiB,
+      }),
       // The function's architecture: its code (native modules included) was built for it. Fargate
       // Spot runs X86_64 and, on platform version 1.4.0 (the latest), ARM64 Linux tasks.
       runtimePlatform: {
@@ -93,6 +95,7 @@ export class RunnerTask {
     this.runner = image
       ? this.#imageFunctionContainers(runnerImage, props.functionImage ?? functionImageAsset(fn))
       : this.#runnerContainer(runnerImage);
+    if (image) this.runner.addEnvironment(ENV.imageHandler, imageHandler(fn, props.imageHandler));
     if (props.tracing) this.#tracingSidecar(props.xrayDaemonImage);
   }
 
@@ -197,6 +200,22 @@ function lambdaBaseImage(fn: lambda.Function): string {
   return `public.ecr.aws/lambda/nodejs:${major}`;
 }
 
+/**
+ * An image function's handler: the `imageHandler` prop, else the command the function overrides
+ * its image's CMD with. GetFunction returns no handler for an image function, and its image's CMD
+ * only when the function overrides it, so without either the runner could not know what to call.
+ */
+function imageHandler(fn: lambda.Function, given: string | undefined): string {
+  const cfn = fn.node.defaultChild as lambda.CfnFunction;
+  const config = Stack.of(fn).resolve(cfn.imageConfig) as { command?: unknown[] } | undefined;
+  const command = config?.command?.[0];
+  const handler = given ?? (typeof command === 'string' ? command : undefined);
+  if (handler) return handler;
+  throw new Error(
+    `FargateFallback: ${fn.node.path} is a container image function whose handler is in its image's CMD, which Lambda does not return to the runner: pass imageHandler with that CMD (for example 'index.handler'), or set cmd in DockerImageCode.fromImageAsset(folder, { cmd: ['index.handler'] })`,
+  );
+}
+
 /** Is the function deployed as a container image (`PackageType: Image`)? */
 function isImageFunction(fn: lambda.Function): boolean {
   return (fn.node.defaultChild as lambda.CfnFunction | undefined)?.packageType === 'Image';
@@ -218,8 +237,7 @@ function functionImageAsset(fn: lambda.Function): ecs.ContainerImage {
   return ecs.ContainerImage.fromDockerImageAsset(asset);
 }
 
-/** The function's memory, as a valid Fargate memory size for 1 vCPU (2–8 GiB). */
-function nextFargateMemory(fn: lambda.Function): number {
-  const memory = (fn.node.defaultChild as { memorySize?: number } | undefined)?.memorySize ?? 1024;
-  return Math.min(MAX_MEMORY_FOR_ONE_VCPU_MIB, Math.ceil(memory / 1024) * 1024);
+/** The function's memory in MiB (Lambda's default 128 when not set). */
+function functionMemory(fn: lambda.Function): number {
+  return (fn.node.defaultChild as { memorySize?: number } | undefined)?.memorySize ?? 128;
 }

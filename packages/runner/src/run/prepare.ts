@@ -139,6 +139,7 @@ async function fetchFunctionCode(
     throttleBudgetMs: settings.throttleBudgetMs,
     nodeMajor: deps.nodeMajor,
     allowRuntimeMismatch: settings.allowRuntimeMismatch,
+    imageHandler: settings.imageHandler,
     now: deps.now,
   });
   run.codeFetchMs = deps.now() - started;
@@ -202,7 +203,7 @@ async function loaded(
 ): Promise<Prepared> {
   if (!handlerName) {
     throw new HandlerLoadError(
-      `no handler to run: the envelope carries none (_HANDLER was unset where the handoff ran) and the configuration of ${envelope.function.name}:${envelope.function.version} names none`,
+      `no handler to run: the envelope carries none (_HANDLER was unset where the handoff ran) and the configuration of ${envelope.function.name}:${envelope.function.version} names none; for a container image function, set ${ENV.imageHandler} on the task definition to its image's CMD (the construct's imageHandler prop)`,
     );
   }
   return {

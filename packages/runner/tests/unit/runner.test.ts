@@ -218,6 +218,62 @@ describe('runInvocation', () => {
     expect(outcome()).toMatchObject({ outcome: 'success', requestId: 'unit-1' });
   });
 
+  it("runs an image function's handler from the task definition when neither the envelope nor GetFunction names one", async () => {
+    // Prepare: the image's CMD is not overridden, so GetFunction has no command; the task says it
+    const workdir = join(root, 'image', 'task');
+    mkdirSync(workdir, { recursive: true });
+    writeFileSync(join(workdir, 'index.cjs'), 'exports.handler = async () => ({ ran: true });\n');
+    const { [ENV.taskRoot]: _root, ...env } = deps.env;
+    const handedOff = envelope();
+    delete (handedOff.function as { handler?: string }).handler;
+    deps = {
+      ...deps,
+      env: { ...env, [ENV.envelope]: JSON.stringify(handedOff), [ENV.imageHandler]: 'index.handler' },
+      arch: 'x64',
+      cwd: () => workdir,
+      chdir: () => undefined,
+    };
+    lambda.on(GetFunctionCommand).resolves({
+      Configuration: { PackageType: 'Image', Architectures: ['x86_64'] },
+      Code: { RepositoryType: 'ECR', ImageUri: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/report:2' },
+    });
+
+    // Act
+    const code = await runInvocation(deps);
+
+    // Assess
+    expect(code).toBe(EXIT_CODES.success);
+    expect(deps.env._HANDLER).toBe('index.handler');
+  });
+
+  it("says where an image function's handler goes when nothing names it", async () => {
+    // Prepare
+    const workdir = join(root, 'image', 'none');
+    mkdirSync(workdir, { recursive: true });
+    const { [ENV.taskRoot]: _root, ...env } = deps.env;
+    const handedOff = envelope();
+    delete (handedOff.function as { handler?: string }).handler;
+    deps = {
+      ...deps,
+      env: { ...env, [ENV.envelope]: JSON.stringify(handedOff) },
+      arch: 'x64',
+      cwd: () => workdir,
+    };
+    lambda.on(GetFunctionCommand).resolves({
+      Configuration: { PackageType: 'Image', Architectures: ['x86_64'] },
+      Code: { RepositoryType: 'ECR', ImageUri: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/report:2' },
+    });
+
+    // Act
+    const code = await runInvocation(deps);
+
+    // Assess
+    expect(code).toBe(EXIT_CODES.handlerLoad);
+    expect(JSON.stringify(outcome())).toContain(
+      `set ${ENV.imageHandler} on the task definition to its image's CMD`,
+    );
+  });
+
   it('asks for the exact version in the envelope', async () => {
     // Prepare
     const zip = buildZip([{ name: 'index.js', data: 'exports.handler = async () => 1;' }]);

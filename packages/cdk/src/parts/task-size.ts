@@ -1,0 +1,88 @@
+/**
+ * The task sizes Fargate runs (Linux, X86_64 and ARM64): for each CPU value, the memory values it
+ * accepts, in MiB. 8 and 16 vCPU need platform version 1.4.0, the latest. Any other pair is refused
+ * when the task definition is registered ("No Fargate configuration exists for given values").
+ */
+const GIB = 1024;
+const FARGATE_SIZES: Readonly<Record<number, { min: number; max: number; step: number }>> =
+  Object.fromEntries(
+    (
+      [
+        // vCPU, memory from, to, in steps of (GiB)
+        [0.25, 0.5, 2, 0.5],
+        [0.5, 1, 4, 1],
+        [1, 2, 8, 1],
+        [2, 4, 16, 1],
+        [4, 8, 30, 1],
+        [8, 16, 60, 4],
+        [16, 32, 120, 8],
+      ] as const
+    ).map(([vcpu, min, max, step]) => [vcpu * 1024, { min: min * GIB, max: max * GIB, step: step * GIB }]),
+  );
+
+/** 0.25 vCPU takes 512, 1024 and 2048 MiB: 1536 is not among them. */
+const isValidMemory = (cpu: number, memory: number) => {
+  const range = FARGATE_SIZES[cpu];
+  if (!range || memory < range.min || memory > range.max) return false;
+  return cpu === 256 ? [512, 1024, 2048].includes(memory) : (memory - range.min) % range.step === 0;
+};
+
+/** The memory values a CPU value takes, as a reader would write them. */
+function describeRange(cpu: number): string {
+  const range = FARGATE_SIZES[cpu];
+  if (!range) return '';
+  if (cpu === 256) return '512, 1024 or 2048 MiB';
+  return `${range.min} to ${range.max} MiB in steps of ${range.step}`;
+}
+
+/** Every CPU value with the memory it takes: what an error about a size names. */
+export function fargateSizes(): string {
+  return Object.keys(FARGATE_SIZES)
+    .map((cpu) => `cpu ${cpu}: ${describeRange(Number(cpu))}`)
+    .join('; ');
+}
+
+/**
+ * The runner task's size: the given CPU (default 1024) with the given memory, or else the
+ * function's memory rounded up to the next value that CPU takes (at least its smallest, at most
+ * its largest). A pair Fargate refuses fails the synth, naming the values that would do.
+ *
+ * @example
+ * ```ts
+ * taskSize({ functionMemoryMiB: 3008 }); // { cpu: 1024, memoryLimitMiB: 3072 }
+ * taskSize({ functionMemoryMiB: 3008, cpu: 4096 }); // { cpu: 4096, memoryLimitMiB: 8192 }
+ * ```
+ */
+export function taskSize(input: {
+  functionMemoryMiB: number;
+  cpu?: number | undefined;
+  memoryLimitMiB?: number | undefined;
+}): {
+  cpu: number;
+  memoryLimitMiB: number;
+} {
+  const cpu = input.cpu ?? 1024;
+  const range = FARGATE_SIZES[cpu];
+  if (!range) {
+    throw new Error(
+      `FargateFallback: cpu ${cpu} is not a Fargate task size; use one of ${Object.keys(FARGATE_SIZES).join(', ')} (${fargateSizes()})`,
+    );
+  }
+  if (input.memoryLimitMiB !== undefined) {
+    if (isValidMemory(cpu, input.memoryLimitMiB)) return { cpu, memoryLimitMiB: input.memoryLimitMiB };
+    const fits = Object.keys(FARGATE_SIZES)
+      .map(Number)
+      .filter((other) => isValidMemory(other, input.memoryLimitMiB as number));
+    throw new Error(
+      `FargateFallback: Fargate does not run ${cpu} CPU units with ${input.memoryLimitMiB} MiB: cpu ${cpu} takes ${describeRange(cpu)}${
+        fits.length > 0 ? `, and ${input.memoryLimitMiB} MiB goes with cpu ${fits.join(' or ')}` : ''
+      }. Valid pairs: ${fargateSizes()}.`,
+    );
+  }
+  const step = cpu === 256 ? 512 : range.step;
+  const rounded = Math.ceil(input.functionMemoryMiB / step) * step;
+  let memoryLimitMiB = Math.min(range.max, Math.max(range.min, rounded));
+  // 0.25 vCPU has no 1536 MiB: the next value up.
+  if (!isValidMemory(cpu, memoryLimitMiB)) memoryLimitMiB = 2048;
+  return { cpu, memoryLimitMiB };
+}
