@@ -218,25 +218,33 @@ describe('runInvocation', () => {
     expect(outcome()).toMatchObject({ outcome: 'success', requestId: 'unit-1' });
   });
 
-  it("runs an image function's handler from the task definition when neither the envelope nor GetFunction names one", async () => {
-    // Prepare: the image's CMD is not overridden, so GetFunction has no command; the task says it
-    const workdir = join(root, 'image', 'task');
-    mkdirSync(workdir, { recursive: true });
-    writeFileSync(join(workdir, 'index.cjs'), 'exports.handler = async () => ({ ran: true });\n');
-    const { [ENV.taskRoot]: _root, ...env } = deps.env;
+  /**
+   * An image function whose code is in `folder`, handed off without a handler, whose GetFunction
+   * names no command (its image's CMD is not overridden); `env` adds to the task's environment.
+   */
+  const imageFunction = (folder: string, env: Record<string, string> = {}) => {
+    mkdirSync(folder, { recursive: true });
+    const { [ENV.taskRoot]: _root, ...rest } = deps.env;
     const handedOff = envelope();
     delete (handedOff.function as { handler?: string }).handler;
     deps = {
       ...deps,
-      env: { ...env, [ENV.envelope]: JSON.stringify(handedOff), [ENV.imageHandler]: 'index.handler' },
+      env: { ...rest, [ENV.envelope]: JSON.stringify(handedOff), ...env },
       arch: 'x64',
-      cwd: () => workdir,
+      cwd: () => folder,
       chdir: () => undefined,
     };
     lambda.on(GetFunctionCommand).resolves({
       Configuration: { PackageType: 'Image', Architectures: ['x86_64'] },
       Code: { RepositoryType: 'ECR', ImageUri: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/report:2' },
     });
+  };
+
+  it("runs an image function's handler from the task definition when neither the envelope nor GetFunction names one", async () => {
+    // Prepare
+    const workdir = join(root, 'image', 'task');
+    imageFunction(workdir, { [ENV.imageHandler]: 'index.handler' });
+    writeFileSync(join(workdir, 'index.cjs'), 'exports.handler = async () => ({ ran: true });\n');
 
     // Act
     const code = await runInvocation(deps);
@@ -248,21 +256,7 @@ describe('runInvocation', () => {
 
   it("says where an image function's handler goes when nothing names it", async () => {
     // Prepare
-    const workdir = join(root, 'image', 'none');
-    mkdirSync(workdir, { recursive: true });
-    const { [ENV.taskRoot]: _root, ...env } = deps.env;
-    const handedOff = envelope();
-    delete (handedOff.function as { handler?: string }).handler;
-    deps = {
-      ...deps,
-      env: { ...env, [ENV.envelope]: JSON.stringify(handedOff) },
-      arch: 'x64',
-      cwd: () => workdir,
-    };
-    lambda.on(GetFunctionCommand).resolves({
-      Configuration: { PackageType: 'Image', Architectures: ['x86_64'] },
-      Code: { RepositoryType: 'ECR', ImageUri: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/report:2' },
-    });
+    imageFunction(join(root, 'image', 'none'));
 
     // Act
     const code = await runInvocation(deps);
