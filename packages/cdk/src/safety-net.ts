@@ -6,7 +6,9 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 /** The folder of a bundled safety-net handler: `dist/handlers/<name>` of this package. */
@@ -57,10 +59,27 @@ export class SafetyNet extends Construct {
   readonly relaunch: lambda.Function | undefined;
   /** The rule that delivers STOPPED runner tasks to the watchdog. */
   readonly rule: events.Rule;
+  /**
+   * What the safety net could not do, kept for 14 days: an event EventBridge could not deliver to
+   * the watchdog, and an event or failure record the watchdog or the relaunch function still failed
+   * on after Lambda's two retries (Lambda's destination record: the event, the error). Alarm on
+   * its depth; a message here is an invocation that needs a look.
+   */
+  readonly undone: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: SafetyNetProps) {
     super(scope, id);
     const fn = props.function;
+    this.undone = new sqs.Queue(this, 'Undone', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.undone).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        "This queue is the safety net's dead-letter queue: what lands here is kept for a person to look at.",
+    });
     this.watchdog = this.#function(
       props,
       'Watchdog',
@@ -103,6 +122,9 @@ export class SafetyNet extends Construct {
     for (const statement of [...props.runTaskStatements, ...props.recordStatements]) {
       created.addToRolePolicy(statement);
     }
+    // Invoked asynchronously (by EventBridge, or as a destination): after Lambda's two retries
+    // what still failed goes to the queue instead of being dropped.
+    created.configureAsyncInvoke({ retryAttempts: 2, onFailure: new SqsDestination(this.undone) });
     return created;
   }
 
@@ -120,7 +142,12 @@ export class SafetyNet extends Construct {
         },
       },
       targets: [
-        new targets.LambdaFunction(this.watchdog, { retryAttempts: 4, maxEventAge: Duration.hours(2) }),
+        // EventBridge's retries and dead-letter queue cover the delivery to the watchdog only.
+        new targets.LambdaFunction(this.watchdog, {
+          retryAttempts: 4,
+          maxEventAge: Duration.hours(2),
+          deadLetterQueue: this.undone,
+        }),
       ],
     });
   }
@@ -163,6 +190,10 @@ export class SafetyNet extends Construct {
       }),
     );
     fn.configureAsyncInvoke({ onFailure: { bind: () => ({ destination: relaunch.functionArn }) } });
+    // The relaunch function starts failures; a final one (the last attempt failed) would be skipped
+    // there, so the watchdog sends final failures to the queue people watch.
+    this.watchdog.addEnvironment(ENV.finalFailures, this.undone.queueArn);
+    this.undone.grantSendMessages(this.watchdog);
     fn.node.findChild('EventInvokeConfig').node.addDependency(props.functionPolicy);
     return relaunch;
   }

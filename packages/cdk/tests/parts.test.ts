@@ -281,3 +281,44 @@ describe('tracing in isolated subnets', () => {
     });
   });
 });
+
+describe("the safety net's dead letters", () => {
+  it('keeps what the watchdog and the relaunch function could not do in one queue, EventBridge deliveries included', () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction();
+
+    // Act
+    const fallback = new FargateFallback(stack, 'Fallback', { function: fn });
+
+    // Assess
+    const template = Template.fromStack(stack);
+    const queueArn = stack.resolve(fallback.safetyNet?.undone.queueArn);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      Targets: [Match.objectLike({ DeadLetterConfig: { Arn: queueArn }, RetryPolicy: Match.objectLike({}) })],
+    });
+    const configs = template.findResources('AWS::Lambda::EventInvokeConfig', {
+      Properties: { DestinationConfig: { OnFailure: { Destination: queueArn } }, MaximumRetryAttempts: 2 },
+    });
+    expect(Object.keys(configs)).toHaveLength(2);
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      MessageRetentionPeriod: 14 * 24 * 3600,
+      SqsManagedSseEnabled: true,
+    });
+  });
+
+  it('receives the final failures the watchdog would otherwise send to the relaunch function, which skips them', () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction();
+
+    // Act
+    const fallback = new FargateFallback(stack, 'Fallback', { function: fn });
+
+    // Assess
+    const watchdog = fallback.safetyNet?.watchdog.node.defaultChild as lambda.CfnFunction;
+    const variables = (stack.resolve(watchdog.environment) as { variables: Record<string, unknown> })
+      .variables;
+    expect(variables.FARGATE_FALLBACK_FINAL_FAILURES).toEqual(
+      stack.resolve(fallback.safetyNet?.undone.queueArn),
+    );
+  });
+});

@@ -83,7 +83,10 @@ describe('the example stack', () => {
     expect(safetyNet).toHaveLength(8);
     expect(new Set(safetyNet.map((fn) => fn.Properties.Runtime))).toEqual(new Set(['nodejs24.x']));
     template.resourceCountIs('AWS::Events::Rule', 4);
-    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 4);
+    // One per wrapped function (failures to its relaunch) and one per safety-net function (what
+    // it still failed on to its safety net's queue).
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 4 + 8);
+    template.resourceCountIs('AWS::SQS::Queue', 4);
     template.resourceCountIs('AWS::ECS::TaskDefinition', 4);
     template.resourceCountIs('AWS::ECS::Cluster', 1);
     template.resourceCountIs('AWS::EC2::VPC', 1);

@@ -228,10 +228,14 @@ export async function deliverOutcome(input: {
   writer: 'runner' | 'watchdog';
   clients: DestinationClients;
   now: number;
+  /** A failure's destination when it is not the function's own (the watchdog's final failures). */
+  onFailure?: string | undefined;
 }): Promise<string | undefined> {
   const { envelope } = input;
-  const destinations = await findDestinations(input.clients.lambda(), envelope.invocation.invokedFunctionArn);
-  const arn = input.outcome.ok ? destinations.onSuccess : destinations.onFailure;
+  const arn =
+    !input.outcome.ok && input.onFailure
+      ? input.onFailure
+      : await destinationFor(input.outcome.ok, input.clients, envelope.invocation.invokedFunctionArn);
   if (!arn) return undefined;
   await sendToDestination(
     arn,
@@ -249,4 +253,13 @@ export async function deliverOutcome(input: {
     input.clients,
   );
   return arn;
+}
+
+async function destinationFor(
+  ok: boolean,
+  clients: DestinationClients,
+  functionArn: string,
+): Promise<string | undefined> {
+  const found = await findDestinations(clients.lambda(), functionArn);
+  return ok ? found.onSuccess : found.onFailure;
 }

@@ -77,6 +77,13 @@ export const ENV = {
    * messages do not name it (destination records do).
    */
   failedFunction: variable('FUNCTION_ARN'),
+  /**
+   * Where the watchdog sends an invocation's final failure instead of the function's on-failure
+   * destination (an SQS queue, SNS topic, event bus or function ARN): set by the construct when
+   * that destination is its own relaunch function, which starts failed invocations and so skips
+   * final failures.
+   */
+  finalFailures: variable('FINAL_FAILURES'),
   /** Attempts the watchdog makes at one invocation, the first included (default 3). */
   maxAttempts: variable('MAX_ATTEMPTS'),
   /**

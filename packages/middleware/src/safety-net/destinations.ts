@@ -18,6 +18,8 @@ export async function sendFailure(input: {
   clients: DestinationClients | undefined;
   now: number;
   logger: FallbackLogger;
+  /** Where final failures go instead of the function's on-failure destination. */
+  onFailure?: string | undefined;
 }): Promise<void> {
   const requestId = input.envelope.invocation.awsRequestId;
   try {
@@ -31,6 +33,7 @@ export async function sendFailure(input: {
       writer: 'watchdog',
       clients: input.clients ?? (sdkClients as DestinationClients),
       now: input.now,
+      onFailure: input.onFailure,
     });
     if (destination)
       input.logger.info('The failure was sent to the function destination', { requestId, destination });

@@ -26,6 +26,8 @@ export interface WatchdogTarget {
   ecs: () => Promise<ECSClient>;
   random: () => number;
   destinations: DestinationClients | undefined;
+  /** Where final failures go instead of the function's on-failure destination (`FARGATE_FALLBACK_FINAL_FAILURES`). */
+  finalFailures: string | undefined;
 }
 
 /**
@@ -120,6 +122,7 @@ async function recordFailure(target: WatchdogTarget, message: string): Promise<v
     clients: target.destinations,
     now: target.clock.now(),
     logger: target.logger,
+    onFailure: target.finalFailures,
   });
 }
 

@@ -185,6 +185,7 @@ export function taskWatchdog(
       ecs: ecsClient,
       random: options.random ?? Math.random,
       destinations: options.destinations,
+      finalFailures: env[ENV.finalFailures]?.trim() || undefined,
     };
     return carryOut(decision, target, {
       backoffMs,

@@ -1,3 +1,4 @@
+import { handedOffEnvelope } from '@immortal-lambda/local';
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../../src/errors.js';
 import {
@@ -187,6 +188,48 @@ describe('taskWatchdog', () => {
     // Assess
     await expect(watching).rejects.toBeInstanceOf(RelaunchError);
     await expect(watchdog(event)).rejects.toThrow(/envelope of stopped task .*task\/jobs\/1 cannot be read/);
+  });
+
+  it('sends a final failure where FARGATE_FALLBACK_FINAL_FAILURES says, not to the function destination', async () => {
+    // Prepare: the function's on-failure destination is the relaunch function, which skips final failures
+    const sent: { client: string; input: Record<string, unknown> }[] = [];
+    const client = (name: string) => () => ({
+      send: async (command: { input: Record<string, unknown> }) => {
+        sent.push({ client: name, input: command.input });
+        return {};
+      },
+    });
+    const finalWatchdog = taskWatchdog({
+      env: { ...env, FARGATE_FALLBACK_FINAL_FAILURES: 'arn:aws:sqs:eu-west-1:123456789012:undone' },
+      maxAttempts: 1,
+      destinations: { lambda: client('lambda'), sqs: client('sqs') } as never,
+    });
+    const envelope = handedOffEnvelope({ functionName: 'report', requestId: 'final-1' });
+    const detail = stopped({
+      taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/1',
+      stopCode: 'SpotInterruption',
+      containers: [{ name: 'runner', exitCode: 143 }],
+      overrides: {
+        containerOverrides: [
+          {
+            name: 'runner',
+            environment: [{ name: 'FARGATE_FALLBACK_ENVELOPE', value: JSON.stringify(envelope) }],
+          },
+        ],
+      },
+    });
+
+    // Act
+    const outcome = await finalWatchdog({
+      source: 'aws.ecs',
+      'detail-type': 'ECS Task State Change',
+      detail,
+    });
+
+    // Assess
+    expect(outcome).toMatchObject({ action: 'gave-up', requestId: 'final-1' });
+    expect(sent.map((each) => each.client)).toEqual(['sqs']);
+    expect(sent[0]?.input.QueueUrl).toBe('https://sqs.eu-west-1.amazonaws.com/123456789012/undone');
   });
 
   it('refuses a maxAttempts that is not a whole number of at least 1', () => {
