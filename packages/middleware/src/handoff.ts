@@ -1,5 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ENV, type Envelope, type Journal } from '@immortal-lambda/protocol';
+import { ENV, type Envelope, type Journal, OWN_STOP_PREFIX } from '@immortal-lambda/protocol';
 import type { ResolvedConfig } from './config.js';
 import { HandoffClients } from './handoff/clients.js';
 import { asHandoffError, buildEnvelope, requireInvocationContext } from './handoff/envelope.js';
@@ -309,7 +309,7 @@ export class FargateHandoff implements Handoff {
           new StopTaskCommand({
             cluster: this.config.cluster,
             task: taskArn,
-            reason: `immortal-lambda: ${why}`,
+            reason: `${OWN_STOP_PREFIX}${why}`,
           }),
           { abortSignal: guard.signal },
         ),

@@ -117,3 +117,17 @@ export function runtimeNodeMajor(runtime: string | undefined): number | undefine
  * ```
  */
 export const DEFAULT_OUTCOME_PREFIX = 'immortal-lambda/outcomes/';
+
+/**
+ * How the wrapper's own StopTask reasons begin (a duplicate started for the same request id, a
+ * task whose invocation finished in Lambda during the handoff). The watchdog ignores these stops;
+ * any other StopTask (an operator, a script) cancels the invocation, recorded and delivered as a
+ * failure.
+ *
+ * @example
+ * ```ts
+ * import { OWN_STOP_PREFIX } from '@immortal-lambda/protocol';
+ * const reason = `${OWN_STOP_PREFIX}duplicate of ${winner}`;
+ * ```
+ */
+export const OWN_STOP_PREFIX = 'immortal-lambda: ';

@@ -8,6 +8,7 @@ export {
   ENVELOPE_TRANSPORTS,
   type EnvelopeTransport,
   MIN_MARGIN_MS,
+  OWN_STOP_PREFIX,
   runtimeNodeMajor,
 } from './defaults.js';
 export {

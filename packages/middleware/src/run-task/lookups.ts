@@ -1,4 +1,5 @@
 import type { Task } from '@aws-sdk/client-ecs';
+import { OWN_STOP_PREFIX } from '@immortal-lambda/protocol';
 import { abortAfter, backoffDelay, bounded, isRetryableError, sleep } from '../retry.js';
 import { loadEcs } from '../sdk.js';
 import { startedByOf } from './input.js';
@@ -145,7 +146,7 @@ async function dedupe(
       new StopTaskCommand({
         cluster: params.config.cluster,
         task: started.taskArn,
-        reason: `immortal-lambda: duplicate of ${winner}, started for the same request id`,
+        reason: `${OWN_STOP_PREFIX}duplicate of ${winner}, started for the same request id`,
       }),
       { abortSignal: signal },
     ),

@@ -1,4 +1,4 @@
-import { ENV, EXIT_CODES, isRelaunchable } from '@immortal-lambda/protocol';
+import { ENV, EXIT_CODES, isRelaunchable, OWN_STOP_PREFIX } from '@immortal-lambda/protocol';
 
 /**
  * The `detail` of an "ECS Task State Change" event, as far as the watchdog reads it.
@@ -23,8 +23,9 @@ export interface TaskStateChangeDetail {
 }
 
 /**
- * What a stopped runner task calls for: nothing (it succeeded, or was stopped on purpose), nothing
- * more (its end is the invocation's result: the handler threw, the input was bad), or a relaunch
+ * What a stopped runner task calls for: nothing (it succeeded, or the wrapper stopped it: a
+ * duplicate, or an invocation that finished in Lambda), its end as the invocation's result (the
+ * handler threw, the input was bad; or cancelled: anyone else's StopTask), or a relaunch
  * (it ended before a result: interrupted, killed, never started, code not fetched), on on-demand
  * capacity after a Spot interruption.
  *
@@ -39,6 +40,8 @@ export type StopVerdict =
   | { kind: 'ignore'; reason: string }
   | { kind: 'success'; reason: string }
   | { kind: 'result'; reason: string; exitCode: number | undefined }
+  /** Stopped by a StopTask that was not the wrapper's (an operator, a script): the invocation is cancelled. */
+  | { kind: 'cancelled'; reason: string; exitCode: number | undefined }
   | { kind: 'relaunch'; reason: string; onDemand: boolean; exitCode: number | undefined };
 
 /** ECS's reasons for a task whose container never ran. */
@@ -71,9 +74,13 @@ export function classifyStop(detail: TaskStateChangeDetail): StopVerdict {
   const exitCode = container?.exitCode;
   const why = [detail.stopCode, detail.stoppedReason, container?.reason].filter(Boolean).join(': ');
   if (detail.stopCode === 'UserInitiated') {
+    const reason = detail.stoppedReason ?? '';
+    if (reason.startsWith(OWN_STOP_PREFIX))
+      return { kind: 'ignore', reason: `the wrapper stopped the task on purpose (StopTask): ${reason}` };
     return {
-      kind: 'ignore',
-      reason: `the task was stopped on purpose (StopTask): ${detail.stoppedReason ?? ''}`.trim(),
+      kind: 'cancelled',
+      reason: `cancelled: the task was stopped by StopTask${reason ? ` (${reason})` : ' with no reason'}, not by the wrapper`,
+      exitCode,
     };
   }
   const spot = detail.capacityProviderName === 'FARGATE_SPOT';

@@ -71,10 +71,27 @@ export function untoldStandby(verdict: StoppedRunner['verdict']): WatchdogOutcom
 }
 
 /**
+ * A standby task that was told to go and exited 0 may have given up waiting without seeing its
+ * envelope: unless its runner recorded success (which {@link decide} reads first), it stopped
+ * before a result.
+ */
+export function toldStandbyVerdict(verdict: StoppedRunner['verdict']): StoppedRunner['verdict'] {
+  if (verdict.kind !== 'success') return verdict;
+  return {
+    kind: 'relaunch',
+    reason: 'a standby task told to go exited 0 without recording a result (it never read its envelope)',
+    onDemand: false,
+    exitCode: 0,
+  };
+}
+
+/**
  * What a stopped runner task calls for, from how it stopped and the invocation's records:
  * - `succeeded`: it exited 0, or its runner recorded success;
  * - `result`: its end is the invocation's result (a handler error, bad input), recorded by the
- *   runner, or (`record`) by nobody yet, so the watchdog must record it and send it on;
+ *   runner, or (`record`) by nobody yet, so the watchdog must record it and send it on; a task
+ *   cancelled by someone else's StopTask is a failure the watchdog records unless the runner
+ *   already recorded a final one;
  * - `already-relaunched`: a later attempt exists (the event came twice);
  * - `gave-up`: it stopped before a result on every attempt: recorded and sent as failed;
  * - `relaunch`: start attempt `next`, on on-demand capacity after a Spot interruption.
@@ -97,7 +114,9 @@ export function decide(input: {
   const own = records.find((record) => record.writer === 'runner' && record.attempt === attempt);
   if (verdict.kind === 'success' || own?.status === 'succeeded')
     return { kind: 'succeeded', reason: verdict.reason };
-  if (verdict.kind === 'result' || (own?.status === 'failed' && own.error?.retryable === false)) {
+  const finalFailure = own?.status === 'failed' && own.error?.retryable === false;
+  if (verdict.kind === 'cancelled') return { kind: 'result', reason: verdict.reason, record: !finalFailure };
+  if (verdict.kind === 'result' || finalFailure) {
     // The runner ended without recording why (its image could not run it, or it died before it
     // could write): nothing else will, so the watchdog records the result.
     return {

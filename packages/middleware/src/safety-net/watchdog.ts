@@ -22,6 +22,7 @@ import {
   decide,
   screenEvent,
   type TaskStateChangeEvent,
+  toldStandbyVerdict,
   untoldStandby,
   type WatchdogOutcome,
 } from './watchdog-verdict.js';
@@ -160,10 +161,11 @@ export function taskWatchdog(
   return async (event, context) => {
     const stopped = screenEvent(event);
     if ('ignored' in stopped) return stopped.ignored;
-    const { detail, override, verdict } = stopped;
+    const { detail, override } = stopped;
     const standby = override.environment.get(ENV.standby);
-    if (standby && verdict.kind !== 'success' && !(await toldToGo(standby, s3Client)))
-      return untoldStandby(verdict);
+    if (standby && !(await toldToGo(standby, s3Client))) return untoldStandby(stopped.verdict);
+    // Told to go, a standby that exited 0 ran the invocation only if its runner recorded success.
+    const verdict = standby ? toldStandbyVerdict(stopped.verdict) : stopped.verdict;
     const attempt = positiveInteger(override.environment.get(ENV.attempt), ENV.attempt, 1);
     const envelope = await stoppedEnvelope(
       override.environment.get(ENV.envelope) ?? '',
@@ -174,7 +176,7 @@ export function taskWatchdog(
     const records = at ? await readOutcomes(await s3Client(), at) : [];
     const decision = decide({ verdict, attempt, maxAttempts, records });
     const target: WatchdogTarget = {
-      stopped,
+      stopped: { ...stopped, verdict },
       envelope,
       attempt,
       at,

@@ -84,13 +84,29 @@ describe('classifyStop', () => {
     ['bad input', { containers: [{ name: 'runner', exitCode: 2 }] }, 'result', undefined],
     ['a run past its maximum', { containers: [{ name: 'runner', exitCode: 124 }] }, 'result', undefined],
     [
-      'a StopTask',
+      "the wrapper's StopTask",
       {
         stopCode: 'UserInitiated',
-        stoppedReason: 'finished in Lambda',
+        stoppedReason: 'immortal-lambda: the invocation finished in Lambda while its handoff was in flight',
         containers: [{ name: 'runner', exitCode: 143 }],
       },
       'ignore',
+      undefined,
+    ],
+    [
+      "an operator's StopTask",
+      {
+        stopCode: 'UserInitiated',
+        stoppedReason: 'deploying',
+        containers: [{ name: 'runner', exitCode: 143 }],
+      },
+      'cancelled',
+      undefined,
+    ],
+    [
+      'a StopTask without a reason',
+      { stopCode: 'UserInitiated', containers: [{ name: 'runner', exitCode: 143 }] },
+      'cancelled',
       undefined,
     ],
   ] as const)('%s: %s', (_what, detail, kind, onDemand) => {
@@ -149,13 +165,13 @@ describe('taskWatchdog', () => {
       /carries no FARGATE_FALLBACK_ENVELOPE/,
     ],
     [
-      'a task stopped on purpose',
+      'a task the wrapper stopped on purpose',
       {
         source: 'aws.ecs',
         'detail-type': 'ECS Task State Change',
-        detail: stopped({ stopCode: 'UserInitiated' }),
+        detail: stopped({ stopCode: 'UserInitiated', stoppedReason: 'immortal-lambda: duplicate of t-1' }),
       },
-      /stopped on purpose/,
+      /the wrapper stopped the task on purpose/,
     ],
   ])('ignores %s without calling AWS', async (_what, event, reason) => {
     // Act
@@ -230,6 +246,58 @@ describe('taskWatchdog', () => {
     expect(outcome).toMatchObject({ action: 'gave-up', requestId: 'final-1' });
     expect(sent.map((each) => each.client)).toEqual(['sqs']);
     expect(sent[0]?.input.QueueUrl).toBe('https://sqs.eu-west-1.amazonaws.com/123456789012/undone');
+  });
+
+  it("ends an invocation whose task someone else stopped as failed (cancelled), sent to the function's on-failure destination", async () => {
+    // Prepare
+    const sent: { client: string; input: Record<string, unknown> }[] = [];
+    const onFailure = 'arn:aws:sqs:eu-west-1:123456789012:report-failures';
+    const client = (name: string, answer: unknown) => () => ({
+      send: async (command: { input: Record<string, unknown> }) => {
+        sent.push({ client: name, input: command.input });
+        return answer;
+      },
+    });
+    const cancelWatchdog = taskWatchdog({
+      env,
+      destinations: {
+        lambda: client('lambda', { DestinationConfig: { OnFailure: { Destination: onFailure } } }),
+        sqs: client('sqs', {}),
+      } as never,
+    });
+    const envelope = handedOffEnvelope({ functionName: 'report', requestId: 'cancel-1' });
+    const detail = stopped({
+      taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/1',
+      stopCode: 'UserInitiated',
+      stoppedReason: 'an operator stopped it',
+      containers: [{ name: 'runner', exitCode: 143 }],
+      overrides: {
+        containerOverrides: [
+          {
+            name: 'runner',
+            environment: [{ name: 'FARGATE_FALLBACK_ENVELOPE', value: JSON.stringify(envelope) }],
+          },
+        ],
+      },
+    });
+
+    // Act
+    const outcome = await cancelWatchdog({
+      source: 'aws.ecs',
+      'detail-type': 'ECS Task State Change',
+      detail,
+    });
+
+    // Assess
+    expect(outcome).toMatchObject({ action: 'result', requestId: 'cancel-1' });
+    expect(outcome.reason).toMatch(/cancelled: .*StopTask \(an operator stopped it\), not by the wrapper/);
+    const delivered = sent.find((each) => each.client === 'sqs');
+    expect(delivered?.input.QueueUrl).toBe(
+      'https://sqs.eu-west-1.amazonaws.com/123456789012/report-failures',
+    );
+    const body = JSON.parse(String(delivered?.input.MessageBody));
+    expect(body.requestContext.condition).toBe('RetriesExhausted');
+    expect(JSON.stringify(body.responsePayload)).toMatch(/cancelled/);
   });
 
   it('refuses a maxAttempts that is not a whole number of at least 1', () => {

@@ -1,6 +1,11 @@
 import { type OutcomeRecord, outcomeRecord } from '@immortal-lambda/protocol';
 import { describe, expect, it } from 'vitest';
-import { decide, type StoppedRunner, screenEvent } from '../../src/safety-net/watchdog-verdict.js';
+import {
+  decide,
+  type StoppedRunner,
+  screenEvent,
+  toldStandbyVerdict,
+} from '../../src/safety-net/watchdog-verdict.js';
 
 const relaunchable: StoppedRunner['verdict'] = {
   kind: 'relaunch',
@@ -10,6 +15,11 @@ const relaunchable: StoppedRunner['verdict'] = {
 };
 const handlerError: StoppedRunner['verdict'] = { kind: 'result', reason: 'the runner exited 1', exitCode: 1 };
 const exited0: StoppedRunner['verdict'] = { kind: 'success', reason: 'the runner exited 0' };
+const cancelled: StoppedRunner['verdict'] = {
+  kind: 'cancelled',
+  reason: 'cancelled: StopTask',
+  exitCode: 143,
+};
 
 const record = (fields: Partial<OutcomeRecord> & Pick<OutcomeRecord, 'status' | 'attempt' | 'writer'>) =>
   outcomeRecord({
@@ -57,6 +67,56 @@ describe('the watchdog decides from the stop, the attempt and the records alone'
         }),
       ],
       { kind: 'result', record: false },
+    ],
+    ['a task cancelled by StopTask', cancelled, 1, [], { kind: 'result', record: true }],
+    [
+      'a cancelled task whose runner recorded a retryable failure',
+      cancelled,
+      1,
+      [
+        record({
+          status: 'failed',
+          attempt: 1,
+          writer: 'runner',
+          error: { name: 'Stopped', message: 'SIGTERM', retryable: true },
+        }),
+      ],
+      { kind: 'result', record: true },
+    ],
+    [
+      'a cancelled task whose runner recorded a final failure',
+      cancelled,
+      1,
+      [
+        record({
+          status: 'failed',
+          attempt: 1,
+          writer: 'runner',
+          error: { name: 'E', message: 'm', retryable: false },
+        }),
+      ],
+      { kind: 'result', record: false },
+    ],
+    [
+      'a cancelled task whose handler finished in its grace period',
+      cancelled,
+      1,
+      [record({ status: 'succeeded', attempt: 1, writer: 'runner' })],
+      { kind: 'succeeded' },
+    ],
+    [
+      'a standby told to go that exited 0 unrecorded',
+      toldStandbyVerdict(exited0),
+      1,
+      [],
+      { kind: 'relaunch', next: 2 },
+    ],
+    [
+      'a standby told to go whose runner recorded success',
+      toldStandbyVerdict(exited0),
+      1,
+      [record({ status: 'succeeded', attempt: 1, writer: 'runner' })],
+      { kind: 'succeeded' },
     ],
     [
       'an event delivered again after the relaunch',
