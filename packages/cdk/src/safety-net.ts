@@ -192,8 +192,11 @@ export class SafetyNet extends Construct {
     fn.configureAsyncInvoke({ onFailure: { bind: () => ({ destination: relaunch.functionArn }) } });
     // The relaunch function starts failures; a final one (the last attempt failed) would be skipped
     // there, so the watchdog sends final failures to the queue people watch.
-    this.watchdog.addEnvironment(ENV.finalFailures, this.undone.queueArn);
-    this.undone.grantSendMessages(this.watchdog);
+    // The relaunch function sends on the failures it does not start (a handler's own error).
+    for (const sender of [this.watchdog, relaunch]) {
+      sender.addEnvironment(ENV.finalFailures, this.undone.queueArn);
+      this.undone.grantSendMessages(sender);
+    }
     fn.node.findChild('EventInvokeConfig').node.addDependency(props.functionPolicy);
     return relaunch;
   }

@@ -306,7 +306,7 @@ describe("the safety net's dead letters", () => {
     });
   });
 
-  it('receives the final failures the watchdog would otherwise send to the relaunch function, which skips them', () => {
+  it("receives the final failures: the watchdog's last attempts, and the handler errors the relaunch function does not start", () => {
     // Prepare
     const { stack, fn } = stackWithFunction();
 
@@ -314,11 +314,21 @@ describe("the safety net's dead letters", () => {
     const fallback = new FargateFallback(stack, 'Fallback', { function: fn });
 
     // Assess
-    const watchdog = fallback.safetyNet?.watchdog.node.defaultChild as lambda.CfnFunction;
-    const variables = (stack.resolve(watchdog.environment) as { variables: Record<string, unknown> })
-      .variables;
-    expect(variables.FARGATE_FALLBACK_FINAL_FAILURES).toEqual(
-      stack.resolve(fallback.safetyNet?.undone.queueArn),
-    );
+    const template = Template.fromStack(stack);
+    const queueArn = stack.resolve(fallback.safetyNet?.undone.queueArn);
+    for (const sender of [fallback.safetyNet?.watchdog, fallback.safetyNet?.relaunch]) {
+      const cfn = sender?.node.defaultChild as lambda.CfnFunction;
+      const variables = (stack.resolve(cfn.environment) as { variables: Record<string, unknown> }).variables;
+      expect(variables.FARGATE_FALLBACK_FINAL_FAILURES).toEqual(queueArn);
+      const role = stack.resolve((sender?.role?.node.defaultChild as { ref: string }).ref);
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [role],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Action: Match.arrayWith(['sqs:SendMessage']), Resource: queueArn }),
+          ]),
+        },
+      });
+    }
   });
 });

@@ -421,6 +421,56 @@ describe('the safety net: invocations that failed in Lambda are started on Farga
     expect(final).toMatchObject({ status: 'succeeded', result: { reportId: 'from-dlq', requestId: id } });
   });
 
+  it("leaves a handler's own error as the result: nothing started, the record sent on to the final-failures queue", async () => {
+    // Prepare: Lambda already retried a handler that threw; rerunning it would throw again.
+    const id = requestId(4);
+    const undone = 'arn:aws:sqs:eu-west-1:123456789012:undone';
+    const record = {
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      requestContext: {
+        requestId: id,
+        functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job:$LATEST',
+        condition: 'RetriesExhausted',
+        approximateInvokeCount: 3,
+      },
+      requestPayload: { reportId: 'threw', steps: 1, stepMs: 10 },
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      responsePayload: { errorType: 'TypeError', errorMessage: 'reportId.trim is not a function' },
+    };
+    const handler = relaunchFailures({
+      env: {
+        ...env,
+        FARGATE_FALLBACK_FUNCTION_ARN: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job',
+        FARGATE_FALLBACK_FINAL_FAILURES: undone,
+      },
+    });
+
+    // Act
+    const result = await handler(
+      {
+        Records: [
+          { eventSource: 'aws:sqs', messageId: 'm-4', body: JSON.stringify(record), messageAttributes: {} },
+        ],
+      },
+      remaining,
+    );
+
+    // Assess
+    expect(result.batchItemFailures).toEqual([]);
+    expect(result.relaunched[0]?.skipped).toMatch(/the handler's own error .*TypeError: reportId.trim/);
+    expect(tasksOf(id)).toHaveLength(0);
+    const sent = plane.deliveries.filter((delivery) => delivery.service === 'sqs');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.target).toMatch(/undone$/);
+    expect(JSON.parse(String(sent[0]?.payload))).toMatchObject({
+      requestContext: { requestId: id, condition: 'RetriesExhausted' },
+      requestPayload: { reportId: 'threw' },
+      responsePayload: { errorType: 'TypeError', errorMessage: 'reportId.trim is not a function' },
+      immortalLambda: { writer: 'safety-net' },
+    });
+  });
+
   it('reports an SQS message it cannot start in batchItemFailures, and starts the others', async () => {
     // Prepare
     const id = requestId(3);

@@ -65,7 +65,12 @@ export interface DestinationRecord {
   requestPayload: unknown;
   responseContext: { statusCode: 200; executedVersion: string; functionError?: 'Unhandled' };
   responsePayload: unknown;
-  immortalLambda: { runtime: 'fargate'; attempt: number; taskArn?: string; writer: 'runner' | 'watchdog' };
+  immortalLambda: {
+    runtime: 'fargate';
+    attempt: number;
+    taskArn?: string;
+    writer: 'runner' | 'watchdog' | 'safety-net';
+  };
 }
 
 /**
@@ -100,7 +105,7 @@ export function destinationRecord(input: {
   event: unknown;
   attempt: number;
   taskArn?: string;
-  writer: 'runner' | 'watchdog';
+  writer: 'runner' | 'watchdog' | 'safety-net';
   outcome: DestinationOutcome;
   now: number;
 }): DestinationRecord {

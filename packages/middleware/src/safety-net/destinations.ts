@@ -44,3 +44,35 @@ export async function sendFailure(input: {
     });
   }
 }
+
+/**
+ * Sends a failure record `relaunchFailures` does not start (the handler's own error, a record
+ * that does not say why) on to where final failures go, in Lambda's record shape. Throws when it
+ * cannot be sent, so that the record is kept (a batch item failure, or Lambda's retry).
+ */
+export async function forwardFailure(input: {
+  arn: string;
+  requestId: string;
+  functionArn: string;
+  version: string;
+  event: unknown;
+  error: { name: string; message: string };
+  clients: DestinationClients | undefined;
+  now: number;
+}): Promise<void> {
+  const { destinationClients, destinationRecord, sendToDestination } = await import(
+    '@immortal-lambda/protocol/destinations'
+  );
+  if (!input.clients && !sdkClients) sdkClients = destinationClients(BOUNDED_CLIENT);
+  const record = destinationRecord({
+    requestId: input.requestId,
+    functionArn: input.functionArn,
+    version: input.version,
+    event: input.event,
+    attempt: 1,
+    writer: 'safety-net',
+    outcome: { ok: false, error: input.error },
+    now: input.now,
+  });
+  await sendToDestination(input.arn, record, input.clients ?? (sdkClients as DestinationClients));
+}

@@ -1,3 +1,5 @@
+import { type FailureCause, failureCause } from './failure-cause.js';
+
 /**
  * One invocation that failed in Lambda, as a failure record carries it: the request id, the
  * original event, and the function it was for when the record says (a dead-letter message does
@@ -18,6 +20,10 @@ export interface FailedInvocation {
   functionArn?: string;
   /** Why it failed in Lambda, as the record says. */
   error?: string;
+  /** What it died of, read from the record: only some causes are started again. */
+  cause: FailureCause;
+  /** The version Lambda ran it on (a destination record's `executedVersion`). */
+  executedVersion?: string;
 }
 
 /** An item that is not a failure record of an invocation, with why. */
@@ -41,20 +47,24 @@ function fromDestinationRecord(record: Json, itemIdentifier?: string): FailedInv
     };
   }
   const response = record.responsePayload as Json | undefined;
-  const error =
-    isObject(response) && typeof response.errorMessage === 'string'
-      ? `${String(response.errorType ?? 'Error')}: ${response.errorMessage}`
-      : typeof context?.condition === 'string'
-        ? context.condition
-        : undefined;
+  const errorType = isObject(response) ? stringOf(response.errorType) : undefined;
+  const errorMessage = isObject(response) ? stringOf(response.errorMessage) : undefined;
+  const condition = stringOf(context?.condition);
+  const error = errorMessage ? `${errorType ?? 'Error'}: ${errorMessage}` : condition;
+  const executedVersion = stringOf((record.responseContext as Json | undefined)?.executedVersion);
   return {
     ...(itemIdentifier ? { itemIdentifier } : {}),
     requestId,
     event: record.requestPayload,
     ...(typeof context?.functionArn === 'string' ? { functionArn: context.functionArn } : {}),
     ...(error ? { error } : {}),
+    cause: failureCause({ errorType, errorMessage, condition, responded: response !== undefined }),
+    ...(executedVersion ? { executedVersion } : {}),
   };
 }
+
+const stringOf = (value: unknown): string | undefined =>
+  typeof value === 'string' && value ? value : undefined;
 
 /** A message body or SNS message: a destination record, or the original event of a dead-letter message. */
 function fromMessage(
@@ -81,7 +91,13 @@ function fromMessage(
     };
   }
   const error = [attributes.ErrorCode, attributes.ErrorMessage].filter(Boolean).join(': ');
-  return { ...id, requestId, event: body, ...(error ? { error } : {}) };
+  return {
+    ...id,
+    requestId,
+    event: body,
+    ...(error ? { error } : {}),
+    cause: failureCause({ errorMessage: attributes.ErrorMessage }),
+  };
 }
 
 /**

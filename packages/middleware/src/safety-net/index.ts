@@ -2,6 +2,7 @@
 // in Lambda anyway (relaunchFailures). Neither is loaded by the main entry.
 
 export { RelaunchError } from '../errors.js';
+export { type FailureCause, failureCause, RELAUNCHED_CAUSES } from './failure-cause.js';
 export {
   type FailedInvocation,
   failedInvocations,

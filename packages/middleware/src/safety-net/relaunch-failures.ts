@@ -1,4 +1,5 @@
 import { ENV } from '@immortal-lambda/protocol';
+import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
 import type { Context } from 'aws-lambda';
 import { createCore, setUp } from '../core.js';
 import { RelaunchError } from '../errors.js';
@@ -6,6 +7,8 @@ import { FargateHandoff } from '../handoff.js';
 import { describeError } from '../logger.js';
 import { readOutcomes } from '../outcome-store.js';
 import type { FargateFallbackOptions, HandoffReceipt } from '../types.js';
+import { forwardFailure } from './destinations.js';
+import { RELAUNCHED_CAUSES } from './failure-cause.js';
 import { type FailedInvocation, failedInvocations, isFailedInvocation } from './failure-records.js';
 
 /**
@@ -22,6 +25,14 @@ export interface RelaunchFailuresOptions
   extends Omit<FargateFallbackOptions, 'handoffResponse' | 'routeToFargate' | 'marginMs' | 'maxInLambdaMs'> {
   /** The function whose failures these are (`FARGATE_FALLBACK_FUNCTION_ARN`); records that name one win. */
   functionArn?: string;
+  /**
+   * Where the failures it does not start go (`FARGATE_FALLBACK_FINAL_FAILURES`: an SQS queue, SNS
+   * topic, event bus or function ARN): a handler error Lambda already retried is the invocation's
+   * result, and ends there. Without it such a record is logged as an error only.
+   */
+  finalFailures?: string;
+  /** Clients for sending to {@link finalFailures}; made from the AWS SDK when not given. */
+  destinations?: DestinationClients;
 }
 
 /**
@@ -42,8 +53,10 @@ export interface RelaunchResult {
 const FUNCTION_ARN = /^(arn:aws[a-z-]*:lambda:[^:]+:\d+:function:([^:]+))(?::([^:]+))?$/;
 
 /**
- * A Lambda handler that starts on Fargate the invocations that failed in Lambda anyway (a crash,
- * out of memory, a handoff that could not happen): it takes on-failure destination records
+ * A Lambda handler that starts on Fargate the invocations that failed in Lambda anyway (the
+ * timeout, out of memory, a runtime crash, a handoff that could not happen: see
+ * {@link failureCause}); a handler's own error, which Lambda already retried, is the invocation's
+ * result and goes on to `finalFailures` instead of being run again. It takes on-failure destination records
  * (through SQS, SNS, EventBridge, or as a function destination) and legacy dead-letter messages
  * (SQS or SNS: the original event with `RequestID`, `ErrorCode`, `ErrorMessage` attributes), and
  * hands each off as the wrapper would, with the request id as the client token: an invocation
@@ -60,11 +73,45 @@ const FUNCTION_ARN = /^(arn:aws[a-z-]*:lambda:[^:]+:\d+:function:([^:]+))(?::([^
 export function relaunchFailures(
   options: RelaunchFailuresOptions = {},
 ): (event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<RelaunchResult> {
-  const { functionArn, ...handoffOptions } = options;
+  const { functionArn, finalFailures, destinations, ...handoffOptions } = options;
   const { options: checked, env } = setUp(handoffOptions);
   const core = createCore(checked, env);
   const handoff = new FargateHandoff(core.config, core.deps);
   const defaultArn = functionArn ?? env[ENV.failedFunction]?.trim();
+  const finalArn = finalFailures ?? (env[ENV.finalFailures]?.trim() || undefined);
+
+  /** A failure that is the invocation's result: sent on to where final failures go, or logged. */
+  const leave = async (item: FailedInvocation, arn: string, name: string, version: string) => {
+    const skipped = `it failed of ${item.cause === 'handler-error' ? "the handler's own error" : `"${item.cause}"`} (${item.error ?? 'no error given'}), not of the timeout, memory, a crash or a failed handoff`;
+    if (!finalArn) {
+      core.logger.error('A failed invocation was not started on Fargate: its failure is its result', {
+        requestId: item.requestId,
+        functionArn: arn,
+        cause: item.cause,
+        failure: item.error,
+        hint: `set ${ENV.finalFailures} to keep such records`,
+      });
+      return { requestId: item.requestId, skipped };
+    }
+    const [errorName, ...rest] = (item.error ?? `${item.cause}: no error given`).split(': ');
+    await forwardFailure({
+      arn: finalArn,
+      requestId: item.requestId,
+      functionArn: arn,
+      version,
+      event: item.event,
+      error: { name: errorName || 'Error', message: rest.join(': ') || (item.error ?? '') },
+      clients: destinations,
+      now: core.clock.now(),
+    });
+    core.logger.info('A failed invocation was not started on Fargate: its failure was sent on', {
+      requestId: item.requestId,
+      cause: item.cause,
+      destination: finalArn,
+      name,
+    });
+    return { requestId: item.requestId, skipped: `${skipped}; sent to ${finalArn}` };
+  };
 
   const relaunch = async (
     item: FailedInvocation,
@@ -79,6 +126,10 @@ export function relaunchFailures(
       );
     }
     const [, , name, qualifier] = match as unknown as [string, string, string, string | undefined];
+    // The version Lambda ran (an alias's, say), else the qualifier when it is a version.
+    const version =
+      item.executedVersion ?? (qualifier && /^(\d+|\$LATEST)$/.test(qualifier) ? qualifier : '$LATEST');
+    if (!RELAUNCHED_CAUSES.has(item.cause)) return leave(item, arn as string, name, version);
     const bucket = core.config.payloadBucket;
     if (bucket) {
       const records = await readOutcomes(await handoff.s3(item.requestId), {
@@ -98,7 +149,7 @@ export function relaunchFailures(
       context: {
         awsRequestId: item.requestId,
         functionName: name,
-        functionVersion: qualifier ?? '$LATEST',
+        functionVersion: version,
         invokedFunctionArn: arn as string,
         memoryLimitInMB: '0',
         getRemainingTimeInMillis: () => remaining - (core.clock.now() - now),
@@ -110,7 +161,7 @@ export function relaunchFailures(
       // The failed function's version: the runner fetches that code, and its own handler.
       env: {
         AWS_REGION: env.AWS_REGION,
-        AWS_LAMBDA_FUNCTION_VERSION: qualifier && /^(\d+|\$LATEST)$/.test(qualifier) ? qualifier : '$LATEST',
+        AWS_LAMBDA_FUNCTION_VERSION: version,
       },
     });
     core.logger.info('A failed invocation was started on Fargate', {

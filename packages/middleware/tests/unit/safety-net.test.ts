@@ -370,6 +370,7 @@ describe('failedInvocations', () => {
       requestId: 'r-2',
       event: { id: 2 },
       error: '200: Task timed out',
+      cause: 'timeout',
     });
   });
 

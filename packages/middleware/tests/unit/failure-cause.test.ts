@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { failedInvocations, failureCause, RELAUNCHED_CAUSES } from '../../src/safety-net/index.js';
+
+describe('what a failure record says the invocation died of', () => {
+  it.each([
+    [
+      'a timeout (Sandbox.Timedout)',
+      {
+        errorType: 'Sandbox.Timedout',
+        errorMessage: 'RequestId: r Error: Task timed out after 900.00 seconds',
+      },
+      'timeout',
+    ],
+    [
+      'a timeout (the older message alone)',
+      { errorMessage: '2026-12-02T00:00:00Z r Task timed out after 3.00 seconds' },
+      'timeout',
+    ],
+    [
+      'out of memory',
+      { errorType: 'Runtime.OutOfMemory', errorMessage: 'Runtime exited with error: signal: killed' },
+      'out-of-memory',
+    ],
+    [
+      'a runtime killed by a signal',
+      { errorMessage: 'Runtime exited with error: signal: killed' },
+      'out-of-memory',
+    ],
+    [
+      'a runtime that exited',
+      { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited with error: exit status 1' },
+      'crash',
+    ],
+    ['a failed handoff', { errorType: 'HandoffError', errorMessage: 'RunTask failed: capacity' }, 'handoff'],
+    [
+      "the handler's own error",
+      { errorType: 'Error', errorMessage: 'the report cannot be built' },
+      'handler-error',
+    ],
+    [
+      'a handler error of a custom class',
+      { errorType: 'ValidationError', errorMessage: 'bad id' },
+      'handler-error',
+    ],
+    [
+      'an event that aged out before it ran',
+      { condition: 'EventAgeExceeded', responded: false },
+      'never-ran',
+    ],
+    ['a record that says nothing', { condition: 'RetriesExhausted' }, 'unknown'],
+  ] as const)('%s', (_what, failure, cause) => {
+    // Act
+    const found = failureCause(failure);
+
+    // Assess
+    expect(found).toBe(cause);
+  });
+
+  it('starts the deaths a rerun can outlive, never a handler error or an event that never ran', () => {
+    expect([...RELAUNCHED_CAUSES].sort()).toEqual([
+      'crash',
+      'handoff',
+      'out-of-memory',
+      'timeout',
+      'unknown',
+    ]);
+  });
+
+  it('reads the cause and the executed version from a destination record', () => {
+    // Prepare
+    const record = {
+      requestContext: {
+        requestId: 'r-1',
+        functionArn: 'arn:aws:lambda:eu-west-1:1:function:job:prod',
+        condition: 'RetriesExhausted',
+      },
+      requestPayload: { id: 1 },
+      responseContext: { statusCode: 200, executedVersion: '7', functionError: 'Unhandled' },
+      responsePayload: { errorType: 'Sandbox.Timedout', errorMessage: 'Task timed out after 900.00 seconds' },
+    };
+
+    // Act
+    const [item] = failedInvocations(record);
+
+    // Assess
+    expect(item).toMatchObject({ requestId: 'r-1', cause: 'timeout', executedVersion: '7' });
+  });
+});
