@@ -316,11 +316,13 @@ describe("the safety net's dead letters", () => {
     // Assess
     const template = Template.fromStack(stack);
     const queueArn = stack.resolve(fallback.safetyNet?.undone.queueArn);
-    for (const sender of [fallback.safetyNet?.watchdog, fallback.safetyNet?.relaunch]) {
-      const cfn = sender?.node.defaultChild as lambda.CfnFunction;
+    const senders = [fallback.safetyNet?.watchdog, fallback.safetyNet?.relaunch];
+    for (const sender of senders) {
+      if (!sender?.role) throw new Error('the safety net has no watchdog or relaunch function with a role');
+      const cfn = sender.node.defaultChild as lambda.CfnFunction;
       const variables = (stack.resolve(cfn.environment) as { variables: Record<string, unknown> }).variables;
       expect(variables.FARGATE_FALLBACK_FINAL_FAILURES).toEqual(queueArn);
-      const role = stack.resolve((sender?.role?.node.defaultChild as { ref: string }).ref);
+      const role = stack.resolve((sender.role.node.defaultChild as unknown as { ref: string }).ref);
       template.hasResourceProperties('AWS::IAM::Policy', {
         Roles: [role],
         PolicyDocument: {

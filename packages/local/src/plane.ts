@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CONTAINER_NAME, ENV } from '@immortal-lambda/protocol';
 import type { AuditedCall } from './audit.js';
-import { LocalPlaneError } from './errors.js';
+import { ApiError, LocalPlaneError } from './errors.js';
 import { ProcessLauncher } from './launcher.js';
 import { EcsApi } from './plane/ecs-api.js';
 import { taskStateChange } from './plane/events.js';
@@ -79,8 +79,11 @@ export class LocalControlPlane extends EventEmitter {
       faults: () => this.faults,
       random: options.random ?? Math.random,
       now,
-      record: (action, resource, conditions, accessKeyId) =>
-        this.audit.push({ action, resource, context: conditions, accessKeyId }),
+      record: (action, resource, conditions, accessKeyId) => {
+        const call = { action, resource, context: conditions, accessKeyId };
+        this.audit.push(call);
+        if (options.authorize && !options.authorize(call)) throw accessDenied(call);
+      },
     };
     this.#tasks = new TaskLifecycle({
       launcher: options.launcher ?? new ProcessLauncher(),
@@ -287,4 +290,13 @@ export class LocalControlPlane extends EventEmitter {
       this.on('task-stopped', onStopped);
     });
   }
+}
+
+/** The service's answer to a call its caller may not make. */
+function accessDenied(call: AuditedCall): ApiError {
+  return new ApiError(
+    'AccessDeniedException',
+    `User: ${call.accessKeyId ?? 'anonymous'} is not authorized to perform: ${call.action} on resource: ${call.resource} because no identity-based policy allows the ${call.action} action`,
+    call.action.startsWith('lambda:') ? 403 : 400,
+  );
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +40,7 @@ export interface LocalS3 {
  * process.env.AWS_ENDPOINT_URL_S3 = s3.endpoint;
  * ```
  */
-export async function startS3(options: { bucket?: string; port?: number } = {}): Promise<LocalS3> {
+export async function startS3(options: S3Options = {}): Promise<LocalS3> {
   const directory = mkdtempSync(join(tmpdir(), 'immortal-s3-'));
   const bucket = options.bucket ?? 'immortal-envelopes';
   const server = new S3rver({
@@ -54,36 +54,33 @@ export async function startS3(options: { bucket?: string; port?: number } = {}):
   keepKeysStorable(server);
   const { port } = await server.run();
   const store = (server as unknown as { store: ObjectStore }).store;
-  // A recording front: each call is noted as IAM would authorise it, then passed to s3rver.
+  // A front that notes each call as IAM would authorise it, refuses what `authorize` denies as
+  // S3 does, then passes the rest to s3rver.
   const audit: AuditedCall[] = [];
   const front = createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://local');
-    const [, bucketName, ...key] = url.pathname.split('/');
-    if (bucketName && key.join('/') !== '') {
-      const action =
-        request.method === 'PUT'
-          ? 's3:PutObject'
-          : request.method === 'DELETE'
-            ? 's3:DeleteObject'
-            : 's3:GetObject';
-      audit.push({
-        action,
-        resource: `arn:aws:s3:::${bucketName}/${decodeURIComponent(key.join('/'))}`,
-        context: {},
-        accessKeyId: accessKeyOf(request),
-      });
-    } else if (bucketName && request.method === 'GET') {
-      // A listing (ListObjectsV2): authorised as s3:ListBucket on the bucket, with its prefix.
-      audit.push({
-        action: 's3:ListBucket',
-        resource: `arn:aws:s3:::${bucketName}`,
-        context: { 's3:prefix': url.searchParams.get('prefix') ?? '' },
-        accessKeyId: accessKeyOf(request),
-      });
+    const call = s3Call(request);
+    if (call) audit.push(call);
+    if (call && options.authorize && !options.authorize(call)) {
+      accessDenied(response, call);
+      request.resume();
+      return;
     }
+    // With authorize, the front decides who may do what: s3rver, which knows one key only, is
+    // asked without the caller's signature.
+    const headers = options.authorize ? withoutSignature(request.headers) : request.headers;
     const upstream = httpRequest(
-      { host: '127.0.0.1', port, method: request.method, path: request.url, headers: request.headers },
+      { host: '127.0.0.1', port, method: request.method, path: request.url, headers },
       (answer) => {
+        if (
+          answer.statusCode === 404 &&
+          call?.action === 's3:GetObject' &&
+          !mayList(call, options.authorize)
+        ) {
+          // S3 answers a missing key with 403 to a caller that may not s3:ListBucket the bucket.
+          answer.resume();
+          accessDenied(response, call);
+          return;
+        }
         response.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(response);
       },
@@ -111,6 +108,83 @@ export async function startS3(options: { bucket?: string; port?: number } = {}):
       rmSync(directory, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Options of {@link startS3}.
+ *
+ * @example
+ * ```ts
+ * import type { S3Options } from '@immortal-lambda/local';
+ * const options: S3Options = { bucket: 'envelopes', authorize: (call) => call.action !== 's3:DeleteObject' };
+ * ```
+ */
+export interface S3Options {
+  bucket?: string;
+  port?: number;
+  /**
+   * Decides each call as IAM would for the credentials that signed it: a call it denies is
+   * answered 403 `AccessDenied`, as S3 answers it. A GetObject of a missing key is answered 403
+   * too unless the caller may `s3:ListBucket` the bucket, asked without an `s3:prefix` (S3's
+   * documentation says only "permission on the bucket"; the strict reading is taken, so code
+   * that must tell a missing key from a denied one lists the key instead). Default: all allowed.
+   */
+  authorize?: (call: AuditedCall) => boolean;
+}
+
+/** The call as IAM authorises it: an object action on the object, or a listing on the bucket with its prefix. */
+function s3Call(request: IncomingMessage): AuditedCall | undefined {
+  const url = new URL(request.url ?? '/', 'http://local');
+  const [, bucketName, ...key] = url.pathname.split('/');
+  const accessKeyId = accessKeyOf(request);
+  if (bucketName && key.join('/') !== '') {
+    const action =
+      request.method === 'PUT'
+        ? 's3:PutObject'
+        : request.method === 'DELETE'
+          ? 's3:DeleteObject'
+          : 's3:GetObject';
+    return {
+      action,
+      resource: `arn:aws:s3:::${bucketName}/${decodeURIComponent(key.join('/'))}`,
+      context: {},
+      accessKeyId,
+    };
+  }
+  if (bucketName && request.method === 'GET') {
+    return {
+      action: 's3:ListBucket',
+      resource: `arn:aws:s3:::${bucketName}`,
+      context: { 's3:prefix': url.searchParams.get('prefix') ?? '' },
+      accessKeyId,
+    };
+  }
+  return undefined;
+}
+
+/** Whether the caller of an object call may list its bucket (no prefix asked: see {@link S3Options.authorize}). */
+function mayList(call: AuditedCall, authorize: S3Options['authorize']): boolean {
+  if (!authorize) return true;
+  const bucketArn = call.resource.slice(0, call.resource.indexOf('/'));
+  return authorize({
+    action: 's3:ListBucket',
+    resource: bucketArn,
+    context: {},
+    accessKeyId: call.accessKeyId,
+  });
+}
+
+function withoutSignature(headers: IncomingMessage['headers']): IncomingMessage['headers'] {
+  const { authorization: _signature, ...rest } = headers;
+  return rest;
+}
+
+/** S3's 403 answer, in its XML error shape. */
+function accessDenied(response: ServerResponse, call: AuditedCall): void {
+  response.writeHead(403, { 'content-type': 'application/xml' });
+  response.end(
+    `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>User: ${call.accessKeyId ?? 'anonymous'} is not authorized to perform: ${call.action} on resource: "${call.resource}" because no identity-based policy allows the ${call.action} action</Message></Error>`,
+  );
 }
 
 /** Key parts longer than this (in bytes) are stored under their digest. */

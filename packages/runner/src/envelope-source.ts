@@ -31,7 +31,7 @@ export async function readEnvelope(value: string | undefined, s3: S3Source): Pro
         : name === 'NoSuchKey' || name === 'NotFound'
           ? 'it does not exist (expired by a lifecycle rule, or written to another bucket?)'
           : name === 'AccessDenied'
-            ? 'the task role may not s3:GetObject it'
+            ? 'S3 answered 403: the task role may not s3:GetObject it, or it does not exist (S3 answers a missing key with 403 to a role that may not s3:ListBucket the bucket)'
             : `${name}: ${(error as Error).message}`;
       throw new BadInputError(`the envelope at ${value.trim()} cannot be read: ${why}`, { cause: error });
     }

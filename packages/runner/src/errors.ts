@@ -86,3 +86,20 @@ export class HandlerLoadError extends RunnerError {
     this.name = 'HandlerLoadError';
   }
 }
+
+/**
+ * S3 refused both a read and a listing of one key, so whether the key exists cannot be told: a
+ * permission is missing (exit code 2, as bad input: running again cannot help).
+ *
+ * @example
+ * ```ts
+ * import { KeyUnknownError } from '@immortal-lambda/runner';
+ * const unknown = (error: unknown) => error instanceof KeyUnknownError;
+ * ```
+ */
+export class KeyUnknownError extends BadInputError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KeyUnknownError';
+  }
+}

@@ -8,6 +8,7 @@ export {
   BadInputError,
   CodeFetchError,
   HandlerLoadError,
+  KeyUnknownError,
   RunnerError,
   UnsafeArchiveError,
 } from './errors.js';
@@ -15,6 +16,7 @@ export { EXIT_CODES, type ExitCode, OUTCOMES } from './exit-codes.js';
 export { loadHandler, splitHandler } from './handler-loader.js';
 export { JournalStore } from './outcomes.js';
 export { type RunnerDependencies, runInvocation } from './runner.js';
+export { getObjectIfPresent } from './s3.js';
 export {
   type AwsCallBounds,
   DEFAULT_AWS_MAX_ATTEMPTS,

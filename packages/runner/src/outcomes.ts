@@ -13,7 +13,7 @@ import {
 } from '@immortal-lambda/protocol';
 import type { DestinationClients, DestinationOutcome } from '@immortal-lambda/protocol/destinations';
 import type { Fetch } from './download.js';
-import { getObjectText, putJson, type S3Source } from './s3.js';
+import { getObjectIfPresent, putJson, type S3Source } from './s3.js';
 
 type Log = (level: 'INFO' | 'ERROR', message: string, attributes: Record<string, unknown>) => void;
 
@@ -287,12 +287,8 @@ export class JournalStore {
   /** The journal a previous attempt saved, or `undefined` (none, or no bucket). */
   async load(): Promise<Journal | undefined> {
     if (!this.#bucket) return undefined;
-    try {
-      return JSON.parse((await getObjectText(this.#s3, this.#bucket, this.#key)) || 'null') as Journal;
-    } catch (error) {
-      if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
-      throw error;
-    }
+    const text = await getObjectIfPresent(this.#s3, this.#bucket, this.#key);
+    return text === undefined ? undefined : (JSON.parse(text || 'null') as Journal);
   }
 
   /** Saves the journal now, or within a second of the last write. */

@@ -1,6 +1,6 @@
 import { type Envelope, isCancelMarker, parseEnvelope, parseS3Uri } from '@immortal-lambda/protocol';
-import { BadInputError } from './errors.js';
-import { getObjectText, type S3Source } from './s3.js';
+import { BadInputError, KeyUnknownError } from './errors.js';
+import { getObjectIfPresent, isDenied, type S3Source } from './s3.js';
 
 /** How often a pre-warmed runner looks for its envelope: it resumes within this of the handoff. */
 export const STANDBY_POLL_MS = 200;
@@ -72,14 +72,11 @@ export async function waitForGo(input: {
 /** The object's text, or undefined while it does not exist (or S3 did not answer: tried again). */
 async function read(s3: S3Source, bucket: string, key: string, uri: string): Promise<string | undefined> {
   try {
-    return await getObjectText(s3, bucket, key);
+    return await getObjectIfPresent(s3, bucket, key);
   } catch (error) {
-    const name = (error as { name?: string }).name;
-    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) return undefined;
-    if (name === 'AccessDenied' || status === 403) {
+    if (isDenied(error) || error instanceof KeyUnknownError) {
       throw new BadInputError(
-        `the task role may not s3:GetObject the resume location ${uri}, so a pre-warmed task can never be told to go: grant it (the construct does)`,
+        `the task role may not read the resume location ${uri}, so a pre-warmed task can never be told to go: grant it s3:GetObject there and s3:ListBucket with its prefix (the construct does)`,
         { cause: error },
       );
     }

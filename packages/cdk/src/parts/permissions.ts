@@ -212,6 +212,8 @@ export class RunnerPermissions {
    */
   #readStatements(): void {
     const { bucket, function: fn } = this.#props;
+    const journal = `${DEFAULT_OUTCOME_PREFIX}${fn.functionName}/*/journal.json`;
+    const resume = `${DEFAULT_OUTCOME_PREFIX}${fn.functionName}/*/resume.json`;
     this.policy.addStatements(
       new iam.PolicyStatement({
         sid: 'ReadItsEnvelopes',
@@ -221,10 +223,16 @@ export class RunnerPermissions {
       new iam.PolicyStatement({
         sid: 'ReadItsJournalAndResumeLocation',
         actions: ['s3:GetObject'],
-        resources: [
-          bucket.arnForObjects(`${DEFAULT_OUTCOME_PREFIX}${fn.functionName}/*/journal.json`),
-          bucket.arnForObjects(`${DEFAULT_OUTCOME_PREFIX}${fn.functionName}/*/resume.json`),
-        ],
+        resources: [bucket.arnForObjects(journal), bucket.arnForObjects(resume)],
+      }),
+      // Both are read before they exist (a first relaunch, a standby waiting): S3 answers a
+      // missing key with 403 to a role that may not list the bucket, so the runner lists exactly
+      // that key to tell "not there yet" from "denied".
+      new iam.PolicyStatement({
+        sid: 'TellItsJournalAndResumeLocationMissing',
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [journal, resume] } },
       }),
     );
   }

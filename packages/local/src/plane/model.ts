@@ -1,3 +1,4 @@
+import type { AuditedCall } from '../audit.js';
 import type { TaskLauncher } from '../launcher.js';
 
 /**
@@ -132,6 +133,12 @@ export interface PlaneOptions {
   provisioningMs?: number;
   random?: () => number;
   now?: () => number;
+  /**
+   * Decides each ECS, Lambda and IAM call as IAM would for the credentials that signed it (the
+   * call's `accessKeyId`): a call it denies is answered `AccessDeniedException`, as the service
+   * answers it (ECS 400, Lambda 403), before anything is done. Default: every call allowed.
+   */
+  authorize?: (call: AuditedCall) => boolean;
 }
 
 /** A task's wire shape, as DescribeTasks, RunTask and StopTask answer it. */

@@ -66,7 +66,15 @@ async function routeEcs(
   routes.calls.push(`ECS.${action}`);
   const body = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
   routes.requests.push({ action, body });
-  routes.ecs.audit(action, body, accessKeyOf(request));
+  try {
+    routes.ecs.audit(action, body, accessKeyOf(request));
+  } catch (error) {
+    // Denied: answered before anything is done.
+    answerEcs(response, () => {
+      throw error;
+    });
+    return;
+  }
   const faults = routes.faults();
   if (faults.latencyMs) await new Promise((resolve) => setTimeout(resolve, faults.latencyMs));
   if (action === 'RunTask' && faults.hang) {

@@ -6,10 +6,10 @@ import { RelaunchError } from '../errors.js';
 import { FargateHandoff } from '../handoff.js';
 import { describeError } from '../logger.js';
 import { readOutcomes } from '../outcome-store.js';
-import type { FargateFallbackOptions, HandoffReceipt } from '../types.js';
-import { forwardFailure } from './destinations.js';
+import type { FallbackLogger, FargateFallbackOptions, HandoffReceipt } from '../types.js';
 import { RELAUNCHED_CAUSES } from './failure-cause.js';
 import { type FailedInvocation, failedInvocations, isFailedInvocation } from './failure-records.js';
+import { leaveAsResult } from './failure-result.js';
 
 /**
  * Options of {@link relaunchFailures}: the wrapper's settings (where to start the runner), and
@@ -80,39 +80,6 @@ export function relaunchFailures(
   const defaultArn = functionArn ?? env[ENV.failedFunction]?.trim();
   const finalArn = finalFailures ?? (env[ENV.finalFailures]?.trim() || undefined);
 
-  /** A failure that is the invocation's result: sent on to where final failures go, or logged. */
-  const leave = async (item: FailedInvocation, arn: string, name: string, version: string) => {
-    const skipped = `it failed of ${item.cause === 'handler-error' ? "the handler's own error" : `"${item.cause}"`} (${item.error ?? 'no error given'}), not of the timeout, memory, a crash or a failed handoff`;
-    if (!finalArn) {
-      core.logger.error('A failed invocation was not started on Fargate: its failure is its result', {
-        requestId: item.requestId,
-        functionArn: arn,
-        cause: item.cause,
-        failure: item.error,
-        hint: `set ${ENV.finalFailures} to keep such records`,
-      });
-      return { requestId: item.requestId, skipped };
-    }
-    const [errorName, ...rest] = (item.error ?? `${item.cause}: no error given`).split(': ');
-    await forwardFailure({
-      arn: finalArn,
-      requestId: item.requestId,
-      functionArn: arn,
-      version,
-      event: item.event,
-      error: { name: errorName || 'Error', message: rest.join(': ') || (item.error ?? '') },
-      clients: destinations,
-      now: core.clock.now(),
-    });
-    core.logger.info('A failed invocation was not started on Fargate: its failure was sent on', {
-      requestId: item.requestId,
-      cause: item.cause,
-      destination: finalArn,
-      name,
-    });
-    return { requestId: item.requestId, skipped: `${skipped}; sent to ${finalArn}` };
-  };
-
   const relaunch = async (
     item: FailedInvocation,
     context: Pick<Context, 'getRemainingTimeInMillis'>,
@@ -129,7 +96,10 @@ export function relaunchFailures(
     // The version Lambda ran (an alias's, say), else the qualifier when it is a version.
     const version =
       item.executedVersion ?? (qualifier && /^(\d+|\$LATEST)$/.test(qualifier) ? qualifier : '$LATEST');
-    if (!RELAUNCHED_CAUSES.has(item.cause)) return leave(item, arn as string, name, version);
+    if (!RELAUNCHED_CAUSES.has(item.cause)) {
+      const at = { functionArn: arn as string, version, finalArn, destinations };
+      return leaveAsResult(item, at, core);
+    }
     const bucket = core.config.payloadBucket;
     if (bucket) {
       const records = await readOutcomes(await handoff.s3(item.requestId), {
@@ -174,26 +144,12 @@ export function relaunchFailures(
   };
 
   return async (event, context) => {
-    const items = failedInvocations(event);
     const sqs =
       Array.isArray((event as { Records?: unknown[] })?.Records) &&
       (event as { Records: { eventSource?: string }[] }).Records.some((r) => r?.eventSource === 'aws:sqs');
-    const relaunched: RelaunchResult['relaunched'] = [];
-    const failures: { itemIdentifier: string }[] = [];
-    const errors: string[] = [];
-    for (const item of items) {
-      try {
-        if (!isFailedInvocation(item)) throw new RelaunchError(item.problem);
-        relaunched.push(await relaunch(item, context));
-      } catch (error) {
-        core.logger.error('A failed invocation could not be started on Fargate', {
-          ...('requestId' in item ? { requestId: item.requestId } : {}),
-          error: describeError(error),
-        });
-        errors.push((error as Error).message);
-        if (item.itemIdentifier) failures.push({ itemIdentifier: item.itemIdentifier });
-      }
-    }
+    const { relaunched, failures, errors } = await each(core.logger, failedInvocations(event), (item) =>
+      relaunch(item, context),
+    );
     if (sqs) return { batchItemFailures: failures, relaunched };
     if (errors.length > 0) {
       throw new RelaunchError(
@@ -202,4 +158,29 @@ export function relaunchFailures(
     }
     return { relaunched };
   };
+}
+
+/** Starts (or leaves) each record in turn; a record that fails is logged and counted, the rest go on. */
+async function each(
+  logger: FallbackLogger,
+  items: ReturnType<typeof failedInvocations>,
+  start: (item: FailedInvocation) => Promise<RelaunchResult['relaunched'][number]>,
+) {
+  const relaunched: RelaunchResult['relaunched'] = [];
+  const failures: { itemIdentifier: string }[] = [];
+  const errors: string[] = [];
+  for (const item of items) {
+    try {
+      if (!isFailedInvocation(item)) throw new RelaunchError(item.problem);
+      relaunched.push(await start(item));
+    } catch (error) {
+      logger.error('A failed invocation could not be started on Fargate', {
+        ...('requestId' in item ? { requestId: item.requestId } : {}),
+        error: describeError(error),
+      });
+      errors.push((error as Error).message);
+      if (item.itemIdentifier) failures.push({ itemIdentifier: item.itemIdentifier });
+    }
+  }
+  return { relaunched, failures, errors };
 }

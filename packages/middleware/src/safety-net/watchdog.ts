@@ -94,6 +94,9 @@ async function toldToGo(uri: string, s3: () => Promise<S3Client>): Promise<boole
   } catch (error) {
     const name = (error as { name?: string }).name;
     if (name === 'NoSuchKey' || name === 'NotFound') return false;
+    // S3 answers a missing key with 403 to a role that may not list the bucket without a prefix:
+    // the watchdog may list its function's records, so it lists exactly that key.
+    if (name === 'AccessDenied' && !(await listed(await s3(), location.bucket, location.key))) return false;
     throw new RelaunchError(
       `the resume location ${uri} of a stopped standby task cannot be read: ${String(error)}`,
       {
@@ -101,6 +104,13 @@ async function toldToGo(uri: string, s3: () => Promise<S3Client>): Promise<boole
       },
     );
   }
+}
+
+/** Whether a listing of exactly `key` finds it. */
+async function listed(client: S3Client, bucket: string, key: string): Promise<boolean> {
+  const { ListObjectsV2Command } = await loadS3();
+  const answer = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }));
+  return (answer.Contents ?? []).some((object) => object.Key === key);
 }
 
 function positiveInteger(value: unknown, name: string, fallback: number): number {

@@ -300,6 +300,50 @@ describe('taskWatchdog', () => {
     expect(JSON.stringify(body.responsePayload)).toMatch(/cancelled/);
   });
 
+  it('takes a 403 for a standby\'s missing resume object, which a listing shows is not there, as "not told to go"', async () => {
+    // Prepare: S3 answers a missing key with 403 to a role that may list the bucket only by prefix.
+    const s3Client = {
+      send: async (command: { constructor: { name: string } }) => {
+        if (command.constructor.name === 'ListObjectsV2Command') return { Contents: [] };
+        throw Object.assign(new Error('Access Denied'), {
+          name: 'AccessDenied',
+          $metadata: { httpStatusCode: 403 },
+        });
+      },
+    };
+    const standbyWatchdog = taskWatchdog({ env, s3Client: s3Client as never });
+    const envelope = handedOffEnvelope({ functionName: 'report', requestId: 'standby-1' });
+    const detail = stopped({
+      taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/1',
+      containers: [{ name: 'runner', exitCode: 3 }],
+      overrides: {
+        containerOverrides: [
+          {
+            name: 'runner',
+            environment: [
+              { name: 'FARGATE_FALLBACK_ENVELOPE', value: JSON.stringify(envelope) },
+              {
+                name: 'FARGATE_FALLBACK_STANDBY',
+                value: 's3://b/immortal-lambda/outcomes/report/standby-1/resume.json',
+              },
+            ],
+          },
+        ],
+      },
+    });
+
+    // Act
+    const outcome = await standbyWatchdog({
+      source: 'aws.ecs',
+      'detail-type': 'ECS Task State Change',
+      detail,
+    });
+
+    // Assess
+    expect(outcome).toMatchObject({ action: 'ignored' });
+    expect(outcome.reason).toMatch(/stopped before it was told to go/);
+  });
+
   it('refuses a maxAttempts that is not a whole number of at least 1', () => {
     expect(() => taskWatchdog({ env, maxAttempts: 0 })).toThrow(/maxAttempts is 0/);
     expect(() => taskWatchdog({ env: { ...env, FARGATE_FALLBACK_MAX_ATTEMPTS: 'lots' } })).toThrow(/"lots"/);

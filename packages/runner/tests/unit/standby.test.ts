@@ -109,7 +109,31 @@ describe('waitForGo', () => {
 
     // Assess
     await expect(waiting).rejects.toBeInstanceOf(BadInputError);
-    await expect(waiting).rejects.toThrow(/may not s3:GetObject the resume location/);
+    await expect(waiting).rejects.toThrow(/may not read the resume location .* s3:ListBucket/);
+  });
+
+  it('keeps waiting while S3 answers 403 for a resume object that a listing shows is not there yet', async () => {
+    // Prepare: S3's answer for a missing key to a role that may not list the whole bucket.
+    let gets = 0;
+    const client = {
+      send: async (command: { constructor: { name: string } }) => {
+        if (command.constructor.name === 'ListObjectsV2Command') return { Contents: [] };
+        gets++;
+        if (gets < 3)
+          throw Object.assign(new Error('Access Denied'), {
+            name: 'AccessDenied',
+            $metadata: { httpStatusCode: 403 },
+          });
+        return { Body: { transformToString: async () => envelopeFor('req-1') } };
+      },
+    } as unknown as S3Client;
+
+    // Act
+    const answer = await wait(client);
+
+    // Assess
+    expect(answer).toMatchObject({ go: { invocation: { awsRequestId: 'req-1' } } });
+    expect(gets).toBe(3);
   });
 
   it('refuses an envelope of another request', async () => {
