@@ -48,6 +48,21 @@ type SafetyNetRole = {
 let watchdog: SafetyNetRole;
 let relaunch: SafetyNetRole;
 const s3Credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+/**
+ * Who signs with which access key: the function and its tasks (the plane's key), the watchdog and
+ * the relaunch function. The plane and S3 enforce each one's synthesised policies.
+ */
+const principals = new Map<string, { roleArn: string; policies: PolicyDocument[] }>();
+/** The calls the plane and S3 refused, as AWS would have. */
+const refused: AuditedCall[] = [];
+
+function authorize(call: AuditedCall): boolean {
+  const principal = principals.get(call.accessKeyId ?? '');
+  const allowed =
+    principal !== undefined && evaluate(call, principal.policies, principal.roleArn) === 'Allowed';
+  if (!allowed) refused.push(call);
+  return allowed;
+}
 const remaining = { getRemainingTimeInMillis: () => 60_000 };
 
 /**
@@ -134,8 +149,9 @@ beforeAll(async () => {
   ]?.Properties as Record<string, unknown>;
 
   // The local plane and S3 under the same names, recording every call.
-  s3 = await startS3({ bucket: variables.FARGATE_FALLBACK_BUCKET as string });
-  plane = new LocalControlPlane({ s3Endpoint: s3.endpoint });
+  principals.set(s3Credentials.accessKeyId, { roleArn, policies });
+  s3 = await startS3({ bucket: variables.FARGATE_FALLBACK_BUCKET as string, authorize });
+  plane = new LocalControlPlane({ s3Endpoint: s3.endpoint, authorize });
   plane.registerTaskDefinition({
     family: String(taskDefinition.Family),
     containerName: 'runner',
@@ -192,14 +208,17 @@ beforeAll(async () => {
     ...s3.audit.slice(mark.s3),
   ];
   const mark = () => ({ plane: plane.audit.length, s3: s3.audit.length });
-  const clients = {
-    ecsClient: new ECSClient({ region: names.region, endpoint: plane.url, credentials: s3Credentials }),
-    s3Client: new S3Client({
-      region: names.region,
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      credentials: s3Credentials,
-    }),
+  const clientsOf = (accessKeyId: string) => {
+    const credentials = { accessKeyId, secretAccessKey: 'x' };
+    return {
+      ecsClient: new ECSClient({ region: names.region, endpoint: plane.url, credentials }),
+      s3Client: new S3Client({
+        region: names.region,
+        endpoint: s3.endpoint,
+        forcePathStyle: true,
+        credentials,
+      }),
+    };
   };
   const safetyNet = (prefix: string) => {
     const id = names.find('AWS::Lambda::Function', prefix);
@@ -220,6 +239,7 @@ beforeAll(async () => {
   };
   // The watchdog: a task interrupted as on Spot is relaunched.
   watchdog = safetyNet('ReportFallbackSafetyNetWatchdog');
+  principals.set('WATCHDOG', watchdog);
   const stopped = new Promise<TaskStateChangeEvent>((resolve) =>
     plane.on('task-state-change', (event: TaskStateChangeEvent) => {
       if (event.detail.lastStatus === 'STOPPED' && event.detail.stopCode === 'SpotInterruption')
@@ -232,14 +252,18 @@ beforeAll(async () => {
   plane.interruptTask(interrupted.taskArn, { stopTimeoutMs: 1_000 });
   const event = await stopped;
   const beforeWatchdog = mark();
-  const verdict = await taskWatchdog({ env: watchdog.env, backoffMs: 0, ...clients })(event, remaining);
+  const verdict = await taskWatchdog({ env: watchdog.env, backoffMs: 0, ...clientsOf('WATCHDOG') })(
+    event,
+    remaining,
+  );
   watchdog.calls = since(beforeWatchdog);
   if (verdict.action !== 'relaunched') throw new Error(`the watchdog did not relaunch: ${verdict.reason}`);
   await plane.waitForTask(String(verdict.taskArn), 60_000);
   // The relaunch function: an invocation that failed in Lambda is started on Fargate.
   relaunch = safetyNet('ReportFallbackSafetyNetRelaunch');
+  principals.set('RELAUNCH', relaunch);
   const beforeRelaunch = mark();
-  const started = await relaunchFailures({ env: relaunch.env, ...clients })(
+  const started = await relaunchFailures({ env: relaunch.env, ...clientsOf('RELAUNCH') })(
     {
       version: '1.0',
       timestamp: new Date().toISOString(),
@@ -263,6 +287,32 @@ afterAll(async () => {
   await plane?.stop();
   await s3?.stop();
   rmSync(outdir, { recursive: true, force: true });
+});
+
+describe('the plane and S3 enforce the synthesised policies while the flow runs', () => {
+  it("refuses no call of the handoff, the runner, the watchdog or the relaunch (but S3's own bucket-wide check for a missing key)", () => {
+    // The bucket-wide listing is what S3 asks itself before it answers a missing key with 404.
+    const bucketWide = (call: AuditedCall) =>
+      call.action === 's3:ListBucket' && !('s3:prefix' in call.context);
+    expect(refused.filter((call) => !bucketWide(call))).toEqual([]);
+  });
+
+  it("answers a call outside the function's policies with AccessDeniedException, as ECS does", async () => {
+    // Prepare
+    const ecs = new ECSClient({ region: names.region, endpoint: plane.url, credentials: s3Credentials });
+
+    // Act
+    const stopping = ecs.send(
+      new StopTaskCommand({
+        cluster: 'someone-elses-cluster',
+        task: 'arn:aws:ecs:eu-west-1:123456789012:task/someone-elses-cluster/0123',
+      }),
+    );
+
+    // Assess
+    await expect(stopping).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    await expect(stopping).rejects.toThrow(/not authorized to perform: ecs:StopTask/);
+  });
 });
 
 describe("every call of the safety net is allowed by its functions' policies (IAM simulator)", () => {
