@@ -151,7 +151,12 @@ beforeAll(async () => {
   // The local plane and S3 under the same names, recording every call.
   principals.set(s3Credentials.accessKeyId, { roleArn, policies });
   s3 = await startS3({ bucket: variables.FARGATE_FALLBACK_BUCKET as string, authorize });
-  plane = new LocalControlPlane({ s3Endpoint: s3.endpoint, authorize });
+  plane = new LocalControlPlane({
+    s3Endpoint: s3.endpoint,
+    authorize,
+    clusters: [String(variables.FARGATE_FALLBACK_CLUSTER)],
+    subnets: String(variables.FARGATE_FALLBACK_SUBNETS).split(','),
+  });
   plane.registerTaskDefinition({
     family: String(taskDefinition.Family),
     containerName: 'runner',

@@ -11,7 +11,15 @@ import { ProcessLauncher } from './launcher.js';
 import { EcsApi } from './plane/ecs-api.js';
 import { taskStateChange } from './plane/events.js';
 import { LambdaApi } from './plane/lambda-api.js';
-import type { Faults, LocalTask, PlaneContext, PlaneOptions, TaskDefinition } from './plane/model.js';
+import {
+  type Faults,
+  type KnownResources,
+  LOCAL_SUBNET,
+  type LocalTask,
+  type PlaneContext,
+  type PlaneOptions,
+  type TaskDefinition,
+} from './plane/model.js';
 import { type EcsRequest, type Routes, route } from './plane/router.js';
 import type { Delivery } from './plane/sinks.js';
 import { TaskLifecycle } from './plane/tasks.js';
@@ -56,6 +64,10 @@ export class LocalControlPlane extends EventEmitter {
   /** The local X-Ray daemon: runner tasks send their segments here (`AWS_XRAY_DAEMON_ADDRESS`). */
   readonly #xray = new XrayDaemon();
   readonly #taskDefinitions = new Map<string, TaskDefinition>();
+  readonly #known: KnownResources = {
+    clusters: new Set(['default', 'local']),
+    subnets: new Set([LOCAL_SUBNET]),
+  };
   readonly #hanging = new Set<ServerResponse>();
   readonly #options: PlaneOptions;
   readonly #tasks: TaskLifecycle;
@@ -72,6 +84,8 @@ export class LocalControlPlane extends EventEmitter {
     this.setMaxListeners(0);
     this.#options = options;
     this.region = options.region ?? 'eu-west-1';
+    for (const cluster of options.clusters ?? []) this.#known.clusters.add(cluster);
+    for (const subnet of options.subnets ?? []) this.#known.subnets.add(subnet);
     this.functions = new FunctionRegistry(this.region);
     const now = options.now ?? Date.now;
     const context: PlaneContext = {
@@ -106,7 +120,13 @@ export class LocalControlPlane extends EventEmitter {
         return true;
       },
     });
-    this.#ecs = new EcsApi(context, this.#tasks, this.#taskDefinitions, options.provisioningMs ?? 50);
+    this.#ecs = new EcsApi(
+      context,
+      this.#tasks,
+      this.#taskDefinitions,
+      options.provisioningMs ?? 50,
+      this.#known,
+    );
     this.#lambda = new LambdaApi(context, this.functions, options.codeUrlTtlMs ?? 600_000, () => this.#url);
     this.#routes = {
       ecs: this.#ecs,
@@ -145,6 +165,21 @@ export class LocalControlPlane extends EventEmitter {
 
   registerTaskDefinition(definition: TaskDefinition): void {
     this.#taskDefinitions.set(definition.family, definition);
+  }
+
+  /**
+   * Makes a cluster and subnets exist: ECS calls on any other cluster, and tasks in any other
+   * subnet, are refused as ECS refuses them. `default`, `local` and the subnet
+   * {@link environment} hands out exist from the start.
+   *
+   * @example
+   * ```ts
+   * plane.registerNetwork({ cluster: 'jobs', subnets: ['subnet-0aaaaaaaaaaaaaaa1'] });
+   * ```
+   */
+  registerNetwork(network: { cluster?: string; subnets?: readonly string[] }): void {
+    if (network.cluster) this.#known.clusters.add(network.cluster);
+    for (const subnet of network.subnets ?? []) this.#known.subnets.add(subnet);
   }
 
   /** Starts serving on loopback. Resolves to the base URL for every `AWS_ENDPOINT_URL_*`. */
@@ -195,11 +230,12 @@ export class LocalControlPlane extends EventEmitter {
   environment(
     extra: { cluster?: string; s3Endpoint?: string; bucket?: string; taskDefinition?: string } = {},
   ): Record<string, string> {
+    if (extra.cluster) this.#known.clusters.add(extra.cluster);
     return {
       ...this.#awsEnvironment(extra.s3Endpoint),
       [ENV.cluster]: extra.cluster ?? 'local',
       [ENV.taskDefinition]: extra.taskDefinition ?? 'immortal-runner',
-      [ENV.subnets]: 'subnet-0000000000000000a',
+      [ENV.subnets]: LOCAL_SUBNET,
       [ENV.securityGroups]: 'sg-0000000000000000a',
       ...(extra.bucket ? { [ENV.payloadBucket]: extra.bucket } : {}),
     };

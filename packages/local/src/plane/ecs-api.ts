@@ -10,6 +10,7 @@ import { ACCOUNT } from '../registry.js';
 import {
   clusterName,
   describeTask,
+  type KnownResources,
   type LocalTask,
   type PlaneContext,
   type TaskDefinition,
@@ -27,21 +28,28 @@ export class EcsApi {
   readonly #taskDefinitions: Map<string, TaskDefinition>;
   readonly #tokens = new Map<string, { fingerprint: string; taskArn: string }>();
   readonly #provisioningMs: number;
+  readonly #known: KnownResources;
 
   constructor(
     ctx: PlaneContext,
     tasks: TaskLifecycle,
     taskDefinitions: Map<string, TaskDefinition>,
     provisioningMs: number,
+    known: KnownResources,
   ) {
     this.#ctx = ctx;
     this.#tasks = tasks;
     this.#taskDefinitions = taskDefinitions;
     this.#provisioningMs = provisioningMs;
+    this.#known = known;
   }
 
   /** Answers one ECS action, or throws the {@link ApiError} ECS would answer. */
   answer(action: string, body: Record<string, unknown>): unknown {
+    // "ClusterNotFoundException: The specified cluster wasn't found." (ECS API reference, common to
+    // every action that takes a cluster).
+    if (!this.#known.clusters.has(clusterName(body.cluster)))
+      throw new ApiError('ClusterNotFoundException', 'Cluster not found.');
     switch (action) {
       case 'RunTask':
         return this.runTask(body);
@@ -191,10 +199,19 @@ export class EcsApi {
       );
     }
     const network = body.networkConfiguration as { awsvpcConfiguration?: { subnets?: string[] } } | undefined;
-    if (!network?.awsvpcConfiguration?.subnets?.length) {
+    const subnets = network?.awsvpcConfiguration?.subnets ?? [];
+    if (subnets.length === 0) {
       throw new ApiError(
         'InvalidParameterException',
         "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+      );
+    }
+    const unknown = subnets.filter((subnet) => !this.#known.subnets.has(subnet));
+    if (unknown.length > 0) {
+      // As ECS passes on EC2's answer for a subnet that does not exist.
+      throw new ApiError(
+        'InvalidParameterException',
+        `Error retrieving subnet information for [${unknown.join(', ')}]: The subnet ID '${unknown[0]}' does not exist (ErrorCode: InvalidSubnetID.NotFound)`,
       );
     }
     const overrides = checkOverrides(body.overrides as RunTaskRequest['overrides'], definition);

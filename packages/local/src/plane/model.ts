@@ -139,7 +139,24 @@ export interface PlaneOptions {
    * answers it (ECS 400, Lambda 403), before anything is done. Default: every call allowed.
    */
   authorize?: (call: AuditedCall) => boolean;
+  /** Clusters RunTask, ListTasks, DescribeTasks and StopTask accept, beside `default` and `local`. */
+  clusters?: readonly string[];
+  /** Subnets RunTask accepts, beside the one {@link LocalControlPlane.environment} hands out. */
+  subnets?: readonly string[];
 }
+
+/**
+ * The clusters and subnets that exist: ECS refuses a call on any other cluster
+ * (`ClusterNotFoundException`) and a task in any other subnet (EC2's `InvalidSubnetID.NotFound`,
+ * inside an `InvalidParameterException`).
+ */
+export interface KnownResources {
+  clusters: Set<string>;
+  subnets: Set<string>;
+}
+
+/** The subnet {@link LocalControlPlane.environment} hands out. */
+export const LOCAL_SUBNET = 'subnet-0000000000000000a';
 
 /** A task's wire shape, as DescribeTasks, RunTask and StopTask answer it. */
 export function describeTask(task: LocalTask) {

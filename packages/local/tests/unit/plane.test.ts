@@ -273,6 +273,40 @@ describe('LocalControlPlane', () => {
     expect(plane.tasks()).toHaveLength(0);
   });
 
+  it('refuses clusters and subnets that do not exist, as ECS does, and takes the ones registered', async () => {
+    // Act
+    const otherCluster = ecs.send(new RunTaskCommand(runTaskInput('{}', { cluster: 'jobs' })));
+    const listOther = ecs.send(new ListTasksCommand({ cluster: 'jobs', startedBy: 'immortal-lambda/r' }));
+    const otherSubnet = ecs.send(
+      new RunTaskCommand(
+        runTaskInput('{}', {
+          networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-0bbbbbbbbbbbbbbb2'] } },
+        }),
+      ),
+    );
+    const refusals = await Promise.allSettled([otherCluster, listOther, otherSubnet]);
+    plane.registerNetwork({ cluster: 'jobs', subnets: ['subnet-0bbbbbbbbbbbbbbb2'] });
+    const registered = await ecs.send(
+      new RunTaskCommand(
+        runTaskInput('{}', {
+          cluster: 'jobs',
+          networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-0bbbbbbbbbbbbbbb2'] } },
+        }),
+      ),
+    );
+
+    // Assess
+    expect(refusals.map((refusal) => refusal.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    const reasons = refusals.map((refusal) => (refusal as PromiseRejectedResult).reason as Error);
+    expect(reasons[0]).toMatchObject({ name: 'ClusterNotFoundException' });
+    expect(reasons[1]).toMatchObject({ name: 'ClusterNotFoundException' });
+    expect(reasons[2]).toMatchObject({
+      name: 'InvalidParameterException',
+      message: expect.stringMatching(/subnet ID 'subnet-0bbbbbbbbbbbbbbb2' does not exist/),
+    });
+    expect(registered.tasks?.[0]?.clusterArn).toMatch(/:cluster\/jobs$/);
+  });
+
   it('throttles and reports capacity failures when asked to', async () => {
     // Prepare
     plane.faults = { throttle: 1 };

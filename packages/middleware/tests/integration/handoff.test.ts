@@ -16,7 +16,11 @@ const MARGIN_MS = 2_500;
 const BUCKET = 'immortal-envelopes';
 
 // The local plane serves ECS; tasks are recorded, not run: these tests are about the Lambda leg.
-const plane = new LocalControlPlane({ launcher: new NoLauncher() });
+const plane = new LocalControlPlane({
+  launcher: new NoLauncher(),
+  clusters: ['jobs'],
+  subnets: ['subnet-0aaaaaaaaaaaaaaa1'],
+});
 let s3: LocalS3;
 let environment: Record<string, string>;
 
