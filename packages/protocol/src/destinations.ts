@@ -96,8 +96,27 @@ export interface Destinations {
 }
 
 /**
+ * How long a function's destinations, once read, are used without asking Lambda again.
+ *
+ * @example
+ * ```ts
+ * import { DESTINATIONS_CACHE_MS } from '@immortal-lambda/protocol/destinations';
+ * const minutes = DESTINATIONS_CACHE_MS / 60_000; // 5
+ * ```
+ */
+export const DESTINATIONS_CACHE_MS = 5 * 60_000;
+/** Calls of GetFunctionEventInvokeConfig, the first included, before a throttling answer is final. */
+const DESTINATION_ATTEMPTS = 5;
+
+/** What each Lambda client has read, by invoked ARN. */
+const cache = new WeakMap<Sender, Map<string, { until: number; found: Promise<Destinations> }>>();
+
+/**
  * The destinations of the function as it was invoked (the alias or version of the invoked ARN,
  * else the unqualified function), from GetFunctionEventInvokeConfig. None configured: `{}`.
+ * Lambda's control-plane calls share a per-account quota that a burst of runners or a busy
+ * watchdog can exhaust, so an answer is kept for {@link DESTINATIONS_CACHE_MS} per invoked ARN,
+ * and a throttled call is tried again with backoff (100 ms doubling, 5 calls in all).
  *
  * @example
  * ```ts
@@ -105,25 +124,56 @@ export interface Destinations {
  * const { onFailure } = await findDestinations(lambda, 'arn:aws:lambda:eu-west-1:123456789012:function:report:live');
  * ```
  */
-export async function findDestinations(lambda: Sender, invokedFunctionArn: string): Promise<Destinations> {
+export async function findDestinations(
+  lambda: Sender,
+  invokedFunctionArn: string,
+  options: { now?: () => number; sleep?: (ms: number) => Promise<void> } = {},
+): Promise<Destinations> {
+  const now = (options.now ?? Date.now)();
+  let read = cache.get(lambda);
+  if (!read) cache.set(lambda, (read = new Map()));
+  const cached = read.get(invokedFunctionArn);
+  if (cached && cached.until > now) return cached.found;
+  const found = readDestinations(lambda, invokedFunctionArn, options.sleep ?? pause);
+  read.set(invokedFunctionArn, { until: now + DESTINATIONS_CACHE_MS, found });
+  // A failed look-up is not kept: the next asks again.
+  found.catch(() => read.delete(invokedFunctionArn));
+  return found;
+}
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+const isThrottling = (error: unknown) => {
+  const name = (error as { name?: string }).name ?? '';
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return status === 429 || /TooManyRequests|Throttl/.test(name);
+};
+
+async function readDestinations(
+  lambda: Sender,
+  invokedFunctionArn: string,
+  sleep: (ms: number) => Promise<void>,
+): Promise<Destinations> {
   const match = /^(arn:aws[a-z-]*:lambda:[^:]+:\d+:function:[^:]+)(?::(.+))?$/.exec(invokedFunctionArn);
   const functionName = match?.[1] ?? invokedFunctionArn;
   const qualifier = match?.[2];
-  try {
-    const config = (await lambda.send(
-      new GetFunctionEventInvokeConfigCommand({
-        FunctionName: functionName,
-        ...(qualifier ? { Qualifier: qualifier } : {}),
-      }),
-    )) as {
-      DestinationConfig?: { OnSuccess?: { Destination?: string }; OnFailure?: { Destination?: string } };
-    };
-    const onSuccess = config.DestinationConfig?.OnSuccess?.Destination;
-    const onFailure = config.DestinationConfig?.OnFailure?.Destination;
-    return { ...(onSuccess ? { onSuccess } : {}), ...(onFailure ? { onFailure } : {}) };
-  } catch (error) {
-    if ((error as { name?: string }).name === 'ResourceNotFoundException') return {};
-    throw error;
+  const command = new GetFunctionEventInvokeConfigCommand({
+    FunctionName: functionName,
+    ...(qualifier ? { Qualifier: qualifier } : {}),
+  });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const config = (await lambda.send(command)) as {
+        DestinationConfig?: { OnSuccess?: { Destination?: string }; OnFailure?: { Destination?: string } };
+      };
+      const onSuccess = config.DestinationConfig?.OnSuccess?.Destination;
+      const onFailure = config.DestinationConfig?.OnFailure?.Destination;
+      return { ...(onSuccess ? { onSuccess } : {}), ...(onFailure ? { onFailure } : {}) };
+    } catch (error) {
+      if ((error as { name?: string }).name === 'ResourceNotFoundException') return {};
+      if (!isThrottling(error) || attempt >= DESTINATION_ATTEMPTS) throw error;
+      await sleep(100 * 2 ** (attempt - 1) * (0.5 + Math.random() / 2));
+    }
   }
 }
 
