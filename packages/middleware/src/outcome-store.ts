@@ -24,6 +24,7 @@ function isRecordKey(key: string): boolean {
   return (
     key.endsWith('.json') &&
     !key.endsWith('.result.json') &&
+    !key.endsWith('.destination.json') &&
     !key.endsWith('/journal.json') &&
     !key.endsWith('/resume.json')
   );
@@ -75,4 +76,19 @@ export async function writeOutcome(
       ContentType: 'application/json',
     }),
   );
+}
+
+/**
+ * Keeps a destination record too large for its destination beside the invocation's records
+ * (`final.destination.json`), and resolves to its `s3://` location.
+ */
+export function storeDestinationRecord(s3: () => Promise<S3Client>, at: OutcomeLocation) {
+  return async (body: string): Promise<string> => {
+    const { PutObjectCommand } = await loadS3();
+    const key = outcomeKey(at.prefix, at.functionName, at.requestId, 'final.destination');
+    await (await s3()).send(
+      new PutObjectCommand({ Bucket: at.bucket, Key: key, Body: body, ContentType: 'application/json' }),
+    );
+    return `s3://${at.bucket}/${key}`;
+  };
 }

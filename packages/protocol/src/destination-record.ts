@@ -70,6 +70,10 @@ export interface DestinationRecord {
     attempt: number;
     taskArn?: string;
     writer: 'runner' | 'watchdog' | 'safety-net';
+    /** Where the whole record is kept, when it was over the destination's size limit. */
+    recordLocation?: string;
+    /** The whole record's size, when it was over the destination's size limit. */
+    recordBytes?: number;
   };
 }
 

@@ -10,6 +10,7 @@ import {
   destinationKind,
   destinationRecord,
 } from './destination-record.js';
+import { fitRecord, overLimit } from './destination-size.js';
 import type { Envelope } from './envelope.js';
 
 export {
@@ -20,6 +21,7 @@ export {
   destinationKind,
   destinationRecord,
 } from './destination-record.js';
+export { DESTINATION_LIMITS, fitRecord } from './destination-size.js';
 
 /** The smallest client shape this module needs: the SDK's own clients have it. */
 interface Sender {
@@ -280,6 +282,12 @@ export async function deliverOutcome(input: {
   now: number;
   /** A failure's destination when it is not the function's own (the watchdog's final failures). */
   onFailure?: string | undefined;
+  /**
+   * Keeps a record over the destination's size limit whole (in the payload bucket) and resolves
+   * to where: the destination then gets the record with a pointer there instead of the event and
+   * response ({@link fitRecord}).
+   */
+  store?: (body: string) => Promise<string>;
 }): Promise<string | undefined> {
   const { envelope } = input;
   const arn =
@@ -287,21 +295,21 @@ export async function deliverOutcome(input: {
       ? input.onFailure
       : await destinationFor(input.outcome.ok, input.clients, envelope.invocation.invokedFunctionArn);
   if (!arn) return undefined;
-  await sendToDestination(
-    arn,
-    destinationRecord({
-      requestId: envelope.invocation.awsRequestId,
-      functionArn: envelope.invocation.invokedFunctionArn,
-      version: envelope.function.version,
-      event: envelope.event,
-      attempt: input.attempt,
-      ...(input.taskArn ? { taskArn: input.taskArn } : {}),
-      writer: input.writer,
-      outcome: input.outcome,
-      now: input.now,
-    }),
-    input.clients,
-  );
+  const record = destinationRecord({
+    requestId: envelope.invocation.awsRequestId,
+    functionArn: envelope.invocation.invokedFunctionArn,
+    version: envelope.function.version,
+    event: envelope.event,
+    attempt: input.attempt,
+    ...(input.taskArn ? { taskArn: input.taskArn } : {}),
+    writer: input.writer,
+    outcome: input.outcome,
+    now: input.now,
+  });
+  const body = JSON.stringify(record);
+  const kind = destinationKind(arn);
+  const location = overLimit(body, kind) && input.store ? await input.store(body) : undefined;
+  await sendToDestination(arn, fitRecord(record, body, kind, location), input.clients);
   return arn;
 }
 

@@ -152,7 +152,8 @@ export function outcomeFolder(prefix: string, functionName: string, requestId: s
 /**
  * The object one writer writes: `handed-off` (the wrapper), `attempt-N` (the runner of attempt N),
  * `relaunch-N` (the watchdog or safety net starting attempt N), `final` (the watchdog giving up).
- * `attempt-N.result` holds a result too large for its record; `journal` the steps and checkpoint
+ * `attempt-N.result` holds a result too large for its record, `attempt-N.destination` and
+ * `final.destination` a destination record too large for its destination; `journal` the steps and checkpoint
  * the runner persisted, which a relaunch resumes from.
  *
  * @example
@@ -174,7 +175,9 @@ export function outcomeKey(
     | 'journal'
     | `attempt-${number}`
     | `relaunch-${number}`
-    | `attempt-${number}.result`,
+    | `attempt-${number}.result`
+    | `attempt-${number}.destination`
+    | 'final.destination',
 ): string {
   return `${outcomeFolder(prefix, functionName, requestId)}${entry}.json`;
 }

@@ -196,6 +196,8 @@ export async function sendFinalOutcome(input: {
   clients: () => DestinationClients | Promise<DestinationClients>;
   now: () => number;
   log: Log;
+  /** Keeps a record too large for its destination whole, and resolves to where. */
+  store?: ((body: string) => Promise<string>) | undefined;
 }): Promise<void> {
   const { code } = input;
   if (code !== EXIT_CODES.success && isRelaunchable(code)) return;
@@ -222,6 +224,7 @@ export async function sendFinalOutcome(input: {
       writer: 'runner',
       clients: await input.clients(),
       now: input.now(),
+      ...(input.store ? { store: input.store } : {}),
     });
     if (destination)
       input.log('INFO', 'The outcome was sent to the function destination', { requestId, destination });

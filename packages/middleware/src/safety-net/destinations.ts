@@ -20,6 +20,8 @@ export async function sendFailure(input: {
   logger: FallbackLogger;
   /** Where final failures go instead of the function's on-failure destination. */
   onFailure?: string | undefined;
+  /** Keeps a record too large for its destination whole, and resolves to where. */
+  store?: ((body: string) => Promise<string>) | undefined;
 }): Promise<void> {
   const requestId = input.envelope.invocation.awsRequestId;
   try {
@@ -34,6 +36,7 @@ export async function sendFailure(input: {
       clients: input.clients ?? (sdkClients as DestinationClients),
       now: input.now,
       onFailure: input.onFailure,
+      ...(input.store ? { store: input.store } : {}),
     });
     if (destination)
       input.logger.info('The failure was sent to the function destination', { requestId, destination });

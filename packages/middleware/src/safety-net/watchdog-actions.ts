@@ -5,7 +5,7 @@ import type { DestinationClients } from '@immortal-lambda/protocol/destinations'
 import type { ResolvedConfig } from '../config.js';
 import { RelaunchError } from '../errors.js';
 import { describeError } from '../logger.js';
-import { type OutcomeLocation, writeOutcome } from '../outcome-store.js';
+import { type OutcomeLocation, storeDestinationRecord, writeOutcome } from '../outcome-store.js';
 import { abortAfter } from '../retry.js';
 import { startTask } from '../run-task/start-task.js';
 import type { Clock, FallbackLogger } from '../types.js';
@@ -123,6 +123,7 @@ async function recordFailure(target: WatchdogTarget, message: string): Promise<v
     now: target.clock.now(),
     logger: target.logger,
     onFailure: target.finalFailures,
+    store: target.at ? storeDestinationRecord(target.s3, target.at) : undefined,
   });
 }
 

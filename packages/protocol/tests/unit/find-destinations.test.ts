@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { DESTINATIONS_CACHE_MS, findDestinations } from '../../src/destinations.js';
+import {
+  DESTINATION_LIMITS,
+  DESTINATIONS_CACHE_MS,
+  destinationRecord,
+  findDestinations,
+  fitRecord,
+} from '../../src/destinations.js';
 
 const ARN = 'arn:aws:lambda:eu-west-1:123456789012:function:report';
 const configured = {
@@ -86,5 +92,42 @@ describe('finding a function destinations within the Lambda control-plane quota'
     // Assess
     expect(second).toEqual({ onFailure: 'arn:aws:sqs:eu-west-1:123456789012:failures' });
     expect(calls).toHaveLength(2);
+  });
+});
+
+describe('destination records within what each destination takes', () => {
+  const big = destinationRecord({
+    requestId: 'r-1',
+    functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report',
+    version: '1',
+    event: { id: 1 },
+    attempt: 1,
+    writer: 'watchdog',
+    outcome: { ok: false, error: { name: 'TaskStopped', message: 'm'.repeat(300 * 1024) } },
+    now: 0,
+  });
+
+  it.each([
+    ['sqs', true],
+    ['sns', true],
+    ['eventbridge', true],
+    ['lambda', true],
+    ['s3', false],
+  ] as const)('a 300 KiB record to %s is cut: %s', (kind, cut) => {
+    // Act
+    const fitted = fitRecord(big, JSON.stringify(big), kind, undefined);
+
+    // Assess
+    expect(Buffer.byteLength(JSON.stringify(fitted)) <= DESTINATION_LIMITS[kind]).toBe(true);
+    expect(fitted === big).toBe(!cut);
+  });
+
+  it('keeps the error type and the start of its message in a cut failure record', () => {
+    // Act
+    const fitted = fitRecord(big, JSON.stringify(big), 'sqs', 's3://b/k');
+
+    // Assess
+    expect(fitted.responsePayload).toMatchObject({ errorType: 'TaskStopped', location: 's3://b/k' });
+    expect(String((fitted.responsePayload as { errorMessage: string }).errorMessage)).toHaveLength(4096);
   });
 });

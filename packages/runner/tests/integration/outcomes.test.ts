@@ -207,6 +207,38 @@ describe("immortal-runner sends the final outcome to the function's destinations
     });
   });
 
+  it('sends a record over the queue size limit as a pointer to the whole record, kept beside the attempt', async () => {
+    // Prepare: a result of 300 KB, over SQS's 256 KiB message limit.
+    register('huge', "exports.handler = async () => ({ rows: 'r'.repeat(300 * 1024) });", {
+      onSuccess: QUEUE,
+    });
+    const value = envelope('huge', { id: 4 });
+
+    // Act
+    const result = await run(value);
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.success);
+    const [delivery] = plane.deliveries;
+    const payload = String(delivery?.payload);
+    expect(Buffer.byteLength(payload)).toBeLessThan(256 * 1024);
+    const sent = JSON.parse(payload);
+    const key = outcomeKey(PREFIX, 'huge', value.invocation.awsRequestId, 'attempt-1.destination');
+    expect(sent).toMatchObject({
+      requestContext: { requestId: value.invocation.awsRequestId, condition: 'Success' },
+      requestPayload: { bytes: 8 },
+      responsePayload: {
+        omitted: "over the sqs destination's size limit",
+        location: `s3://${BUCKET}/${key}`,
+      },
+      immortalLambda: { recordLocation: `s3://${BUCKET}/${key}`, recordBytes: expect.any(Number) },
+    });
+    const kept = await s3Client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    const whole = JSON.parse(await (kept.Body?.transformToString() ?? ''));
+    expect(whole.responsePayload.rows).toHaveLength(300 * 1024);
+    expect(whole.requestPayload).toEqual({ id: 4 });
+  });
+
   it.each([
     ['an SNS topic', TOPIC, 'sns'],
     ['an event bus', BUS, 'eventbridge'],
