@@ -155,6 +155,13 @@ export interface FargateFallbackProps {
   safetyNet?: boolean;
   /** Attempts at one invocation the watchdog makes, the first included (default 3). */
   maxAttempts?: number;
+  /**
+   * The most memory (MiB) the watchdog may relaunch a task with after it ran out of memory (exit
+   * 137, `OutOfMemoryError`): each such relaunch doubles the memory up to this, with the CPU that
+   * size needs (default: twice the task's memory). At the task's own memory, running out of memory
+   * is the invocation's result instead: never the same death twice.
+   */
+  maxMemoryLimitMiB?: number;
   /** How long outcome records stay in the payload bucket (default 30 days); with `bucket`, as `envelopeExpiration`. */
   outcomeExpiration?: Duration;
 }
@@ -235,7 +242,10 @@ export class FargateFallback extends Construct {
     for (const [name, value] of Object.entries({ ...placement, ...timingEnvironment(props) })) {
       fn.addEnvironment(name, value);
     }
-    this.safetyNet = props.safetyNet === false ? undefined : this.#safetyNet(props, placement, permissions);
+    this.safetyNet =
+      props.safetyNet === false
+        ? undefined
+        : this.#safetyNet(props, placement, permissions, memoryCeiling(task.size, props.maxMemoryLimitMiB));
     this.#warnWhenMarginCoversTimeout(fn, props.margin);
   }
 
@@ -308,6 +318,7 @@ export class FargateFallback extends Construct {
     props: FargateFallbackProps,
     environment: Record<string, string>,
     permissions: RunnerPermissions,
+    maxMemoryMiB: number,
   ): SafetyNet {
     const bucketKey = props.bucket?.encryptionKey;
     const recordStatements = [
@@ -333,6 +344,7 @@ export class FargateFallback extends Construct {
       runTaskStatements: permissions.runTaskStatements,
       recordStatements,
       maxAttempts: props.maxAttempts ?? 3,
+      maxMemoryMiB,
       clusterArn: this.cluster.clusterArn,
       family: this.taskDefinition.family,
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -366,4 +378,15 @@ function timingEnvironment(props: FargateFallbackProps): Record<string, string> 
     ...(props.maxInLambda ? { [ENV.maxInLambdaMs]: String(props.maxInLambda.toMilliseconds()) } : {}),
     ...(props.prewarm ? { [ENV.prewarmMs]: String(props.prewarm.toMilliseconds()) } : {}),
   };
+}
+
+/** The most memory a relaunch after an out-of-memory kill may have: given (at least the task's), else twice the task's. */
+function memoryCeiling(size: { memoryLimitMiB: number }, given: number | undefined): number {
+  if (given === undefined) return size.memoryLimitMiB * 2;
+  if (!Number.isInteger(given) || given < size.memoryLimitMiB || given > 120 * 1024) {
+    throw new Error(
+      `FargateFallback: maxMemoryLimitMiB is ${given}: use a whole number of MiB from the task's memory (${size.memoryLimitMiB}) to Fargate's largest (${120 * 1024})`,
+    );
+  }
+  return given;
 }

@@ -29,6 +29,8 @@ export interface SafetyNetProps {
   recordStatements: iam.PolicyStatement[];
   /** Attempts at one invocation, the first included. */
   maxAttempts: number;
+  /** The most memory (MiB) a relaunch after an out-of-memory kill may have. */
+  maxMemoryMiB?: number;
   /** The cluster and the runner's family, for the rule on their STOPPED tasks. */
   clusterArn: string;
   family: string;
@@ -113,7 +115,11 @@ export class SafetyNet extends Construct {
       code: lambda.Code.fromAsset(handlerAsset(asset)),
       timeout: Duration.minutes(2),
       memorySize: 256,
-      environment: { ...props.environment, [ENV.maxAttempts]: String(props.maxAttempts) },
+      environment: {
+        ...props.environment,
+        [ENV.maxAttempts]: String(props.maxAttempts),
+        ...(props.maxMemoryMiB ? { [ENV.maxMemoryMiB]: String(props.maxMemoryMiB) } : {}),
+      },
       logGroup: new logs.LogGroup(this, `${name}Logs`, {
         retention: props.logRetention,
         removalPolicy: RemovalPolicy.DESTROY,

@@ -184,6 +184,46 @@ describe('the runner task size', () => {
   });
 });
 
+describe('relaunching with more memory after an out-of-memory kill', () => {
+  const ceilingOf = (fallback: FargateFallback, stack: Stack) => {
+    const watchdog = fallback.safetyNet?.watchdog.node.defaultChild as lambda.CfnFunction;
+    return (stack.resolve(watchdog.environment) as { variables: Record<string, unknown> }).variables
+      .FARGATE_FALLBACK_MAX_MEMORY_MIB;
+  };
+
+  it("tells the watchdog twice the task's memory by default, or the ceiling given", () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction();
+    const other = stackWithFunction();
+
+    // Act
+    const byDefault = new FargateFallback(stack, 'Fallback', { function: fn, memoryLimitMiB: 4096 });
+    const given = new FargateFallback(other.stack, 'Fallback', {
+      function: other.fn,
+      memoryLimitMiB: 4096,
+      maxMemoryLimitMiB: 16384,
+    });
+
+    // Assess
+    expect(ceilingOf(byDefault, stack)).toBe('8192');
+    expect(ceilingOf(given, other.stack)).toBe('16384');
+  });
+
+  it("fails the synth with a ceiling under the task's memory", () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction();
+
+    // Act
+    const create = () =>
+      new FargateFallback(stack, 'Fallback', { function: fn, memoryLimitMiB: 4096, maxMemoryLimitMiB: 2048 });
+
+    // Assess
+    expect(create).toThrow(
+      /maxMemoryLimitMiB is 2048: use a whole number of MiB from the task's memory \(4096\)/,
+    );
+  });
+});
+
 describe('a function timeout at or below the margin', () => {
   const warnings = (stack: Stack) =>
     Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('margin-covers-timeout|hands off'));

@@ -64,7 +64,8 @@ beforeAll(async () => {
   // The watchdog and the relaunch function run in this process, with the same settings as the
   // functions (as the construct sets them); the SDK finds the plane through the endpoints.
   Object.assign(process.env, env);
-  watchdog = taskWatchdog({ env, backoffMs: 100 });
+  // As the construct sets it: a task killed for its memory gets twice as much, once.
+  watchdog = taskWatchdog({ env: { ...env, FARGATE_FALLBACK_MAX_MEMORY_MIB: '4096' }, backoffMs: 100 });
   // What the EventBridge rule on STOPPED runner tasks does: deliver each to the watchdog.
   watchStoppedTasks(plane, watchdog, watched, verdicts);
 });
@@ -238,6 +239,37 @@ describe('after the handoff: recorded, watched, relaunched', () => {
     });
     expect(relaunch).toMatchObject({ action: 'relaunched', attempt: 2 });
     expect(final).toMatchObject({ status: 'succeeded', attempts: 2, taskArn: relaunch?.taskArn });
+    // Twice the memory of the task that died (the runner family's 2048 MiB), not the same size again.
+    expect(plane.task(receipt.taskArn)).toMatchObject({ memory: 2048 });
+    expect(plane.task(String(relaunch?.taskArn))).toMatchObject({ cpu: 1024, memory: 4096 });
+  });
+
+  it('records a task killed for its memory at the ceiling as the result, and does not start it again', async () => {
+    // Prepare: the relaunch of a kill, at the most memory allowed, is killed again.
+    const { receipt, id } = await invoke('report-job', report, {
+      reportId: 'oom-twice',
+      steps: 8,
+      stepMs: 500,
+    });
+    await logged(receipt.taskArn, /step \d\/8 done/);
+    plane.killTaskForMemory(receipt.taskArn);
+    const [relaunch] = await verdictsFor(id);
+    await logged(String(relaunch?.taskArn), /step \d\/8 done/);
+
+    // Act
+    plane.killTaskForMemory(String(relaunch?.taskArn));
+    const verdicts = await verdictsFor(id, 2);
+    const final = await statusBecomes({ functionName: 'report-job', requestId: id, bucket: BUCKET }, [
+      'failed',
+    ]);
+
+    // Assess
+    expect(verdicts.map((verdict) => verdict.action)).toEqual(['relaunched', 'result']);
+    expect(verdicts[1]?.reason).toMatch(
+      /ran out of memory at 4096 MiB, and FARGATE_FALLBACK_MAX_MEMORY_MIB \(4096 MiB\) allows no more/,
+    );
+    expect(tasksOf(id)).toHaveLength(2);
+    expect(final).toMatchObject({ status: 'failed', error: { name: 'TaskStopped', exitCode: 137 } });
   });
 
   it("does not relaunch a handler error: it is the result, recorded failed and sent to the failure destination in Lambda's shape", async () => {

@@ -132,8 +132,8 @@ export async function findDestinations(
   options: { now?: () => number; sleep?: (ms: number) => Promise<void> } = {},
 ): Promise<Destinations> {
   const now = (options.now ?? Date.now)();
-  let read = cache.get(lambda);
-  if (!read) cache.set(lambda, (read = new Map()));
+  const read = cache.get(lambda) ?? new Map<string, { until: number; found: Promise<Destinations> }>();
+  cache.set(lambda, read);
   const cached = read.get(invokedFunctionArn);
   if (cached && cached.until > now) return cached.found;
   const found = readDestinations(lambda, invokedFunctionArn, options.sleep ?? pause);

@@ -36,6 +36,7 @@ export {
 } from './envelope.js';
 export { EnvelopeError, ERROR_KIND, ImmortalLambdaError } from './errors.js';
 export { EXIT_CODES, type ExitCode, isRelaunchable, OUTCOMES } from './exit-codes.js';
+export { FARGATE_SIZES, isFargateSize, largerTaskSize } from './fargate-sizes.js';
 export { IMAGE_TASK } from './image-task.js';
 export {
   GIVEN_JOURNAL,

@@ -84,6 +84,12 @@ export const ENV = {
    * final failures.
    */
   finalFailures: variable('FINAL_FAILURES'),
+  /**
+   * The most memory (MiB) the watchdog may give a relaunch of a task that ran out of memory: each
+   * such relaunch doubles the task's memory up to this. Unset or at the task's memory: an
+   * out-of-memory end is the invocation's result, never the same death again.
+   */
+  maxMemoryMiB: variable('MAX_MEMORY_MIB'),
   /** Attempts the watchdog makes at one invocation, the first included (default 3). */
   maxAttempts: variable('MAX_ATTEMPTS'),
   /**

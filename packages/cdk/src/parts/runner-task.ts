@@ -61,6 +61,8 @@ export interface RunnerTaskProps {
 export class RunnerTask {
   readonly taskDefinition: ecs.FargateTaskDefinition;
   readonly logGroup: logs.LogGroup;
+  /** The task's size: CPU units and memory (MiB), a pair Fargate runs. */
+  readonly size: { cpu: number; memoryLimitMiB: number };
   /** The container that runs the runner (and, for an image function, the function's image). */
   readonly runner: ecs.ContainerDefinition;
 
@@ -71,12 +73,13 @@ export class RunnerTask {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    this.size = taskSize({
+      functionMemoryMiB: functionMemory(fn),
+      cpu: props.cpu,
+      memoryLimitMiB: props.memoryLimitMiB,
+    });
     this.taskDefinition = new ecs.FargateTaskDefinition(scope, 'RunnerTask', {
-      ...taskSize({
-        functionMemoryMiB: functionMemory(fn),
-        cpu: props.cpu,
-        memoryLimitMiB: props.memoryLimitMiB,
-      }),
+      ...this.size,
       // The function's architecture: its code (native modules included) was built for it. Fargate
       // Spot runs X86_64 and, on platform version 1.4.0 (the latest), ARM64 Linux tasks.
       runtimePlatform: {

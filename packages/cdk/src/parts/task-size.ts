@@ -1,31 +1,4 @@
-/**
- * The task sizes Fargate runs (Linux, X86_64 and ARM64): for each CPU value, the memory values it
- * accepts, in MiB. 8 and 16 vCPU need platform version 1.4.0, the latest. Any other pair is refused
- * when the task definition is registered ("No Fargate configuration exists for given values").
- */
-const GIB = 1024;
-const FARGATE_SIZES: Readonly<Record<number, { min: number; max: number; step: number }>> =
-  Object.fromEntries(
-    (
-      [
-        // vCPU, memory from, to, in steps of (GiB)
-        [0.25, 0.5, 2, 0.5],
-        [0.5, 1, 4, 1],
-        [1, 2, 8, 1],
-        [2, 4, 16, 1],
-        [4, 8, 30, 1],
-        [8, 16, 60, 4],
-        [16, 32, 120, 8],
-      ] as const
-    ).map(([vcpu, min, max, step]) => [vcpu * 1024, { min: min * GIB, max: max * GIB, step: step * GIB }]),
-  );
-
-/** 0.25 vCPU takes 512, 1024 and 2048 MiB: 1536 is not among them. */
-const isValidMemory = (cpu: number, memory: number) => {
-  const range = FARGATE_SIZES[cpu];
-  if (!range || memory < range.min || memory > range.max) return false;
-  return cpu === 256 ? [512, 1024, 2048].includes(memory) : (memory - range.min) % range.step === 0;
-};
+import { FARGATE_SIZES, isFargateSize as isValidMemory } from '@immortal-lambda/protocol';
 
 /** The memory values a CPU value takes, as a reader would write them. */
 function describeRange(cpu: number): string {

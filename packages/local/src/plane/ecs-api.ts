@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   CLIENT_TOKEN_PATTERN,
+  isFargateSize,
   MAX_TASK_TAGS,
   RUN_TASK_OVERRIDES_LIMIT,
   STARTED_BY_PATTERN,
@@ -15,6 +16,7 @@ import {
   type PlaneContext,
   type TaskDefinition,
 } from './model.js';
+import { checkOverrides, taskSize } from './run-task-checks.js';
 import type { TaskLifecycle } from './tasks.js';
 
 /**
@@ -215,6 +217,7 @@ export class EcsApi {
       );
     }
     const overrides = checkOverrides(body.overrides as RunTaskRequest['overrides'], definition);
+    const size = taskSize(overrides, definition);
     const clientToken = body.clientToken as string | undefined;
     if (clientToken !== undefined && !CLIENT_TOKEN_PATTERN.test(clientToken)) {
       throw new ApiError('InvalidParameterException', 'clientToken must be at most 64 ASCII characters');
@@ -229,7 +232,7 @@ export class EcsApi {
     const tags = (body.tags as { key: string; value: string }[] | undefined) ?? [];
     if (tags.length > MAX_TASK_TAGS)
       throw new ApiError('InvalidParameterException', 'a task may have at most 50 tags');
-    return { cluster, definition, provider, overrides, clientToken, startedBy, tags };
+    return { cluster, definition, provider, overrides, clientToken, startedBy, tags, size };
   }
 
   /** A new task of the request, PROVISIONING, its environment the definition's with the overrides'. */
@@ -254,7 +257,11 @@ export class EcsApi {
       startedBy: request.startedBy,
       tags: request.tags,
       environment,
+      cpu: request.size.cpu,
+      memory: request.size.memory,
       overrides: {
+        ...(overrides?.cpu ? { cpu: overrides.cpu } : {}),
+        ...(overrides?.memory ? { memory: overrides.memory } : {}),
         containerOverrides: (overrides?.containerOverrides ?? []).map((override) => ({
           name: String(override.name),
           ...(override.environment ? { environment: override.environment } : {}),
@@ -335,36 +342,19 @@ const LIST_TASKS_FILTERS = [
 ] as const;
 
 /** A RunTask request once checked. */
-interface RunTaskRequest {
+export interface RunTaskRequest {
   cluster: string;
   definition: TaskDefinition;
   provider: 'FARGATE' | 'FARGATE_SPOT';
   overrides:
-    | { containerOverrides?: { name?: string; environment?: { name: string; value: string }[] }[] }
+    | {
+        cpu?: string;
+        memory?: string;
+        containerOverrides?: { name?: string; environment?: { name: string; value: string }[] }[];
+      }
     | undefined;
   clientToken: string | undefined;
   startedBy: string | undefined;
   tags: { key: string; value: string }[];
-}
-
-/** RunTask's overrides: within ECS's length limit, and each for a container of the task definition. */
-function checkOverrides(
-  overrides: RunTaskRequest['overrides'],
-  definition: TaskDefinition,
-): RunTaskRequest['overrides'] {
-  if (overrides && JSON.stringify(overrides).length > RUN_TASK_OVERRIDES_LIMIT) {
-    throw new ApiError(
-      'InvalidParameterException',
-      `Container Overrides length must be at most ${RUN_TASK_OVERRIDES_LIMIT}`,
-    );
-  }
-  for (const override of overrides?.containerOverrides ?? []) {
-    if (override.name !== definition.containerName) {
-      throw new ApiError(
-        'InvalidParameterException',
-        `Override for container named ${override.name} is not a container in the TaskDefinition.`,
-      );
-    }
-  }
-  return overrides;
+  size: { cpu: number; memory: number };
 }

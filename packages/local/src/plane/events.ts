@@ -37,7 +37,9 @@ export interface TaskStateChangeEvent {
     stopCode?: string;
     stoppedReason?: string;
     containers: { name: string; taskArn: string; lastStatus: string; exitCode?: number; reason?: string }[];
-    overrides: { containerOverrides: { name: string; environment?: { name: string; value: string }[] }[] };
+    overrides: LocalTask['overrides'];
+    cpu: string;
+    memory: string;
     version: number;
   };
 }
@@ -81,6 +83,8 @@ export function taskStateChange(task: LocalTask, region: string, version: number
         },
       ],
       overrides: task.overrides,
+      cpu: String(task.cpu),
+      memory: String(task.memory),
       version,
     },
   };

@@ -62,6 +62,9 @@ export interface TaskDefinition {
    * launcher the plane has.
    */
   image?: { function: string; runner: string };
+  /** The task's size: CPU units and MiB (default 1024 and 2048), a pair Fargate runs. */
+  cpu?: number;
+  memory?: number;
 }
 
 export type TaskStatus = 'PROVISIONING' | 'PENDING' | 'RUNNING' | 'DEPROVISIONING' | 'STOPPED';
@@ -92,7 +95,14 @@ export interface LocalTask {
   tags: { key: string; value: string }[];
   environment: Record<string, string>;
   /** RunTask's overrides as given (what DescribeTasks and task events carry). */
-  overrides: { containerOverrides: { name: string; environment?: { name: string; value: string }[] }[] };
+  overrides: {
+    cpu?: string;
+    memory?: string;
+    containerOverrides: { name: string; environment?: { name: string; value: string }[] }[];
+  };
+  /** The size the task runs with (CPU units, MiB): its overrides', else its definition's. */
+  cpu: number;
+  memory: number;
   capacityProvider: 'FARGATE' | 'FARGATE_SPOT';
   clientToken: string | undefined;
   exitCode: number | undefined;
@@ -186,6 +196,8 @@ export function describeTask(task: LocalTask) {
       },
     ],
     overrides: task.overrides,
+    cpu: String(task.cpu),
+    memory: String(task.memory),
   };
 }
 

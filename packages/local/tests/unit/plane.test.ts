@@ -307,6 +307,41 @@ describe('LocalControlPlane', () => {
     expect(registered.tasks?.[0]?.clusterArn).toMatch(/:cluster\/jobs$/);
   });
 
+  it('runs a task with the size its overrides give, and refuses a size Fargate does not run', async () => {
+    // Act
+    const larger = await ecs.send(
+      new RunTaskCommand(
+        runTaskInput('{}', {
+          overrides: {
+            cpu: '2048',
+            memory: '8192',
+            containerOverrides: [
+              { name: 'runner', environment: [{ name: 'FARGATE_FALLBACK_ENVELOPE', value: '{}' }] },
+            ],
+          },
+        }),
+      ),
+    );
+    const refused = ecs.send(
+      new RunTaskCommand(
+        runTaskInput('{}', { overrides: { cpu: '256', memory: '8192', containerOverrides: [] } }),
+      ),
+    );
+
+    // Assess
+    expect(larger.tasks?.[0]).toMatchObject({
+      cpu: '2048',
+      memory: '8192',
+      overrides: { cpu: '2048', memory: '8192' },
+    });
+    await expect(refused).rejects.toMatchObject({
+      name: 'ClientException',
+      message: expect.stringMatching(
+        /No Fargate configuration exists for given values: 256 CPU, 8192 memory/,
+      ),
+    });
+  });
+
   it('throttles and reports capacity failures when asked to', async () => {
     // Prepare
     plane.faults = { throttle: 1 };

@@ -19,7 +19,14 @@ export interface TaskStateChangeDetail {
   stopCode?: string;
   stoppedReason?: string;
   containers?: { name?: string; exitCode?: number; reason?: string }[];
-  overrides?: { containerOverrides?: { name?: string; environment?: { name?: string; value?: string }[] }[] };
+  /** The task's size as it ran (CPU units, MiB), as strings. */
+  cpu?: string;
+  memory?: string;
+  overrides?: {
+    cpu?: string;
+    memory?: string;
+    containerOverrides?: { name?: string; environment?: { name?: string; value?: string }[] }[];
+  };
 }
 
 /**
@@ -42,7 +49,14 @@ export type StopVerdict =
   | { kind: 'result'; reason: string; exitCode: number | undefined }
   /** Stopped by a StopTask that was not the wrapper's (an operator, a script): the invocation is cancelled. */
   | { kind: 'cancelled'; reason: string; exitCode: number | undefined }
-  | { kind: 'relaunch'; reason: string; onDemand: boolean; exitCode: number | undefined };
+  | {
+      kind: 'relaunch';
+      reason: string;
+      onDemand: boolean;
+      exitCode: number | undefined;
+      /** Killed for its memory (137, `OutOfMemoryError`): started again only with more. */
+      outOfMemory?: true;
+    };
 
 /** ECS's reasons for a task whose container never ran. */
 const START_FAILURE =
@@ -98,6 +112,9 @@ export function classifyStop(detail: TaskStateChangeDetail): StopVerdict {
     return { kind: 'relaunch', reason: why, onDemand: false, exitCode };
   }
   if (exitCode === 0) return { kind: 'success', reason: 'the runner exited 0' };
+  if (exitCode === 137 && /OutOfMemoryError/i.test(container?.reason ?? '')) {
+    return { kind: 'relaunch', reason: why, onDemand: false, exitCode, outOfMemory: true };
+  }
   if (isRelaunchable(exitCode)) {
     return { kind: 'relaunch', reason: why || `the runner exited ${exitCode}`, onDemand: false, exitCode };
   }

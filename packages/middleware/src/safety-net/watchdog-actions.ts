@@ -74,7 +74,7 @@ export async function carryOut(
       });
       return { action: 'gave-up', reason: decision.reason, ...ids };
     case 'relaunch': {
-      const started = await relaunch(target, decision.next, decision.onDemand, timing);
+      const started = await relaunch(target, decision.next, decision.onDemand, timing, decision.size);
       logger.info('Runner task stopped before a result; the invocation was relaunched', {
         ...ids,
         reason: verdict.reason,
@@ -137,6 +137,7 @@ async function relaunch(
   next: number,
   onDemand: boolean,
   timing: { backoffMs: number; remainingMs: () => number | undefined },
+  size?: { cpu: number; memory: number },
 ): Promise<{ taskArn: string; capacityProvider: string }> {
   const { clock, config, envelope, stopped } = target;
   const requestId = envelope.invocation.awsRequestId;
@@ -152,7 +153,7 @@ async function relaunch(
       requestId,
       functionName: envelope.function.name,
       functionVersion: envelope.function.version,
-      overrides: relaunchOverrides(stopped.override, config.containerName, next),
+      overrides: relaunchOverrides(stopped.override, config.containerName, next, size),
       clock,
       random: target.random,
       signal: guard.signal,
@@ -192,8 +193,11 @@ function relaunchOverrides(
   override: StoppedRunner['override'],
   containerName: string,
   next: number,
+  size: { cpu: number; memory: number } | undefined,
 ): TaskOverride {
   return {
+    // More memory after an out-of-memory kill: a task-level override of the definition's size.
+    ...(size ? { cpu: String(size.cpu), memory: String(size.memory) } : {}),
     containerOverrides: [
       {
         name: override.name ?? containerName,

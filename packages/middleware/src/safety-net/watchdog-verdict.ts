@@ -1,4 +1,4 @@
-import { ENV, type OutcomeRecord } from '@immortal-lambda/protocol';
+import { ENV, largerTaskSize, type OutcomeRecord } from '@immortal-lambda/protocol';
 import { classifyStop, runnerOverride, type StopVerdict, type TaskStateChangeDetail } from './stop.js';
 
 /**
@@ -101,7 +101,14 @@ export type WatchdogDecision =
   | { kind: 'result'; reason: string; record: boolean }
   | { kind: 'already-relaunched'; reason: string; taskArn: string | undefined }
   | { kind: 'gave-up'; reason: string }
-  | { kind: 'relaunch'; reason: string; next: number; onDemand: boolean };
+  | {
+      kind: 'relaunch';
+      reason: string;
+      next: number;
+      onDemand: boolean;
+      /** The task size to start it with: more memory after it ran out of memory. */
+      size?: { cpu: number; memory: number };
+    };
 
 /** The watchdog's decision (see {@link WatchdogDecision}): pure, from the stop, the attempt and the records. */
 export function decide(input: {
@@ -109,6 +116,8 @@ export function decide(input: {
   attempt: number;
   maxAttempts: number;
   records: readonly OutcomeRecord[];
+  /** After an out-of-memory kill: the task's size and the most memory a relaunch may have. */
+  memory?: MemoryLimits;
 }): WatchdogDecision {
   const { verdict, attempt, maxAttempts, records } = input;
   const own = records.find((record) => record.writer === 'runner' && record.attempt === attempt);
@@ -134,5 +143,46 @@ export function decide(input: {
       reason: `the runner task stopped before a result ${attempt} time${attempt === 1 ? '' : 's'}, the last time: ${verdict.reason}`,
     };
   }
+  if (verdict.kind === 'relaunch' && verdict.outOfMemory) return moreMemory(verdict, attempt, input.memory);
   return { kind: 'relaunch', reason: verdict.reason, next: attempt + 1, onDemand: verdict.onDemand };
+}
+
+/** A stopped task's size (CPU units, MiB), and the most memory a relaunch may have. */
+export interface MemoryLimits {
+  size: { cpu: number; memory: number } | undefined;
+  ceiling: number | undefined;
+}
+
+/** The size a stopped task ran with (its overrides', else its own), and the ceiling. */
+export function memoryLimits(detail: TaskStateChangeDetail, ceiling: number | undefined): MemoryLimits {
+  const cpu = Number(detail.overrides?.cpu ?? detail.cpu);
+  const memory = Number(detail.overrides?.memory ?? detail.memory);
+  const size = Number.isFinite(cpu) && Number.isFinite(memory) && memory > 0 ? { cpu, memory } : undefined;
+  return { size, ceiling };
+}
+
+/**
+ * A task killed for its memory is started again with twice the memory, up to the ceiling
+ * (`FARGATE_FALLBACK_MAX_MEMORY_MIB`); with no larger size allowed, running out of memory is the
+ * result.
+ */
+function moreMemory(
+  verdict: Extract<StoppedRunner['verdict'], { kind: 'relaunch' }>,
+  attempt: number,
+  memory: MemoryLimits | undefined,
+): WatchdogDecision {
+  const size = memory?.size;
+  const larger = size && memory?.ceiling ? largerTaskSize(size, memory.ceiling) : undefined;
+  if (larger) {
+    return { kind: 'relaunch', reason: verdict.reason, next: attempt + 1, onDemand: false, size: larger };
+  }
+  const at = size ? `${size.memory} MiB` : 'its size';
+  const ceiling = memory?.ceiling
+    ? `${ENV.maxMemoryMiB} (${memory.ceiling} MiB) allows no more`
+    : `${ENV.maxMemoryMiB} is not set`;
+  return {
+    kind: 'result',
+    reason: `the task ran out of memory at ${at}, and ${ceiling}: raise the task's memory or the ceiling (the construct's maxMemoryLimitMiB); the same run would die the same way (${verdict.reason})`,
+    record: true,
+  };
 }

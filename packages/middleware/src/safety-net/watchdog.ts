@@ -20,6 +20,7 @@ import type { FallbackLogger, FargateFallbackOptions } from '../types.js';
 import { carryOut, type WatchdogTarget } from './watchdog-actions.js';
 import {
   decide,
+  memoryLimits,
   screenEvent,
   type TaskStateChangeEvent,
   toldStandbyVerdict,
@@ -157,6 +158,8 @@ export function taskWatchdog(
     DEFAULT_MAX_ATTEMPTS,
   );
   const backoffMs = options.backoffMs ?? 2_000;
+  const ceiling = env[ENV.maxMemoryMiB]?.trim();
+  const maxMemoryMiB = ceiling ? positiveInteger(ceiling, ENV.maxMemoryMiB, 0) : undefined;
   let ecs = options.ecsClient;
   let s3 = options.s3Client;
   const ecsClient = async () => {
@@ -184,7 +187,8 @@ export function taskWatchdog(
     );
     const at = outcomeLocation(override.environment, config, envelope);
     const records = at ? await readOutcomes(await s3Client(), at) : [];
-    const decision = decide({ verdict, attempt, maxAttempts, records });
+    const memory = memoryLimits(detail, maxMemoryMiB);
+    const decision = decide({ verdict, attempt, maxAttempts, records, memory });
     const target: WatchdogTarget = {
       stopped: { ...stopped, verdict },
       envelope,

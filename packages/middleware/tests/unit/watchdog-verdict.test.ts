@@ -2,6 +2,7 @@ import { type OutcomeRecord, outcomeRecord } from '@immortal-lambda/protocol';
 import { describe, expect, it } from 'vitest';
 import {
   decide,
+  memoryLimits,
   type StoppedRunner,
   screenEvent,
   toldStandbyVerdict,
@@ -153,6 +154,79 @@ describe('the watchdog decides from the stop, the attempt and the records alone'
 
     // Assess
     expect(decision).toMatchObject(expected);
+  });
+
+  const outOfMemory: StoppedRunner['verdict'] = {
+    kind: 'relaunch',
+    reason: 'EssentialContainerExited: OutOfMemoryError: Container killed due to memory usage',
+    onDemand: false,
+    exitCode: 137,
+    outOfMemory: true,
+  };
+
+  it.each([
+    ['under the ceiling: twice the memory', { cpu: 1024, memory: 2048 }, 8192, { cpu: 1024, memory: 4096 }],
+    ['up to the ceiling, not past it', { cpu: 1024, memory: 6144 }, 8192, { cpu: 1024, memory: 8192 }],
+    ['with the CPU the memory needs', { cpu: 256, memory: 2048 }, 4096, { cpu: 512, memory: 4096 }],
+  ])('relaunches a task killed for its memory with more, %s', (_what, size, ceiling, expected) => {
+    // Act
+    const decision = decide({
+      verdict: outOfMemory,
+      attempt: 1,
+      maxAttempts: 3,
+      records: [],
+      memory: { size, ceiling },
+    });
+
+    // Assess
+    expect(decision).toEqual({
+      kind: 'relaunch',
+      reason: outOfMemory.reason,
+      next: 2,
+      onDemand: false,
+      size: expected,
+    });
+  });
+
+  it.each([
+    [
+      'at the ceiling',
+      { cpu: 1024, memory: 8192 },
+      8192,
+      /at 8192 MiB, and FARGATE_FALLBACK_MAX_MEMORY_MIB \(8192 MiB\) allows no more/,
+    ],
+    [
+      'with no ceiling set',
+      { cpu: 1024, memory: 2048 },
+      undefined,
+      /at 2048 MiB, and FARGATE_FALLBACK_MAX_MEMORY_MIB is not set/,
+    ],
+  ])(
+    'records running out of memory %s as the result, never the same death again',
+    (_what, size, ceiling, reason) => {
+      // Act
+      const decision = decide({
+        verdict: outOfMemory,
+        attempt: 1,
+        maxAttempts: 3,
+        records: [],
+        memory: { size, ceiling },
+      });
+
+      // Assess
+      expect(decision).toMatchObject({ kind: 'result', record: true });
+      expect(decision.reason).toMatch(reason);
+    },
+  );
+
+  it('reads the size a task ran with from its overrides first', () => {
+    expect(
+      memoryLimits({ cpu: '1024', memory: '2048', overrides: { cpu: '2048', memory: '4096' } }, 8192),
+    ).toEqual({
+      size: { cpu: 2048, memory: 4096 },
+      ceiling: 8192,
+    });
+    expect(memoryLimits({}, 8192)).toEqual({ size: undefined, ceiling: 8192 });
   });
 
   it('says how often the task stopped when it gives up', () => {
