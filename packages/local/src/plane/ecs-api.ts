@@ -1,11 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  CLIENT_TOKEN_PATTERN,
-  isFargateSize,
-  MAX_TASK_TAGS,
-  RUN_TASK_OVERRIDES_LIMIT,
-  STARTED_BY_PATTERN,
-} from '@immortal-lambda/protocol';
+import { CLIENT_TOKEN_PATTERN, MAX_TASK_TAGS, STARTED_BY_PATTERN } from '@immortal-lambda/protocol';
 import { ApiError } from '../errors.js';
 import { ACCOUNT } from '../registry.js';
 import {
