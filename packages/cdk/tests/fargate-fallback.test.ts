@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
@@ -400,6 +400,26 @@ describe('FargateFallback', () => {
       platform: 'linux/amd64',
       dockerBuildArgs: { BASE_IMAGE: 'public.ecr.aws/lambda/nodejs:22' },
     });
+  });
+
+  it('builds the default runner image from the installed runner alone: its standalone CLI, nothing installed at build', () => {
+    // Prepare
+    const result = synth();
+
+    // Act
+    const assembly = result.app.synth();
+    const manifest = JSON.parse(
+      readFileSync(join(assembly.directory, `${result.stack.artifactId}.assets.json`), 'utf8'),
+    ) as { dockerImages: Record<string, { source: { directory: string } }> };
+    const source = Object.values(manifest.dockerImages)[0]?.source;
+    const context = join(assembly.directory, String(source?.directory));
+    const dockerfile = readFileSync(join(context, 'Dockerfile'), 'utf8');
+
+    // Assess
+    expect(existsSync(join(context, 'dist', 'standalone', 'cli.js'))).toBe(true);
+    expect(existsSync(join(context, 'node_modules'))).toBe(false);
+    expect(dockerfile).toMatch(/^COPY dist\/standalone /m);
+    expect(dockerfile).not.toMatch(/^RUN .*(npm|pnpm|yarn|curl|wget)/m);
   });
 
   it('assigns a public IP exactly when the selected subnets of a given VPC are public', () => {

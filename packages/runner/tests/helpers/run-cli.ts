@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
-export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+/** The runner CLI the tests run: the package's, or another build of it (`IMMORTAL_RUNNER_CLI`: the standalone one). */
+export const CLI = process.env.IMMORTAL_RUNNER_CLI ?? join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
 
 export interface RunnerRun {
   code: number | null;
