@@ -15,6 +15,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { destinationEndpoints } from './parts/destination-endpoints.js';
 import { type FallbackNetworking, TaskNetwork } from './parts/network.js';
 import { expireOnGivenBucket, payloadBucket } from './parts/payload-bucket.js';
 import { bucketKeyStatement, RunnerPermissions } from './parts/permissions.js';
@@ -210,7 +211,8 @@ export class FargateFallback extends Construct {
       vpc: props.vpc,
       networking: props.networking ?? 'public',
       subnets: props.subnets,
-      interfaceEndpoints: props.interfaceEndpoints ?? [],
+      // What the function's destinations need too: the runner sends its outcomes there.
+      interfaceEndpoints: uniqueEndpoints([...(props.interfaceEndpoints ?? []), ...destinationEndpoints(fn)]),
       tracing: props.tracing,
     });
     refuseUnreachableDaemon(network, props);
@@ -389,4 +391,13 @@ function memoryCeiling(size: { memoryLimitMiB: number }, given: number | undefin
     );
   }
   return given;
+}
+
+/** Each endpoint service once: one given by the user and needed by a destination too is made once. */
+function uniqueEndpoints(
+  services: ec2.InterfaceVpcEndpointAwsService[],
+): ec2.InterfaceVpcEndpointAwsService[] {
+  return services.filter(
+    (service, index) => services.findIndex((other) => other.name === service.name) === index,
+  );
 }

@@ -159,26 +159,26 @@ export class SafetyNet extends Construct {
   }
 
   /**
-   * The relaunch function as the function's on-failure destination, when it has no invoke config
-   * of its own; otherwise the watchdog may send to the destination the function has.
+   * The relaunch function as the function's on-failure destination, when it has none (no invoke
+   * config, or one without an on-failure destination: its other settings are kept); otherwise the
+   * watchdog may send to the destination the function has.
    */
   #failureDestination(props: SafetyNetProps): lambda.Function | undefined {
     const fn = props.function;
     const existing = fn.node.tryFindChild('EventInvokeConfig') as lambda.EventInvokeConfig | undefined;
-    if (existing) {
-      const onFailure = (existing.node.defaultChild as lambda.CfnEventInvokeConfig | undefined)
-        ?.destinationConfig;
-      const destination = (onFailure as { onFailure?: { destination?: string } } | undefined)?.onFailure
-        ?.destination;
-      if (destination) {
-        this.watchdog.addToRolePolicy(
-          new iam.PolicyStatement({
-            sid: 'SendToTheFunctionFailureDestination',
-            actions: ['sqs:SendMessage', 'sns:Publish', 'events:PutEvents', 'lambda:InvokeFunction'],
-            resources: [destination],
-          }),
-        );
-      }
+    const config = existing?.node.defaultChild as lambda.CfnEventInvokeConfig | undefined;
+    const destinations = config?.destinationConfig as
+      | { onSuccess?: { destination: string }; onFailure?: { destination: string } }
+      | undefined;
+    const destination = destinations?.onFailure?.destination;
+    if (destination) {
+      this.watchdog.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'SendToTheFunctionFailureDestination',
+          actions: ['sqs:SendMessage', 'sns:Publish', 'events:PutEvents', 'lambda:InvokeFunction'],
+          resources: [destination],
+        }),
+      );
       return undefined;
     }
     const relaunch = this.#function(
@@ -195,7 +195,9 @@ export class SafetyNet extends Construct {
         resources: [relaunch.functionArn],
       }),
     );
-    fn.configureAsyncInvoke({ onFailure: { bind: () => ({ destination: relaunch.functionArn }) } });
+    if (config)
+      config.destinationConfig = { ...destinations, onFailure: { destination: relaunch.functionArn } };
+    else fn.configureAsyncInvoke({ onFailure: { bind: () => ({ destination: relaunch.functionArn }) } });
     // The relaunch function starts failures; a final one (the last attempt failed) would be skipped
     // there, so the watchdog sends final failures to the queue people watch.
     // The relaunch function sends on the failures it does not start (a handler's own error).

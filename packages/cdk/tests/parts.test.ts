@@ -3,7 +3,10 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SnsDestination, SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
 import { FargateFallback } from '../src/index.js';
 import { TaskNetwork } from '../src/parts/network.js';
@@ -221,6 +224,54 @@ describe('relaunching with more memory after an out-of-memory kill', () => {
     expect(create).toThrow(
       /maxMemoryLimitMiB is 2048: use a whole number of MiB from the task's memory \(4096\)/,
     );
+  });
+});
+
+describe("the function's own async-invocation settings", () => {
+  it('gets the relaunch function as its on-failure destination when its invoke config has none, keeping the rest', () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction();
+    const results = new sqs.Queue(stack, 'Results');
+    fn.configureAsyncInvoke({ onSuccess: new SqsDestination(results), retryAttempts: 1 });
+
+    // Act
+    const fallback = new FargateFallback(stack, 'Fallback', { function: fn });
+
+    // Assess
+    expect(fallback.safetyNet?.relaunch).toBeDefined();
+    const relaunchArn = stack.resolve(fallback.safetyNet?.relaunch?.functionArn);
+    Template.fromStack(stack).hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: stack.resolve(fn.functionName),
+      MaximumRetryAttempts: 1,
+      DestinationConfig: {
+        OnSuccess: { Destination: stack.resolve(results.queueArn) },
+        OnFailure: { Destination: relaunchArn },
+      },
+    });
+  });
+
+  it('adds the endpoints its destinations need to a private network: SQS for a queue, SNS for a topic', () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction();
+    fn.configureAsyncInvoke({
+      onSuccess: new SqsDestination(new sqs.Queue(stack, 'Results')),
+      onFailure: new SnsDestination(new sns.Topic(stack, 'Failures')),
+    });
+
+    // Act
+    new FargateFallback(stack, 'Fallback', { function: fn, networking: 'private' });
+
+    // Assess
+    const endpoints = Object.values(
+      Template.fromStack(stack).findResources('AWS::EC2::VPCEndpoint', {
+        Properties: { VpcEndpointType: 'Interface' },
+      }),
+    ).map((endpoint) =>
+      JSON.stringify((endpoint as { Properties: { ServiceName: unknown } }).Properties.ServiceName),
+    );
+    expect(endpoints.some((name) => name.includes('.sqs'))).toBe(true);
+    expect(endpoints.some((name) => name.includes('.sns'))).toBe(true);
+    expect(endpoints.some((name) => name.includes('.events'))).toBe(false);
   });
 });
 
