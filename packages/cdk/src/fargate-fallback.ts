@@ -15,11 +15,12 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { destinationEndpoints } from './parts/destination-endpoints.js';
+import { destinationEndpoints, uniqueEndpoints } from './parts/destination-endpoints.js';
 import { type FallbackNetworking, TaskNetwork } from './parts/network.js';
 import { expireOnGivenBucket, payloadBucket } from './parts/payload-bucket.js';
 import { bucketKeyStatement, RunnerPermissions } from './parts/permissions.js';
 import { RunnerTask } from './parts/runner-task.js';
+import { memoryCeiling } from './parts/task-size.js';
 import { SafetyNet } from './safety-net.js';
 
 export type { FallbackNetworking } from './parts/network.js';
@@ -380,24 +381,4 @@ function timingEnvironment(props: FargateFallbackProps): Record<string, string> 
     ...(props.maxInLambda ? { [ENV.maxInLambdaMs]: String(props.maxInLambda.toMilliseconds()) } : {}),
     ...(props.prewarm ? { [ENV.prewarmMs]: String(props.prewarm.toMilliseconds()) } : {}),
   };
-}
-
-/** The most memory a relaunch after an out-of-memory kill may have: given (at least the task's), else twice the task's. */
-function memoryCeiling(size: { memoryLimitMiB: number }, given: number | undefined): number {
-  if (given === undefined) return size.memoryLimitMiB * 2;
-  if (!Number.isInteger(given) || given < size.memoryLimitMiB || given > 120 * 1024) {
-    throw new Error(
-      `FargateFallback: maxMemoryLimitMiB is ${given}: use a whole number of MiB from the task's memory (${size.memoryLimitMiB}) to Fargate's largest (${120 * 1024})`,
-    );
-  }
-  return given;
-}
-
-/** Each endpoint service once: one given by the user and needed by a destination too is made once. */
-function uniqueEndpoints(
-  services: ec2.InterfaceVpcEndpointAwsService[],
-): ec2.InterfaceVpcEndpointAwsService[] {
-  return services.filter(
-    (service, index) => services.findIndex((other) => other.name === service.name) === index,
-  );
 }

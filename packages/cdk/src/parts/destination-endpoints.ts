@@ -58,3 +58,12 @@ function serviceOf(stack: Stack, destination: unknown): string | undefined {
     );
   return resource ? RESOURCE_SERVICES[resource.cfnResourceType] : undefined;
 }
+
+/** Each endpoint service once: one given by the user and needed by a destination too is made once. */
+export function uniqueEndpoints(
+  services: ec2.InterfaceVpcEndpointAwsService[],
+): ec2.InterfaceVpcEndpointAwsService[] {
+  return services.filter(
+    (service, index) => services.findIndex((other) => other.name === service.name) === index,
+  );
+}

@@ -59,3 +59,14 @@ export function taskSize(input: {
   if (!isValidMemory(cpu, memoryLimitMiB)) memoryLimitMiB = 2048;
   return { cpu, memoryLimitMiB };
 }
+
+/** The most memory a relaunch after an out-of-memory kill may have: given (at least the task's), else twice the task's. */
+export function memoryCeiling(size: { memoryLimitMiB: number }, given: number | undefined): number {
+  if (given === undefined) return size.memoryLimitMiB * 2;
+  if (!Number.isInteger(given) || given < size.memoryLimitMiB || given > 120 * 1024) {
+    throw new Error(
+      `FargateFallback: maxMemoryLimitMiB is ${given}: use a whole number of MiB from the task's memory (${size.memoryLimitMiB}) to Fargate's largest (${120 * 1024})`,
+    );
+  }
+  return given;
+}
