@@ -28,6 +28,8 @@ export interface FallbackCore {
   respond(receipt: HandoffReceipt, event: unknown, context: Context): Promise<unknown>;
   /** `routeToFargate`, when set: true sends the invocation to Fargate before the handler runs. */
   route: ((event: unknown, context: Context) => boolean | Promise<boolean>) | undefined;
+  /** Whether the first invocation's time was checked against the margin (once per sandbox). */
+  timeoutChecked: boolean;
 }
 
 /** The options after their shape was checked, with the mode they put the adapter in. */
@@ -85,6 +87,7 @@ export function createCore(
     maxInLambdaMs: config.maxInLambdaMs,
     prewarmMs: config.prewarmMs,
     route: options.routeToFargate as FallbackCore['route'],
+    timeoutChecked: false,
     respond: async (receipt, event, context) => {
       if (!custom) return receipt;
       try {
@@ -143,6 +146,7 @@ export function handoffTarget(
   remainingMs: number,
 ): HandoffTarget {
   const now = core.clock.now();
+  if (!core.timeoutChecked) warnWhenMarginCoversTimeout(core, remainingMs);
   const deadlineAt = now + remainingMs;
   // Whichever comes first: the deadline less the margin, or maxInLambdaMs after the start.
   const byMargin = deadlineAt - core.marginMs;
@@ -156,6 +160,24 @@ export function handoffTarget(
     handOffAt,
     immediate: remainingMs <= core.marginMs,
   };
+}
+
+/**
+ * Said once per sandbox, at its first invocation: a function whose whole time is within the
+ * margin hands every invocation off at once, before its handler runs in Lambda.
+ */
+function warnWhenMarginCoversTimeout(core: FallbackCore, remainingMs: number): void {
+  core.timeoutChecked = true;
+  if (remainingMs > core.marginMs) return;
+  (core.logger.warn ?? core.logger.error).call(
+    core.logger,
+    "The function's timeout is at or below the handoff margin: every invocation is handed off at once, before its handler runs in Lambda",
+    {
+      remainingMsAtStart: remainingMs,
+      marginMs: core.marginMs,
+      fix: `raise the function's timeout above the margin, or lower ${ENV.marginMs}`,
+    },
+  );
 }
 
 /** The remaining time of a Lambda context, or a clear error when there is no Lambda context. */

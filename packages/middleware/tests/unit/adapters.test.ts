@@ -60,6 +60,38 @@ describe.each(adapters)('$name', (adapter) => {
     expect(logger.records).toEqual([]);
   });
 
+  it("says once, at the sandbox's first invocation, that a timeout within the margin hands everything off at once", async () => {
+    // Prepare: 800 ms for the whole invocation, a 1,000 ms margin.
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }], failures: [] });
+    const handler = adapter.wrap(async () => 'never in Lambda', options);
+
+    // Act
+    await handler({ id: 1 }, lambdaContext(800));
+    await handler({ id: 2 }, lambdaContext(800));
+
+    // Assess
+    const warnings = logger.records.filter((record) => record.message.startsWith("The function's timeout"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.attributes).toMatchObject({
+      remainingMsAtStart: 800,
+      marginMs: MARGIN,
+      fix: "raise the function's timeout above the margin, or lower FARGATE_FALLBACK_MARGIN_MS",
+    });
+  });
+
+  it('says nothing of the timeout when it leaves time to run in Lambda', async () => {
+    // Prepare
+    const handler = adapter.wrap(async () => 'done', options);
+
+    // Act
+    await handler({}, lambdaContext(60_000));
+
+    // Assess
+    expect(logger.records.filter((record) => record.message.startsWith("The function's timeout"))).toEqual(
+      [],
+    );
+  });
+
   it('rethrows the error of a handler that fails in time, untouched', async () => {
     // Prepare
     const failure = new RangeError('bad report id');
