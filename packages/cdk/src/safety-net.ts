@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ENV } from '@immortal-lambda/protocol';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aspects, Duration, type IAspect, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -9,7 +9,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { Construct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
 
 /** The folder of a bundled safety-net handler: `dist/handlers/<name>` of this package. */
 function handlerAsset(name: 'watchdog' | 'relaunch'): string {
@@ -206,7 +206,38 @@ export class SafetyNet extends Construct {
       this.undone.grantSendMessages(sender);
     }
     fn.node.findChild('EventInvokeConfig').node.addDependency(props.functionPolicy);
+    // Aliases and versions have invoke configs of their own: theirs, too, unless they set one.
+    Aspects.of(Stack.of(fn)).add(new QualifiedFailures(fn, relaunch, props.functionPolicy));
     return relaunch;
+  }
+}
+
+/**
+ * Makes the relaunch function the on-failure destination of each alias and version of the
+ * function that has none: Lambda applies the invoke config of the qualifier invoked, so an
+ * invocation through an alias would otherwise have no destination. Runs at synth, when every
+ * alias of the app exists.
+ */
+class QualifiedFailures implements IAspect {
+  constructor(
+    private readonly fn: lambda.IFunction,
+    private readonly relaunch: lambda.IFunction,
+    private readonly dependency: iam.Policy,
+  ) {}
+
+  visit(node: IConstruct): void {
+    if (!(node instanceof lambda.Alias || node instanceof lambda.Version) || node.lambda !== this.fn) return;
+    const config = node.node.tryFindChild('EventInvokeConfig')?.node.defaultChild as
+      | lambda.CfnEventInvokeConfig
+      | undefined;
+    const destinations = config?.destinationConfig as
+      | { onSuccess?: { destination: string }; onFailure?: { destination: string } }
+      | undefined;
+    if (destinations?.onFailure) return;
+    const onFailure = { destination: this.relaunch.functionArn };
+    if (config) config.destinationConfig = { ...destinations, onFailure };
+    else node.configureAsyncInvoke({ onFailure: { bind: () => onFailure } });
+    node.node.findChild('EventInvokeConfig').node.addDependency(this.dependency);
   }
 }
 

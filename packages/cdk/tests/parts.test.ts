@@ -250,6 +250,32 @@ describe("the function's own async-invocation settings", () => {
     });
   });
 
+  it('gives each alias without an on-failure destination the relaunch function as one, even an alias made later', () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction();
+    const fallback = new FargateFallback(stack, 'Fallback', { function: fn });
+    const own = new sqs.Queue(stack, 'ProdFailures');
+
+    // Act
+    const live = new lambda.Alias(stack, 'Live', { aliasName: 'live', version: fn.currentVersion });
+    const prod = new lambda.Alias(stack, 'Prod', { aliasName: 'prod', version: fn.currentVersion });
+    prod.configureAsyncInvoke({ onFailure: new SqsDestination(own) });
+
+    // Assess
+    const configs = Template.fromStack(stack).findResources('AWS::Lambda::EventInvokeConfig');
+    const onFailureOf = (alias: lambda.Alias) => {
+      const id = stack.getLogicalId(
+        alias.node.findChild('EventInvokeConfig').node.defaultChild as lambda.CfnEventInvokeConfig,
+      );
+      return (configs[id] as { Properties: { DestinationConfig: { OnFailure: unknown } } }).Properties
+        .DestinationConfig.OnFailure;
+    };
+    expect(onFailureOf(live)).toEqual({
+      Destination: stack.resolve(fallback.safetyNet?.relaunch?.functionArn),
+    });
+    expect(onFailureOf(prod)).toEqual({ Destination: stack.resolve(own.queueArn) });
+  });
+
   it('adds the endpoints its destinations need to a private network: SQS for a queue, SNS for a topic', () => {
     // Prepare
     const { stack, fn } = stackWithFunction();
