@@ -17,6 +17,7 @@ export type FailureCause =
   | 'handoff'
   | 'handler-error'
   | 'never-ran'
+  | 'succeeded'
   | 'unknown';
 
 /**
@@ -37,7 +38,8 @@ export const RELAUNCHED_CAUSES: ReadonlySet<FailureCause> = new Set([
  * record's `condition`. Lambda reports a timeout as `Sandbox.Timedout` or "Task timed out after
  * N seconds", out of memory as `Runtime.OutOfMemory` or a runtime killed by a signal, a runtime
  * that exited as `Runtime.ExitError`; the wrapper's failed handoff is a `HandoffError`. An event
- * whose age or attempts ran out before it ran (`EventAgeExceeded` and no response) never ran.
+ * whose age or attempts ran out before it ran (`EventAgeExceeded` and no response) never ran; a
+ * record whose condition is `Success` is no failure at all, and is never started.
  *
  * @example
  * ```ts
@@ -51,6 +53,8 @@ export function failureCause(failure: {
   condition?: string | undefined;
   responded?: boolean;
 }): FailureCause {
+  // A success record (an on-success destination's, or EventBridge's "Success" event) is no failure.
+  if (failure.condition === 'Success') return 'succeeded';
   const type = failure.errorType ?? '';
   const message = failure.errorMessage ?? '';
   if (type === 'Sandbox.Timedout' || /Task timed out/i.test(message)) return 'timeout';

@@ -21,7 +21,15 @@ export async function leaveAsResult(
 ): Promise<{ requestId: string; skipped: string }> {
   const { requestId } = item;
   const died = item.cause === 'handler-error' ? "the handler's own error" : `"${item.cause}"`;
-  const skipped = `it failed of ${died} (${item.error ?? 'no error given'}), not of the timeout, memory, a crash or a failed handoff`;
+  const skipped =
+    item.cause === 'succeeded'
+      ? 'the record is of a success, not a failure'
+      : `it failed of ${died} (${item.error ?? 'no error given'}), not of the timeout, memory, a crash or a failed handoff`;
+  // A success is nobody's failure: it is not sent on.
+  if (item.cause === 'succeeded') {
+    core.logger.info('A success record was not started on Fargate', { requestId });
+    return { requestId, skipped };
+  }
   if (!at.finalArn) {
     core.logger.error('A failed invocation was not started on Fargate: its failure is its result', {
       requestId,

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { failedInvocations, failureCause, RELAUNCHED_CAUSES } from '../../src/safety-net/index.js';
+import {
+  failedInvocations,
+  failureCause,
+  RELAUNCHED_CAUSES,
+  relaunchFailures,
+} from '../../src/safety-net/index.js';
 
 describe('what a failure record says the invocation died of', () => {
   it.each([
@@ -48,6 +53,7 @@ describe('what a failure record says the invocation died of', () => {
       'never-ran',
     ],
     ['a record that says nothing', { condition: 'RetriesExhausted' }, 'unknown'],
+    ['a success record', { condition: 'Success' }, 'succeeded'],
   ] as const)('%s', (_what, failure, cause) => {
     // Act
     const found = failureCause(failure);
@@ -64,6 +70,43 @@ describe('what a failure record says the invocation died of', () => {
       'timeout',
       'unknown',
     ]);
+  });
+
+  it('never starts a success record: an on-success destination record, or an EventBridge Success event', async () => {
+    // Prepare
+    const success = {
+      requestContext: {
+        requestId: 'ok-1',
+        functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:job',
+        condition: 'Success',
+      },
+      requestPayload: { id: 1 },
+      responseContext: { statusCode: 200, executedVersion: '$LATEST' },
+      responsePayload: { rows: 3 },
+    };
+    const handler = relaunchFailures({
+      env: {
+        AWS_REGION: 'eu-west-1',
+        FARGATE_FALLBACK_CLUSTER: 'jobs',
+        FARGATE_FALLBACK_TASK_DEFINITION: 'runner',
+        FARGATE_FALLBACK_SUBNETS: 'subnet-0aaaaaaaaaaaaaaa1',
+      },
+    });
+    const remaining = { getRemainingTimeInMillis: () => 60_000 };
+
+    // Act
+    const direct = await handler(success, remaining);
+    const bridged = await handler(
+      { source: 'lambda', 'detail-type': 'Lambda Function Invocation Result - Success', detail: success },
+      remaining,
+    );
+
+    // Assess
+    for (const result of [direct, bridged]) {
+      expect(result.relaunched).toEqual([
+        { requestId: 'ok-1', skipped: 'the record is of a success, not a failure' },
+      ]);
+    }
   });
 
   it('reads the cause and the executed version from a destination record', () => {
