@@ -1,5 +1,7 @@
 /**
- * RunTask's limit on `overrides`, in characters, JSON included.
+ * RunTask's limit on `overrides`, in characters, JSON included. ECS API reference
+ * (ContainerOverride): "A total of 8192 characters are allowed for overrides. This limit includes
+ * the JSON formatting characters of the override structure."
  *
  * @example
  * ```ts
@@ -22,7 +24,9 @@ export const RUN_TASK_OVERRIDES_LIMIT = 8192;
 export const CLIENT_TOKEN_MAX_LENGTH = 64;
 
 /**
- * What RunTask accepts as `clientToken`: printable ASCII, 1 to 64 characters.
+ * What RunTask accepts as `clientToken`: printable ASCII, 1 to 64 characters. ECS API reference
+ * (RunTask): "An identifier that you provide to ensure the idempotency of the request. It must be
+ * unique and is case sensitive. Up to 64 ASCII characters are allowed."
  *
  * @example
  * ```ts
@@ -33,7 +37,9 @@ export const CLIENT_TOKEN_MAX_LENGTH = 64;
 export const CLIENT_TOKEN_PATTERN = /^[\x21-\x7e]{1,64}$/;
 
 /**
- * What RunTask accepts as `startedBy`: letters, digits, `-`, `/` and `_`, at most 128.
+ * What RunTask accepts as `startedBy`: letters, digits, `-`, `/` and `_`, at most 128. ECS API
+ * reference (RunTask): "Up to 128 letters (uppercase and lowercase), numbers, hyphens (-),
+ * forward slash (/), and underscores (_) are allowed."
  *
  * @example
  * ```ts
@@ -44,7 +50,9 @@ export const CLIENT_TOKEN_PATTERN = /^[\x21-\x7e]{1,64}$/;
 export const STARTED_BY_PATTERN = /^[A-Za-z0-9_/-]{1,128}$/;
 
 /**
- * RunTask's limit on tags per task.
+ * RunTask's limit on tags per task. ECS API reference (RunTask, tags): "Maximum number of tags
+ * per resource - 50"; each key at most 128 characters and each value at most 256, and neither
+ * may begin with `aws:` ("reserved for AWS use").
  *
  * @example
  * ```ts

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { CLIENT_TOKEN_PATTERN, MAX_TASK_TAGS, STARTED_BY_PATTERN } from '@immortal-lambda/protocol';
+import { CLIENT_TOKEN_PATTERN, STARTED_BY_PATTERN } from '@immortal-lambda/protocol';
 import { ApiError } from '../errors.js';
 import { ACCOUNT } from '../registry.js';
 import {
@@ -10,7 +10,7 @@ import {
   type PlaneContext,
   type TaskDefinition,
 } from './model.js';
-import { checkOverrides, taskSize } from './run-task-checks.js';
+import { checkOverrides, checkTags, taskSize } from './run-task-checks.js';
 import type { TaskLifecycle } from './tasks.js';
 
 /**
@@ -224,8 +224,7 @@ export class EcsApi {
       );
     }
     const tags = (body.tags as { key: string; value: string }[] | undefined) ?? [];
-    if (tags.length > MAX_TASK_TAGS)
-      throw new ApiError('InvalidParameterException', 'a task may have at most 50 tags');
+    checkTags(tags);
     return { cluster, definition, provider, overrides, clientToken, startedBy, tags, size };
   }
 

@@ -1,4 +1,4 @@
-import { isFargateSize, RUN_TASK_OVERRIDES_LIMIT } from '@immortal-lambda/protocol';
+import { isFargateSize, MAX_TASK_TAGS, RUN_TASK_OVERRIDES_LIMIT } from '@immortal-lambda/protocol';
 import { ApiError } from '../errors.js';
 import type { RunTaskRequest } from './ecs-api.js';
 import type { TaskDefinition } from './model.js';
@@ -42,4 +42,29 @@ export function taskSize(
     );
   }
   return { cpu, memory };
+}
+
+/**
+ * RunTask's tags, as the ECS API reference states them: "Maximum number of tags per resource -
+ * 50", "Maximum key length - 128 Unicode characters in UTF-8", "Maximum value length - 256
+ * Unicode characters in UTF-8", and "Do not use aws:, AWS:, or any upper or lowercase combination
+ * of such as a prefix for either keys or values as it is reserved for AWS use."
+ */
+export function checkTags(tags: { key: string; value: string }[]): void {
+  if (tags.length > MAX_TASK_TAGS)
+    throw new ApiError('InvalidParameterException', 'a task may have at most 50 tags');
+  for (const { key, value } of tags) {
+    if ([...key].length > 128 || [...(value ?? '')].length > 256) {
+      throw new ApiError(
+        'InvalidParameterException',
+        `the tag ${key} is too long: keys take at most 128 characters, values 256`,
+      );
+    }
+    if (/^aws:/i.test(key) || /^aws:/i.test(value ?? '')) {
+      throw new ApiError(
+        'InvalidParameterException',
+        `the tag ${key} uses the prefix aws:, which is reserved for AWS use`,
+      );
+    }
+  }
 }

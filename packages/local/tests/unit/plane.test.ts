@@ -342,6 +342,21 @@ describe('LocalControlPlane', () => {
     });
   });
 
+  it.each([
+    ['a key over 128 characters', { key: 'k'.repeat(129), value: 'v' }, /too long/],
+    ['a value over 256 characters', { key: 'k', value: 'v'.repeat(257) }, /too long/],
+    ['the reserved aws: prefix', { key: 'AWS:owner', value: 'me' }, /reserved for AWS use/],
+  ])('refuses a tag with %s, as ECS does', async (_what, tag, message) => {
+    // Act
+    const starting = ecs.send(new RunTaskCommand(runTaskInput('{}', { tags: [tag] })));
+
+    // Assess
+    await expect(starting).rejects.toMatchObject({
+      name: 'InvalidParameterException',
+      message: expect.stringMatching(message),
+    });
+  });
+
   it('throttles and reports capacity failures when asked to', async () => {
     // Prepare
     plane.faults = { throttle: 1 };
