@@ -1,4 +1,10 @@
-import { ENV, EXIT_CODES, isRelaunchable, OWN_STOP_PREFIX } from '@immortal-lambda/protocol';
+import {
+  DEFAULT_CONTAINER_NAME,
+  ENV,
+  EXIT_CODES,
+  isRelaunchable,
+  OWN_STOP_PREFIX,
+} from '@immortal-lambda/protocol';
 
 /**
  * The `detail` of an "ECS Task State Change" event, as far as the watchdog reads it.
@@ -83,10 +89,14 @@ export function runnerOverride(detail: TaskStateChangeDetail) {
 export function classifyStop(detail: TaskStateChangeDetail): StopVerdict {
   if (detail.lastStatus !== 'STOPPED')
     return { kind: 'ignore', reason: `the task is ${detail.lastStatus}, not STOPPED` };
-  const name = runnerOverride(detail)?.name;
-  const container = detail.containers?.find((c) => c.name === name) ?? detail.containers?.[0];
+  // The runner's own container, by the name its override carries (ECS requires one): never
+  // another container of the task, whose exit code says nothing of the invocation.
+  const name = runnerOverride(detail)?.name ?? DEFAULT_CONTAINER_NAME;
+  const container = detail.containers?.find((c) => c.name === name);
   const exitCode = container?.exitCode;
   const why = [detail.stopCode, detail.stoppedReason, container?.reason].filter(Boolean).join(': ');
+  // The runner's exit code decides first: a run that finished is not undone by its stop code.
+  if (exitCode === 0) return { kind: 'success', reason: 'the runner exited 0' };
   if (detail.stopCode === 'UserInitiated') {
     const reason = detail.stoppedReason ?? '';
     if (reason.startsWith(OWN_STOP_PREFIX))
@@ -111,7 +121,6 @@ export function classifyStop(detail: TaskStateChangeDetail): StopVerdict {
   if (exitCode === undefined && (detail.stopCode === 'TaskFailedToStart' || START_FAILURE.test(why))) {
     return { kind: 'relaunch', reason: why, onDemand: false, exitCode };
   }
-  if (exitCode === 0) return { kind: 'success', reason: 'the runner exited 0' };
   if (exitCode === 137 && /OutOfMemoryError/i.test(container?.reason ?? '')) {
     return { kind: 'relaunch', reason: why, onDemand: false, exitCode, outOfMemory: true };
   }

@@ -84,6 +84,41 @@ describe('classifyStop', () => {
     ['bad input', { containers: [{ name: 'runner', exitCode: 2 }] }, 'result', undefined],
     ['a run past its maximum', { containers: [{ name: 'runner', exitCode: 124 }] }, 'result', undefined],
     [
+      'a run that finished before its Spot interruption',
+      {
+        stopCode: 'SpotInterruption',
+        capacityProviderName: 'FARGATE_SPOT',
+        containers: [{ name: 'runner', exitCode: 0 }],
+      },
+      'success',
+      undefined,
+    ],
+    [
+      'a sidecar that exited 0 beside a runner killed for its memory',
+      {
+        containers: [
+          { name: 'xray-daemon', exitCode: 0 },
+          { name: 'runner', exitCode: 137, reason: 'OutOfMemoryError: Container killed due to memory usage' },
+        ],
+      },
+      'relaunch',
+      false,
+    ],
+    [
+      'an override without a container name: the runner by its default name, not the first container',
+      {
+        containers: [
+          { name: 'xray-daemon', exitCode: 0 },
+          { name: 'runner', exitCode: 1 },
+        ],
+        overrides: {
+          containerOverrides: [{ environment: [{ name: 'FARGATE_FALLBACK_ENVELOPE', value: '{}' }] }],
+        },
+      },
+      'result',
+      undefined,
+    ],
+    [
       "the wrapper's StopTask",
       {
         stopCode: 'UserInitiated',
