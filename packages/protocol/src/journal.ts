@@ -93,7 +93,12 @@ export class JournalRecorder {
   ran = 0;
 
   constructor(seed?: Journal, onChange?: (journal: Journal) => void) {
-    this.#steps = { ...(seed?.steps ?? {}) };
+    // Keyed by the handler's own names: an object without a prototype, so that a step named
+    // `constructor`, `toString` or `__proto__` is a step like any other.
+    this.#steps = Object.assign(
+      Object.create(null) as Record<string, { result?: unknown }>,
+      seed?.steps ?? {},
+    );
     this.#count = Object.keys(this.#steps).length;
     this.#checkpoint = seed?.checkpoint;
     this.#checkpointBytes = seed?.checkpoint ? snapshot(seed.checkpoint.value, 'the checkpoint').bytes : 0;
@@ -122,7 +127,7 @@ export class JournalRecorder {
       );
     }
     this.#ranNow.add(name);
-    const recorded = this.#steps[name];
+    const recorded = Object.hasOwn(this.#steps, name) ? this.#steps[name] : undefined;
     if (recorded) {
       this.replayed += 1;
       return recorded.result as T;

@@ -26,6 +26,30 @@ describe('JournalRecorder', () => {
     expect(resumed.snapshot()).toEqual({ steps: { load: { result: { rows: 3 } }, other: {} } });
   });
 
+  it.each(['constructor', 'toString', '__proto__', 'valueOf', 'hasOwnProperty'])(
+    'runs a step named %s, records it and answers it later from the journal, like any other',
+    async (name) => {
+      // Prepare
+      const first = new JournalRecorder();
+
+      // Act
+      const ran = await first.step(name, () => ({ rows: 3 }));
+      const saved = JSON.parse(JSON.stringify(first.snapshot()));
+      let calls = 0;
+      const replayed = await new JournalRecorder(saved).step(name, () => {
+        calls += 1;
+        return { rows: 4 };
+      });
+
+      // Assess
+      expect(ran).toEqual({ rows: 3 });
+      expect(first.ran).toBe(1);
+      expect(Object.keys(saved.steps)).toEqual([name]);
+      expect(replayed).toEqual({ rows: 3 });
+      expect(calls).toBe(0);
+    },
+  );
+
   it('records a copy: changing the result afterwards does not change the journal', async () => {
     const journal = new JournalRecorder();
     const result = await journal.step('s', () => ({ n: 1 }));
