@@ -118,6 +118,8 @@ export class SafetyNet extends Construct {
       environment: {
         ...props.environment,
         [ENV.maxAttempts]: String(props.maxAttempts),
+        // The one function it serves: tasks and failure records of any other are refused.
+        [ENV.failedFunction]: props.function.functionArn,
         ...(props.maxMemoryMiB ? { [ENV.maxMemoryMiB]: String(props.maxMemoryMiB) } : {}),
       },
       logGroup: new logs.LogGroup(this, `${name}Logs`, {

@@ -439,6 +439,8 @@ describe("the safety net's dead letters", () => {
       const cfn = sender.node.defaultChild as lambda.CfnFunction;
       const variables = (stack.resolve(cfn.environment) as { variables: Record<string, unknown> }).variables;
       expect(variables.FARGATE_FALLBACK_FINAL_FAILURES).toEqual(queueArn);
+      // The one function each serves: tasks and records of any other are refused.
+      expect(variables.FARGATE_FALLBACK_FUNCTION_ARN).toEqual(stack.resolve(fn.functionArn));
       const role = stack.resolve((sender.role.node.defaultChild as unknown as { ref: string }).ref);
       template.hasResourceProperties('AWS::IAM::Policy', {
         Roles: [role],

@@ -43,8 +43,24 @@ beforeAll(async () => {
     });
   }
   await plane.start();
-  const env = plane.environment({ s3Endpoint: s3.endpoint, bucket: BUCKET });
-  watchStoppedTasks(plane, taskWatchdog({ env, backoffMs: 100 }), watched, verdicts);
+  // As the construct deploys them: each image function's task definition has a watchdog of its own.
+  const watchdogs = new Map<string, ReturnType<typeof taskWatchdog>>(
+    ['transcode', 'transcode-no-node'].map((name) => {
+      const env = plane.environment({
+        s3Endpoint: s3.endpoint,
+        bucket: BUCKET,
+        taskDefinition: `${name}-runner`,
+      });
+      return [`${name}-runner`, taskWatchdog({ env, backoffMs: 100 })] as const;
+    }),
+  );
+  const byFamily: ReturnType<typeof taskWatchdog> = async (event, context) => {
+    const family = /:task-definition\/([^:]+):/.exec(event.detail?.taskDefinitionArn ?? '')?.[1] ?? '';
+    const watchdog = watchdogs.get(family);
+    if (!watchdog) throw new Error(`no watchdog serves the task definition family ${family}`);
+    return watchdog(event, context);
+  };
+  watchStoppedTasks(plane, byFamily, watched, verdicts);
 });
 
 afterAll(async () => {

@@ -50,6 +50,9 @@ export interface RelaunchResult {
   relaunched: { requestId: string; taskArn?: string; skipped?: string }[];
 }
 
+/** A function ARN without its qualifier (alias or version). */
+const unqualified = (arn: string) => FUNCTION_ARN.exec(arn)?.[1] ?? arn;
+
 const FUNCTION_ARN = /^(arn:aws[a-z-]*:lambda:[^:]+:\d+:function:([^:]+))(?::([^:]+))?$/;
 
 /**
@@ -85,6 +88,13 @@ export function relaunchFailures(
     context: Pick<Context, 'getRemainingTimeInMillis'>,
   ): Promise<{ requestId: string; taskArn?: string; skipped?: string }> => {
     const arn = item.functionArn ?? defaultArn;
+    if (item.functionArn && defaultArn && unqualified(item.functionArn) !== unqualified(defaultArn)) {
+      // Set up for one function, it never starts another's code with the record's event.
+      throw new RelaunchError(
+        `the failure record of ${item.requestId} is of ${item.functionArn}, and this relaunch function serves ${defaultArn} only (${ENV.failedFunction}): it was not started; route that function's failures to its own relaunch function`,
+        { requestId: item.requestId },
+      );
+    }
     const match = arn ? FUNCTION_ARN.exec(arn) : null;
     if (!match) {
       throw new RelaunchError(
@@ -150,7 +160,9 @@ export function relaunchFailures(
     const { relaunched, failures, errors } = await each(core.logger, failedInvocations(event), (item) =>
       relaunch(item, context),
     );
-    if (sqs) return { batchItemFailures: failures, relaunched };
+    // A record that failed and has no message id cannot be reported alone: the whole batch is
+    // failed instead, so that SQS delivers it again rather than deleting it.
+    if (sqs && errors.length === failures.length) return { batchItemFailures: failures, relaunched };
     if (errors.length > 0) {
       throw new RelaunchError(
         `${errors.length} failed invocation${errors.length === 1 ? '' : 's'} could not be started on Fargate: ${errors.join('; ')}`,

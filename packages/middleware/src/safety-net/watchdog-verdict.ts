@@ -60,6 +60,39 @@ export function screenEvent(
 }
 
 /**
+ * What a watchdog serves: its cluster's runner tasks of one family, in its own region and
+ * account (when known).
+ */
+export interface ServedTasks {
+  cluster: string;
+  family: string;
+  region: string | undefined;
+  account: string | undefined;
+}
+
+/**
+ * Why a stopped task is none of this watchdog's business (another cluster, family, region or
+ * account: a rule that matches too much), or `undefined` when it is its own.
+ */
+export function foreignTask(detail: TaskStateChangeDetail, served: ServedTasks): WatchdogOutcome | undefined {
+  const cluster = /^arn:aws[a-z-]*:ecs:([^:]+):(\d+):cluster\/(.+)$/.exec(detail.clusterArn ?? '');
+  const family = /:task-definition\/([^:/]+):\d+$/.exec(detail.taskDefinitionArn ?? '')?.[1];
+  const why = !cluster
+    ? `it names no cluster (${detail.clusterArn ?? 'none'})`
+    : cluster[3] !== served.cluster
+      ? `its cluster is ${cluster[3]}, not ${served.cluster}`
+      : served.region && cluster[1] !== served.region
+        ? `it ran in ${cluster[1]}, not ${served.region}`
+        : served.account && cluster[2] !== served.account
+          ? `it ran in account ${cluster[2]}, not ${served.account}`
+          : family !== served.family
+            ? `its family is ${family ?? 'unknown'}, not ${served.family}`
+            : undefined;
+  if (!why) return undefined;
+  return { action: 'ignored', reason: `task ${detail.taskArn} is not one this watchdog serves: ${why}` };
+}
+
+/**
  * A pre-warmed task that stopped before it was told to go held nothing yet: at the handoff the
  * wrapper sees it stopped and starts a task of its own. Once told, it is like any other.
  */

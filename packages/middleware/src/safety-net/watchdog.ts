@@ -20,6 +20,7 @@ import type { FallbackLogger, FargateFallbackOptions } from '../types.js';
 import { carryOut, type WatchdogTarget } from './watchdog-actions.js';
 import {
   decide,
+  foreignTask,
   memoryLimits,
   screenEvent,
   type TaskStateChangeEvent,
@@ -80,6 +81,29 @@ async function envelopeOf(value: string, s3: () => Promise<S3Client>): Promise<E
     new GetObjectCommand({ Bucket: location.bucket, Key: location.key }),
   );
   return parseEnvelope((await object.Body?.transformToString()) ?? '');
+}
+
+/** The cluster and family a watchdog serves, by name, from its settings; its region from Lambda's. */
+function servedTasks(config: ResolvedConfig, env: Readonly<Record<string, string | undefined>>) {
+  return {
+    cluster: config.cluster.replace(/^arn:.*:cluster\//, ''),
+    family: config.taskDefinition.replace(/^arn:.*:task-definition\//, '').replace(/:\d+$/, ''),
+    region: env.AWS_REGION?.trim() || undefined,
+  };
+}
+
+const functionNameOf = (arn: string | undefined) =>
+  arn ? (/:function:([^:]+)/.exec(arn)?.[1] ?? arn) : undefined;
+const accountOf = (arn: string | undefined) =>
+  arn ? /^arn:aws[a-z-]*:lambda:[^:]+:(\d+):/.exec(arn)?.[1] : undefined;
+
+/** A task of another cluster, family, account, region or function: said, and left alone. */
+function ignoreForeign(logger: FallbackLogger, outcome: WatchdogOutcome): WatchdogOutcome {
+  (logger.warn ?? logger.error).call(logger, "A stopped task that is not this watchdog's was left alone", {
+    reason: outcome.reason,
+    hint: 'the EventBridge rule should match this cluster and runner family only (the construct makes it so)',
+  });
+  return outcome;
 }
 
 /** Whether the resume location of a standby task holds its envelope (not the cancel marker, not nothing). */
@@ -146,7 +170,7 @@ export function taskWatchdog(
   options: TaskWatchdogOptions = {},
 ): (
   event: TaskStateChangeEvent,
-  context?: Pick<Context, 'getRemainingTimeInMillis'>,
+  context?: Pick<Context, 'getRemainingTimeInMillis'> & Partial<Pick<Context, 'invokedFunctionArn'>>,
 ) => Promise<WatchdogOutcome> {
   const env = options.env ?? process.env;
   const logger: FallbackLogger = isolatedLogger(options.logger ?? jsonLogger);
@@ -171,10 +195,15 @@ export function taskWatchdog(
     return s3 as S3Client;
   };
 
+  const served = servedTasks(config, env);
+  const servedFunction = functionNameOf(env[ENV.failedFunction]);
+
   return async (event, context) => {
     const stopped = screenEvent(event);
     if ('ignored' in stopped) return stopped.ignored;
     const { detail, override } = stopped;
+    const foreign = foreignTask(detail, { ...served, account: accountOf(context?.invokedFunctionArn) });
+    if (foreign) return ignoreForeign(logger, foreign);
     const standby = override.environment.get(ENV.standby);
     if (standby && !(await toldToGo(standby, s3Client))) return untoldStandby(stopped.verdict);
     // Told to go, a standby that exited 0 ran the invocation only if its runner recorded success.
@@ -185,6 +214,13 @@ export function taskWatchdog(
       detail.taskArn,
       s3Client,
     );
+    if (servedFunction && envelope.function.name !== servedFunction) {
+      return ignoreForeign(logger, {
+        action: 'ignored',
+        reason: `task ${detail.taskArn} ran ${envelope.function.name}, not ${servedFunction}, the function this watchdog serves`,
+        requestId: envelope.invocation.awsRequestId,
+      });
+    }
     const at = outcomeLocation(override.environment, config, envelope);
     const records = at ? await readOutcomes(await s3Client(), at) : [];
     const memory = memoryLimits(detail, maxMemoryMiB);

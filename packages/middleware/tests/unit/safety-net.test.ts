@@ -24,6 +24,9 @@ const runnerOverride = {
 
 const stopped = (fields: Partial<TaskStateChangeDetail>): TaskStateChangeDetail => ({
   lastStatus: 'STOPPED',
+  // A runner task of the cluster and family the watchdog serves (env).
+  clusterArn: 'arn:aws:ecs:eu-west-1:123456789012:cluster/jobs',
+  taskDefinitionArn: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/runner:3',
   capacityProviderName: 'FARGATE',
   overrides: runnerOverride,
   ...fields,
@@ -379,6 +382,79 @@ describe('taskWatchdog', () => {
     expect(outcome.reason).toMatch(/stopped before it was told to go/);
   });
 
+  it.each([
+    [
+      'another cluster',
+      { clusterArn: 'arn:aws:ecs:eu-west-1:123456789012:cluster/other' },
+      /its cluster is other, not jobs/,
+    ],
+    [
+      'another family',
+      { taskDefinitionArn: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/web:1' },
+      /its family is web, not runner/,
+    ],
+    [
+      'another region',
+      { clusterArn: 'arn:aws:ecs:us-east-1:123456789012:cluster/jobs' },
+      /ran in us-east-1, not eu-west-1/,
+    ],
+    [
+      'another account',
+      { clusterArn: 'arn:aws:ecs:eu-west-1:999999999999:cluster/jobs' },
+      /ran in account 999999999999, not 123456789012/,
+    ],
+  ])('leaves alone a stopped task of %s, without calling AWS', async (_what, fields, reason) => {
+    // Prepare: a Spot interruption, which would otherwise be relaunched.
+    const event = {
+      source: 'aws.ecs',
+      'detail-type': 'ECS Task State Change',
+      detail: stopped({
+        stopCode: 'SpotInterruption',
+        containers: [{ name: 'runner', exitCode: 143 }],
+        ...fields,
+      }),
+    };
+    const context = {
+      getRemainingTimeInMillis: () => 60_000,
+      invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:watchdog',
+    };
+
+    // Act
+    const outcome = await watchdog(event, context);
+
+    // Assess
+    expect(outcome.action).toBe('ignored');
+    expect(outcome.reason).toMatch(reason);
+  });
+
+  it('leaves alone a task whose envelope names another function than the one it serves', async () => {
+    // Prepare
+    const served = taskWatchdog({
+      env: { ...env, FARGATE_FALLBACK_FUNCTION_ARN: 'arn:aws:lambda:eu-west-1:123456789012:function:report' },
+    });
+    const envelope = handedOffEnvelope({ functionName: 'payroll', requestId: 'other-1' });
+    const detail = stopped({
+      taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/1',
+      stopCode: 'SpotInterruption',
+      containers: [{ name: 'runner', exitCode: 143 }],
+      overrides: {
+        containerOverrides: [
+          {
+            name: 'runner',
+            environment: [{ name: 'FARGATE_FALLBACK_ENVELOPE', value: JSON.stringify(envelope) }],
+          },
+        ],
+      },
+    });
+
+    // Act
+    const outcome = await served({ source: 'aws.ecs', 'detail-type': 'ECS Task State Change', detail });
+
+    // Assess
+    expect(outcome).toMatchObject({ action: 'ignored', requestId: 'other-1' });
+    expect(outcome.reason).toMatch(/ran payroll, not report/);
+  });
+
   it('refuses a maxAttempts that is not a whole number of at least 1', () => {
     expect(() => taskWatchdog({ env, maxAttempts: 0 })).toThrow(/maxAttempts is 0/);
     expect(() => taskWatchdog({ env: { ...env, FARGATE_FALLBACK_MAX_ATTEMPTS: 'lots' } })).toThrow(/"lots"/);
@@ -487,6 +563,57 @@ describe('relaunchFailures', () => {
 
     // Assess
     expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'm-1' }]);
+  });
+
+  it("refuses, and keeps, a failure record of another function than the one it serves: another account's too", async () => {
+    // Prepare
+    const handler = relaunchFailures({
+      env: { ...env, FARGATE_FALLBACK_FUNCTION_ARN: 'arn:aws:lambda:eu-west-1:123456789012:function:report' },
+    });
+    const record = (functionArn: string, messageId: string) => ({
+      eventSource: 'aws:sqs',
+      messageId,
+      body: JSON.stringify({
+        requestContext: { requestId: `r-${messageId}`, functionArn, condition: 'RetriesExhausted' },
+        requestPayload: { id: 1 },
+        responsePayload: {
+          errorType: 'Sandbox.Timedout',
+          errorMessage: 'Task timed out after 900.00 seconds',
+        },
+      }),
+    });
+
+    // Act
+    const result = await handler(
+      {
+        Records: [
+          record('arn:aws:lambda:eu-west-1:123456789012:function:payroll:$LATEST', 'other-function'),
+          record('arn:aws:lambda:eu-west-1:999999999999:function:report', 'other-account'),
+        ],
+      },
+      { getRemainingTimeInMillis: () => 60_000 },
+    );
+
+    // Assess
+    expect(result.batchItemFailures).toEqual([
+      { itemIdentifier: 'other-function' },
+      { itemIdentifier: 'other-account' },
+    ]);
+    expect(result.relaunched).toEqual([]);
+  });
+
+  it('fails the whole SQS batch when a record it cannot start has no message id to report, so that nothing is deleted', async () => {
+    // Prepare
+    const handler = relaunchFailures({ env });
+
+    // Act
+    const outcome = handler(
+      { Records: [{ eventSource: 'aws:sqs', body: '{"not":"a record"}', messageAttributes: {} }] },
+      { getRemainingTimeInMillis: () => 60_000 },
+    );
+
+    // Assess
+    await expect(outcome).rejects.toThrow(RelaunchError);
   });
 
   it('throws for an event that is not a batch, so that Lambda retries it', async () => {
