@@ -30,8 +30,16 @@ function isRecordKey(key: string): boolean {
   );
 }
 
-/** Every outcome record of one invocation (the spilled results beside them are not records). */
-export async function readOutcomes(s3: S3Client, at: OutcomeLocation): Promise<OutcomeRecord[]> {
+/**
+ * Every outcome record of one invocation (the spilled results beside them are not records). An
+ * object of its folder that is no record this version can read, or a record of another
+ * invocation, is skipped, and `skipped` hears of it.
+ */
+export async function readOutcomes(
+  s3: S3Client,
+  at: OutcomeLocation,
+  skipped: (key: string, why: string) => void = () => undefined,
+): Promise<OutcomeRecord[]> {
   const { GetObjectCommand, ListObjectsV2Command } = await loadS3();
   const folder = outcomeFolder(at.prefix, at.functionName, at.requestId);
   const keys: string[] = [];
@@ -53,7 +61,13 @@ export async function readOutcomes(s3: S3Client, at: OutcomeLocation): Promise<O
   const records = await Promise.all(
     keys.map(async (key) => {
       const object = await s3.send(new GetObjectCommand({ Bucket: at.bucket, Key: key }));
-      return parseOutcome((await object.Body?.transformToString()) ?? '');
+      const record = parseOutcome((await object.Body?.transformToString()) ?? '');
+      if (!record) skipped(key, 'it is not an outcome record this version reads (unknown writer or status?)');
+      else if (record.requestId !== at.requestId || record.functionName !== at.functionName) {
+        skipped(key, `it is a record of ${record.functionName} ${record.requestId}, not of this invocation`);
+        return undefined;
+      }
+      return record;
     }),
   );
   return records.filter((record): record is OutcomeRecord => record !== undefined);

@@ -44,6 +44,8 @@ export interface InvocationStatusOptions {
   loadResult?: boolean;
   s3Client?: S3Client;
   env?: Readonly<Record<string, string | undefined>>;
+  /** Hears of each object of the invocation's folder that was skipped, and why (default: a warning on stderr). */
+  onSkipped?: (key: string, why: string) => void;
 }
 
 let defaultClient: S3Client | undefined;
@@ -87,12 +89,16 @@ export async function getInvocationStatus(
     defaultClient = new S3Client(BOUNDED_CLIENT);
   }
   const s3 = options.s3Client ?? (defaultClient as S3Client);
-  const records = await readOutcomes(s3, {
-    bucket,
-    prefix: options.prefix ?? (env[ENV.outcomePrefix]?.trim() || DEFAULT_OUTCOME_PREFIX),
-    functionName,
-    requestId: invocation.requestId,
-  });
+  const records = await readOutcomes(
+    s3,
+    {
+      bucket,
+      prefix: options.prefix ?? (env[ENV.outcomePrefix]?.trim() || DEFAULT_OUTCOME_PREFIX),
+      functionName,
+      requestId: invocation.requestId,
+    },
+    options.onSkipped ?? ((key, why) => console.warn(`getInvocationStatus skipped ${key}: ${why}`)),
+  );
   const view = summarizeOutcomes(records);
   if (!view) return undefined;
   if (options.loadResult && view.resultLocation && view.status === 'succeeded') {

@@ -309,6 +309,11 @@ export function parseOutcome(text: string): OutcomeRecord | undefined {
     const value = JSON.parse(text) as Partial<OutcomeRecord>;
     if (value?.kind !== OUTCOME_KIND || typeof value.requestId !== 'string') return undefined;
     if (typeof value.attempt !== 'number' || typeof value.status !== 'string') return undefined;
+    // A writer or status this version does not know (a newer writer's, a damaged object) is no
+    // record it can order: skipped rather than misread.
+    if (typeof value.writer !== 'string' || !Object.hasOwn(RANK, value.writer)) return undefined;
+    if (!Object.hasOwn(RANK[value.writer], value.status) || typeof value.updatedAt !== 'string')
+      return undefined;
     return value as OutcomeRecord;
   } catch {
     return undefined;

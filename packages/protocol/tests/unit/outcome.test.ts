@@ -113,6 +113,11 @@ describe('summarizeOutcomes', () => {
   it('reads only outcome records', () => {
     expect(parseOutcome('{"kind":"immortal-lambda.envelope"}')).toBeUndefined();
     expect(parseOutcome('not json')).toBeUndefined();
+    const unknown = (fields: Record<string, unknown>) =>
+      JSON.stringify({ ...record({ status: 'running', writer: 'runner', attempt: 1 }), ...fields });
+    expect(parseOutcome(unknown({ writer: 'robot' }))).toBeUndefined();
+    expect(parseOutcome(unknown({ status: 'paused' }))).toBeUndefined();
+    expect(parseOutcome(unknown({ writer: '__proto__' }))).toBeUndefined();
     expect(
       parseOutcome(JSON.stringify(record({ status: 'running', writer: 'runner', attempt: 1 })))?.status,
     ).toBe('running');
