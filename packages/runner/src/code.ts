@@ -38,6 +38,8 @@ export interface FetchCodeOptions {
   taskRoot: string;
   /** The task root was set explicitly: an image function's code is looked for there too. */
   taskRootGiven?: boolean;
+  /** An image function's `LAMBDA_TASK_ROOT`, as its image sets it: where Lambda looks for its handler. */
+  imageTaskRoot?: string | undefined;
   layersRoot: string;
   /** The folder the process started in: an image's working directory (default `process.cwd()`). */
   cwd?: string;
@@ -328,8 +330,8 @@ const LAMBDA_ARCHITECTURE: Record<string, string> = { x64: 'x86_64', arm64: 'arm
 
 /**
  * An image function: its code is the image this process runs in, so nothing is downloaded. The
- * code is in the task root given, else the image's working directory (`ImageConfig`'s override,
- * else the folder the container started in); the handler is the image's command, as Lambda sets
+ * code is in the task root given, else the image's `LAMBDA_TASK_ROOT`, else its working directory
+ * (`ImageConfig`'s override, else the folder the container started in); the handler is the image's command, as Lambda sets
  * `_HANDLER` from it. Images have no layers.
  */
 async function imageCode(options: FetchCodeOptions, answer: GetFunctionCommandOutput): Promise<FetchedCode> {
@@ -345,9 +347,11 @@ async function imageCode(options: FetchCodeOptions, answer: GetFunctionCommandOu
     );
   }
   const imageConfig = configuration.ImageConfigResponse?.ImageConfig;
+  // As Lambda does: its Node.js images resolve the handler in LAMBDA_TASK_ROOT (their ENV, /var/task),
+  // whatever the working directory; an image without it, in its working directory.
   const taskRoot = options.taskRootGiven
     ? options.taskRoot
-    : (imageConfig?.WorkingDirectory ?? options.cwd ?? process.cwd());
+    : options.imageTaskRoot?.trim() || imageConfig?.WorkingDirectory || options.cwd || process.cwd();
   const folder = await stat(taskRoot).catch(() => undefined);
   if (!folder?.isDirectory()) {
     throw new BadInputError(

@@ -131,6 +131,7 @@ async function fetchFunctionCode(
     fetch: deps.fetch,
     taskRoot: settings.taskRoot,
     taskRootGiven: settings.taskRootGiven,
+    imageTaskRoot: deps.env.LAMBDA_TASK_ROOT,
     ...(deps.cwd ? { cwd: deps.cwd() } : {}),
     ...(deps.arch ? { arch: deps.arch } : {}),
     layersRoot: settings.layersRoot,

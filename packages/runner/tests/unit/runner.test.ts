@@ -254,6 +254,24 @@ describe('runInvocation', () => {
     expect(deps.env._HANDLER).toBe('index.handler');
   });
 
+  it("finds an image function's code in the LAMBDA_TASK_ROOT its image sets, whatever its working directory (/ included)", async () => {
+    // Prepare: the container starts in an empty folder (an image whose WORKDIR is /)
+    const taskRoot = join(root, 'image', 'var-task');
+    mkdirSync(taskRoot, { recursive: true });
+    writeFileSync(join(taskRoot, 'index.cjs'), 'exports.handler = async () => ({ ran: true });\n');
+    imageFunction(join(root, 'image', 'slash'), {
+      [ENV.imageHandler]: 'index.handler',
+      LAMBDA_TASK_ROOT: taskRoot,
+    });
+
+    // Act
+    const code = await runInvocation(deps);
+
+    // Assess
+    expect(code).toBe(EXIT_CODES.success);
+    expect(deps.env.LAMBDA_TASK_ROOT).toBe(taskRoot);
+  });
+
   it("says where an image function's handler goes when nothing names it", async () => {
     // Prepare
     imageFunction(join(root, 'image', 'none'));
