@@ -90,6 +90,22 @@ describe('immortal-local dev <handler file>', () => {
     expect(stdout).toMatch(/dev +FAILED: the runner exited 1/);
   });
 
+  it('says which exports the handler file has when --export names none of them, and runs nothing', async () => {
+    // Act
+    const { code, stdout } = await dev('tests/fixtures/fails-on-fargate.ts', { order: 1 }, [
+      '--export',
+      'nope',
+    ]);
+
+    // Assess
+    expect(code).toBe(1);
+    expect(stdout).toMatch(
+      /fails-on-fargate\.ts has no export named nope: it exports handler; name one with --export/,
+    );
+    expect(stdout).not.toMatch(/TypeError/);
+    expect(stdout).not.toMatch(/invoking/);
+  });
+
   it('registers layers for the function and leaves their modules out of the bundle (--layer, --external)', async () => {
     // Prepare: a layer folder as Lambda unpacks it under /opt
     const layer = join(scratch, 'greeting-layer');

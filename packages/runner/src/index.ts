@@ -14,6 +14,7 @@ export {
 } from './errors.js';
 export { EXIT_CODES, type ExitCode, OUTCOMES } from './exit-codes.js';
 export { loadHandler, splitHandler } from './handler-loader.js';
+export { jsonSafe } from './json-safe.js';
 export { JournalStore } from './outcomes.js';
 export { type RunnerDependencies, runInvocation } from './runner.js';
 export { getObjectIfPresent } from './s3.js';

@@ -109,8 +109,10 @@ export class OutcomeRecorder {
     value: unknown,
     error: Record<string, unknown> | undefined,
     steps?: OutcomeRecord['steps'],
+    /** What could not be kept of the result (see `jsonSafe`), recorded as the record's reason. */
+    note?: string,
   ): Promise<void> {
-    const counted = steps && steps.total > 0 ? { steps } : {};
+    const counted = { ...(steps && steps.total > 0 ? { steps } : {}), ...(note ? { reason: note } : {}) };
     if (code === EXIT_CODES.success) {
       this.#queue(async () => {
         const json = JSON.stringify(value) ?? 'null';

@@ -7,7 +7,7 @@ export async function bundle(
   handlerFile: string,
   outDir: string,
   external: string[],
-): Promise<{ ok: true; bytes: number } | { ok: false; errors: string }> {
+): Promise<{ ok: true; bytes: number; exports: string[] | undefined } | { ok: false; errors: string }> {
   let esbuild: typeof import('esbuild');
   try {
     esbuild = await import('esbuild');
@@ -34,7 +34,7 @@ export async function bundle(
     });
     writeFileSync(join(outDir, 'package.json'), '{ "type": "commonjs" }\n');
     const bytes = Object.values(result.metafile.outputs).reduce((sum, output) => sum + output.bytes, 0);
-    return { ok: true, bytes };
+    return { ok: true, bytes, exports: await exportsOf(esbuild, handlerFile, external) };
   } catch (error) {
     const errors =
       (error as { errors?: { text: string; location?: { file: string; line: number } }[] }).errors ?? [];
@@ -45,4 +45,28 @@ export async function bundle(
         .join('\n'),
     };
   }
+}
+
+/**
+ * The names the handler file exports, read by esbuild as an ES module (nothing is run), or
+ * `undefined` when it cannot tell (a CommonJS file exports only its `module.exports`).
+ */
+async function exportsOf(
+  esbuild: typeof import('esbuild'),
+  handlerFile: string,
+  external: string[],
+): Promise<string[] | undefined> {
+  const result = await esbuild.build({
+    entryPoints: [handlerFile],
+    outdir: 'analysis',
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    write: false,
+    external,
+    logLevel: 'silent',
+    metafile: true,
+  });
+  const names = Object.values(result.metafile.outputs).find((output) => output.entryPoint)?.exports ?? [];
+  return names.length === 0 || (names.length === 1 && names[0] === 'default') ? undefined : names;
 }

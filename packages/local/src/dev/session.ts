@@ -91,6 +91,13 @@ export class DevSession {
       return { ok: false, summary: 'the handler did not build' };
     }
     line('build', `bundled ${options.handlerFile} (${(built.bytes / 1024).toFixed(1)} KB, source maps on)`);
+    if (built.exports && !built.exports.includes(this.#exportName)) {
+      line(
+        'build',
+        `${options.handlerFile} has no export named ${this.#exportName}: it exports ${built.exports.join(', ')}; name one with --export`,
+      );
+      return { ok: false, summary: `no export named ${this.#exportName}` };
+    }
     const fn = this.#register();
     let event: unknown;
     try {

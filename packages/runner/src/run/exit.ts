@@ -1,6 +1,7 @@
 import { ENV } from '@immortal-lambda/protocol';
 import { RunnerError } from '../errors.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
+import { jsonSafe } from '../json-safe.js';
 import type { RunnerSettings } from '../settings.js';
 import type { HandlerEnd } from './call-handler.js';
 import { Stopped } from './stop.js';
@@ -16,11 +17,23 @@ export interface Ending {
 }
 
 /** An error as a log line and a record carry it: name, message, stack, and its cause. */
-export function describe(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { message: String(error) };
+export function describe(error: unknown, seen = new Set<unknown>()): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: safeString(error) };
   const record: Record<string, unknown> = { name: error.name, message: error.message, stack: error.stack };
-  if (error.cause !== undefined) record.cause = describe(error.cause);
+  seen.add(error);
+  // A cause that points back along the chain (itself, or a cycle) is named, not followed.
+  if (error.cause !== undefined)
+    record.cause = seen.has(error.cause) ? { message: '[Circular cause]' } : describe(error.cause, seen);
   return record;
+}
+
+/** A thrown value as text, whatever it is (a BigInt, an object whose toString throws). */
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 /**
@@ -64,11 +77,18 @@ export function handlerEnded(end: HandlerEnd, settings: RunnerSettings, stopRequ
     };
   }
   if (end.settled.ok) {
-    const json = JSON.stringify(end.settled.value);
+    // The handler succeeded: its result is kept as far as JSON can carry it, and what could not
+    // be kept is said, rather than the run failing after the work was done.
+    const kept = jsonSafe(end.settled.value);
+    const json = JSON.stringify(kept.value);
     return {
       code: EXIT_CODES.success,
-      attributes: { handlerDurationMs, resultBytes: json === undefined ? 0 : Buffer.byteLength(json) },
-      value: end.settled.value,
+      attributes: {
+        handlerDurationMs,
+        resultBytes: json === undefined ? 0 : Buffer.byteLength(json),
+        ...(kept.problem ? { resultNote: `the result is not JSON as returned: ${kept.problem}` } : {}),
+      },
+      value: kept.value,
     };
   }
   return {

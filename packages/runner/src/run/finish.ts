@@ -30,11 +30,17 @@ export async function finish(run: Run, ending: Ending): Promise<ExitCode> {
   const error = attributes.error as Record<string, unknown> | undefined;
   await sendTrace(run, code);
   await run.journalStore?.flush();
-  await run.recorder?.finished(code, value, error, {
-    inLambda: stepCount(envelope?.journal),
-    fromJournal: stepCount(run.journal),
-    total: stepCount(run.latestJournal ?? run.journal),
-  });
+  await run.recorder?.finished(
+    code,
+    value,
+    error,
+    {
+      inLambda: stepCount(envelope?.journal),
+      fromJournal: stepCount(run.journal),
+      total: stepCount(run.latestJournal ?? run.journal),
+    },
+    typeof attributes.resultNote === 'string' ? attributes.resultNote : undefined,
+  );
   if (envelope && settings && deps.destinations) {
     const { aws } = settings;
     const clients = deps.destinations;

@@ -272,6 +272,50 @@ describe('runInvocation', () => {
     expect(deps.env.LAMBDA_TASK_ROOT).toBe(taskRoot);
   });
 
+  it('finishes a run whose handler succeeded with a result JSON cannot carry, keeping what it can and saying what not', async () => {
+    // Prepare: a BigInt, a cycle and a getter that throws, none of which JSON.stringify takes.
+    const workdir = join(root, 'image', 'odd-result');
+    imageFunction(workdir, { [ENV.imageHandler]: 'index.handler' });
+    writeFileSync(
+      join(workdir, 'index.cjs'),
+      [
+        'exports.handler = async () => {',
+        '  const result = { total: 12n, rows: [1, 2] };',
+        '  result.self = result;',
+        "  Object.defineProperty(result, 'secret', { enumerable: true, get() { throw new Error('no access'); } });",
+        '  return result;',
+        '};',
+      ].join('\n'),
+    );
+
+    // Act
+    const code = await runInvocation(deps);
+
+    // Assess
+    expect(code).toBe(EXIT_CODES.success);
+    expect(outcome()).toMatchObject({ outcome: 'success' });
+    expect(String(outcome().resultNote)).toMatch(/BigInt was kept as its decimal string/);
+    expect(String(outcome().resultNote)).toMatch(/cycle was kept as "\[Circular\]"/);
+    expect(String(outcome().resultNote)).toMatch(/property secret could not be read \(no access\)/);
+  });
+
+  it('fails a run whose handler threw an error that is its own cause, describing it without looping', async () => {
+    // Prepare
+    const workdir = join(root, 'image', 'self-cause');
+    imageFunction(workdir, { [ENV.imageHandler]: 'index.handler' });
+    writeFileSync(
+      join(workdir, 'index.cjs'),
+      "exports.handler = async () => { const error = new Error('loop'); error.cause = error; throw error; };\n",
+    );
+
+    // Act
+    const code = await runInvocation(deps);
+
+    // Assess
+    expect(code).toBe(EXIT_CODES.handlerError);
+    expect(outcome()).toMatchObject({ error: { message: 'loop', cause: { message: '[Circular cause]' } } });
+  });
+
   it("says where an image function's handler goes when nothing names it", async () => {
     // Prepare
     imageFunction(join(root, 'image', 'none'));
