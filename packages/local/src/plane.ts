@@ -76,6 +76,7 @@ export class LocalControlPlane extends EventEmitter {
   readonly #routes: Routes;
   #server: Server | undefined;
   #url = '';
+  #hosts: ReadonlySet<string> = new Set();
   #workDir: string | undefined;
 
   constructor(options: PlaneOptions = {}) {
@@ -141,6 +142,7 @@ export class LocalControlPlane extends EventEmitter {
         this.emit('delivery', delivery);
       },
       task: (id) => this.#tasks.find(id),
+      hosts: () => this.#hosts,
     };
     this.registerTaskDefinition({
       family: 'immortal-runner',
@@ -205,7 +207,9 @@ export class LocalControlPlane extends EventEmitter {
       server.listen(options.port ?? 0, host, () => resolve());
     });
     this.#server = server;
-    this.#url = `http://${host}:${(server.address() as AddressInfo).port}`;
+    const port = (server.address() as AddressInfo).port;
+    this.#url = `http://${host}:${port}`;
+    this.#hosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `${host}:${port}`]);
     this.#workDir = this.#options.workDir ?? mkdtempSync(join(tmpdir(), 'immortal-local-'));
     await this.#xray.start((segment) => this.emit('trace-segment', segment));
     return this.#url;

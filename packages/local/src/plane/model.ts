@@ -65,6 +65,12 @@ export interface TaskDefinition {
   /** The task's size: CPU units and MiB (default 1024 and 2048), a pair Fargate runs. */
   cpu?: number;
   memory?: number;
+  /**
+   * Let RunTask's overrides set variables that change how the task's processes start
+   * (`NODE_OPTIONS`, `LD_PRELOAD`, …). Off by default: the plane runs tasks as local processes,
+   * and such a variable would run what a request names on this machine.
+   */
+  allowProcessOverrides?: boolean;
 }
 
 export type TaskStatus = 'PROVISIONING' | 'PENDING' | 'RUNNING' | 'DEPROVISIONING' | 'STOPPED';

@@ -35,6 +35,8 @@ export interface Routes {
   /** Records a message sent to SQS, SNS, EventBridge or a function's asynchronous invocation. */
   deliver: (delivery: Delivery) => void;
   task: (id: string) => LocalTask | undefined;
+  /** The `Host` values the plane answers (its own names and port): any other is refused. */
+  hosts: () => ReadonlySet<string>;
 }
 
 /**
@@ -46,6 +48,22 @@ export async function route(
   response: ServerResponse,
   routes: Routes,
 ): Promise<void> {
+  // A web page can point a name of its own at 127.0.0.1 (DNS rebinding) and reach the plane from
+  // the browser: such a request carries the page's host name, and is refused.
+  const host = String(request.headers.host ?? '');
+  if (!routes.hosts().has(host)) {
+    response.writeHead(403, {
+      'content-type': 'application/json',
+      'x-amzn-errortype': 'AccessDeniedException',
+    });
+    response.end(
+      JSON.stringify({
+        message: `the local control plane answers only its own host names (${[...routes.hosts()].join(', ')}), not ${host || 'a request without Host'}`,
+      }),
+    );
+    request.resume();
+    return;
+  }
   const url = new URL(request.url ?? '/', 'http://local');
   const target = String(request.headers['x-amz-target'] ?? '');
   if (request.method === 'POST' && target.startsWith(ECS_TARGET))

@@ -4,6 +4,10 @@ import type { RunTaskRequest } from './ecs-api.js';
 import type { TaskDefinition } from './model.js';
 
 /** RunTask's overrides: within ECS's length limit, and each for a container of the task definition. */
+/** Variables that change how a process starts: code named by a request would run on this machine. */
+const PROCESS_LEVEL =
+  /^(NODE_OPTIONS|NODE_PATH|NODE_EXTRA_CA_CERTS|LD_PRELOAD|LD_LIBRARY_PATH|DYLD_[A-Z_]+|AWS_LAMBDA_EXEC_WRAPPER|PATH)$/;
+
 export function checkOverrides(
   overrides: RunTaskRequest['overrides'],
   definition: TaskDefinition,
@@ -15,6 +19,15 @@ export function checkOverrides(
     );
   }
   for (const override of overrides?.containerOverrides ?? []) {
+    const processLevel = (override.environment ?? [])
+      .map((variable) => variable.name)
+      .filter((name) => PROCESS_LEVEL.test(name));
+    if (processLevel.length > 0 && !definition.allowProcessOverrides) {
+      throw new ApiError(
+        'InvalidParameterException',
+        `the local control plane does not take ${processLevel.join(', ')} in RunTask's overrides: they decide what the task's processes run on this machine; register the task definition with allowProcessOverrides to allow them`,
+      );
+    }
     if (override.name !== definition.containerName) {
       throw new ApiError(
         'InvalidParameterException',

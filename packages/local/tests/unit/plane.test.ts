@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -355,6 +356,70 @@ describe('LocalControlPlane', () => {
       name: 'InvalidParameterException',
       message: expect.stringMatching(message),
     });
+  });
+
+  it('refuses a request for any host name but its own, as a page using DNS rebinding would send', async () => {
+    // Prepare
+    const { port } = new URL(plane.url);
+
+    // Act
+    const get = (host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const sent = request(
+          { host: '127.0.0.1', port: Number(port), path: '/2015-03-31/functions/echo', headers: { host } },
+          (answer) => {
+            let body = '';
+            answer.on('data', (chunk) => {
+              body += chunk;
+            });
+            answer.on('end', () => resolve({ status: answer.statusCode ?? 0, body }));
+          },
+        );
+        sent.on('error', reject);
+        sent.end();
+      });
+    const rebound = await get(`attacker.example:${port}`);
+    const own = await get(`localhost:${port}`);
+
+    // Assess
+    expect(rebound.status).toBe(403);
+    expect(rebound.body).toMatch(/answers only its own host names .* not attacker\.example/);
+    expect(own.status).toBe(200);
+  });
+
+  it('refuses overrides that set NODE_OPTIONS or other process-level variables, unless the task definition allows them', async () => {
+    // Prepare
+    const input = runTaskInput('{}', {
+      overrides: {
+        containerOverrides: [
+          {
+            name: 'runner',
+            environment: [
+              { name: 'FARGATE_FALLBACK_ENVELOPE', value: '{}' },
+              { name: 'NODE_OPTIONS', value: '--import=data:text/javascript,process.exit(9)' },
+            ],
+          },
+        ],
+      },
+    });
+
+    // Act
+    const refused = ecs.send(new RunTaskCommand(input));
+    await expect(refused).rejects.toMatchObject({
+      name: 'InvalidParameterException',
+      message: expect.stringMatching(/does not take NODE_OPTIONS in RunTask's overrides/),
+    });
+    plane.registerTaskDefinition({
+      family: 'trusted',
+      containerName: 'runner',
+      environment: {},
+      allowProcessOverrides: true,
+    });
+    const allowed = await ecs.send(new RunTaskCommand({ ...input, taskDefinition: 'trusted' }));
+
+    // Assess
+    expect(plane.tasks().filter((task) => task.family === 'immortal-runner')).toHaveLength(0);
+    expect(allowed.tasks).toHaveLength(1);
   });
 
   it('throttles and reports capacity failures when asked to', async () => {
