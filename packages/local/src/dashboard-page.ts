@@ -1,10 +1,12 @@
 // The dashboard's one page: plain HTML, CSS and script, no build step. It reads /api/state and
-// refreshes on every server-sent `change`.
+// refreshes on every server-sent `change`; its actions carry the session's token, which the
+// server writes in place of __IMMORTAL_TOKEN__.
 export const DASHBOARD_PAGE = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="immortal-token" content="__IMMORTAL_TOKEN__">
 <title>immortal-lambda — local invocations</title>
 <style>
   :root { color-scheme: light; --ink: #1a1a1a; --muted: #4a4a4a; --line: #c8c8c8; --lambda: #8a4b00; --dead: #6b6b6b; --fargate: #0b5cad; --ok: #0f6b2f; --bad: #a3111a; }
@@ -86,7 +88,7 @@ document.addEventListener('click', async (event) => {
   const show = event.target.closest('[data-show]');
   if (show) { selected = show.dataset.show; render(); document.getElementById('d-title')?.focus?.(); return; }
   const again = event.target.closest('[data-again]');
-  if (again) await fetch('/api/invoke/' + encodeURIComponent(again.dataset.again), { method: 'POST' });
+  if (again) await fetch('/api/invoke/' + encodeURIComponent(again.dataset.again), { method: 'POST', headers: { 'x-immortal-token': document.querySelector('meta[name=immortal-token]').content } });
 });
 new EventSource('/api/events').addEventListener('change', () => refresh().catch(() => undefined));
 refresh().catch(() => undefined);

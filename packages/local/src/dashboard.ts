@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_OUTCOME_PREFIX, ENV, isS3Uri, outcomeFolder, parseOutcome } from '@immortal-lambda/protocol';
@@ -68,6 +69,9 @@ export class Dashboard {
   readonly #clients = new Set<ServerResponse>();
   #server: Server | undefined;
   #url: string | undefined;
+  /** The session's token: every action must carry it, which only the page this server wrote can. */
+  readonly #token = randomBytes(16).toString('hex');
+  #hosts: ReadonlySet<string> = new Set();
 
   constructor(plane: LocalControlPlane, invokeAgain?: (requestId: string) => Promise<void>, s3?: LocalS3) {
     this.#plane = plane;
@@ -115,7 +119,9 @@ export class Dashboard {
       server.listen(port, '127.0.0.1', () => resolve());
     });
     this.#server = server;
-    this.#url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const bound = (server.address() as AddressInfo).port;
+    this.#url = `http://127.0.0.1:${bound}`;
+    this.#hosts = new Set([`127.0.0.1:${bound}`, `localhost:${bound}`, `[::1]:${bound}`]);
   }
 
   async close(): Promise<void> {
@@ -123,6 +129,24 @@ export class Dashboard {
     this.#clients.clear();
     this.#server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+  }
+
+  /**
+   * Why a request is refused, or undefined: the dashboard answers its own host names only (not a
+   * name a page pointed at 127.0.0.1), the API only to its own page's origin, and an action only
+   * with the session's token, which a page of another origin cannot read nor send.
+   */
+  #refusal(request: IncomingMessage): string | undefined {
+    const host = String(request.headers.host ?? '');
+    if (!this.#hosts.has(host))
+      return `the dashboard answers only its own host names, not ${host || 'a request without Host'}`;
+    const origin = request.headers.origin;
+    const own = [...this.#hosts].map((name) => `http://${name}`);
+    if (origin !== undefined && !own.includes(origin))
+      return `the dashboard answers its own page only, not ${origin}`;
+    if (request.method !== 'GET' && request.headers['x-immortal-token'] !== this.#token)
+      return "an action needs the session's token, which the dashboard's own page sends";
+    return undefined;
   }
 
   #log(requestId: string | undefined, source: string, line: string): void {
@@ -137,9 +161,15 @@ export class Dashboard {
 
   async #serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://dashboard');
+    const refusal = this.#refusal(request);
+    if (refusal) {
+      response.writeHead(403, { 'content-type': 'text/plain' });
+      response.end(refusal);
+      return;
+    }
     if (request.method === 'GET' && url.pathname === '/') {
       response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      response.end(DASHBOARD_PAGE);
+      response.end(DASHBOARD_PAGE.replace('__IMMORTAL_TOKEN__', this.#token));
       return;
     }
     if (request.method === 'GET' && url.pathname === '/api/state') {

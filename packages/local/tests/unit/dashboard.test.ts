@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Dashboard, startDashboard } from '../../src/dashboard.js';
 import { NoLauncher } from '../../src/launcher.js';
@@ -11,6 +12,22 @@ describe('the dashboard server', () => {
     await dashboard?.close();
     await plane?.stop();
   });
+
+  /** The session's token, as the dashboard's own page holds it. */
+  const tokenOf = async () =>
+    /name="immortal-token" content="([0-9a-f]+)"/.exec(await (await fetch(dashboard.url)).text())?.[1] ?? '';
+
+  /** A request with the Host header given, which fetch does not let a caller set. */
+  const withHost = (host: string, path: string) =>
+    new Promise<number>((resolve, reject) => {
+      const { port } = new URL(dashboard.url);
+      const sent = request({ host: '127.0.0.1', port: Number(port), path, headers: { host } }, (answer) => {
+        answer.resume();
+        resolve(answer.statusCode ?? 0);
+      });
+      sent.on('error', reject);
+      sent.end();
+    });
 
   const start = async (invokeAgain?: (requestId: string) => Promise<void>) => {
     plane = new LocalControlPlane({ launcher: new NoLauncher() });
@@ -26,7 +43,10 @@ describe('the dashboard server', () => {
     });
 
     // Act
-    const answer = await fetch(`${dashboard.url}/api/invoke/req-7`, { method: 'POST' });
+    const answer = await fetch(`${dashboard.url}/api/invoke/req-7`, {
+      method: 'POST',
+      headers: { 'x-immortal-token': await tokenOf() },
+    });
     const state = (await (await fetch(`${dashboard.url}/api/state`)).json()) as { canInvoke: boolean };
 
     // Assess
@@ -35,12 +55,40 @@ describe('the dashboard server', () => {
     expect(state.canInvoke).toBe(true);
   });
 
+  it('refuses, for any other origin, a read, an action without the token, and a rebound host name', async () => {
+    // Prepare
+    const asked: string[] = [];
+    await start(async (requestId) => {
+      asked.push(requestId);
+    });
+    const token = await tokenOf();
+
+    // Act
+    const noToken = await fetch(`${dashboard.url}/api/invoke/req-7`, { method: 'POST' });
+    const otherOrigin = await fetch(`${dashboard.url}/api/invoke/req-7`, {
+      method: 'POST',
+      headers: { origin: 'http://attacker.example', 'x-immortal-token': token },
+    });
+    const crossRead = await fetch(`${dashboard.url}/api/state`, {
+      headers: { origin: 'http://attacker.example' },
+    });
+    const rebound = await withHost(`attacker.example:${new URL(dashboard.url).port}`, '/api/state');
+
+    // Assess
+    expect([noToken.status, otherOrigin.status, crossRead.status, rebound]).toEqual([403, 403, 403, 403]);
+    expect(await noToken.text()).toMatch(/needs the session's token/);
+    expect(asked).toEqual([]);
+  });
+
   it('refuses to invoke without a way to, and says how to get one', async () => {
     // Prepare
     await start();
 
     // Act
-    const answer = await fetch(`${dashboard.url}/api/invoke/req-7`, { method: 'POST' });
+    const answer = await fetch(`${dashboard.url}/api/invoke/req-7`, {
+      method: 'POST',
+      headers: { 'x-immortal-token': await tokenOf() },
+    });
 
     // Assess
     expect(answer.status).toBe(409);
