@@ -6,7 +6,7 @@ import { asHandoffError, buildEnvelope, requireInvocationContext } from './hando
 import { deadlineGuard, recordGuard } from './handoff/guard.js';
 import { HandoffMetrics, metricsEnvironment } from './handoff/metrics.js';
 import { type Placement, placeEnvelope } from './handoff/placement.js';
-import { type WrapperStatus, writeWrapperRecord } from './handoff/records.js';
+import { recordFinishedInLambda, type WrapperStatus, writeWrapperRecord } from './handoff/records.js';
 import { cancelStandby, resumeStandby, resumeUri, type StandbyParts } from './handoff/standby.js';
 import { describeError } from './logger.js';
 import { bounded } from './retry.js';
@@ -318,6 +318,14 @@ export class FargateHandoff implements Handoff {
       logger.info('Invocation finished in Lambda during its handoff; the runner task was stopped', {
         requestId,
         taskArn,
+      });
+      await recordFinishedInLambda({
+        config: this.config,
+        deps: this.#deps,
+        s3: (id) => this.#clients.s3(id),
+        taskArn,
+        context: target.context,
+        signal: guard.signal,
       });
       return true;
     } catch (error) {

@@ -208,7 +208,9 @@ export interface InvocationStatusView {
 const RANK: Record<OutcomeWriter, Record<InvocationStatus, number>> = {
   wrapper: {
     standby: 0,
-    'not-needed': 1,
+    // The invocation finished in Lambda: its task was stopped, or its standby cancelled, whatever
+    // that task recorded meanwhile. Nothing follows it.
+    'not-needed': 5,
     'handed-off': 1,
     relaunching: 1,
     running: 1,

@@ -23,6 +23,8 @@ export async function writeWrapperRecord(input: {
   fn: { name: string; version: string };
   status: WrapperStatus;
   signal: AbortSignal;
+  /** The object written (default: `handed-off` for that status, else `standby`). */
+  key?: 'handed-off' | 'standby';
 }): Promise<Record<string, unknown> | undefined> {
   const { config, deps, receipt, fn, status } = input;
   const bucket = config.payloadBucket;
@@ -36,7 +38,7 @@ export async function writeWrapperRecord(input: {
         config.outcomePrefix,
         fn.name,
         requestId,
-        status === 'handed-off' ? 'handed-off' : 'standby',
+        input.key ?? (status === 'handed-off' ? 'handed-off' : 'standby'),
       ),
       body: JSON.stringify(
         outcomeRecord({
@@ -61,4 +63,41 @@ export async function writeWrapperRecord(input: {
     // What S3 answered, not the wrapping meant for a failed handoff: this one succeeded.
     return describeError(error instanceof HandoffError && error.cause !== undefined ? error.cause : error);
   }
+}
+
+/**
+ * The invocation finished in Lambda while its handoff was in flight, and its task was stopped:
+ * its records end where it ended, `not-needed` in place of `handed-off`, so that its status does
+ * not stay `handed-off` (or show the stopped task's `failed`). A failed write is logged; the
+ * invocation's result stands.
+ */
+export async function recordFinishedInLambda(input: {
+  config: ResolvedConfig;
+  deps: HandoffDependencies;
+  s3: (requestId: string) => Promise<S3Client>;
+  taskArn: string;
+  context: { awsRequestId: string; functionName: string; functionVersion?: string };
+  signal: AbortSignal;
+}): Promise<void> {
+  const { context, deps } = input;
+  const version = deps.env.AWS_LAMBDA_FUNCTION_VERSION ?? context.functionVersion ?? '$LATEST';
+  const error = await writeWrapperRecord({
+    config: input.config,
+    deps,
+    s3: input.s3,
+    receipt: {
+      requestId: context.awsRequestId,
+      taskArn: input.taskArn,
+      handedOffAt: new Date(deps.clock.now()).toISOString(),
+    } as HandoffReceipt,
+    fn: { name: context.functionName, version },
+    status: 'not-needed',
+    signal: input.signal,
+    key: 'handed-off',
+  });
+  if (error)
+    deps.logger.error('The not-needed record could not be written', {
+      requestId: context.awsRequestId,
+      error,
+    });
 }

@@ -177,6 +177,39 @@ describe('withFargateFallback timing', () => {
     );
   });
 
+  it("ends the invocation's records as not-needed when it finished in Lambda during its handoff and the task was stopped", async () => {
+    // Prepare: the handoff at 10 s, RunTask's answer at 10.3 s, the handler's result at 10.1 s.
+    const s3 = mockClient(S3Client);
+    s3.on(PutObjectCommand).resolves({});
+    ecs
+      .on(RunTaskCommand)
+      .callsFake(
+        () => new Promise((resolve) => setTimeout(() => resolve({ tasks: [{ taskArn: TASK_ARN }] }), 300)),
+      );
+    ecs.on(StopTaskCommand).resolves({});
+    const handler = withFargateFallback(
+      () => new Promise((resolve) => setTimeout(() => resolve('finished in lambda'), 10_100)),
+      { ...options, payloadBucket: 'envelopes-bucket', s3Client: new S3Client({ region: 'eu-west-1' }) },
+    );
+    const context = lambdaContext(20_000);
+
+    // Act
+    const outcome = handler({}, context);
+    for (const step of [10_000, 100, 200, 100]) {
+      await vi.advanceTimersByTimeAsync(step);
+      await vi.dynamicImportSettled();
+    }
+
+    // Assess
+    await expect(outcome).resolves.toBe('finished in lambda');
+    const statuses = s3
+      .commandCalls(PutObjectCommand)
+      .filter((call) => String(call.args[0].input.Key).endsWith(`${context.awsRequestId}/handed-off.json`))
+      .map((call) => JSON.parse(String(call.args[0].input.Body)).status);
+    expect(statuses).toEqual(['handed-off', 'not-needed']);
+    s3.restore();
+  });
+
   it('returns the handler error when the handler fails while RunTask is in flight, after stopping the task', async () => {
     // Prepare
     ecs

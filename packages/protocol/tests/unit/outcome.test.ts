@@ -110,6 +110,22 @@ describe('summarizeOutcomes', () => {
     expect(view?.error).toMatchObject({ name: 'TaskStopped', retryable: false });
   });
 
+  it("ends with the wrapper's not-needed whatever the stopped task recorded: the invocation finished in Lambda", () => {
+    // Act
+    const view = summarizeOutcomes([
+      record({ status: 'not-needed', writer: 'wrapper', attempt: 1 }),
+      record({
+        status: 'failed',
+        writer: 'runner',
+        attempt: 1,
+        error: { name: 'Stopped', message: 'SIGTERM', retryable: true },
+      }),
+    ]);
+
+    // Assess
+    expect(view?.status).toBe('not-needed');
+  });
+
   it('reads only outcome records', () => {
     expect(parseOutcome('{"kind":"immortal-lambda.envelope"}')).toBeUndefined();
     expect(parseOutcome('not json')).toBeUndefined();
