@@ -57,13 +57,27 @@ export async function startS3(options: S3Options = {}): Promise<LocalS3> {
   // A front that notes each call as IAM would authorise it, refuses what `authorize` denies as
   // S3 does, then passes the rest to s3rver.
   const audit: AuditedCall[] = [];
-  const front = createServer((request, response) => {
+  // S3's PUT is atomic: a GET sees the old object or the new one, never half of it. s3rver writes
+  // files in place, so a read of a key waits for the writes to it in flight.
+  const writing = new Map<string, Promise<void>>();
+  const front = createServer(async (request, response) => {
     const call = s3Call(request);
     if (call) audit.push(call);
     if (call && options.authorize && !options.authorize(call)) {
       accessDenied(response, call);
       request.resume();
       return;
+    }
+    const resource = call?.resource;
+    if (resource && call?.action === 's3:GetObject') await writing.get(resource);
+    if (resource && call?.action === 's3:PutObject') {
+      const done = new Promise<void>((resolve) => response.on('close', () => resolve()));
+      const before = writing.get(resource) ?? Promise.resolve();
+      const chained = before.then(() => done);
+      writing.set(resource, chained);
+      void chained.then(() => {
+        if (writing.get(resource) === chained) writing.delete(resource);
+      });
     }
     // With authorize, the front decides who may do what: s3rver, which knows one key only, is
     // asked without the caller's signature.

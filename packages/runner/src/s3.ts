@@ -31,7 +31,8 @@ export async function putJson(s3: S3Source, bucket: string, key: string, body: s
  * An object's text, or `undefined` when there is no such key. S3 answers a missing key with 403
  * `AccessDenied` instead of 404 to a caller that may not `s3:ListBucket` the bucket (the task
  * role may list only its function's records, by prefix): a 403 is then told apart by listing
- * exactly that key. Throws S3's error when the key exists and may not be read, and a
+ * exactly that key; a key the listing shows is read again (it may have been written in between).
+ * Throws S3's error when the key exists and may not be read, and a
  * {@link KeyUnknownError} when neither the read nor the listing is allowed.
  *
  * @example
@@ -60,8 +61,10 @@ export async function getObjectIfPresent(
         { cause: listError },
       );
     }
-    if (listed.Contents?.some((object) => object.Key === key)) throw error;
-    return undefined;
+    if (!listed.Contents?.some((object) => object.Key === key)) return undefined;
+    // Listed: written since the read (a standby's envelope arriving as it polls), or denied. A
+    // second read tells which; a second 403 is a denial.
+    return await getObjectText(s3, bucket, key);
   }
 }
 

@@ -141,7 +141,7 @@ describe('the runner under the permissions S3 enforces (a missing key is 403 to 
     const result = await run(value, { [ENV.standby]: `s3://${BUCKET}/${key}` }, writeWhenWaiting);
 
     // Assess
-    expect(result.code).toBe(EXIT_CODES.success);
+    expect(result.code, JSON.stringify(result.outcome)).toBe(EXIT_CODES.success);
     expect(result.outcome).toMatchObject({ outcome: 'success' });
     const polls = s3.audit.filter((call) => call.action === 's3:GetObject' && call.resource.endsWith(key));
     expect(polls.length).toBeGreaterThan(1);

@@ -112,6 +112,31 @@ describe('waitForGo', () => {
     await expect(waiting).rejects.toThrow(/may not read the resume location .* s3:ListBucket/);
   });
 
+  it('goes when the resume object is written between its 403 read and the listing that finds it', async () => {
+    // Prepare: the first read is refused (not there yet); by the listing, the wrapper has written it.
+    let gets = 0;
+    const client = {
+      send: async (command: { constructor: { name: string } }) => {
+        if (command.constructor.name === 'ListObjectsV2Command')
+          return { Contents: [{ Key: 'immortal-lambda/outcomes/report/req-1/resume.json' }] };
+        gets++;
+        if (gets === 1)
+          throw Object.assign(new Error('Access Denied'), {
+            name: 'AccessDenied',
+            $metadata: { httpStatusCode: 403 },
+          });
+        return { Body: { transformToString: async () => envelopeFor('req-1') } };
+      },
+    } as unknown as S3Client;
+
+    // Act
+    const answer = await wait(client);
+
+    // Assess
+    expect(answer).toMatchObject({ go: { invocation: { awsRequestId: 'req-1' } } });
+    expect(gets).toBe(2);
+  });
+
   it('keeps waiting while S3 answers 403 for a resume object that a listing shows is not there yet', async () => {
     // Prepare: S3's answer for a missing key to a role that may not list the whole bucket.
     let gets = 0;
