@@ -48,7 +48,8 @@ export class FargateHandoff implements Handoff {
       metrics: this.#metrics,
       failAt: (deadlineAt) => this.failAt(deadlineAt),
       handOff: (target, journal) => this.handOff(target, journal),
-      stopTask: (taskArn, target, why) => this.stopTask(taskArn, target, why),
+      // A cancelled standby's record is the standby's own `not-needed`, written by the cancel.
+      stopTask: (taskArn, target, why) => this.stopTask(taskArn, target, why, false),
       record: (receipt, fn, status, signal) => this.#record(receipt, fn, status, signal),
     };
   }
@@ -292,6 +293,7 @@ export class FargateHandoff implements Handoff {
     taskArn: string,
     target: HandoffTarget,
     why = 'the invocation finished in Lambda while its handoff was in flight',
+    recordEnd = true,
   ): Promise<boolean> {
     const { clock, logger } = this.#deps;
     const requestId = target.context.awsRequestId;
@@ -319,14 +321,15 @@ export class FargateHandoff implements Handoff {
         requestId,
         taskArn,
       });
-      await recordFinishedInLambda({
-        config: this.config,
-        deps: this.#deps,
-        s3: (id) => this.#clients.s3(id),
-        taskArn,
-        context: target.context,
-        signal: guard.signal,
-      });
+      if (recordEnd)
+        await recordFinishedInLambda({
+          config: this.config,
+          deps: this.#deps,
+          s3: (id) => this.#clients.s3(id),
+          taskArn,
+          context: target.context,
+          signal: guard.signal,
+        });
       return true;
     } catch (error) {
       logger.error(
