@@ -91,6 +91,18 @@ async function handOff(requestId: string, event: unknown): Promise<string> {
 
 const row = (requestId: string) => `tr[data-request="${requestId}"]`;
 
+/**
+ * Clicks an invocation's "Show" button in the page itself: the page renders its list again on
+ * every change the server sends, so a button found from outside may be replaced before the click.
+ */
+async function clickShow(requestId: string): Promise<void> {
+  await page.evaluate((id) => {
+    const button = document.querySelector<HTMLButtonElement>(`button[data-show="${id}"]`);
+    if (!button) throw new Error(`no Show button for ${id}`);
+    button.click();
+  }, requestId);
+}
+
 describe('the dashboard in a headless browser', () => {
   it('shows a handed-off invocation live, with its task, its logs and its final state', async () => {
     // Act: the page is already open; the invocation happens while it watches
@@ -100,7 +112,7 @@ describe('the dashboard in a headless browser', () => {
       {},
       row('ui-ok'),
     );
-    await page.click(`button[data-show="ui-ok"]`);
+    await clickShow('ui-ok');
     await page.waitForSelector('#d-title');
     // The runner's outcome records come from the bucket once it has written them.
     await page.waitForFunction(() =>
@@ -128,7 +140,7 @@ describe('the dashboard in a headless browser', () => {
       {},
       row('ui-fail'),
     );
-    await page.click(`button[data-show="ui-fail"]`);
+    await clickShow('ui-fail');
     await page.waitForFunction(() => document.querySelector('#d-title')?.textContent?.includes('ui-fail'));
     await page.screenshot({ path: join(output, 'dashboard-failed.png'), fullPage: true });
 
