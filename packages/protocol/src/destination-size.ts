@@ -37,8 +37,7 @@ export function fitRecord(
   kind: DestinationKind,
   location: string | undefined,
 ): DestinationRecord {
-  const bytes = Buffer.byteLength(body);
-  if (bytes <= DESTINATION_LIMITS[kind]) return record;
+  if (!overLimit(body, kind)) return record;
   const omitted = (part: unknown) => ({
     omitted: `over the ${kind} destination's size limit`,
     bytes: Buffer.byteLength(JSON.stringify(part) ?? ''),
@@ -56,7 +55,7 @@ export function fitRecord(
     immortalLambda: {
       ...record.immortalLambda,
       ...(location ? { recordLocation: location } : {}),
-      recordBytes: bytes,
+      recordBytes: Buffer.byteLength(body),
     },
   };
 }

@@ -12,6 +12,7 @@ import {
 } from './destination-record.js';
 import { fitRecord, overLimit } from './destination-size.js';
 import type { Envelope } from './envelope.js';
+import { isThrottled } from './throttling.js';
 
 export {
   DestinationError,
@@ -145,12 +146,6 @@ export async function findDestinations(
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-const isThrottling = (error: unknown) => {
-  const name = (error as { name?: string }).name ?? '';
-  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  return status === 429 || /TooManyRequests|Throttl/.test(name);
-};
-
 async function readDestinations(
   lambda: Sender,
   invokedFunctionArn: string,
@@ -173,7 +168,7 @@ async function readDestinations(
       return { ...(onSuccess ? { onSuccess } : {}), ...(onFailure ? { onFailure } : {}) };
     } catch (error) {
       if ((error as { name?: string }).name === 'ResourceNotFoundException') return {};
-      if (!isThrottling(error) || attempt >= DESTINATION_ATTEMPTS) throw error;
+      if (!isThrottled(error) || attempt >= DESTINATION_ATTEMPTS) throw error;
       await sleep(100 * 2 ** (attempt - 1) * (0.5 + Math.random() / 2));
     }
   }

@@ -83,3 +83,4 @@ export {
   startedBy,
 } from './run-task.js';
 export { envelopeKey, formatS3Uri, isS3Uri, parseS3Uri, type S3Location } from './s3-uri.js';
+export { isThrottled } from './throttling.js';

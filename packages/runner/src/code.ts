@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import type { FunctionConfiguration, GetFunctionCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetFunctionCommand, GetLayerVersionByArnCommand } from '@aws-sdk/client-lambda';
-import { ENV, type Envelope, runtimeNodeMajor } from '@immortal-lambda/protocol';
+import { ENV, type Envelope, isThrottled, runtimeNodeMajor } from '@immortal-lambda/protocol';
 import { downloadVerified, type Fetch, wait } from './download.js';
 import { BadInputError, CodeFetchError } from './errors.js';
 import { type ExtractResult, extractZip } from './zip/extract.js';
@@ -61,27 +61,6 @@ export interface FetchCodeOptions {
    * when neither the envelope nor GetFunction's ImageConfig names one.
    */
   imageHandler?: string | undefined;
-}
-
-/**
- * Throttling by the Lambda API (its per-account rates cannot be raised, so runners wait), or a
- * connection the endpoint reset under the same burst: both pass, a timeout does not.
- */
-export function isThrottled(error: unknown): boolean {
-  const { name, code, $metadata } = error as {
-    name?: string;
-    code?: string;
-    $metadata?: { httpStatusCode?: number };
-  };
-  return (
-    name === 'TooManyRequestsException' ||
-    name === 'ThrottlingException' ||
-    name === 'Throttling' ||
-    $metadata?.httpStatusCode === 429 ||
-    code === 'ECONNRESET' ||
-    code === 'EPIPE' ||
-    /ECONNRESET|socket hang up/.test((error as Error).message ?? '')
-  );
 }
 
 /**
