@@ -1,7 +1,7 @@
 import { ENV, type Envelope, isS3Uri, parseEnvelope, parseS3Uri } from '@immortal-lambda/protocol';
 import { attemptsNote, isNoAnswer } from './code.js';
 import { BadInputError } from './errors.js';
-import { getObjectText, type S3Source } from './s3.js';
+import { getObjectText, isDenied, isMissing, type S3Source } from './s3.js';
 
 /**
  * Reads the envelope from `FARGATE_FALLBACK_ENVELOPE`: inline JSON, or an `s3://bucket/key`
@@ -28,9 +28,9 @@ export async function readEnvelope(value: string | undefined, s3: S3Source): Pro
       const name = (error as { name?: string }).name;
       const why = isNoAnswer(error)
         ? `S3 did not answer${attemptsNote(error)} (${name}); check that the task can reach S3 (a gateway endpoint or NAT in private subnets)`
-        : name === 'NoSuchKey' || name === 'NotFound'
+        : isMissing(error)
           ? 'it does not exist (expired by a lifecycle rule, or written to another bucket?)'
-          : name === 'AccessDenied'
+          : isDenied(error)
             ? 'S3 answered 403: the task role may not s3:GetObject it, or it does not exist (S3 answers a missing key with 403 to a role that may not s3:ListBucket the bucket)'
             : `${name}: ${(error as Error).message}`;
       throw new BadInputError(`the envelope at ${value.trim()} cannot be read: ${why}`, { cause: error });

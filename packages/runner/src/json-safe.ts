@@ -2,7 +2,7 @@
 const MAX_DEPTH = 64;
 
 /**
- * A copy of `value` that JSON can carry, and what could not be kept, for a handler's result that
+ * A copy of `value` that JSON can carry, its JSON, and what could not be kept, for a handler's result that
  * JSON.stringify refuses: a BigInt becomes its decimal string, a cycle `"[Circular]"`, a
  * `toJSON` or getter that throws `"[Unserializable: <message>]"`. A value JSON already carries is
  * returned as it is, with no problem.
@@ -10,17 +10,16 @@ const MAX_DEPTH = 64;
  * @example
  * ```ts
  * import { jsonSafe } from '@immortal-lambda/runner';
- * jsonSafe({ total: 12n }); // { value: { total: '12' }, problem: 'a BigInt was kept as its decimal string' }
+ * jsonSafe({ total: 12n }); // { value: { total: '12' }, json: '{"total":"12"}', problem: 'a BigInt was kept as its decimal string' }
  * ```
  */
-export function jsonSafe(value: unknown): { value: unknown; problem?: string } {
+export function jsonSafe(value: unknown): { value: unknown; json: string | undefined; problem?: string } {
   try {
-    JSON.stringify(value);
-    return { value };
+    return { value, json: JSON.stringify(value) };
   } catch {
     const problems = new Set<string>();
     const copy = clone(value, new WeakSet(), 0, problems);
-    return { value: copy, problem: [...problems].join('; ') };
+    return { value: copy, json: JSON.stringify(copy), problem: [...problems].join('; ') };
   }
 }
 

@@ -152,7 +152,21 @@ export class OutcomeRecorder {
     });
   }
 
-  #key(entry: `attempt-${number}` | `attempt-${number}.result`): string {
+  /**
+   * Keeps a destination record too large for its destination beside this attempt's record
+   * (`attempt-N.destination.json`), for `deliverOutcome`'s `store`; `undefined` with no bucket.
+   */
+  destinationStore(): ((body: string) => Promise<string>) | undefined {
+    const { bucket, attempt } = this.#target;
+    if (!bucket) return undefined;
+    return async (body) => {
+      const key = this.#key(`attempt-${attempt}.destination`);
+      await putJson(this.#s3, bucket, key, body);
+      return formatS3Uri({ bucket, key });
+    };
+  }
+
+  #key(entry: `attempt-${number}` | `attempt-${number}.result` | `attempt-${number}.destination`): string {
     return outcomeKey(
       this.#target.prefix,
       this.#envelope.function.name,

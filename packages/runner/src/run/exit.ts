@@ -80,12 +80,11 @@ export function handlerEnded(end: HandlerEnd, settings: RunnerSettings, stopRequ
     // The handler succeeded: its result is kept as far as JSON can carry it, and what could not
     // be kept is said, rather than the run failing after the work was done.
     const kept = jsonSafe(end.settled.value);
-    const json = JSON.stringify(kept.value);
     return {
       code: EXIT_CODES.success,
       attributes: {
         handlerDurationMs,
-        resultBytes: json === undefined ? 0 : Buffer.byteLength(json),
+        resultBytes: kept.json === undefined ? 0 : Buffer.byteLength(kept.json),
         ...(kept.problem ? { resultNote: `the result is not JSON as returned: ${kept.problem}` } : {}),
       },
       value: kept.value,

@@ -1,7 +1,6 @@
-import { emfLine, outcomeKey } from '@immortal-lambda/protocol';
+import { emfLine } from '@immortal-lambda/protocol';
 import { EXIT_CODES, type ExitCode, OUTCOMES } from '../exit-codes.js';
 import { sendFinalOutcome } from '../outcomes.js';
-import { putJson } from '../s3.js';
 import { parseTraceHeader, runnerSegment, sendSegment } from '../trace.js';
 import { type Ending, NOT_NEEDED } from './exit.js';
 import type { Run } from './run.js';
@@ -54,7 +53,7 @@ export async function finish(run: Run, ending: Ending): Promise<ExitCode> {
       clients: () => clients(aws),
       now: deps.now,
       log: run.log,
-      store: storeFor(run),
+      store: run.recorder?.destinationStore(),
     });
   }
   return code;
@@ -144,21 +143,4 @@ async function sendTrace(run: Run, code: ExitCode): Promise<void> {
     }),
     daemon,
   );
-}
-
-/** Where a destination record too large for its destination is kept: beside the attempt's record. */
-function storeFor(run: Run): ((body: string) => Promise<string>) | undefined {
-  const { envelope, settings, deps } = run;
-  const bucket = settings?.outcomes.bucket;
-  if (!envelope || !settings || !bucket) return undefined;
-  return async (body) => {
-    const key = outcomeKey(
-      settings.outcomes.prefix,
-      envelope.function.name,
-      envelope.invocation.awsRequestId,
-      `attempt-${settings.attempt}.destination`,
-    );
-    await putJson(() => deps.s3(settings.aws), bucket, key, body);
-    return `s3://${bucket}/${key}`;
-  };
 }
