@@ -4,10 +4,10 @@ import { systemClock } from './clock.js';
 import { type FallbackMode, type ResolvedConfig, resolveConfig, resolveMode } from './config.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { ConfigurationError, HandoffError } from './errors.js';
-import { describeError, isolatedLogger, jsonLogger } from './logger.js';
+import { describeError, type IsolatedLogger, isolatedLogger, jsonLogger } from './logger.js';
 import { checkOptions, unknownOptionsWarning } from './options-check.js';
 import { DEADLINE_GUARD_MS, type Handoff, type HandoffDependencies, type HandoffTarget } from './target.js';
-import type { Clock, FallbackLogger, FargateFallbackOptions, HandoffReceipt } from './types.js';
+import type { Clock, FargateFallbackOptions, HandoffReceipt } from './types.js';
 
 /** What both adapters share once the options are resolved. */
 export interface FallbackCore {
@@ -19,7 +19,7 @@ export interface FallbackCore {
   clock: Clock;
   /** The one timer that watches every invocation's handoff time. */
   deadlines: DeadlineTimer;
-  logger: FallbackLogger;
+  logger: IsolatedLogger;
   marginMs: number;
   /** Hand off at most this long after the start (undefined: only the margin counts). */
   maxInLambdaMs: number | undefined;
@@ -169,8 +169,7 @@ export function handoffTarget(
 function warnWhenMarginCoversTimeout(core: FallbackCore, remainingMs: number): void {
   core.timeoutChecked = true;
   if (remainingMs > core.marginMs) return;
-  (core.logger.warn ?? core.logger.error).call(
-    core.logger,
+  core.logger.warn(
     "The function's timeout is at or below the handoff margin: every invocation is handed off at once, before its handler runs in Lambda",
     {
       remainingMsAtStart: remainingMs,

@@ -19,14 +19,15 @@ export const jsonLogger: FallbackLogger = {
   },
 };
 
+/** A logger made safe by {@link isolatedLogger}: it always has `warn` (the user's, else `error`). */
+export type IsolatedLogger = Required<FallbackLogger>;
+
 /**
  * The user's logger, made safe to call: a logger that throws must never turn a confirmed
  * handoff into a failed invocation (its task would run on while Lambda records a failure).
  * What the logger threw is written to stderr instead.
  */
-export function isolatedLogger(
-  logger: FallbackLogger,
-): FallbackLogger & { warn(message: string, attributes: Record<string, unknown>): void } {
+export function isolatedLogger(logger: FallbackLogger): IsolatedLogger {
   const guard =
     (call: (message: string, attributes: Record<string, unknown>) => void) =>
     (message: string, attributes: Record<string, unknown>) => {

@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
+  formatS3Uri,
   type OutcomeRecord,
   outcomeFolder,
   outcomeKey,
@@ -103,6 +104,6 @@ export function storeDestinationRecord(s3: () => Promise<S3Client>, at: OutcomeL
     await (await s3()).send(
       new PutObjectCommand({ Bucket: at.bucket, Key: key, Body: body, ContentType: 'application/json' }),
     );
-    return `s3://${at.bucket}/${key}`;
+    return formatS3Uri({ bucket: at.bucket, key });
   };
 }

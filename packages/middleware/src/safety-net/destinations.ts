@@ -6,6 +6,13 @@ import type { FallbackLogger } from '../types.js';
 
 let sdkClients: DestinationClients | undefined;
 
+/** The destination module, loaded when a record is sent, and the clients given or made once. */
+async function destinationsWith(given: DestinationClients | undefined) {
+  const module = await import('@immortal-lambda/protocol/destinations');
+  if (!given) sdkClients ??= module.destinationClients(BOUNDED_CLIENT);
+  return { module, clients: given ?? (sdkClients as DestinationClients) };
+}
+
 /**
  * Sends an invocation's final failure to its on-failure destination, in Lambda's record shape.
  * A destination that cannot be reached is logged as an error: the failure is already recorded.
@@ -25,15 +32,14 @@ export async function sendFailure(input: {
 }): Promise<void> {
   const requestId = input.envelope.invocation.awsRequestId;
   try {
-    const { deliverOutcome, destinationClients } = await import('@immortal-lambda/protocol/destinations');
-    if (!input.clients && !sdkClients) sdkClients = destinationClients(BOUNDED_CLIENT);
-    const destination = await deliverOutcome({
+    const { module, clients } = await destinationsWith(input.clients);
+    const destination = await module.deliverOutcome({
       envelope: input.envelope,
       outcome: { ok: false, error: input.error },
       attempt: input.attempt,
       taskArn: input.taskArn,
       writer: 'watchdog',
-      clients: input.clients ?? (sdkClients as DestinationClients),
+      clients,
       now: input.now,
       onFailure: input.onFailure,
       ...(input.store ? { store: input.store } : {}),
@@ -63,11 +69,8 @@ export async function forwardFailure(input: {
   clients: DestinationClients | undefined;
   now: number;
 }): Promise<void> {
-  const { destinationClients, destinationRecord, sendToDestination } = await import(
-    '@immortal-lambda/protocol/destinations'
-  );
-  if (!input.clients && !sdkClients) sdkClients = destinationClients(BOUNDED_CLIENT);
-  const record = destinationRecord({
+  const { module, clients } = await destinationsWith(input.clients);
+  const record = module.destinationRecord({
     requestId: input.requestId,
     functionArn: input.functionArn,
     version: input.version,
@@ -77,5 +80,5 @@ export async function forwardFailure(input: {
     outcome: { ok: false, error: input.error },
     now: input.now,
   });
-  await sendToDestination(input.arn, record, input.clients ?? (sdkClients as DestinationClients));
+  await module.sendToDestination(input.arn, record, clients);
 }

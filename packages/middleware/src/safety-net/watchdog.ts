@@ -13,10 +13,10 @@ import type { Context } from 'aws-lambda';
 import { systemClock } from '../clock.js';
 import { type ResolvedConfig, resolveConfig } from '../config.js';
 import { RelaunchError } from '../errors.js';
-import { isolatedLogger, jsonLogger } from '../logger.js';
+import { type IsolatedLogger, isolatedLogger, jsonLogger } from '../logger.js';
 import { type OutcomeLocation, readOutcomes } from '../outcome-store.js';
 import { BOUNDED_CLIENT, loadEcs, loadS3 } from '../sdk.js';
-import type { FallbackLogger, FargateFallbackOptions } from '../types.js';
+import type { FargateFallbackOptions } from '../types.js';
 import { carryOut, type WatchdogTarget } from './watchdog-actions.js';
 import {
   decide,
@@ -98,8 +98,8 @@ const accountOf = (arn: string | undefined) =>
   arn ? /^arn:aws[a-z-]*:lambda:[^:]+:(\d+):/.exec(arn)?.[1] : undefined;
 
 /** A task of another cluster, family, account, region or function: said, and left alone. */
-function ignoreForeign(logger: FallbackLogger, outcome: WatchdogOutcome): WatchdogOutcome {
-  (logger.warn ?? logger.error).call(logger, "A stopped task that is not this watchdog's was left alone", {
+function ignoreForeign(logger: IsolatedLogger, outcome: WatchdogOutcome): WatchdogOutcome {
+  logger.warn("A stopped task that is not this watchdog's was left alone", {
     reason: outcome.reason,
     hint: 'the EventBridge rule should match this cluster and runner family only (the construct makes it so)',
   });
@@ -173,7 +173,7 @@ export function taskWatchdog(
   context?: Pick<Context, 'getRemainingTimeInMillis'> & Partial<Pick<Context, 'invokedFunctionArn'>>,
 ) => Promise<WatchdogOutcome> {
   const env = options.env ?? process.env;
-  const logger: FallbackLogger = isolatedLogger(options.logger ?? jsonLogger);
+  const logger = isolatedLogger(options.logger ?? jsonLogger);
   const clock = options.clock ?? systemClock;
   const config = resolveConfig(options, env);
   const maxAttempts = positiveInteger(
