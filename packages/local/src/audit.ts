@@ -32,3 +32,13 @@ export function accessKeyOf(request: IncomingMessage): string | undefined {
   const header = String(request.headers.authorization ?? '');
   return /Credential=([^/,\s]+)\//.exec(header)?.[1];
 }
+
+/** IAM's words for a call its caller may not make, as ECS, Lambda and S3 each answer them. */
+export function deniedMessage(call: AuditedCall): string {
+  return `User: ${call.accessKeyId ?? 'anonymous'} is not authorized to perform: ${call.action} on resource: ${call.resource} because no identity-based policy allows the ${call.action} action`;
+}
+
+/** The `Host` values a loopback server on `port` answers: any other is a rebound name, refused. */
+export function loopbackHosts(port: number, ...more: string[]): ReadonlySet<string> {
+  return new Set(['127.0.0.1', 'localhost', '[::1]', ...more].map((host) => `${host}:${port}`));
+}

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_OUTCOME_PREFIX, ENV, isS3Uri, outcomeFolder, parseOutcome } from '@immortal-lambda/protocol';
+import { loopbackHosts } from './audit.js';
 import { DASHBOARD_PAGE } from './dashboard-page.js';
 import type { LocalTask } from './plane/model.js';
 import type { LocalControlPlane } from './plane.js';
@@ -121,7 +122,7 @@ export class Dashboard {
     this.#server = server;
     const bound = (server.address() as AddressInfo).port;
     this.#url = `http://127.0.0.1:${bound}`;
-    this.#hosts = new Set([`127.0.0.1:${bound}`, `localhost:${bound}`, `[::1]:${bound}`]);
+    this.#hosts = loopbackHosts(bound);
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CONTAINER_NAME, ENV } from '@immortal-lambda/protocol';
-import type { AuditedCall } from './audit.js';
+import { type AuditedCall, deniedMessage, loopbackHosts } from './audit.js';
 import { ApiError, LocalPlaneError } from './errors.js';
 import { ProcessLauncher } from './launcher.js';
 import { EcsApi } from './plane/ecs-api.js';
@@ -209,7 +209,7 @@ export class LocalControlPlane extends EventEmitter {
     this.#server = server;
     const port = (server.address() as AddressInfo).port;
     this.#url = `http://${host}:${port}`;
-    this.#hosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `${host}:${port}`]);
+    this.#hosts = loopbackHosts(port, host);
     this.#workDir = this.#options.workDir ?? mkdtempSync(join(tmpdir(), 'immortal-local-'));
     await this.#xray.start((segment) => this.emit('trace-segment', segment));
     return this.#url;
@@ -336,7 +336,7 @@ export class LocalControlPlane extends EventEmitter {
 function accessDenied(call: AuditedCall): ApiError {
   return new ApiError(
     'AccessDeniedException',
-    `User: ${call.accessKeyId ?? 'anonymous'} is not authorized to perform: ${call.action} on resource: ${call.resource} because no identity-based policy allows the ${call.action} action`,
+    deniedMessage(call),
     call.action.startsWith('lambda:') ? 403 : 400,
   );
 }

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
-import { type AuditedCall, accessKeyOf } from './audit.js';
+import { type AuditedCall, accessKeyOf, deniedMessage } from './audit.js';
 
 /**
  * A running S3 emulator (s3rver) for spilled envelopes.
@@ -197,7 +197,7 @@ function withoutSignature(headers: IncomingMessage['headers']): IncomingMessage[
 function accessDenied(response: ServerResponse, call: AuditedCall): void {
   response.writeHead(403, { 'content-type': 'application/xml' });
   response.end(
-    `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>User: ${call.accessKeyId ?? 'anonymous'} is not authorized to perform: ${call.action} on resource: "${call.resource}" because no identity-based policy allows the ${call.action} action</Message></Error>`,
+    `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>${deniedMessage(call)}</Message></Error>`,
   );
 }
 
