@@ -167,12 +167,7 @@ export class SafetyNet extends Construct {
    */
   #failureDestination(props: SafetyNetProps): lambda.Function | undefined {
     const fn = props.function;
-    const existing = fn.node.tryFindChild('EventInvokeConfig') as lambda.EventInvokeConfig | undefined;
-    const config = existing?.node.defaultChild as lambda.CfnEventInvokeConfig | undefined;
-    const destinations = config?.destinationConfig as
-      | { onSuccess?: { destination: string }; onFailure?: { destination: string } }
-      | undefined;
-    const destination = destinations?.onFailure?.destination;
+    const destination = invokeConfigOf(fn).destinations?.onFailure?.destination;
     if (destination) {
       this.watchdog.addToRolePolicy(
         new iam.PolicyStatement({
@@ -197,21 +192,44 @@ export class SafetyNet extends Construct {
         resources: [relaunch.functionArn],
       }),
     );
-    if (config)
-      config.destinationConfig = { ...destinations, onFailure: { destination: relaunch.functionArn } };
-    else fn.configureAsyncInvoke({ onFailure: { bind: () => ({ destination: relaunch.functionArn }) } });
-    // The relaunch function starts failures; a final one (the last attempt failed) would be skipped
-    // there, so the watchdog sends final failures to the queue people watch.
-    // The relaunch function sends on the failures it does not start (a handler's own error).
+    sendFailuresTo(fn, relaunch, props.functionPolicy);
+    // The relaunch function starts failures and sends on the ones it does not start (a handler's
+    // own error); the watchdog sends final failures, which the relaunch function would skip.
     for (const sender of [this.watchdog, relaunch]) {
       sender.addEnvironment(ENV.finalFailures, this.undone.queueArn);
       this.undone.grantSendMessages(sender);
     }
-    fn.node.findChild('EventInvokeConfig').node.addDependency(props.functionPolicy);
     // Aliases and versions have invoke configs of their own: theirs, too, unless they set one.
     Aspects.of(Stack.of(fn)).add(new QualifiedFailures(fn, relaunch, props.functionPolicy));
     return relaunch;
   }
+}
+
+/** The invoke config a function, alias or version has (its L1), and the destinations it sets. */
+function invokeConfigOf(target: IConstruct) {
+  const config = target.node.tryFindChild('EventInvokeConfig')?.node.defaultChild as
+    | lambda.CfnEventInvokeConfig
+    | undefined;
+  const destinations = config?.destinationConfig as
+    | { onSuccess?: { destination: string }; onFailure?: { destination: string } }
+    | undefined;
+  return { config, destinations };
+}
+
+/**
+ * Makes the relaunch function the on-failure destination of a function, alias or version, its
+ * other invoke settings kept, once the policy that lets it invoke the relaunch function exists.
+ */
+function sendFailuresTo(
+  target: lambda.Function | lambda.Alias | lambda.Version,
+  relaunch: lambda.IFunction,
+  dependency: iam.Policy,
+): void {
+  const { config, destinations } = invokeConfigOf(target);
+  const onFailure = { destination: relaunch.functionArn };
+  if (config) config.destinationConfig = { ...destinations, onFailure };
+  else target.configureAsyncInvoke({ onFailure: { bind: () => onFailure } });
+  target.node.findChild('EventInvokeConfig').node.addDependency(dependency);
 }
 
 /**
@@ -229,17 +247,8 @@ class QualifiedFailures implements IAspect {
 
   visit(node: IConstruct): void {
     if (!(node instanceof lambda.Alias || node instanceof lambda.Version) || node.lambda !== this.fn) return;
-    const config = node.node.tryFindChild('EventInvokeConfig')?.node.defaultChild as
-      | lambda.CfnEventInvokeConfig
-      | undefined;
-    const destinations = config?.destinationConfig as
-      | { onSuccess?: { destination: string }; onFailure?: { destination: string } }
-      | undefined;
-    if (destinations?.onFailure) return;
-    const onFailure = { destination: this.relaunch.functionArn };
-    if (config) config.destinationConfig = { ...destinations, onFailure };
-    else node.configureAsyncInvoke({ onFailure: { bind: () => onFailure } });
-    node.node.findChild('EventInvokeConfig').node.addDependency(this.dependency);
+    if (invokeConfigOf(node).destinations?.onFailure) return;
+    sendFailuresTo(node, this.relaunch, this.dependency);
   }
 }
 
