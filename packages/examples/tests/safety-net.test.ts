@@ -366,6 +366,21 @@ describe('after the handoff: recorded, watched, relaunched', () => {
   });
 });
 
+/** Lambda's on-failure destination record of an invocation of report-job that failed with `error`. */
+const failureRecord = (id: string, event: unknown, error: { errorType: string; errorMessage: string }) => ({
+  version: '1.0',
+  timestamp: new Date().toISOString(),
+  requestContext: {
+    requestId: id,
+    functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job:$LATEST',
+    condition: 'RetriesExhausted',
+    approximateInvokeCount: 3,
+  },
+  requestPayload: event,
+  responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+  responsePayload: error,
+});
+
 describe('the safety net: invocations that failed in Lambda are started on Fargate, once', () => {
   const requestId = (n: number) => `0a0b0c0d-1111-4222-8333-${String(n).padStart(12, '0')}`;
   const relaunch = () =>
@@ -379,22 +394,11 @@ describe('the safety net: invocations that failed in Lambda are started on Farga
   it('starts one task for an on-failure destination record delivered twice through SQS', async () => {
     // Prepare
     const id = requestId(1);
-    const record = {
-      version: '1.0',
-      timestamp: new Date().toISOString(),
-      requestContext: {
-        requestId: id,
-        functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job:$LATEST',
-        condition: 'RetriesExhausted',
-        approximateInvokeCount: 3,
-      },
-      requestPayload: { reportId: 'from-destination', steps: 2, stepMs: 100 },
-      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
-      responsePayload: {
-        errorType: 'Runtime.OutOfMemory',
-        errorMessage: 'Runtime exited with error: signal: killed',
-      },
-    };
+    const record = failureRecord(
+      id,
+      { reportId: 'from-destination', steps: 2, stepMs: 100 },
+      { errorType: 'Runtime.OutOfMemory', errorMessage: 'Runtime exited with error: signal: killed' },
+    );
     const sqsEvent = (messageId: string) => ({
       Records: [{ eventSource: 'aws:sqs', messageId, body: JSON.stringify(record), messageAttributes: {} }],
     });
@@ -457,19 +461,11 @@ describe('the safety net: invocations that failed in Lambda are started on Farga
     // Prepare: Lambda already retried a handler that threw; rerunning it would throw again.
     const id = requestId(4);
     const undone = 'arn:aws:sqs:eu-west-1:123456789012:undone';
-    const record = {
-      version: '1.0',
-      timestamp: new Date().toISOString(),
-      requestContext: {
-        requestId: id,
-        functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job:$LATEST',
-        condition: 'RetriesExhausted',
-        approximateInvokeCount: 3,
-      },
-      requestPayload: { reportId: 'threw', steps: 1, stepMs: 10 },
-      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
-      responsePayload: { errorType: 'TypeError', errorMessage: 'reportId.trim is not a function' },
-    };
+    const record = failureRecord(
+      id,
+      { reportId: 'threw', steps: 1, stepMs: 10 },
+      { errorType: 'TypeError', errorMessage: 'reportId.trim is not a function' },
+    );
     const handler = relaunchFailures({
       env: {
         ...env,

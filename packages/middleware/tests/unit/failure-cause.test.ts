@@ -6,6 +6,13 @@ import {
   relaunchFailures,
 } from '../../src/safety-net/index.js';
 
+/** A destination record of an invocation of `{ id: 1 }`, as Lambda writes it. */
+const record = (
+  requestContext: { requestId: string; functionArn: string; condition: string },
+  responseContext: Record<string, unknown>,
+  responsePayload: unknown,
+) => ({ requestContext, requestPayload: { id: 1 }, responseContext, responsePayload });
+
 describe('what a failure record says the invocation died of', () => {
   it.each([
     [
@@ -74,16 +81,15 @@ describe('what a failure record says the invocation died of', () => {
 
   it('never starts a success record: an on-success destination record, or an EventBridge Success event', async () => {
     // Prepare
-    const success = {
-      requestContext: {
+    const success = record(
+      {
         requestId: 'ok-1',
         functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:job',
         condition: 'Success',
       },
-      requestPayload: { id: 1 },
-      responseContext: { statusCode: 200, executedVersion: '$LATEST' },
-      responsePayload: { rows: 3 },
-    };
+      { statusCode: 200, executedVersion: '$LATEST' },
+      { rows: 3 },
+    );
     const handler = relaunchFailures({
       env: {
         AWS_REGION: 'eu-west-1',
@@ -111,19 +117,18 @@ describe('what a failure record says the invocation died of', () => {
 
   it('reads the cause and the executed version from a destination record', () => {
     // Prepare
-    const record = {
-      requestContext: {
+    const timedOut = record(
+      {
         requestId: 'r-1',
         functionArn: 'arn:aws:lambda:eu-west-1:1:function:job:prod',
         condition: 'RetriesExhausted',
       },
-      requestPayload: { id: 1 },
-      responseContext: { statusCode: 200, executedVersion: '7', functionError: 'Unhandled' },
-      responsePayload: { errorType: 'Sandbox.Timedout', errorMessage: 'Task timed out after 900.00 seconds' },
-    };
+      { statusCode: 200, executedVersion: '7', functionError: 'Unhandled' },
+      { errorType: 'Sandbox.Timedout', errorMessage: 'Task timed out after 900.00 seconds' },
+    );
 
     // Act
-    const [item] = failedInvocations(record);
+    const [item] = failedInvocations(timedOut);
 
     // Assess
     expect(item).toMatchObject({ requestId: 'r-1', cause: 'timeout', executedVersion: '7' });

@@ -32,6 +32,47 @@ const stopped = (fields: Partial<TaskStateChangeDetail>): TaskStateChangeDetail 
   ...fields,
 });
 
+/** A stopped runner task of one invocation of `functionName`, its envelope inline in the override. */
+const stoppedRun = (
+  invocation: { functionName: string; requestId: string },
+  fields: Partial<TaskStateChangeDetail>,
+  more: { name: string; value: string }[] = [],
+): TaskStateChangeDetail =>
+  stopped({
+    taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/1',
+    ...fields,
+    overrides: {
+      containerOverrides: [
+        {
+          name: 'runner',
+          environment: [
+            { name: 'FARGATE_FALLBACK_ENVELOPE', value: JSON.stringify(handedOffEnvelope(invocation)) },
+            ...more,
+          ],
+        },
+      ],
+    },
+  });
+
+/** The EventBridge event of a task state change. */
+const stateChange = (detail: TaskStateChangeDetail) => ({
+  source: 'aws.ecs',
+  'detail-type': 'ECS Task State Change',
+  detail,
+});
+
+/** Destination clients that record what each sends and answer `answers[name]` (default `{}`). */
+const recordingClients = (answers: Record<string, unknown> = {}) => {
+  const sent: { client: string; input: Record<string, unknown> }[] = [];
+  const client = (name: string) => () => ({
+    send: async (command: { input: Record<string, unknown> }) => {
+      sent.push({ client: name, input: command.input });
+      return answers[name] ?? {};
+    },
+  });
+  return { sent, clients: { lambda: client('lambda'), sqs: client('sqs') } as never };
+};
+
 describe('classifyStop', () => {
   it.each([
     [
@@ -246,39 +287,19 @@ describe('taskWatchdog', () => {
 
   it('sends a final failure where FARGATE_FALLBACK_FINAL_FAILURES says, not to the function destination', async () => {
     // Prepare: the function's on-failure destination is the relaunch function, which skips final failures
-    const sent: { client: string; input: Record<string, unknown> }[] = [];
-    const client = (name: string) => () => ({
-      send: async (command: { input: Record<string, unknown> }) => {
-        sent.push({ client: name, input: command.input });
-        return {};
-      },
-    });
+    const { sent, clients } = recordingClients();
     const finalWatchdog = taskWatchdog({
       env: { ...env, FARGATE_FALLBACK_FINAL_FAILURES: 'arn:aws:sqs:eu-west-1:123456789012:undone' },
       maxAttempts: 1,
-      destinations: { lambda: client('lambda'), sqs: client('sqs') } as never,
+      destinations: clients,
     });
-    const envelope = handedOffEnvelope({ functionName: 'report', requestId: 'final-1' });
-    const detail = stopped({
-      taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/1',
-      stopCode: 'SpotInterruption',
-      containers: [{ name: 'runner', exitCode: 143 }],
-      overrides: {
-        containerOverrides: [
-          {
-            name: 'runner',
-            environment: [{ name: 'FARGATE_FALLBACK_ENVELOPE', value: JSON.stringify(envelope) }],
-          },
-        ],
-      },
-    });
+    const detail = stoppedRun(
+      { functionName: 'report', requestId: 'final-1' },
+      { stopCode: 'SpotInterruption', containers: [{ name: 'runner', exitCode: 143 }] },
+    );
 
     // Act
-    const outcome = await finalWatchdog({
-      source: 'aws.ecs',
-      'detail-type': 'ECS Task State Change',
-      detail,
-    });
+    const outcome = await finalWatchdog(stateChange(detail));
 
     // Assess
     expect(outcome).toMatchObject({ action: 'gave-up', requestId: 'final-1' });
@@ -288,43 +309,22 @@ describe('taskWatchdog', () => {
 
   it("ends an invocation whose task someone else stopped as failed (cancelled), sent to the function's on-failure destination", async () => {
     // Prepare
-    const sent: { client: string; input: Record<string, unknown> }[] = [];
     const onFailure = 'arn:aws:sqs:eu-west-1:123456789012:report-failures';
-    const client = (name: string, answer: unknown) => () => ({
-      send: async (command: { input: Record<string, unknown> }) => {
-        sent.push({ client: name, input: command.input });
-        return answer;
+    const { sent, clients } = recordingClients({
+      lambda: { DestinationConfig: { OnFailure: { Destination: onFailure } } },
+    });
+    const cancelWatchdog = taskWatchdog({ env, destinations: clients });
+    const detail = stoppedRun(
+      { functionName: 'report', requestId: 'cancel-1' },
+      {
+        stopCode: 'UserInitiated',
+        stoppedReason: 'an operator stopped it',
+        containers: [{ name: 'runner', exitCode: 143 }],
       },
-    });
-    const cancelWatchdog = taskWatchdog({
-      env,
-      destinations: {
-        lambda: client('lambda', { DestinationConfig: { OnFailure: { Destination: onFailure } } }),
-        sqs: client('sqs', {}),
-      } as never,
-    });
-    const envelope = handedOffEnvelope({ functionName: 'report', requestId: 'cancel-1' });
-    const detail = stopped({
-      taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/1',
-      stopCode: 'UserInitiated',
-      stoppedReason: 'an operator stopped it',
-      containers: [{ name: 'runner', exitCode: 143 }],
-      overrides: {
-        containerOverrides: [
-          {
-            name: 'runner',
-            environment: [{ name: 'FARGATE_FALLBACK_ENVELOPE', value: JSON.stringify(envelope) }],
-          },
-        ],
-      },
-    });
+    );
 
     // Act
-    const outcome = await cancelWatchdog({
-      source: 'aws.ecs',
-      'detail-type': 'ECS Task State Change',
-      detail,
-    });
+    const outcome = await cancelWatchdog(stateChange(detail));
 
     // Assess
     expect(outcome).toMatchObject({ action: 'result', requestId: 'cancel-1' });
@@ -350,32 +350,19 @@ describe('taskWatchdog', () => {
       },
     };
     const standbyWatchdog = taskWatchdog({ env, s3Client: s3Client as never });
-    const envelope = handedOffEnvelope({ functionName: 'report', requestId: 'standby-1' });
-    const detail = stopped({
-      taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/1',
-      containers: [{ name: 'runner', exitCode: 3 }],
-      overrides: {
-        containerOverrides: [
-          {
-            name: 'runner',
-            environment: [
-              { name: 'FARGATE_FALLBACK_ENVELOPE', value: JSON.stringify(envelope) },
-              {
-                name: 'FARGATE_FALLBACK_STANDBY',
-                value: 's3://b/immortal-lambda/outcomes/report/standby-1/resume.json',
-              },
-            ],
-          },
-        ],
-      },
-    });
+    const detail = stoppedRun(
+      { functionName: 'report', requestId: 'standby-1' },
+      { containers: [{ name: 'runner', exitCode: 3 }] },
+      [
+        {
+          name: 'FARGATE_FALLBACK_STANDBY',
+          value: 's3://b/immortal-lambda/outcomes/report/standby-1/resume.json',
+        },
+      ],
+    );
 
     // Act
-    const outcome = await standbyWatchdog({
-      source: 'aws.ecs',
-      'detail-type': 'ECS Task State Change',
-      detail,
-    });
+    const outcome = await standbyWatchdog(stateChange(detail));
 
     // Assess
     expect(outcome).toMatchObject({ action: 'ignored' });
@@ -405,15 +392,9 @@ describe('taskWatchdog', () => {
     ],
   ])('leaves alone a stopped task of %s, without calling AWS', async (_what, fields, reason) => {
     // Prepare: a Spot interruption, which would otherwise be relaunched.
-    const event = {
-      source: 'aws.ecs',
-      'detail-type': 'ECS Task State Change',
-      detail: stopped({
-        stopCode: 'SpotInterruption',
-        containers: [{ name: 'runner', exitCode: 143 }],
-        ...fields,
-      }),
-    };
+    const event = stateChange(
+      stopped({ stopCode: 'SpotInterruption', containers: [{ name: 'runner', exitCode: 143 }], ...fields }),
+    );
     const context = {
       getRemainingTimeInMillis: () => 60_000,
       invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:watchdog',
@@ -432,23 +413,13 @@ describe('taskWatchdog', () => {
     const served = taskWatchdog({
       env: { ...env, FARGATE_FALLBACK_FUNCTION_ARN: 'arn:aws:lambda:eu-west-1:123456789012:function:report' },
     });
-    const envelope = handedOffEnvelope({ functionName: 'payroll', requestId: 'other-1' });
-    const detail = stopped({
-      taskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/1',
-      stopCode: 'SpotInterruption',
-      containers: [{ name: 'runner', exitCode: 143 }],
-      overrides: {
-        containerOverrides: [
-          {
-            name: 'runner',
-            environment: [{ name: 'FARGATE_FALLBACK_ENVELOPE', value: JSON.stringify(envelope) }],
-          },
-        ],
-      },
-    });
+    const detail = stoppedRun(
+      { functionName: 'payroll', requestId: 'other-1' },
+      { stopCode: 'SpotInterruption', containers: [{ name: 'runner', exitCode: 143 }] },
+    );
 
     // Act
-    const outcome = await served({ source: 'aws.ecs', 'detail-type': 'ECS Task State Change', detail });
+    const outcome = await served(stateChange(detail));
 
     // Assess
     expect(outcome).toMatchObject({ action: 'ignored', requestId: 'other-1' });

@@ -34,6 +34,16 @@ describe('withFargateFallback timing', () => {
     vi.useRealTimers();
   });
 
+  /** RunTask answers with the task 300 ms after it is called; StopTask answers at once. */
+  const taskAfter300MsThenStopped = () => {
+    ecs
+      .on(RunTaskCommand)
+      .callsFake(
+        () => new Promise((resolve) => setTimeout(() => resolve({ tasks: [{ taskArn: TASK_ARN }] }), 300)),
+      );
+    ecs.on(StopTaskCommand).resolves({});
+  };
+
   it('starts the handoff exactly at the deadline minus the margin, not before', async () => {
     // Prepare
     ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
@@ -153,12 +163,7 @@ describe('withFargateFallback timing', () => {
 
   it('returns the handler result and stops the task when the handler finishes while RunTask is in flight', async () => {
     // Prepare
-    ecs
-      .on(RunTaskCommand)
-      .callsFake(
-        () => new Promise((resolve) => setTimeout(() => resolve({ tasks: [{ taskArn: TASK_ARN }] }), 300)),
-      );
-    ecs.on(StopTaskCommand).resolves({});
+    taskAfter300MsThenStopped();
     const handler = withFargateFallback(
       () => new Promise((resolve) => setTimeout(() => resolve('finished in lambda'), 10_100)),
       options,
@@ -181,12 +186,7 @@ describe('withFargateFallback timing', () => {
     // Prepare: the handoff at 10 s, RunTask's answer at 10.3 s, the handler's result at 10.1 s.
     const s3 = mockClient(S3Client);
     s3.on(PutObjectCommand).resolves({});
-    ecs
-      .on(RunTaskCommand)
-      .callsFake(
-        () => new Promise((resolve) => setTimeout(() => resolve({ tasks: [{ taskArn: TASK_ARN }] }), 300)),
-      );
-    ecs.on(StopTaskCommand).resolves({});
+    taskAfter300MsThenStopped();
     const handler = withFargateFallback(
       () => new Promise((resolve) => setTimeout(() => resolve('finished in lambda'), 10_100)),
       { ...options, payloadBucket: 'envelopes-bucket', s3Client: new S3Client({ region: 'eu-west-1' }) },
@@ -212,12 +212,7 @@ describe('withFargateFallback timing', () => {
 
   it('returns the handler error when the handler fails while RunTask is in flight, after stopping the task', async () => {
     // Prepare
-    ecs
-      .on(RunTaskCommand)
-      .callsFake(
-        () => new Promise((resolve) => setTimeout(() => resolve({ tasks: [{ taskArn: TASK_ARN }] }), 300)),
-      );
-    ecs.on(StopTaskCommand).resolves({});
+    taskAfter300MsThenStopped();
     const failure = new Error('report failed');
     const handler = withFargateFallback(
       () => new Promise((_resolve, reject) => setTimeout(() => reject(failure), 10_100)),

@@ -44,6 +44,28 @@ function scripted(answers: (string | { name: string; status?: number })[]) {
   return { client, calls: () => calls };
 }
 
+/**
+ * An S3 client whose first `refusals` reads are refused with 403 (a missing key, to a role that
+ * may not list the whole bucket), whose listings find `listed`, and whose next read is the envelope.
+ */
+function refusedThenEnvelope(refusals: number, listed: string[]) {
+  let gets = 0;
+  const client = {
+    send: async (command: { constructor: { name: string } }) => {
+      if (command.constructor.name === 'ListObjectsV2Command')
+        return { Contents: listed.map((Key) => ({ Key })) };
+      gets++;
+      if (gets <= refusals)
+        throw Object.assign(new Error('Access Denied'), {
+          name: 'AccessDenied',
+          $metadata: { httpStatusCode: 403 },
+        });
+      return { Body: { transformToString: async () => envelopeFor('req-1') } };
+    },
+  } as unknown as S3Client;
+  return { client, gets: () => gets };
+}
+
 const wait = (client: S3Client, overrides: Partial<Parameters<typeof waitForGo>[0]> = {}) => {
   let now = 0;
   return waitForGo({
@@ -114,51 +136,26 @@ describe('waitForGo', () => {
 
   it('goes when the resume object is written between its 403 read and the listing that finds it', async () => {
     // Prepare: the first read is refused (not there yet); by the listing, the wrapper has written it.
-    let gets = 0;
-    const client = {
-      send: async (command: { constructor: { name: string } }) => {
-        if (command.constructor.name === 'ListObjectsV2Command')
-          return { Contents: [{ Key: 'immortal-lambda/outcomes/report/req-1/resume.json' }] };
-        gets++;
-        if (gets === 1)
-          throw Object.assign(new Error('Access Denied'), {
-            name: 'AccessDenied',
-            $metadata: { httpStatusCode: 403 },
-          });
-        return { Body: { transformToString: async () => envelopeFor('req-1') } };
-      },
-    } as unknown as S3Client;
+    const { client, gets } = refusedThenEnvelope(1, ['immortal-lambda/outcomes/report/req-1/resume.json']);
 
     // Act
     const answer = await wait(client);
 
     // Assess
     expect(answer).toMatchObject({ go: { invocation: { awsRequestId: 'req-1' } } });
-    expect(gets).toBe(2);
+    expect(gets()).toBe(2);
   });
 
   it('keeps waiting while S3 answers 403 for a resume object that a listing shows is not there yet', async () => {
     // Prepare: S3's answer for a missing key to a role that may not list the whole bucket.
-    let gets = 0;
-    const client = {
-      send: async (command: { constructor: { name: string } }) => {
-        if (command.constructor.name === 'ListObjectsV2Command') return { Contents: [] };
-        gets++;
-        if (gets < 3)
-          throw Object.assign(new Error('Access Denied'), {
-            name: 'AccessDenied',
-            $metadata: { httpStatusCode: 403 },
-          });
-        return { Body: { transformToString: async () => envelopeFor('req-1') } };
-      },
-    } as unknown as S3Client;
+    const { client, gets } = refusedThenEnvelope(2, []);
 
     // Act
     const answer = await wait(client);
 
     // Assess
     expect(answer).toMatchObject({ go: { invocation: { awsRequestId: 'req-1' } } });
-    expect(gets).toBe(3);
+    expect(gets()).toBe(3);
   });
 
   it('refuses an envelope of another request', async () => {
