@@ -3,11 +3,14 @@ import { ApiError } from '../errors.js';
 import type { RunTaskRequest } from './ecs-api.js';
 import type { TaskDefinition } from './model.js';
 
-/** RunTask's overrides: within ECS's length limit, and each for a container of the task definition. */
 /** Variables that change how a process starts: code named by a request would run on this machine. */
 const PROCESS_LEVEL =
   /^(NODE_OPTIONS|NODE_PATH|NODE_EXTRA_CA_CERTS|LD_PRELOAD|LD_LIBRARY_PATH|DYLD_[A-Z_]+|AWS_LAMBDA_EXEC_WRAPPER|PATH)$/;
 
+/**
+ * RunTask's overrides: within ECS's length limit, each for a container of the task definition,
+ * and setting no process-level variable unless the task definition allows it.
+ */
 export function checkOverrides(
   overrides: RunTaskRequest['overrides'],
   definition: TaskDefinition,
