@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
 /**
@@ -31,6 +32,22 @@ export interface AuditedCall {
 export function accessKeyOf(request: IncomingMessage): string | undefined {
   const header = String(request.headers.authorization ?? '');
   return /Credential=([^/,\s]+)\//.exec(header)?.[1];
+}
+
+/**
+ * The access key a role's temporary credentials sign with on the local plane: the same role, the
+ * same key, so that an `authorize` hook knows which role made a call. With `authorize` set, the
+ * plane gives each task its task role's key, as ECS gives a task its role's credentials.
+ *
+ * @example
+ * ```ts
+ * import { roleAccessKey } from '@immortal-lambda/local';
+ * const roles = new Map([[roleAccessKey(taskRoleArn), taskRoleArn]]);
+ * const roleOf = (call: AuditedCall) => roles.get(call.accessKeyId ?? '');
+ * ```
+ */
+export function roleAccessKey(roleArn: string): string {
+  return `ASIA${createHash('sha256').update(roleArn).digest('hex').slice(0, 16).toUpperCase()}`;
 }
 
 /** IAM's words for a call its caller may not make, as ECS, Lambda and S3 each answer them. */

@@ -1,4 +1,4 @@
-export { type AuditedCall, accessKeyOf } from './audit.js';
+export { type AuditedCall, accessKeyOf, roleAccessKey } from './audit.js';
 export { Dashboard, type DashboardInvocation, startDashboard } from './dashboard.js';
 export { type DevOptions, runDev } from './dev.js';
 export { type HandedOffInvocation, handedOffEnvelope } from './envelopes.js';

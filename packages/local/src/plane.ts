@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CONTAINER_NAME, ENV } from '@immortal-lambda/protocol';
-import { type AuditedCall, deniedMessage, loopbackHosts } from './audit.js';
+import { type AuditedCall, deniedMessage, loopbackHosts, roleAccessKey } from './audit.js';
 import { ApiError, LocalPlaneError } from './errors.js';
 import { ProcessLauncher } from './launcher.js';
 import { EcsApi } from './plane/ecs-api.js';
@@ -104,7 +104,13 @@ export class LocalControlPlane extends EventEmitter {
       launcher: options.launcher ?? new ProcessLauncher(),
       now,
       workDir: () => this.#workDir as string,
-      awsEnvironment: () => this.#awsEnvironment(),
+      // With authorize on, a task signs as its task role (the role's own key), as on ECS.
+      awsEnvironment: (task) => ({
+        ...this.#awsEnvironment(),
+        ...(options.authorize && task.taskRoleArn
+          ? { AWS_ACCESS_KEY_ID: roleAccessKey(task.taskRoleArn), AWS_SECRET_ACCESS_KEY: 'local' }
+          : {}),
+      }),
       region: this.region,
       emit: (event, payload) =>
         event === 'task-state-change'

@@ -68,6 +68,16 @@ export class EcsApi {
     return `arn:aws:ecs:${this.#ctx.region}:${ACCOUNT}:${resource}`;
   }
 
+  /**
+   * The condition keys of a call on an existing task: its cluster and its tags
+   * (`aws:ResourceTag/<key>`), which IAM evaluates for a call on a tagged task.
+   */
+  #onTask(onCluster: Record<string, string>, ref: string): Record<string, string> {
+    const task = this.#tasks.find(ref);
+    const tags = (task?.tags ?? []).map(({ key, value }) => [`aws:ResourceTag/${key}`, value]);
+    return { ...onCluster, ...Object.fromEntries(tags) };
+  }
+
   /** Records an ECS call as IAM authorises it, before it is answered (AWS authorises first). */
   audit(action: string, body: Record<string, unknown>, accessKeyId: string | undefined) {
     const cluster = clusterName(body.cluster);
@@ -103,11 +113,13 @@ export class EcsApi {
         return;
       case 'DescribeTasks':
         for (const ref of (body.tasks as string[] | undefined) ?? [])
-          this.#ctx.record('ecs:DescribeTasks', taskArn(ref), onCluster, accessKeyId);
+          this.#ctx.record('ecs:DescribeTasks', taskArn(ref), this.#onTask(onCluster, ref), accessKeyId);
         return;
-      case 'StopTask':
-        this.#ctx.record('ecs:StopTask', taskArn(String(body.task ?? '')), onCluster, accessKeyId);
+      case 'StopTask': {
+        const ref = String(body.task ?? '');
+        this.#ctx.record('ecs:StopTask', taskArn(ref), this.#onTask(onCluster, ref), accessKeyId);
         return;
+      }
       default:
     }
   }
@@ -245,6 +257,7 @@ export class EcsApi {
       family: definition.family,
       image: definition.image,
       containerName: definition.containerName,
+      taskRoleArn: definition.taskRoleArn,
       lastStatus: 'PROVISIONING',
       desiredStatus: 'RUNNING',
       startedBy: request.startedBy,

@@ -95,6 +95,8 @@ export interface LocalTask {
   /** An image function's task: the images its task definition names (see {@link TaskDefinition}). */
   image: TaskDefinition['image'];
   containerName: string;
+  /** The task definition's task role: whose credentials the task's code signs with. */
+  taskRoleArn: string | undefined;
   lastStatus: TaskStatus;
   desiredStatus: 'RUNNING' | 'STOPPED';
   startedBy: string | undefined;

@@ -11,7 +11,8 @@ export interface TaskLifecycleDependencies {
   /** Where task roots are made (known once the plane has started). */
   workDir: () => string;
   /** The AWS environment every task gets: region, credentials, endpoints. */
-  awsEnvironment: () => Record<string, string>;
+  /** Region, endpoints and the credentials the task's code signs with. */
+  awsEnvironment: (task: LocalTask) => Record<string, string>;
   region: string;
   emit: (event: 'task-started' | 'task-log' | 'task-stopped' | 'task-state-change', payload: unknown) => void;
   /** The base URL of the plane's task metadata endpoint (`ECS_CONTAINER_METADATA_URI_V4` = base/id). */
@@ -74,7 +75,7 @@ export class TaskLifecycle {
     mkdirSync(root, { recursive: true });
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
-      ...this.#deps.awsEnvironment(),
+      ...this.#deps.awsEnvironment(task),
       AWS_DEFAULT_REGION: this.#deps.region,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       [ENV.taskRoot]: join(root, 'task'),

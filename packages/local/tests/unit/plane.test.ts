@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type AuditedCall, roleAccessKey } from '../../src/audit.js';
 import { handedOffEnvelope } from '../../src/envelopes.js';
 import { LocalPlaneError, RegistrationError } from '../../src/errors.js';
 import { NoLauncher, ProcessLauncher } from '../../src/launcher.js';
@@ -420,6 +421,44 @@ describe('LocalControlPlane', () => {
     // Assess
     expect(plane.tasks().filter((task) => task.family === 'immortal-runner')).toHaveLength(0);
     expect(allowed.tasks).toHaveLength(1);
+  });
+
+  it("gives a task its task role's credentials when it authorizes calls, and decides its calls as that role's", async () => {
+    // Prepare: the test signs as S3RVER; the task role may read the function, nobody else may.
+    await plane.stop();
+    const taskRoleArn = 'arn:aws:iam::123456789012:role/runner-task';
+    const calls: AuditedCall[] = [];
+    await start({
+      authorize: (call) => {
+        calls.push(call);
+        if (call.action === 'lambda:GetFunction') return call.accessKeyId === roleAccessKey(taskRoleArn);
+        return call.accessKeyId === 'S3RVER';
+      },
+    });
+    plane.registerTaskDefinition({
+      family: 'with-role',
+      containerName: 'runner',
+      environment: {},
+      taskRoleArn,
+    });
+
+    // Act
+    const started = await ecs.send(
+      new RunTaskCommand(
+        runTaskInput(envelope('a0000000-0000-4000-8000-00000000000a', { name: 'role' }), {
+          taskDefinition: 'with-role',
+        }),
+      ),
+    );
+    const stopped = await plane.waitForTask(String(started.tasks?.[0]?.taskArn), 30_000);
+    const denied = lambda.send(new GetFunctionCommand({ FunctionName: 'echo' }));
+
+    // Assess
+    expect(stopped.exitCode).toBe(0);
+    expect(calls.find((call) => call.action === 'lambda:GetFunction')?.accessKeyId).toBe(
+      roleAccessKey(taskRoleArn),
+    );
+    await expect(denied).rejects.toMatchObject({ name: 'AccessDeniedException' });
   });
 
   it('throttles and reports capacity failures when asked to', async () => {
