@@ -234,10 +234,16 @@ describe('FargateFallback', () => {
         ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [expect.stringMatching(/^FallbackCluster/), 'Arn'] } },
       },
     });
-    expect(bySid(statements, 'StopOrDescribeRunnerTasks')?.Action).toEqual([
-      'ecs:StopTask',
-      'ecs:DescribeTasks',
-    ]);
+    expect(bySid(statements, 'DescribeRunnerTasks')?.Action).toBe('ecs:DescribeTasks');
+    // On a shared cluster, a function stops only the tasks tagged with its own name.
+    expect(bySid(statements, 'StopOwnRunnerTasks')).toMatchObject({
+      Action: 'ecs:StopTask',
+      Condition: {
+        StringEquals: {
+          'aws:ResourceTag/immortal-lambda:function': { Ref: expect.stringMatching(/^Report/) },
+        },
+      },
+    });
   });
 
   it('grants nothing on "*" where a resource can be named, and no wildcard actions', () => {

@@ -131,3 +131,19 @@ export const DEFAULT_OUTCOME_PREFIX = 'immortal-lambda/outcomes/';
  * ```
  */
 export const OWN_STOP_PREFIX = 'immortal-lambda: ';
+
+/**
+ * The tags RunTask gives every runner task: the function, its version and the request id. The
+ * construct scopes the function's StopTask to tasks whose function tag is its own.
+ *
+ * @example
+ * ```ts
+ * import { TASK_TAGS } from '@immortal-lambda/protocol';
+ * const condition = { StringEquals: { [`aws:ResourceTag/${TASK_TAGS.function}`]: 'report-job' } };
+ * ```
+ */
+export const TASK_TAGS = {
+  function: 'immortal-lambda:function',
+  version: 'immortal-lambda:version',
+  requestId: 'immortal-lambda:request-id',
+} as const;

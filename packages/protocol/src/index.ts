@@ -10,6 +10,7 @@ export {
   MIN_MARGIN_MS,
   OWN_STOP_PREFIX,
   runtimeNodeMajor,
+  TASK_TAGS,
 } from './defaults.js';
 export {
   DestinationError,

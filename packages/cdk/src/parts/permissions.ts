@@ -1,4 +1,4 @@
-import { DEFAULT_OUTCOME_PREFIX } from '@immortal-lambda/protocol';
+import { DEFAULT_OUTCOME_PREFIX, TASK_TAGS } from '@immortal-lambda/protocol';
 import { ArnFormat, Stack, Token, Validations } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -101,10 +101,21 @@ export class RunnerPermissions {
         conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
       }),
       new iam.PolicyStatement({
-        sid: 'StopOrDescribeRunnerTasks',
-        actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
+        sid: 'DescribeRunnerTasks',
+        actions: ['ecs:DescribeTasks'],
         resources: [this.#taskArns()],
         conditions: onCluster,
+      }),
+      // Its own tasks only, by the tag RunTask gives them: on a shared cluster, one function may
+      // not stop another's.
+      new iam.PolicyStatement({
+        sid: 'StopOwnRunnerTasks',
+        actions: ['ecs:StopTask'],
+        resources: [this.#taskArns()],
+        conditions: {
+          ...onCluster,
+          StringEquals: { [`aws:ResourceTag/${TASK_TAGS.function}`]: this.#props.function.functionName },
+        },
       }),
       // ListTasks without a container instance is authorised on "*"; the condition keeps it to
       // this cluster. A retried invocation finds the task an earlier attempt started with it.

@@ -1,5 +1,5 @@
 import type { RunTaskCommandInput, TaskOverride } from '@aws-sdk/client-ecs';
-import { clientToken, startedBy } from '@immortal-lambda/protocol';
+import { clientToken, startedBy, TASK_TAGS } from '@immortal-lambda/protocol';
 import type { ResolvedConfig } from '../config.js';
 
 /** One placement to try: Spot or on-demand. */
@@ -46,9 +46,9 @@ export function buildRunTaskInput(
     },
     overrides,
     tags: [
-      { key: 'immortal-lambda:function', value: tagValue(ids.functionName) },
-      { key: 'immortal-lambda:version', value: tagValue(ids.functionVersion) },
-      { key: 'immortal-lambda:request-id', value: tagValue(ids.requestId) },
+      { key: TASK_TAGS.function, value: tagValue(ids.functionName) },
+      { key: TASK_TAGS.version, value: tagValue(ids.functionVersion) },
+      { key: TASK_TAGS.requestId, value: tagValue(ids.requestId) },
     ],
   };
   if (provider === 'FARGATE_SPOT') {
