@@ -72,8 +72,10 @@ describe.each(adapters)('$name', (adapter) => {
     // Assess
     const warnings = logger.records.filter((record) => record.message.startsWith("The function's timeout"));
     expect(warnings).toHaveLength(1);
+    // The context's deadline runs on the real clock: a busy machine takes a few ms off it.
+    expect(warnings[0]?.attributes?.remainingMsAtStart).toBeGreaterThan(700);
+    expect(warnings[0]?.attributes?.remainingMsAtStart).toBeLessThanOrEqual(800);
     expect(warnings[0]?.attributes).toMatchObject({
-      remainingMsAtStart: 800,
       marginMs: MARGIN,
       fix: "raise the function's timeout above the margin, or lower FARGATE_FALLBACK_MARGIN_MS",
     });
