@@ -24,3 +24,17 @@ for (const name of readdirSync(join(here, 'functions'))) {
   const dockerfile = join(here, 'functions', name, 'Dockerfile');
   if (existsSync(dockerfile)) copyFileSync(dockerfile, join(here, 'dist', name, 'Dockerfile'));
 }
+
+// The deployment the demo runs under: the construct's grants, synthesised, for the local plane to
+// enforce. Its packages stay imports (the demo runs where they are installed).
+await build({
+  entryPoints: [join(here, 'lib', 'deployment.ts')],
+  outfile: join(here, 'dist', 'lib', 'deployment.js'),
+  bundle: true,
+  packages: 'external',
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  logLevel: 'warning',
+});
+writeFileSync(join(here, 'dist', 'lib', 'package.json'), '{ "type": "module" }\n');

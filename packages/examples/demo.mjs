@@ -11,10 +11,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DescribeTasksCommand, ECSClient } from '@aws-sdk/client-ecs';
+import { S3Client } from '@aws-sdk/client-s3';
 import { LocalControlPlane, startS3 } from '@immortal-lambda/local';
 import { taskWatchdog } from '@immortal-lambda/middleware/safety-net';
 import { getInvocationStatus } from '@immortal-lambda/middleware/status';
 import lambdaLocal from 'lambda-local';
+import { deployExample, isBucketWideListing, registerTaskDefinitions } from './dist/lib/deployment.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // The SDK warns on Node 20 about its future support; Lambda runs Node 22 and 24.
@@ -85,9 +87,23 @@ write(
   }${prewarmMs ? `; run cold, then with the task pre-warmed ${seconds(prewarmMs)} before the handoff` : ''}\n\n`,
 );
 
-const s3 = await startS3({ bucket: 'demo-envelopes' });
+// The construct's grants for this function, synthesised: the plane and S3 decide every call by
+// them, each piece signing as its own role (the function, its task, the watchdog).
+line('iam', 'synthesising FargateFallback for report-job (its roles and their policies)');
+const deployment = deployExample({
+  functions: [{ name: 'report-job', timeoutSeconds: Math.ceil(timeoutMs / 1000), envelopeTransport: 'auto' }],
+});
+const deployed = deployment.functions['report-job'];
+const s3 = await startS3({ bucket: deployment.bucket, authorize: deployment.authorize });
 // A task spends half a second in PROVISIONING, as a (much slower) Fargate start would.
-const plane = new LocalControlPlane({ s3Endpoint: s3.endpoint, provisioningMs: 500 });
+const plane = new LocalControlPlane({
+  s3Endpoint: s3.endpoint,
+  provisioningMs: 500,
+  authorize: deployment.authorize,
+  clusters: [deployment.cluster],
+  subnets: deployment.subnets,
+});
+registerTaskDefinitions(plane, deployment);
 const fn = plane.registerFunction({
   name: 'report-job',
   folder: join(here, 'dist', 'report'),
@@ -101,6 +117,7 @@ line(
   'local',
   `function report-job:${fn.version} registered from dist/report (CodeSha256 ${fn.sha256.slice(0, 12)}…)`,
 );
+line('iam', `every call of the function, its task and the watchdog is decided by their roles' policies`);
 
 let outcome = 'unknown';
 const fail = async (reason) => {
@@ -172,13 +189,37 @@ const describeRecord = (who, text) => {
   }
 };
 
-// The safety net, as the construct deploys it: STOPPED runner tasks go to the watchdog.
-const environment = plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket });
-Object.assign(process.env, environment);
+// The safety net, as the construct deploys it: STOPPED runner tasks go to the watchdog, which
+// signs as its own role. The demo itself (the status polls) signs as the operator.
+const endpoints = plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket });
+Object.assign(process.env, endpoints);
+const environment = { ...endpoints, ...deployed.function.environment };
+// lambda-local leaves the function's variables in process.env: the operator's calls name their credentials.
+const operatorS3 = new S3Client({
+  region: plane.region,
+  endpoint: s3.endpoint,
+  forcePathStyle: true,
+  credentials: { accessKeyId: deployment.operatorKey, secretAccessKey: 'local' },
+});
+const signedAs = (env) => ({
+  accessKeyId: env.AWS_ACCESS_KEY_ID,
+  secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+});
 const watchdog = taskWatchdog({
-  env: environment,
+  env: { ...endpoints, ...deployed.watchdog.environment },
   backoffMs: 500,
   logger: { info() {}, warn() {}, error() {} },
+  ecsClient: new ECSClient({
+    region: plane.region,
+    endpoint: plane.url,
+    credentials: signedAs(deployed.watchdog.environment),
+  }),
+  s3Client: new S3Client({
+    region: plane.region,
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    credentials: signedAs(deployed.watchdog.environment),
+  }),
 });
 const watched = [];
 plane.on('task-state-change', (change) => {
@@ -315,7 +356,10 @@ async function invokeOnce(prewarm) {
     const deadline = Date.now() + steps * stepMs * 3 + 60_000;
     let last;
     while (Date.now() < deadline) {
-      status = await getInvocationStatus({ functionName: 'report-job', requestId }, { bucket: s3.bucket });
+      status = await getInvocationStatus(
+        { functionName: 'report-job', requestId },
+        { bucket: s3.bucket, s3Client: operatorS3 },
+      );
       const now = status
         ? `${status.status} (attempt ${status.attempts}${status.error?.retryable ? ': stopped before a result, the watchdog may relaunch it' : ''})`
         : 'no record';
@@ -334,9 +378,11 @@ async function invokeOnce(prewarm) {
     const ecs = new ECSClient({
       endpoint: plane.url,
       region: plane.region,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      credentials: { accessKeyId: deployment.operatorKey, secretAccessKey: 'local' },
     });
-    const described = await ecs.send(new DescribeTasksCommand({ cluster: 'local', tasks: [finalTask] }));
+    const described = await ecs.send(
+      new DescribeTasksCommand({ cluster: deployment.cluster, tasks: [finalTask] }),
+    );
     const container = described.tasks?.[0]?.containers?.[0];
     line(
       'ecs',
@@ -394,6 +440,15 @@ for (let seen = -1; seen !== watched.length; ) {
   seen = watched.length;
   await Promise.allSettled(watched);
 }
+// S3 asks itself whether a caller may list the whole bucket before it answers a missing key:
+// the roles may not, and that refusal is how a missing key becomes 403. Any other refusal fails.
+const refused = deployment.refused.filter((call) => !isBucketWideListing(call));
+const decided = [...plane.audit, ...s3.audit].filter((call) => call.accessKeyId !== deployment.operatorKey);
+line('iam', `${decided.length} calls decided by the synthesised policies, ${refused.length} refused`);
+if (refused.length > 0)
+  await fail(
+    `a call the deployment's roles may not make: ${refused.map((c) => `${c.action} on ${c.resource}`).join('; ')}`,
+  );
 await plane.stop();
 await s3.stop();
 write(`\ndemo: OK — the invocation ${outcome}.\n`);

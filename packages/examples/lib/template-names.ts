@@ -40,6 +40,8 @@ export class TemplateNames {
         return String(props.BucketName ?? logicalId.toLowerCase().slice(0, 63));
       case 'AWS::ECS::TaskDefinition':
         return String(props.Family);
+      case 'AWS::ECS::Cluster':
+        return String(props.ClusterName ?? logicalId.slice(0, 64));
       case 'AWS::Lambda::Function':
         return String(props.FunctionName ?? logicalId.slice(0, 64));
       case 'AWS::KMS::Key':

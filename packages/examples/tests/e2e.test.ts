@@ -3,11 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DescribeTasksCommand, ECSClient } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ECSClient, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { LocalControlPlane, type LocalS3, NoLauncher, startS3 } from '@immortal-lambda/local';
 import { type HandoffReceipt, withFargateFallback } from '@immortal-lambda/middleware';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { burstContext, mulberry32, runRetriedBurst } from '../bench/retried-burst.js';
+import { type Deployment, deployExample, registerTaskDefinitions } from '../lib/deployment.js';
+import { isBucketWideListing } from '../lib/iam.js';
 import { bundleFixture } from './helpers/fixtures.js';
 import { runLambda } from './helpers/lambda-leg.js';
 
@@ -20,6 +22,7 @@ const MARGIN_MS = 2_500;
 
 let s3: LocalS3;
 let plane: LocalControlPlane;
+let deployment: Deployment;
 let scratch: string;
 let failing: string;
 const logs: { taskId: string; line: string }[] = [];
@@ -27,8 +30,18 @@ const logs: { taskId: string; line: string }[] = [];
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'immortal-e2e-'));
   failing = await bundleFixture('fails-on-fargate', join(examples, 'dist', 'e2e', 'fails-on-fargate'));
-  s3 = await startS3({ bucket: 'e2e-envelopes' });
-  plane = new LocalControlPlane({ s3Endpoint: s3.endpoint });
+  // The construct's own grants, enforced on every call: each piece signs as its role.
+  deployment = deployExample({
+    functions: [{ name: 'report-job', envelopeTransport: 'auto' }, { name: 'fails-on-fargate' }],
+  });
+  s3 = await startS3({ bucket: deployment.bucket, authorize: deployment.authorize });
+  plane = new LocalControlPlane({
+    s3Endpoint: s3.endpoint,
+    authorize: deployment.authorize,
+    clusters: [deployment.cluster],
+    subnets: deployment.subnets,
+  });
+  registerTaskDefinitions(plane, deployment);
   plane.registerFunction({
     name: 'report-job',
     folder: report,
@@ -44,6 +57,8 @@ afterAll(async () => {
   await plane.stop();
   await s3.stop();
   rmSync(scratch, { recursive: true, force: true });
+  // S3's bucket-wide listing before it answers a missing key is the one refusal expected.
+  expect(deployment.refused.filter((call) => !isBucketWideListing(call))).toEqual([]);
 });
 
 beforeEach(() => {
@@ -59,6 +74,7 @@ async function invoke(name: string, folder: string, event: unknown, requestId?: 
     timeoutMs: TIMEOUT_MS,
     environment: {
       ...plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket }),
+      ...deployment.functions[name]?.function.environment,
       FARGATE_FALLBACK_MARGIN_MS: String(MARGIN_MS),
     },
     ...(requestId ? { requestId } : {}),
@@ -134,7 +150,7 @@ describe('the whole path on one machine: lambda-local, the local control plane, 
     // Assess
     const receipt = outcome.ok ? outcome.result : ({} as HandoffReceipt);
     expect(receipt.envelopeLocation).toMatch(
-      /^s3:\/\/e2e-envelopes\/immortal-lambda\/envelopes\/report-job\//,
+      new RegExp(`^s3://${deployment.bucket}/immortal-lambda/envelopes/report-job/`),
     );
     const task = plane.task(receipt.taskArn);
     expect(task?.environment.FARGATE_FALLBACK_ENVELOPE).toBe(receipt.envelopeLocation);
@@ -183,7 +199,34 @@ describe('the whole path on one machine: lambda-local, the local control plane, 
     expect(outcome.elapsed).toBeLessThan(TIMEOUT_MS);
   });
 
-  it('7. shows a handler that throws in the runner as a failed task, its record naming the request', async () => {
+  it("7. runs under the construct's grants: one function's role may not stop another's task", async () => {
+    // Prepare: a task of fails-on-fargate, and report-job's credentials.
+    const outcome = await invoke('fails-on-fargate', failing, {});
+    const receipt = outcome.ok ? outcome.result : ({} as HandoffReceipt);
+    const asReport = deployment.functions['report-job']?.function.environment ?? {};
+    const ecs = new ECSClient({
+      endpoint: plane.url,
+      region: plane.region,
+      credentials: {
+        accessKeyId: String(asReport.AWS_ACCESS_KEY_ID),
+        secretAccessKey: String(asReport.AWS_SECRET_ACCESS_KEY),
+      },
+    });
+    const before = deployment.refused.length;
+
+    // Act
+    const stopping = ecs.send(
+      new StopTaskCommand({ cluster: deployment.cluster, task: receipt.taskArn, reason: 'not mine' }),
+    );
+
+    // Assess
+    await expect(stopping).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    expect((await plane.waitForTask(receipt.taskArn, 30_000)).stoppedReason).not.toBe('not mine');
+    const refusal = deployment.refused.splice(before);
+    expect(refusal.map((call) => call.action)).toEqual(['ecs:StopTask']);
+  });
+
+  it('8. shows a handler that throws in the runner as a failed task, its record naming the request', async () => {
     // Act
     const outcome = await invoke('fails-on-fargate', failing, {});
 
@@ -193,10 +236,10 @@ describe('the whole path on one machine: lambda-local, the local control plane, 
     const ecs = new ECSClient({
       endpoint: plane.url,
       region: plane.region,
-      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+      credentials: { accessKeyId: deployment.operatorKey, secretAccessKey: 'y' },
     });
     const described = await ecs.send(
-      new DescribeTasksCommand({ cluster: 'local', tasks: [receipt.taskArn] }),
+      new DescribeTasksCommand({ cluster: deployment.cluster, tasks: [receipt.taskArn] }),
     );
     expect(described.tasks?.[0]).toMatchObject({ lastStatus: 'STOPPED', containers: [{ exitCode: 1 }] });
     const record = records(receipt.taskArn).find((r) => r.message === 'immortal-runner finished');

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeTasksCommand, ECSClient, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
-import { runUnsafeSimulation } from '@cloud-copilot/iam-simulate';
 import {
   type AuditedCall,
   LocalControlPlane,
   type LocalS3,
+  roleAccessKey,
   startS3,
   type TaskStateChangeEvent,
 } from '@immortal-lambda/local';
@@ -18,17 +18,14 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runnerContext } from '../cdk/runner-context.js';
 import { ExampleStack } from '../cdk/stack.js';
+import {
+  evaluate as evaluateCall,
+  isBucketWideListing,
+  type PolicyDocument,
+  policiesOfRole as policiesOf,
+} from '../lib/iam.js';
+import { type SynthTemplate, TemplateNames } from '../lib/template-names.js';
 import { invokeLambda } from './helpers/lambda-leg.js';
-import { type SynthTemplate, TemplateNames } from './helpers/template-names.js';
-
-type Statement = {
-  Effect: string;
-  Action: unknown;
-  Resource?: unknown;
-  NotResource?: unknown;
-  Condition?: unknown;
-};
-type PolicyDocument = { Version: string; Statement: Statement[] };
 
 const report = join(import.meta.dirname, '..', 'dist', 'report');
 let outdir: string;
@@ -65,38 +62,8 @@ function authorize(call: AuditedCall): boolean {
 }
 const remaining = { getRemainingTimeInMillis: () => 60_000 };
 
-/**
- * Evaluates one recorded call against identity policies with the IAM simulator, on the resource
- * AWS really evaluates. A call AWS authorises on "*" is evaluated on the literal "*": only a
- * statement whose Resource holds "*" can allow it (the simulator would otherwise read the "*" of
- * the request as a pattern that any resource of the action overlaps).
- */
 function evaluate(call: AuditedCall, documents: PolicyDocument[], principal = roleArn): string {
-  const literal = (document: PolicyDocument): PolicyDocument => ({
-    ...document,
-    Statement: document.Statement.flatMap((statement) => {
-      if (statement.Resource === undefined) return [statement];
-      const resources = ([] as unknown[]).concat(statement.Resource).filter((resource) => resource === '*');
-      return resources.length > 0 ? [{ ...statement, Resource: resources }] : [];
-    }),
-  });
-  return runUnsafeSimulation(
-    {
-      request: {
-        principal,
-        action: call.action,
-        resource: { resource: call.resource, accountId: names.account },
-        contextVariables: call.context,
-      },
-      identityPolicies: documents.map((document, index) => ({
-        name: `policy-${index}`,
-        policy: call.resource === '*' ? literal(document) : document,
-      })),
-      serviceControlPolicies: [],
-      resourceControlPolicies: [],
-    },
-    {},
-  );
+  return evaluateCall(call, documents, principal, names.account);
 }
 
 const denials = (documents: PolicyDocument[], made: AuditedCall[] = calls, principal = roleArn) =>
@@ -115,15 +82,7 @@ const denials = (documents: PolicyDocument[], made: AuditedCall[] = calls, princ
       return `${call.action} on ${call.resource} ${JSON.stringify(call.context)}: ${result}; missing statement: ${JSON.stringify(missing)}`;
     });
 
-/** The identity policies attached to a role of the template, with the names resolved. */
-function policiesOfRole(synthesised: SynthTemplate, roleId: string): PolicyDocument[] {
-  return Object.values(synthesised.Resources)
-    .filter((resource) => resource.Type === 'AWS::IAM::Policy')
-    .filter((resource) =>
-      ((resource.Properties?.Roles ?? []) as { Ref?: string }[]).some((role) => role.Ref === roleId),
-    )
-    .map((resource) => names.resolve(resource.Properties?.PolicyDocument) as PolicyDocument);
-}
+const policiesOfRole = (synthesised: SynthTemplate, roleId: string) => policiesOf(synthesised, names, roleId);
 
 beforeAll(async () => {
   // The example stack as synthesised, given the names one deployment would give it.
@@ -150,6 +109,12 @@ beforeAll(async () => {
 
   // The local plane and S3 under the same names, recording every call.
   principals.set(s3Credentials.accessKeyId, { roleArn, policies });
+  // The runner's tasks sign as their task role, as ECS gives a task its role's credentials.
+  const taskRoleId = (taskDefinition.TaskRoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+  principals.set(roleAccessKey(names.arn(taskRoleId)), {
+    roleArn: names.arn(taskRoleId),
+    policies: policiesOfRole(template, taskRoleId),
+  });
   s3 = await startS3({ bucket: variables.FARGATE_FALLBACK_BUCKET as string, authorize });
   plane = new LocalControlPlane({
     s3Endpoint: s3.endpoint,
@@ -297,9 +262,7 @@ afterAll(async () => {
 describe('the plane and S3 enforce the synthesised policies while the flow runs', () => {
   it("refuses no call of the handoff, the runner, the watchdog or the relaunch (but S3's own bucket-wide check for a missing key)", () => {
     // The bucket-wide listing is what S3 asks itself before it answers a missing key with 404.
-    const bucketWide = (call: AuditedCall) =>
-      call.action === 's3:ListBucket' && !('s3:prefix' in call.context);
-    expect(refused.filter((call) => !bucketWide(call))).toEqual([]);
+    expect(refused.filter((call) => !isBucketWideListing(call))).toEqual([]);
   });
 
   it("answers a call outside the function's policies with AccessDeniedException, as ECS does", async () => {

@@ -1,0 +1,204 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FargateFallback } from '@immortal-lambda/cdk';
+import { type AuditedCall, type LocalControlPlane, roleAccessKey } from '@immortal-lambda/local';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { evaluate, type PolicyDocument, policiesOfRole } from './iam.js';
+import { type SynthTemplate, TemplateNames } from './template-names.js';
+
+/** One function of a {@link Deployment}: its name, timeout and on-failure destination. */
+export interface DeployedFunctionSpec {
+  name: string;
+  timeoutSeconds?: number;
+  onFailure?: string;
+  /** The construct's `envelopeTransport` (default `s3`, as the construct's). */
+  envelopeTransport?: 'auto' | 's3';
+}
+
+/** Who a deployed piece signs as: its role, that role's policies, and the key it signs with. */
+export interface Principal {
+  roleArn: string;
+  policies: PolicyDocument[];
+  /** What the piece runs with: its synthesised environment and its role's credentials. */
+  environment: Record<string, string>;
+}
+
+/** One function as synthesised: itself, its runner task definition and its safety net. */
+export interface DeployedFunction {
+  name: string;
+  function: Principal;
+  task: {
+    family: string;
+    taskRoleArn: string;
+    executionRoleArn: string;
+    environment: Record<string, string>;
+  };
+  watchdog: Principal;
+  /** Absent when the function sends its failures elsewhere (an on-failure destination of its own). */
+  relaunch?: Principal;
+}
+
+/**
+ * The construct's real grants for a set of functions, synthesised and given the names one
+ * deployment would give them (one bucket, one cluster, shared), so that the local plane and S3 can run the flow as that deployment would: each
+ * piece signs with its own role's key, and `authorize` decides every call with IAM's rules.
+ */
+export interface Deployment {
+  bucket: string;
+  cluster: string;
+  subnets: string[];
+  functions: Record<string, DeployedFunction>;
+  /** The key of whoever drives the test or the demo: allowed every call, as an administrator is. */
+  operatorKey: string;
+  /** Decides one call as IAM would for the role whose key signed it. */
+  authorize: (call: AuditedCall) => boolean;
+  /** The calls `authorize` refused, in order. */
+  refused: AuditedCall[];
+}
+
+const OPERATOR_KEY = 'S3RVER';
+
+/**
+ * Synthesises a stack of Lambda functions, each wrapped by `FargateFallback` (its safety net
+ * included), the later ones sharing the first one's bucket and cluster, and reads back each role's
+ * policies and each piece's environment.
+ *
+ * @example
+ * ```ts
+ * const deployment = deployExample({ functions: [{ name: 'report-job' }] });
+ * const s3 = await startS3({ bucket: deployment.bucket, authorize: deployment.authorize });
+ * ```
+ */
+export function deployExample(spec: { functions: DeployedFunctionSpec[] }): Deployment {
+  const outdir = mkdtempSync(join(tmpdir(), 'immortal-deployment-'));
+  try {
+    const app = new App({ outdir });
+    const stack = new Stack(app, 'Deployed', { env: { account: '123456789012', region: 'eu-west-1' } });
+    let shared: Pick<FargateFallback, 'vpc' | 'cluster' | 'bucket'> | undefined;
+    for (const [index, each] of spec.functions.entries()) {
+      const fn = new lambda.Function(stack, `Fn${index}`, {
+        functionName: each.name,
+        runtime: lambda.Runtime.NODEJS_22_X,
+        handler: 'index.handler',
+        code: lambda.Code.fromInline('exports.handler = async () => ({})'),
+        timeout: Duration.seconds(each.timeoutSeconds ?? 30),
+      });
+      if (each.onFailure) {
+        fn.configureAsyncInvoke({ onFailure: { bind: () => ({ destination: String(each.onFailure) }) } });
+      }
+      const fallback = new FargateFallback(stack, `Fallback${index}`, {
+        function: fn,
+        runnerImage: ecs.ContainerImage.fromRegistry('immortal-runner'),
+        ...(each.envelopeTransport ? { envelopeTransport: each.envelopeTransport } : {}),
+        ...(shared ? { vpc: shared.vpc, cluster: shared.cluster, bucket: shared.bucket } : {}),
+      });
+      shared ??= fallback;
+    }
+    return read(Template.fromStack(stack).toJSON() as SynthTemplate, spec);
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+/** The deployment's names, roles and environments, from its template. */
+function read(template: SynthTemplate, spec: { functions: DeployedFunctionSpec[] }): Deployment {
+  const names = new TemplateNames(template);
+  const principals = new Map<string, Principal>();
+  const principal = (roleArnOf: unknown, environment: unknown): Principal => {
+    const roleId = (roleArnOf as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const roleArn = names.arn(roleId);
+    const resolved = (names.resolve(environment) ?? {}) as Record<string, string>;
+    const made: Principal = {
+      roleArn,
+      policies: policiesOfRole(template, names, roleId),
+      environment: { ...resolved, AWS_ACCESS_KEY_ID: roleAccessKey(roleArn), AWS_SECRET_ACCESS_KEY: 'local' },
+    };
+    principals.set(roleAccessKey(roleArn), made);
+    return made;
+  };
+  const functionOf = (id: string) => {
+    const properties = template.Resources[id]?.Properties ?? {};
+    return principal(
+      properties.Role,
+      (properties.Environment as { Variables?: unknown } | undefined)?.Variables,
+    );
+  };
+  const functions: Record<string, DeployedFunction> = {};
+  for (const [index, each] of spec.functions.entries()) {
+    const definition = template.Resources[
+      names.find('AWS::ECS::TaskDefinition', `Fallback${index}RunnerTask`)
+    ]?.Properties as Record<string, unknown>;
+    const runner = (
+      definition.ContainerDefinitions as { Name: string; Environment?: { Name: string; Value: unknown }[] }[]
+    ).find((container) => container.Name === 'runner');
+    const taskRoleArn = String(names.resolve(definition.TaskRoleArn));
+    principal({ 'Fn::GetAtt': [taskRoleIdOf(definition), 'Arn'] }, {});
+    functions[each.name] = {
+      name: each.name,
+      function: functionOf(names.find('AWS::Lambda::Function', `Fn${index}`)),
+      task: {
+        family: String(definition.Family),
+        taskRoleArn,
+        executionRoleArn: String(names.resolve(definition.ExecutionRoleArn)),
+        environment: Object.fromEntries(
+          (runner?.Environment ?? []).map((variable) => [
+            variable.Name,
+            String(names.resolve(variable.Value)),
+          ]),
+        ),
+      },
+      watchdog: functionOf(names.find('AWS::Lambda::Function', `Fallback${index}SafetyNetWatchdog`)),
+      ...(each.onFailure
+        ? {}
+        : { relaunch: functionOf(names.find('AWS::Lambda::Function', `Fallback${index}SafetyNetRelaunch`)) }),
+    };
+  }
+  const first = Object.values(functions)[0];
+  const refused: AuditedCall[] = [];
+  return {
+    bucket: String(first?.function.environment.FARGATE_FALLBACK_BUCKET),
+    cluster: String(first?.function.environment.FARGATE_FALLBACK_CLUSTER),
+    subnets: String(first?.function.environment.FARGATE_FALLBACK_SUBNETS ?? '').split(','),
+    functions,
+    operatorKey: OPERATOR_KEY,
+    refused,
+    authorize: (call) => {
+      if (call.accessKeyId === OPERATOR_KEY) return true;
+      const by = principals.get(call.accessKeyId ?? '');
+      const allowed =
+        by !== undefined && evaluate(call, by.policies, by.roleArn, names.account) === 'Allowed';
+      if (!allowed) refused.push(call);
+      return allowed;
+    },
+  };
+}
+
+/**
+ * Registers each function's runner task definition of a deployment on a local plane, with its
+ * task and execution roles, so that its tasks sign as their task role.
+ *
+ * @example
+ * ```ts
+ * const plane = new LocalControlPlane({ authorize: deployment.authorize, clusters: [deployment.cluster], subnets: deployment.subnets });
+ * registerTaskDefinitions(plane, deployment);
+ * ```
+ */
+export function registerTaskDefinitions(
+  plane: { registerTaskDefinition: LocalControlPlane['registerTaskDefinition'] },
+  deployment: Deployment,
+): void {
+  for (const deployed of Object.values(deployment.functions)) {
+    plane.registerTaskDefinition({ ...deployed.task, containerName: 'runner' });
+  }
+}
+
+/** The logical id of a task definition's task role. */
+function taskRoleIdOf(definition: Record<string, unknown>): string {
+  return (definition.TaskRoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+}
+
+export { isBucketWideListing } from './iam.js';
