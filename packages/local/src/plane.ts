@@ -149,6 +149,7 @@ export class LocalControlPlane extends EventEmitter {
       },
       task: (id) => this.#tasks.find(id),
       hosts: () => this.#hosts,
+      record: (action, resource, accessKeyId) => context.record(action, resource, {}, accessKeyId),
     };
     this.registerTaskDefinition({
       family: 'immortal-runner',

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { accessKeyOf } from '../audit.js';
+import { ApiError } from '../errors.js';
+import { ACCOUNT } from '../registry.js';
 import type { EcsApi } from './ecs-api.js';
 import { answerEcs, answerLambda, ECS_TARGET, notServed, readBody } from './http.js';
 import type { LambdaApi } from './lambda-api.js';
@@ -37,6 +39,8 @@ export interface Routes {
   task: (id: string) => LocalTask | undefined;
   /** The `Host` values the plane answers (its own names and port): any other is refused. */
   hosts: () => ReadonlySet<string>;
+  /** Records a call as IAM authorises it; throws the service's denial when `authorize` refuses it. */
+  record: (action: string, resource: string, accessKeyId: string | undefined) => void;
 }
 
 /**
@@ -111,21 +115,39 @@ async function routeDestination(
   target: string,
   url: URL,
 ): Promise<boolean> {
+  const key = accessKeyOf(request);
   if (target.startsWith(SQS_TARGET)) {
     const body = JSON.parse((await readBody(request)) || '{}') as Record<string, unknown>;
     routes.calls.push(`SQS.${target.slice(SQS_TARGET.length)}`);
+    if (
+      denied(response, 'sqs', () =>
+        routes.record('sqs:SendMessage', queueArn(body.QueueUrl, routes.region), key),
+      )
+    )
+      return true;
     answerSqs(target.slice(SQS_TARGET.length), body, routes.deliver, response);
     return true;
   }
   if (target.startsWith(EVENTS_TARGET)) {
     const body = JSON.parse((await readBody(request)) || '{}') as Record<string, unknown>;
     routes.calls.push(`EventBridge.${target.slice(EVENTS_TARGET.length)}`);
+    const buses = ((body.Entries as { EventBusName?: string }[] | undefined) ?? []).map((entry) =>
+      eventBusArn(entry.EventBusName, routes.region),
+    );
+    if (
+      denied(response, 'events', () => {
+        for (const bus of new Set(buses)) routes.record('events:PutEvents', bus, key);
+      })
+    )
+      return true;
     answerEvents(target.slice(EVENTS_TARGET.length), body, routes.deliver, response);
     return true;
   }
   if (url.pathname === '/' && !target) {
     const form = new URLSearchParams(await readBody(request));
     routes.calls.push(`SNS.${form.get('Action')}`);
+    if (denied(response, 'sns', () => routes.record('sns:Publish', String(form.get('TopicArn') ?? ''), key)))
+      return true;
     answerSns(form, routes.deliver, response);
     return true;
   }
@@ -144,6 +166,48 @@ async function routeDestination(
     202,
   );
   return true;
+}
+
+/** An SQS queue URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`) as the queue's ARN. */
+function queueArn(queueUrl: unknown, region: string): string {
+  const [account, name] = new URL(String(queueUrl ?? ''), 'http://local').pathname.split('/').filter(Boolean);
+  return `arn:aws:sqs:${region}:${account ?? ''}:${name ?? ''}`;
+}
+
+/** An event bus by name or ARN (no name: the default bus) as its ARN. */
+function eventBusArn(bus: string | undefined, region: string): string {
+  if (bus?.startsWith('arn:')) return bus;
+  return `arn:aws:events:${region}:${ACCOUNT}:event-bus/${bus ?? 'default'}`;
+}
+
+/**
+ * Runs a destination's authorisation; when it is refused, answers as that service answers an
+ * access denial (SQS `AccessDenied` 403, EventBridge `AccessDeniedException` 400, SNS
+ * `AuthorizationError` 403) and returns true.
+ */
+function denied(response: ServerResponse, service: 'sqs' | 'events' | 'sns', check: () => void): boolean {
+  try {
+    check();
+    return false;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    if (service === 'sns') {
+      response.writeHead(403, { 'content-type': 'text/xml' });
+      response.end(
+        `<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code><Message>${error.message}</Message></Error></ErrorResponse>`,
+      );
+    } else if (service === 'sqs') {
+      response.writeHead(403, {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amzn-query-error': 'AccessDenied;Sender',
+      });
+      response.end(JSON.stringify({ __type: 'com.amazonaws.sqs#AccessDenied', message: error.message }));
+    } else {
+      response.writeHead(400, { 'content-type': 'application/x-amz-json-1.1' });
+      response.end(JSON.stringify({ __type: 'AccessDeniedException', message: error.message }));
+    }
+    return true;
+  }
 }
 
 /** The task metadata endpoint, Lambda's GET actions, and code downloads. Returns whether it answered. */

@@ -240,3 +240,49 @@ describe('what destinations are sent to', () => {
     await expect(none).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
   });
 });
+
+describe('destinations under an authorize hook', () => {
+  it('decides each delivery on its queue, topic or bus, and answers a refused one as the service does, delivering nothing', async () => {
+    // Prepare: only the queue "allowed" may be sent to.
+    const plane = new LocalControlPlane({
+      launcher: new NoLauncher(),
+      authorize: (call) => call.resource === 'arn:aws:sqs:eu-west-1:123456789012:allowed',
+    });
+    const url = await plane.start();
+    const sqs = new SQSClient({ endpoint: url, region, credentials, useQueueUrlAsEndpoint: false });
+    const sns = new SNSClient({ endpoint: url, region, credentials });
+    const events = new EventBridgeClient({ endpoint: url, region, credentials });
+    const queue = (name: string) => `https://sqs.eu-west-1.amazonaws.com/123456789012/${name}`;
+
+    try {
+      // Act
+      await sqs.send(new SendMessageCommand({ QueueUrl: queue('allowed'), MessageBody: 'in' }));
+      const toQueue = sqs.send(new SendMessageCommand({ QueueUrl: queue('other'), MessageBody: 'out' }));
+      const toTopic = sns.send(
+        new PublishCommand({ TopicArn: 'arn:aws:sns:eu-west-1:123456789012:t', Message: 'out' }),
+      );
+      const toBus = events.send(
+        new PutEventsCommand({
+          Entries: [{ EventBusName: 'bus', Source: 's', DetailType: 'd', Detail: '{}' }],
+        }),
+      );
+
+      // Assess
+      await expect(toQueue).rejects.toMatchObject({
+        name: 'AccessDenied',
+        $metadata: { httpStatusCode: 403 },
+      });
+      await expect(toTopic).rejects.toMatchObject({ name: 'AuthorizationErrorException' });
+      await expect(toBus).rejects.toMatchObject({ name: 'AccessDeniedException' });
+      expect(plane.deliveries.map((delivery) => delivery.payload)).toEqual(['in']);
+      expect(plane.audit.map((call) => `${call.action} ${call.resource}`)).toEqual([
+        'sqs:SendMessage arn:aws:sqs:eu-west-1:123456789012:allowed',
+        'sqs:SendMessage arn:aws:sqs:eu-west-1:123456789012:other',
+        'sns:Publish arn:aws:sns:eu-west-1:123456789012:t',
+        'events:PutEvents arn:aws:events:eu-west-1:123456789012:event-bus/bus',
+      ]);
+    } finally {
+      await plane.stop();
+    }
+  });
+});
