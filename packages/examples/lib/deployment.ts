@@ -1,11 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { S3Client } from '@aws-sdk/client-s3';
 import { FargateFallback } from '@immortal-lambda/cdk';
 import { type AuditedCall, type LocalControlPlane, roleAccessKey } from '@immortal-lambda/local';
+import { type DestinationClients, destinationClients } from '@immortal-lambda/protocol/destinations';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { evaluate, type PolicyDocument, policiesOfRole } from './iam.js';
 import { type SynthTemplate, TemplateNames } from './template-names.js';
@@ -88,7 +92,14 @@ export function deployExample(spec: { functions: DeployedFunctionSpec[] }): Depl
         timeout: Duration.seconds(each.timeoutSeconds ?? 30),
       });
       if (each.onFailure) {
+        // As CDK's destination classes do: the function's role may send to its destination.
         fn.configureAsyncInvoke({ onFailure: { bind: () => ({ destination: String(each.onFailure) }) } });
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: ['sqs:SendMessage', 'sns:Publish', 'events:PutEvents', 'lambda:InvokeFunction'],
+            resources: [each.onFailure],
+          }),
+        );
       }
       const fallback = new FargateFallback(stack, `Fallback${index}`, {
         function: fn,
@@ -194,6 +205,31 @@ export function registerTaskDefinitions(
   for (const deployed of Object.values(deployment.functions)) {
     plane.registerTaskDefinition({ ...deployed.task, containerName: 'runner' });
   }
+}
+
+/**
+ * SDK clients that sign as a deployed piece (the watchdog, the relaunch function) against the
+ * local plane and S3: what its handler makes for itself on Lambda.
+ *
+ * @example
+ * ```ts
+ * const watchdog = taskWatchdog({ env, ...clientsOf(deployed.watchdog, { plane: plane.url, s3: s3.endpoint, region: plane.region }) });
+ * ```
+ */
+export function clientsOf(
+  principal: Principal,
+  at: { plane: string; s3: string; region: string },
+): { ecsClient: ECSClient; s3Client: S3Client; destinations: DestinationClients } {
+  const credentials = {
+    accessKeyId: String(principal.environment.AWS_ACCESS_KEY_ID),
+    secretAccessKey: String(principal.environment.AWS_SECRET_ACCESS_KEY),
+  };
+  return {
+    ecsClient: new ECSClient({ region: at.region, endpoint: at.plane, credentials }),
+    s3Client: new S3Client({ region: at.region, endpoint: at.s3, forcePathStyle: true, credentials }),
+    // The destinations' endpoints come from the environment (AWS_ENDPOINT_URL_SQS, …).
+    destinations: destinationClients({ region: at.region, credentials }),
+  };
 }
 
 /** The logical id of a task definition's task role. */

@@ -42,6 +42,8 @@ export class TemplateNames {
         return String(props.Family);
       case 'AWS::ECS::Cluster':
         return String(props.ClusterName ?? logicalId.slice(0, 64));
+      case 'AWS::SQS::Queue':
+        return String(props.QueueName ?? logicalId.slice(0, 80));
       case 'AWS::Lambda::Function':
         return String(props.FunctionName ?? logicalId.slice(0, 64));
       case 'AWS::KMS::Key':
@@ -59,6 +61,8 @@ export class TemplateNames {
     if (logicalId === 'AWS::URLSuffix') return 'amazonaws.com';
     const type = this.#template.Resources[logicalId]?.Type;
     if (type === 'AWS::ECS::TaskDefinition') return this.arn(logicalId);
+    if (type === 'AWS::SQS::Queue')
+      return `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${this.name(logicalId)}`;
     return this.name(logicalId);
   }
 
@@ -79,6 +83,8 @@ export class TemplateNames {
         return `arn:aws:iam::${ACCOUNT}:role/${name}`;
       case 'AWS::KMS::Key':
         return `arn:aws:kms:${REGION}:${ACCOUNT}:key/${name}`;
+      case 'AWS::SQS::Queue':
+        return `arn:aws:sqs:${REGION}:${ACCOUNT}:${name}`;
       case 'AWS::Logs::LogGroup':
         return `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${name}:*`;
       default:

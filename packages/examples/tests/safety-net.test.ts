@@ -12,6 +12,8 @@ import type { HandoffReceipt } from '@immortal-lambda/middleware';
 import { relaunchFailures, taskWatchdog, type WatchdogOutcome } from '@immortal-lambda/middleware/safety-net';
 import { getInvocationStatus } from '@immortal-lambda/middleware/status';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { clientsOf, type Deployment, deployExample, registerTaskDefinitions } from '../lib/deployment.js';
+import { isBucketWideListing } from '../lib/iam.js';
 import { bundleFixture } from './helpers/fixtures.js';
 import { invokeLambda } from './helpers/lambda-leg.js';
 import { statusBecomes, watchStoppedTasks } from './helpers/watch.js';
@@ -23,7 +25,6 @@ const queue = join(examples, 'dist', 'queue');
 // longer timeout gives the handoff 2 s before its guard, room for a first SDK load on a busy machine.
 const TIMEOUT_MS = 4_000;
 const MARGIN_MS = 2_500;
-const BUCKET = 'safety-net';
 const FAILURES = 'arn:aws:sqs:eu-west-1:123456789012:report-failures';
 
 let s3: LocalS3;
@@ -31,6 +32,10 @@ let plane: LocalControlPlane;
 let scratch: string;
 let failing: string;
 let env: Record<string, string>;
+let deployment: Deployment;
+let BUCKET: string;
+/** Where the deployed pieces' clients send their calls. */
+const at = () => ({ plane: plane.url, s3: s3.endpoint, region: plane.region });
 let watchdog: ReturnType<typeof taskWatchdog>;
 const watched: Promise<WatchdogOutcome>[] = [];
 /** The verdicts given so far: a test reads its own without waiting on anyone else's. */
@@ -42,9 +47,26 @@ const remaining = { getRemainingTimeInMillis: () => 60_000 };
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'immortal-safety-net-'));
   failing = await bundleFixture('fails-on-fargate', join(examples, 'dist', 'safety-net', 'fails-on-fargate'));
-  s3 = await startS3({ bucket: BUCKET });
+  // The construct's own grants, enforced on every call: each function, task and safety-net
+  // function signs as its role; the test itself (status reads) as the operator.
+  deployment = deployExample({
+    functions: [
+      { name: 'report-job' },
+      { name: 'render-queue' },
+      { name: 'fails-on-fargate', onFailure: FAILURES },
+    ],
+  });
+  BUCKET = deployment.bucket;
+  s3 = await startS3({ bucket: BUCKET, authorize: deployment.authorize });
   // Long enough in PROVISIONING that a handed-off invocation can be seen before its runner starts.
-  plane = new LocalControlPlane({ s3Endpoint: s3.endpoint, provisioningMs: 700 });
+  plane = new LocalControlPlane({
+    s3Endpoint: s3.endpoint,
+    provisioningMs: 700,
+    authorize: deployment.authorize,
+    clusters: [deployment.cluster],
+    subnets: deployment.subnets,
+  });
+  registerTaskDefinitions(plane, deployment);
   plane.registerFunction({ name: 'report-job', folder: report, handler: 'index.handler' });
   plane.registerFunction({ name: 'render-queue', folder: queue, handler: 'index.handler' });
   plane.registerFunction({
@@ -61,12 +83,26 @@ beforeAll(async () => {
     ...plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket }),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
-  // The watchdog and the relaunch function run in this process, with the same settings as the
-  // functions (as the construct sets them); the SDK finds the plane through the endpoints.
+  // The SDK finds the plane through the endpoints; the test's own calls sign as the operator.
   Object.assign(process.env, env);
-  // As the construct sets it: a task killed for its memory gets twice as much, once.
-  watchdog = taskWatchdog({ env: { ...env, FARGATE_FALLBACK_MAX_MEMORY_MIB: '4096' }, backoffMs: 100 });
-  // What the EventBridge rule on STOPPED runner tasks does: deliver each to the watchdog.
+  // Each function's watchdog, with its own settings and role, as the construct deploys it; the
+  // EventBridge rule of each delivers its function's stopped runner tasks.
+  const watchdogs = new Map(
+    Object.values(deployment.functions).map((deployed) => [
+      deployed.task.family,
+      taskWatchdog({
+        env: { ...env, ...deployed.watchdog.environment },
+        backoffMs: 100,
+        ...clientsOf(deployed.watchdog, at()),
+      }),
+    ]),
+  );
+  watchdog = (event, context) => {
+    const definition = String(event.detail?.taskDefinitionArn);
+    const own = watchdogs.get(/task-definition\/([^:]+)/.exec(definition)?.[1] ?? '');
+    if (!own) throw new Error(`no watchdog for the task definition ${definition}`);
+    return own(event, context);
+  };
   watchStoppedTasks(plane, watchdog, watched, verdicts);
 });
 
@@ -75,6 +111,8 @@ afterAll(async () => {
   await plane.stop();
   await s3.stop();
   rmSync(scratch, { recursive: true, force: true });
+  // S3's bucket-wide listing before it answers a missing key is the one refusal expected.
+  expect(deployment.refused.filter((call) => !isBucketWideListing(call))).toEqual([]);
 });
 
 beforeEach(() => {
@@ -111,7 +149,12 @@ async function invoke(name: string, folder: string, event: unknown, extra: Recor
     folder,
     event,
     timeoutMs: TIMEOUT_MS,
-    environment: { ...env, FARGATE_FALLBACK_MARGIN_MS: String(MARGIN_MS), ...extra },
+    environment: {
+      ...env,
+      ...deployment.functions[name]?.function.environment,
+      FARGATE_FALLBACK_MARGIN_MS: String(MARGIN_MS),
+      ...extra,
+    },
   });
   return { receipt: result as HandoffReceipt, id };
 }
@@ -383,13 +426,15 @@ const failureRecord = (id: string, event: unknown, error: { errorType: string; e
 
 describe('the safety net: invocations that failed in Lambda are started on Fargate, once', () => {
   const requestId = (n: number) => `0a0b0c0d-1111-4222-8333-${String(n).padStart(12, '0')}`;
-  const relaunch = () =>
-    relaunchFailures({
-      env: {
-        ...env,
-        FARGATE_FALLBACK_FUNCTION_ARN: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job',
-      },
+  const relaunchOf = (extra: Record<string, string> = {}) => {
+    const deployed = deployment.functions['report-job']?.relaunch;
+    if (!deployed) throw new Error('report-job has no relaunch function');
+    return relaunchFailures({
+      env: { ...env, ...deployed.environment, ...extra },
+      ...clientsOf(deployed, at()),
     });
+  };
+  const relaunch = () => relaunchOf();
 
   it('starts one task for an on-failure destination record delivered twice through SQS', async () => {
     // Prepare
@@ -460,19 +505,15 @@ describe('the safety net: invocations that failed in Lambda are started on Farga
   it("leaves a handler's own error as the result: nothing started, the record sent on to the final-failures queue", async () => {
     // Prepare: Lambda already retried a handler that threw; rerunning it would throw again.
     const id = requestId(4);
-    const undone = 'arn:aws:sqs:eu-west-1:123456789012:undone';
+    const undone = String(
+      deployment.functions['report-job']?.relaunch?.environment.FARGATE_FALLBACK_FINAL_FAILURES,
+    );
     const record = failureRecord(
       id,
       { reportId: 'threw', steps: 1, stepMs: 10 },
       { errorType: 'TypeError', errorMessage: 'reportId.trim is not a function' },
     );
-    const handler = relaunchFailures({
-      env: {
-        ...env,
-        FARGATE_FALLBACK_FUNCTION_ARN: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job',
-        FARGATE_FALLBACK_FINAL_FAILURES: undone,
-      },
-    });
+    const handler = relaunchOf();
 
     // Act
     const result = await handler(
@@ -490,7 +531,7 @@ describe('the safety net: invocations that failed in Lambda are started on Farga
     expect(tasksOf(id)).toHaveLength(0);
     const sent = plane.deliveries.filter((delivery) => delivery.service === 'sqs');
     expect(sent).toHaveLength(1);
-    expect(sent[0]?.target).toMatch(/undone$/);
+    expect(sent[0]?.target).toMatch(new RegExp(`/${undone.split(':').pop()}$`));
     expect(JSON.parse(String(sent[0]?.payload))).toMatchObject({
       requestContext: { requestId: id, condition: 'RetriesExhausted' },
       requestPayload: { reportId: 'threw' },

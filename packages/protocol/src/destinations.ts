@@ -53,6 +53,9 @@ export interface DestinationClients {
 export interface ClientSettings {
   maxAttempts?: number;
   requestHandler?: unknown;
+  region?: string;
+  /** Credentials to sign with instead of the environment's (a caller acting as another role). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
 /**

@@ -35,6 +35,9 @@ export async function runLambda(options: LambdaLegOptions): Promise<LambdaLeg> {
   const arn = `arn:aws:lambda:${options.region ?? 'eu-west-1'}:${options.account ?? '123456789012'}:function:${name}`;
   const started = Date.now();
   let id = '';
+  // lambda-local writes the function's environment into this process and leaves it there: the
+  // test's own calls afterwards must not run with the function's credentials.
+  const before = { ...process.env };
   try {
     const result = await lambdaLocal.execute({
       event: options.event,
@@ -69,6 +72,11 @@ export async function runLambda(options: LambdaLegOptions): Promise<LambdaLeg> {
       id,
       elapsedMs: Date.now() - started,
     };
+  } finally {
+    for (const key of Object.keys(options.environment)) {
+      if (before[key] === undefined) delete process.env[key];
+      else process.env[key] = before[key];
+    }
   }
 }
 
