@@ -16,6 +16,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { destinationEndpoints, uniqueEndpoints } from './parts/destination-endpoints.js';
+import { knownDestinations } from './parts/known-destinations.js';
 import { type FallbackNetworking, TaskNetwork } from './parts/network.js';
 import { expireOnGivenBucket, payloadBucket } from './parts/payload-bucket.js';
 import { bucketKeyStatement, RunnerPermissions } from './parts/permissions.js';
@@ -249,6 +250,10 @@ export class FargateFallback extends Construct {
       props.safetyNet === false
         ? undefined
         : this.#safetyNet(props, placement, permissions, memoryCeiling(task.size, props.maxMemoryLimitMiB));
+    // The destinations as deployed: the runner and the watchdog need not ask Lambda for them.
+    const destinations = knownDestinations(fn);
+    task.runner.addEnvironment(ENV.destinations, destinations);
+    this.safetyNet?.watchdog.addEnvironment(ENV.destinations, destinations);
     this.#warnWhenMarginCoversTimeout(fn, props.margin);
   }
 

@@ -1,4 +1,4 @@
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { App, type CfnElement, Duration, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
@@ -7,6 +7,7 @@ import { SnsDestination, SqsDestination } from 'aws-cdk-lib/aws-lambda-destinati
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { FargateFallback } from '../src/index.js';
 import { TaskNetwork } from '../src/parts/network.js';
@@ -274,6 +275,54 @@ describe("the function's own async-invocation settings", () => {
       Destination: stack.resolve(fallback.safetyNet?.relaunch?.functionArn),
     });
     expect(onFailureOf(prod)).toEqual({ Destination: stack.resolve(own.queueArn) });
+  });
+
+  it("gives the runner and the watchdog the destinations as deployed, by qualifier, the relaunch function's wiring included", () => {
+    // Prepare: the function's own success queue, an alias with its own failure queue, one without.
+    const { stack, fn } = stackWithFunction();
+    const results = new sqs.Queue(stack, 'Results');
+    const own = new sqs.Queue(stack, 'ProdFailures');
+    fn.configureAsyncInvoke({ onSuccess: new SqsDestination(results) });
+    const fallback = new FargateFallback(stack, 'Fallback', { function: fn });
+
+    // Act: aliases made after the construct.
+    new lambda.Alias(stack, 'Live', { aliasName: 'live', version: fn.currentVersion });
+    const prod = new lambda.Alias(stack, 'Prod', { aliasName: 'prod', version: fn.currentVersion });
+    prod.configureAsyncInvoke({ onFailure: new SqsDestination(own) });
+    const template = Template.fromStack(stack);
+
+    // Assess: the JSON, each resource written as its logical id.
+    const render = (value: unknown): string => {
+      if (typeof value === 'string') return value;
+      const token = value as Record<string, unknown>;
+      if ('Fn::Join' in token) return (token['Fn::Join'] as [string, unknown[]])[1].map(render).join('');
+      if ('Fn::GetAtt' in token) return `<${(token['Fn::GetAtt'] as string[])[0]}>`;
+      if ('Ref' in token) return `<${String(token.Ref)}>`;
+      return JSON.stringify(value);
+    };
+    const id = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as CfnElement);
+    const expected = {
+      $LATEST: {
+        onSuccess: `<${id(results)}>`,
+        onFailure: `<${id(fallback.safetyNet?.relaunch as IConstruct)}>`,
+      },
+      live: { onFailure: `<${id(fallback.safetyNet?.relaunch as IConstruct)}>` },
+      prod: { onFailure: `<${id(own)}>` },
+    };
+    const [definition] = Object.values(template.findResources('AWS::ECS::TaskDefinition'));
+    const runner = (
+      definition as {
+        Properties: {
+          ContainerDefinitions: { Name: string; Environment: { Name: string; Value: unknown }[] }[];
+        };
+      }
+    ).Properties.ContainerDefinitions.find((container) => container.Name === 'runner');
+    const inTask = runner?.Environment.find((variable) => variable.Name === 'FARGATE_FALLBACK_DESTINATIONS');
+    expect(JSON.parse(render(inTask?.Value))).toEqual(expected);
+    const watchdog = template.toJSON().Resources[id(fallback.safetyNet?.watchdog as IConstruct)];
+    expect(
+      JSON.parse(render(watchdog.Properties.Environment.Variables.FARGATE_FALLBACK_DESTINATIONS)),
+    ).toEqual(expected);
   });
 
   it('adds the endpoints its destinations need to a private network: SQS for a queue, SNS for a topic', () => {

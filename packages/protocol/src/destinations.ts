@@ -280,6 +280,8 @@ export async function deliverOutcome(input: {
   now: number;
   /** A failure's destination when it is not the function's own (the watchdog's final failures). */
   onFailure?: string | undefined;
+  /** The destinations the deployment configures, by qualifier: Lambda is asked only for others. */
+  known?: KnownDestinations | undefined;
   /**
    * Keeps a record over the destination's size limit whole (in the payload bucket) and resolves
    * to where: the destination then gets the record with a pointer there instead of the event and
@@ -291,7 +293,7 @@ export async function deliverOutcome(input: {
   const arn =
     !input.outcome.ok && input.onFailure
       ? input.onFailure
-      : await destinationFor(input.outcome.ok, input.clients, envelope.invocation.invokedFunctionArn);
+      : await destinationFor(input.outcome.ok, input.clients, envelope.invocation.invokedFunctionArn, input.known);
   if (!arn) return undefined;
   const record = destinationRecord({
     requestId: envelope.invocation.awsRequestId,
@@ -315,7 +317,74 @@ async function destinationFor(
   ok: boolean,
   clients: DestinationClients,
   functionArn: string,
+  known: KnownDestinations | undefined,
 ): Promise<string | undefined> {
-  const found = await findDestinations(clients.lambda(), functionArn);
+  const found = knownFor(known, functionArn) ?? (await findDestinations(clients.lambda(), functionArn));
   return ok ? found.onSuccess : found.onFailure;
+}
+
+/**
+ * A function's destinations by qualifier, as its deployment configures them (`$LATEST` for the
+ * function itself, else an alias name): what `FARGATE_FALLBACK_DESTINATIONS` holds.
+ *
+ * @example
+ * ```ts
+ * import type { KnownDestinations } from '@immortal-lambda/protocol/destinations';
+ * const known: KnownDestinations = { $LATEST: { onFailure: 'arn:aws:sqs:eu-west-1:123456789012:failures' } };
+ * ```
+ */
+export type KnownDestinations = Readonly<Record<string, Destinations>>;
+
+/**
+ * The known destinations of the qualifier an invocation was made through (none: `$LATEST`), or
+ * `undefined` when the deployment did not name that qualifier (Lambda is asked then).
+ *
+ * @example
+ * ```ts
+ * import { knownFor } from '@immortal-lambda/protocol/destinations';
+ * const live = knownFor({ live: {} }, 'arn:aws:lambda:eu-west-1:123456789012:function:report:live'); // {}
+ * ```
+ */
+export function knownFor(known: KnownDestinations | undefined, functionArn: string): Destinations | undefined {
+  if (!known) return undefined;
+  const qualifier = /^arn:aws[a-z-]*:lambda:[^:]+:\d+:function:[^:]+:(.+)$/.exec(functionArn)?.[1] ?? '$LATEST';
+  return Object.hasOwn(known, qualifier) ? known[qualifier] : undefined;
+}
+
+/**
+ * Reads `FARGATE_FALLBACK_DESTINATIONS`: unset or empty is `undefined` (Lambda is asked); a value
+ * that is not an object of qualifiers, each with ARNs for `onSuccess` and `onFailure` only, throws.
+ *
+ * @example
+ * ```ts
+ * import { parseKnownDestinations } from '@immortal-lambda/protocol/destinations';
+ * const known = parseKnownDestinations(process.env.FARGATE_FALLBACK_DESTINATIONS);
+ * ```
+ */
+export function parseKnownDestinations(text: string | undefined): KnownDestinations | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  const wrong = (why: string) =>
+    new DestinationError(
+      `FARGATE_FALLBACK_DESTINATIONS is not the destinations the construct writes (${why}): use {"$LATEST":{"onSuccess":"arn:…","onFailure":"arn:…"}, "<alias>":{…}}, or unset it to ask Lambda`,
+    );
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw wrong(`not JSON: ${(error as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw wrong('not an object');
+  const known: Record<string, Destinations> = Object.create(null);
+  for (const [qualifier, entry] of Object.entries(parsed)) {
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry))
+      throw wrong(`${qualifier} is not an object`);
+    const destinations: { onSuccess?: string; onFailure?: string } = {};
+    for (const [key, arn] of Object.entries(entry)) {
+      if ((key !== 'onSuccess' && key !== 'onFailure') || typeof arn !== 'string' || !arn.startsWith('arn:'))
+        throw wrong(`${qualifier}.${key} is ${JSON.stringify(arn)}`);
+      destinations[key] = arn;
+    }
+    known[qualifier] = destinations;
+  }
+  return known;
 }

@@ -90,6 +90,13 @@ export const ENV = {
    * out-of-memory end is the invocation's result, never the same death again.
    */
   maxMemoryMiB: variable('MAX_MEMORY_MIB'),
+  /**
+   * The function's async destinations as its deployment configures them, by qualifier (`$LATEST`
+   * for the function itself, else an alias name), as JSON: `{"$LATEST":{"onFailure":"arn:…"}}`.
+   * Set by the construct; the runner and the watchdog use them instead of asking Lambda
+   * (GetFunctionEventInvokeConfig) for the qualifiers it names.
+   */
+  destinations: variable('DESTINATIONS'),
   /** Attempts the watchdog makes at one invocation, the first included (default 3). */
   maxAttempts: variable('MAX_ATTEMPTS'),
   /**

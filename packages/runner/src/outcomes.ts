@@ -214,6 +214,8 @@ export async function sendFinalOutcome(input: {
   log: Log;
   /** Keeps a record too large for its destination whole, and resolves to where. */
   store?: ((body: string) => Promise<string>) | undefined;
+  /** `FARGATE_FALLBACK_DESTINATIONS`: the destinations the deployment configures, by qualifier. */
+  known?: string | undefined;
 }): Promise<void> {
   const { code } = input;
   if (code !== EXIT_CODES.success && isRelaunchable(code)) return;
@@ -231,8 +233,9 @@ export async function sendFinalOutcome(input: {
         };
   try {
     // Loaded at the end of a run only: a runner's start loads no destination SDK client.
-    const { deliverOutcome } = await import('@immortal-lambda/protocol/destinations');
+    const { deliverOutcome, parseKnownDestinations } = await import('@immortal-lambda/protocol/destinations');
     const destination = await deliverOutcome({
+      known: parseKnownDestinations(input.known),
       envelope: input.envelope,
       outcome,
       attempt: input.attempt,

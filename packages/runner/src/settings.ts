@@ -102,6 +102,8 @@ export interface RunnerSettings {
   standby: string | undefined;
   /** A container image function's handler, from the task definition: its image's CMD. */
   imageHandler: string | undefined;
+  /** The function's destinations as its deployment configures them (JSON, read when sending). */
+  knownDestinations: string | undefined;
 }
 
 /**
@@ -149,6 +151,7 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     attempt: integer(ENV.attempt, 1, 1, 100, 'attempts'),
     standby: env[ENV.standby]?.trim() || undefined,
     imageHandler: env[ENV.imageHandler]?.trim() || undefined,
+    knownDestinations: env[ENV.destinations]?.trim() || undefined,
   };
   if (settings.standby !== undefined && !isS3Uri(settings.standby)) {
     problems.push(`${ENV.standby} is "${settings.standby}": use the s3://bucket/key the wrapper sets`);

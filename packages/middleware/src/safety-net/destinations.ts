@@ -27,6 +27,8 @@ export async function sendFailure(input: {
   logger: FallbackLogger;
   /** Where final failures go instead of the function's on-failure destination. */
   onFailure?: string | undefined;
+  /** `FARGATE_FALLBACK_DESTINATIONS`: the function's destinations as deployed, by qualifier. */
+  known?: string | undefined;
   /** Keeps a record too large for its destination whole, and resolves to where. */
   store?: ((body: string) => Promise<string>) | undefined;
 }): Promise<void> {
@@ -42,6 +44,7 @@ export async function sendFailure(input: {
       clients,
       now: input.now,
       onFailure: input.onFailure,
+      known: module.parseKnownDestinations(input.known),
       ...(input.store ? { store: input.store } : {}),
     });
     if (destination)

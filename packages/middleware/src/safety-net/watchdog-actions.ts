@@ -28,6 +28,8 @@ export interface WatchdogTarget {
   destinations: DestinationClients | undefined;
   /** Where final failures go instead of the function's on-failure destination (`FARGATE_FALLBACK_FINAL_FAILURES`). */
   finalFailures: string | undefined;
+  /** `FARGATE_FALLBACK_DESTINATIONS`: the function's destinations as deployed, by qualifier. */
+  knownDestinations: string | undefined;
 }
 
 /**
@@ -123,6 +125,7 @@ async function recordFailure(target: WatchdogTarget, message: string): Promise<v
     now: target.clock.now(),
     logger: target.logger,
     onFailure: target.finalFailures,
+    known: target.knownDestinations,
     store: target.at ? storeDestinationRecord(target.s3, target.at) : undefined,
   });
 }

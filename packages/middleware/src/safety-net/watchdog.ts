@@ -238,6 +238,7 @@ export function taskWatchdog(
       random: options.random ?? Math.random,
       destinations: options.destinations,
       finalFailures: env[ENV.finalFailures]?.trim() || undefined,
+      knownDestinations: env[ENV.destinations]?.trim() || undefined,
     };
     return carryOut(decision, target, {
       backoffMs,

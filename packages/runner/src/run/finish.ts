@@ -54,6 +54,7 @@ export async function finish(run: Run, ending: Ending): Promise<ExitCode> {
       now: deps.now,
       log: run.log,
       store: run.recorder?.destinationStore(),
+      known: settings.knownDestinations,
     });
   }
   return code;
