@@ -293,7 +293,12 @@ export async function deliverOutcome(input: {
   const arn =
     !input.outcome.ok && input.onFailure
       ? input.onFailure
-      : await destinationFor(input.outcome.ok, input.clients, envelope.invocation.invokedFunctionArn, input.known);
+      : await destinationFor(
+          input.outcome.ok,
+          input.clients,
+          envelope.invocation.invokedFunctionArn,
+          input.known,
+        );
   if (!arn) return undefined;
   const record = destinationRecord({
     requestId: envelope.invocation.awsRequestId,
@@ -345,9 +350,13 @@ export type KnownDestinations = Readonly<Record<string, Destinations>>;
  * const live = knownFor({ live: {} }, 'arn:aws:lambda:eu-west-1:123456789012:function:report:live'); // {}
  * ```
  */
-export function knownFor(known: KnownDestinations | undefined, functionArn: string): Destinations | undefined {
+export function knownFor(
+  known: KnownDestinations | undefined,
+  functionArn: string,
+): Destinations | undefined {
   if (!known) return undefined;
-  const qualifier = /^arn:aws[a-z-]*:lambda:[^:]+:\d+:function:[^:]+:(.+)$/.exec(functionArn)?.[1] ?? '$LATEST';
+  const qualifier =
+    /^arn:aws[a-z-]*:lambda:[^:]+:\d+:function:[^:]+:(.+)$/.exec(functionArn)?.[1] ?? '$LATEST';
   return Object.hasOwn(known, qualifier) ? known[qualifier] : undefined;
 }
 
