@@ -20,6 +20,7 @@ export {
   LocalControlPlane,
   type LocalTask,
   type PlaneOptions,
+  type SubnetSpec,
   type TaskDefinition,
   type TaskStateChangeEvent,
 } from './plane.js';

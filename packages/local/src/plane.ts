@@ -18,6 +18,7 @@ import {
   type LocalTask,
   type PlaneContext,
   type PlaneOptions,
+  type SubnetSpec,
   type TaskDefinition,
 } from './plane/model.js';
 import { type EcsRequest, type Routes, route } from './plane/router.js';
@@ -27,7 +28,7 @@ import { XrayDaemon } from './plane/xray.js';
 import { FunctionRegistry, type FunctionSpec } from './registry.js';
 
 export type { TaskStateChangeEvent } from './plane/events.js';
-export type { Faults, LocalTask, PlaneOptions, TaskDefinition } from './plane/model.js';
+export type { Faults, LocalTask, PlaneOptions, SubnetSpec, TaskDefinition } from './plane/model.js';
 export type { EcsRequest } from './plane/router.js';
 export type { Delivery } from './plane/sinks.js';
 
@@ -67,6 +68,8 @@ export class LocalControlPlane extends EventEmitter {
   readonly #known: KnownResources = {
     clusters: new Set(['default', 'local']),
     subnets: new Set([LOCAL_SUBNET]),
+    subnetDetails: new Map(),
+    endpoints: [],
   };
   readonly #hanging = new Set<ServerResponse>();
   readonly #options: PlaneOptions;
@@ -150,6 +153,8 @@ export class LocalControlPlane extends EventEmitter {
       task: (id) => this.#tasks.find(id),
       hosts: () => this.#hosts,
       record: (action, resource, accessKeyId) => context.record(action, resource, {}, accessKeyId),
+      simulate: options.simulate ?? options.authorize,
+      network: this.#known,
     };
     this.registerTaskDefinition({
       family: 'immortal-runner',
@@ -181,14 +186,28 @@ export class LocalControlPlane extends EventEmitter {
    * subnet, are refused as ECS refuses them. `default`, `local` and the subnet
    * {@link environment} hands out exist from the start.
    *
+   * A subnet given by id reaches the internet through a gateway (public); one given as a
+   * {@link SubnetSpec} may be private (`nat`, or `none` with only the VPC's `endpoints`, given by
+   * service name), as EC2's DescribeSubnets, DescribeRouteTables and DescribeVpcEndpoints answer.
+   *
    * @example
    * ```ts
    * plane.registerNetwork({ cluster: 'jobs', subnets: ['subnet-0aaaaaaaaaaaaaaa1'] });
    * ```
    */
-  registerNetwork(network: { cluster?: string; subnets?: readonly string[] }): void {
+  registerNetwork(network: {
+    cluster?: string;
+    subnets?: readonly (string | SubnetSpec)[];
+    endpoints?: readonly string[];
+  }): void {
     if (network.cluster) this.#known.clusters.add(network.cluster);
-    for (const subnet of network.subnets ?? []) this.#known.subnets.add(subnet);
+    for (const subnet of network.subnets ?? []) {
+      const spec = typeof subnet === 'string' ? { id: subnet } : subnet;
+      this.#known.subnets.add(spec.id);
+      this.#known.subnetDetails.set(spec.id, spec);
+    }
+    for (const serviceName of network.endpoints ?? [])
+      this.#known.endpoints.push({ serviceName, vpcId: 'vpc-local' });
   }
 
   /** Starts serving on loopback. Resolves to the base URL for every `AWS_ENDPOINT_URL_*`. */

@@ -41,6 +41,8 @@ export interface LocalFunction {
   environmentError: { ErrorCode: string; Message: string } | undefined;
   /** Its async-invocation destinations (GetFunctionEventInvokeConfig). */
   destinations: { onSuccess?: string; onFailure?: string } | undefined;
+  /** Its execution role's ARN, as GetFunction reports it. */
+  role: string;
 }
 
 /**
@@ -96,6 +98,8 @@ export interface FunctionSpec {
   memorySize?: number;
   timeout?: number;
   environment?: Record<string, string>;
+  /** Its execution role's ARN (default `arn:aws:iam::<account>:role/<name>-role`). */
+  role?: string;
   /** Layer ARNs, as returned by {@link FunctionRegistry.registerLayer}. */
   layers?: string[];
 }
@@ -162,6 +166,7 @@ export class FunctionRegistry {
       architecture: spec.architecture ?? 'x86_64',
       environmentError: spec.environmentError,
       destinations: spec.destinations,
+      role: spec.role ?? `arn:aws:iam::${ACCOUNT}:role/${spec.name}-role`,
     };
   }
 

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { CLIENT_TOKEN_PATTERN, STARTED_BY_PATTERN } from '@immortal-lambda/protocol';
 import { ApiError } from '../errors.js';
 import { ACCOUNT } from '../registry.js';
+import { describeClusters, describeTaskDefinition } from './ecs-reads.js';
 import {
   clusterName,
   describeTask,
@@ -42,6 +43,14 @@ export class EcsApi {
 
   /** Answers one ECS action, or throws the {@link ApiError} ECS would answer. */
   answer(action: string, body: Record<string, unknown>): unknown {
+    // The reads that take no cluster, or report a missing one as a failure.
+    if (action === 'DescribeClusters') return describeClusters(body, this.#known, (r) => this.#arn(r));
+    if (action === 'DescribeTaskDefinition')
+      return describeTaskDefinition(
+        taskDefinitionOf(body.taskDefinition).family,
+        this.#taskDefinitions,
+        (r) => this.#arn(r),
+      );
     // "ClusterNotFoundException: The specified cluster wasn't found." (ECS API reference, common to
     // every action that takes a cluster).
     if (!this.#known.clusters.has(clusterName(body.cluster)))
@@ -333,7 +342,10 @@ export class EcsApi {
 }
 
 /** The family and revision a RunTask `taskDefinition` names (family, family:revision or ARN). */
-function taskDefinitionOf(value: unknown): { family: string | undefined; revision: string | undefined } {
+export function taskDefinitionOf(value: unknown): {
+  family: string | undefined;
+  revision: string | undefined;
+} {
   const match = /(?:task-definition\/)?([A-Za-z0-9_-]+)(?::(\d+))?$/.exec(String(value ?? ''));
   return { family: match?.[1], revision: match?.[2] };
 }

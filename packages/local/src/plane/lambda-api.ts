@@ -80,6 +80,7 @@ export class LambdaApi {
         Version: fn.version,
         PackageType: fn.packageType,
         Architectures: [fn.architecture],
+        Role: fn.role,
         Environment: fn.environmentError ? { Error: fn.environmentError } : { Variables: fn.environment },
         ...(fn.environmentError
           ? { KMSKeyArn: `arn:aws:kms:${this.#ctx.region}:${ACCOUNT}:key/environment` }

@@ -65,6 +65,8 @@ export interface TaskDefinition {
   /** The task's size: CPU units and MiB (default 1024 and 2048), a pair Fargate runs. */
   cpu?: number;
   memory?: number;
+  /** Its `runtimePlatform.cpuArchitecture` (default `X86_64`), as DescribeTaskDefinition reports it. */
+  cpuArchitecture?: 'X86_64' | 'ARM64';
   /**
    * Let RunTask's overrides set variables that change how the task's processes start
    * (`NODE_OPTIONS`, `LD_PRELOAD`, …). Off by default: the plane runs tasks as local processes,
@@ -157,6 +159,11 @@ export interface PlaneOptions {
    * answers it (ECS 400, Lambda 403), before anything is done. Default: every call allowed.
    */
   authorize?: (call: AuditedCall) => boolean;
+  /**
+   * Decides IAM's SimulatePrincipalPolicy for a role, call by call (the call's `accessKeyId` is
+   * {@link roleAccessKey} of the role simulated). Default: `authorize`; neither, every call allowed.
+   */
+  simulate?: (call: AuditedCall) => boolean;
   /** Clusters RunTask, ListTasks, DescribeTasks and StopTask accept, beside `default` and `local`. */
   clusters?: readonly string[];
   /** Subnets RunTask accepts, beside the one {@link LocalControlPlane.environment} hands out. */
@@ -171,6 +178,27 @@ export interface PlaneOptions {
 export interface KnownResources {
   clusters: Set<string>;
   subnets: Set<string>;
+  /** How each subnet reaches the internet, and its VPC (EC2's Describe* answers); default public. */
+  subnetDetails: Map<string, SubnetSpec>;
+  /** The interface and gateway endpoints of each VPC, by service name. */
+  endpoints: { serviceName: string; vpcId: string }[];
+}
+
+/**
+ * A subnet of the local network, as EC2 would describe it: its VPC and its way out (`public`: a
+ * route to an internet gateway; `nat`: to a NAT gateway; `none`: only the VPC's endpoints).
+ *
+ * @example
+ * ```ts
+ * plane.registerNetwork({ subnets: [{ id: 'subnet-0aaaaaaaaaaaaaaa1', internet: 'none' }], endpoints: ['com.amazonaws.eu-west-1.s3'] });
+ * ```
+ */
+export interface SubnetSpec {
+  id: string;
+  /** Default `vpc-local`. */
+  vpcId?: string;
+  /** Default `public`. */
+  internet?: 'public' | 'nat' | 'none';
 }
 
 /** The subnet {@link LocalControlPlane.environment} hands out. */

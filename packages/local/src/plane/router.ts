@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { accessKeyOf } from '../audit.js';
+import { type AuditedCall, accessKeyOf } from '../audit.js';
 import { ApiError } from '../errors.js';
 import { ACCOUNT } from '../registry.js';
 import type { EcsApi } from './ecs-api.js';
 import { answerEcs, answerLambda, ECS_TARGET, notServed, readBody } from './http.js';
 import type { LambdaApi } from './lambda-api.js';
-import type { Faults, LocalTask } from './model.js';
+import type { Faults, KnownResources, LocalTask } from './model.js';
+import { answerEc2, answerIam } from './query-apis.js';
 import { answerEvents, answerSns, answerSqs, type Delivery, EVENTS_TARGET, SQS_TARGET } from './sinks.js';
 
 /**
@@ -39,6 +40,10 @@ export interface Routes {
   task: (id: string) => LocalTask | undefined;
   /** The `Host` values the plane answers (its own names and port): any other is refused. */
   hosts: () => ReadonlySet<string>;
+  /** Decides IAM's SimulatePrincipalPolicy, call by call (none: every call allowed). */
+  simulate: ((call: AuditedCall) => boolean) | undefined;
+  /** The clusters, subnets and endpoints that exist. */
+  network: KnownResources;
   /** Records a call as IAM authorises it; throws the service's denial when `authorize` refuses it. */
   record: (action: string, resource: string, accessKeyId: string | undefined) => void;
 }
@@ -145,6 +150,18 @@ async function routeDestination(
   }
   if (url.pathname === '/' && !target) {
     const form = new URLSearchParams(await readBody(request));
+    const action = String(form.get('Action'));
+    // The query protocol: IAM and EC2 (what `immortal-lambda doctor` reads) beside SNS.
+    if (action === 'SimulatePrincipalPolicy') {
+      routes.calls.push(`IAM.${action}`);
+      answerIam(form, routes.simulate, response);
+      return true;
+    }
+    if (action.startsWith('Describe')) {
+      routes.calls.push(`EC2.${action}`);
+      answerEc2(form, routes.network, response);
+      return true;
+    }
     routes.calls.push(`SNS.${form.get('Action')}`);
     if (denied(response, 'sns', () => routes.record('sns:Publish', String(form.get('TopicArn') ?? ''), key)))
       return true;
