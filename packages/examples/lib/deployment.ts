@@ -40,6 +40,7 @@ export interface DeployedFunction {
     taskRoleArn: string;
     executionRoleArn: string;
     environment: Record<string, string>;
+    cpuArchitecture: 'X86_64' | 'ARM64';
   };
   watchdog: Principal;
   /** Absent when the function sends its failures elsewhere (an on-failure destination of its own). */
@@ -60,6 +61,8 @@ export interface Deployment {
   operatorKey: string;
   /** Decides one call as IAM would for the role whose key signed it. */
   authorize: (call: AuditedCall) => boolean;
+  /** Decides as `authorize` does, without noting a refusal (IAM's SimulatePrincipalPolicy). */
+  evaluate: (call: AuditedCall) => boolean;
   /** The calls `authorize` refused, in order. */
   refused: AuditedCall[];
 }
@@ -155,6 +158,11 @@ function read(template: SynthTemplate, spec: { functions: DeployedFunctionSpec[]
         family: String(definition.Family),
         taskRoleArn,
         executionRoleArn: String(names.resolve(definition.ExecutionRoleArn)),
+        cpuArchitecture:
+          (definition.RuntimePlatform as { CpuArchitecture?: string } | undefined)?.CpuArchitecture ===
+          'ARM64'
+            ? 'ARM64'
+            : 'X86_64',
         environment: Object.fromEntries(
           (runner?.Environment ?? []).map((variable) => [
             variable.Name,
@@ -170,6 +178,11 @@ function read(template: SynthTemplate, spec: { functions: DeployedFunctionSpec[]
   }
   const first = Object.values(functions)[0];
   const refused: AuditedCall[] = [];
+  const decide = (call: AuditedCall) => {
+    if (call.accessKeyId === OPERATOR_KEY) return true;
+    const by = principals.get(call.accessKeyId ?? '');
+    return by !== undefined && evaluate(call, by.policies, by.roleArn, names.account) === 'Allowed';
+  };
   return {
     bucket: String(first?.function.environment.FARGATE_FALLBACK_BUCKET),
     cluster: String(first?.function.environment.FARGATE_FALLBACK_CLUSTER),
@@ -177,11 +190,9 @@ function read(template: SynthTemplate, spec: { functions: DeployedFunctionSpec[]
     functions,
     operatorKey: OPERATOR_KEY,
     refused,
+    evaluate: decide,
     authorize: (call) => {
-      if (call.accessKeyId === OPERATOR_KEY) return true;
-      const by = principals.get(call.accessKeyId ?? '');
-      const allowed =
-        by !== undefined && evaluate(call, by.policies, by.roleArn, names.account) === 'Allowed';
+      const allowed = decide(call);
       if (!allowed) refused.push(call);
       return allowed;
     },

@@ -1,0 +1,2 @@
+export { type Check, formatCheck } from './check.js';
+export { type DoctorClients, runDoctor } from './doctor.js';
