@@ -10,6 +10,7 @@ import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, type IConstruct } from 'constructs';
+import { invokeConfigOf } from './parts/known-destinations.js';
 
 /** The folder of a bundled safety-net handler: `dist/handlers/<name>` of this package. */
 function handlerAsset(name: 'watchdog' | 'relaunch'): string {
@@ -203,17 +204,6 @@ export class SafetyNet extends Construct {
     Aspects.of(Stack.of(fn)).add(new QualifiedFailures(fn, relaunch, props.functionPolicy));
     return relaunch;
   }
-}
-
-/** The invoke config a function, alias or version has (its L1), and the destinations it sets. */
-function invokeConfigOf(target: IConstruct) {
-  const config = target.node.tryFindChild('EventInvokeConfig')?.node.defaultChild as
-    | lambda.CfnEventInvokeConfig
-    | undefined;
-  const destinations = config?.destinationConfig as
-    | { onSuccess?: { destination: string }; onFailure?: { destination: string } }
-    | undefined;
-  return { config, destinations };
 }
 
 /**

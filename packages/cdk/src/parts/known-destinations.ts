@@ -4,14 +4,28 @@ import type { IConstruct } from 'constructs';
 
 type Destinations = { onSuccess?: string; onFailure?: string };
 
-/** The destinations an invoke config of the app sets on a function, alias or version. */
-function configured(target: IConstruct): Destinations {
+/**
+ * The invoke config a function, alias or version has in the app (its L1), and the destinations
+ * it sets.
+ *
+ * @example
+ * ```ts
+ * const onFailure = invokeConfigOf(fn).destinations?.onFailure?.destination;
+ * ```
+ */
+export function invokeConfigOf(target: IConstruct) {
   const config = target.node.tryFindChild('EventInvokeConfig')?.node.defaultChild as
     | lambda.CfnEventInvokeConfig
     | undefined;
-  const given = config?.destinationConfig as
+  const destinations = config?.destinationConfig as
     | { onSuccess?: { destination: string }; onFailure?: { destination: string } }
     | undefined;
+  return { config, destinations };
+}
+
+/** The destinations an invoke config of the app sets on a function, alias or version. */
+function configured(target: IConstruct): Destinations {
+  const given = invokeConfigOf(target).destinations;
   return {
     ...(given?.onSuccess ? { onSuccess: given.onSuccess.destination } : {}),
     ...(given?.onFailure ? { onFailure: given.onFailure.destination } : {}),

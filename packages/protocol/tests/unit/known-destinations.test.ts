@@ -48,29 +48,32 @@ const envelopeOf = (invokedFunctionArn: string) =>
     handedOffAt: 1_500,
   });
 
+/** Delivers an outcome of an invocation made through `invokedFunctionArn`, with the KNOWN setting. */
+const deliver = (
+  clients: ReturnType<typeof recording>['clients'],
+  invokedFunctionArn: string,
+  outcome: { ok: true; result: unknown } | { ok: false; error: { name: string; message: string } },
+) =>
+  deliverOutcome({
+    envelope: envelopeOf(invokedFunctionArn),
+    outcome,
+    attempt: 1,
+    writer: 'runner',
+    clients,
+    now: 0,
+    known: parseKnownDestinations(KNOWN),
+  });
+
 describe('destinations taken from the deployment', () => {
   it('sends to the destination the deployment names for the qualifier invoked, asking Lambda nothing', async () => {
     // Prepare
     const { clients, asked, sent } = recording();
 
     // Act
-    const unqualified = await deliverOutcome({
-      envelope: envelopeOf(ARN),
-      outcome: { ok: true, result: 1 },
-      attempt: 1,
-      writer: 'runner',
-      clients,
-      now: 0,
-      known: parseKnownDestinations(KNOWN),
-    });
-    const live = await deliverOutcome({
-      envelope: envelopeOf(`${ARN}:live`),
-      outcome: { ok: false, error: { name: 'Error', message: 'no' } },
-      attempt: 1,
-      writer: 'runner',
-      clients,
-      now: 0,
-      known: parseKnownDestinations(KNOWN),
+    const unqualified = await deliver(clients, ARN, { ok: true, result: 1 });
+    const live = await deliver(clients, `${ARN}:live`, {
+      ok: false,
+      error: { name: 'Error', message: 'no' },
     });
 
     // Assess
@@ -85,15 +88,7 @@ describe('destinations taken from the deployment', () => {
     const { clients, asked } = recording();
 
     // Act
-    const destination = await deliverOutcome({
-      envelope: envelopeOf(`${ARN}:7`),
-      outcome: { ok: true, result: 1 },
-      attempt: 1,
-      writer: 'runner',
-      clients,
-      now: 0,
-      known: parseKnownDestinations(KNOWN),
-    });
+    const destination = await deliver(clients, `${ARN}:7`, { ok: true, result: 1 });
 
     // Assess
     expect(destination).toBe('arn:aws:sqs:eu-west-1:123456789012:asked');
