@@ -1,4 +1,4 @@
-import { isFargateSize } from '@immortal-lambda/protocol';
+import { ENV, isFargateSize } from '@immortal-lambda/protocol';
 import { type Check, describe, fail, pass } from './check.js';
 import type { Deployment } from './deployment.js';
 
@@ -33,7 +33,7 @@ export async function checkCluster(ecs: EcsReads, at: Deployment): Promise<Check
       return fail(
         'cluster',
         `${at.cluster} does not exist (${answer.failures?.[0]?.reason ?? 'MISSING'}) in ${at.region}`,
-        `deploy the cluster, or set ${'FARGATE_FALLBACK_CLUSTER'} to one that exists`,
+        `deploy the cluster, or set ${ENV.cluster} to one that exists`,
       );
     if (cluster.status !== 'ACTIVE')
       return fail('cluster', `${at.cluster} is ${cluster.status}`, 'use an ACTIVE cluster');
@@ -42,7 +42,7 @@ export async function checkCluster(ecs: EcsReads, at: Deployment): Promise<Check
     if (lacking.length > 0)
       return fail(
         'cluster',
-        `${at.cluster} has no ${lacking.join(', ')} capacity provider, which FARGATE_FALLBACK_CAPACITY asks for`,
+        `${at.cluster} has no ${lacking.join(', ')} capacity provider, which ${ENV.capacity} asks for`,
         'enable Fargate capacity providers on the cluster (the construct does), or use FARGATE',
       );
     return pass('cluster', `${at.cluster} ACTIVE`);
@@ -72,7 +72,7 @@ export async function checkTaskDefinition(
       check: fail(
         'task definition',
         `${at.taskDefinition} cannot be described: ${describe(error)}`,
-        'deploy the runner task definition, or set FARGATE_FALLBACK_TASK_DEFINITION to its family',
+        `deploy the runner task definition, or set ${ENV.taskDefinition} to its family`,
       ),
     };
   }

@@ -1,3 +1,4 @@
+import { ENV } from '@immortal-lambda/protocol';
 import { type Check, describe, fail, pass } from './check.js';
 import type { Deployment } from './deployment.js';
 
@@ -30,7 +31,7 @@ export async function checkNetwork(ec2: NetworkReads, at: Deployment): Promise<C
       if (missing.length === 0) continue;
       const why =
         route === 'internet'
-          ? 'routes to an internet gateway, but tasks get no public IP (FARGATE_FALLBACK_ASSIGN_PUBLIC_IP is not true)'
+          ? `routes to an internet gateway, but tasks get no public IP (${ENV.assignPublicIp} is not true)`
           : 'has no route to the internet';
       problems.push(`${subnet.id} ${why}, and its VPC has no endpoint for ${missing.join(', ')}`);
     }
@@ -45,7 +46,7 @@ export async function checkNetwork(ec2: NetworkReads, at: Deployment): Promise<C
     return fail(
       'network',
       `the subnets cannot be read: ${describe(error)}`,
-      'check FARGATE_FALLBACK_SUBNETS, and run the doctor with ec2:Describe* permissions',
+      `check ${ENV.subnets}, and run the doctor with ec2:Describe* permissions`,
     );
   }
 }
