@@ -78,6 +78,19 @@ export async function startS3(options: S3Options = {}): Promise<LocalS3> {
       void chained.then(() => {
         if (writing.get(resource) === chained) writing.delete(resource);
       });
+      // A conditional create (`If-None-Match: *`) waits for the writes before it, then is refused
+      // as S3 refuses it when the key exists: one writer of a key wins, whoever comes second sees 412.
+      if (request.headers['if-none-match'] === '*') {
+        await before;
+        if (await store.existsObject(bucket, resource.slice(`arn:aws:s3:::${bucket}/`.length))) {
+          request.resume();
+          response.writeHead(412, { 'content-type': 'application/xml' });
+          response.end(
+            '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>',
+          );
+          return;
+        }
+      }
     }
     // With authorize, the front decides who may do what: s3rver, which knows one key only, is
     // asked without the caller's signature.
@@ -206,6 +219,7 @@ const LONG_PART = 80;
 
 /** The part of s3rver's store the plane reads from directly. */
 interface ObjectStore {
+  existsObject(bucket: string, key: string): Promise<boolean>;
   getObject(bucket: string, key: string): Promise<{ content: AsyncIterable<unknown> | null } | null>;
   listObjects(bucket: string, options: { prefix: string }): Promise<{ objects: { key: string }[] }>;
 }

@@ -57,4 +57,24 @@ describe('the local S3 emulator', () => {
       { action: 's3:GetObject', resource: `arn:aws:s3:::${s3.bucket}/records/a.json`, context: {} },
     ]);
   });
+
+  it('lets one conditional create of a key win and refuses the others with 412, as S3 does', async () => {
+    // Act: four writers at once, each only if the key does not exist yet.
+    const key = 'claims/one.json';
+    const settled = await Promise.allSettled(
+      ['a', 'b', 'c', 'd'].map((who) =>
+        client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: who, IfNoneMatch: '*' })),
+      ),
+    );
+
+    // Assess
+    const won = settled.flatMap((result, index) =>
+      result.status === 'fulfilled' ? [['a', 'b', 'c', 'd'][index]] : [],
+    );
+    expect(won).toHaveLength(1);
+    for (const result of settled.filter((each) => each.status === 'rejected'))
+      expect((result as PromiseRejectedResult).reason).toMatchObject({ $metadata: { httpStatusCode: 412 } });
+    const read = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
+    expect(await read.Body?.transformToString()).toBe(won[0]);
+  });
 });
