@@ -171,6 +171,7 @@ export function outcomeKey(
     | 'handed-off'
     | 'standby'
     | 'resume'
+    | 'claim'
     | 'final'
     | 'journal'
     | `attempt-${number}`
