@@ -135,6 +135,8 @@ function lazyHandoff(config: ResolvedConfig, deps: HandoffDependencies): Handoff
       (await load(target.context.awsRequestId)).resume(standby, target, journal),
     cancel: async (standby, target) => (await load(target.context.awsRequestId)).cancel(standby, target),
     stopTask: async (taskArn, target) => (await load(target.context.awsRequestId)).stopTask(taskArn, target),
+    claimForLambda: async (standby, target) =>
+      (await load(target.context.awsRequestId)).claimForLambda(standby, target),
   };
 }
 

@@ -7,7 +7,13 @@ import { deadlineGuard, recordGuard } from './handoff/guard.js';
 import { HandoffMetrics, metricsEnvironment } from './handoff/metrics.js';
 import { type Placement, placeEnvelope } from './handoff/placement.js';
 import { recordFinishedInLambda, type WrapperStatus, writeWrapperRecord } from './handoff/records.js';
-import { cancelStandby, resumeStandby, resumeUri, type StandbyParts } from './handoff/standby.js';
+import {
+  cancelStandby,
+  claimForLambda,
+  resumeStandby,
+  resumeUri,
+  type StandbyParts,
+} from './handoff/standby.js';
 import { describeError } from './logger.js';
 import { bounded } from './retry.js';
 import { startedByOf } from './run-task/input.js';
@@ -349,6 +355,11 @@ export class FargateHandoff implements Handoff {
   /** Tells a pre-warmed task to go (see {@link resumeStandby}). */
   resume(standby: HandoffReceipt, target: HandoffTarget, journal?: Journal): Promise<HandoffReceipt> {
     return resumeStandby(this.#standby, standby, target, journal);
+  }
+
+  /** Lambda or the pre-warmed task: who takes the invocation (see {@link claimForLambda}). */
+  claimForLambda(standby: HandoffReceipt, target: HandoffTarget): Promise<boolean> {
+    return claimForLambda(this.#standby, standby, target);
   }
 
   /** The handler finished in Lambda: the standby task is cancelled (see {@link cancelStandby}). */

@@ -135,12 +135,23 @@ export class Invocation implements Due {
   // Methods, not arrow fields: only an invocation that hands off needs them bound.
   #onHandedOff(receipt: HandoffReceipt): void {
     const pending = this.#pending;
-    if (pending) {
-      this.#state = State.Done;
-      this.#core.handoff.stopTask(receipt.taskArn, this.#target).then(() => this.#deliver(pending));
+    this.#state = State.Done;
+    if (!pending) {
+      this.#respondHandedOff(receipt);
       return;
     }
-    this.#state = State.Done;
+    // The handler finished while the handoff was in flight: one leg only completes.
+    const lambdaWins = this.#prewarm ? this.#prewarm.lambdaWins(receipt) : Promise.resolve(true);
+    lambdaWins.then((wins) => {
+      if (!wins) {
+        this.#respondHandedOff(receipt);
+        return;
+      }
+      this.#core.handoff.stopTask(receipt.taskArn, this.#target).then(() => this.#deliver(pending));
+    });
+  }
+
+  #respondHandedOff(receipt: HandoffReceipt): void {
     this.#extras.abort(new HandedOffError(receipt.taskArn));
     this.#core.respond(receipt, this.#target.event, this.#target.context).then(this.#resolve, this.#reject);
   }

@@ -19,7 +19,8 @@ export interface OutcomeLocation {
 
 /**
  * Whether an object of an invocation's folder is an outcome record: the spilled results, the
- * journal and a standby task's resume object (an envelope, or the cancel marker) sit beside them.
+ * journal, a standby task's resume object (an envelope, or the cancel marker) and the claim of a
+ * pre-warmed invocation sit beside them.
  */
 function isRecordKey(key: string): boolean {
   return (
@@ -27,7 +28,8 @@ function isRecordKey(key: string): boolean {
     !key.endsWith('.result.json') &&
     !key.endsWith('.destination.json') &&
     !key.endsWith('/journal.json') &&
-    !key.endsWith('/resume.json')
+    !key.endsWith('/resume.json') &&
+    !key.endsWith('/claim.json')
   );
 }
 

@@ -43,6 +43,17 @@ export class Prewarm implements Due {
     return standby ? handoff.resume(standby, this.#target, journal) : handoff.handOff(this.#target, journal);
   }
 
+  /**
+   * The handler finished in Lambda during the handoff: whether its result stands. A task of the
+   * handoff's own is stopped before it runs anything; the pre-warmed task, told to go, may already
+   * be calling the handler, so Lambda and the task claim the invocation and one of them wins.
+   */
+  async lambdaWins(receipt: HandoffReceipt): Promise<boolean> {
+    const standby = await this.#standby;
+    if (!standby || standby.taskArn !== receipt.taskArn) return true;
+    return this.#core.handoff.claimForLambda(receipt, this.#target);
+  }
+
   /** The handler finished in Lambda: a standby task is cancelled (it records "not needed"). */
   async finished(): Promise<void> {
     this.#core.deadlines.unwatch(this);

@@ -72,6 +72,11 @@ export interface Handoff {
   cancel(standby: HandoffReceipt, target: HandoffTarget): Promise<void>;
   /** Stops a task no longer needed; best effort, never throws. */
   stopTask(taskArn: string, target: HandoffTarget): Promise<boolean>;
+  /**
+   * The handler finished in Lambda while its pre-warmed task was told to go: whether Lambda takes
+   * the invocation (`true`) or the task had taken it first (`false`). One decision, both legs.
+   */
+  claimForLambda(standby: HandoffReceipt, target: HandoffTarget): Promise<boolean>;
   /** The last moment at which a failed invocation can still be reported: the deadline less the guard. */
   failAt(deadlineAt: number): number;
 }

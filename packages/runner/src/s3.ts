@@ -28,6 +28,37 @@ export async function putJson(s3: S3Source, bucket: string, key: string, body: s
 }
 
 /**
+ * Creates a JSON object only if its key does not exist yet (S3's `If-None-Match: *`): `true`
+ * created, `false` when it exists (412). Any other answer throws (a 409 of a concurrent create,
+ * too: what is there is then read).
+ *
+ * @example
+ * ```ts
+ * import { createJson } from '@immortal-lambda/runner';
+ * const created = await createJson(() => s3, 'bucket', 'immortal-lambda/outcomes/report/r-1/claim.json', '{}');
+ * ```
+ */
+export async function createJson(s3: S3Source, bucket: string, key: string, body: string): Promise<boolean> {
+  const { PutObjectCommand } = await s3Module();
+  try {
+    await (await s3()).send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        ContentType: 'application/json',
+        IfNoneMatch: '*',
+      }),
+    );
+    return true;
+  } catch (error) {
+    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412)
+      return false;
+    throw error;
+  }
+}
+
+/**
  * An object's text, or `undefined` when there is no such key. S3 answers a missing key with 403
  * `AccessDenied` instead of 404 to a caller that may not `s3:ListBucket` the bucket (the task
  * role may list only its function's records, by prefix): a 403 is then told apart by listing

@@ -1,8 +1,14 @@
-import { cancelMarker, formatS3Uri, type Journal, outcomeKey } from '@immortal-lambda/protocol';
+import {
+  cancelMarker,
+  claimInvocation,
+  formatS3Uri,
+  type Journal,
+  outcomeKey,
+} from '@immortal-lambda/protocol';
 import type { ResolvedConfig } from '../config.js';
 import { describeError } from '../logger.js';
 import { bounded } from '../retry.js';
-import { loadEcs } from '../sdk.js';
+import { loadEcs, loadS3 } from '../sdk.js';
 import { spillEnvelope } from '../spill.js';
 import type { HandoffDependencies, HandoffTarget } from '../target.js';
 import type { HandoffReceipt } from '../types.js';
@@ -189,6 +195,71 @@ export async function cancelStandby(
     }
   } finally {
     guardRecord.dispose();
+  }
+}
+
+/**
+ * The handler finished in Lambda while its pre-warmed task was being told to go: claims the
+ * invocation for Lambda with the conditional create the runner also makes before it calls the
+ * handler (`claim.json`), so that both legs see one winner. `true`: Lambda won, the task will not
+ * call the handler (it is stopped and recorded not needed as any task of a handoff Lambda
+ * outran); `false`: the runner claimed it first (or no answer came), and the handoff stands.
+ */
+export async function claimForLambda(
+  parts: StandbyParts,
+  standby: HandoffReceipt,
+  target: HandoffTarget,
+): Promise<boolean> {
+  const { clock, logger } = parts.deps;
+  const id = standby.requestId;
+  const bucket = parts.config.payloadBucket as string;
+  const key = outcomeKey(parts.config.outcomePrefix, target.context.functionName, id, 'claim');
+  const guard = deadlineGuard(clock, parts.failAt(target.deadlineAt), id, () => new Error('deadline'));
+  try {
+    const s3 = await parts.clients.s3(id);
+    const { GetObjectCommand, PutObjectCommand } = await loadS3();
+    const abortSignal = guard.signal;
+    const winner = await claimInvocation(
+      {
+        create: async (body) => {
+          try {
+            await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, IfNoneMatch: '*' }), {
+              abortSignal,
+            });
+            return true;
+          } catch (error) {
+            if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412)
+              return false;
+            throw error;
+          }
+        },
+        read: async () => {
+          const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal });
+          return object.Body?.transformToString();
+        },
+      },
+      'lambda',
+      id,
+      clock.now(),
+    );
+    if (winner === 'runner')
+      logger.info(
+        'The handler finished in Lambda after its pre-warmed task took the invocation; the handoff stands',
+        {
+          requestId: id,
+          taskArn: standby.taskArn,
+        },
+      );
+    return winner === 'lambda';
+  } catch (error) {
+    logger.error('The invocation could not be claimed for Lambda; the handoff stands', {
+      requestId: id,
+      taskArn: standby.taskArn,
+      error: describeError(error),
+    });
+    return false;
+  } finally {
+    guard.dispose();
   }
 }
 

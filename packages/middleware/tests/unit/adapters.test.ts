@@ -5,7 +5,7 @@ import {
   RunTaskCommand,
   StopTaskCommand,
 } from '@aws-sdk/client-ecs';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigurationError, HandoffError } from '../../src/errors.js';
@@ -730,6 +730,75 @@ describe.each(adapters)('$name', (adapter) => {
       );
       expect(records).toEqual(['standby', 'not-needed']);
       expect(putsTo('handed-off.json')).toHaveLength(0);
+    });
+
+    /** A handler that finishes in Lambda 40 ms into a handoff whose envelope write takes 150 ms. */
+    const finishingDuringTheGo = (claim: () => Promise<unknown>) => {
+      ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: STANDBY_ARN }], failures: [] });
+      ecs.on(DescribeTasksCommand).resolves(running);
+      ecs.on(StopTaskCommand).resolves({});
+      s3.on(PutObjectCommand).callsFake(async (input: { Key?: string }) => {
+        if (String(input.Key).endsWith('resume.json')) await sleep(150);
+        if (String(input.Key).endsWith('claim.json')) return claim();
+        return {};
+      });
+      return adapter.wrap(async () => {
+        await sleep(100);
+        return 'done in Lambda';
+      }, prewarmed());
+    };
+
+    it('completes one leg when the handler ends while its pre-warmed task is told to go: Lambda, when it claims first', async () => {
+      // Prepare
+      const handler = finishingDuringTheGo(async () => ({}));
+      const context = lambdaContext(REMAINING);
+
+      // Act
+      const result = await handler({ report: 12 }, context);
+
+      // Assess
+      if (adapter.name.startsWith('middy')) {
+        // middy's early timeout decided at the handoff: it drops the handler's late result itself,
+        // and the task runs the invocation; nothing is claimed, nothing stopped.
+        expect(result).toMatchObject({ status: 'handed-off', taskArn: STANDBY_ARN });
+        expect(putsTo('claim.json')).toHaveLength(0);
+        expect(ecs.commandCalls(StopTaskCommand)).toHaveLength(0);
+        return;
+      }
+      // Lambda's claim won; the task (which would find the claim taken) is stopped.
+      expect(result).toBe('done in Lambda');
+      expect(JSON.parse(String(putsTo('claim.json')[0]?.args[0].input.Body))).toMatchObject({
+        kind: 'immortal-lambda.claim',
+        leg: 'lambda',
+        requestId: context.awsRequestId,
+      });
+      expect(putsTo('claim.json')[0]?.args[0].input.IfNoneMatch).toBe('*');
+      expect(ecs.commandCalls(StopTaskCommand)[0]?.args[0].input).toMatchObject({ task: STANDBY_ARN });
+    });
+
+    it('returns the receipt, not its own result, when the pre-warmed task claimed the invocation first', async () => {
+      // Prepare: the claim exists (412), and it is the runner's.
+      const handler = finishingDuringTheGo(async () => {
+        throw awsError(
+          'PreconditionFailed',
+          'At least one of the pre-conditions you specified did not hold',
+          412,
+        );
+      });
+      const context = lambdaContext(REMAINING);
+      s3.on(GetObjectCommand).resolves({
+        Body: {
+          transformToString: async () =>
+            JSON.stringify({ kind: 'immortal-lambda.claim', leg: 'runner', requestId: context.awsRequestId }),
+        },
+      } as never);
+
+      // Act
+      const result = (await handler({ report: 13 }, context)) as HandoffReceipt;
+
+      // Assess: one leg completes, the runner's; its task is not stopped.
+      expect(result).toMatchObject({ status: 'handed-off', taskArn: STANDBY_ARN });
+      expect(ecs.commandCalls(StopTaskCommand)).toHaveLength(0);
     });
 
     it('hands off with a task of its own when the standby task stopped before the handoff', async () => {

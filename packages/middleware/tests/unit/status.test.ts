@@ -15,7 +15,7 @@ describe('getInvocationStatus', () => {
     s3.reset();
   });
 
-  it("reads the records only: not the journal, a spilled result or a standby task's resume object", async () => {
+  it("reads the records only: not the journal, a spilled result, a standby task's resume object or the claim", async () => {
     // Prepare
     s3.on(ListObjectsV2Command).resolves({
       Contents: [
@@ -24,6 +24,7 @@ describe('getInvocationStatus', () => {
         'attempt-1.result.json',
         'journal.json',
         'resume.json',
+        'claim.json',
       ].map((name) => ({ Key: `${folder}${name}` })),
     });
     const record = (status: 'handed-off' | 'running', writer: 'wrapper' | 'runner') =>

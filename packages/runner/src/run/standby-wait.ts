@@ -1,4 +1,5 @@
-import type { Envelope } from '@immortal-lambda/protocol';
+import { claimInvocation, type Envelope, formatS3Uri, type Leg, parseS3Uri } from '@immortal-lambda/protocol';
+import { createJson, getObjectIfPresent } from '../s3.js';
 import type { RunnerSettings } from '../settings.js';
 import { STANDBY_GRACE_MS, type StandbyAnswer, waitForGo } from '../standby.js';
 import type { Run } from './run.js';
@@ -26,6 +27,8 @@ export async function waitToBeTold(
   });
   if ('notNeeded' in answer) return answer;
   const envelope = answer.go;
+  if ((await claimFor(run, settings, envelope)) === 'lambda')
+    return { notNeeded: 'the invocation finished in Lambda while this task was told to go' };
   run.envelope = envelope;
   run.journal = run.loadedJournal ?? envelope.journal;
   run.resumedAt = deps.now();
@@ -37,4 +40,37 @@ export async function waitToBeTold(
     waitedMs: run.resumedAt - run.codeReadyAt,
   });
   return answer;
+}
+
+/**
+ * Claims the invocation for this runner before its handler is called: the wrapper claims it when
+ * the handler finished in Lambda while the task was being told to go, and only one claim wins.
+ * A claim that gets no answer lets the run go on (a lost invocation is worse than a doubled one).
+ */
+async function claimFor(
+  run: Run,
+  settings: RunnerSettings & { standby: string },
+  envelope: Envelope,
+): Promise<Leg> {
+  const { bucket, key } = parseS3Uri(settings.standby);
+  const at = { bucket, key: key.replace(/resume\.json$/, 'claim.json') };
+  const s3 = () => run.deps.s3(settings.aws);
+  try {
+    return await claimInvocation(
+      {
+        create: (body) => createJson(s3, at.bucket, at.key, body),
+        read: () => getObjectIfPresent(s3, at.bucket, at.key),
+      },
+      'runner',
+      envelope.invocation.awsRequestId,
+      run.deps.now(),
+    );
+  } catch (error) {
+    run.log('ERROR', 'The invocation could not be claimed for this task; it runs here', {
+      ...run.ids(),
+      claim: formatS3Uri(at),
+      error: { name: (error as Error).name, message: (error as Error).message },
+    });
+    return 'runner';
+  }
 }

@@ -145,5 +145,43 @@ describe('the runner under the permissions S3 enforces (a missing key is 403 to 
     expect(result.outcome).toMatchObject({ outcome: 'success' });
     const polls = s3.audit.filter((call) => call.action === 's3:GetObject' && call.resource.endsWith(key));
     expect(polls.length).toBeGreaterThan(1);
+    // It took the invocation before calling the handler.
+    const claim = await s3.readText(key.replace(/resume\.json$/, 'claim.json'));
+    expect(JSON.parse(String(claim))).toMatchObject({ kind: 'immortal-lambda.claim', leg: 'runner' });
+  });
+
+  it('calls no handler when Lambda took the invocation first: told to go, it finds the claim taken and was not needed', async () => {
+    // Prepare: the handler finished in Lambda while the task was told to go, and Lambda claimed it.
+    const value = envelope({ id: 4 });
+    const id = value.invocation.awsRequestId;
+    const put = (entry: 'resume' | 'claim', body: unknown) =>
+      operator.send(
+        new PutObjectCommand({
+          Bucket: BUCKET,
+          Key: outcomeKey(PREFIX, 'echo', id, entry),
+          Body: JSON.stringify(body),
+        }),
+      );
+    await put('resume', value);
+    await put('claim', {
+      kind: 'immortal-lambda.claim',
+      requestId: id,
+      leg: 'lambda',
+      at: new Date().toISOString(),
+    });
+
+    // Act
+    const result = await run(value, {
+      [ENV.standby]: `s3://${BUCKET}/${outcomeKey(PREFIX, 'echo', id, 'resume')}`,
+    });
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.success);
+    expect(result.outcome).toMatchObject({
+      outcome: 'not-needed',
+      reason: 'the invocation finished in Lambda while this task was told to go',
+    });
+    const records = await s3.keys(`${PREFIX}echo/${id}/`);
+    expect(records.filter((key) => /attempt-\d+\.json$/.test(key))).toEqual([]);
   });
 });
