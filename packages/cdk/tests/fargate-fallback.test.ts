@@ -225,6 +225,10 @@ describe('FargateFallback', () => {
     );
     expect(bySid(statements, 'WriteItsEnvelopes')?.Action).toBe('s3:PutObject');
     expect(bySid(statements, 'ReadItsEnvelopes')?.Action).toBe('s3:GetObject');
+    expect(bySid(statements, 'ReadThePrewarmClaim')?.Action).toBe('s3:GetObject');
+    expect(JSON.stringify(bySid(statements, 'ReadThePrewarmClaim')?.Resource)).toMatch(
+      /outcomes\/.*\/\*\/claim\.json/,
+    );
     expect(JSON.stringify(bySid(statements, 'FetchItsOwnCode')?.Resource)).toMatch(/Report.*Arn.*:\*/);
     // ListTasks is authorised on "*" by ECS: granted there, kept to the cluster by its condition.
     expect(bySid(statements, 'FindRunnerTasks')).toMatchObject({

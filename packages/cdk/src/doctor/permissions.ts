@@ -98,6 +98,11 @@ export function runnerCalls(at: Deployment): ExpectedCall[] {
         context: { 's3:prefix': outcome(at, 'journal.json') },
         why: 'tell a missing journal from a denied one',
       },
+      {
+        action: 's3:GetObject',
+        resource: object(at, outcome(at, 'claim.json')),
+        why: 'read which leg took a pre-warmed invocation',
+      },
     );
   }
   return calls;

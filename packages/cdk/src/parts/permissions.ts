@@ -219,7 +219,7 @@ export class RunnerPermissions {
 
   /**
    * The runner reads its envelope, the journal a relaunch resumes from, and a pre-warmed task the
-   * envelope or cancel marker at its resume location, beside the outcome records.
+   * envelope or cancel marker at its resume location and the claim, beside the outcome records.
    */
   #readStatements(): void {
     const { bucket, function: fn } = this.#props;
@@ -244,6 +244,13 @@ export class RunnerPermissions {
         actions: ['s3:ListBucket'],
         resources: [bucket.bucketArn],
         conditions: { StringLike: { 's3:prefix': [journal, resume] } },
+      }),
+      // A pre-warmed invocation's claim (which leg completes) is read back once a create of it
+      // was refused: both the runner and the wrapper (the same role) must see who won.
+      new iam.PolicyStatement({
+        sid: 'ReadThePrewarmClaim',
+        actions: ['s3:GetObject'],
+        resources: [bucket.arnForObjects(`${DEFAULT_OUTCOME_PREFIX}${fn.functionName}/*/claim.json`)],
       }),
     );
   }
@@ -297,7 +304,7 @@ export class RunnerPermissions {
       bucket.arnForObjects(this.outcomes),
       "Outcome records are named by request id under this function's own prefix.",
     );
-    for (const entry of ['journal', 'resume']) {
+    for (const entry of ['journal', 'resume', 'claim']) {
       wildcard(
         bucket.arnForObjects(`${DEFAULT_OUTCOME_PREFIX}${fn.functionName}/*/${entry}.json`),
         `The ${entry} object of each invocation sits in the folder named by its request id, under this function's own prefix.`,
