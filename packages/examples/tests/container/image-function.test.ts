@@ -43,6 +43,12 @@ beforeAll(async () => {
     });
   }
   await plane.start();
+  // The test's own reads and the watchdogs in this process find the plane and S3 through the
+  // environment (the Lambda harness gives the process its own back after each invocation).
+  Object.assign(process.env, {
+    ...plane.environment({ s3Endpoint: s3.endpoint, bucket: BUCKET }),
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  });
   // As the construct deploys them: each image function's task definition has a watchdog of its own.
   const watchdogs = new Map<string, ReturnType<typeof taskWatchdog>>(
     ['transcode', 'transcode-no-node'].map((name) => {
