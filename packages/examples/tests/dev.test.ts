@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,5 +127,57 @@ describe('immortal-local dev <handler file>', () => {
     expect(code, stdout).toBe(0);
     expect(stdout).toMatch(/lambda +hello from the layer, in lambda/);
     expect(stdout).toMatch(/dev +OK: completed in Lambda/);
+  });
+
+  it("shows both legs on the dashboard under --ui: the Lambda leg's lines beside the runner's", async () => {
+    // Prepare
+    const eventFile = join(scratch, 'ui-event.json');
+    writeFileSync(eventFile, JSON.stringify({ reportId: 'ui', steps: 3, stepMs: 1_000 }));
+    const child = spawn(
+      process.execPath,
+      [
+        cli,
+        'dev',
+        'functions/report/index.ts',
+        '--event',
+        eventFile,
+        '--timeout',
+        '3',
+        '--margin-ms',
+        '1500',
+        '--runner',
+        runner,
+        '--ui',
+        '0',
+      ],
+      { cwd: examples, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
+    );
+    let stdout = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += String(chunk);
+    });
+
+    try {
+      // Act: once the run is over, read the dashboard's state as its page does.
+      const deadline = Date.now() + 90_000;
+      while (!/dev +(OK|FAILED)/.test(stdout) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      const url = /dashboard on (http:\/\/\S+)/.exec(stdout)?.[1];
+      const state = (await (await fetch(`${url}/api/state`)).json()) as {
+        invocations: { logs: { source: string; line: string }[] }[];
+      };
+
+      // Assess
+      expect(stdout, stdout).toMatch(/dev +OK: handed off and completed by the runner/);
+      const sources = new Set(state.invocations[0]?.logs.map((entry) => entry.source));
+      expect(sources).toEqual(new Set(['lambda', 'runner']));
+      const lines = state.invocations[0]?.logs.map((entry) => `${entry.source} ${entry.line}`).join('\n');
+      expect(lines).toMatch(/lambda .*step 1\/3 done/);
+      expect(lines).toMatch(/lambda .*Invocation handed off to Fargate/);
+      expect(lines).toMatch(/runner .*step 3\/3 done/);
+    } finally {
+      child.kill('SIGINT');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
   });
 });

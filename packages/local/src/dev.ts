@@ -76,6 +76,7 @@ async function serveDashboard(session: DevSession, timeline: Timeline, port: num
       await queue;
     },
   });
+  session.onLambdaLine = (requestId, line) => dashboard.lambdaLine(requestId, line);
   timeline.line('dev', `dashboard on ${dashboard.url}`);
   return dashboard;
 }

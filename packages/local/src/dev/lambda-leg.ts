@@ -23,6 +23,8 @@ export interface LambdaLegInput {
   captureStdout: boolean;
   /** Told the request id the harness gave the invocation. */
   onRequestId: (requestId: string) => void;
+  /** Told each line of the leg's console (and captured metric lines), with its request id. */
+  onLine?: ((requestId: string, line: string) => void) | undefined;
 }
 
 /**
@@ -34,7 +36,11 @@ export async function runLambdaLeg(input: LambdaLegInput): Promise<LambdaLegEnd>
   const { name, fn, timeline } = input;
   const { default: lambdaLocal } = await import('lambda-local');
   lambdaLocal.setLogger({ log: () => undefined, transports: [] } as never);
-  const restore = captureOutput(timeline, input.captureStdout);
+  let requestId = '';
+  const restore = captureOutput((text) => {
+    timeline.describe('lambda', text);
+    if (requestId) input.onLine?.(requestId, text);
+  }, input.captureStdout);
   try {
     const result = await lambdaLocal.execute({
       event: input.event as Record<string, unknown>,
@@ -47,7 +53,8 @@ export async function runLambdaLeg(input: LambdaLegInput): Promise<LambdaLegEnd>
         context.functionName = name;
         context.functionVersion = fn.version;
         context.invokedFunctionArn = `${fn.arn}:${fn.version}`;
-        input.onRequestId(String(context.awsRequestId));
+        requestId = String(context.awsRequestId);
+        input.onRequestId(requestId);
       },
     });
     return { ok: true, result };
@@ -59,20 +66,20 @@ export async function runLambdaLeg(input: LambdaLegInput): Promise<LambdaLegEnd>
 }
 
 /**
- * Sends the Lambda leg's console to the timeline, and with `stdout` the wrapper's metric lines
- * (which go straight to stdout, as Lambda needs them); returns what restores both.
+ * Sends the Lambda leg's console to `sink` (the timeline, the dashboard), and with `stdout` the
+ * wrapper's metric lines (which go straight to stdout, as Lambda needs them); returns what
+ * restores both.
  */
-function captureOutput(timeline: Timeline, stdout: boolean): () => void {
+function captureOutput(sink: (text: string) => void, stdout: boolean): () => void {
   const patched = ['log', 'info', 'warn', 'error'] as const;
   const saved = patched.map((method) => console[method]);
-  for (const method of patched)
-    console[method] = (...args: unknown[]) => timeline.describe('lambda', args.join(' '));
+  for (const method of patched) console[method] = (...args: unknown[]) => sink(args.join(' '));
   const stdoutWrite = process.stdout.write;
   if (stdout) {
     process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
       const text = String(chunk);
       if (text.startsWith('{') && text.includes('"_aws"')) {
-        timeline.describe('lambda', text.trim());
+        sink(text.trim());
         return true;
       }
       return (stdoutWrite as (...args: unknown[]) => boolean).call(process.stdout, chunk, ...rest);

@@ -29,6 +29,8 @@ export class DevSession {
   readonly #name: string;
   readonly #outDir: string;
   readonly #layerArns: string[];
+  /** Told each line of the Lambda leg with its request id (the dashboard shows both legs). */
+  onLambdaLine: ((requestId: string, line: string) => void) | undefined;
 
   private constructor(options: DevOptions, timeline: Timeline, plane: LocalControlPlane, s3: LocalS3) {
     this.#options = options;
@@ -170,6 +172,7 @@ export class DevSession {
       fn,
       timeline: this.#timeline,
       captureStdout: !options.write,
+      onLine: this.onLambdaLine,
       onRequestId: (id) => {
         requestId = id;
         line('lambda', `invocation ${requestId.slice(0, 8)} started`);
