@@ -19,31 +19,33 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-const dev = async (handler: string, event: unknown, extra: string[] = []) => {
+/** `immortal-local dev <handler>` with the event written to a file, a 3 s timeout and a 1.5 s margin. */
+const devArgs = (handler: string, event: unknown, extra: string[] = []) => {
   const eventFile = join(scratch, `${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(eventFile, JSON.stringify(event));
-  return run(
-    process.execPath,
-    [
-      cli,
-      'dev',
-      handler,
-      '--event',
-      eventFile,
-      '--timeout',
-      '3',
-      '--margin-ms',
-      '1500',
-      '--runner',
-      runner,
-      ...extra,
-    ],
-    {
-      cwd: examples,
-      timeout: 90_000,
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    },
-  ).then(
+  return [
+    cli,
+    'dev',
+    handler,
+    '--event',
+    eventFile,
+    '--timeout',
+    '3',
+    '--margin-ms',
+    '1500',
+    '--runner',
+    runner,
+    ...extra,
+  ];
+};
+const devEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+
+const dev = async (handler: string, event: unknown, extra: string[] = []) => {
+  return run(process.execPath, devArgs(handler, event, extra), {
+    cwd: examples,
+    timeout: 90_000,
+    env: devEnv,
+  }).then(
     ({ stdout }) => ({ code: 0, stdout }),
     (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
   );
@@ -131,26 +133,10 @@ describe('immortal-local dev <handler file>', () => {
 
   it("shows both legs on the dashboard under --ui: the Lambda leg's lines beside the runner's", async () => {
     // Prepare
-    const eventFile = join(scratch, 'ui-event.json');
-    writeFileSync(eventFile, JSON.stringify({ reportId: 'ui', steps: 3, stepMs: 1_000 }));
     const child = spawn(
       process.execPath,
-      [
-        cli,
-        'dev',
-        'functions/report/index.ts',
-        '--event',
-        eventFile,
-        '--timeout',
-        '3',
-        '--margin-ms',
-        '1500',
-        '--runner',
-        runner,
-        '--ui',
-        '0',
-      ],
-      { cwd: examples, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
+      devArgs('functions/report/index.ts', { reportId: 'ui', steps: 3, stepMs: 1_000 }, ['--ui', '0']),
+      { cwd: examples, env: devEnv },
     );
     let stdout = '';
     child.stdout.on('data', (chunk) => {
