@@ -195,7 +195,11 @@ const endpoints = plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket
 Object.assign(process.env, endpoints);
 const environment = { ...endpoints, ...deployed.function.environment };
 // lambda-local leaves the function's variables in process.env: the operator's calls name their credentials.
+// Every call of the demo's own clients is bounded, as the watchdog's own are on Lambda: a call
+// that gets no answer fails the story loudly instead of holding it.
+const bounded = { requestHandler: { requestTimeout: 20_000, connectionTimeout: 5_000 } };
 const operatorS3 = new S3Client({
+  ...bounded,
   region: plane.region,
   endpoint: s3.endpoint,
   forcePathStyle: true,
@@ -210,11 +214,13 @@ const watchdog = taskWatchdog({
   backoffMs: 500,
   logger: { info() {}, warn() {}, error() {} },
   ecsClient: new ECSClient({
+    ...bounded,
     region: plane.region,
     endpoint: plane.url,
     credentials: signedAs(deployed.watchdog.environment),
   }),
   s3Client: new S3Client({
+    ...bounded,
     region: plane.region,
     endpoint: s3.endpoint,
     forcePathStyle: true,
