@@ -149,14 +149,18 @@ export async function findDestinations(
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** An invoked function ARN as the unqualified function and the qualifier it was invoked by, if any. */
+function splitInvokedArn(arn: string): { functionName: string; qualifier: string | undefined } {
+  const match = /^(arn:aws[a-z-]*:lambda:[^:]+:\d+:function:[^:]+)(?::(.+))?$/.exec(arn);
+  return { functionName: match?.[1] ?? arn, qualifier: match?.[2] };
+}
+
 async function readDestinations(
   lambda: Sender,
   invokedFunctionArn: string,
   sleep: (ms: number) => Promise<void>,
 ): Promise<Destinations> {
-  const match = /^(arn:aws[a-z-]*:lambda:[^:]+:\d+:function:[^:]+)(?::(.+))?$/.exec(invokedFunctionArn);
-  const functionName = match?.[1] ?? invokedFunctionArn;
-  const qualifier = match?.[2];
+  const { functionName, qualifier } = splitInvokedArn(invokedFunctionArn);
   const command = new GetFunctionEventInvokeConfigCommand({
     FunctionName: functionName,
     ...(qualifier ? { Qualifier: qualifier } : {}),
@@ -355,8 +359,7 @@ export function knownFor(
   functionArn: string,
 ): Destinations | undefined {
   if (!known) return undefined;
-  const qualifier =
-    /^arn:aws[a-z-]*:lambda:[^:]+:\d+:function:[^:]+:(.+)$/.exec(functionArn)?.[1] ?? '$LATEST';
+  const qualifier = splitInvokedArn(functionArn).qualifier ?? '$LATEST';
   return Object.hasOwn(known, qualifier) ? known[qualifier] : undefined;
 }
 
