@@ -63,3 +63,19 @@ function claimOwner(text: string | undefined, requestId: string): Leg | undefine
     return undefined;
   }
 }
+
+/**
+ * Whether an S3 error is the refusal of a conditional create whose key exists (412
+ * `PreconditionFailed`): the claim was made before.
+ *
+ * @example
+ * ```ts
+ * import { isPreconditionFailed } from '@immortal-lambda/protocol';
+ * const created = await put().then(() => true, (error) => (isPreconditionFailed(error) ? false : Promise.reject(error)));
+ * ```
+ */
+export function isPreconditionFailed(error: unknown): boolean {
+  return (
+    (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode === 412
+  );
+}

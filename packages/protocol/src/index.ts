@@ -1,4 +1,4 @@
-export { CLAIM_KIND, type ClaimStore, claimInvocation, type Leg } from './claim.js';
+export { CLAIM_KIND, type ClaimStore, claimInvocation, isPreconditionFailed, type Leg } from './claim.js';
 export {
   CAPACITY_OPTIONS,
   type CapacityOption,

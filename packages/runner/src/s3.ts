@@ -1,4 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import { isPreconditionFailed } from '@immortal-lambda/protocol';
 import { KeyUnknownError } from './errors.js';
 
 /** The S3 client, made on first use: a run whose envelope is inline and has no bucket loads no S3 code. */
@@ -52,8 +53,7 @@ export async function createJson(s3: S3Source, bucket: string, key: string, body
     );
     return true;
   } catch (error) {
-    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412)
-      return false;
+    if (isPreconditionFailed(error)) return false;
     throw error;
   }
 }

@@ -2,6 +2,7 @@ import {
   cancelMarker,
   claimInvocation,
   formatS3Uri,
+  isPreconditionFailed,
   type Journal,
   outcomeKey,
 } from '@immortal-lambda/protocol';
@@ -228,8 +229,7 @@ export async function claimForLambda(
             });
             return true;
           } catch (error) {
-            if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412)
-              return false;
+            if (isPreconditionFailed(error)) return false;
             throw error;
           }
         },
