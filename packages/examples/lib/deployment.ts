@@ -149,8 +149,8 @@ function read(template: SynthTemplate, spec: { functions: DeployedFunctionSpec[]
     const runner = (
       definition.ContainerDefinitions as { Name: string; Environment?: { Name: string; Value: unknown }[] }[]
     ).find((container) => container.Name === 'runner');
-    const taskRoleArn = String(names.resolve(definition.TaskRoleArn));
-    principal({ 'Fn::GetAtt': [taskRoleIdOf(definition), 'Arn'] }, {});
+    // The task role signs the runner's calls (the plane gives tasks its key).
+    const taskRoleArn = principal(definition.TaskRoleArn, {}).roleArn;
     functions[each.name] = {
       name: each.name,
       function: functionOf(names.find('AWS::Lambda::Function', `Fn${index}`)),
@@ -241,11 +241,6 @@ export function clientsOf(
     // The destinations' endpoints come from the environment (AWS_ENDPOINT_URL_SQS, …).
     destinations: destinationClients({ region: at.region, credentials }),
   };
-}
-
-/** The logical id of a task definition's task role. */
-function taskRoleIdOf(definition: Record<string, unknown>): string {
-  return (definition.TaskRoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
 }
 
 export { isBucketWideListing } from './iam.js';
