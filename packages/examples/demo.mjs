@@ -16,7 +16,12 @@ import { LocalControlPlane, startS3 } from '@immortal-lambda/local';
 import { taskWatchdog } from '@immortal-lambda/middleware/safety-net';
 import { getInvocationStatus } from '@immortal-lambda/middleware/status';
 import lambdaLocal from 'lambda-local';
-import { deployExample, isBucketWideListing, registerTaskDefinitions } from './dist/lib/deployment.js';
+import {
+  clientsOf,
+  deployExample,
+  isBucketWideListing,
+  registerTaskDefinitions,
+} from './dist/lib/deployment.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // The SDK warns on Node 20 about its future support; Lambda runs Node 22 and 24.
@@ -205,27 +210,11 @@ const operatorS3 = new S3Client({
   forcePathStyle: true,
   credentials: { accessKeyId: deployment.operatorKey, secretAccessKey: 'local' },
 });
-const signedAs = (env) => ({
-  accessKeyId: env.AWS_ACCESS_KEY_ID,
-  secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-});
 const watchdog = taskWatchdog({
   env: { ...endpoints, ...deployed.watchdog.environment },
   backoffMs: 500,
   logger: { info() {}, warn() {}, error() {} },
-  ecsClient: new ECSClient({
-    ...bounded,
-    region: plane.region,
-    endpoint: plane.url,
-    credentials: signedAs(deployed.watchdog.environment),
-  }),
-  s3Client: new S3Client({
-    ...bounded,
-    region: plane.region,
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    credentials: signedAs(deployed.watchdog.environment),
-  }),
+  ...clientsOf(deployed.watchdog, { plane: plane.url, s3: s3.endpoint, region: plane.region }),
 });
 const watched = [];
 plane.on('task-state-change', (change) => {

@@ -235,9 +235,17 @@ export function clientsOf(
     accessKeyId: String(principal.environment.AWS_ACCESS_KEY_ID),
     secretAccessKey: String(principal.environment.AWS_SECRET_ACCESS_KEY),
   };
+  // Every call bounded, as the safety net's own clients are on Lambda: no answer fails loudly.
+  const requestHandler = { requestTimeout: 20_000, connectionTimeout: 5_000 };
   return {
-    ecsClient: new ECSClient({ region: at.region, endpoint: at.plane, credentials }),
-    s3Client: new S3Client({ region: at.region, endpoint: at.s3, forcePathStyle: true, credentials }),
+    ecsClient: new ECSClient({ region: at.region, endpoint: at.plane, credentials, requestHandler }),
+    s3Client: new S3Client({
+      region: at.region,
+      endpoint: at.s3,
+      forcePathStyle: true,
+      credentials,
+      requestHandler,
+    }),
     // The destinations' endpoints come from the environment (AWS_ENDPOINT_URL_SQS, …).
     destinations: destinationClients({ region: at.region, credentials }),
   };
