@@ -12,7 +12,7 @@ import {
 } from './destination-record.js';
 import { fitRecord, overLimit } from './destination-size.js';
 import type { Envelope } from './envelope.js';
-import { isThrottled } from './throttling.js';
+import { cachedRead, type ReadTiming, type Sender } from './lambda-reads.js';
 
 export {
   DestinationError,
@@ -23,12 +23,6 @@ export {
   destinationRecord,
 } from './destination-record.js';
 export { DESTINATION_LIMITS, fitRecord } from './destination-size.js';
-
-/** The smallest client shape this module needs: the SDK's own clients have it. */
-interface Sender {
-  // biome-ignore lint/suspicious/noExplicitAny: each SDK client takes its own command union.
-  send(command: any): Promise<unknown>;
-}
 
 /**
  * The clients destinations are reached through, made on first use by the caller's factories.
@@ -101,21 +95,7 @@ export interface Destinations {
   onFailure?: string;
 }
 
-/**
- * How long a function's destinations, once read, are used without asking Lambda again.
- *
- * @example
- * ```ts
- * import { DESTINATIONS_CACHE_MS } from '@immortal-lambda/protocol/destinations';
- * const minutes = DESTINATIONS_CACHE_MS / 60_000; // 5
- * ```
- */
-export const DESTINATIONS_CACHE_MS = 5 * 60_000;
-/** Calls of GetFunctionEventInvokeConfig, the first included, before a throttling answer is final. */
-const DESTINATION_ATTEMPTS = 5;
-
-/** What each Lambda client has read, by invoked ARN. */
-const cache = new WeakMap<Sender, Map<string, { until: number; found: Promise<Destinations> }>>();
+export { DESTINATIONS_CACHE_MS, functionVariables, type ReadTiming } from './lambda-reads.js';
 
 /**
  * The destinations of the function as it was invoked (the alias or version of the invoked ARN,
@@ -130,24 +110,13 @@ const cache = new WeakMap<Sender, Map<string, { until: number; found: Promise<De
  * const { onFailure } = await findDestinations(lambda, 'arn:aws:lambda:eu-west-1:123456789012:function:report:live');
  * ```
  */
-export async function findDestinations(
+export function findDestinations(
   lambda: Sender,
   invokedFunctionArn: string,
-  options: { now?: () => number; sleep?: (ms: number) => Promise<void> } = {},
+  options: ReadTiming = {},
 ): Promise<Destinations> {
-  const now = (options.now ?? Date.now)();
-  const read = cache.get(lambda) ?? new Map<string, { until: number; found: Promise<Destinations> }>();
-  cache.set(lambda, read);
-  const cached = read.get(invokedFunctionArn);
-  if (cached && cached.until > now) return cached.found;
-  const found = readDestinations(lambda, invokedFunctionArn, options.sleep ?? pause);
-  read.set(invokedFunctionArn, { until: now + DESTINATIONS_CACHE_MS, found });
-  // A failed look-up is not kept: the next asks again.
-  found.catch(() => read.delete(invokedFunctionArn));
-  return found;
+  return cachedRead(lambda, invokedFunctionArn, () => readDestinations(lambda, invokedFunctionArn), options);
 }
-
-const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** An invoked function ARN as the unqualified function and the qualifier it was invoked by, if any. */
 function splitInvokedArn(arn: string): { functionName: string; qualifier: string | undefined } {
@@ -155,29 +124,22 @@ function splitInvokedArn(arn: string): { functionName: string; qualifier: string
   return { functionName: match?.[1] ?? arn, qualifier: match?.[2] };
 }
 
-async function readDestinations(
-  lambda: Sender,
-  invokedFunctionArn: string,
-  sleep: (ms: number) => Promise<void>,
-): Promise<Destinations> {
+async function readDestinations(lambda: Sender, invokedFunctionArn: string): Promise<Destinations> {
   const { functionName, qualifier } = splitInvokedArn(invokedFunctionArn);
   const command = new GetFunctionEventInvokeConfigCommand({
     FunctionName: functionName,
     ...(qualifier ? { Qualifier: qualifier } : {}),
   });
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const config = (await lambda.send(command)) as {
-        DestinationConfig?: { OnSuccess?: { Destination?: string }; OnFailure?: { Destination?: string } };
-      };
-      const onSuccess = config.DestinationConfig?.OnSuccess?.Destination;
-      const onFailure = config.DestinationConfig?.OnFailure?.Destination;
-      return { ...(onSuccess ? { onSuccess } : {}), ...(onFailure ? { onFailure } : {}) };
-    } catch (error) {
-      if ((error as { name?: string }).name === 'ResourceNotFoundException') return {};
-      if (!isThrottled(error) || attempt >= DESTINATION_ATTEMPTS) throw error;
-      await sleep(100 * 2 ** (attempt - 1) * (0.5 + Math.random() / 2));
-    }
+  try {
+    const config = (await lambda.send(command)) as {
+      DestinationConfig?: { OnSuccess?: { Destination?: string }; OnFailure?: { Destination?: string } };
+    };
+    const onSuccess = config.DestinationConfig?.OnSuccess?.Destination;
+    const onFailure = config.DestinationConfig?.OnFailure?.Destination;
+    return { ...(onSuccess ? { onSuccess } : {}), ...(onFailure ? { onFailure } : {}) };
+  } catch (error) {
+    if ((error as { name?: string }).name === 'ResourceNotFoundException') return {};
+    throw error;
   }
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { ApiError } from '../errors.js';
-import { ACCOUNT, type FunctionRegistry } from '../registry.js';
+import { ACCOUNT, type FunctionRegistry, type LocalFunction } from '../registry.js';
 import type { PlaneContext } from './model.js';
 
 /**
@@ -44,16 +44,36 @@ export class LambdaApi {
 
   /** GetFunction, recorded as IAM authorises it (on the function, qualified when asked so). */
   getFunction(name: string, url: URL, accessKeyId: string | undefined) {
+    const fn = this.#find('lambda:GetFunction', name, url, accessKeyId);
+    const image = fn.packageType === 'Image';
+    const imageUri = `${ACCOUNT}.dkr.ecr.${this.#ctx.region}.amazonaws.com/${fn.name}:${fn.version}`;
+    return {
+      Configuration: this.#configurationOf(fn),
+      Code: image
+        ? {
+            RepositoryType: 'ECR',
+            ImageUri: imageUri,
+            ResolvedImageUri: `${imageUri.split(':').slice(0, -1).join(':')}@sha256:${fn.sha256}`,
+          }
+        : { RepositoryType: 'S3', Location: this.#offerCode(fn.zip) },
+    };
+  }
+
+  /** GetFunctionConfiguration: GetFunction's `Configuration`, under its own permission. */
+  getConfiguration(name: string, url: URL, accessKeyId: string | undefined) {
+    return this.#configurationOf(this.#find('lambda:GetFunctionConfiguration', name, url, accessKeyId));
+  }
+
+  /** The function (version) a read names, after throttling and IAM have had their say. */
+  #find(action: string, name: string, url: URL, accessKeyId: string | undefined): LocalFunction {
     this.#throttle();
     const qualifier = url.searchParams.get('Qualifier') ?? undefined;
-    const arn = name.startsWith('arn:')
-      ? name
-      : `arn:aws:lambda:${this.#ctx.region}:${ACCOUNT}:function:${name}`;
-    this.#ctx.record('lambda:GetFunction', qualifier ? `${arn}:${qualifier}` : arn, {}, accessKeyId);
+    const arn = this.#functionArn(name);
+    this.#ctx.record(action, qualifier ? `${arn}:${qualifier}` : arn, {}, accessKeyId);
     if (this.#ctx.faults().lambdaDenied) {
       throw new ApiError(
         'AccessDeniedException',
-        `User is not authorized to perform: lambda:GetFunction on resource: ${arn}`,
+        `User is not authorized to perform: ${action} on resource: ${arn}`,
         403,
       );
     }
@@ -65,50 +85,45 @@ export class LambdaApi {
         404,
       );
     }
+    return fn;
+  }
+
+  /** A version's configuration as Lambda answers it. */
+  #configurationOf(fn: LocalFunction) {
     const image = fn.packageType === 'Image';
-    const imageUri = `${ACCOUNT}.dkr.ecr.${this.#ctx.region}.amazonaws.com/${fn.name}:${fn.version}`;
     return {
-      Configuration: {
-        FunctionName: fn.name,
-        FunctionArn: `${fn.arn}:${fn.version}`,
-        // An image function has neither: its runtime is the image's, its handler the image's command.
-        ...(image ? {} : { Runtime: fn.runtime, Handler: fn.handler }),
-        CodeSize: fn.zip.length,
-        CodeSha256: fn.sha256,
-        Timeout: fn.timeout,
-        MemorySize: fn.memorySize,
-        Version: fn.version,
-        PackageType: fn.packageType,
-        Architectures: [fn.architecture],
-        Role: fn.role,
-        Environment: fn.environmentError ? { Error: fn.environmentError } : { Variables: fn.environment },
-        ...(fn.environmentError
-          ? { KMSKeyArn: `arn:aws:kms:${this.#ctx.region}:${ACCOUNT}:key/environment` }
-          : {}),
-        // Unset overrides are left out of the answer (JSON drops undefined), as Lambda leaves them.
-        ...(image && fn.imageConfig
-          ? {
-              ImageConfigResponse: {
-                ImageConfig: {
-                  Command: fn.imageConfig.command,
-                  EntryPoint: fn.imageConfig.entryPoint,
-                  WorkingDirectory: fn.imageConfig.workingDirectory,
-                },
-              },
-            }
-          : {}),
-        Layers: fn.layers.map((arn) => ({
-          Arn: arn,
-          CodeSize: this.#functions.findLayer(arn)?.zip.length ?? 0,
-        })),
-      },
-      Code: image
+      FunctionName: fn.name,
+      FunctionArn: `${fn.arn}:${fn.version}`,
+      // An image function has neither: its runtime is the image's, its handler the image's command.
+      ...(image ? {} : { Runtime: fn.runtime, Handler: fn.handler }),
+      CodeSize: fn.zip.length,
+      CodeSha256: fn.sha256,
+      Timeout: fn.timeout,
+      MemorySize: fn.memorySize,
+      Version: fn.version,
+      PackageType: fn.packageType,
+      Architectures: [fn.architecture],
+      Role: fn.role,
+      Environment: fn.environmentError ? { Error: fn.environmentError } : { Variables: fn.environment },
+      ...(fn.environmentError
+        ? { KMSKeyArn: `arn:aws:kms:${this.#ctx.region}:${ACCOUNT}:key/environment` }
+        : {}),
+      // Unset overrides are left out of the answer (JSON drops undefined), as Lambda leaves them.
+      ...(image && fn.imageConfig
         ? {
-            RepositoryType: 'ECR',
-            ImageUri: imageUri,
-            ResolvedImageUri: `${imageUri.split(':').slice(0, -1).join(':')}@sha256:${fn.sha256}`,
+            ImageConfigResponse: {
+              ImageConfig: {
+                Command: fn.imageConfig.command,
+                EntryPoint: fn.imageConfig.entryPoint,
+                WorkingDirectory: fn.imageConfig.workingDirectory,
+              },
+            },
           }
-        : { RepositoryType: 'S3', Location: this.#offerCode(fn.zip) },
+        : {}),
+      Layers: fn.layers.map((arn) => ({
+        Arn: arn,
+        CodeSize: this.#functions.findLayer(arn)?.zip.length ?? 0,
+      })),
     };
   }
 

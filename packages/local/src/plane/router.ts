@@ -242,6 +242,13 @@ function routeGet(request: IncomingMessage, response: ServerResponse, routes: Ro
     answerLambda(response, () => routes.lambda.eventInvokeConfig(name, url, accessKeyId));
     return true;
   }
+  const configuration = /^\/2015-03-31\/functions\/([^/]+)\/configuration$/.exec(url.pathname);
+  if (configuration?.[1]) {
+    const name = decodeURIComponent(configuration[1]);
+    routes.calls.push('Lambda.GetFunctionConfiguration');
+    answerLambda(response, () => routes.lambda.getConfiguration(name, url, accessKeyId));
+    return true;
+  }
   const fn = /^\/2015-03-31\/functions\/([^/]+)$/.exec(url.pathname);
   if (fn?.[1]) {
     const name = decodeURIComponent(fn[1]);

@@ -13,7 +13,7 @@ import {
   type RunTaskCommandInput,
   StopTaskCommand,
 } from '@aws-sdk/client-ecs';
-import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { GetFunctionCommand, GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AuditedCall, roleAccessKey } from '../../src/audit.js';
 import { handedOffEnvelope } from '../../src/envelopes.js';
@@ -78,6 +78,21 @@ describe('LocalControlPlane', () => {
     });
     expect(answer.Configuration?.Environment?.Variables).toEqual({ GREETING: 'hi' });
     expect(createHash('sha256').update(zip).digest('base64')).toBe(answer.Configuration?.CodeSha256);
+  });
+
+  it("serves GetFunctionConfiguration: the version's configuration, recorded under its own action", async () => {
+    // Act
+    const answer = await lambda.send(
+      new GetFunctionConfigurationCommand({ FunctionName: 'echo', Qualifier: '1' }),
+    );
+
+    // Assess
+    expect(answer).toMatchObject({ FunctionName: 'echo', Version: '1', Handler: 'index.handler' });
+    expect(answer.Environment?.Variables).toEqual({ GREETING: 'hi' });
+    expect(plane.audit.map((call) => call.action)).toContain('lambda:GetFunctionConfiguration');
+    await expect(
+      lambda.send(new GetFunctionConfigurationCommand({ FunctionName: 'echo', Qualifier: '9' })),
+    ).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
   });
 
   it('answers ResourceNotFoundException for an unknown function or version', async () => {

@@ -7,7 +7,7 @@ import type { FallbackLogger } from '../types.js';
 let sdkClients: DestinationClients | undefined;
 
 /** The destination module, loaded when a record is sent, and the clients given or made once. */
-async function destinationsWith(given: DestinationClients | undefined) {
+export async function destinationsWith(given: DestinationClients | undefined) {
   const module = await import('@immortal-lambda/protocol/destinations');
   if (!given) sdkClients ??= module.destinationClients(BOUNDED_CLIENT);
   return { module, clients: given ?? (sdkClients as DestinationClients) };

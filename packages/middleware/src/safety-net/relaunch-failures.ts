@@ -1,15 +1,17 @@
 import { ENV } from '@immortal-lambda/protocol';
 import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
 import type { Context } from 'aws-lambda';
-import { createCore, setUp } from '../core.js';
+import { systemClock } from '../clock.js';
+import { createCore, type FallbackCore, setUp } from '../core.js';
 import { RelaunchError } from '../errors.js';
 import { FargateHandoff } from '../handoff.js';
-import { describeError } from '../logger.js';
+import { describeError, isolatedLogger, jsonLogger } from '../logger.js';
 import { readOutcomes } from '../outcome-store.js';
 import type { FallbackLogger, FargateFallbackOptions, HandoffReceipt } from '../types.js';
 import { RELAUNCHED_CAUSES } from './failure-cause.js';
 import { type FailedInvocation, failedInvocations, isFailedInvocation } from './failure-records.js';
 import { leaveAsResult } from './failure-result.js';
+import { ServedFunctions } from './served-functions.js';
 
 /**
  * Options of {@link relaunchFailures}: the wrapper's settings (where to start the runner), and
@@ -50,9 +52,6 @@ export interface RelaunchResult {
   relaunched: { requestId: string; taskArn?: string; skipped?: string }[];
 }
 
-/** A function ARN without its qualifier (alias or version). */
-const unqualified = (arn: string) => FUNCTION_ARN.exec(arn)?.[1] ?? arn;
-
 const FUNCTION_ARN = /^(arn:aws[a-z-]*:lambda:[^:]+:\d+:function:([^:]+))(?::([^:]+))?$/;
 
 /**
@@ -78,9 +77,15 @@ export function relaunchFailures(
 ): (event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>) => Promise<RelaunchResult> {
   const { functionArn, finalFailures, destinations, ...handoffOptions } = options;
   const { options: checked, env } = setUp(handoffOptions);
-  const core = createCore(checked, env);
-  const handoff = new FargateHandoff(core.config, core.deps);
-  const defaultArn = functionArn ?? env[ENV.failedFunction]?.trim();
+  const servedEnv = functionArn ? { ...env, [ENV.failedFunction]: functionArn } : env;
+  const functions = new ServedFunctions(checked, servedEnv, destinations);
+  const base = {
+    logger: isolatedLogger(checked.logger ?? jsonLogger),
+    clock: checked.clock ?? systemClock,
+  };
+  const handoffFor = handoffsOf(checked, env, functions);
+  // A dead-letter message names no function: it is of the one function served, if there is one.
+  const defaultArn = functions.arns.length === 1 ? functions.arns[0] : undefined;
   const finalArn = finalFailures ?? (env[ENV.finalFailures]?.trim() || undefined);
 
   const relaunch = async (
@@ -88,17 +93,17 @@ export function relaunchFailures(
     context: Pick<Context, 'getRemainingTimeInMillis'>,
   ): Promise<{ requestId: string; taskArn?: string; skipped?: string }> => {
     const arn = item.functionArn ?? defaultArn;
-    if (item.functionArn && defaultArn && unqualified(item.functionArn) !== unqualified(defaultArn)) {
-      // Set up for one function, it never starts another's code with the record's event.
+    if (item.functionArn && !functions.serves(item.functionArn)) {
+      // Set up for some functions, it never starts another's code with the record's event.
       throw new RelaunchError(
-        `the failure record of ${item.requestId} is of ${item.functionArn}, and this relaunch function serves ${defaultArn} only (${ENV.failedFunction}): it was not started; route that function's failures to its own relaunch function`,
+        `the failure record of ${item.requestId} is of ${item.functionArn}, and this relaunch function serves ${functions.arns.join(', ')} only (${ENV.failedFunction}): it was not started; route that function's failures to its own relaunch function`,
         { requestId: item.requestId },
       );
     }
     const match = arn ? FUNCTION_ARN.exec(arn) : null;
     if (!match) {
       throw new RelaunchError(
-        `the failure record of ${item.requestId} does not name its function and none is configured: set ${ENV.failedFunction} (the functionArn option) to the function whose dead-letter queue this is`,
+        `the failure record of ${item.requestId} does not name its function and ${functions.arns.length > 1 ? 'this relaunch function serves several' : 'none is configured'}: set ${ENV.failedFunction} (the functionArn option) to the one function whose dead-letter queue this is`,
         { requestId: item.requestId },
       );
     }
@@ -108,8 +113,9 @@ export function relaunchFailures(
       item.executedVersion ?? (qualifier && /^(\d+|\$LATEST)$/.test(qualifier) ? qualifier : '$LATEST');
     if (!RELAUNCHED_CAUSES.has(item.cause)) {
       const at = { functionArn: arn as string, version, finalArn, destinations };
-      return leaveAsResult(item, at, core);
+      return leaveAsResult(item, at, base);
     }
+    const { core, handoff } = await handoffFor(name, version);
     const bucket = core.config.payloadBucket;
     if (bucket) {
       const records = await readOutcomes(await handoff.s3(item.requestId), {
@@ -157,7 +163,7 @@ export function relaunchFailures(
     const sqs =
       Array.isArray((event as { Records?: unknown[] })?.Records) &&
       (event as { Records: { eventSource?: string }[] }).Records.some((r) => r?.eventSource === 'aws:sqs');
-    const { relaunched, failures, errors } = await each(core.logger, failedInvocations(event), (item) =>
+    const { relaunched, failures, errors } = await each(base.logger, failedInvocations(event), (item) =>
       relaunch(item, context),
     );
     // A record that failed and has no message id cannot be reported alone: the whole batch is
@@ -169,6 +175,31 @@ export function relaunchFailures(
       );
     }
     return { relaunched };
+  };
+}
+
+/**
+ * The handoff of each function served: the one placement given, else one per version's deployed
+ * settings (its variables over the relaunch function's own environment), made once per reading.
+ */
+function handoffsOf(
+  options: FargateFallbackOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  functions: ServedFunctions,
+): (name: string, version: string) => Promise<{ core: FallbackCore; handoff: FargateHandoff }> {
+  const made = new WeakMap<object, { core: FallbackCore; handoff: FargateHandoff }>();
+  const own = functions.own ? createCore(options, env) : undefined;
+  const ownHandoff = own ? { core: own, handoff: new FargateHandoff(own.config, own.deps) } : undefined;
+  return async (name, version) => {
+    if (ownHandoff) return ownHandoff;
+    const { variables } = await functions.settingsOf(name, version);
+    let handoff = made.get(variables);
+    if (!handoff) {
+      const core = createCore(options, { ...env, ...variables });
+      handoff = { core, handoff: new FargateHandoff(core.config, core.deps) };
+      made.set(variables, handoff);
+    }
+    return handoff;
   };
 }
 

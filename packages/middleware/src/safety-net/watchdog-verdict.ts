@@ -60,12 +60,12 @@ export function screenEvent(
 }
 
 /**
- * What a watchdog serves: its cluster's runner tasks of one family, in its own region and
- * account (when known).
+ * What a watchdog serves: its cluster's runner tasks (of one family, when it serves one
+ * placement), in its own region and account (when known).
  */
 export interface ServedTasks {
   cluster: string;
-  family: string;
+  family: string | undefined;
   region: string | undefined;
   account: string | undefined;
 }
@@ -85,7 +85,7 @@ export function foreignTask(detail: TaskStateChangeDetail, served: ServedTasks):
         ? `it ran in ${cluster[1]}, not ${served.region}`
         : served.account && cluster[2] !== served.account
           ? `it ran in account ${cluster[2]}, not ${served.account}`
-          : family !== served.family
+          : served.family !== undefined && family !== served.family
             ? `its family is ${family ?? 'unknown'}, not ${served.family}`
             : undefined;
   if (!why) return undefined;

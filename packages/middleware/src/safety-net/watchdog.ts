@@ -11,12 +11,13 @@ import {
 import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
 import type { Context } from 'aws-lambda';
 import { systemClock } from '../clock.js';
-import { type ResolvedConfig, resolveConfig } from '../config.js';
+import type { ResolvedConfig } from '../config.js';
 import { RelaunchError } from '../errors.js';
 import { type IsolatedLogger, isolatedLogger, jsonLogger } from '../logger.js';
 import { type OutcomeLocation, readOutcomes } from '../outcome-store.js';
 import { BOUNDED_CLIENT, loadEcs, loadS3 } from '../sdk.js';
 import type { FargateFallbackOptions } from '../types.js';
+import { ServedFunctions } from './served-functions.js';
 import { carryOut, type WatchdogTarget } from './watchdog-actions.js';
 import {
   decide,
@@ -83,17 +84,32 @@ async function envelopeOf(value: string, s3: () => Promise<S3Client>): Promise<E
   return parseEnvelope((await object.Body?.transformToString()) ?? '');
 }
 
-/** The cluster and family a watchdog serves, by name, from its settings; its region from Lambda's. */
-function servedTasks(config: ResolvedConfig, env: Readonly<Record<string, string | undefined>>) {
-  return {
-    cluster: config.cluster.replace(/^arn:.*:cluster\//, ''),
-    family: config.taskDefinition.replace(/^arn:.*:task-definition\//, '').replace(/:\d+$/, ''),
-    region: env.AWS_REGION?.trim() || undefined,
-  };
-}
+/** A cluster by name, from its name or ARN. */
+const clusterName = (cluster: string) => cluster.replace(/^arn:.*:cluster\//, '');
+/** A task definition's family, from its family, family:revision or ARN. */
+const familyOf = (taskDefinition: string) =>
+  taskDefinition.replace(/^arn:.*:task-definition\//, '').replace(/:\d+$/, '');
 
-const functionNameOf = (arn: string | undefined) =>
-  arn ? (/:function:([^:]+)/.exec(arn)?.[1] ?? arn) : undefined;
+/**
+ * The cluster a watchdog serves: its one placement's, else `FARGATE_FALLBACK_CLUSTER` (a watchdog
+ * serving several functions of one cluster); the family too when it serves one placement.
+ */
+function servedCluster(
+  functions: ServedFunctions,
+  options: TaskWatchdogOptions,
+  env: Readonly<Record<string, string | undefined>>,
+): { cluster: string; family: string | undefined } {
+  if (functions.own) {
+    return { cluster: clusterName(functions.own.cluster), family: familyOf(functions.own.taskDefinition) };
+  }
+  const cluster = (options.cluster ?? env[ENV.cluster])?.trim();
+  if (!cluster) {
+    throw new RelaunchError(
+      `a watchdog serving ${functions.arns.join(', ')} needs the cluster it watches: set ${ENV.cluster}`,
+    );
+  }
+  return { cluster: clusterName(cluster), family: undefined };
+}
 const accountOf = (arn: string | undefined) =>
   arn ? /^arn:aws[a-z-]*:lambda:[^:]+:(\d+):/.exec(arn)?.[1] : undefined;
 
@@ -138,6 +154,24 @@ async function listed(client: S3Client, bucket: string, key: string): Promise<bo
   return (answer.Contents ?? []).some((object) => object.Key === key);
 }
 
+/** How often, and up to what memory, a function's invocation is started: its own settings, else the watchdog's. */
+function attemptLimits(
+  options: TaskWatchdogOptions,
+  variables: Readonly<Record<string, string | undefined>>,
+  env: Readonly<Record<string, string | undefined>>,
+): { maxAttempts: number; maxMemoryMiB: number | undefined } {
+  const setting = (name: string) => variables[name]?.trim() || env[name]?.trim() || undefined;
+  const ceiling = setting(ENV.maxMemoryMiB);
+  return {
+    maxAttempts: positiveInteger(
+      options.maxAttempts ?? setting(ENV.maxAttempts),
+      'maxAttempts',
+      DEFAULT_MAX_ATTEMPTS,
+    ),
+    maxMemoryMiB: ceiling ? positiveInteger(ceiling, ENV.maxMemoryMiB, 0) : undefined,
+  };
+}
+
 function positiveInteger(value: unknown, name: string, fallback: number): number {
   if (value === undefined || value === '') return fallback;
   const number =
@@ -175,15 +209,10 @@ export function taskWatchdog(
   const env = options.env ?? process.env;
   const logger = isolatedLogger(options.logger ?? jsonLogger);
   const clock = options.clock ?? systemClock;
-  const config = resolveConfig(options, env);
-  const maxAttempts = positiveInteger(
-    options.maxAttempts ?? env[ENV.maxAttempts],
-    'maxAttempts',
-    DEFAULT_MAX_ATTEMPTS,
-  );
+  const functions = new ServedFunctions(options, env, options.destinations);
+  // The watchdog's own limits are checked when it is made; a function's when it is read.
+  attemptLimits(options, {}, env);
   const backoffMs = options.backoffMs ?? 2_000;
-  const ceiling = env[ENV.maxMemoryMiB]?.trim();
-  const maxMemoryMiB = ceiling ? positiveInteger(ceiling, ENV.maxMemoryMiB, 0) : undefined;
   let ecs = options.ecsClient;
   let s3 = options.s3Client;
   const ecsClient = async () => {
@@ -195,8 +224,10 @@ export function taskWatchdog(
     return s3 as S3Client;
   };
 
-  const served = servedTasks(config, env);
-  const servedFunction = functionNameOf(env[ENV.failedFunction]);
+  const served = {
+    ...servedCluster(functions, options, env),
+    region: env.AWS_REGION?.trim() || undefined,
+  };
 
   return async (event, context) => {
     const stopped = screenEvent(event);
@@ -214,13 +245,24 @@ export function taskWatchdog(
       detail.taskArn,
       s3Client,
     );
-    if (servedFunction && envelope.function.name !== servedFunction) {
+    const name = envelope.function.name;
+    if (!functions.serves(name)) {
       return ignoreForeign(logger, {
         action: 'ignored',
-        reason: `task ${detail.taskArn} ran ${envelope.function.name}, not ${servedFunction}, the function this watchdog serves`,
+        reason: `task ${detail.taskArn} ran ${name}, not ${[...functions.names].join(' or ')}, the function${functions.names.size === 1 ? '' : 's'} this watchdog serves`,
         requestId: envelope.invocation.awsRequestId,
       });
     }
+    const { config, variables } = await functions.settingsOf(name, envelope.function.version);
+    const family = /:task-definition\/([^:/]+):\d+$/.exec(detail.taskDefinitionArn ?? '')?.[1];
+    if (family !== familyOf(config.taskDefinition)) {
+      return ignoreForeign(logger, {
+        action: 'ignored',
+        reason: `task ${detail.taskArn} is of family ${family ?? 'unknown'}, not ${familyOf(config.taskDefinition)}, the runner of ${name}`,
+        requestId: envelope.invocation.awsRequestId,
+      });
+    }
+    const { maxAttempts, maxMemoryMiB } = attemptLimits(options, variables, env);
     const at = outcomeLocation(override.environment, config, envelope);
     const records = at ? await readOutcomes(await s3Client(), at) : [];
     const memory = memoryLimits(detail, maxMemoryMiB);

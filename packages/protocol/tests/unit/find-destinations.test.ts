@@ -5,6 +5,7 @@ import {
   destinationRecord,
   findDestinations,
   fitRecord,
+  functionVariables,
 } from '../../src/destinations.js';
 
 const ARN = 'arn:aws:lambda:eu-west-1:123456789012:function:report';
@@ -30,6 +31,44 @@ function scripted(answers: (unknown | Error)[]) {
   };
   return { lambda, calls };
 }
+
+describe("reading a served function's variables (GetFunctionConfiguration)", () => {
+  it('asks for the version that ran, retries a throttled read and keeps the answer', async () => {
+    // Prepare
+    const variables = { FARGATE_FALLBACK_CLUSTER: 'jobs' };
+    const { lambda, calls } = scripted([throttled(), { Environment: { Variables: variables } }]);
+
+    // Act
+    const first = await functionVariables(lambda, 'report', '7', { sleep: async () => {} });
+    const again = await functionVariables(lambda, 'report', '7', { sleep: async () => {} });
+
+    // Assess
+    expect(first).toEqual(variables);
+    expect(again).toEqual(variables);
+    expect(calls).toEqual([
+      { FunctionName: 'report', Qualifier: '7' },
+      { FunctionName: 'report', Qualifier: '7' },
+    ]);
+  });
+
+  it('says what to grant when Lambda cannot decrypt the variables, and does not keep the failure', async () => {
+    // Prepare
+    const { lambda, calls } = scripted([
+      { Environment: { Error: { ErrorCode: 'AccessDeniedException', Message: 'KMS access denied' } } },
+      { Environment: { Variables: { A: 'b' } } },
+    ]);
+
+    // Act
+    const reading = functionVariables(lambda, 'report', undefined);
+
+    // Assess
+    await expect(reading).rejects.toThrow(
+      /environment of report cannot be read \(KMS access denied\): let the reader's role decrypt/,
+    );
+    expect(await functionVariables(lambda, 'report', undefined)).toEqual({ A: 'b' });
+    expect(calls).toEqual([{ FunctionName: 'report' }, { FunctionName: 'report' }]);
+  });
+});
 
 describe('finding a function destinations within the Lambda control-plane quota', () => {
   it('tries a throttled look-up again with backoff', async () => {
