@@ -21,6 +21,7 @@ import {
   deployExample,
   isBucketWideListing,
   registerTaskDefinitions,
+  sdkEnvironment,
 } from './dist/lib/deployment.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -113,7 +114,8 @@ const fn = plane.registerFunction({
   name: 'report-job',
   folder: join(here, 'dist', 'report'),
   handler: 'index.handler',
-  environment: { REPORT_TITLE: 'Quarterly report' },
+  // As deployed: the construct's settings (which the watchdog reads) and the function's own.
+  environment: { ...deployed.variables, REPORT_TITLE: 'Quarterly report' },
   timeout: Math.ceil(timeoutMs / 1000),
 });
 await plane.start();
@@ -211,7 +213,7 @@ const operatorS3 = new S3Client({
   credentials: { accessKeyId: deployment.operatorKey, secretAccessKey: 'local' },
 });
 const watchdog = taskWatchdog({
-  env: { ...endpoints, ...deployed.watchdog.environment },
+  env: { ...sdkEnvironment(endpoints), ...deployed.watchdog.environment },
   backoffMs: 500,
   logger: { info() {}, warn() {}, error() {} },
   ...clientsOf(deployed.watchdog, { plane: plane.url, s3: s3.endpoint, region: plane.region }),

@@ -151,9 +151,10 @@ export interface FargateFallbackProps {
   /** Key prefix of envelopes in the bucket (default `immortal-lambda/envelopes/`); the policy follows it. */
   payloadPrefix?: string;
   /**
-   * The safety net (default on): a watchdog on STOPPED runner tasks that relaunches the ones that
-   * ended before a result, and, when the function has no on-failure destination, a relaunch
-   * function as that destination. `false` deploys neither.
+   * The safety net (default on), one per cluster, shared by the fallbacks on it: a watchdog on
+   * STOPPED runner tasks that relaunches the ones that ended before a result, and, for a function
+   * with no on-failure destination, a relaunch function as that destination. `false` leaves this
+   * function out of it.
    */
   safetyNet?: boolean;
   /** Attempts at one invocation the watchdog makes, the first included (default 3). */
@@ -193,7 +194,7 @@ export class FargateFallback extends Construct {
   readonly logGroup: logs.LogGroup;
   /** The role the task runs with: the function's own. */
   readonly taskRole: iam.Role;
-  /** The watchdog and the relaunch function, unless `safetyNet: false`. */
+  /** The cluster's safety net (its watchdog and relaunch function), serving this function unless `safetyNet: false`. */
   readonly safetyNet: SafetyNet | undefined;
 
   /**
@@ -249,11 +250,9 @@ export class FargateFallback extends Construct {
     this.safetyNet =
       props.safetyNet === false
         ? undefined
-        : this.#safetyNet(props, placement, permissions, memoryCeiling(task.size, props.maxMemoryLimitMiB));
-    // The destinations as deployed: the runner and the watchdog need not ask Lambda for them.
-    const destinations = knownDestinations(fn);
-    task.runner.addEnvironment(ENV.destinations, destinations);
-    this.safetyNet?.watchdog.addEnvironment(ENV.destinations, destinations);
+        : this.#safetyNet(props, permissions, memoryCeiling(task.size, props.maxMemoryLimitMiB));
+    // The destinations as deployed: the runner need not ask Lambda for them after every run.
+    task.runner.addEnvironment(ENV.destinations, knownDestinations(fn));
     this.#warnWhenMarginCoversTimeout(fn, props.margin);
   }
 
@@ -319,15 +318,15 @@ export class FargateFallback extends Construct {
   }
 
   /**
-   * The watchdog and the relaunch function, with the function's statements to start, find and
-   * stop runner tasks, and to read and write its envelopes and records (listed by prefix).
+   * The cluster's safety net, shared with the other fallbacks on it, serving this function too:
+   * with the function's statements to start, find and stop its runner tasks, and to read and write
+   * its envelopes and records (listed by prefix). The limits it relaunches with are the function's
+   * settings, read with the rest of its placement.
    */
-  #safetyNet(
-    props: FargateFallbackProps,
-    environment: Record<string, string>,
-    permissions: RunnerPermissions,
-    maxMemoryMiB: number,
-  ): SafetyNet {
+  #safetyNet(props: FargateFallbackProps, permissions: RunnerPermissions, maxMemoryMiB: number): SafetyNet {
+    const fn = props.function;
+    fn.addEnvironment(ENV.maxAttempts, String(props.maxAttempts ?? 3));
+    fn.addEnvironment(ENV.maxMemoryMiB, String(maxMemoryMiB));
     const bucketKey = props.bucket?.encryptionKey;
     const recordStatements = [
       new iam.PolicyStatement({
@@ -346,21 +345,19 @@ export class FargateFallback extends Construct {
       }),
       ...(bucketKey ? [bucketKeyStatement(bucketKey)] : []),
     ];
-    const safetyNet = new SafetyNet(this, 'SafetyNet', {
-      function: props.function,
-      environment,
+    const safetyNet = SafetyNet.forCluster(this, {
+      cluster: this.cluster,
+      logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+    });
+    safetyNet.serve({
+      function: fn,
+      scope: this,
       runTaskStatements: permissions.runTaskStatements,
       recordStatements,
-      maxAttempts: props.maxAttempts ?? 3,
-      maxMemoryMiB,
-      clusterArn: this.cluster.clusterArn,
       family: this.taskDefinition.family,
-      logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       functionPolicy: permissions.policy,
+      acknowledge: (construct) => permissions.acknowledgeOn(construct),
     });
-    for (const created of [safetyNet.watchdog, safetyNet.relaunch]) {
-      if (created) permissions.acknowledgeOn(created);
-    }
     return safetyNet;
   }
 }

@@ -6,4 +6,4 @@ export {
   OUTCOME_PREFIX,
   runnerImageDirectory,
 } from './fargate-fallback.js';
-export { SafetyNet, type SafetyNetProps } from './safety-net.js';
+export { SAFETY_NET_FUNCTIONS, SafetyNet, type SafetyNetProps, type ServedFunction } from './safety-net.js';

@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ENV } from '@immortal-lambda/protocol';
-import { Aspects, Duration, type IAspect, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aspects, Duration, type IAspect, Lazy, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -18,36 +19,57 @@ function handlerAsset(name: 'watchdog' | 'relaunch'): string {
   return join(dirname(manifest), 'dist', 'handlers', name);
 }
 
-/** What the safety net's functions need to start runner tasks as the function does. */
+/** The cluster a safety net watches, and how long its functions keep their logs. */
 export interface SafetyNetProps {
+  /** The cluster whose STOPPED runner tasks it follows. */
+  cluster: ecs.ICluster;
+  logRetention: logs.RetentionDays;
+}
+
+/** What the safety net needs of one function it serves: its grants, limits and runner family. */
+export interface ServedFunction {
   /** The function the fallback is attached to. */
   function: lambda.Function;
-  /** The `FARGATE_FALLBACK_*` settings the function got: where and how to start the runner. */
-  environment: Record<string, string>;
-  /** Statements that start, find and stop runner tasks (RunTask, TagResource, ListTasks, …). */
+  /** Where the grants of a function after the first go (its own policy on the safety net's roles). */
+  scope: Construct;
+  /** Statements that start, find and stop its runner tasks (RunTask, TagResource, ListTasks, …). */
   runTaskStatements: iam.PolicyStatement[];
-  /** Reads the function's envelopes and outcome records; writes records (and envelopes). */
+  /** Reads its envelopes and outcome records; writes records (and envelopes). */
   recordStatements: iam.PolicyStatement[];
-  /** Attempts at one invocation, the first included. */
-  maxAttempts: number;
-  /** The most memory (MiB) a relaunch after an out-of-memory kill may have. */
-  maxMemoryMiB?: number;
-  /** The cluster and the runner's family, for the rule on their STOPPED tasks. */
-  clusterArn: string;
+  /** Its runner's task definition family, for the rule on its STOPPED tasks. */
   family: string;
-  logRetention: logs.RetentionDays;
   /**
    * A policy on the function's role that the function does not wait for: the grant to invoke the
    * relaunch function goes there (the role's default policy would make a dependency cycle).
    */
   functionPolicy: iam.Policy;
+  /** Acknowledges the wildcards of its statements on a construct that holds them. */
+  acknowledge: (construct: Construct) => void;
 }
 
 /**
- * The safety net of a {@link FargateFallback}: a watchdog function on an EventBridge rule for
- * STOPPED runner tasks of its cluster and family, which relaunches tasks that ended before a
- * result; and, when the function has no on-failure destination of its own, a relaunch function as
- * that destination, which starts invocations that failed in Lambda on Fargate.
+ * Functions one safety net serves at most. The first function's grants are in its roles' default
+ * policies (IAM allows 10,240 characters of inline policy per role); each later one's in a managed
+ * policy of its own (6,144 characters each, 10 attached per role, Lambda's logging policy one of them).
+ *
+ * @example
+ * ```ts
+ * import { SAFETY_NET_FUNCTIONS } from '@immortal-lambda/cdk';
+ * const nets = Math.ceil(functionsOnTheCluster / SAFETY_NET_FUNCTIONS);
+ * ```
+ */
+export const SAFETY_NET_FUNCTIONS = 8;
+
+/** The safety nets of each cluster, in order: a full one is followed by another. */
+const netsOfCluster = new WeakMap<ecs.ICluster, SafetyNet[]>();
+
+/**
+ * The safety net of the runner tasks of one cluster, shared by every {@link FargateFallback} on it
+ * (up to {@link SAFETY_NET_FUNCTIONS} functions each): a watchdog function on an EventBridge rule
+ * for STOPPED runner tasks of its cluster and its functions' families, which relaunches tasks that
+ * ended before a result; and a relaunch function as the on-failure destination of each function
+ * that has none, which starts invocations that failed in Lambda on Fargate. Both read each served
+ * function's placement from the function's own configuration, for the version that ran.
  *
  * @example
  * ```ts
@@ -58,9 +80,7 @@ export interface SafetyNetProps {
 export class SafetyNet extends Construct {
   /** Follows STOPPED runner tasks (`taskWatchdog`). */
   readonly watchdog: lambda.Function;
-  /** The function's on-failure destination (`relaunchFailures`), unless it had one already. */
-  readonly relaunch: lambda.Function | undefined;
-  /** The rule that delivers STOPPED runner tasks to the watchdog. */
+  /** The rule that delivers STOPPED runner tasks of its functions' families to the watchdog. */
   readonly rule: events.Rule;
   /**
    * What the safety net could not do, kept for 14 days: an event EventBridge could not deliver to
@@ -69,10 +89,33 @@ export class SafetyNet extends Construct {
    * its depth; a message here is an invocation that needs a look.
    */
   readonly undone: sqs.Queue;
+  readonly #props: SafetyNetProps;
+  readonly #served: ServedFunction[] = [];
+  readonly #grants: {
+    served: ServedFunction;
+    statements: iam.PolicyStatement[];
+    policy?: iam.ManagedPolicy;
+  }[] = [];
+  #relaunch: lambda.Function | undefined;
+
+  /**
+   * The safety net of a cluster with room for one more function, made in `scope` (the first
+   * fallback on it, so that a lone function's safety net keeps the logical ids it always had).
+   */
+  static forCluster(scope: Construct, props: SafetyNetProps): SafetyNet {
+    const nets = netsOfCluster.get(props.cluster) ?? [];
+    netsOfCluster.set(props.cluster, nets);
+    const stack = Stack.of(scope);
+    const open = nets.find((net) => Stack.of(net) === stack && net.#served.length < SAFETY_NET_FUNCTIONS);
+    if (open) return open;
+    const made = new SafetyNet(scope, 'SafetyNet', props);
+    nets.push(made);
+    return made;
+  }
 
   constructor(scope: Construct, id: string, props: SafetyNetProps) {
     super(scope, id);
-    const fn = props.function;
+    this.#props = props;
     this.undone = new sqs.Queue(this, 'Undone', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -84,27 +127,121 @@ export class SafetyNet extends Construct {
         "This queue is the safety net's dead-letter queue: what lands here is kept for a person to look at.",
     });
     this.watchdog = this.#function(
-      props,
       'Watchdog',
       'watchdog',
-      `immortal-lambda: relaunches runner tasks of ${fn.node.path} that stop before a result`,
+      `immortal-lambda: relaunches runner tasks of cluster ${props.cluster.node.path} that stop before a result`,
     );
-    // The failure of the last attempt goes where the function's own failures go.
-    this.watchdog.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'FindTheFunctionDestinations',
-        actions: ['lambda:GetFunctionEventInvokeConfig'],
-        resources: [fn.functionArn, `${fn.functionArn}:*`],
-      }),
-    );
-    this.rule = this.#stoppedTasksRule(props);
-    this.relaunch = this.#failureDestination(props);
-    for (const created of [this.watchdog, this.relaunch]) if (created) acknowledge(created);
+    this.rule = this.#stoppedTasksRule();
   }
 
-  /** One of the safety net's functions, from its bundled handler, with the function's placement and statements. */
+  /** The functions' on-failure destination (`relaunchFailures`) for those that had none. */
+  get relaunch(): lambda.Function | undefined {
+    return this.#relaunch;
+  }
+
+  /** The functions it serves, in the order they were added. */
+  get functions(): lambda.Function[] {
+    return this.#served.map((served) => served.function);
+  }
+
+  /**
+   * Serves one more function: its runner family joins the rule, its grants the safety net's roles,
+   * and its failures go to the relaunch function unless it has an on-failure destination.
+   */
+  serve(served: ServedFunction): void {
+    if (this.#served.length >= SAFETY_NET_FUNCTIONS) {
+      throw new Error(
+        `SafetyNet ${this.node.path} serves ${SAFETY_NET_FUNCTIONS} functions already: use SafetyNet.forCluster, which starts another`,
+      );
+    }
+    const first = this.#served.length === 0;
+    this.#served.push(served);
+    const fn = served.function;
+    const statements = [
+      ...served.runTaskStatements,
+      ...served.recordStatements,
+      new iam.PolicyStatement({
+        // Its placement as each version was deployed, and its own destinations.
+        sid: 'ReadTheFunctionSettingsAndDestinations',
+        actions: ['lambda:GetFunctionConfiguration', 'lambda:GetFunctionEventInvokeConfig'],
+        resources: [fn.functionArn, `${fn.functionArn}:*`],
+      }),
+    ];
+    // Final failures go to its own on-failure destination when it has one, else to the relaunch function.
+    const destination = invokeConfigOf(fn).destinations?.onFailure?.destination;
+    this.#grant(served, destination ? [...statements, sendTo(destination)] : statements, first);
+    if (!destination) this.#sendFailuresToRelaunch(served);
+  }
+
+  /**
+   * A served function's statements on the safety net's roles: the first function's in their
+   * default policies (the logical ids a lone function always had), each later one's in a managed
+   * policy of its own in its fallback (inline policies share one 10,240-character budget per role;
+   * statement ids are unique within a policy only).
+   */
+  #grant(served: ServedFunction, statements: iam.PolicyStatement[], first: boolean): void {
+    const functions = [this.watchdog, ...(this.#relaunch ? [this.#relaunch] : [])];
+    if (first) {
+      for (const created of functions) for (const statement of statements) created.addToRolePolicy(statement);
+      for (const created of functions) served.acknowledge(created);
+      this.#grants.push({ served, statements });
+      return;
+    }
+    const policy = new iam.ManagedPolicy(served.scope, 'SafetyNetGrants', {
+      roles: functions.flatMap((created) => (created.role ? [created.role] : [])),
+      statements,
+    });
+    served.acknowledge(policy);
+    this.#grants.push({ served, statements, policy });
+  }
+
+  /** The relaunch function (made on first need) as the function's on-failure destination. */
+  #sendFailuresToRelaunch(served: ServedFunction): void {
+    const relaunch = this.#relaunch ?? this.#makeRelaunch();
+    const fn = served.function;
+    // Lambda checks the role's permission when the destination is configured: grant it first.
+    served.functionPolicy.addStatements(
+      new iam.PolicyStatement({
+        sid: 'SendFailuresToTheRelaunchFunction',
+        actions: ['lambda:InvokeFunction'],
+        resources: [relaunch.functionArn],
+      }),
+    );
+    sendFailuresTo(fn, relaunch, served.functionPolicy);
+    // The relaunch function skips final failures: the watchdog sends this function's to the queue.
+    fn.addEnvironment(ENV.finalFailures, this.undone.queueArn);
+    // Aliases and versions have invoke configs of their own: theirs, too, unless they set one.
+    Aspects.of(Stack.of(fn)).add(new QualifiedFailures(fn, relaunch, served.functionPolicy));
+  }
+
+  /**
+   * The relaunch function, made when the first served function without an on-failure destination
+   * comes, with the grants of every function served so far.
+   */
+  #makeRelaunch(): lambda.Function {
+    const relaunch = this.#function(
+      'Relaunch',
+      'relaunch',
+      `immortal-lambda: starts invocations of cluster ${this.#props.cluster.node.path} that failed in Lambda on Fargate`,
+    );
+    this.#relaunch = relaunch;
+    // What the watchdog was granted for the functions served so far, the relaunch function gets too.
+    for (const grant of this.#grants) {
+      if (grant.policy) {
+        relaunch.role?.addManagedPolicy(grant.policy);
+        continue;
+      }
+      for (const statement of grant.statements) relaunch.addToRolePolicy(statement);
+      grant.served.acknowledge(relaunch);
+    }
+    // It starts failures and sends on the ones it does not start (a handler's own error).
+    relaunch.addEnvironment(ENV.finalFailures, this.undone.queueArn);
+    this.undone.grantSendMessages(relaunch);
+    return relaunch;
+  }
+
+  /** One of the safety net's functions, from its bundled handler, watching the cluster. */
   #function(
-    props: SafetyNetProps,
     name: 'Watchdog' | 'Relaunch',
     asset: 'watchdog' | 'relaunch',
     description: string,
@@ -117,37 +254,37 @@ export class SafetyNet extends Construct {
       timeout: Duration.minutes(2),
       memorySize: 256,
       environment: {
-        ...props.environment,
-        [ENV.maxAttempts]: String(props.maxAttempts),
-        // The one function it serves: tasks and failure records of any other are refused.
-        [ENV.failedFunction]: props.function.functionArn,
-        ...(props.maxMemoryMiB ? { [ENV.maxMemoryMiB]: String(props.maxMemoryMiB) } : {}),
+        [ENV.cluster]: this.#props.cluster.clusterName,
+        // The functions it serves: tasks and failure records of any other are refused; each one's
+        // placement is read from its own configuration.
+        [ENV.failedFunction]: Lazy.string({
+          produce: () => this.#served.map((served) => served.function.functionArn).join(','),
+        }),
       },
       logGroup: new logs.LogGroup(this, `${name}Logs`, {
-        retention: props.logRetention,
+        retention: this.#props.logRetention,
         removalPolicy: RemovalPolicy.DESTROY,
       }),
     });
-    for (const statement of [...props.runTaskStatements, ...props.recordStatements]) {
-      created.addToRolePolicy(statement);
-    }
     // Invoked asynchronously (by EventBridge, or as a destination): after Lambda's two retries
     // what still failed goes to the queue instead of being dropped.
     created.configureAsyncInvoke({ retryAttempts: 2, onFailure: new SqsDestination(this.undone) });
+    this.undone.grantSendMessages(created);
+    acknowledge(created);
     return created;
   }
 
-  /** The rule that delivers STOPPED runner tasks of the cluster and family to the watchdog. */
-  #stoppedTasksRule(props: SafetyNetProps): events.Rule {
+  /** The rule that delivers STOPPED runner tasks of the cluster and its functions' families to the watchdog. */
+  #stoppedTasksRule(): events.Rule {
     return new events.Rule(this, 'StoppedRunnerTasks', {
-      description: `STOPPED immortal-lambda runner tasks of ${props.function.node.path}`,
+      description: `STOPPED immortal-lambda runner tasks of cluster ${this.#props.cluster.node.path}`,
       eventPattern: {
         source: ['aws.ecs'],
         detailType: ['ECS Task State Change'],
         detail: {
           lastStatus: ['STOPPED'],
-          clusterArn: [props.clusterArn],
-          group: [`family:${props.family}`],
+          clusterArn: [this.#props.cluster.clusterArn],
+          group: Lazy.list({ produce: () => this.#served.map((served) => `family:${served.family}`) }),
         },
       },
       targets: [
@@ -160,50 +297,15 @@ export class SafetyNet extends Construct {
       ],
     });
   }
+}
 
-  /**
-   * The relaunch function as the function's on-failure destination, when it has none (no invoke
-   * config, or one without an on-failure destination: its other settings are kept); otherwise the
-   * watchdog may send to the destination the function has.
-   */
-  #failureDestination(props: SafetyNetProps): lambda.Function | undefined {
-    const fn = props.function;
-    const destination = invokeConfigOf(fn).destinations?.onFailure?.destination;
-    if (destination) {
-      this.watchdog.addToRolePolicy(
-        new iam.PolicyStatement({
-          sid: 'SendToTheFunctionFailureDestination',
-          actions: ['sqs:SendMessage', 'sns:Publish', 'events:PutEvents', 'lambda:InvokeFunction'],
-          resources: [destination],
-        }),
-      );
-      return undefined;
-    }
-    const relaunch = this.#function(
-      props,
-      'Relaunch',
-      'relaunch',
-      `immortal-lambda: starts invocations of ${fn.node.path} that failed in Lambda on Fargate`,
-    );
-    // Lambda checks the role's permission when the destination is configured: grant it first.
-    props.functionPolicy.addStatements(
-      new iam.PolicyStatement({
-        sid: 'SendFailuresToTheRelaunchFunction',
-        actions: ['lambda:InvokeFunction'],
-        resources: [relaunch.functionArn],
-      }),
-    );
-    sendFailuresTo(fn, relaunch, props.functionPolicy);
-    // The relaunch function starts failures and sends on the ones it does not start (a handler's
-    // own error); the watchdog sends final failures, which the relaunch function would skip.
-    for (const sender of [this.watchdog, relaunch]) {
-      sender.addEnvironment(ENV.finalFailures, this.undone.queueArn);
-      this.undone.grantSendMessages(sender);
-    }
-    // Aliases and versions have invoke configs of their own: theirs, too, unless they set one.
-    Aspects.of(Stack.of(fn)).add(new QualifiedFailures(fn, relaunch, props.functionPolicy));
-    return relaunch;
-  }
+/** The statement that lets the safety net send to a function's own on-failure destination. */
+function sendTo(destination: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'SendToTheFunctionFailureDestination',
+    actions: ['sqs:SendMessage', 'sns:Publish', 'events:PutEvents', 'lambda:InvokeFunction'],
+    resources: [destination],
+  });
 }
 
 /**

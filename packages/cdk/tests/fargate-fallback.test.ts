@@ -692,7 +692,7 @@ describe('FargateFallback safety net', () => {
       );
   };
 
-  it('routes STOPPED runner tasks of its cluster and family to a watchdog function configured like the function', () => {
+  it("routes STOPPED runner tasks of its cluster and family to a watchdog that reads the function's own settings", () => {
     // Act
     const { template, fallback, stack } = synth({ maxAttempts: 4 });
 
@@ -709,15 +709,24 @@ describe('FargateFallback safety net', () => {
       },
       Targets: [Match.objectLike({ RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 4 }) })],
     });
-    const watchdog = stack.resolve(
-      (fallback.safetyNet?.watchdog.node.defaultChild as lambda.CfnFunction | undefined)?.environment,
-    );
-    expect(watchdog.variables).toMatchObject({
+    const environment = (fn: lambda.IFunction | undefined) =>
+      stack.resolve((fn?.node.defaultChild as lambda.CfnFunction | undefined)?.environment).variables;
+    // The watchdog knows its cluster and the functions it serves; each function's placement and
+    // limits are the function's own settings, which the watchdog reads from its configuration.
+    expect(environment(fallback.safetyNet?.watchdog)).toEqual({
       FARGATE_FALLBACK_CLUSTER: stack.resolve(fallback.cluster.clusterName),
+      FARGATE_FALLBACK_FUNCTION_ARN: stack.resolve(fallback.safetyNet?.functions[0]?.functionArn),
+    });
+    expect(environment(fallback.safetyNet?.functions[0])).toMatchObject({
       FARGATE_FALLBACK_TASK_DEFINITION: stack.resolve(fallback.taskDefinition.family),
       FARGATE_FALLBACK_BUCKET: stack.resolve(fallback.bucket.bucketName),
       FARGATE_FALLBACK_MAX_ATTEMPTS: '4',
     });
+    const statements = roleStatements(template, /SafetyNetWatchdog/);
+    expect(bySid(statements, 'ReadTheFunctionSettingsAndDestinations')?.Action).toEqual([
+      'lambda:GetFunctionConfiguration',
+      'lambda:GetFunctionEventInvokeConfig',
+    ]);
   });
 
   it('gives the watchdog what relaunching needs and nothing on "*" but ListTasks', () => {

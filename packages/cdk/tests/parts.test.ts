@@ -15,6 +15,12 @@ import { payloadBucket } from '../src/parts/payload-bucket.js';
 import { RunnerTask } from '../src/parts/runner-task.js';
 import { taskSize } from '../src/parts/task-size.js';
 
+/** A construct's CloudFormation resource; a missing construct fails the test here. */
+const childOf = (construct: IConstruct | undefined) => {
+  if (!construct) throw new Error('the construct is missing');
+  return construct.node.defaultChild;
+};
+
 function stackWithFunction(props: Partial<lambda.FunctionProps> = {}) {
   const stack = new Stack(new App(), 'Parts', { env: { account: '123456789012', region: 'eu-west-1' } });
   const fn = new lambda.Function(stack, 'Report', {
@@ -189,13 +195,14 @@ describe('the runner task size', () => {
 });
 
 describe('relaunching with more memory after an out-of-memory kill', () => {
+  // The watchdog reads it with the rest of the function's settings.
   const ceilingOf = (fallback: FargateFallback, stack: Stack) => {
-    const watchdog = fallback.safetyNet?.watchdog.node.defaultChild as lambda.CfnFunction;
-    return (stack.resolve(watchdog.environment) as { variables: Record<string, unknown> }).variables
+    const fn = fallback.safetyNet?.functions[0]?.node.defaultChild as lambda.CfnFunction;
+    return (stack.resolve(fn.environment) as { variables: Record<string, unknown> }).variables
       .FARGATE_FALLBACK_MAX_MEMORY_MIB;
   };
 
-  it("tells the watchdog twice the task's memory by default, or the ceiling given", () => {
+  it("sets the relaunch memory ceiling to twice the task's memory by default, or the ceiling given", () => {
     // Prepare
     const { stack, fn } = stackWithFunction();
     const other = stackWithFunction();
@@ -277,7 +284,7 @@ describe("the function's own async-invocation settings", () => {
     expect(onFailureOf(prod)).toEqual({ Destination: stack.resolve(own.queueArn) });
   });
 
-  it("gives the runner and the watchdog the destinations as deployed, by qualifier, the relaunch function's wiring included", () => {
+  it("gives the runner the destinations as deployed, by qualifier, the relaunch function's wiring included", () => {
     // Prepare: the function's own success queue, an alias with its own failure queue, one without.
     const { stack, fn } = stackWithFunction();
     const results = new sqs.Queue(stack, 'Results');
@@ -319,10 +326,6 @@ describe("the function's own async-invocation settings", () => {
     ).Properties.ContainerDefinitions.find((container) => container.Name === 'runner');
     const inTask = runner?.Environment.find((variable) => variable.Name === 'FARGATE_FALLBACK_DESTINATIONS');
     expect(JSON.parse(render(inTask?.Value))).toEqual(expected);
-    const watchdog = template.toJSON().Resources[id(fallback.safetyNet?.watchdog as IConstruct)];
-    expect(
-      JSON.parse(render(watchdog.Properties.Environment.Variables.FARGATE_FALLBACK_DESTINATIONS)),
-    ).toEqual(expected);
   });
 
   it('adds the endpoints its destinations need to a private network: SQS for a queue, SNS for a topic', () => {
@@ -482,14 +485,20 @@ describe("the safety net's dead letters", () => {
     // Assess
     const template = Template.fromStack(stack);
     const queueArn = stack.resolve(fallback.safetyNet?.undone.queueArn);
+    const variablesOf = (created: lambda.IFunction | undefined) =>
+      (
+        stack.resolve((childOf(created) as lambda.CfnFunction).environment) as {
+          variables: Record<string, unknown>;
+        }
+      ).variables;
+    // The relaunch function's own; the watchdog's, for this function, is the function's setting.
+    expect(variablesOf(fallback.safetyNet?.relaunch).FARGATE_FALLBACK_FINAL_FAILURES).toEqual(queueArn);
+    expect(variablesOf(fn).FARGATE_FALLBACK_FINAL_FAILURES).toEqual(queueArn);
     const senders = [fallback.safetyNet?.watchdog, fallback.safetyNet?.relaunch];
     for (const sender of senders) {
       if (!sender?.role) throw new Error('the safety net has no watchdog or relaunch function with a role');
-      const cfn = sender.node.defaultChild as lambda.CfnFunction;
-      const variables = (stack.resolve(cfn.environment) as { variables: Record<string, unknown> }).variables;
-      expect(variables.FARGATE_FALLBACK_FINAL_FAILURES).toEqual(queueArn);
-      // The one function each serves: tasks and records of any other are refused.
-      expect(variables.FARGATE_FALLBACK_FUNCTION_ARN).toEqual(stack.resolve(fn.functionArn));
+      // The functions each serves: tasks and records of any other are refused.
+      expect(variablesOf(sender).FARGATE_FALLBACK_FUNCTION_ARN).toEqual(stack.resolve(fn.functionArn));
       const role = stack.resolve((sender.role.node.defaultChild as unknown as { ref: string }).ref);
       template.hasResourceProperties('AWS::IAM::Policy', {
         Roles: [role],

@@ -74,12 +74,21 @@ export function policiesOfRole(
   names: TemplateNames,
   roleId: string,
 ): PolicyDocument[] {
-  return Object.values(template.Resources)
-    .filter((resource) => resource.Type === 'AWS::IAM::Policy')
-    .filter((resource) =>
-      ((resource.Properties?.Roles ?? []) as { Ref?: string }[]).some((role) => role.Ref === roleId),
+  // The role's inline policies, and the managed policies of this template attached to it (by the
+  // policy's Roles, or the role's ManagedPolicyArns); AWS's own managed policies (logging) are not read.
+  const attached = new Set(
+    ((template.Resources[roleId]?.Properties?.ManagedPolicyArns ?? []) as { Ref?: string }[]).flatMap(
+      (arn) => (arn.Ref ? [arn.Ref] : []),
+    ),
+  );
+  return Object.entries(template.Resources)
+    .filter(
+      ([id, resource]) =>
+        (resource.Type === 'AWS::IAM::Policy' || resource.Type === 'AWS::IAM::ManagedPolicy') &&
+        (attached.has(id) ||
+          ((resource.Properties?.Roles ?? []) as { Ref?: string }[]).some((role) => role.Ref === roleId)),
     )
-    .map((resource) => names.resolve(resource.Properties?.PolicyDocument) as PolicyDocument);
+    .map(([, resource]) => names.resolve(resource.Properties?.PolicyDocument) as PolicyDocument);
 }
 
 /**

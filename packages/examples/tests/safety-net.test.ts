@@ -12,7 +12,13 @@ import type { HandoffReceipt } from '@immortal-lambda/middleware';
 import { relaunchFailures, taskWatchdog, type WatchdogOutcome } from '@immortal-lambda/middleware/safety-net';
 import { getInvocationStatus } from '@immortal-lambda/middleware/status';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { clientsOf, type Deployment, deployExample, registerTaskDefinitions } from '../lib/deployment.js';
+import {
+  clientsOf,
+  type Deployment,
+  deployExample,
+  registerTaskDefinitions,
+  sdkEnvironment,
+} from '../lib/deployment.js';
 import { isBucketWideListing } from '../lib/iam.js';
 import { bundleFixture } from './helpers/fixtures.js';
 import { invokeLambda } from './helpers/lambda-leg.js';
@@ -67,12 +73,25 @@ beforeAll(async () => {
     subnets: deployment.subnets,
   });
   registerTaskDefinitions(plane, deployment);
-  plane.registerFunction({ name: 'report-job', folder: report, handler: 'index.handler' });
-  plane.registerFunction({ name: 'render-queue', folder: queue, handler: 'index.handler' });
+  // Each function as deployed: its settings are what the safety net reads from its configuration.
+  const variables = (name: string) => deployment.functions[name]?.variables ?? {};
+  plane.registerFunction({
+    name: 'report-job',
+    folder: report,
+    handler: 'index.handler',
+    environment: variables('report-job'),
+  });
+  plane.registerFunction({
+    name: 'render-queue',
+    folder: queue,
+    handler: 'index.handler',
+    environment: variables('render-queue'),
+  });
   plane.registerFunction({
     name: 'fails-on-fargate',
     folder: failing,
     handler: 'index.handler',
+    environment: variables('fails-on-fargate'),
     destinations: { onFailure: FAILURES },
   });
   plane.on('task-log', ({ task, line }: { task: LocalTask; line: string }) =>
@@ -85,18 +104,24 @@ beforeAll(async () => {
   };
   // The SDK finds the plane through the endpoints; the test's own calls sign as the operator.
   Object.assign(process.env, env);
-  // Each function's watchdog, with its own settings and role, as the construct deploys it; the
-  // EventBridge rule of each delivers its function's stopped runner tasks.
+  // The cluster's one watchdog, with its own settings and role, as the construct deploys it; its
+  // EventBridge rule delivers the stopped runner tasks of every function it serves.
+  const byRole = new Map<string, ReturnType<typeof taskWatchdog>>();
   const watchdogs = new Map(
-    Object.values(deployment.functions).map((deployed) => [
-      deployed.task.family,
-      taskWatchdog({
-        env: { ...env, ...deployed.watchdog.environment },
-        backoffMs: 100,
-        ...clientsOf(deployed.watchdog, at()),
-      }),
-    ]),
+    Object.values(deployment.functions).map((deployed) => {
+      const { roleArn } = deployed.watchdog;
+      const made =
+        byRole.get(roleArn) ??
+        taskWatchdog({
+          env: { ...sdkEnvironment(env), ...deployed.watchdog.environment },
+          backoffMs: 100,
+          ...clientsOf(deployed.watchdog, at()),
+        });
+      byRole.set(roleArn, made);
+      return [deployed.task.family, made];
+    }),
   );
+  expect(byRole.size).toBe(1);
   watchdog = (event, context) => {
     const definition = String(event.detail?.taskDefinitionArn);
     const own = watchdogs.get(/task-definition\/([^:]+)/.exec(definition)?.[1] ?? '');
@@ -430,11 +455,16 @@ describe('the safety net: invocations that failed in Lambda are started on Farga
     const deployed = deployment.functions['report-job']?.relaunch;
     if (!deployed) throw new Error('report-job has no relaunch function');
     return relaunchFailures({
-      env: { ...env, ...deployed.environment, ...extra },
+      env: { ...sdkEnvironment(env), ...deployed.environment, ...extra },
       ...clientsOf(deployed, at()),
     });
   };
   const relaunch = () => relaunchOf();
+  // A relaunch function on one function's dead-letter queue, whose messages do not name it, serves that function alone.
+  const deadLetterRelaunch = () =>
+    relaunchOf({
+      FARGATE_FALLBACK_FUNCTION_ARN: 'arn:aws:lambda:eu-west-1:123456789012:function:report-job',
+    });
 
   it('starts one task for an on-failure destination record delivered twice through SQS', async () => {
     // Prepare
@@ -470,7 +500,7 @@ describe('the safety net: invocations that failed in Lambda are started on Farga
     });
   });
 
-  it('starts one task for a dead-letter message delivered twice through SNS, naming the function from its settings', async () => {
+  it('starts one task for a dead-letter message delivered twice through SNS, of the one function it is set up for', async () => {
     // Prepare
     const id = requestId(2);
     const snsEvent = {
@@ -488,7 +518,7 @@ describe('the safety net: invocations that failed in Lambda are started on Farga
         },
       ],
     };
-    const handler = relaunch();
+    const handler = deadLetterRelaunch();
 
     // Act
     await Promise.all([handler(snsEvent, remaining), handler(snsEvent, remaining)]);
@@ -556,7 +586,7 @@ describe('the safety net: invocations that failed in Lambda are started on Farga
     };
 
     // Act
-    const result = await relaunch()(event, remaining);
+    const result = await deadLetterRelaunch()(event, remaining);
 
     // Assess
     expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'bad' }]);

@@ -115,48 +115,9 @@ export function relaunchFailures(
       const at = { functionArn: arn as string, version, finalArn, destinations };
       return leaveAsResult(item, at, base);
     }
-    const { core, handoff } = await handoffFor(name, version);
-    const bucket = core.config.payloadBucket;
-    if (bucket) {
-      const records = await readOutcomes(await handoff.s3(item.requestId), {
-        bucket,
-        prefix: core.config.outcomePrefix,
-        functionName: name,
-        requestId: item.requestId,
-      });
-      if (records.length > 0) {
-        return { requestId: item.requestId, skipped: 'it was handed off already (it has outcome records)' };
-      }
-    }
-    const now = core.clock.now();
-    const remaining = context.getRemainingTimeInMillis();
-    const receipt: HandoffReceipt = await handoff.handOff({
-      event: item.event,
-      context: {
-        awsRequestId: item.requestId,
-        functionName: name,
-        functionVersion: version,
-        invokedFunctionArn: arn as string,
-        memoryLimitInMB: '0',
-        getRemainingTimeInMillis: () => remaining - (core.clock.now() - now),
-      } as unknown as Context,
-      startedAt: now,
-      deadlineAt: now + remaining,
-      handOffAt: now,
-      immediate: false,
-      // The failed function's version: the runner fetches that code, and its own handler.
-      env: {
-        AWS_REGION: env.AWS_REGION,
-        AWS_LAMBDA_FUNCTION_VERSION: version,
-      },
-    });
-    core.logger.info('A failed invocation was started on Fargate', {
-      requestId: item.requestId,
-      functionArn: arn,
-      taskArn: receipt.taskArn,
-      ...(item.error ? { failure: item.error } : {}),
-    });
-    return { requestId: item.requestId, taskArn: receipt.taskArn };
+    const started = await handoffFor(name, version);
+    const invocation = { item, arn: arn as string, name, version, region: env.AWS_REGION };
+    return startOnFargate(invocation, started, context);
   };
 
   return async (event, context) => {
@@ -176,6 +137,62 @@ export function relaunchFailures(
     }
     return { relaunched };
   };
+}
+
+/**
+ * Starts one failed invocation as the wrapper would have handed it off, unless its records show it
+ * was handed off already.
+ */
+async function startOnFargate(
+  invocation: {
+    item: FailedInvocation;
+    arn: string;
+    name: string;
+    version: string;
+    region: string | undefined;
+  },
+  { core, handoff }: { core: FallbackCore; handoff: FargateHandoff },
+  context: Pick<Context, 'getRemainingTimeInMillis'>,
+): Promise<RelaunchResult['relaunched'][number]> {
+  const { item, arn, name, version } = invocation;
+  const bucket = core.config.payloadBucket;
+  if (bucket) {
+    const records = await readOutcomes(await handoff.s3(item.requestId), {
+      bucket,
+      prefix: core.config.outcomePrefix,
+      functionName: name,
+      requestId: item.requestId,
+    });
+    if (records.length > 0) {
+      return { requestId: item.requestId, skipped: 'it was handed off already (it has outcome records)' };
+    }
+  }
+  const now = core.clock.now();
+  const remaining = context.getRemainingTimeInMillis();
+  const receipt: HandoffReceipt = await handoff.handOff({
+    event: item.event,
+    context: {
+      awsRequestId: item.requestId,
+      functionName: name,
+      functionVersion: version,
+      invokedFunctionArn: arn,
+      memoryLimitInMB: '0',
+      getRemainingTimeInMillis: () => remaining - (core.clock.now() - now),
+    } as unknown as Context,
+    startedAt: now,
+    deadlineAt: now + remaining,
+    handOffAt: now,
+    immediate: false,
+    // The failed function's version: the runner fetches that code, and its own handler.
+    env: { AWS_REGION: invocation.region, AWS_LAMBDA_FUNCTION_VERSION: version },
+  });
+  core.logger.info('A failed invocation was started on Fargate', {
+    requestId: item.requestId,
+    functionArn: arn,
+    taskArn: receipt.taskArn,
+    ...(item.error ? { failure: item.error } : {}),
+  });
+  return { requestId: item.requestId, taskArn: receipt.taskArn };
 }
 
 /**

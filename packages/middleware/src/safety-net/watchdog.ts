@@ -279,7 +279,8 @@ export function taskWatchdog(
       ecs: ecsClient,
       random: options.random ?? Math.random,
       destinations: options.destinations,
-      finalFailures: env[ENV.finalFailures]?.trim() || undefined,
+      // Where the function's final failures go: its own setting (the construct's), else the watchdog's.
+      finalFailures: variables[ENV.finalFailures]?.trim() || env[ENV.finalFailures]?.trim() || undefined,
       knownDestinations: env[ENV.destinations]?.trim() || undefined,
     };
     return carryOut(decision, target, {
