@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { FargateFallback } from '@immortal-lambda/cdk';
-import { type AuditedCall, type LocalControlPlane, roleAccessKey } from '@immortal-lambda/local';
+import {
+  type AuditedCall,
+  type EventRuleSpec,
+  type LifecycleRule,
+  type LocalControlPlane,
+  roleAccessKey,
+} from '@immortal-lambda/local';
 import { type DestinationClients, destinationClients } from '@immortal-lambda/protocol/destinations';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -25,6 +31,8 @@ export interface DeployedFunctionSpec {
 
 /** Who a deployed piece signs as: its role, that role's policies, and the key it signs with. */
 export interface Principal {
+  /** The function's ARN, for a piece that is a function. */
+  arn?: string;
   roleArn: string;
   policies: PolicyDocument[];
   /** What the piece runs with: its synthesised environment and its role's credentials. */
@@ -35,6 +43,8 @@ export interface Principal {
 export interface DeployedFunction {
   name: string;
   function: Principal;
+  /** The function's own variables as deployed (its `FARGATE_FALLBACK_*` settings): what Lambda's configuration holds. */
+  variables: Record<string, string>;
   task: {
     family: string;
     taskRoleArn: string;
@@ -42,6 +52,7 @@ export interface DeployedFunction {
     environment: Record<string, string>;
     cpuArchitecture: 'X86_64' | 'ARM64';
   };
+  /** The watchdog of the safety net that serves it (shared by the functions of its cluster). */
   watchdog: Principal;
   /** Absent when the function sends its failures elsewhere (an on-failure destination of its own). */
   relaunch?: Principal;
@@ -65,6 +76,10 @@ export interface Deployment {
   evaluate: (call: AuditedCall) => boolean;
   /** The calls `authorize` refused, in order. */
   refused: AuditedCall[];
+  /** The rules of the default event bus (the safety net's), as the plane's `registerRule` takes them. */
+  rules: EventRuleSpec[];
+  /** The payload bucket's expiration rules, as `startS3`'s `lifecycle` takes them. */
+  lifecycle: LifecycleRule[];
 }
 
 const OPERATOR_KEY = 'S3RVER';
@@ -134,12 +149,29 @@ function read(template: SynthTemplate, spec: { functions: DeployedFunctionSpec[]
     principals.set(roleAccessKey(roleArn), made);
     return made;
   };
-  const functionOf = (id: string) => {
+  const functionOf = (id: string): Principal => {
     const properties = template.Resources[id]?.Properties ?? {};
-    return principal(
+    const made = principal(
       properties.Role,
       (properties.Environment as { Variables?: unknown } | undefined)?.Variables,
     );
+    made.arn = names.arn(id);
+    return made;
+  };
+  /** The safety-net function of a kind whose served functions (FARGATE_FALLBACK_FUNCTION_ARN) include `arn`. */
+  const servingOf = (kind: 'Watchdog' | 'Relaunch', arn: string) => {
+    const id = Object.keys(template.Resources).find((candidate) => {
+      if (!new RegExp(`SafetyNet${kind}[0-9A-F]{8}$`).test(candidate)) return false;
+      const variables = (template.Resources[candidate]?.Properties?.Environment as { Variables?: unknown })
+        ?.Variables;
+      const served = (names.resolve(variables) as Record<string, string> | undefined)
+        ?.FARGATE_FALLBACK_FUNCTION_ARN;
+      return String(served ?? '')
+        .split(',')
+        .includes(arn);
+    });
+    if (!id) throw new Error(`no safety-net ${kind.toLowerCase()} serves ${arn}`);
+    return functionOf(id);
   };
   const functions: Record<string, DeployedFunction> = {};
   for (const [index, each] of spec.functions.entries()) {
@@ -151,9 +183,14 @@ function read(template: SynthTemplate, spec: { functions: DeployedFunctionSpec[]
     ).find((container) => container.Name === 'runner');
     // The task role signs the runner's calls (the plane gives tasks its key).
     const taskRoleArn = principal(definition.TaskRoleArn, {}).roleArn;
+    const fnId = names.find('AWS::Lambda::Function', `Fn${index}`);
+    const fn = functionOf(fnId);
+    const { AWS_ACCESS_KEY_ID: _key, AWS_SECRET_ACCESS_KEY: _secret, ...variables } = fn.environment;
+    const arn = names.arn(fnId);
     functions[each.name] = {
       name: each.name,
-      function: functionOf(names.find('AWS::Lambda::Function', `Fn${index}`)),
+      function: fn,
+      variables,
       task: {
         family: String(definition.Family),
         taskRoleArn,
@@ -170,10 +207,8 @@ function read(template: SynthTemplate, spec: { functions: DeployedFunctionSpec[]
           ]),
         ),
       },
-      watchdog: functionOf(names.find('AWS::Lambda::Function', `Fallback${index}SafetyNetWatchdog`)),
-      ...(each.onFailure
-        ? {}
-        : { relaunch: functionOf(names.find('AWS::Lambda::Function', `Fallback${index}SafetyNetRelaunch`)) }),
+      watchdog: servingOf('Watchdog', arn),
+      ...(each.onFailure ? {} : { relaunch: servingOf('Relaunch', arn) }),
     };
   }
   const first = Object.values(functions)[0];
@@ -183,8 +218,11 @@ function read(template: SynthTemplate, spec: { functions: DeployedFunctionSpec[]
     const by = principals.get(call.accessKeyId ?? '');
     return by !== undefined && evaluate(call, by.policies, by.roleArn, names.account) === 'Allowed';
   };
+  const bucket = String(first?.function.environment.FARGATE_FALLBACK_BUCKET);
   return {
-    bucket: String(first?.function.environment.FARGATE_FALLBACK_BUCKET),
+    bucket,
+    rules: rulesOf(template, names),
+    lifecycle: lifecycleOf(template, names, bucket),
     cluster: String(first?.function.environment.FARGATE_FALLBACK_CLUSTER),
     subnets: String(first?.function.environment.FARGATE_FALLBACK_SUBNETS ?? '').split(','),
     functions,
@@ -197,6 +235,42 @@ function read(template: SynthTemplate, spec: { functions: DeployedFunctionSpec[]
       return allowed;
     },
   };
+}
+
+/** The template's EventBridge rules, resolved to the names the deployment gives. */
+function rulesOf(template: SynthTemplate, names: TemplateNames): EventRuleSpec[] {
+  return Object.entries(template.Resources)
+    .filter(([, resource]) => resource.Type === 'AWS::Events::Rule')
+    .map(([id, resource]) => {
+      const properties = names.resolve(resource.Properties ?? {}) as {
+        EventPattern?: unknown;
+        State?: 'ENABLED' | 'DISABLED';
+        Targets?: { Id: string; Arn: string }[];
+      };
+      return {
+        name: id,
+        eventPattern: properties.EventPattern,
+        ...(properties.State ? { state: properties.State } : {}),
+        targets: (properties.Targets ?? []).map((target) => ({ id: target.Id, arn: target.Arn })),
+      };
+    });
+}
+
+/** The payload bucket's lifecycle rules that expire objects, from its resource in the template. */
+function lifecycleOf(template: SynthTemplate, names: TemplateNames, bucket: string): LifecycleRule[] {
+  const resource = Object.entries(template.Resources).find(
+    ([id, each]) => each.Type === 'AWS::S3::Bucket' && names.name(id) === bucket,
+  )?.[1];
+  const rules = ((resource?.Properties?.LifecycleConfiguration as { Rules?: unknown[] } | undefined)?.Rules ??
+    []) as { Id?: string; Prefix?: string; ExpirationInDays?: number; Status?: 'Enabled' | 'Disabled' }[];
+  return rules
+    .filter((rule) => rule.ExpirationInDays !== undefined)
+    .map((rule, index) => ({
+      id: rule.Id ?? `rule-${index}`,
+      prefix: rule.Prefix ?? '',
+      expirationDays: Number(rule.ExpirationInDays),
+      ...(rule.Status ? { status: rule.Status } : {}),
+    }));
 }
 
 /**
@@ -249,6 +323,22 @@ export function clientsOf(
     // The destinations' endpoints come from the environment (AWS_ENDPOINT_URL_SQS, …).
     destinations: destinationClients({ region: at.region, credentials }),
   };
+}
+
+/**
+ * The SDK's side of an environment (region, credentials, endpoints), without the fallback's
+ * settings: what a safety-net function runs with besides its own variables, which the construct
+ * gives it (its cluster and the functions it serves; each function's placement it reads).
+ *
+ * @example
+ * ```ts
+ * const watchdog = taskWatchdog({ env: { ...sdkEnvironment(plane.environment()), ...deployed.watchdog.environment } });
+ * ```
+ */
+export function sdkEnvironment(environment: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(environment).filter(([name]) => !name.startsWith('FARGATE_FALLBACK_')),
+  );
 }
 
 export { isBucketWideListing } from './iam.js';

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { LocalControlPlane, NoLauncher, type SubnetSpec } from '@immortal-lambda/local';
+import { LocalControlPlane, NoLauncher, type SubnetSpec, startS3 } from '@immortal-lambda/local';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Deployment, deployExample, registerTaskDefinitions } from '../lib/deployment.js';
 
@@ -24,6 +24,11 @@ async function doctor(
     endpoints?: string[];
     withoutStatement?: string;
     onFailure?: false;
+    /** The payload bucket without its expiration rules (a bucket made elsewhere). */
+    noLifecycle?: true;
+    ruleState?: 'DISABLED';
+    /** The watchdog serving other functions only. */
+    watchdogServes?: string;
   } = {},
 ): Promise<{ code: number; lines: string[] }> {
   const deployed = deployment.functions['report-job'];
@@ -60,6 +65,28 @@ async function doctor(
     architecture: broken.architecture ?? 'x86_64',
     ...(broken.onFailure === false ? {} : { destinations: known }),
   });
+  // The safety net as deployed: its rule, and its watchdog (whose settings say what it serves).
+  for (const rule of deployment.rules) {
+    plane.registerRule({ ...rule, ...(broken.ruleState ? { state: broken.ruleState } : {}) });
+  }
+  const {
+    AWS_ACCESS_KEY_ID: _k,
+    AWS_SECRET_ACCESS_KEY: _s,
+    ...watchdogSettings
+  } = deployed.watchdog.environment;
+  plane.registerFunction({
+    name: String(deployed.watchdog.arn?.split(':').at(-1)),
+    folder: join(examples, 'dist', 'report'),
+    handler: 'index.handler',
+    environment: {
+      ...watchdogSettings,
+      ...(broken.watchdogServes ? { FARGATE_FALLBACK_FUNCTION_ARN: broken.watchdogServes } : {}),
+    },
+  });
+  const s3 = await startS3({
+    bucket: deployment.bucket,
+    ...(broken.noLifecycle ? {} : { lifecycle: deployment.lifecycle }),
+  });
   const url = await plane.start();
   try {
     const run = await promisify(execFile)(
@@ -75,6 +102,8 @@ async function doctor(
           AWS_ENDPOINT_URL_ECS: url,
           AWS_ENDPOINT_URL_IAM: url,
           AWS_ENDPOINT_URL_EC2: url,
+          AWS_ENDPOINT_URL_EVENTBRIDGE: url,
+          AWS_ENDPOINT_URL_S3: s3.endpoint,
           AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
         },
       },
@@ -86,6 +115,7 @@ async function doctor(
   } finally {
     deployed.function.policies = policies;
     await plane.stop();
+    await s3.stop();
   }
 }
 
@@ -108,6 +138,8 @@ describe('immortal-lambda doctor, against a deployment on the local plane', () =
       'task role',
       'network',
       'safety net',
+      'watchdog',
+      'bucket rules',
     ])
       expect(
         lines.some((line) => line.startsWith(`ok    ${name}:`)),
@@ -165,6 +197,42 @@ describe('immortal-lambda doctor, against a deployment on the local plane', () =
     expect(code).toBe(1);
     expect(failures(lines)).toEqual([
       expect.stringMatching(/^FAIL {2}safety net: report-job has no on-failure destination/),
+    ]);
+  });
+
+  it('finds a payload bucket whose envelopes and records never expire', async () => {
+    // Act: the bucket made elsewhere, without the construct's expiration rules.
+    const { code, lines } = await doctor({ noLifecycle: true });
+
+    // Assess
+    expect(code).toBe(1);
+    expect(failures(lines)).toEqual([
+      expect.stringMatching(
+        /^FAIL {2}bucket rules: envelopes .* under .*\/immortal-lambda\/envelopes\/ and outcome records under .*\/immortal-lambda\/outcomes\/ never expire/,
+      ),
+    ]);
+  });
+
+  it('finds a safety-net rule that is disabled, and a watchdog that does not serve the function', async () => {
+    // Act
+    const disabled = await doctor({ ruleState: 'DISABLED' });
+    const elsewhere = await doctor({
+      watchdogServes: 'arn:aws:lambda:eu-west-1:123456789012:function:payroll',
+    });
+
+    // Assess
+    expect(disabled.code).toBe(1);
+    expect(failures(disabled.lines)).toEqual([
+      expect.stringMatching(
+        /^FAIL {2}watchdog: the rule \w+ is DISABLED: stopped runner tasks reach no watchdog/,
+      ),
+    ]);
+    expect(disabled.lines.join('\n')).toMatch(/fix: enable it: aws events enable-rule --name/);
+    expect(elsewhere.code).toBe(1);
+    expect(failures(elsewhere.lines)).toEqual([
+      expect.stringMatching(
+        /^FAIL {2}watchdog: .* whose FARGATE_FALLBACK_FUNCTION_ARN does not name report-job/,
+      ),
     ]);
   });
 });

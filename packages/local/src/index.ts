@@ -16,6 +16,7 @@ export {
 export {
   type Delivery,
   type EcsRequest,
+  type EventRuleSpec,
   type Faults,
   LocalControlPlane,
   type LocalTask,
@@ -25,5 +26,5 @@ export {
   type TaskStateChangeEvent,
 } from './plane.js';
 export { FunctionRegistry, type FunctionSpec, type ImageConfig, type LocalFunction } from './registry.js';
-export { type LocalS3, type S3Options, startS3 } from './s3.js';
+export { type LifecycleRule, type LocalS3, type S3Options, startS3 } from './s3.js';
 export { buildZip, codeSha256, type ZipSource, zipFolder } from './zip.js';

@@ -9,6 +9,7 @@ import { type AuditedCall, deniedMessage, loopbackHosts, roleAccessKey } from '.
 import { ApiError, LocalPlaneError } from './errors.js';
 import { ProcessLauncher } from './launcher.js';
 import { EcsApi } from './plane/ecs-api.js';
+import { type EventRuleSpec, EventRules } from './plane/event-rules.js';
 import { taskStateChange } from './plane/events.js';
 import { LambdaApi } from './plane/lambda-api.js';
 import {
@@ -27,6 +28,7 @@ import { TaskLifecycle } from './plane/tasks.js';
 import { XrayDaemon } from './plane/xray.js';
 import { FunctionRegistry, type FunctionSpec } from './registry.js';
 
+export type { EventRuleSpec } from './plane/event-rules.js';
 export type { TaskStateChangeEvent } from './plane/events.js';
 export type { Faults, LocalTask, PlaneOptions, SubnetSpec, TaskDefinition } from './plane/model.js';
 export type { EcsRequest } from './plane/router.js';
@@ -77,6 +79,7 @@ export class LocalControlPlane extends EventEmitter {
   readonly #ecs: EcsApi;
   readonly #lambda: LambdaApi;
   readonly #routes: Routes;
+  readonly #rules: EventRules;
   #server: Server | undefined;
   #url = '';
   #hosts: ReadonlySet<string> = new Set();
@@ -138,6 +141,7 @@ export class LocalControlPlane extends EventEmitter {
       this.#known,
     );
     this.#lambda = new LambdaApi(context, this.functions, options.codeUrlTtlMs ?? 600_000, () => this.#url);
+    this.#rules = new EventRules(this.region);
     this.#routes = {
       ecs: this.#ecs,
       lambda: this.#lambda,
@@ -155,6 +159,7 @@ export class LocalControlPlane extends EventEmitter {
       record: (action, resource, accessKeyId) => context.record(action, resource, {}, accessKeyId),
       simulate: options.simulate ?? options.authorize,
       network: this.#known,
+      rules: this.#rules,
     };
     this.registerTaskDefinition({
       family: 'immortal-runner',
@@ -175,6 +180,19 @@ export class LocalControlPlane extends EventEmitter {
 
   registerLayer(name: string, source: string | Buffer, version?: number): string {
     return this.functions.registerLayer(name, source, version);
+  }
+
+  /**
+   * Puts a rule on the default event bus, as a deployment made it: ListRules and ListTargetsByRule
+   * answer it (the plane does not route events by it).
+   *
+   * @example
+   * ```ts
+   * plane.registerRule({ name: 'stopped', eventPattern: { source: ['aws.ecs'] }, targets: [{ id: 'w', arn: watchdogArn }] });
+   * ```
+   */
+  registerRule(rule: EventRuleSpec): void {
+    this.#rules.register(rule);
   }
 
   registerTaskDefinition(definition: TaskDefinition): void {

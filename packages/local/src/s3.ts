@@ -68,6 +68,7 @@ export async function startS3(options: S3Options = {}): Promise<LocalS3> {
       request.resume();
       return;
     }
+    if (call?.action === 's3:GetLifecycleConfiguration') return answerLifecycle(response, options.lifecycle);
     const resource = call?.resource;
     if (resource && call?.action === 's3:GetObject') await writing.get(resource);
     if (resource && call?.action === 's3:PutObject') {
@@ -157,6 +158,46 @@ export interface S3Options {
    * that must tell a missing key from a denied one lists the key instead). Default: all allowed.
    */
   authorize?: (call: AuditedCall) => boolean;
+  /**
+   * The bucket's lifecycle rules, as its deployment set them: GetBucketLifecycleConfiguration
+   * answers them (none: `NoSuchLifecycleConfiguration`, as S3 answers a bucket without rules).
+   */
+  lifecycle?: LifecycleRule[];
+}
+
+/**
+ * One expiration rule of a bucket's lifecycle configuration.
+ *
+ * @example
+ * ```ts
+ * import type { LifecycleRule } from '@immortal-lambda/local';
+ * const rule: LifecycleRule = { id: 'envelopes', prefix: 'immortal-lambda/envelopes/', expirationDays: 7 };
+ * ```
+ */
+export interface LifecycleRule {
+  id: string;
+  prefix: string;
+  expirationDays: number;
+  /** Default `Enabled`. */
+  status?: 'Enabled' | 'Disabled';
+}
+
+/** GetBucketLifecycleConfiguration's answer: the rules in S3's XML, or S3's 404 for a bucket without any. */
+function answerLifecycle(response: ServerResponse, rules: LifecycleRule[] | undefined): void {
+  response.setHeader('content-type', 'application/xml');
+  if (!rules || rules.length === 0) {
+    response.writeHead(404);
+    response.end(
+      '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchLifecycleConfiguration</Code><Message>The lifecycle configuration does not exist</Message></Error>',
+    );
+    return;
+  }
+  const rule = (each: LifecycleRule) =>
+    `<Rule><ID>${each.id}</ID><Filter><Prefix>${each.prefix}</Prefix></Filter><Status>${each.status ?? 'Enabled'}</Status><Expiration><Days>${each.expirationDays}</Days></Expiration></Rule>`;
+  response.writeHead(200);
+  response.end(
+    `<?xml version="1.0" encoding="UTF-8"?><LifecycleConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${rules.map(rule).join('')}</LifecycleConfiguration>`,
+  );
 }
 
 /** The call as IAM authorises it: an object action on the object, or a listing on the bucket with its prefix. */
@@ -174,6 +215,14 @@ function s3Call(request: IncomingMessage): AuditedCall | undefined {
     return {
       action,
       resource: `arn:aws:s3:::${bucketName}/${decodeURIComponent(key.join('/'))}`,
+      context: {},
+      accessKeyId,
+    };
+  }
+  if (bucketName && request.method === 'GET' && url.searchParams.has('lifecycle')) {
+    return {
+      action: 's3:GetLifecycleConfiguration',
+      resource: `arn:aws:s3:::${bucketName}`,
       context: {},
       accessKeyId,
     };

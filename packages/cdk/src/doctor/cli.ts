@@ -7,7 +7,7 @@ const USAGE = `immortal-lambda doctor --function <name> [--region <region>]
 
 Checks a deployed function's Fargate fallback against AWS, read-only: its settings, the cluster,
 the runner's task definition, the roles' permissions (IAM's SimulatePrincipalPolicy), the
-network and the safety net. One line per check; exits 1 when any fails.`;
+network, the safety net (destination, watchdog rule) and the payload bucket's expiration rules. One line per check; exits 1 when any fails.`;
 
 async function main(argv: string[]): Promise<number> {
   let values: { function?: string | undefined; region?: string | undefined; help?: boolean | undefined };
@@ -34,17 +34,22 @@ async function main(argv: string[]): Promise<number> {
   }
   const region = values.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
   const settings = region ? { region } : {};
-  const [{ LambdaClient }, { ECSClient }, { IAMClient }, { EC2Client }] = await Promise.all([
-    import('@aws-sdk/client-lambda'),
-    import('@aws-sdk/client-ecs'),
-    import('@aws-sdk/client-iam'),
-    import('@aws-sdk/client-ec2'),
-  ]);
+  const [{ LambdaClient }, { ECSClient }, { IAMClient }, { EC2Client }, { EventBridgeClient }, { S3Client }] =
+    await Promise.all([
+      import('@aws-sdk/client-lambda'),
+      import('@aws-sdk/client-ecs'),
+      import('@aws-sdk/client-iam'),
+      import('@aws-sdk/client-ec2'),
+      import('@aws-sdk/client-eventbridge'),
+      import('@aws-sdk/client-s3'),
+    ]);
   const checks = await runDoctor(values.function, {
     lambda: new LambdaClient(settings),
     ecs: new ECSClient(settings),
     iam: new IAMClient(settings),
     ec2: new EC2Client(settings),
+    events: new EventBridgeClient(settings),
+    s3: new S3Client(settings),
   });
   for (const check of checks) console.log(formatCheck(check));
   const failed = checks.filter((check) => !check.ok).length;

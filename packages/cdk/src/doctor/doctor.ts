@@ -1,13 +1,16 @@
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { ECSClient } from '@aws-sdk/client-ecs';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { type Check, describe, fail, pass } from './check.js';
 import { checkFunction, type FunctionConfiguration } from './deployment.js';
 import { checkCluster, checkTaskDefinition } from './ecs.js';
 import { checkNetwork } from './network.js';
 import { checkRole, runnerCalls, wrapperCalls } from './permissions.js';
-import { ec2Reads, ecsReads, simulateWith } from './reads.js';
+import { ec2Reads, ecsReads, safetyNetReads, simulateWith } from './reads.js';
+import { checkBucketRules, checkWatchdog } from './safety-net.js';
 
 /** The clients `immortal-lambda doctor` reads a deployment with (read-only calls only). */
 export interface DoctorClients {
@@ -15,18 +18,21 @@ export interface DoctorClients {
   ecs: ECSClient;
   iam: IAMClient;
   ec2: EC2Client;
+  events: EventBridgeClient;
+  s3: S3Client;
 }
 
 /**
  * Checks a deployed function against AWS, read-only: its settings, the cluster, the runner's task
  * definition, the permissions of the function's role and the task role for every call the wrapper
- * and the runner make (IAM's SimulatePrincipalPolicy), the network, and the safety net's on-failure
- * destination. One {@link Check} per line; any that does not hold says what to change.
+ * and the runner make (IAM's SimulatePrincipalPolicy), the network, the safety net (its on-failure
+ * destination, the rule that sends stopped runner tasks to a watchdog that serves the function) and
+ * the payload bucket's expiration rules. One {@link Check} per line; any that does not hold says what to change.
  *
  * @example
  * ```ts
  * import { runDoctor } from '@immortal-lambda/cdk/doctor';
- * const checks = await runDoctor('report-job', { lambda, ecs, iam, ec2 });
+ * const checks = await runDoctor('report-job', { lambda, ecs, iam, ec2, events, s3 });
  * process.exitCode = checks.every((check) => check.ok) ? 0 : 1;
  * ```
  */
@@ -57,6 +63,9 @@ export async function runDoctor(functionName: string, clients: DoctorClients): P
   checks.push(await checkRole('task role', definition?.taskRoleArn, runnerCalls(at), simulate));
   checks.push(await checkNetwork(ec2Reads(clients.ec2), at));
   checks.push(await checkSafetyNet(clients.lambda, functionName));
+  const reads = safetyNetReads(clients);
+  checks.push(await checkWatchdog(reads, at));
+  checks.push(await checkBucketRules(reads, at));
   return checks;
 }
 

@@ -1,9 +1,13 @@
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { ECSClient } from '@aws-sdk/client-ecs';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { IAMClient } from '@aws-sdk/client-iam';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { EcsReads, TaskDefinitionDescription } from './ecs.js';
 import type { NetworkReads } from './network.js';
 import type { Simulate } from './permissions.js';
+import type { RuleDescription, SafetyNetReads } from './safety-net.js';
 
 /** The ECS reads of the doctor, through the SDK. */
 export function ecsReads(ecs: ECSClient): EcsReads {
@@ -69,6 +73,57 @@ export function ec2Reads(ec2: EC2Client): NetworkReads {
         new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }),
       );
       return (answer.VpcEndpoints ?? []).map((endpoint) => String(endpoint.ServiceName));
+    },
+  };
+}
+
+/** The EventBridge, Lambda and S3 reads of the safety-net and bucket checks, through the SDK. */
+export function safetyNetReads(clients: {
+  events: EventBridgeClient;
+  lambda: LambdaClient;
+  s3: S3Client;
+}): SafetyNetReads {
+  return {
+    async rules() {
+      const { ListRulesCommand } = await import('@aws-sdk/client-eventbridge');
+      const rules: RuleDescription[] = [];
+      let token: string | undefined;
+      do {
+        const page = await clients.events.send(
+          new ListRulesCommand({ ...(token ? { NextToken: token } : {}) }),
+        );
+        for (const rule of page.Rules ?? []) {
+          rules.push({ name: String(rule.Name), eventPattern: rule.EventPattern, state: rule.State });
+        }
+        token = page.NextToken;
+      } while (token);
+      return rules;
+    },
+    async targets(rule) {
+      const { ListTargetsByRuleCommand } = await import('@aws-sdk/client-eventbridge');
+      const answer = await clients.events.send(new ListTargetsByRuleCommand({ Rule: rule }));
+      return (answer.Targets ?? []).map((target) => String(target.Arn));
+    },
+    async variables(functionArn) {
+      const { GetFunctionConfigurationCommand } = await import('@aws-sdk/client-lambda');
+      const answer = await clients.lambda.send(
+        new GetFunctionConfigurationCommand({ FunctionName: functionArn }),
+      );
+      return answer.Environment?.Variables ?? {};
+    },
+    async lifecycle(bucket) {
+      const { GetBucketLifecycleConfigurationCommand } = await import('@aws-sdk/client-s3');
+      try {
+        const answer = await clients.s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
+        return (answer.Rules ?? []).map((rule) => ({
+          prefix: rule.Filter?.Prefix ?? rule.Filter?.And?.Prefix ?? rule.Prefix ?? '',
+          enabled: rule.Status === 'Enabled',
+          expirationDays: rule.Expiration?.Days,
+        }));
+      } catch (error) {
+        if ((error as { name?: string }).name === 'NoSuchLifecycleConfiguration') return undefined;
+        throw error;
+      }
     },
   };
 }

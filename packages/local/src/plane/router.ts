@@ -3,6 +3,7 @@ import { type AuditedCall, accessKeyOf } from '../audit.js';
 import { ApiError } from '../errors.js';
 import { ACCOUNT } from '../registry.js';
 import type { EcsApi } from './ecs-api.js';
+import type { EventRules } from './event-rules.js';
 import { answerEcs, answerLambda, ECS_TARGET, notServed, readBody } from './http.js';
 import type { LambdaApi } from './lambda-api.js';
 import type { Faults, KnownResources, LocalTask } from './model.js';
@@ -44,6 +45,8 @@ export interface Routes {
   simulate: ((call: AuditedCall) => boolean) | undefined;
   /** The clusters, subnets and endpoints that exist. */
   network: KnownResources;
+  /** The rules of the default event bus. */
+  rules: EventRules;
   /** Records a call as IAM authorises it; throws the service's denial when `authorize` refuses it. */
   record: (action: string, resource: string, accessKeyId: string | undefined) => void;
 }
@@ -135,7 +138,16 @@ async function routeDestination(
   }
   if (target.startsWith(EVENTS_TARGET)) {
     const body = JSON.parse((await readBody(request)) || '{}') as Record<string, unknown>;
-    routes.calls.push(`EventBridge.${target.slice(EVENTS_TARGET.length)}`);
+    const action = target.slice(EVENTS_TARGET.length);
+    routes.calls.push(`EventBridge.${action}`);
+    if (action === 'ListRules' || action === 'ListTargetsByRule') {
+      // ListRules is authorised on rules of the bus (`rule/*`), ListTargetsByRule on the rule.
+      const rule = action === 'ListRules' ? '*' : String(body.Rule);
+      if (denied(response, 'events', () => routes.record(`events:${action}`, routes.rules.arn(rule), key)))
+        return true;
+      routes.rules.answer(action, body, response);
+      return true;
+    }
     const buses = ((body.Entries as { EventBusName?: string }[] | undefined) ?? []).map((entry) =>
       eventBusArn(entry.EventBusName, routes.region),
     );

@@ -2,7 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ECSClient, RunTaskCommand, type RunTaskCommandInput } from '@aws-sdk/client-ecs';
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import {
+  EventBridgeClient,
+  ListRulesCommand,
+  ListTargetsByRuleCommand,
+  PutEventsCommand,
+} from '@aws-sdk/client-eventbridge';
 import { GetFunctionEventInvokeConfigCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -176,6 +181,35 @@ describe('what destinations are sent to', () => {
 
   afterAll(async () => {
     await plane.stop();
+  });
+
+  it("answers EventBridge's ListRules and ListTargetsByRule from the rules registered", async () => {
+    // Prepare
+    const events = new EventBridgeClient({ endpoint: url, region, credentials });
+    const pattern = { source: ['aws.ecs'], detail: { lastStatus: ['STOPPED'] } };
+    plane.registerRule({
+      name: 'stopped-runners',
+      eventPattern: pattern,
+      targets: [{ id: 'Target0', arn: 'arn:aws:lambda:eu-west-1:123456789012:function:watchdog' }],
+    });
+
+    // Act
+    const rules = await events.send(new ListRulesCommand({ NamePrefix: 'stopped' }));
+    const targets = await events.send(new ListTargetsByRuleCommand({ Rule: 'stopped-runners' }));
+    const missing = events.send(new ListTargetsByRuleCommand({ Rule: 'nope' }));
+
+    // Assess
+    expect(rules.Rules).toEqual([
+      expect.objectContaining({
+        Name: 'stopped-runners',
+        State: 'ENABLED',
+        EventPattern: JSON.stringify(pattern),
+      }),
+    ]);
+    expect(targets.Targets).toEqual([
+      { Id: 'Target0', Arn: 'arn:aws:lambda:eu-west-1:123456789012:function:watchdog' },
+    ]);
+    await expect(missing).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
   });
 
   it('records an SQS message, an SNS publication, an EventBridge event and an asynchronous invocation', async () => {

@@ -1,4 +1,10 @@
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  GetBucketLifecycleConfigurationCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalS3, startS3 } from '../../src/s3.js';
 
@@ -76,5 +82,46 @@ describe('the local S3 emulator', () => {
       expect((result as PromiseRejectedResult).reason).toMatchObject({ $metadata: { httpStatusCode: 412 } });
     const read = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
     expect(await read.Body?.transformToString()).toBe(won[0]);
+  });
+});
+
+describe("the local S3's lifecycle rules", () => {
+  it('answers the rules it was given, and NoSuchLifecycleConfiguration without any', async () => {
+    // Prepare
+    const ruled = await startS3({
+      bucket: 'ruled',
+      lifecycle: [{ id: 'envelopes', prefix: 'immortal-lambda/envelopes/', expirationDays: 7 }],
+    });
+    const at = (endpoint: string) =>
+      new S3Client({
+        region: 'eu-west-1',
+        endpoint,
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      });
+
+    try {
+      // Act
+      const rules = await at(ruled.endpoint).send(
+        new GetBucketLifecycleConfigurationCommand({ Bucket: 'ruled' }),
+      );
+      const none = at(s3.endpoint).send(new GetBucketLifecycleConfigurationCommand({ Bucket: s3.bucket }));
+
+      // Assess
+      expect(rules.Rules).toEqual([
+        expect.objectContaining({
+          ID: 'envelopes',
+          Filter: { Prefix: 'immortal-lambda/envelopes/' },
+          Status: 'Enabled',
+          Expiration: { Days: 7 },
+        }),
+      ]);
+      await expect(none).rejects.toMatchObject({ name: 'NoSuchLifecycleConfiguration' });
+      expect(ruled.audit).toContainEqual(
+        expect.objectContaining({ action: 's3:GetLifecycleConfiguration', resource: 'arn:aws:s3:::ruled' }),
+      );
+    } finally {
+      await ruled.stop();
+    }
   });
 });
