@@ -131,6 +131,41 @@ describe('immortal-local dev <handler file>', () => {
     expect(stdout).toMatch(/dev +OK: completed in Lambda/);
   });
 
+  it('--chaos finds the work outside step() a handoff does twice, and the checkpoints done again', async () => {
+    // Act: a handler that notes its start outside any step, and starts its checkpoints over
+    const { code, stdout } = await dev(
+      'tests/fixtures/chaos-writes.ts',
+      { parts: 6, partMs: 300, restart: true },
+      ['--chaos', '2'],
+    );
+
+    // Assess
+    expect(code, stdout).toBe(1);
+    expect(stdout).toMatch(/chaos +the handler worked \d+ ms in Lambda; now 2 runs/);
+    expect(stdout).toMatch(
+      /chaos +the file \S+-started\.txt was written outside step\(\) in both legs \(run 1\): write it inside a step/,
+    );
+    expect(stdout).toMatch(
+      /chaos +the checkpoint \d was recorded in Lambda and again on Fargate \(run 2\): resume from lastCheckpoint/,
+    );
+    // The parts are written inside steps: never reported.
+    expect(stdout).not.toMatch(/part-\d\.txt was written/);
+    expect(stdout).toMatch(/dev +FAILED: 2 chaos runs, 2 handed off: \d+ things done in both legs/);
+  });
+
+  it('--chaos passes a handler whose work outside steps is safe to hand off', async () => {
+    // Act
+    const { code, stdout } = await dev(
+      'tests/fixtures/chaos-writes.ts',
+      { parts: 6, partMs: 300, outside: false },
+      ['--chaos', '2'],
+    );
+
+    // Assess
+    expect(code, stdout).toBe(0);
+    expect(stdout).toMatch(/dev +OK: 2 chaos runs, 2 handed off: no work outside step\(\) ran in both legs/);
+  });
+
   it("shows both legs on the dashboard under --ui: the Lambda leg's lines beside the runner's", async () => {
     // Prepare
     const child = spawn(

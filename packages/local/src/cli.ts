@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // immortal-local: the local control plane as a standalone process.
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CONTAINER_NAME, ENV } from '@immortal-lambda/protocol';
 import { startDashboard } from './dashboard.js';
@@ -51,6 +52,9 @@ one timeline; with --watch it runs again on every save.
   --watch               run again when a file beside the handler changes
   --runner <path>       the runner CLI (default: the installed @immortal-lambda/runner)
   --ui <port>           serve the dashboard on loopback, with a button to invoke again
+  --chaos <n>           run the handler n times, each handed off at a random point, and report
+                        work outside step() that ran in both legs (files written, calls made)
+                        and checkpoints recorded again; exits 1 when there is any
 `;
 
 if (process.argv[2] === 'dev') {
@@ -70,6 +74,7 @@ if (process.argv[2] === 'dev') {
         watch: { type: 'boolean', default: false },
         runner: { type: 'string' },
         ui: { type: 'string' },
+        chaos: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     });
@@ -90,6 +95,11 @@ if (process.argv[2] === 'dev') {
   const margin = options['margin-ms'] === undefined ? undefined : Number(options['margin-ms']);
   if (margin !== undefined && (!Number.isInteger(margin) || margin < 1_000))
     fail(`--margin-ms ${options['margin-ms']} is not a whole number of milliseconds from 1000`);
+  const chaos = options.chaos === undefined ? undefined : Number(options.chaos);
+  if (chaos !== undefined && (!Number.isInteger(chaos) || chaos < 1 || chaos > 1_000))
+    fail(`--chaos ${options.chaos} is not a number of runs from 1 to 1000`);
+  if (chaos !== undefined && (options.watch || options.ui !== undefined))
+    fail('--chaos runs on its own: leave out --watch and --ui');
   const environment: Record<string, string> = {};
   for (const pair of options.env as string[]) {
     const at = pair.indexOf('=');
@@ -109,6 +119,7 @@ if (process.argv[2] === 'dev') {
     watch: options.watch === true,
     ...(typeof options.runner === 'string' ? { runner: options.runner } : {}),
     ...(typeof options.ui === 'string' ? { ui: Number(options.ui) } : {}),
+    ...(chaos !== undefined ? { chaos } : {}),
   }).catch((error: unknown) => {
     if (error instanceof LocalPlaneError) fail(error.message);
     throw error;
@@ -151,6 +162,9 @@ try {
   s3 = await startS3({ bucket: String(values.bucket) });
   plane = new LocalControlPlane({
     s3Endpoint: s3.endpoint,
+    // Drawn per run and printed with the rest of the environment: a request not signed with it,
+    // from a web page say, is refused.
+    signingSecret: randomBytes(24).toString('base64url'),
     launcher:
       typeof values.image === 'string'
         ? new PodmanLauncher(values.image)

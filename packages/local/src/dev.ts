@@ -35,6 +35,12 @@ export interface DevOptions {
   write?: (text: string) => void;
   /** Serve the dashboard on this loopback port (0: any), with a button to invoke again. */
   ui?: number;
+  /**
+   * Run the handler this many times, each handed off at a random point, and report the work
+   * outside `step()` that ran in both legs (files written, calls made) and the checkpoints the
+   * runner recorded again: exit code 1 when there is any.
+   */
+  chaos?: number;
 }
 
 /**
@@ -53,6 +59,11 @@ export interface DevOptions {
 export async function runDev(options: DevOptions): Promise<number> {
   const timeline = new Timeline(options.write ?? ((text: string) => process.stdout.write(text)));
   const session = await DevSession.open(options, timeline);
+  if (options.chaos !== undefined) {
+    const code = session.report(await session.runChaos(options.chaos));
+    await session.close();
+    return code;
+  }
   const dashboard =
     options.ui === undefined ? undefined : await serveDashboard(session, timeline, options.ui);
   const code = session.report(await session.runOnce());

@@ -114,7 +114,10 @@ export class LocalControlPlane extends EventEmitter {
       awsEnvironment: (task) => ({
         ...this.#awsEnvironment(),
         ...(options.authorize && task.taskRoleArn
-          ? { AWS_ACCESS_KEY_ID: roleAccessKey(task.taskRoleArn), AWS_SECRET_ACCESS_KEY: 'local' }
+          ? {
+              AWS_ACCESS_KEY_ID: roleAccessKey(task.taskRoleArn),
+              AWS_SECRET_ACCESS_KEY: options.signingSecret ?? 'local',
+            }
           : {}),
       }),
       region: this.region,
@@ -160,6 +163,7 @@ export class LocalControlPlane extends EventEmitter {
       simulate: options.simulate ?? options.authorize,
       network: this.#known,
       rules: this.#rules,
+      signingSecret: options.signingSecret,
     };
     this.registerTaskDefinition({
       family: 'immortal-runner',
@@ -295,7 +299,7 @@ export class LocalControlPlane extends EventEmitter {
     return {
       AWS_REGION: this.region,
       AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: this.#options.signingSecret ?? 'S3RVER',
       AWS_ENDPOINT_URL_ECS: this.url,
       AWS_ENDPOINT_URL_LAMBDA: this.url,
       // Where destinations are sent: the plane records what arrives (plane.deliveries).

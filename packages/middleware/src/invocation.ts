@@ -1,3 +1,4 @@
+import { traceHandler } from '@immortal-lambda/protocol/basics';
 import type { Context } from 'aws-lambda';
 import { type FallbackCore, handoffTarget } from './core.js';
 import type { Due } from './deadline-timer.js';
@@ -67,7 +68,9 @@ export class Invocation implements Due {
     const { event, context } = this.#target;
     let result: unknown;
     try {
-      result = fn(event, context, this.#extras);
+      result = traceHandler({ runtime: 'lambda', requestId: context.awsRequestId }, () =>
+        fn(event, context, this.#extras),
+      );
     } catch (error) {
       return Promise.reject(error);
     }

@@ -1,3 +1,4 @@
+import { traceHandler } from '@immortal-lambda/protocol/basics';
 import type { Context } from 'aws-lambda';
 import { createCore, remainingTime, setUp } from './core.js';
 import { type GivenExtras, LazyExtras, runnerExtras } from './extras.js';
@@ -56,7 +57,10 @@ export function withFargateFallback<TEvent = unknown, TResult = unknown, TRespon
   }
   const { options: checked, env, mode } = setUp(options);
   if (mode === 'runner') {
-    return async (event, context, extras) => fn(event, context, runnerExtras(extras));
+    return async (event, context, extras) =>
+      traceHandler({ runtime: 'fargate', requestId: context.awsRequestId }, () =>
+        fn(event, context, runnerExtras(extras)),
+      );
   }
   if (mode === 'disabled') {
     return async (event, context) => fn(event, context, new LazyExtras('lambda'));

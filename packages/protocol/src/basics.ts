@@ -12,6 +12,7 @@ export {
   type EnvelopeTransport,
   MIN_MARGIN_MS,
 } from './defaults.js';
+export { DIAGNOSTICS, publishCheckpoint, traceHandler, traceStep } from './diagnostics.js';
 export { EnvelopeError, ERROR_KIND, ImmortalLambdaError } from './errors.js';
 export {
   GIVEN_JOURNAL,

@@ -21,6 +21,7 @@ export {
   destinationKind,
   destinationRecord,
 } from './destination-record.js';
+export { DIAGNOSTICS, publishCheckpoint, traceHandler, traceStep } from './diagnostics.js';
 export { emfLine, type MetricUnit } from './emf.js';
 export {
   createEnvelope,

@@ -1,3 +1,4 @@
+import { publishCheckpoint, traceStep } from './diagnostics.js';
 import { ERROR_KIND, ImmortalLambdaError } from './errors.js';
 
 /**
@@ -137,7 +138,7 @@ export class JournalRecorder {
         `step "${name}" would be step ${MAX_JOURNAL_STEPS + 1} of this invocation; the journal holds at most ${MAX_JOURNAL_STEPS}: make steps coarser, or use checkpoint() for loops`,
       );
     }
-    const result = await fn();
+    const result = await traceStep(name, fn);
     const { copy, bytes } = snapshot(result, `the result of step "${name}"`);
     this.#grow(bytes + name.length + 16, `step "${name}"`);
     this.#steps[name] = copy === undefined ? {} : { result: copy };
@@ -152,6 +153,7 @@ export class JournalRecorder {
     this.#grow(bytes - this.#checkpointBytes, 'the checkpoint');
     this.#checkpointBytes = bytes;
     this.#checkpoint = { value: copy };
+    publishCheckpoint(copy);
     this.#onChange?.(this.snapshot());
   }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Module } from 'node:module';
@@ -9,11 +10,13 @@ import type { LocalTask } from '../plane/model.js';
 import { LocalControlPlane } from '../plane.js';
 import { type LocalS3, startS3 } from '../s3.js';
 import { bundle } from './bundle.js';
+import { describeFinding, doneTwice, gather, readChaosLog } from './chaos.js';
 import { runLambdaLeg } from './lambda-leg.js';
 import type { Timeline } from './timeline.js';
 
 /** How one run of the dev loop ended, and a line that says so. */
-export type DevRun = { ok: boolean; summary: string };
+/** How a run ended; the request id and whether it was handed off, once it was invoked. */
+export type DevRun = { ok: boolean; summary: string; requestId?: string; handedOffAt?: number };
 
 /**
  * One dev loop: the handler's name and build folder, a local control plane and S3 emulator,
@@ -57,6 +60,8 @@ export class DevSession {
     const s3 = await startS3({ bucket: 'immortal-dev' });
     const plane = new LocalControlPlane({
       s3Endpoint: s3.endpoint,
+      // The leg in Lambda and the runner get it in their environment; nothing else can sign.
+      signingSecret: randomBytes(24).toString('base64url'),
       launcher: new ProcessLauncher(options.runner ? { cli: options.runner } : {}),
       provisioningMs: 50,
     });
@@ -84,13 +89,78 @@ export class DevSession {
 
   /** Builds and registers the handler, then invokes it with the event: both legs on the timeline. */
   async runOnce(): Promise<DevRun> {
+    const prepared = await this.#prepare();
+    if ('failed' in prepared) return prepared.failed;
+    return this.#invoke(prepared.fn, prepared.event);
+  }
+
+  /**
+   * `--chaos <runs>`: builds once with the effect recorder in both legs, runs the handler once in
+   * Lambda to learn how long it works, then `runs` times, each handed off at a random point of
+   * that time, and reports the work outside `step()` that ran in both legs and the checkpoints the
+   * runner recorded again.
+   */
+  async runChaos(runs: number, random: () => number = Math.random): Promise<DevRun> {
+    const { line } = this.#timeline;
+    const recorder = new URL('./chaos-recorder.js', import.meta.url);
+    const log = join(this.#outDir, '..', 'chaos.jsonl');
+    const { installChaosRecorder } = (await import(recorder.href)) as typeof import('./chaos-recorder.js');
+    installChaosRecorder(log);
+    const prepared = await this.#prepare({
+      NODE_OPTIONS: `--enable-source-maps --import=${recorder.href}`,
+      IMMORTAL_CHAOS_LOG: log,
+    });
+    if ('failed' in prepared) return prepared.failed;
+    const started = Date.now();
+    const first = await this.#invoke(prepared.fn, prepared.event);
+    // The Lambda leg's time: until the handoff's receipt, or the end of a run that finished there.
+    const workMs = Math.max(2, (first.handedOffAt ?? Date.now()) - started);
+    line(
+      'chaos',
+      `the handler worked ${workMs} ms in Lambda; now ${runs} runs, each handed off at a random point of it`,
+    );
+    const findings: Parameters<typeof gather>[0] = [];
+    let handedOff = 0;
+    for (let run = 1; run <= runs; run++) {
+      // Spread over the work: run k of n hands off at a random point of the k-th n-th of its
+      // first 80 % (after that, a run may well finish in Lambda).
+      const atMs = Math.max(1, Math.floor((workMs * 0.8 * (run - 1 + random())) / runs));
+      line('chaos', `run ${run}/${runs}: handing off ${atMs} ms in`);
+      const invokedAt = Date.now();
+      const done = await this.#invoke(prepared.fn, prepared.event, { [ENV.maxInLambdaMs]: String(atMs) });
+      if (!done.requestId) continue;
+      if (done.handedOffAt) handedOff += 1;
+      const found = done.handedOffAt
+        ? doneTwice(readChaosLog(log).get(done.requestId) ?? [], {
+            // The sooner of the point asked for and the margin's.
+            handoffBeganAt: invokedAt + Math.min(atMs, this.#options.timeoutMs - this.marginMs),
+            handedOffAt: done.handedOffAt,
+          })
+        : [];
+      findings.push(found);
+      for (const finding of found) line('chaos', `  found: ${finding.kind} ${finding.target}`);
+    }
+    const gathered = gather(findings);
+    for (const finding of gathered) line('chaos', describeFinding(finding));
+    const summary = `${runs} chaos runs, ${handedOff} handed off: ${
+      gathered.length === 0
+        ? 'no work outside step() ran in both legs'
+        : `${gathered.length} thing${gathered.length === 1 ? '' : 's'} done in both legs`
+    }`;
+    return { ok: first.ok && gathered.length === 0, summary };
+  }
+
+  /** Builds and registers the handler (with `environment` besides its own) and reads the event. */
+  async #prepare(
+    environment: Record<string, string> = {},
+  ): Promise<{ fn: { version: string; arn: string }; event: unknown } | { failed: DevRun }> {
     const { line } = this.#timeline;
     const options = this.#options;
     this.#timeline.restart();
     const built = await bundle(this.#handlerFile, this.#outDir, options.external ?? []);
     if (!built.ok) {
       line('build', `esbuild could not bundle ${options.handlerFile}:\n${built.errors}`);
-      return { ok: false, summary: 'the handler did not build' };
+      return { failed: { ok: false, summary: 'the handler did not build' } };
     }
     line('build', `bundled ${options.handlerFile} (${(built.bytes / 1024).toFixed(1)} KB, source maps on)`);
     if (built.exports && !built.exports.includes(this.#exportName)) {
@@ -98,17 +168,15 @@ export class DevSession {
         'build',
         `${options.handlerFile} has no export named ${this.#exportName}: it exports ${built.exports.join(', ')}; name one with --export`,
       );
-      return { ok: false, summary: `no export named ${this.#exportName}` };
+      return { failed: { ok: false, summary: `no export named ${this.#exportName}` } };
     }
-    const fn = this.#register();
-    let event: unknown;
+    const fn = this.#register(environment);
     try {
-      event = JSON.parse(await readFile(options.eventFile, 'utf8'));
+      return { fn, event: JSON.parse(await readFile(options.eventFile, 'utf8')) };
     } catch (error) {
       line('dev', `the event file ${options.eventFile} is not JSON: ${(error as Error).message}`);
-      return { ok: false, summary: 'no event' };
+      return { failed: { ok: false, summary: 'no event' } };
     }
-    return this.#invoke(fn, event);
   }
 
   /** The run's line, and its exit code (0: completed in Lambda or on "Fargate"). */
@@ -129,14 +197,14 @@ export class DevSession {
    * The function as built last, with its layers. Stack traces in the runner name the TypeScript
    * source too: NODE_OPTIONS acts from the start of the handler's process, as on Lambda.
    */
-  #register() {
+  #register(environment: Record<string, string>) {
     const options = this.#options;
     return this.plane.registerFunction({
       name: this.#name,
       folder: this.#outDir,
       layers: this.#layerArns,
       handler: `index.${this.#exportName}`,
-      environment: { NODE_OPTIONS: '--enable-source-maps', ...options.environment },
+      environment: { NODE_OPTIONS: '--enable-source-maps', ...options.environment, ...environment },
       timeout: Math.ceil(options.timeoutMs / 1000),
     });
   }
@@ -146,7 +214,11 @@ export class DevSession {
   }
 
   /** The Lambda leg, then, when it handed off, the runner leg until its task stops. */
-  async #invoke(fn: { version: string; arn: string }, event: unknown): Promise<DevRun> {
+  async #invoke(
+    fn: { version: string; arn: string },
+    event: unknown,
+    extra: Record<string, string> = {},
+  ): Promise<DevRun> {
     const { line } = this.#timeline;
     const options = this.#options;
     let requestId = '';
@@ -168,6 +240,7 @@ export class DevSession {
         _HANDLER: `index.${this.#exportName}`,
         [ENV.marginMs]: String(this.marginMs),
         ...options.environment,
+        ...extra,
       },
       fn,
       timeline: this.#timeline,
@@ -185,18 +258,29 @@ export class DevSession {
         `the invocation failed in Lambda: ${failure.errorType ?? 'Error'}: ${failure.errorMessage ?? failure.message}`,
       );
       for (const frame of failure.stackTrace ?? []) this.#timeline.write(`              ${frame}\n`);
-      return { ok: false, summary: 'failed in Lambda' };
+      return { ok: false, summary: 'failed in Lambda', requestId };
     }
+    // On Lambda the sandbox freezes once the receipt is returned: what the leg does after, it did late.
+    const handedOffAt = Date.now();
     const receipt = end.result as { status?: string; taskArn?: string } | undefined;
     if (receipt?.status !== 'handed-off' || !receipt.taskArn) {
       line('lambda', `finished in Lambda: ${JSON.stringify(end.result)}`);
-      return { ok: true, summary: 'completed in Lambda' };
+      return { ok: true, summary: 'completed in Lambda', requestId };
     }
     line('lambda', `returned the handoff receipt: task ${receipt.taskArn.split('/').pop()?.slice(0, 8)}`);
     const task = await this.plane.waitForTask(receipt.taskArn, 24 * 3_600_000);
+    const handed = { requestId, handedOffAt };
     return task.exitCode === 0
-      ? { ok: true, summary: `handed off and completed by the runner (request ${requestId.slice(0, 8)})` }
-      : { ok: false, summary: `the runner exited ${task.exitCode} (request ${requestId.slice(0, 8)})` };
+      ? {
+          ok: true,
+          summary: `handed off and completed by the runner (request ${requestId.slice(0, 8)})`,
+          ...handed,
+        }
+      : {
+          ok: false,
+          summary: `the runner exited ${task.exitCode} (request ${requestId.slice(0, 8)})`,
+          ...handed,
+        };
   }
 }
 

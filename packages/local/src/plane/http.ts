@@ -5,7 +5,16 @@ import { ApiError } from '../errors.js';
 export const ECS_TARGET = 'AmazonEC2ContainerServiceV20141113.';
 
 /** A request's whole body, as text. */
-export async function readBody(request: IncomingMessage): Promise<string> {
+export function readBody(request: IncomingMessage): Promise<string> {
+  // Read once: the signature check reads the body before the API that answers it.
+  const read = bodies.get(request) ?? readAll(request);
+  bodies.set(request, read);
+  return read;
+}
+
+const bodies = new WeakMap<IncomingMessage, Promise<string>>();
+
+async function readAll(request: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');

@@ -168,6 +168,14 @@ export interface PlaneOptions {
   clusters?: readonly string[];
   /** Subnets RunTask accepts, beside the one {@link LocalControlPlane.environment} hands out. */
   subnets?: readonly string[];
+  /**
+   * The secret of every key the plane hands out (its `environment()`, its tasks' credentials).
+   * Given, every request must carry a valid Signature Version 4 signature made with it, as AWS
+   * requires one: a web page, which cannot know it, is refused whatever it sends. Only code
+   * downloads and the task metadata endpoint are served unsigned, as AWS serves them. The
+   * `immortal-local` CLI draws one at random per run. Default none: signatures are not checked.
+   */
+  signingSecret?: string;
 }
 
 /**

@@ -8,6 +8,7 @@ import { answerEcs, answerLambda, ECS_TARGET, notServed, readBody } from './http
 import type { LambdaApi } from './lambda-api.js';
 import type { Faults, KnownResources, LocalTask } from './model.js';
 import { answerEc2, answerIam } from './query-apis.js';
+import { signatureProblem } from './signature.js';
 import { answerEvents, answerSns, answerSqs, type Delivery, EVENTS_TARGET, SQS_TARGET } from './sinks.js';
 
 /**
@@ -47,6 +48,8 @@ export interface Routes {
   network: KnownResources;
   /** The rules of the default event bus. */
   rules: EventRules;
+  /** The secret every key the plane hands out signs with; given, unsigned requests are refused. */
+  signingSecret: string | undefined;
   /** Records a call as IAM authorises it; throws the service's denial when `authorize` refuses it. */
   record: (action: string, resource: string, accessKeyId: string | undefined) => void;
 }
@@ -77,12 +80,40 @@ export async function route(
     return;
   }
   const url = new URL(request.url ?? '/', 'http://local');
+  if (routes.signingSecret && !unsignedByDesign(request, url)) {
+    const problem = signatureProblem(request, await readBody(request), routes.signingSecret, Date.now());
+    if (problem) {
+      const missing = !request.headers.authorization;
+      response.writeHead(403, {
+        'content-type': 'application/json',
+        'x-amzn-errortype': missing ? 'MissingAuthenticationTokenException' : 'InvalidSignatureException',
+      });
+      response.end(
+        JSON.stringify({
+          __type: missing ? 'MissingAuthenticationTokenException' : 'InvalidSignatureException',
+          message: problem,
+        }),
+      );
+      return;
+    }
+  }
   const target = String(request.headers['x-amz-target'] ?? '');
   if (request.method === 'POST' && target.startsWith(ECS_TARGET))
     return routeEcs(request, response, routes, target);
   if (request.method === 'POST' && (await routeDestination(request, response, routes, target, url))) return;
   if (request.method === 'GET' && routeGet(request, response, routes, url)) return;
   notServed(response, request.method, url.pathname);
+}
+
+/**
+ * What AWS serves without a signature: a code download (its URL is the credential, as a
+ * presigned one is) and the task metadata endpoint (ECS's is reachable from the task only).
+ */
+function unsignedByDesign(request: IncomingMessage, url: URL): boolean {
+  return (
+    request.method === 'GET' &&
+    (/^\/code\/[0-9a-f]+$/.test(url.pathname) || /^\/v4\/[0-9a-f]+\/task$/.test(url.pathname))
+  );
 }
 
 async function routeEcs(
