@@ -78,13 +78,20 @@ describe('immortal-local', () => {
     ]);
     const out = await printedEnvironment(child);
     const endpoint = String(/export AWS_ENDPOINT_URL_LAMBDA=(http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1]);
-    const lambda = new LambdaClient({
-      endpoint,
-      region: 'eu-west-1',
-      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-      maxAttempts: 1,
-    });
-    const answer = await lambda.send(new GetFunctionCommand({ FunctionName: 'transcode' }));
+    // The CLI's plane takes requests signed with the secret it printed, drawn for this run.
+    const printed = (name: string) => String(new RegExp(`export ${name}=(\\S+)`).exec(out)?.[1]);
+    const lambdaSigningWith = (secretAccessKey: string) =>
+      new LambdaClient({
+        endpoint,
+        region: 'eu-west-1',
+        credentials: { accessKeyId: printed('AWS_ACCESS_KEY_ID'), secretAccessKey },
+        maxAttempts: 1,
+      });
+    const answer = await lambdaSigningWith(printed('AWS_SECRET_ACCESS_KEY')).send(
+      new GetFunctionCommand({ FunctionName: 'transcode' }),
+    );
+    const unsigned = lambdaSigningWith('S3RVER').send(new GetFunctionCommand({ FunctionName: 'transcode' }));
+    await expect(unsigned).rejects.toMatchObject({ name: 'InvalidSignatureException' });
     child.kill('SIGTERM');
     await new Promise((resolve) => child.on('exit', resolve));
 
