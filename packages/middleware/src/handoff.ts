@@ -119,7 +119,12 @@ export class FargateHandoff implements Handoff {
       functionName: context.functionName,
       requestId: context.awsRequestId,
       extra: [
-        ...(standby ? [{ name: ENV.standby, value: standby }] : []),
+        ...(standby
+          ? [
+              { name: ENV.standby, value: standby },
+              { name: ENV.standbyGoAt, value: String(target.handOffAt) },
+            ]
+          : []),
         ...metricsEnvironment(this.config),
       ],
       s3: () => this.#clients.s3(context.awsRequestId),

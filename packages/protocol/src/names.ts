@@ -44,6 +44,8 @@ export const ENV = {
   metricsDimensions: variable('METRICS_DIMENSIONS'),
   /** Set on a pre-warmed task: the `s3://` URI where it waits for the envelope or the cancel marker. */
   standby: variable('STANDBY'),
+  /** Set on a pre-warmed task: when the wrapper plans to hand off (epoch ms); it polls slowly until then. */
+  standbyGoAt: variable('STANDBY_GO_AT'),
   /** The envelope: inline JSON or an `s3://bucket/key` URI. Set by RunTask's container override. */
   envelope: variable('ENVELOPE'),
   /** `1` inside the runner, set before the handler module is imported. */

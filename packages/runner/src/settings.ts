@@ -100,6 +100,8 @@ export interface RunnerSettings {
   attempt: number;
   /** A pre-warmed task: the `s3://` URI where it waits for its envelope or the cancel marker. */
   standby: string | undefined;
+  /** When the wrapper plans to tell a pre-warmed task to go (epoch ms), if it said. */
+  standbyGoAt: number | undefined;
   /** A container image function's handler, from the task definition: its image's CMD. */
   imageHandler: string | undefined;
   /** The function's destinations as its deployment configures them (JSON, read when sending). */
@@ -150,6 +152,9 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
     },
     attempt: integer(ENV.attempt, 1, 1, 100, 'attempts'),
     standby: env[ENV.standby]?.trim() || undefined,
+    standbyGoAt: /^\d{13}$/.test(env[ENV.standbyGoAt]?.trim() ?? '')
+      ? Number(env[ENV.standbyGoAt])
+      : undefined,
     imageHandler: env[ENV.imageHandler]?.trim() || undefined,
     knownDestinations: env[ENV.destinations]?.trim() || undefined,
   };

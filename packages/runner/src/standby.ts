@@ -4,6 +4,10 @@ import { getObjectIfPresent, isDenied, type S3Source } from './s3.js';
 
 /** How often a pre-warmed runner looks for its envelope: it resumes within this of the handoff. */
 export const STANDBY_POLL_MS = 200;
+/** The longest wait between two looks while the planned handoff is still far (a cancel is seen within it). */
+export const STANDBY_IDLE_POLL_MS = 2_000;
+/** How long before the planned handoff a pre-warmed runner looks every {@link STANDBY_POLL_MS} (clocks differ a little). */
+export const STANDBY_WATCH_MS = 1_000;
 /** How long past the invocation's Lambda deadline a pre-warmed runner still waits for its envelope. */
 export const STANDBY_GRACE_MS = 30_000;
 
@@ -33,6 +37,12 @@ export async function waitForGo(input: {
   until: number;
   stopped: () => boolean;
   pollMs?: number;
+  /**
+   * When the wrapper plans to hand off (epoch ms, `FARGATE_FALLBACK_STANDBY_GO_AT`): until a second
+   * before it the runner looks less often (a quarter of the time left, at most every
+   * {@link STANDBY_IDLE_POLL_MS}), then every `pollMs`. Without it, every `pollMs` throughout.
+   */
+  goAt?: number;
 }): Promise<StandbyAnswer> {
   const { bucket, key } = parseS3Uri(input.uri);
   const poll = input.pollMs ?? STANDBY_POLL_MS;
@@ -65,8 +75,16 @@ export async function waitForGo(input: {
     if (input.now() >= input.until) {
       return { notNeeded: 'no envelope arrived by the Lambda deadline and its grace' };
     }
-    await input.sleep(poll);
+    await input.sleep(nextLook(input.now(), poll, input.goAt));
   }
+}
+
+/** The wait before the next look: `poll` near (or past) the planned handoff, longer while it is far. */
+function nextLook(now: number, poll: number, goAt: number | undefined): number {
+  if (goAt === undefined) return poll;
+  const far = goAt - STANDBY_WATCH_MS - now;
+  if (far <= 0) return poll;
+  return Math.min(far, Math.max(poll, Math.min(STANDBY_IDLE_POLL_MS, Math.floor((goAt - now) / 4))));
 }
 
 /** The object's text, or undefined while it does not exist (or S3 did not answer: tried again). */

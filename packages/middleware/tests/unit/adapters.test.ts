@@ -666,6 +666,11 @@ describe.each(adapters)('$name', (adapter) => {
         taskArn: STANDBY_ARN,
         envelopeLocation: `s3://envelopes-bucket/${folder}resume.json`,
       });
+      // It is told when the handoff is planned, so that it need not look every 200 ms until then.
+      const goAt = standby?.args[0].input.overrides?.containerOverrides?.[0]?.environment?.find(
+        (variable) => variable.name === ENV.standbyGoAt,
+      )?.value;
+      expect(Math.abs(Number(goAt) - Date.parse(receipt.handedOffAt))).toBeLessThan(1_000);
       const [resume] = putsTo('resume.json');
       expect(parseEnvelope(String(resume?.args[0].input.Body)).event).toEqual({ report: 9 });
       expect(JSON.parse(String(putsTo('standby.json')[0]?.args[0].input.Body))).toMatchObject({

@@ -24,6 +24,7 @@ export async function waitToBeTold(
     sleep: (ms) => new Promise((resolve) => deps.setTimeout(() => resolve(undefined), ms)),
     until: prewarmed.invocation.deadlineAt + STANDBY_GRACE_MS,
     stopped: () => run.stop.requested,
+    ...(settings.standbyGoAt ? { goAt: settings.standbyGoAt } : {}),
   });
   if ('notNeeded' in answer) return answer;
   const envelope = answer.go;

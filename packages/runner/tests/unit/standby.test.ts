@@ -97,6 +97,47 @@ describe('waitForGo', () => {
     expect('go' in answer && answer.go.event).toEqual({ page: 3 });
   });
 
+  it('looks slowly while the planned handoff is far, then every 200 ms, and sees the go within 200 ms', async () => {
+    // Prepare: a standby started 60 s before the planned handoff; the envelope is written at it
+    const goAt = 60_000;
+    let now = 0;
+    const looks: number[] = [];
+    const client = {
+      send: async () => {
+        looks.push(now);
+        if (now < goAt)
+          throw Object.assign(new Error('NoSuchKey'), {
+            name: 'NoSuchKey',
+            $metadata: { httpStatusCode: 404 },
+          });
+        return { Body: { transformToString: async () => envelopeFor('req-1') } };
+      },
+    } as unknown as S3Client;
+
+    // Act
+    const answer = await waitForGo({
+      uri: URI,
+      requestId: 'req-1',
+      s3: () => client,
+      now: () => now,
+      sleep: async (ms) => {
+        now += ms;
+      },
+      until: 120_000,
+      stopped: () => false,
+      goAt,
+    });
+
+    // Assess: about 30 looks in the first 59 s instead of 295, none more than 2 s apart, 200 ms near the handoff
+    expect('go' in answer).toBe(true);
+    const before = looks.filter((at) => at < goAt - 1_000);
+    expect(before.length).toBeLessThan(40);
+    const gaps = looks.slice(1).map((at, index) => at - (looks[index] as number));
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(2_000);
+    expect(looks.filter((at) => at >= goAt - 1_000 && at < goAt).length).toBeGreaterThanOrEqual(4);
+    expect((looks.at(-1) as number) - goAt).toBeLessThan(200);
+  });
+
   it('is not needed when it reads the cancel marker', async () => {
     // Act
     const answer = await wait(scripted([JSON.stringify(cancelMarker('req-1', 5))]).client);
