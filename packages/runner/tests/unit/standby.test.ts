@@ -66,21 +66,31 @@ function refusedThenEnvelope(refusals: number, listed: string[]) {
   return { client, gets: () => gets };
 }
 
-const wait = (client: S3Client, overrides: Partial<Parameters<typeof waitForGo>[0]> = {}) => {
+/** A clock that only sleeps move. */
+const fakeClock = () => {
   let now = 0;
-  return waitForGo({
+  return {
+    now: () => now,
+    sleep: async (ms: number) => {
+      now += ms;
+    },
+  };
+};
+
+const wait = (
+  client: S3Client,
+  overrides: Partial<Parameters<typeof waitForGo>[0]> = {},
+  clock = fakeClock(),
+) =>
+  waitForGo({
     uri: URI,
     requestId: 'req-1',
     s3: () => client,
-    now: () => now,
-    sleep: async (ms) => {
-      now += ms;
-    },
+    ...clock,
     until: 10_000,
     stopped: () => false,
     ...overrides,
   });
-};
 
 describe('waitForGo', () => {
   it('polls until the envelope arrives and returns it, journal included', async () => {
@@ -100,12 +110,12 @@ describe('waitForGo', () => {
   it('looks slowly while the planned handoff is far, then every 200 ms, and sees the go within 200 ms', async () => {
     // Prepare: a standby started 60 s before the planned handoff; the envelope is written at it
     const goAt = 60_000;
-    let now = 0;
+    const clock = fakeClock();
     const looks: number[] = [];
     const client = {
       send: async () => {
-        looks.push(now);
-        if (now < goAt)
+        looks.push(clock.now());
+        if (clock.now() < goAt)
           throw Object.assign(new Error('NoSuchKey'), {
             name: 'NoSuchKey',
             $metadata: { httpStatusCode: 404 },
@@ -115,18 +125,7 @@ describe('waitForGo', () => {
     } as unknown as S3Client;
 
     // Act
-    const answer = await waitForGo({
-      uri: URI,
-      requestId: 'req-1',
-      s3: () => client,
-      now: () => now,
-      sleep: async (ms) => {
-        now += ms;
-      },
-      until: 120_000,
-      stopped: () => false,
-      goAt,
-    });
+    const answer = await wait(client, { until: 120_000, goAt }, clock);
 
     // Assess: about 30 looks in the first 59 s instead of 295, none more than 2 s apart, 200 ms near the handoff
     expect('go' in answer).toBe(true);
