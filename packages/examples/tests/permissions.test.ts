@@ -13,6 +13,7 @@ import {
 } from '@immortal-lambda/local';
 import type { HandoffReceipt } from '@immortal-lambda/middleware';
 import { relaunchFailures, taskWatchdog } from '@immortal-lambda/middleware/safety-net';
+import { destinationClients } from '@immortal-lambda/protocol/destinations';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -130,7 +131,8 @@ beforeAll(async () => {
     executionRoleArn: String(names.resolve(taskDefinition.ExecutionRoleArn)),
   });
   const fnName = names.name(fnId);
-  plane.registerFunction({ name: fnName, folder: report, handler: 'index.handler' });
+  // As deployed: the safety net reads the function's settings from its configuration.
+  plane.registerFunction({ name: fnName, folder: report, handler: 'index.handler', environment: variables });
   await plane.start();
 
   // A long report through a Lambda harness, with the function's own synthesised environment.
@@ -181,6 +183,8 @@ beforeAll(async () => {
   const clientsOf = (accessKeyId: string) => {
     const credentials = { accessKeyId, secretAccessKey: 'x' };
     return {
+      // The function's settings and destinations, from Lambda (the plane).
+      destinations: destinationClients({ region: names.region, credentials, endpoint: plane.url }),
       ecsClient: new ECSClient({ region: names.region, endpoint: plane.url, credentials }),
       s3Client: new S3Client({
         region: names.region,

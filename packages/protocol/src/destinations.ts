@@ -50,6 +50,8 @@ export interface ClientSettings {
   region?: string;
   /** Credentials to sign with instead of the environment's (a caller acting as another role). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** One endpoint for every client (a local control plane), instead of the SDK's own or `AWS_ENDPOINT_URL_*`. */
+  endpoint?: string;
 }
 
 /**
