@@ -204,7 +204,10 @@ const environment = { ...endpoints, ...deployed.function.environment };
 // lambda-local leaves the function's variables in process.env: the operator's calls name their credentials.
 // Every call of the demo's own clients is bounded, as the watchdog's own are on Lambda: a call
 // that gets no answer fails the story loudly instead of holding it.
-const bounded = { requestHandler: { requestTimeout: 20_000, connectionTimeout: 5_000 } };
+// (The SDK only warns about a request past its timeout unless told to throw; thrown, it is retried.)
+const bounded = {
+  requestHandler: { requestTimeout: 20_000, connectionTimeout: 5_000, throwOnRequestTimeout: true },
+};
 const operatorS3 = new S3Client({
   ...bounded,
   region: plane.region,
@@ -373,6 +376,7 @@ async function invokeOnce(prewarm) {
     const finalTask = status?.taskArn ?? result.taskArn;
     await plane.waitForTask(finalTask, 30_000).catch((e) => fail(e.message));
     const ecs = new ECSClient({
+      ...bounded,
       endpoint: plane.url,
       region: plane.region,
       credentials: { accessKeyId: deployment.operatorKey, secretAccessKey: 'local' },

@@ -310,7 +310,8 @@ export function clientsOf(
     secretAccessKey: String(principal.environment.AWS_SECRET_ACCESS_KEY),
   };
   // Every call bounded, as the safety net's own clients are on Lambda: no answer fails loudly.
-  const requestHandler = { requestTimeout: 20_000, connectionTimeout: 5_000 };
+  // The SDK only warns about a request past its timeout unless told to throw; thrown, it is retried.
+  const requestHandler = { requestTimeout: 20_000, connectionTimeout: 5_000, throwOnRequestTimeout: true };
   return {
     ecsClient: new ECSClient({ region: at.region, endpoint: at.plane, credentials, requestHandler }),
     s3Client: new S3Client({
@@ -321,7 +322,7 @@ export function clientsOf(
       requestHandler,
     }),
     // The destinations' endpoints come from the environment (AWS_ENDPOINT_URL_SQS, …).
-    destinations: destinationClients({ region: at.region, credentials }),
+    destinations: destinationClients({ region: at.region, credentials, requestHandler }),
   };
 }
 
