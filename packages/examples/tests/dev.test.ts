@@ -145,8 +145,9 @@ describe('immortal-local dev <handler file>', () => {
     expect(stdout).toMatch(
       /chaos +the file \S+-started\.txt was written outside step\(\) in both legs \(run 1\): write it inside a step/,
     );
+    // Run 2 hands off after a checkpoint at least (run 1 may too, on a fast machine).
     expect(stdout).toMatch(
-      /chaos +the checkpoint \d was recorded in Lambda and again on Fargate \(run 2\): resume from lastCheckpoint/,
+      /chaos +the checkpoint \d was recorded in Lambda and again on Fargate \(runs? (\d, )*2\): resume from lastCheckpoint/,
     );
     // The parts are written inside steps: never reported.
     expect(stdout).not.toMatch(/part-\d\.txt was written/);
