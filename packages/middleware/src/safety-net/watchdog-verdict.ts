@@ -70,13 +70,18 @@ export interface ServedTasks {
   account: string | undefined;
 }
 
+/** The family of a stopped task, from its task definition ARN (`…:task-definition/<family>:<revision>`). */
+export function familyOfTask(detail: TaskStateChangeDetail): string | undefined {
+  return /:task-definition\/([^:/]+):\d+$/.exec(detail.taskDefinitionArn ?? '')?.[1];
+}
+
 /**
  * Why a stopped task is none of this watchdog's business (another cluster, family, region or
  * account: a rule that matches too much), or `undefined` when it is its own.
  */
 export function foreignTask(detail: TaskStateChangeDetail, served: ServedTasks): WatchdogOutcome | undefined {
   const cluster = /^arn:aws[a-z-]*:ecs:([^:]+):(\d+):cluster\/(.+)$/.exec(detail.clusterArn ?? '');
-  const family = /:task-definition\/([^:/]+):\d+$/.exec(detail.taskDefinitionArn ?? '')?.[1];
+  const family = familyOfTask(detail);
   const why = !cluster
     ? `it names no cluster (${detail.clusterArn ?? 'none'})`
     : cluster[3] !== served.cluster

@@ -21,6 +21,7 @@ import { ServedFunctions } from './served-functions.js';
 import { carryOut, type WatchdogTarget } from './watchdog-actions.js';
 import {
   decide,
+  familyOfTask,
   foreignTask,
   memoryLimits,
   screenEvent,
@@ -254,7 +255,7 @@ export function taskWatchdog(
       });
     }
     const { config, variables } = await functions.settingsOf(name, envelope.function.version);
-    const family = /:task-definition\/([^:/]+):\d+$/.exec(detail.taskDefinitionArn ?? '')?.[1];
+    const family = familyOfTask(detail);
     if (family !== familyOf(config.taskDefinition)) {
       return ignoreForeign(logger, {
         action: 'ignored',
