@@ -234,9 +234,9 @@ export class SafetyNet extends Construct {
       for (const statement of grant.statements) relaunch.addToRolePolicy(statement);
       grant.served.acknowledge(relaunch);
     }
-    // It starts failures and sends on the ones it does not start (a handler's own error).
+    // It starts failures and sends on the ones it does not start (a handler's own error); it may
+    // send to the queue as each of the safety net's functions may.
     relaunch.addEnvironment(ENV.finalFailures, this.undone.queueArn);
-    this.undone.grantSendMessages(relaunch);
     return relaunch;
   }
 
