@@ -50,9 +50,18 @@ export class ServedFunctions {
     return this.#own;
   }
 
-  /** Whether a function (by name or ARN) is one it serves. */
+  /**
+   * Whether a function is one it serves: by name for a name (the watchdog has checked the task's
+   * account and region already), by unqualified ARN for an ARN, so that a function of the same name
+   * in another account or region is not served.
+   */
   serves(functionNameOrArn: string): boolean {
-    return this.names.size === 0 || this.names.has(functionNameOf(functionNameOrArn));
+    if (this.arns.length === 0) return true;
+    const arn = unqualifiedArn(functionNameOrArn);
+    if (!arn) return this.names.has(functionNameOrArn);
+    return this.arns.some(
+      (served) => (unqualifiedArn(served) ?? served) === arn || served === functionNameOf(arn),
+    );
   }
 
   /** The settings of a version of a served function: the given placement, else its deployed variables. */
@@ -78,6 +87,11 @@ export class ServedFunctions {
       );
     }
   }
+}
+
+/** A function ARN without its qualifier, or `undefined` for a name. */
+function unqualifiedArn(nameOrArn: string): string | undefined {
+  return /^(arn:aws[a-z-]*:lambda:[^:]+:\d+:function:[^:]+)(?::[^:]+)?$/.exec(nameOrArn)?.[1];
 }
 
 /** A function's name, from its name or (qualified) ARN. */
