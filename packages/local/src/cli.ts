@@ -28,6 +28,8 @@ spilled envelopes, and runs handed-off invocations with the runner.
                                  (an image function's tasks copy the runner from it)
   --runner <path>                the runner CLI to run tasks with (default: the installed @immortal-lambda/runner)
   --ui <port>                    serve the dashboard on loopback: every invocation, its tasks, logs and timeline
+  --limits <none|aws>            apply AWS's documented rates (Fargate launches, RunTask, ListTasks and
+                                 DescribeTasks, Lambda's reads) and throttle beyond them (default none)
   --help                         this text
 `;
 
@@ -142,6 +144,7 @@ try {
       image: { type: 'string' },
       runner: { type: 'string' },
       ui: { type: 'string' },
+      limits: { type: 'string', default: 'none' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -154,6 +157,8 @@ if (values.help) {
   process.exit(0);
 }
 const port = Number(values.port);
+const limits = values.limits;
+if (limits !== 'none' && limits !== 'aws') fail(`--limits ${limits} is not one of none, aws`);
 if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port ${values.port} is not a port number`);
 
 let s3: LocalS3 | undefined;
@@ -165,6 +170,7 @@ try {
     // Drawn per run and printed with the rest of the environment: a request not signed with it,
     // from a web page say, is refused.
     signingSecret: randomBytes(24).toString('base64url'),
+    limits,
     launcher:
       typeof values.image === 'string'
         ? new PodmanLauncher(values.image)

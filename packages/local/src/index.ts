@@ -14,13 +14,18 @@ export {
   type TaskLauncher,
 } from './launcher.js';
 export {
+  AWS_LIMITS,
   type Delivery,
   type EcsRequest,
   type EventRuleSpec,
   type Faults,
+  type LimitName,
+  type Limits,
   LocalControlPlane,
   type LocalTask,
   type PlaneOptions,
+  type RateLimit,
+  RateLimiter,
   type SubnetSpec,
   type TaskDefinition,
   type TaskStateChangeEvent,

@@ -12,6 +12,7 @@ import { EcsApi } from './plane/ecs-api.js';
 import { type EventRuleSpec, EventRules } from './plane/event-rules.js';
 import { taskStateChange } from './plane/events.js';
 import { LambdaApi } from './plane/lambda-api.js';
+import { RateLimiter } from './plane/limits.js';
 import {
   type Faults,
   type KnownResources,
@@ -30,6 +31,7 @@ import { FunctionRegistry, type FunctionSpec } from './registry.js';
 
 export type { EventRuleSpec } from './plane/event-rules.js';
 export type { TaskStateChangeEvent } from './plane/events.js';
+export { AWS_LIMITS, type LimitName, type Limits, type RateLimit, RateLimiter } from './plane/limits.js';
 export type { Faults, LocalTask, PlaneOptions, SubnetSpec, TaskDefinition } from './plane/model.js';
 export type { EcsRequest } from './plane/router.js';
 export type { Delivery } from './plane/sinks.js';
@@ -56,6 +58,8 @@ export class LocalControlPlane extends EventEmitter {
   readonly region: string;
   readonly functions: FunctionRegistry;
   faults: Faults = {};
+  /** AWS's rates, when `limits` applies them: what each refused is in its `refused` counts. */
+  readonly limiter: RateLimiter;
   /** Every API call, in order: `ECS.RunTask`, `Lambda.GetFunction`, … */
   readonly calls: string[] = [];
   /** Every ECS request as sent, in order: what a test checks a caller's RunTask parameters by. */
@@ -95,9 +99,11 @@ export class LocalControlPlane extends EventEmitter {
     for (const subnet of options.subnets ?? []) this.#known.subnets.add(subnet);
     this.functions = new FunctionRegistry(this.region);
     const now = options.now ?? Date.now;
+    this.limiter = new RateLimiter(options.limits, now);
     const context: PlaneContext = {
       region: this.region,
       faults: () => this.faults,
+      limit: (name) => this.limiter.take(name),
       random: options.random ?? Math.random,
       now,
       record: (action, resource, conditions, accessKeyId) => {
@@ -142,6 +148,7 @@ export class LocalControlPlane extends EventEmitter {
       this.#taskDefinitions,
       options.provisioningMs ?? 50,
       this.#known,
+      options.rememberFailedTokens,
     );
     this.#lambda = new LambdaApi(context, this.functions, options.codeUrlTtlMs ?? 600_000, () => this.#url);
     this.#rules = new EventRules(this.region);

@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { CLIENT_TOKEN_PATTERN, STARTED_BY_PATTERN } from '@immortal-lambda/protocol';
 import { ApiError } from '../errors.js';
 import { ACCOUNT } from '../registry.js';
+import { ClientTokens } from './client-tokens.js';
 import { describeClusters, describeTaskDefinition } from './ecs-reads.js';
 import {
   clusterName,
@@ -23,7 +24,7 @@ export class EcsApi {
   readonly #ctx: PlaneContext;
   readonly #tasks: TaskLifecycle;
   readonly #taskDefinitions: Map<string, TaskDefinition>;
-  readonly #tokens = new Map<string, { fingerprint: string; taskArn: string }>();
+  readonly #tokens: ClientTokens;
   readonly #provisioningMs: number;
   readonly #known: KnownResources;
 
@@ -33,7 +34,9 @@ export class EcsApi {
     taskDefinitions: Map<string, TaskDefinition>,
     provisioningMs: number,
     known: KnownResources,
+    rememberFailures = false,
   ) {
+    this.#tokens = new ClientTokens(rememberFailures);
     this.#ctx = ctx;
     this.#tasks = tasks;
     this.#taskDefinitions = taskDefinitions;
@@ -55,6 +58,7 @@ export class EcsApi {
     // every action that takes a cluster).
     if (!this.#known.clusters.has(clusterName(body.cluster)))
       throw new ApiError('ClusterNotFoundException', 'Cluster not found.');
+    this.#rate(action);
     switch (action) {
       case 'RunTask':
         return this.runTask(body);
@@ -70,6 +74,13 @@ export class EcsApi {
           `the local control plane does not serve ECS ${action}`,
         );
     }
+  }
+
+  /** ECS's API rates, with the limits on: `ThrottlingException`, "Rate exceeded", as ECS answers. */
+  #rate(action: string): void {
+    const rate =
+      action === 'RunTask' ? 'runTask' : /^(ListTasks|DescribeTasks)$/.test(action) ? 'taskReads' : undefined;
+    if (rate && !this.#ctx.limit(rate)) throw new ApiError('ThrottlingException', 'Rate exceeded');
   }
 
   /** An ECS ARN of this plane's region and account: `cluster/…`, `task/…`, `task-definition/…`. */
@@ -142,32 +153,24 @@ export class EcsApi {
   runTask(body: Record<string, unknown>) {
     this.#throttle();
     const request = this.#checkRunTask(body);
-    const { clientToken, cluster } = request;
-    const { clientToken: _token, ...rest } = body;
-    const fingerprint = createHash('sha256').update(JSON.stringify(rest)).digest('hex');
-    const key = `${cluster}|${clientToken}`;
-    if (clientToken !== undefined) {
-      const seen = this.#tokens.get(key);
-      if (seen && seen.fingerprint !== fingerprint) {
-        // As ECS does, the exception names the task the token already started.
-        throw new ApiError(
-          'ConflictException',
-          `The clientToken ${clientToken} was used with different parameters.`,
-          400,
-          {
-            resourceIds: [seen.taskArn],
-          },
-        );
-      }
-      if (seen) return { tasks: [describeTask(this.#tasks.find(seen.taskArn) as LocalTask)], failures: [] };
-    }
+    const { cluster } = request;
+    const token = this.#tokens.check(cluster, body);
+    if (token.earlier && 'taskArn' in token.earlier)
+      return { tasks: [describeTask(this.#tasks.find(token.earlier.taskArn) as LocalTask)], failures: [] };
+    if (token.earlier) return { tasks: [], failures: token.earlier.failures };
     const shortage = this.#capacityShortage();
     // A 200 answer with a failure and no task, as ECS gives when it cannot place one.
-    if (shortage)
-      return { tasks: [], failures: [{ arn: this.#arn(`cluster/${cluster}`), reason: shortage }] };
+    if (shortage) {
+      const failures = [{ arn: this.#arn(`cluster/${cluster}`), reason: shortage }];
+      this.#tokens.failed(token.key, token.fingerprint, failures);
+      return { tasks: [], failures };
+    }
+    // Fargate's launch rate, per capacity provider: spent, the launch is throttled.
+    if (!this.#ctx.limit(request.provider === 'FARGATE_SPOT' ? 'fargateSpotLaunches' : 'fargateLaunches'))
+      throw new ApiError('ThrottlingException', 'Rate exceeded');
     const task = this.#createTask(request);
     this.#tasks.add(task);
-    if (clientToken !== undefined) this.#tokens.set(key, { fingerprint, taskArn: task.arn });
+    this.#tokens.started(token.key, token.fingerprint, task.arn);
     setTimeout(() => this.#tasks.launch(task), this.#provisioningMs);
     return { tasks: [describeTask(task)], failures: [] };
   }
@@ -188,7 +191,9 @@ export class EcsApi {
   #capacityShortage(): string | undefined {
     const faults = this.#ctx.faults();
     if (faults.failureReason) return faults.failureReason;
-    if ((faults.capacity ?? 0) > 0 && this.#ctx.random() < (faults.capacity ?? 0)) {
+    const next = (faults.capacityNext ?? 0) > 0;
+    if (next) faults.capacityNext = (faults.capacityNext ?? 0) - 1;
+    if (next || ((faults.capacity ?? 0) > 0 && this.#ctx.random() < (faults.capacity ?? 0))) {
       return 'Capacity is unavailable at this time. Please try again later or in a different availability zone';
     }
     return undefined;

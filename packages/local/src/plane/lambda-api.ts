@@ -22,8 +22,15 @@ export class LambdaApi {
     this.#baseUrl = baseUrl;
   }
 
-  /** Answers Lambda's throttling first, as its account rates do under a burst. */
-  #throttle(): void {
+  /**
+   * Answers Lambda's throttling first, as its account rates do under a burst: the rate of the call
+   * (with the limits on), then the faults.
+   */
+  #throttle(rate: 'getFunction' | 'lambdaControl'): void {
+    if (!this.#ctx.limit(rate))
+      throw new ApiError('TooManyRequestsException', 'Rate exceeded', 429, {
+        Reason: 'CallerRateLimitExceeded',
+      });
     const faults = this.#ctx.faults();
     if ((faults.lambdaThrottleNext ?? 0) > 0) {
       faults.lambdaThrottleNext = (faults.lambdaThrottleNext ?? 0) - 1;
@@ -66,7 +73,7 @@ export class LambdaApi {
 
   /** The function (version) a read names, after throttling and IAM have had their say. */
   #find(action: string, name: string, url: URL, accessKeyId: string | undefined): LocalFunction {
-    this.#throttle();
+    this.#throttle(action === 'lambda:GetFunction' ? 'getFunction' : 'lambdaControl');
     const qualifier = url.searchParams.get('Qualifier') ?? undefined;
     const arn = this.#functionArn(name);
     this.#ctx.record(action, qualifier ? `${arn}:${qualifier}` : arn, {}, accessKeyId);
@@ -178,7 +185,7 @@ export class LambdaApi {
 
   /** GetLayerVersionByArn, recorded as IAM authorises it (lambda:GetLayerVersion on the layer version). */
   getLayer(arn: string, accessKeyId: string | undefined) {
-    this.#throttle();
+    this.#throttle('lambdaControl');
     this.#ctx.record('lambda:GetLayerVersion', arn, {}, accessKeyId);
     const layer = this.#functions.findLayer(arn);
     if (!layer) throw new ApiError('ResourceNotFoundException', `Layer version ${arn} does not exist`, 404);

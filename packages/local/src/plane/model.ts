@@ -1,5 +1,6 @@
 import type { AuditedCall } from '../audit.js';
 import type { TaskLauncher } from '../launcher.js';
+import type { LimitName, Limits } from './limits.js';
 
 /**
  * Fault knobs, settable at any time (per test). Shares are probabilities from 0 to 1.
@@ -15,6 +16,8 @@ export interface Faults {
   throttle?: number;
   /** Share of RunTask calls answered 200 with a capacity failure and no task. */
   capacity?: number;
+  /** Answer exactly the next N RunTask calls 200 with a capacity failure and no task (counted down). */
+  capacityNext?: number;
   /** Delay before every ECS answer. */
   latencyMs?: number;
   /** Never answer RunTask. */
@@ -176,6 +179,20 @@ export interface PlaneOptions {
    * `immortal-local` CLI draws one at random per run. Default none: signatures are not checked.
    */
   signingSecret?: string;
+  /**
+   * The rates applied: `'aws'` answers as AWS does when its documented rates are spent (Fargate
+   * launches, RunTask, ListTasks and DescribeTasks, Lambda's GetFunction and other control-plane
+   * calls; see {@link AWS_LIMITS}), with `ThrottlingException` from ECS and
+   * `TooManyRequestsException` from Lambda. Default `'none'`.
+   */
+  limits?: Limits;
+  /**
+   * Whether a client token whose RunTask answered only `failures[]` is remembered: the same
+   * parameters get the same failures again, other parameters `ConflictException` naming no task.
+   * ECS's documentation does not say which it does (its idempotency page speaks of requests that
+   * succeeded), so code must be right either way and tests run both. Default false: forgotten.
+   */
+  rememberFailedTokens?: boolean;
 }
 
 /**
@@ -257,6 +274,8 @@ export interface PlaneContext {
   faults: () => Faults;
   random: () => number;
   now: () => number;
+  /** Takes a token of one of AWS's rates (see {@link RateLimiter}): false when it is spent. */
+  limit: (name: LimitName) => boolean;
   /** Notes a call as IAM authorises it. */
   record: (
     action: string,

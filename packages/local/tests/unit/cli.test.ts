@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { GetFunctionCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { GetFunctionCommand, GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { describe, expect, it } from 'vitest';
 
 const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
@@ -63,6 +63,52 @@ describe('immortal-local', () => {
     expect(out).toContain('export FARGATE_FALLBACK_TASK_DEFINITION=immortal-runner');
     expect(out).toContain('export FARGATE_FALLBACK_BUCKET=immortal-envelopes');
     expect(code).toBe(0);
+  });
+
+  it("applies AWS's rates with --limits aws: Lambda's reads past 15 a second are throttled", async () => {
+    // Act
+    const child = spawn(process.execPath, [
+      cli,
+      '--port',
+      '0',
+      '--limits',
+      'aws',
+      '--function',
+      `echo=${echo}:index.handler`,
+    ]);
+    const out = await printedEnvironment(child);
+    const printed = (name: string) => String(new RegExp(`export ${name}=(\\S+)`).exec(out)?.[1]);
+    const lambda = new LambdaClient({
+      endpoint: printed('AWS_ENDPOINT_URL_LAMBDA'),
+      region: 'eu-west-1',
+      credentials: {
+        accessKeyId: printed('AWS_ACCESS_KEY_ID'),
+        secretAccessKey: printed('AWS_SECRET_ACCESS_KEY'),
+      },
+      maxAttempts: 1,
+    });
+    const reads = await Promise.allSettled(
+      Array.from({ length: 60 }, () =>
+        lambda.send(new GetFunctionConfigurationCommand({ FunctionName: 'echo' })),
+      ),
+    );
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.on('exit', resolve));
+
+    // Assess: 60 reads at once exceed 15 a second however slowly this machine sends them
+    const refused = reads.filter((read) => read.status === 'rejected');
+    expect(refused.length).toBeGreaterThan(0);
+    expect(new Set(refused.map((read) => (read as PromiseRejectedResult).reason.name))).toEqual(
+      new Set(['TooManyRequestsException']),
+    );
+  });
+
+  it('names the values --limits takes', async () => {
+    const run = promisify(execFile)(process.execPath, [cli, '--limits', 'fast', '--function', 'echo=x:y']);
+    await expect(run).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/--limits fast is not one of none, aws/),
+    });
   });
 
   it('registers a container image function with a task definition of its own, and says which to export', async () => {

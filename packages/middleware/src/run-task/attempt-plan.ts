@@ -26,16 +26,27 @@ const failureText = (failures: Failure[]) =>
 
 /**
  * The decisions of a handoff's RunTask attempts, apart from the calls: which placement to try
- * (Spot, then on-demand) with which client token, whether a token is new (an earlier task of the
- * invocation is then looked for first), what a failure or an error calls for (next placement,
- * retry, or rejected), and how the attempts ran out of time.
+ * (Spot, then on-demand) with which client token, whether a look-up must guard the attempt, what a
+ * failure or an error calls for (next placement, retry, or rejected), and how the attempts ran
+ * out of time.
+ *
+ * Client tokens: the first pass over the placements (Spot, then on-demand) uses one token, the
+ * invocation's own. ECS deduplicates on it: a retried or duplicated invocation gets the task that
+ * token started, or `ConflictException` naming it when its parameters differ (another
+ * placement, another envelope), so these attempts need no look-up. ECS's documentation does not
+ * say whether it remembers a token whose RunTask answered only `failures[]`. If it does, the
+ * on-demand call after a Spot failure gets a conflict that names no task, and the plan moves on to
+ * a token of its own (`<token>-p<n>`), as it does after every placement failed. Only those later
+ * tokens can start a task beside one started under another token, so only they are guarded: a
+ * look-up before (an earlier task is kept) and after (the earliest of two is kept).
  */
 export class AttemptPlan {
   readonly #params: StartTaskParams;
   readonly #providers: CapacityProvider[];
   readonly #tried = new Set<string>();
   #providerIndex = 0;
-  #placement = 0;
+  /** Which client token: 0 is the invocation's own, n > 0 its n-th token of its own. */
+  #token = 0;
   attempts = 0;
   retries = 0;
   lastError: unknown;
@@ -52,12 +63,17 @@ export class AttemptPlan {
     return this.#providers[this.#providerIndex] as CapacityProvider;
   }
 
+  /** Whether the current token is one of the plan's own (not the invocation's): its attempts are guarded by look-ups. */
+  get guarded(): boolean {
+    return this.#token > 0;
+  }
+
   /**
-   * The RunTask request of the next attempt. `newToken` when its client token was not tried yet:
-   * it may start a task although an earlier attempt of this invocation (a Lambda retry, a
-   * concurrent duplicate) started one under another token, which must be looked for first.
+   * The RunTask request of the next attempt. `lookFirst` when its client token is one of the
+   * plan's own, not tried yet: it may start a task although another attempt of this invocation
+   * started one under another token, which must be looked for first.
    */
-  next(): { input: RunTaskCommandInput; newToken: boolean } {
+  next(): { input: RunTaskCommandInput; lookFirst: boolean } {
     const params = this.#params;
     const input = buildRunTaskInput(
       params.config,
@@ -66,22 +82,22 @@ export class AttemptPlan {
         requestId: params.requestId,
         functionName: params.functionName,
         functionVersion: params.functionVersion,
-        placement: this.#placement,
+        placement: this.#token,
         tokenBase: params.tokenBase,
         standby: params.standby,
       },
       params.overrides,
     );
     const token = input.clientToken;
-    const newToken = token !== undefined && !this.#tried.has(token);
+    const lookFirst = this.guarded && token !== undefined && !this.#tried.has(token);
     if (token !== undefined) this.#tried.add(token);
-    return { input, newToken };
+    return { input, lookFirst };
   }
 
   /**
    * RunTask answered without a task: a failure that is not capacity or throttling rejects the
-   * handoff; otherwise the next placement is tried (a new token), at once while there is another
-   * capacity provider.
+   * handoff; otherwise the next capacity provider is tried at once (the same token while it is the
+   * invocation's own), and after the last one a new token, after a backoff.
    */
   afterFailures(failures: Failure[]): AfterAttempt {
     this.lastError = new Error(`RunTask answered without a task: ${failureText(failures)}`);
@@ -96,12 +112,24 @@ export class AttemptPlan {
         },
       );
     }
-    this.#placement += 1;
     if (this.#providerIndex < this.#providers.length - 1) {
       this.#providerIndex += 1;
+      if (this.guarded) this.#token += 1;
       return 'next-placement';
     }
+    this.#token += 1;
     return 'retry';
+  }
+
+  /**
+   * RunTask answered `ConflictException` and neither ECS nor a look-up named a task: the token is
+   * remembered without one (a failed placement under the same token), so a token of the plan's
+   * own is tried at once.
+   */
+  afterEmptyConflict(error: unknown): AfterAttempt {
+    this.lastError = error;
+    this.#token += 1;
+    return 'next-placement';
   }
 
   /**

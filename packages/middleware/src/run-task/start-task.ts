@@ -78,9 +78,10 @@ async function reconcile(
 }
 
 /**
- * The RunTask calls, as the {@link AttemptPlan} decides them: a look-up before each new token, one
- * call per attempt within its own timeout, the task kept when it exists (and made the only one of
- * its invocation), a conflict resolved to the task the token started, and backoff between retries.
+ * The RunTask calls, as the {@link AttemptPlan} decides them: one call per attempt within its own
+ * timeout, the task kept when it exists, a conflict resolved to the task the token started, and
+ * backoff between retries. Under a token of the plan's own (see {@link AttemptPlan}), a look-up
+ * before the first call and after the task started makes it the only one of its invocation.
  */
 async function attemptUntil(params: StartTaskParams, endsAt: number): Promise<StartedTask> {
   const { client, signal, clock, random } = params;
@@ -90,8 +91,8 @@ async function attemptUntil(params: StartTaskParams, endsAt: number): Promise<St
   let lookupError: string | undefined;
   let inFlight = false;
   while (!signal.aborted) {
-    const { input, newToken } = plan.next();
-    if (newToken) {
+    const { input, lookFirst } = plan.next();
+    if (lookFirst) {
       const earlier = await lookForEarlierTask(params, signal, endsAt, attemptTimeoutMs);
       if (earlier.kind === 'aborted') throw plan.outOfTime(inFlight);
       if (earlier.kind === 'failed') lookupError = earlier.error;
@@ -129,6 +130,7 @@ async function attemptUntil(params: StartTaskParams, endsAt: number): Promise<St
           attempts: plan.attempts,
           reused: false,
         };
+        if (!plan.guarded) return started;
         return await keepOne(
           params,
           { ...started, ...(lookupError ? { lookupError } : {}) },
@@ -142,10 +144,15 @@ async function attemptUntil(params: StartTaskParams, endsAt: number): Promise<St
       if (attempt.signal.aborted) plan.unanswered = true;
       if (signal.aborted) throw plan.outOfTime(inFlight);
       inFlight = false;
-      const existing = await conflictingTask(params, error, attempt.signal);
-      if (existing)
-        return { taskArn: existing, capacityProvider: plan.provider, attempts: plan.attempts, reused: true };
-      after = plan.afterError(error, attempt.signal.aborted);
+      const conflict = await conflictingTask(params, error, attempt.signal);
+      if (conflict?.taskArn)
+        return {
+          taskArn: conflict.taskArn,
+          capacityProvider: plan.provider,
+          attempts: plan.attempts,
+          reused: true,
+        };
+      after = conflict ? plan.afterEmptyConflict(error) : plan.afterError(error, attempt.signal.aborted);
     } finally {
       if (!signal.aborted) inFlight = false;
       attempt.dispose();
@@ -162,11 +169,16 @@ async function attemptUntil(params: StartTaskParams, endsAt: number): Promise<St
 }
 
 /**
- * The task a client token already started, when RunTask answered ConflictException (the same
- * token with other parameters): ECS names it; ListTasks is only the fallback.
+ * When RunTask answered ConflictException (the same token with other parameters): the task the
+ * token started, as ECS names it, or as ListTasks finds it; `taskArn` undefined when neither
+ * names one. Undefined for any other error.
  */
-async function conflictingTask(params: StartTaskParams, error: unknown, signal: AbortSignal) {
+async function conflictingTask(
+  params: StartTaskParams,
+  error: unknown,
+  signal: AbortSignal,
+): Promise<{ taskArn: string | undefined } | undefined> {
   if ((error as { name?: string }).name !== 'ConflictException') return undefined;
   const named = (error as { resourceIds?: string[] }).resourceIds?.find((id) => id.length > 0);
-  return named ?? (await findStartedTask(params, signal).catch(() => undefined));
+  return { taskArn: named ?? (await findStartedTask(params, signal).catch(() => undefined)) };
 }

@@ -26,6 +26,8 @@ const MARGIN = 1_000;
 // The handoff starts 60 ms into the invocation; the deadline guard is 500 ms before the deadline.
 const REMAINING = MARGIN + 60;
 const TASK_ARN = 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/0123456789abcdef0123456789abcdef';
+const CAPACITY =
+  'Capacity is unavailable at this time. Please try again later or in a different availability zone';
 
 describe.each(adapters)('$name', (adapter) => {
   const ecs = mockClient(ECSClient);
@@ -267,11 +269,30 @@ describe.each(adapters)('$name', (adapter) => {
     expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
   });
 
+  it('starts its task with one RunTask and no look-up when the first attempt answers', async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }], failures: [] });
+    const handler = adapter.wrap(untilAborted, options);
+    const context = lambdaContext(REMAINING);
+
+    // Act
+    const receipt = (await handler({}, context)) as HandoffReceipt;
+
+    // Assess
+    expect(receipt.taskArn).toBe(TASK_ARN);
+    expect(ecs.calls().map((call) => call.args[0].constructor.name)).toEqual(['RunTaskCommand']);
+    expect(ecs.commandCalls(RunTaskCommand)[0]?.args[0].input.clientToken).toBe(context.awsRequestId);
+  });
+
   it('stops its own task when a concurrent attempt of the same id started an earlier one, through a throttled look-up', async () => {
-    // Prepare: this attempt starts task B; another attempt's task A is older
+    // Prepare: the invocation's own token finds no capacity; under a token of its own this
+    // attempt starts task B, and another attempt's task A is older.
     const A = 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
     const B = 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
-    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: B }], failures: [] });
+    ecs
+      .on(RunTaskCommand)
+      .resolvesOnce({ tasks: [], failures: [{ reason: CAPACITY }] })
+      .resolves({ tasks: [{ taskArn: B }], failures: [] });
     ecs
       .on(ListTasksCommand)
       .resolvesOnce({ taskArns: [] })
@@ -285,18 +306,24 @@ describe.each(adapters)('$name', (adapter) => {
     });
     ecs.on(StopTaskCommand).resolves({});
     const handler = adapter.wrap(untilAborted, options);
+    const context = lambdaContext(REMAINING);
 
     // Act
-    const receipt = (await handler({}, lambdaContext(REMAINING))) as HandoffReceipt;
+    const receipt = (await handler({}, context)) as HandoffReceipt;
 
     // Assess
     expect(receipt.taskArn).toBe(A);
     expect(ecs.commandCalls(StopTaskCommand).map((call) => call.args[0].input.task)).toEqual([B]);
+    const tokens = ecs.commandCalls(RunTaskCommand).map((call) => call.args[0].input.clientToken);
+    expect(tokens).toEqual([context.awsRequestId, `${context.awsRequestId}-p1`]);
   });
 
   it('looks for tasks of the invocation by startedBy alone, as ECS requires, and logs a failed look-up as an error', async () => {
-    // Prepare: ECS refuses nothing here, but the look-up after RunTask fails
-    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }], failures: [] });
+    // Prepare: under a token of its own (the first found no capacity), the look-up after RunTask fails
+    ecs
+      .on(RunTaskCommand)
+      .resolvesOnce({ tasks: [], failures: [{ reason: CAPACITY }] })
+      .resolves({ tasks: [{ taskArn: TASK_ARN }], failures: [] });
     ecs
       .on(ListTasksCommand)
       .resolvesOnce({ taskArns: [] })
@@ -309,6 +336,7 @@ describe.each(adapters)('$name', (adapter) => {
 
     // Assess
     expect(receipt.taskArn).toBe(TASK_ARN);
+    expect(ecs.commandCalls(ListTasksCommand)).toHaveLength(2);
     for (const call of ecs.commandCalls(ListTasksCommand)) {
       expect(call.args[0].input).toEqual({
         cluster: 'jobs',
@@ -493,7 +521,31 @@ describe.each(adapters)('$name', (adapter) => {
     expect(spot?.launchType).toBeUndefined();
     expect(onDemand?.launchType).toBe('FARGATE');
     expect(onDemand?.capacityProviderStrategy).toBeUndefined();
-    expect(onDemand?.clientToken).not.toBe(spot?.clientToken);
+    // One token across both placements: ECS itself keeps a retried invocation to one task.
+    expect([spot?.clientToken, onDemand?.clientToken]).toEqual([context.awsRequestId, context.awsRequestId]);
+    expect(ecs.commandCalls(ListTasksCommand)).toHaveLength(0);
+  });
+
+  it('moves to a token of its own, guarded by look-ups, when on-demand meets a conflict that names no task', async () => {
+    // Prepare: Spot finds no capacity, and ECS remembers the token without a task
+    ecs
+      .on(RunTaskCommand)
+      .resolvesOnce({ tasks: [], failures: [{ reason: CAPACITY }] })
+      .rejectsOnce(awsError('ConflictException', 'The clientToken was used with different parameters.'))
+      .resolves({ tasks: [{ taskArn: TASK_ARN }] });
+    const handler = adapter.wrap(untilAborted, { ...options, capacity: 'FARGATE_SPOT,FARGATE' });
+    const context = lambdaContext(REMAINING);
+
+    // Act
+    const receipt = (await handler({}, context)) as HandoffReceipt;
+
+    // Assess
+    expect(receipt).toMatchObject({ taskArn: TASK_ARN, capacityProvider: 'FARGATE' });
+    const tokens = ecs.commandCalls(RunTaskCommand).map((call) => call.args[0].input.clientToken);
+    const id = context.awsRequestId;
+    expect(tokens).toEqual([id, id, `${id}-p1`]);
+    // The conflict's own look-up, one before the new token and one after its task started.
+    expect(ecs.commandCalls(ListTasksCommand)).toHaveLength(3);
   });
 
   it('treats a 200 answer with failures[] and no task as a failed handoff', async () => {
@@ -553,11 +605,8 @@ describe.each(adapters)('$name', (adapter) => {
   });
 
   it('succeeds when the RunTask call that never answered did start the task: no orphan', async () => {
-    // Prepare: the look-up before RunTask finds nothing; after the unanswered call, the task.
-    ecs
-      .on(ListTasksCommand)
-      .resolvesOnce({ taskArns: [] })
-      .resolves({ taskArns: [TASK_ARN] });
+    // Prepare: after the unanswered call, the look-up finds the task it started.
+    ecs.on(ListTasksCommand).resolves({ taskArns: [TASK_ARN] });
     ecs.on(RunTaskCommand).callsFake(() => new Promise(() => {}));
     const handler = adapter.wrap(untilAborted, options);
     const context = lambdaContext(REMAINING);
