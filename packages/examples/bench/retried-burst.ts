@@ -15,6 +15,8 @@ export interface RetriedBurstOptions {
   seed: number;
   capacity: number;
   throttle: number;
+  /** Whether the plane remembers client tokens whose RunTask answered only failures (ECS does not say). */
+  rememberFailedTokens?: boolean;
   timeoutMs?: number;
   marginMs?: number;
 }
@@ -70,7 +72,11 @@ type Outcome = { id: string; receipt?: HandoffReceipt; error?: Error; lateBy: nu
 export async function runRetriedBurst(options: RetriedBurstOptions): Promise<RetriedBurstCounts> {
   const timeoutMs = options.timeoutMs ?? 3_000;
   const marginMs = options.marginMs ?? 1_500;
-  const plane = new LocalControlPlane({ launcher: new NoLauncher(), random: mulberry32(options.seed) });
+  const plane = new LocalControlPlane({
+    launcher: new NoLauncher(),
+    random: mulberry32(options.seed),
+    rememberFailedTokens: options.rememberFailedTokens ?? false,
+  });
   await plane.start();
   try {
     plane.faults = { capacity: options.capacity, throttle: options.throttle, latencyMs: 5 };

@@ -324,9 +324,14 @@ describe('5. a burst of 50 concurrent long invocations against a throttling plan
 });
 
 describe('9. a retried request id (Lambda retries, concurrent duplicates) never starts two tasks', () => {
-  it.each(['sequential', 'concurrent'] as const)(
-    'finds the task an earlier attempt started whatever token started it: %s attempts',
-    async (mode) => {
+  it.each([
+    { mode: 'sequential', remembered: false },
+    { mode: 'concurrent', remembered: false },
+    { mode: 'sequential', remembered: true },
+    { mode: 'concurrent', remembered: true },
+  ] as const)(
+    'finds the task an earlier attempt started whatever token started it: $mode attempts, failed tokens remembered: $remembered',
+    async ({ mode, remembered }) => {
       // Act: 40 ids, each invoked twice, against 20 % capacity failures and 10 % throttling.
       const counts = await runRetriedBurst({
         ids: 40,
@@ -334,12 +339,13 @@ describe('9. a retried request id (Lambda retries, concurrent duplicates) never 
         seed: 11,
         capacity: 0.2,
         throttle: 0.1,
+        rememberFailedTokens: remembered,
         timeoutMs: TIMEOUT_MS,
         marginMs: MARGIN_MS,
       });
 
       // Assess
-      console.info(`retried burst (${mode}): ${JSON.stringify(counts)}`);
+      console.info(`retried burst (${mode}, remembered ${remembered}): ${JSON.stringify(counts)}`);
       expect(counts.invocations).toBe(80);
       expect(counts.handedOff + counts.handoffErrors).toBe(80);
       expect(counts.handedOff).toBeGreaterThan(60);

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeTasksCommand, ECSClient, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import {
   type AuditedCall,
@@ -169,6 +169,8 @@ beforeAll(async () => {
     credentials: { accessKeyId: String(endpoints.AWS_ACCESS_KEY_ID), secretAccessKey: 'x' },
   });
   const cluster = variables.FARGATE_FALLBACK_CLUSTER;
+  // The look-up a handoff makes under a token of its own (after ECS remembered its token without a task).
+  await ecs.send(new ListTasksCommand({ cluster, startedBy: `immortal-lambda/${receipt.requestId}` }));
   await ecs.send(new DescribeTasksCommand({ cluster, tasks: [receipt.taskArn] }));
   await ecs.send(new StopTaskCommand({ cluster, task: receipt.taskArn, reason: 'permissions test' }));
   calls = [...plane.audit, ...s3.audit];
@@ -230,6 +232,10 @@ beforeAll(async () => {
     event,
     remaining,
   );
+  // The look-up a relaunch makes under a token of its own, with the watchdog's credentials.
+  await clientsOf('WATCHDOG').ecsClient.send(
+    new ListTasksCommand({ cluster, startedBy: `immortal-lambda/${interrupted.requestId}` }),
+  );
   watchdog.calls = since(beforeWatchdog);
   if (verdict.action !== 'relaunched') throw new Error(`the watchdog did not relaunch: ${verdict.reason}`);
   await plane.waitForTask(String(verdict.taskArn), 60_000);
@@ -252,6 +258,9 @@ beforeAll(async () => {
       responsePayload: { errorType: 'Runtime.OutOfMemory', errorMessage: 'signal: killed' },
     },
     remaining,
+  );
+  await clientsOf('RELAUNCH').ecsClient.send(
+    new ListTasksCommand({ cluster, startedBy: 'immortal-lambda/5afe7e00-0000-4000-8000-000000000001' }),
   );
   relaunch.calls = since(beforeRelaunch);
   await plane.waitForTask(String(started.relaunched[0]?.taskArn), 60_000);

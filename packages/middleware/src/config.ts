@@ -42,6 +42,8 @@ export interface ResolvedConfig {
   maxInLambdaMs: number | undefined;
   /** Start the runner task this long before the handoff, in standby; 0: off. */
   prewarmMs: number;
+  /** The SQS queue URL where handoffs that meet the launch rate are queued; undefined: none. */
+  launchQueue: string | undefined;
   /** The CloudWatch metrics (EMF lines) of each handoff: on, namespace, extra dimensions. */
   metrics: MetricsSettings;
 }
@@ -54,6 +56,7 @@ const CLUSTER_ARN = /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster\/[A-Za-z0-9_-
 const TASK_DEFINITION = /^[A-Za-z0-9_-]{1,255}(:\d+)?$/;
 const TASK_DEFINITION_ARN =
   /^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/[A-Za-z0-9_-]{1,255}(:\d+)?$/;
+const SQS_QUEUE_URL = /^https:\/\/sqs\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/\d{12}\/[A-Za-z0-9_-]{1,80}$/;
 const PAYLOAD_PREFIX = /^(?!\/)(?!.*\/\/)[A-Za-z0-9!_.*'()/-]*$/;
 
 /**
@@ -188,5 +191,12 @@ function timingSettings(reader: SettingsReader, payloadBucket: string | undefine
   const maxInLambdaMs = reader.integer('maxInLambdaMs', 1, MAX_LAMBDA_TIMEOUT_MS);
   const prewarmMs = reader.integer('prewarmMs', 0, MAX_LAMBDA_TIMEOUT_MS) ?? 0;
   if (prewarmMs > 0 && payloadBucket === undefined) needsBucket(`prewarmMs is ${prewarmMs}`);
-  return { marginMs, envelopeTransport, maxInLambdaMs, prewarmMs };
+  const launchQueue = reader.text('launchQueue');
+  if (launchQueue !== undefined && !SQS_QUEUE_URL.test(launchQueue))
+    reader.problem(
+      'launchQueue',
+      `launchQueue "${launchQueue}" is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<queue>): give the queue's URL, not its name or ARN`,
+    );
+  if (launchQueue !== undefined && payloadBucket === undefined) needsBucket('launchQueue is set');
+  return { marginMs, envelopeTransport, maxInLambdaMs, prewarmMs, launchQueue };
 }

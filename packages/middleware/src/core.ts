@@ -7,7 +7,7 @@ import { ConfigurationError, HandoffError } from './errors.js';
 import { describeError, type IsolatedLogger, isolatedLogger, jsonLogger } from './logger.js';
 import { checkOptions, unknownOptionsWarning } from './options-check.js';
 import { DEADLINE_GUARD_MS, type Handoff, type HandoffDependencies, type HandoffTarget } from './target.js';
-import type { Clock, FargateFallbackOptions, HandoffReceipt } from './types.js';
+import type { Clock, FargateFallbackOptions, HandoffAnswer } from './types.js';
 
 /** What both adapters share once the options are resolved. */
 export interface FallbackCore {
@@ -25,7 +25,7 @@ export interface FallbackCore {
   maxInLambdaMs: number | undefined;
   /** Start the task this long before the handoff, in standby (0: off). */
   prewarmMs: number;
-  respond(receipt: HandoffReceipt, event: unknown, context: Context): Promise<unknown>;
+  respond(receipt: HandoffAnswer, event: unknown, context: Context): Promise<unknown>;
   /** `routeToFargate`, when set: true sends the invocation to Fargate before the handler runs. */
   route: ((event: unknown, context: Context) => boolean | Promise<boolean>) | undefined;
   /** Whether the first invocation's time was checked against the margin (once per sandbox). */
@@ -74,7 +74,7 @@ export function createCore(
     writeMetric: options.metricsWriter ?? ((line) => process.stdout.write(`${line}\n`)),
   };
   const custom = options.handoffResponse as
-    | ((receipt: HandoffReceipt, event: unknown, context: Context) => unknown)
+    | ((receipt: HandoffAnswer, event: unknown, context: Context) => unknown)
     | undefined;
   return {
     config,
@@ -96,7 +96,7 @@ export function createCore(
         // The task exists and runs: the invocation is handed off whatever the callback did.
         logger.error('handoffResponse threw after the handoff; the receipt is returned instead', {
           requestId: receipt.requestId,
-          taskArn: receipt.taskArn,
+          ...(receipt.status === 'handed-off' ? { taskArn: receipt.taskArn } : { queued: true }),
           error: describeError(error),
         });
         return receipt;
@@ -134,7 +134,7 @@ function lazyHandoff(config: ResolvedConfig, deps: HandoffDependencies): Handoff
     resume: async (standby, target, journal) =>
       (await load(target.context.awsRequestId)).resume(standby, target, journal),
     cancel: async (standby, target) => (await load(target.context.awsRequestId)).cancel(standby, target),
-    stopTask: async (taskArn, target) => (await load(target.context.awsRequestId)).stopTask(taskArn, target),
+    withdraw: async (answer, target) => (await load(target.context.awsRequestId)).withdraw(answer, target),
     claimForLambda: async (standby, target) =>
       (await load(target.context.awsRequestId)).claimForLambda(standby, target),
   };

@@ -51,7 +51,9 @@ export type HandoffFailureReason =
   /** RunTask kept failing (throttling, capacity, network) until the time ran out. */
   | 'deadline'
   /** The AWS SDK could not be loaded. */
-  | 'sdk-unavailable';
+  | 'sdk-unavailable'
+  /** The launch could not be sent to the launch queue (the handoff then kept trying RunTask). */
+  | 'launch-queue-failed';
 
 /**
  * The invocation could not be handed off to Fargate. When the handler has not finished by the
@@ -101,10 +103,15 @@ export class HandoffError extends ImmortalLambdaError {
  */
 export class HandedOffError extends ImmortalLambdaError {
   static override readonly [ERROR_KIND] = 'HandedOffError';
-  readonly taskArn: string;
+  /** The task, or undefined when the handoff was queued (the launcher starts the task). */
+  readonly taskArn: string | undefined;
 
-  constructor(taskArn: string) {
-    super(`the invocation was handed off to Fargate task ${taskArn}; stop work here, it continues there`);
+  constructor(taskArn: string | undefined) {
+    super(
+      taskArn
+        ? `the invocation was handed off to Fargate task ${taskArn}; stop work here, it continues there`
+        : 'the invocation was queued for a Fargate task, which the launcher starts as soon as the launch rate allows; stop work here, it continues there',
+    );
     this.taskArn = taskArn;
   }
 }

@@ -1,12 +1,19 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ENV, type Envelope, type Journal, OWN_STOP_PREFIX } from '@immortal-lambda/protocol';
+import { ENV, type Journal, OWN_STOP_PREFIX } from '@immortal-lambda/protocol';
 import type { ResolvedConfig } from './config.js';
 import { HandoffClients } from './handoff/clients.js';
-import { asHandoffError, buildEnvelope, requireInvocationContext } from './handoff/envelope.js';
+import { buildEnvelope, requireInvocationContext } from './handoff/envelope.js';
 import { deadlineGuard, recordGuard } from './handoff/guard.js';
+import type { QueuedMessage } from './handoff/launch-queue.js';
+import { HandoffLog } from './handoff/log-lines.js';
 import { HandoffMetrics, metricsEnvironment } from './handoff/metrics.js';
 import { type Placement, placeEnvelope } from './handoff/placement.js';
-import { recordFinishedInLambda, type WrapperStatus, writeWrapperRecord } from './handoff/records.js';
+import {
+  launchedTask,
+  recordFinishedInLambda,
+  type WrapperStatus,
+  writeWrapperRecord,
+} from './handoff/records.js';
 import {
   cancelStandby,
   claimForLambda,
@@ -14,10 +21,9 @@ import {
   resumeUri,
   type StandbyParts,
 } from './handoff/standby.js';
+import { TaskStarter } from './handoff/start.js';
 import { describeError } from './logger.js';
 import { bounded } from './retry.js';
-import { startedByOf } from './run-task/input.js';
-import { startTask } from './run-task/start-task.js';
 import type { StartedTask } from './run-task/types.js';
 import { loadEcs } from './sdk.js';
 import {
@@ -27,7 +33,7 @@ import {
   type HandoffMode,
   type HandoffTarget,
 } from './target.js';
-import type { HandoffReceipt } from './types.js';
+import type { HandoffAnswer, HandoffReceipt, QueuedReceipt } from './types.js';
 
 /**
  * The one handoff mechanism behind both the wrapper and the middy middleware: builds the
@@ -41,12 +47,16 @@ export class FargateHandoff implements Handoff {
   readonly #clients: HandoffClients;
   readonly #metrics: HandoffMetrics;
   readonly #standby: StandbyParts;
+  readonly #starter: TaskStarter;
+  readonly #log: HandoffLog;
 
   constructor(config: ResolvedConfig, deps: HandoffDependencies) {
     this.config = config;
     this.#deps = deps;
     this.#clients = new HandoffClients(deps.ecsClient, deps.s3Client);
     this.#metrics = new HandoffMetrics(config, deps);
+    this.#starter = new TaskStarter(config, deps, this.#clients, (at) => this.failAt(at));
+    this.#log = new HandoffLog(config, deps, this.#metrics, (at) => this.failAt(at));
     this.#standby = {
       config,
       deps,
@@ -70,7 +80,7 @@ export class FargateHandoff implements Handoff {
    * (its finished steps, its checkpoint): envelope → placement → start task → record → receipt.
    * Resolves once the task exists; throws {@link HandoffError}.
    */
-  async handOff(target: HandoffTarget, journal?: Journal, mode: HandoffMode = {}): Promise<HandoffReceipt> {
+  async handOff(target: HandoffTarget, journal?: Journal, mode: HandoffMode = {}): Promise<HandoffAnswer> {
     const { clock } = this.#deps;
     const began = clock.now();
     const requestId =
@@ -86,11 +96,17 @@ export class FargateHandoff implements Handoff {
       const standby = mode.standby ? resumeUri(this.config, envelope.function.name, id) : undefined;
       const placement = await this.#place(target, json, standby, guard.signal);
       progress.envelopeLocation = placement.envelopeLocation;
-      const started = await this.#start(target, envelope, placement, mode, standby, guard.signal);
+      const started = await this.#starter.start(target, envelope, placement, mode, standby, guard.signal);
+      if ('queued' in started) {
+        const receipt = this.#queuedReceipt(target, started.queued, progress);
+        this.#log.queued(target, began, receipt, started.attempts);
+        await this.#recordHandoff(receipt, envelope.function, 'queued', target.deadlineAt);
+        return receipt;
+      }
       progress.attempts = started.attempts;
       const confirmed = clock.now();
       const receipt = this.#receipt(id, started, placement, progress.envelopeBytes, confirmed);
-      this.#logHandedOff(target, began, confirmed, receipt, started, mode, standby);
+      this.#log.handedOff(target, began, confirmed, receipt, started, mode, standby);
       await this.#recordHandoff(
         receipt,
         envelope.function,
@@ -99,10 +115,27 @@ export class FargateHandoff implements Handoff {
       );
       return receipt;
     } catch (caught) {
-      throw this.#failed(caught, target, began, requestId, progress);
+      throw this.#log.failed(caught, target, began, requestId, progress);
     } finally {
       guard.dispose();
     }
+  }
+
+  #queuedReceipt(
+    target: HandoffTarget,
+    queued: QueuedMessage,
+    progress: { envelopeBytes: number; envelopeLocation: string },
+  ): QueuedReceipt {
+    return {
+      status: 'queued',
+      requestId: target.context.awsRequestId,
+      cluster: this.config.cluster,
+      launchQueue: queued.launchQueue,
+      messageId: queued.messageId,
+      envelopeLocation: progress.envelopeLocation,
+      envelopeBytes: progress.envelopeBytes,
+      queuedAt: queued.queuedAt,
+    };
   }
 
   /** The envelope's place: inline, or in the payload bucket (see {@link placeEnvelope}). */
@@ -134,35 +167,6 @@ export class FargateHandoff implements Handoff {
     });
   }
 
-  /** RunTask until the task exists, within the time left before the deadline guard. */
-  async #start(
-    target: HandoffTarget,
-    envelope: Envelope,
-    placement: Placement,
-    mode: HandoffMode,
-    standby: string | undefined,
-    signal: AbortSignal,
-  ): Promise<StartedTask> {
-    const id = target.context.awsRequestId;
-    const client = await this.#clients.ecs(id);
-    // The record's S3 client loads while RunTask is in flight, not after it answered.
-    if (this.config.payloadBucket) this.#clients.s3(id).catch(() => undefined);
-    return startTask({
-      config: this.config,
-      client,
-      requestId: id,
-      functionName: target.context.functionName,
-      functionVersion: envelope.function.version,
-      overrides: placement.overrides,
-      clock: this.#deps.clock,
-      random: this.#deps.random,
-      signal,
-      budgetMs: this.failAt(target.deadlineAt) - this.#deps.clock.now(),
-      ...(standby ? { standby: true, tokenBase: `${id}-s` } : {}),
-      ...(mode.tokenBase ? { tokenBase: mode.tokenBase } : {}),
-    });
-  }
-
   #receipt(
     requestId: string,
     started: StartedTask,
@@ -182,63 +186,15 @@ export class FargateHandoff implements Handoff {
     };
   }
 
-  /** The handoff's log line, and its metrics (a standby start is not a handoff yet: its metrics come when it is told to go). */
-  #logHandedOff(
-    target: HandoffTarget,
-    began: number,
-    confirmed: number,
-    receipt: HandoffReceipt,
-    started: StartedTask,
-    mode: HandoffMode,
-    standby: string | undefined,
-  ): void {
-    this.#deps.logger.info(standby ? 'Runner task started in standby' : 'Invocation handed off to Fargate', {
-      ...this.#base(target, began),
-      taskArn: started.taskArn,
-      cluster: this.config.cluster,
-      capacityProvider: started.capacityProvider,
-      elapsedMs: confirmed - began,
-      envelopeBytes: receipt.envelopeBytes,
-      envelopeLocation: receipt.envelopeLocation,
-      attempts: started.attempts,
-      retries: started.attempts - 1,
-      ...(started.reused ? { reusedTask: true } : {}),
-      ...(started.stoppedDuplicate ? { stoppedDuplicate: started.stoppedDuplicate } : {}),
-      ...(started.lookupError ? { lookupError: started.lookupError } : {}),
-      ...(started.reconciled ? { reconciled: true } : {}),
-      ...(standby ? { standby: true, resumeLocation: standby } : {}),
-      ...(mode.tokenBase ? { tokenBase: mode.tokenBase } : {}),
-    });
-    if (started.lookupError) {
-      // The handoff went on (the task matters more), but the guard against a second task of the
-      // invocation did not run: said as an error, where alarms look.
-      this.#deps.logger.error(
-        'The look-up for another task of this invocation failed; the task was started without it',
-        {
-          requestId: receipt.requestId,
-          taskArn: started.taskArn,
-          startedBy: startedByOf({ requestId: receipt.requestId, standby: Boolean(standby) }),
-          lookupError: started.lookupError,
-        },
-      );
-    }
-    if (standby) return;
-    this.#metrics.handedOff(target, began, confirmed, receipt.envelopeBytes, {
-      requestId: receipt.requestId,
-      taskArn: started.taskArn,
-      ...(target.routed ? { routed: true } : {}),
-    });
-  }
-
   /**
    * Records the handoff: the task exists, so its record may take until shortly before the hard
    * deadline (see {@link recordGuard}), not only until the deadline guard. A record that cannot be
    * written is logged, and the invocation is handed off.
    */
   async #recordHandoff(
-    receipt: HandoffReceipt,
+    receipt: HandoffAnswer,
     fn: { name: string; version: string },
-    status: 'handed-off' | 'standby',
+    status: 'handed-off' | 'queued' | 'standby',
     deadlineAt: number,
   ): Promise<void> {
     const guard = recordGuard(this.#deps.clock, deadlineAt);
@@ -246,54 +202,11 @@ export class FargateHandoff implements Handoff {
     if (!recordError) return;
     this.#deps.logger.error(`The ${status} record could not be written; the invocation is handed off`, {
       requestId: receipt.requestId,
-      taskArn: receipt.taskArn,
+      ...(receipt.status === 'handed-off'
+        ? { taskArn: receipt.taskArn }
+        : { launchQueue: receipt.launchQueue }),
       error: recordError,
     });
-  }
-
-  /** A failed handoff: its metric and log line, and the {@link HandoffError} to throw. */
-  #failed(
-    caught: unknown,
-    target: HandoffTarget,
-    began: number,
-    requestId: string | undefined,
-    progress: { envelopeBytes: number; envelopeLocation: string; attempts: number },
-  ) {
-    const error = asHandoffError(caught, requestId);
-    this.#metrics.failed(target, began, { requestId, reason: error.reason });
-    this.#deps.logger.error('Handoff to Fargate failed', {
-      ...this.#base(target, began),
-      reason: error.reason,
-      elapsedMs: this.#deps.clock.now() - began,
-      envelopeBytes: progress.envelopeBytes,
-      envelopeLocation: progress.envelopeLocation,
-      attempts: error.attempts || progress.attempts,
-      failsAt: new Date(this.failAt(target.deadlineAt)).toISOString(),
-      error: describeError(error),
-    });
-    return error;
-  }
-
-  /** What every log line of a handoff says: whose, how long it ran in Lambda, and why now. */
-  #base(target: HandoffTarget, began: number): Record<string, unknown> {
-    const { context } = target;
-    return {
-      requestId: typeof context.awsRequestId === 'string' ? context.awsRequestId : undefined,
-      functionName: context.functionName,
-      marginMs: this.config.marginMs,
-      ranInLambdaMs: began - target.startedAt,
-      remainingMs: target.deadlineAt - began,
-      ...(target.routed
-        ? { routed: true, note: 'routeToFargate sent the invocation to Fargate before the handler ran' }
-        : target.immediate
-          ? {
-              immediate: true,
-              note: `the margin (${this.config.marginMs} ms) left no time to run: the invocation started with ${
-                target.deadlineAt - target.startedAt
-              } ms remaining, so it was handed off at once`,
-            }
-          : {}),
-    };
   }
 
   /**
@@ -357,8 +270,45 @@ export class FargateHandoff implements Handoff {
     }
   }
 
+  /**
+   * The invocation finished in Lambda while its handoff was in flight: a started task is stopped;
+   * a queued launch is recorded `not-needed`, which the launcher checks before it starts the task,
+   * and a task the launcher had started already is stopped too. Best effort; never throws.
+   */
+  async withdraw(answer: HandoffAnswer, target: HandoffTarget): Promise<boolean> {
+    if (answer.status === 'handed-off') return this.stopTask(answer.taskArn, target);
+    const guard = deadlineGuard(this.#deps.clock, this.failAt(target.deadlineAt), answer.requestId);
+    try {
+      await recordFinishedInLambda({
+        config: this.config,
+        deps: this.#deps,
+        s3: (id) => this.#clients.s3(id),
+        taskArn: undefined,
+        context: target.context,
+        signal: guard.signal,
+      });
+      const launched = await launchedTask({
+        config: this.config,
+        s3: await this.#clients.s3(answer.requestId),
+        functionName: target.context.functionName,
+        requestId: answer.requestId,
+        signal: guard.signal,
+      }).catch(() => undefined);
+      this.#deps.logger.info(
+        'Invocation finished in Lambda during its handoff; its queued launch was withdrawn',
+        {
+          requestId: answer.requestId,
+          ...(launched ? { taskArn: launched } : {}),
+        },
+      );
+      return launched ? await this.stopTask(launched, target, undefined, false) : true;
+    } finally {
+      guard.dispose();
+    }
+  }
+
   /** Tells a pre-warmed task to go (see {@link resumeStandby}). */
-  resume(standby: HandoffReceipt, target: HandoffTarget, journal?: Journal): Promise<HandoffReceipt> {
+  resume(standby: HandoffReceipt, target: HandoffTarget, journal?: Journal): Promise<HandoffAnswer> {
     return resumeStandby(this.#standby, standby, target, journal);
   }
 
@@ -378,7 +328,7 @@ export class FargateHandoff implements Handoff {
   }
 
   #record(
-    receipt: HandoffReceipt,
+    receipt: HandoffAnswer,
     fn: { name: string; version: string },
     status: WrapperStatus,
     signal: AbortSignal,

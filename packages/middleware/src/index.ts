@@ -16,6 +16,8 @@ export type {
   FallbackHandlerExtras,
   FallbackLogger,
   FargateFallbackOptions,
+  HandoffAnswer,
   HandoffReceipt,
+  QueuedReceipt,
 } from './types.js';
 export { type WrappedHandler, withFargateFallback } from './wrapper.js';

@@ -6,7 +6,7 @@ import { HandedOffError, type HandoffError } from './errors.js';
 import { LazyExtras } from './extras.js';
 import { Prewarm } from './prewarm.js';
 import type { HandoffTarget } from './target.js';
-import type { FallbackHandler, HandoffReceipt } from './types.js';
+import type { FallbackHandler, HandoffAnswer } from './types.js';
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -136,7 +136,7 @@ export class Invocation implements Due {
   }
 
   // Methods, not arrow fields: only an invocation that hands off needs them bound.
-  #onHandedOff(receipt: HandoffReceipt): void {
+  #onHandedOff(receipt: HandoffAnswer): void {
     const pending = this.#pending;
     this.#state = State.Done;
     if (!pending) {
@@ -150,12 +150,12 @@ export class Invocation implements Due {
         this.#respondHandedOff(receipt);
         return;
       }
-      this.#core.handoff.stopTask(receipt.taskArn, this.#target).then(() => this.#deliver(pending));
+      this.#core.handoff.withdraw(receipt, this.#target).then(() => this.#deliver(pending));
     });
   }
 
-  #respondHandedOff(receipt: HandoffReceipt): void {
-    this.#extras.abort(new HandedOffError(receipt.taskArn));
+  #respondHandedOff(receipt: HandoffAnswer): void {
+    this.#extras.abort(new HandedOffError(receipt.status === 'handed-off' ? receipt.taskArn : undefined));
     this.#core.respond(receipt, this.#target.event, this.#target.context).then(this.#resolve, this.#reject);
   }
 

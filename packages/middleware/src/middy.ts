@@ -6,7 +6,12 @@ import { ConfigurationError, HandoffError } from './errors.js';
 import { type GivenExtras, LazyExtras, runnerExtras } from './extras.js';
 import { Prewarm } from './prewarm.js';
 import type { HandoffTarget } from './target.js';
-import type { FallbackHandlerExtras, FargateFallbackOptions, HandoffReceipt } from './types.js';
+import type {
+  FallbackHandlerExtras,
+  FargateFallbackOptions,
+  HandoffAnswer,
+  HandoffReceipt,
+} from './types.js';
 
 /** Where the middleware puts the extras on the Lambda context: middy's handler has no room. */
 const EXTRAS = 'fargateFallback';
@@ -186,7 +191,7 @@ class MiddyInvocation implements Due {
   readonly #extras: LazyExtras;
   /** When middy's early timeout should have fired, at the latest. */
   readonly dueAt: number;
-  #handoff: Promise<HandoffReceipt> | undefined;
+  #handoff: Promise<HandoffAnswer> | undefined;
   #prewarm: Prewarm | undefined;
 
   constructor(core: FallbackCore, event: unknown, context: Context, remainingMs: number) {
@@ -235,7 +240,7 @@ class MiddyInvocation implements Due {
     this.#start().catch(noop);
   }
 
-  #start(): Promise<HandoffReceipt> {
+  #start(): Promise<HandoffAnswer> {
     const journal = this.#extras.journal();
     this.#handoff ??= this.#prewarm
       ? this.#prewarm.handOff(journal)
@@ -277,10 +282,10 @@ class MiddyInvocation implements Due {
       return undefined;
     }
     const receipt = await this.#handoff.catch(() => undefined);
-    if (receipt) await this.#core.handoff.stopTask(receipt.taskArn, this.#target);
+    if (receipt) await this.#core.handoff.withdraw(receipt, this.#target);
     return undefined;
   }
 }
 
-export type { FargateFallbackOptions, HandoffReceipt };
+export type { FargateFallbackOptions, HandoffAnswer, HandoffReceipt };
 export { HandoffError };

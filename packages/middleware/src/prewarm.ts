@@ -2,7 +2,7 @@ import type { Journal } from '@immortal-lambda/protocol/basics';
 import type { FallbackCore } from './core.js';
 import type { Due } from './deadline-timer.js';
 import type { HandoffTarget } from './target.js';
-import type { HandoffReceipt } from './types.js';
+import type { HandoffAnswer, HandoffReceipt } from './types.js';
 
 /**
  * The pre-warmed task of one invocation (`prewarmMs`): started in standby `prewarmMs` before the
@@ -30,13 +30,15 @@ export class Prewarm implements Due {
 
   /** Starts the standby task. A failure was logged by the handoff; the handoff goes without it. */
   onDue(): void {
+    // A standby start is never queued: it is started now or not at all.
     this.#standby = this.#core.handoff
       .handOff(this.#target, this.#journal(), { standby: true })
+      .then((answer) => (answer.status === 'handed-off' ? answer : undefined))
       .catch(() => undefined);
   }
 
   /** The handoff: the standby task is told to go, or, without one, a task is started as usual. */
-  async handOff(journal: Journal | undefined): Promise<HandoffReceipt> {
+  async handOff(journal: Journal | undefined): Promise<HandoffAnswer> {
     this.#core.deadlines.unwatch(this);
     const standby = await this.#standby;
     const { handoff } = this.#core;
@@ -48,9 +50,9 @@ export class Prewarm implements Due {
    * handoff's own is stopped before it runs anything; the pre-warmed task, told to go, may already
    * be calling the handler, so Lambda and the task claim the invocation and one of them wins.
    */
-  async lambdaWins(receipt: HandoffReceipt): Promise<boolean> {
+  async lambdaWins(receipt: HandoffAnswer): Promise<boolean> {
     const standby = await this.#standby;
-    if (!standby || standby.taskArn !== receipt.taskArn) return true;
+    if (!standby || receipt.status !== 'handed-off' || standby.taskArn !== receipt.taskArn) return true;
     return this.#core.handoff.claimForLambda(receipt, this.#target);
   }
 

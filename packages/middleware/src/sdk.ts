@@ -2,6 +2,7 @@
 // invocation that finishes in time, loads no SDK code.
 type EcsModule = typeof import('@aws-sdk/client-ecs');
 type S3Module = typeof import('@aws-sdk/client-s3');
+type SqsModule = typeof import('@aws-sdk/client-sqs');
 
 let ecs: Promise<EcsModule> | undefined;
 let s3: Promise<S3Module> | undefined;
@@ -14,6 +15,14 @@ export const loadEcs = (): Promise<EcsModule> => {
 export const loadS3 = (): Promise<S3Module> => {
   s3 ??= import('@aws-sdk/client-s3');
   return s3;
+};
+
+let sqs: Promise<SqsModule> | undefined;
+
+/** SQS, for the launch queue: loaded only when a handoff meets the launch rate. */
+export const loadSqs = (): Promise<SqsModule> => {
+  sqs ??= import('@aws-sdk/client-sqs');
+  return sqs;
 };
 
 /**

@@ -2,7 +2,7 @@ import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Journal } from '@immortal-lambda/protocol/basics';
 import type { Context } from 'aws-lambda';
-import type { Clock, FallbackLogger, HandoffReceipt } from './types.js';
+import type { Clock, FallbackLogger, HandoffAnswer, HandoffReceipt } from './types.js';
 
 /**
  * How long before the hard deadline every AWS call is abandoned, so that a failed handoff can
@@ -65,13 +65,17 @@ export interface Handoff {
    * Starts the runner task; resolves once it exists, rejects with a `HandoffError`. In standby
    * mode the task waits for its envelope at its resume location ({@link Handoff.resume}).
    */
-  handOff(target: HandoffTarget, journal?: Journal, mode?: HandoffMode): Promise<HandoffReceipt>;
+  handOff(target: HandoffTarget, journal?: Journal, mode?: HandoffMode): Promise<HandoffAnswer>;
   /** Tells a standby task to go, with the journal as it is now; a task that stopped is replaced. */
-  resume(standby: HandoffReceipt, target: HandoffTarget, journal?: Journal): Promise<HandoffReceipt>;
+  resume(standby: HandoffReceipt, target: HandoffTarget, journal?: Journal): Promise<HandoffAnswer>;
   /** The handler finished in Lambda: the standby task is told so, stopped, and recorded not needed. */
   cancel(standby: HandoffReceipt, target: HandoffTarget): Promise<void>;
-  /** Stops a task no longer needed; best effort, never throws. */
-  stopTask(taskArn: string, target: HandoffTarget): Promise<boolean>;
+  /**
+   * The invocation finished in Lambda while its handoff was in flight: its task is stopped, or its
+   * queued launch withdrawn (and the task stopped if the launcher had started it); best effort,
+   * never throws.
+   */
+  withdraw(answer: HandoffAnswer, target: HandoffTarget): Promise<boolean>;
   /**
    * The handler finished in Lambda while its pre-warmed task was told to go: whether Lambda takes
    * the invocation (`true`) or the task had taken it first (`false`). One decision, both legs.

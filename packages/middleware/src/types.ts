@@ -71,6 +71,42 @@ export interface HandoffReceipt {
   handedOffAt: string;
 }
 
+/**
+ * What the wrapper returns after a handoff whose task could not start at once (Fargate's launch
+ * rate, or no capacity anywhere), unless `handoffResponse` says otherwise: the launch is on the
+ * launch queue, and the launcher starts the task, with the same client token, as soon as the rate
+ * allows. `getInvocationStatus` says `queued`, then `handed-off` with the task.
+ *
+ * @example
+ * ```ts
+ * import type { HandoffAnswer } from '@immortal-lambda/middleware';
+ * const where = (answer: HandoffAnswer) => (answer.status === 'queued' ? answer.launchQueue : answer.taskArn);
+ * ```
+ */
+export interface QueuedReceipt {
+  status: 'queued';
+  requestId: string;
+  cluster: string;
+  /** The launch queue's URL, and the message that carries the launch. */
+  launchQueue: string;
+  messageId: string;
+  envelopeLocation: string;
+  envelopeBytes: number;
+  /** ISO 8601 time at which the launch was queued. */
+  queuedAt: string;
+}
+
+/**
+ * A handoff's answer: the task started ({@link HandoffReceipt}), or its start queued ({@link QueuedReceipt}).
+ *
+ * @example
+ * ```ts
+ * import type { HandoffAnswer } from '@immortal-lambda/middleware';
+ * const started = (answer: HandoffAnswer) => answer.status === 'handed-off';
+ * ```
+ */
+export type HandoffAnswer = HandoffReceipt | QueuedReceipt;
+
 export type { CapacityOption } from '@immortal-lambda/protocol/basics';
 
 /**
@@ -122,7 +158,7 @@ export interface Clock {
  *   cluster: 'jobs',
  *   taskDefinition: 'immortal-runner',
  *   subnets: ['subnet-0123456789abcdef0'],
- *   handoffResponse: (receipt) => ({ statusCode: 202, body: JSON.stringify({ taskArn: receipt.taskArn }) }),
+ *   handoffResponse: (receipt) => ({ statusCode: 202, body: JSON.stringify({ status: receipt.status }) }),
  * });
  * ```
  */
@@ -143,6 +179,13 @@ export interface FargateFallbackOptions<TEvent = unknown, TResponse = unknown> {
   capacity?: CapacityOption;
   /** S3 bucket for envelopes too large for the container override (`FARGATE_FALLBACK_BUCKET`). */
   payloadBucket?: string;
+  /**
+   * The SQS queue URL of handoffs that meet Fargate's launch rate (`FARGATE_FALLBACK_LAUNCH_QUEUE`):
+   * a handoff whose RunTask is throttled, or finds no capacity anywhere, is queued there and
+   * answered at once with a `queued` receipt; the launcher starts its task as soon as the rate
+   * allows, with the same client token. Needs `payloadBucket` (the records). Default none.
+   */
+  launchQueue?: string;
   /** Key prefix of spilled envelopes (`FARGATE_FALLBACK_PAYLOAD_PREFIX`, default `immortal-lambda/envelopes/`). */
   payloadPrefix?: string;
   /** How long before the deadline the handoff starts (`FARGATE_FALLBACK_MARGIN_MS`, default 10000). */
@@ -183,9 +226,12 @@ export interface FargateFallbackOptions<TEvent = unknown, TResponse = unknown> {
   metricsWriter?: (line: string) => void;
   /** Kill switch: run the handler as if unwrapped (`FARGATE_FALLBACK_DISABLED`). */
   disabled?: boolean;
-  /** Builds the response returned after a handoff; by default the {@link HandoffReceipt}. */
+  /**
+   * Builds the response returned after a handoff; by default the receipt: a {@link HandoffReceipt}
+   * when the task started, a {@link QueuedReceipt} when its start was queued (`launchQueue`).
+   */
   handoffResponse?: (
-    receipt: HandoffReceipt,
+    receipt: HandoffAnswer,
     event: TEvent,
     context: Context,
   ) => TResponse | Promise<TResponse>;

@@ -146,4 +146,11 @@ export const TASK_TAGS = {
   function: 'immortal-lambda:function',
   version: 'immortal-lambda:version',
   requestId: 'immortal-lambda:request-id',
+  /**
+   * On a RunTask retried after every placement found no capacity: which retry. It makes the
+   * retry's parameters differ from the failed call's, so that a client token ECS remembered
+   * without a task shows itself (`ConflictException` naming no task) instead of answering the
+   * old failures again.
+   */
+  retry: 'immortal-lambda:retry',
 } as const;

@@ -76,6 +76,12 @@ export {
   summarizeOutcomes,
 } from './outcome.js';
 export {
+  parseQueuedLaunch,
+  QUEUED_LAUNCH_KIND,
+  QUEUED_LAUNCH_VERSION,
+  type QueuedLaunch,
+} from './queued-launch.js';
+export {
   CLIENT_TOKEN_MAX_LENGTH,
   CLIENT_TOKEN_PATTERN,
   clientToken,

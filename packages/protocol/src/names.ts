@@ -36,6 +36,11 @@ export const ENV = {
    * imports the handler, then waits for the envelope at its resume location in the payload bucket.
    */
   prewarmMs: variable('PREWARM_MS'),
+  /**
+   * The SQS queue (its URL) of handoffs that met Fargate's launch rate: the wrapper queues the
+   * task's start there, and the launcher starts it as soon as the rate allows.
+   */
+  launchQueue: variable('LAUNCH_QUEUE'),
   /** `false` turns the wrapper's and the runner's CloudWatch metrics (EMF lines) off; default on. */
   metrics: variable('METRICS'),
   /** The metrics' namespace (default `ImmortalLambda`). */

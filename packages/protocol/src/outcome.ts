@@ -4,6 +4,7 @@ import { digest } from './run-task.js';
  * Where an invocation stands after its handoff. With a pre-warmed handoff the wrapper first
  * records `standby` (a runner task is getting ready), then `handed-off` when the envelope is
  * written, or `not-needed` when the handler finished in Lambda and the standby task was cancelled.
+ * A handoff that met Fargate's launch rate is `queued` until the launcher starts its task.
  *
  * @example
  * ```ts
@@ -13,6 +14,7 @@ import { digest } from './run-task.js';
  */
 export type InvocationStatus =
   | 'standby'
+  | 'queued'
   | 'not-needed'
   | 'handed-off'
   | 'running'
@@ -21,7 +23,8 @@ export type InvocationStatus =
   | 'failed';
 
 /**
- * Who wrote an outcome record: the wrapper (`handed-off`), the runner of one attempt (`running`,
+ * Who wrote an outcome record: the wrapper (`handed-off`, or `queued`), the launcher (`handed-off`
+ * once it started a queued invocation's task), the runner of one attempt (`running`,
  * then `succeeded` or `failed`), the watchdog (`relaunching`, or the last `failed`), or the safety
  * net (`relaunching` an invocation that failed in Lambda).
  *
@@ -31,7 +34,7 @@ export type InvocationStatus =
  * const writer: OutcomeWriter = 'runner';
  * ```
  */
-export type OutcomeWriter = 'wrapper' | 'runner' | 'watchdog' | 'safety-net';
+export type OutcomeWriter = 'wrapper' | 'launcher' | 'runner' | 'watchdog' | 'safety-net';
 
 /**
  * Why an attempt or the invocation failed.
@@ -150,7 +153,7 @@ export function outcomeFolder(prefix: string, functionName: string, requestId: s
 }
 
 /**
- * The object one writer writes: `handed-off` (the wrapper), `attempt-N` (the runner of attempt N),
+ * The object one writer writes: `handed-off` (the wrapper), `launched` (the launcher), `attempt-N` (the runner of attempt N),
  * `relaunch-N` (the watchdog or safety net starting attempt N), `final` (the watchdog giving up).
  * `attempt-N.result` holds a result too large for its record, `attempt-N.destination` and
  * `final.destination` a destination record too large for its destination; `journal` the steps and checkpoint
@@ -169,6 +172,7 @@ export function outcomeKey(
   requestId: string,
   entry:
     | 'handed-off'
+    | 'launched'
     | 'standby'
     | 'resume'
     | 'claim'
@@ -209,6 +213,7 @@ export interface InvocationStatusView {
 const RANK: Record<OutcomeWriter, Record<InvocationStatus, number>> = {
   wrapper: {
     standby: 0,
+    queued: 0,
     // The invocation finished in Lambda: its task was stopped, or its standby cancelled, whatever
     // that task recorded meanwhile. Nothing follows it.
     'not-needed': 5,
@@ -218,8 +223,20 @@ const RANK: Record<OutcomeWriter, Record<InvocationStatus, number>> = {
     succeeded: 1,
     failed: 1,
   },
+  // The launcher started the task of a queued invocation: later than the wrapper's `queued`.
+  launcher: {
+    standby: 1,
+    queued: 1,
+    'not-needed': 1,
+    'handed-off': 1,
+    relaunching: 1,
+    running: 1,
+    succeeded: 1,
+    failed: 1,
+  },
   'safety-net': {
     standby: 1,
+    queued: 1,
     'not-needed': 1,
     'handed-off': 1,
     relaunching: 1,
@@ -229,6 +246,7 @@ const RANK: Record<OutcomeWriter, Record<InvocationStatus, number>> = {
   },
   watchdog: {
     standby: 1,
+    queued: 1,
     'not-needed': 1,
     'handed-off': 1,
     relaunching: 1,
@@ -238,6 +256,7 @@ const RANK: Record<OutcomeWriter, Record<InvocationStatus, number>> = {
   },
   runner: {
     standby: 2,
+    queued: 2,
     'not-needed': 2,
     'handed-off': 2,
     relaunching: 2,

@@ -63,11 +63,11 @@ export const STARTED_BY_PATTERN = /^[A-Za-z0-9_/-]{1,128}$/;
 export const MAX_TASK_TAGS = 50;
 
 /**
- * The idempotency token of the n-th placement of one invocation. The first is the request id,
- * so a retried invocation meets the task its first attempt started; later placements (after a
- * capacity failure, or Spot to on-demand) get a suffix, because ECS answers a reused token with
- * different parameters by `ConflictException`. A token that would not fit RunTask's rules is
- * replaced by a digest of it.
+ * The n-th idempotency token of one invocation. The first is the request id, used by every
+ * attempt (Spot and on-demand, retries), so a retried invocation meets the task its first attempt
+ * started; the n-th (n > 0) is used only after ECS answered the first with `ConflictException`
+ * naming no task (it remembered the token without one). A token that would not fit RunTask's rules
+ * is replaced by a digest of it.
  *
  * @example
  * ```ts

@@ -16,7 +16,12 @@ export const handler = withFargateFallback(
     handoffResponse: (receipt) => ({
       statusCode: 202,
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ status: 'accepted', taskArn: receipt.taskArn, requestId: receipt.requestId }),
+      // A handoff that met Fargate's launch rate is queued: its task starts shortly after.
+      body: JSON.stringify({
+        status: 'accepted',
+        requestId: receipt.requestId,
+        ...(receipt.status === 'handed-off' ? { taskArn: receipt.taskArn } : { queued: true }),
+      }),
     }),
   },
 );

@@ -1,10 +1,11 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { HandoffError } from '../errors.js';
-import { loadEcs, loadS3 } from '../sdk.js';
+import { loadEcs, loadS3, loadSqs } from '../sdk.js';
 
 /**
- * The ECS and S3 clients of the handoff: the ones given, else made on first use (their SDK
+ * The ECS, S3 and SQS clients of the handoff: the ones given, else made on first use (their SDK
  * loaded then). An SDK that cannot be loaded fails the handoff with reason `sdk-unavailable`.
  */
 export class HandoffClients {
@@ -21,6 +22,16 @@ export class HandoffClients {
     const { ECSClient } = await load(loadEcs, '@aws-sdk/client-ecs', requestId);
     this.#ecs = new ECSClient({ maxAttempts: 1 });
     return this.#ecs;
+  }
+
+  #sqs: SQSClient | undefined;
+
+  /** The SQS client of the launch queue (the queue URL's host is not its endpoint: the SDK's settings are). */
+  async sqs(requestId: string): Promise<SQSClient> {
+    if (this.#sqs) return this.#sqs;
+    const { SQSClient } = await load(loadSqs, '@aws-sdk/client-sqs', requestId);
+    this.#sqs = new SQSClient({ maxAttempts: 1, useQueueUrlAsEndpoint: false });
+    return this.#sqs;
   }
 
   /** The S3 client of the payload bucket. */

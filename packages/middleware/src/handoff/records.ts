@@ -1,17 +1,19 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { outcomeKey, outcomeRecord } from '@immortal-lambda/protocol';
+import { outcomeKey, outcomeRecord, parseOutcome } from '@immortal-lambda/protocol';
 import type { ResolvedConfig } from '../config.js';
 import { HandoffError } from '../errors.js';
 import { describeError } from '../logger.js';
+import { loadS3 } from '../sdk.js';
 import { spillEnvelope } from '../spill.js';
 import type { HandoffDependencies } from '../target.js';
-import type { HandoffReceipt } from '../types.js';
+import type { HandoffAnswer, HandoffReceipt } from '../types.js';
 
 /** What the wrapper records of an invocation. */
-export type WrapperStatus = 'handed-off' | 'standby' | 'not-needed';
+export type WrapperStatus = 'handed-off' | 'queued' | 'standby' | 'not-needed';
 
 /**
- * Records the wrapper's part in the payload bucket: `handed-off` once the task exists, `standby`
+ * Records the wrapper's part in the payload bucket: `handed-off` once the task exists (`queued`
+ * once its start is on the launch queue), `standby`
  * once a pre-warmed task exists, `not-needed` when it was cancelled. The invocation is handed off
  * (or finished) whatever happens here: a failed write is returned for the log, never thrown.
  */
@@ -19,17 +21,19 @@ export async function writeWrapperRecord(input: {
   config: ResolvedConfig;
   deps: HandoffDependencies;
   s3: (requestId: string) => Promise<S3Client>;
-  receipt: HandoffReceipt;
+  receipt: HandoffAnswer;
   fn: { name: string; version: string };
   status: WrapperStatus;
   signal: AbortSignal;
-  /** The object written (default: `handed-off` for that status, else `standby`). */
+  /** The object written (default: `handed-off` for that status and `queued`, else `standby`). */
   key?: 'handed-off' | 'standby';
 }): Promise<Record<string, unknown> | undefined> {
   const { config, deps, receipt, fn, status } = input;
   const bucket = config.payloadBucket;
   if (!bucket) return undefined;
-  const { requestId, taskArn, handedOffAt } = receipt;
+  const { requestId } = receipt;
+  const taskArn = receipt.status === 'handed-off' ? receipt.taskArn : undefined;
+  const at = receipt.status === 'handed-off' ? receipt.handedOffAt : receipt.queuedAt;
   try {
     await spillEnvelope({
       client: await input.s3(requestId),
@@ -38,7 +42,7 @@ export async function writeWrapperRecord(input: {
         config.outcomePrefix,
         fn.name,
         requestId,
-        input.key ?? (status === 'handed-off' ? 'handed-off' : 'standby'),
+        input.key ?? (status === 'handed-off' || status === 'queued' ? 'handed-off' : 'standby'),
       ),
       body: JSON.stringify(
         outcomeRecord({
@@ -48,8 +52,8 @@ export async function writeWrapperRecord(input: {
           status,
           attempt: 1,
           writer: 'wrapper',
-          taskArn,
-          updatedAt: status === 'not-needed' ? new Date(deps.clock.now()).toISOString() : handedOffAt,
+          ...(taskArn ? { taskArn } : {}),
+          updatedAt: status === 'not-needed' ? new Date(deps.clock.now()).toISOString() : at,
         }),
       ),
       requestId,
@@ -66,6 +70,31 @@ export async function writeWrapperRecord(input: {
 }
 
 /**
+ * The task the launcher started for a queued invocation, from its `launched` record; undefined
+ * when it has not started one (or the record cannot be read).
+ */
+export async function launchedTask(input: {
+  config: ResolvedConfig;
+  s3: S3Client;
+  functionName: string;
+  requestId: string;
+  signal: AbortSignal;
+}): Promise<string | undefined> {
+  const { config } = input;
+  if (!config.payloadBucket) return undefined;
+  const { GetObjectCommand } = await loadS3();
+  const object = await input.s3.send(
+    new GetObjectCommand({
+      Bucket: config.payloadBucket,
+      Key: outcomeKey(config.outcomePrefix, input.functionName, input.requestId, 'launched'),
+    }),
+    { abortSignal: input.signal },
+  );
+  const record = parseOutcome((await object.Body?.transformToString()) ?? '');
+  return record?.taskArn;
+}
+
+/**
  * The invocation finished in Lambda while its handoff was in flight, and its task was stopped:
  * its records end where it ended, `not-needed` in place of `handed-off`, so that its status does
  * not stay `handed-off` (or show the stopped task's `failed`). A failed write is logged; the
@@ -75,7 +104,8 @@ export async function recordFinishedInLambda(input: {
   config: ResolvedConfig;
   deps: HandoffDependencies;
   s3: (requestId: string) => Promise<S3Client>;
-  taskArn: string;
+  /** The task stopped; none when a queued launch was withdrawn before it started one. */
+  taskArn: string | undefined;
   context: { awsRequestId: string; functionName: string; functionVersion?: string };
   signal: AbortSignal;
 }): Promise<void> {
@@ -86,6 +116,7 @@ export async function recordFinishedInLambda(input: {
     deps,
     s3: input.s3,
     receipt: {
+      status: 'handed-off',
       requestId: context.awsRequestId,
       taskArn: input.taskArn,
       handedOffAt: new Date(deps.clock.now()).toISOString(),

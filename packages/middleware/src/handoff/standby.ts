@@ -12,7 +12,7 @@ import { bounded } from '../retry.js';
 import { loadEcs, loadS3 } from '../sdk.js';
 import { spillEnvelope } from '../spill.js';
 import type { HandoffDependencies, HandoffTarget } from '../target.js';
-import type { HandoffReceipt } from '../types.js';
+import type { HandoffAnswer, HandoffReceipt } from '../types.js';
 import type { HandoffClients } from './clients.js';
 import { asHandoffError, buildEnvelope } from './envelope.js';
 import { deadlineGuard, recordGuard } from './guard.js';
@@ -27,7 +27,7 @@ export interface StandbyParts {
   metrics: HandoffMetrics;
   failAt(deadlineAt: number): number;
   /** A plain handoff: a task of the invocation's own. */
-  handOff(target: HandoffTarget, journal?: Journal): Promise<HandoffReceipt>;
+  handOff(target: HandoffTarget, journal?: Journal): Promise<HandoffAnswer>;
   stopTask(taskArn: string, target: HandoffTarget, why: string): Promise<boolean>;
   record(
     receipt: HandoffReceipt,
@@ -65,7 +65,7 @@ export async function resumeStandby(
   standby: HandoffReceipt,
   target: HandoffTarget,
   journal?: Journal,
-): Promise<HandoffReceipt> {
+): Promise<HandoffAnswer> {
   const { clock, logger } = parts.deps;
   const began = clock.now();
   const id = standby.requestId;

@@ -1,4 +1,5 @@
 import type { Failure, RunTaskCommandInput } from '@aws-sdk/client-ecs';
+import { isThrottled } from '@immortal-lambda/protocol';
 import { HandoffError } from '../errors.js';
 import { isRetryableError } from '../retry.js';
 import { buildRunTaskInput, type CapacityProvider, isRetryableFailure } from './input.js';
@@ -17,8 +18,26 @@ export class OutOfTime extends Error {
   }
 }
 
-/** What to do after a RunTask attempt that started no task: try the next placement at once, or back off and retry. */
-export type AfterAttempt = 'next-placement' | 'retry';
+/**
+ * What to do after a RunTask attempt that started no task: try the next placement at once, back
+ * off and retry, or leave the start to the launch queue.
+ */
+export type AfterAttempt = 'next-placement' | 'retry' | 'queue';
+
+/**
+ * The task cannot start now for want of launch rate or capacity, and the handoff asked to queue
+ * it then (`queueWhenLimited`): only the invocation's own token was used, and every call answered,
+ * so the launcher's call with that token starts the one task.
+ */
+export class LaunchLimited extends Error {
+  constructor(
+    message: string,
+    readonly attempts: number,
+    readonly lastError: unknown,
+  ) {
+    super(message);
+  }
+}
 
 const failureText = (failures: Failure[]) =>
   failures.map((f) => [f.reason, f.detail, f.arn].filter(Boolean).join(' ')).join('; ') ||
@@ -27,18 +46,20 @@ const failureText = (failures: Failure[]) =>
 /**
  * The decisions of a handoff's RunTask attempts, apart from the calls: which placement to try
  * (Spot, then on-demand) with which client token, whether a look-up must guard the attempt, what a
- * failure or an error calls for (next placement, retry, or rejected), and how the attempts ran
- * out of time.
+ * failure or an error calls for (next placement, retry, queue, or rejected), and how the attempts
+ * ran out of time.
  *
- * Client tokens: the first pass over the placements (Spot, then on-demand) uses one token, the
- * invocation's own. ECS deduplicates on it: a retried or duplicated invocation gets the task that
- * token started, or `ConflictException` naming it when its parameters differ (another
- * placement, another envelope), so these attempts need no look-up. ECS's documentation does not
- * say whether it remembers a token whose RunTask answered only `failures[]`. If it does, the
- * on-demand call after a Spot failure gets a conflict that names no task, and the plan moves on to
- * a token of its own (`<token>-p<n>`), as it does after every placement failed. Only those later
- * tokens can start a task beside one started under another token, so only they are guarded: a
- * look-up before (an earlier task is kept) and after (the earliest of two is kept).
+ * Client tokens: every attempt uses the invocation's own token, and ECS deduplicates on it: a
+ * retried or duplicated invocation gets the task that token started, or `ConflictException`
+ * naming it when its parameters differ (another placement, another envelope), so these attempts
+ * need no look-up. ECS's documentation does not say whether it remembers a token whose RunTask
+ * answered only `failures[]`. So a retry after every placement failed carries a tag of its own
+ * (`immortal-lambda:retry`): where ECS forgot the token, the retry is a new call that may start
+ * the task; where it remembered it, the retry's other parameters meet a conflict that names no
+ * task, and the plan moves on to a token of its own (`<token>-p<n>`, the same n for every
+ * attempt of the invocation, so they deduplicate on it too). Only those tokens are guarded, as a
+ * task could exist under the token before: a look-up before (an earlier task is kept) and after
+ * (the earliest of two is kept).
  */
 export class AttemptPlan {
   readonly #params: StartTaskParams;
@@ -47,6 +68,8 @@ export class AttemptPlan {
   #providerIndex = 0;
   /** Which client token: 0 is the invocation's own, n > 0 its n-th token of its own. */
   #token = 0;
+  /** Which retry after every placement found no capacity: tagged, so its parameters differ. */
+  #retry = 0;
   attempts = 0;
   retries = 0;
   lastError: unknown;
@@ -61,6 +84,17 @@ export class AttemptPlan {
 
   get provider(): CapacityProvider {
     return this.#providers[this.#providerIndex] as CapacityProvider;
+  }
+
+  /** Whether a launch that meets the rate or no capacity may be queued now (see {@link LaunchLimited}). */
+  get #queueable(): boolean {
+    return this.#params.queueWhenLimited === true && !this.guarded && !this.unanswered;
+  }
+
+  /** The attempts end here: the launch is queued. */
+  limited(): LaunchLimited {
+    const cause = this.lastError instanceof Error ? this.lastError.message : String(this.lastError);
+    return new LaunchLimited(`the task could not start now (${cause})`, this.attempts, this.lastError);
   }
 
   /** Whether the current token is one of the plan's own (not the invocation's): its attempts are guarded by look-ups. */
@@ -83,6 +117,7 @@ export class AttemptPlan {
         functionName: params.functionName,
         functionVersion: params.functionVersion,
         placement: this.#token,
+        retry: this.#retry,
         tokenBase: params.tokenBase,
         standby: params.standby,
       },
@@ -96,11 +131,12 @@ export class AttemptPlan {
 
   /**
    * RunTask answered without a task: a failure that is not capacity or throttling rejects the
-   * handoff; otherwise the next capacity provider is tried at once (the same token while it is the
-   * invocation's own), and after the last one a new token, after a backoff.
+   * handoff; otherwise the next capacity provider is tried at once, and after the last one the
+   * launch is queued (with a launch queue) or retried after a backoff, tagged as a retry.
    */
   afterFailures(failures: Failure[]): AfterAttempt {
     this.lastError = new Error(`RunTask answered without a task: ${failureText(failures)}`);
+    const lastProvider = this.#providerIndex === this.#providers.length - 1;
     if (!failures.every((f) => isRetryableFailure(f.reason))) {
       throw new HandoffError(
         'run-task-rejected',
@@ -112,12 +148,12 @@ export class AttemptPlan {
         },
       );
     }
-    if (this.#providerIndex < this.#providers.length - 1) {
+    if (!lastProvider) {
       this.#providerIndex += 1;
-      if (this.guarded) this.#token += 1;
       return 'next-placement';
     }
-    this.#token += 1;
+    if (this.#queueable) return 'queue';
+    this.#retry += 1;
     return 'retry';
   }
 
@@ -138,6 +174,7 @@ export class AttemptPlan {
    */
   afterError(error: unknown, abandoned: boolean): AfterAttempt {
     this.lastError = error;
+    if (isThrottled(error) && this.#queueable) return 'queue';
     if (!isRetryableError(error) && !abandoned) {
       const name = (error as { name?: string }).name;
       throw new HandoffError(

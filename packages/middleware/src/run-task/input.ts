@@ -28,6 +28,8 @@ export function buildRunTaskInput(
     tokenBase?: string | undefined;
     /** A pre-warmed task: marked `immortal-lambda/<request id>/standby`, apart from handoffs. */
     standby?: boolean | undefined;
+    /** Which retry after every placement found no capacity (0: none), tagged from 1 on. */
+    retry?: number;
   },
   overrides: TaskOverride,
 ): RunTaskCommandInput {
@@ -49,6 +51,7 @@ export function buildRunTaskInput(
       { key: TASK_TAGS.function, value: tagValue(ids.functionName) },
       { key: TASK_TAGS.version, value: tagValue(ids.functionVersion) },
       { key: TASK_TAGS.requestId, value: tagValue(ids.requestId) },
+      ...(ids.retry ? [{ key: TASK_TAGS.retry, value: String(ids.retry) }] : []),
     ],
   };
   if (provider === 'FARGATE_SPOT') {

@@ -157,9 +157,11 @@ async function attemptUntil(params: StartTaskParams, endsAt: number): Promise<St
       if (!signal.aborted) inFlight = false;
       attempt.dispose();
     }
+    if (after === 'queue') throw plan.limited();
     if (after === 'next-placement') continue;
+    const { baseMs, capMs } = params.backoff ?? { baseMs: undefined, capMs: undefined };
     try {
-      await sleep(backoffDelay(plan.retries, random), clock, signal);
+      await sleep(backoffDelay(plan.retries, random, baseMs, capMs), clock, signal);
     } catch {
       throw plan.outOfTime(inFlight);
     }

@@ -28,6 +28,14 @@ export interface StartTaskParams {
    * attempt whose answer never came can be checked (did it start a task?) before the deadline.
    */
   budgetMs?: number;
+  /**
+   * End the attempts with {@link LaunchLimited} as soon as RunTask is throttled (Fargate's launch
+   * rate, the RunTask rate) or no placement has capacity, while only the invocation's own token
+   * was used and every call answered: the handoff then queues the launch instead of waiting.
+   */
+  queueWhenLimited?: boolean;
+  /** The backoff between retries (default 100 ms doubling to 2 s, full jitter). */
+  backoff?: { baseMs: number; capMs: number };
 }
 
 export interface StartedTask {

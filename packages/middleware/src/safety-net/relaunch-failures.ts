@@ -7,7 +7,7 @@ import { RelaunchError } from '../errors.js';
 import { FargateHandoff } from '../handoff.js';
 import { describeError, isolatedLogger, jsonLogger } from '../logger.js';
 import { readOutcomes } from '../outcome-store.js';
-import type { FallbackLogger, FargateFallbackOptions, HandoffReceipt } from '../types.js';
+import type { FallbackLogger, FargateFallbackOptions, HandoffAnswer } from '../types.js';
 import { RELAUNCHED_CAUSES } from './failure-cause.js';
 import { type FailedInvocation, failedInvocations, isFailedInvocation } from './failure-records.js';
 import { leaveAsResult } from './failure-result.js';
@@ -169,7 +169,7 @@ async function startOnFargate(
   }
   const now = core.clock.now();
   const remaining = context.getRemainingTimeInMillis();
-  const receipt: HandoffReceipt = await handoff.handOff({
+  const receipt: HandoffAnswer = await handoff.handOff({
     event: item.event,
     context: {
       awsRequestId: item.requestId,
@@ -189,10 +189,13 @@ async function startOnFargate(
   core.logger.info('A failed invocation was started on Fargate', {
     requestId: item.requestId,
     functionArn: arn,
-    taskArn: receipt.taskArn,
+    ...(receipt.status === 'handed-off' ? { taskArn: receipt.taskArn } : { queued: receipt.launchQueue }),
     ...(item.error ? { failure: item.error } : {}),
   });
-  return { requestId: item.requestId, taskArn: receipt.taskArn };
+  return {
+    requestId: item.requestId,
+    ...(receipt.status === 'handed-off' ? { taskArn: receipt.taskArn } : { queued: receipt.launchQueue }),
+  };
 }
 
 /**

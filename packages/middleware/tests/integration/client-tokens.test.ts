@@ -45,14 +45,14 @@ describe.each([
   const count = (action: string) => plane.calls.filter((call) => call === `ECS.${action}`).length;
 
   describe.each(adapters)('$name', (adapter) => {
-    const wrap = () =>
+    const wrap = (capacity: 'FARGATE_SPOT,FARGATE' | 'FARGATE' = 'FARGATE_SPOT,FARGATE') =>
       adapter.wrap(untilAborted, {
         env: lambdaEnv(),
         marginMs: MARGIN,
         logger: memoryLogger(),
         metrics: false,
         ecsClient,
-        capacity: 'FARGATE_SPOT,FARGATE',
+        capacity,
       });
 
     it('starts the task of a first attempt with one RunTask and no other ECS call', async () => {
@@ -89,6 +89,31 @@ describe.each([
           : ['ECS.RunTask', 'ECS.RunTask'],
       );
       expect(count('RunTask')).toBeGreaterThan(firstCalls.filter((c) => c === 'ECS.RunTask').length);
+    });
+
+    it('keeps a retried invocation to one task after on-demand alone had no capacity at first', async () => {
+      // Prepare: no capacity for the first call only
+      plane.resetRecords({ capacityNext: 1 });
+      const context = lambdaContext(REMAINING);
+      const handler = wrap('FARGATE');
+
+      // Act: the invocation, then Lambda's retry of the same request id (a later envelope)
+      const first = (await handler({ n: 1 }, context)) as HandoffReceipt;
+      const again = lambdaContext(REMAINING, { awsRequestId: context.awsRequestId });
+      const retry = (await handler({ n: 1 }, again)) as HandoffReceipt;
+
+      // Assess
+      expect(retry.taskArn).toBe(first.taskArn);
+      const ofInvocation = plane.tasks().filter((task) => task.startedBy?.endsWith(context.awsRequestId));
+      expect(ofInvocation.map((task) => task.arn)).toEqual([first.taskArn]);
+      const tokens = plane.runTaskRequests().map((request) => request.clientToken);
+      // Forgotten: the tagged retry starts the task under the invocation's token. Remembered: it
+      // meets a conflict naming no task, and a token of its own starts it.
+      expect(tokens.slice(0, remembered ? 3 : 2)).toEqual(
+        remembered
+          ? [context.awsRequestId, context.awsRequestId, `${context.awsRequestId}-p1`]
+          : [context.awsRequestId, context.awsRequestId],
+      );
     });
   });
 });

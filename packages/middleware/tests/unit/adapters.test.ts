@@ -285,16 +285,17 @@ describe.each(adapters)('$name', (adapter) => {
   });
 
   it('stops its own task when a concurrent attempt of the same id started an earlier one, through a throttled look-up', async () => {
-    // Prepare: the invocation's own token finds no capacity; under a token of its own this
-    // attempt starts task B, and another attempt's task A is older.
+    // Prepare: the invocation's own token is remembered without a task; under a token of its own
+    // this attempt starts task B, and another attempt's task A is older.
     const A = 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
     const B = 'arn:aws:ecs:eu-west-1:123456789012:task/jobs/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
     ecs
       .on(RunTaskCommand)
-      .resolvesOnce({ tasks: [], failures: [{ reason: CAPACITY }] })
+      .rejectsOnce(awsError('ConflictException', 'The clientToken was used with different parameters.'))
       .resolves({ tasks: [{ taskArn: B }], failures: [] });
     ecs
       .on(ListTasksCommand)
+      .resolvesOnce({ taskArns: [] })
       .resolvesOnce({ taskArns: [] })
       .rejectsOnce(awsError('ThrottlingException', 'Rate exceeded'))
       .resolves({ taskArns: [A, B] });
@@ -319,13 +320,15 @@ describe.each(adapters)('$name', (adapter) => {
   });
 
   it('looks for tasks of the invocation by startedBy alone, as ECS requires, and logs a failed look-up as an error', async () => {
-    // Prepare: under a token of its own (the first found no capacity), the look-up after RunTask fails
+    // Prepare: under a token of its own (the first was remembered without a task), the look-up
+    // after RunTask fails
     ecs
       .on(RunTaskCommand)
-      .resolvesOnce({ tasks: [], failures: [{ reason: CAPACITY }] })
+      .rejectsOnce(awsError('ConflictException', 'The clientToken was used with different parameters.'))
       .resolves({ tasks: [{ taskArn: TASK_ARN }], failures: [] });
     ecs
       .on(ListTasksCommand)
+      .resolvesOnce({ taskArns: [] })
       .resolvesOnce({ taskArns: [] })
       .rejects(awsError('AccessDeniedException', 'not allowed to list tasks'));
     const handler = adapter.wrap(untilAborted, options);
@@ -336,7 +339,7 @@ describe.each(adapters)('$name', (adapter) => {
 
     // Assess
     expect(receipt.taskArn).toBe(TASK_ARN);
-    expect(ecs.commandCalls(ListTasksCommand)).toHaveLength(2);
+    expect(ecs.commandCalls(ListTasksCommand)).toHaveLength(3);
     for (const call of ecs.commandCalls(ListTasksCommand)) {
       expect(call.args[0].input).toEqual({
         cluster: 'jobs',
@@ -443,7 +446,10 @@ describe.each(adapters)('$name', (adapter) => {
     ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
     const handler = adapter.wrap(untilAborted, {
       ...options,
-      handoffResponse: (receipt) => ({ statusCode: 202, body: JSON.stringify({ task: receipt.taskArn }) }),
+      handoffResponse: (receipt) => ({
+        statusCode: 202,
+        body: JSON.stringify({ task: receipt.status === 'handed-off' ? receipt.taskArn : 'queued' }),
+      }),
     });
 
     // Act
@@ -523,6 +529,27 @@ describe.each(adapters)('$name', (adapter) => {
     expect(onDemand?.capacityProviderStrategy).toBeUndefined();
     // One token across both placements: ECS itself keeps a retried invocation to one task.
     expect([spot?.clientToken, onDemand?.clientToken]).toEqual([context.awsRequestId, context.awsRequestId]);
+    expect(ecs.commandCalls(ListTasksCommand)).toHaveLength(0);
+  });
+
+  it('retries under its own token, tagged as a retry, after every placement found no capacity: no look-up', async () => {
+    // Prepare
+    ecs
+      .on(RunTaskCommand)
+      .resolvesOnce({ tasks: [], failures: [{ reason: CAPACITY }] })
+      .resolves({ tasks: [{ taskArn: TASK_ARN }] });
+    const handler = adapter.wrap(untilAborted, options);
+    const context = lambdaContext(REMAINING);
+
+    // Act
+    const receipt = (await handler({}, context)) as HandoffReceipt;
+
+    // Assess
+    expect(receipt.taskArn).toBe(TASK_ARN);
+    const [first, retry] = ecs.commandCalls(RunTaskCommand).map((call) => call.args[0].input);
+    expect([first?.clientToken, retry?.clientToken]).toEqual([context.awsRequestId, context.awsRequestId]);
+    expect(first?.tags?.find((tag) => tag.key === 'immortal-lambda:retry')).toBeUndefined();
+    expect(retry?.tags).toContainEqual({ key: 'immortal-lambda:retry', value: '1' });
     expect(ecs.commandCalls(ListTasksCommand)).toHaveLength(0);
   });
 

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { HandoffReceipt } from '../../src/types.js';
 import { lambdaContext, memoryLogger, mockedOptions, untilAborted } from '../helpers/lambda.js';
 
 // The handoff mechanism is imported on the first handoff. A deployment that lost its file must
@@ -58,8 +59,12 @@ describe('the handoff module, loaded on first use', () => {
     };
 
     // Act: two stops at once, then one more
-    await Promise.all([core.handoff.stopTask('arn:a', target), core.handoff.stopTask('arn:b', target)]);
-    await core.handoff.stopTask('arn:c', target);
+    const started = (taskArn: string) => ({ status: 'handed-off', taskArn }) as HandoffReceipt;
+    await Promise.all([
+      core.handoff.withdraw(started('arn:a'), target),
+      core.handoff.withdraw(started('arn:b'), target),
+    ]);
+    await core.handoff.withdraw(started('arn:c'), target);
 
     // Assess
     expect(loads).toBe(1);

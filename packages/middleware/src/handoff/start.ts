@@ -1,0 +1,128 @@
+import type { Envelope } from '@immortal-lambda/protocol';
+import type { ResolvedConfig } from '../config.js';
+import { describeError } from '../logger.js';
+import { LaunchLimited } from '../run-task/attempt-plan.js';
+import { startTask } from '../run-task/start-task.js';
+import type { StartedTask } from '../run-task/types.js';
+import type { HandoffDependencies, HandoffMode, HandoffTarget } from '../target.js';
+import type { HandoffClients } from './clients.js';
+import { type QueuedMessage, queuedLaunch, sendToLaunchQueue } from './launch-queue.js';
+import type { Placement } from './placement.js';
+
+/** A handoff's task: started now, or its start queued on the launch queue. */
+export type TaskStart = StartedTask | { queued: QueuedMessage; attempts: number };
+
+/**
+ * Starts the runner task of a handoff: RunTask until the task exists, or, with a launch queue,
+ * the start queued when RunTask meets the launch rate or finds no capacity.
+ */
+export class TaskStarter {
+  readonly #config: ResolvedConfig;
+  readonly #deps: HandoffDependencies;
+  readonly #clients: HandoffClients;
+  readonly #failAt: (deadlineAt: number) => number;
+
+  constructor(
+    config: ResolvedConfig,
+    deps: HandoffDependencies,
+    clients: HandoffClients,
+    failAt: (deadlineAt: number) => number,
+  ) {
+    this.#config = config;
+    this.#deps = deps;
+    this.#clients = clients;
+    this.#failAt = failAt;
+  }
+
+  /**
+   * RunTask until the task exists, within the time left before the deadline guard; with a launch
+   * queue, a RunTask throttled or without capacity queues the start instead (a standby task is
+   * never queued: it is only worth starting now). A launch that cannot be queued goes back to
+   * RunTask, as without a queue.
+   */
+  async start(
+    target: HandoffTarget,
+    envelope: Envelope,
+    placement: Placement,
+    mode: HandoffMode,
+    standby: string | undefined,
+    signal: AbortSignal,
+  ): Promise<StartedTask | { queued: QueuedMessage; attempts: number }> {
+    const queueUrl = standby ? undefined : this.#config.launchQueue;
+    try {
+      return await this.#runTask(target, envelope, placement, mode, standby, signal, queueUrl !== undefined);
+    } catch (error) {
+      if (!(error instanceof LaunchLimited) || queueUrl === undefined) throw error;
+      try {
+        const queued = await this.#sendLaunch(target, envelope, placement, queueUrl, signal);
+        return { queued, attempts: error.attempts };
+      } catch (queueError) {
+        this.#deps.logger.error('The launch could not be queued; the handoff keeps trying RunTask', {
+          requestId: target.context.awsRequestId,
+          launchQueue: queueUrl,
+          error: describeError(queueError),
+        });
+        return await this.#runTask(target, envelope, placement, mode, standby, signal, false);
+      }
+    }
+  }
+
+  /** Sends the launch to the launch queue (see {@link sendToLaunchQueue}). */
+  #sendLaunch(
+    target: HandoffTarget,
+    envelope: Envelope,
+    placement: Placement,
+    queueUrl: string,
+    signal: AbortSignal,
+  ): Promise<QueuedMessage> {
+    const id = target.context.awsRequestId;
+    return sendToLaunchQueue({
+      queueUrl,
+      launch: queuedLaunch({
+        config: this.#config,
+        requestId: id,
+        fn: envelope.function,
+        overrides: placement.overrides,
+        envelopeLocation: placement.envelopeLocation,
+        envelopeBytes: Buffer.byteLength(JSON.stringify(placement.overrides)),
+        handoffAt: target.handOffAt,
+        queuedAt: this.#deps.clock.now(),
+      }),
+      sqs: () => this.#clients.sqs(id),
+      clock: this.#deps.clock,
+      random: this.#deps.random,
+      signal,
+    });
+  }
+
+  /** The RunTask attempts (see {@link startTask}). */
+  async #runTask(
+    target: HandoffTarget,
+    envelope: Envelope,
+    placement: Placement,
+    mode: HandoffMode,
+    standby: string | undefined,
+    signal: AbortSignal,
+    queueWhenLimited: boolean,
+  ): Promise<StartedTask> {
+    const id = target.context.awsRequestId;
+    const client = await this.#clients.ecs(id);
+    // The record's S3 client loads while RunTask is in flight, not after it answered.
+    if (this.#config.payloadBucket) this.#clients.s3(id).catch(() => undefined);
+    return startTask({
+      queueWhenLimited,
+      config: this.#config,
+      client,
+      requestId: id,
+      functionName: target.context.functionName,
+      functionVersion: envelope.function.version,
+      overrides: placement.overrides,
+      clock: this.#deps.clock,
+      random: this.#deps.random,
+      signal,
+      budgetMs: this.#failAt(target.deadlineAt) - this.#deps.clock.now(),
+      ...(standby ? { standby: true, tokenBase: `${id}-s` } : {}),
+      ...(mode.tokenBase ? { tokenBase: mode.tokenBase } : {}),
+    });
+  }
+}
