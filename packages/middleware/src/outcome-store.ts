@@ -80,7 +80,7 @@ export async function readOutcomes(
 export async function writeOutcome(
   s3: S3Client,
   at: OutcomeLocation,
-  entry: 'final' | `relaunch-${number}`,
+  entry: 'final' | 'launched' | `relaunch-${number}`,
   fields: Omit<OutcomeRecord, 'kind' | 'version' | 'functionName' | 'requestId'>,
 ): Promise<void> {
   const { PutObjectCommand } = await loadS3();

@@ -8,6 +8,7 @@ export {
   failedInvocations,
   type UnreadableItem,
 } from './failure-records.js';
+export { type LaunchQueuedOptions, launchQueued } from './launch-queued.js';
 export {
   type RelaunchFailuresOptions,
   type RelaunchResult,
