@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { ApiError } from './errors.js';
 
 /**
  * One AWS call the local plane (or its S3 front) served, as IAM would authorise it: the action,
@@ -58,4 +59,13 @@ export function deniedMessage(call: AuditedCall): string {
 /** The `Host` values a loopback server on `port` answers: any other is a rebound name, refused. */
 export function loopbackHosts(port: number, ...more: string[]): ReadonlySet<string> {
   return new Set(['127.0.0.1', 'localhost', '[::1]', ...more].map((host) => `${host}:${port}`));
+}
+
+/** The service's answer to a call its caller may not make: ECS 400, Lambda 403. */
+export function accessDenied(call: AuditedCall): ApiError {
+  return new ApiError(
+    'AccessDeniedException',
+    deniedMessage(call),
+    call.action.startsWith('lambda:') ? 403 : 400,
+  );
 }

@@ -15,6 +15,7 @@ export {
 } from './launcher.js';
 export {
   AWS_LIMITS,
+  type ConsumeOptions,
   type Delivery,
   type EcsRequest,
   type EventRuleSpec,
@@ -22,10 +23,14 @@ export {
   type LimitName,
   type Limits,
   LocalControlPlane,
+  LocalQueues,
   type LocalTask,
   type PlaneOptions,
+  type QueueOptions,
   type RateLimit,
   RateLimiter,
+  type SqsBatchEvent,
+  type SqsConsumer,
   type SubnetSpec,
   type TaskDefinition,
   type TaskStateChangeEvent,

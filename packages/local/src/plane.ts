@@ -5,8 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CONTAINER_NAME, ENV } from '@immortal-lambda/protocol';
-import { type AuditedCall, deniedMessage, loopbackHosts, roleAccessKey } from './audit.js';
-import { ApiError, LocalPlaneError } from './errors.js';
+import { type AuditedCall, accessDenied, loopbackHosts, roleAccessKey } from './audit.js';
+import { LocalPlaneError } from './errors.js';
 import { ProcessLauncher } from './launcher.js';
 import { EcsApi } from './plane/ecs-api.js';
 import { type EventRuleSpec, EventRules } from './plane/event-rules.js';
@@ -23,6 +23,7 @@ import {
   type SubnetSpec,
   type TaskDefinition,
 } from './plane/model.js';
+import { LocalQueues } from './plane/queues.js';
 import { type EcsRequest, type Routes, route } from './plane/router.js';
 import type { Delivery } from './plane/sinks.js';
 import { TaskLifecycle } from './plane/tasks.js';
@@ -33,6 +34,8 @@ export type { EventRuleSpec } from './plane/event-rules.js';
 export type { TaskStateChangeEvent } from './plane/events.js';
 export { AWS_LIMITS, type LimitName, type Limits, type RateLimit, RateLimiter } from './plane/limits.js';
 export type { Faults, LocalTask, PlaneOptions, SubnetSpec, TaskDefinition } from './plane/model.js';
+export type { ConsumeOptions, QueueOptions, SqsBatchEvent, SqsConsumer } from './plane/queues.js';
+export { LocalQueues } from './plane/queues.js';
 export type { EcsRequest } from './plane/router.js';
 export type { Delivery } from './plane/sinks.js';
 
@@ -58,6 +61,11 @@ export class LocalControlPlane extends EventEmitter {
   readonly region: string;
   readonly functions: FunctionRegistry;
   faults: Faults = {};
+  /**
+   * The plane's SQS queues: `queues.create(name)` makes one (messages sent to its URL are kept),
+   * `queues.consume(url, fn)` polls it into a function as an event source mapping would.
+   */
+  readonly queues: LocalQueues;
   /** AWS's rates, when `limits` applies them: what each refused is in its `refused` counts. */
   readonly limiter: RateLimiter;
   /** Every API call, in order: `ECS.RunTask`, `Lambda.GetFunction`, … */
@@ -100,6 +108,7 @@ export class LocalControlPlane extends EventEmitter {
     this.functions = new FunctionRegistry(this.region);
     const now = options.now ?? Date.now;
     this.limiter = new RateLimiter(options.limits, now);
+    this.queues = new LocalQueues(this.region, now);
     const context: PlaneContext = {
       region: this.region,
       faults: () => this.faults,
@@ -161,6 +170,7 @@ export class LocalControlPlane extends EventEmitter {
       faults: () => this.faults,
       hanging: this.#hanging,
       deliver: (delivery) => {
+        if (delivery.service === 'sqs') this.queues.send(delivery.target, delivery.payload);
         this.deliveries.push(delivery);
         this.emit('delivery', delivery);
       },
@@ -272,6 +282,7 @@ export class LocalControlPlane extends EventEmitter {
 
   /** Stops every running task (SIGTERM), waits for them, and closes the server. */
   async stop(): Promise<void> {
+    await this.queues.stop();
     const stopping = this.#tasks.all().filter((task) => task.lastStatus !== 'STOPPED');
     for (const task of stopping) this.#tasks.stop(task, 'the local control plane is shutting down');
     await Promise.all(stopping.map((task) => this.waitForTask(task.arn, 10_000).catch(() => undefined)));
@@ -385,13 +396,4 @@ export class LocalControlPlane extends EventEmitter {
       this.on('task-stopped', onStopped);
     });
   }
-}
-
-/** The service's answer to a call its caller may not make. */
-function accessDenied(call: AuditedCall): ApiError {
-  return new ApiError(
-    'AccessDeniedException',
-    deniedMessage(call),
-    call.action.startsWith('lambda:') ? 403 : 400,
-  );
 }
