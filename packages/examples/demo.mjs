@@ -22,6 +22,7 @@ import {
   isBucketWideListing,
   registerTaskDefinitions,
   sdkEnvironment,
+  startLaunchers,
 } from './dist/lib/deployment.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -119,6 +120,8 @@ const fn = plane.registerFunction({
   timeout: Math.ceil(timeoutMs / 1000),
 });
 await plane.start();
+// The launch queue's launcher, polled as its event source mapping would (a burst past Fargate's launch rate).
+startLaunchers(plane, deployment, { plane: plane.url, s3: s3.endpoint, region: plane.region });
 line('local', `control plane on ${plane.url} (ECS + Lambda APIs), S3 emulator on ${s3.endpoint}`);
 line(
   'local',

@@ -1,4 +1,4 @@
-// Bundles the safety net's two Lambda handlers into dist/handlers/<name>/index.js, as the assets
+// Bundles the safety net's Lambda handlers (watchdog, relaunch, launcher) into dist/handlers/<name>/index.js, as the assets
 // FargateFallback deploys: the middleware inside, the AWS SDK left to the Lambda runtime.
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const here = dirname(dirname(fileURLToPath(import.meta.url)));
-for (const name of ['watchdog', 'relaunch']) {
+for (const name of ['watchdog', 'relaunch', 'launcher']) {
   await build({
     entryPoints: [join(here, 'handlers', `${name}.ts`)],
     outfile: join(here, 'dist', 'handlers', name, 'index.js'),

@@ -157,6 +157,16 @@ export interface FargateFallbackProps {
    * function out of it.
    */
   safetyNet?: boolean;
+  /**
+   * The launch queue (default on, with the safety net): a handoff whose RunTask meets Fargate's
+   * launch rate (about 20 tasks a second per account and Region) or finds no capacity is queued on
+   * the safety net's SQS queue and answered at once (`status: 'queued'`); its launcher function
+   * starts the task as soon as the rate allows, with the invocation's own client token. Lambda's
+   * pollers keep long-polling the queue while it is empty, and SQS bills those polls as requests:
+   * `false` leaves the function without it (a burst past the launch rate then retries RunTask until
+   * the deadline, and fails loudly where it cannot).
+   */
+  launchQueue?: boolean;
   /** Attempts at one invocation the watchdog makes, the first included (default 3). */
   maxAttempts?: number;
   /**
@@ -349,6 +359,7 @@ export class FargateFallback extends Construct {
       cluster: this.cluster,
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
     });
+    if (props.launchQueue !== false) safetyNet.launchQueueFor(fn);
     safetyNet.serve({
       function: fn,
       scope: this,

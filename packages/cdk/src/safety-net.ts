@@ -1,20 +1,22 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ENV } from '@immortal-lambda/protocol';
-import { Aspects, Duration, type IAspect, Lazy, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aspects, Duration, Lazy, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { Construct, type IConstruct } from 'constructs';
+import { Construct } from 'constructs';
 import { invokeConfigOf } from './parts/known-destinations.js';
+import { acknowledge, QualifiedFailures, sendFailuresTo, sendTo } from './parts/safety-net-functions.js';
 
 /** The folder of a bundled safety-net handler: `dist/handlers/<name>` of this package. */
-function handlerAsset(name: 'watchdog' | 'relaunch'): string {
+function handlerAsset(name: 'watchdog' | 'relaunch' | 'launcher'): string {
   const manifest = createRequire(import.meta.url).resolve('@immortal-lambda/cdk/package.json');
   return join(dirname(manifest), 'dist', 'handlers', name);
 }
@@ -80,6 +82,52 @@ const netsOfCluster = new WeakMap<ecs.ICluster, SafetyNet[]>();
 export class SafetyNet extends Construct {
   /** Follows STOPPED runner tasks (`taskWatchdog`). */
   readonly watchdog: lambda.Function;
+  /** What the watchdog was granted for the functions served so far, a function made later gets too. */
+  #catchUp(created: lambda.Function): void {
+    for (const grant of this.#grants) {
+      if (grant.policy) {
+        created.role?.addManagedPolicy(grant.policy);
+        continue;
+      }
+      for (const statement of grant.statements) created.addToRolePolicy(statement);
+      grant.served.acknowledge(created);
+    }
+  }
+
+  /**
+   * Gives a served function the launch queue: its handoffs that meet the launch rate are queued
+   * there (`FARGATE_FALLBACK_LAUNCH_QUEUE`, and the grant to send to it).
+   */
+  launchQueueFor(fn: lambda.Function): sqs.Queue {
+    const { queue } = this.#launcher ?? this.#makeLauncher();
+    queue.grantSendMessages(fn);
+    fn.addEnvironment(ENV.launchQueue, queue.queueUrl);
+    return queue;
+  }
+
+  /** The launch queue and the launcher on it, with the grants of every function served so far. */
+  #makeLauncher(): { function: lambda.Function; queue: sqs.Queue } {
+    const launcher = this.#function(
+      'Launcher',
+      'launcher',
+      `immortal-lambda: starts the runner tasks of cluster ${this.#props.cluster.node.path} that met Fargate's launch rate`,
+    );
+    const queue = new sqs.Queue(this, 'Launches', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // Lambda's advice for a queue behind a function: at least six times the function's timeout.
+      visibilityTimeout: Duration.minutes(12),
+      deadLetterQueue: { queue: this.undone, maxReceiveCount: 5 },
+    });
+    // Ten launches a batch, two batches at once: about the RunTask rate of 20 a second.
+    launcher.addEventSource(
+      new SqsEventSource(queue, { batchSize: 10, maxConcurrency: 2, reportBatchItemFailures: true }),
+    );
+    this.#launcher = { function: launcher, queue };
+    this.#catchUp(launcher);
+    return this.#launcher;
+  }
+
   /** The rule that delivers STOPPED runner tasks of its functions' families to the watchdog. */
   readonly rule: events.Rule;
   /**
@@ -97,6 +145,7 @@ export class SafetyNet extends Construct {
     policy?: iam.ManagedPolicy;
   }[] = [];
   #relaunch: lambda.Function | undefined;
+  #launcher: { function: lambda.Function; queue: sqs.Queue } | undefined;
 
   /**
    * The safety net of a cluster with room for one more function, made in `scope` (the first
@@ -137,6 +186,16 @@ export class SafetyNet extends Construct {
   /** The functions' on-failure destination (`relaunchFailures`) for those that had none. */
   get relaunch(): lambda.Function | undefined {
     return this.#relaunch;
+  }
+
+  /**
+   * The launch queue and its launcher (`launchQueued`), made when the first function that takes
+   * them comes: handoffs that meet Fargate's launch rate or find no capacity wait there, and the
+   * launcher starts their tasks as soon as the rate allows. What it still cannot start after five
+   * receives goes to {@link SafetyNet.undone}.
+   */
+  get launcher(): { function: lambda.Function; queue: sqs.Queue } | undefined {
+    return this.#launcher;
   }
 
   /** The functions it serves, in the order they were added. */
@@ -180,7 +239,11 @@ export class SafetyNet extends Construct {
    * statement ids are unique within a policy only).
    */
   #grant(served: ServedFunction, statements: iam.PolicyStatement[], first: boolean): void {
-    const functions = [this.watchdog, ...(this.#relaunch ? [this.#relaunch] : [])];
+    const functions = [
+      this.watchdog,
+      ...(this.#relaunch ? [this.#relaunch] : []),
+      ...(this.#launcher ? [this.#launcher.function] : []),
+    ];
     if (first) {
       for (const created of functions) for (const statement of statements) created.addToRolePolicy(statement);
       for (const created of functions) served.acknowledge(created);
@@ -225,15 +288,7 @@ export class SafetyNet extends Construct {
       `immortal-lambda: starts invocations of cluster ${this.#props.cluster.node.path} that failed in Lambda on Fargate`,
     );
     this.#relaunch = relaunch;
-    // What the watchdog was granted for the functions served so far, the relaunch function gets too.
-    for (const grant of this.#grants) {
-      if (grant.policy) {
-        relaunch.role?.addManagedPolicy(grant.policy);
-        continue;
-      }
-      for (const statement of grant.statements) relaunch.addToRolePolicy(statement);
-      grant.served.acknowledge(relaunch);
-    }
+    this.#catchUp(relaunch);
     // It starts failures and sends on the ones it does not start (a handler's own error); it may
     // send to the queue as each of the safety net's functions may.
     relaunch.addEnvironment(ENV.finalFailures, this.undone.queueArn);
@@ -242,8 +297,8 @@ export class SafetyNet extends Construct {
 
   /** One of the safety net's functions, from its bundled handler, watching the cluster. */
   #function(
-    name: 'Watchdog' | 'Relaunch',
-    asset: 'watchdog' | 'relaunch',
+    name: 'Watchdog' | 'Relaunch' | 'Launcher',
+    asset: 'watchdog' | 'relaunch' | 'launcher',
     description: string,
   ): lambda.Function {
     const created = new lambda.Function(this, name, {
@@ -297,62 +352,4 @@ export class SafetyNet extends Construct {
       ],
     });
   }
-}
-
-/** The statement that lets the safety net send to a function's own on-failure destination. */
-function sendTo(destination: string): iam.PolicyStatement {
-  return new iam.PolicyStatement({
-    sid: 'SendToTheFunctionFailureDestination',
-    actions: ['sqs:SendMessage', 'sns:Publish', 'events:PutEvents', 'lambda:InvokeFunction'],
-    resources: [destination],
-  });
-}
-
-/**
- * Makes the relaunch function the on-failure destination of a function, alias or version, its
- * other invoke settings kept, once the policy that lets it invoke the relaunch function exists.
- */
-function sendFailuresTo(
-  target: lambda.Function | lambda.Alias | lambda.Version,
-  relaunch: lambda.IFunction,
-  dependency: iam.Policy,
-): void {
-  const { config, destinations } = invokeConfigOf(target);
-  const onFailure = { destination: relaunch.functionArn };
-  if (config) config.destinationConfig = { ...destinations, onFailure };
-  else target.configureAsyncInvoke({ onFailure: { bind: () => onFailure } });
-  target.node.findChild('EventInvokeConfig').node.addDependency(dependency);
-}
-
-/**
- * Makes the relaunch function the on-failure destination of each alias and version of the
- * function that has none: Lambda applies the invoke config of the qualifier invoked, so an
- * invocation through an alias would otherwise have no destination. Runs at synth, when every
- * alias of the app exists.
- */
-class QualifiedFailures implements IAspect {
-  constructor(
-    private readonly fn: lambda.IFunction,
-    private readonly relaunch: lambda.IFunction,
-    private readonly dependency: iam.Policy,
-  ) {}
-
-  visit(node: IConstruct): void {
-    if (!(node instanceof lambda.Alias || node instanceof lambda.Version) || node.lambda !== this.fn) return;
-    if (invokeConfigOf(node).destinations?.onFailure) return;
-    sendFailuresTo(node, this.relaunch, this.dependency);
-  }
-}
-
-/** The managed logging policy and the shared statements' wildcards, acknowledged with their reasons. */
-function acknowledge(created: lambda.Function): void {
-  Validations.of(created).acknowledge({
-    id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-    reason: 'AWSLambdaBasicExecutionRole is the managed policy Lambda documents for writing logs.',
-  });
-  Validations.of(created).acknowledge({
-    id: 'AwsSolutions-IAM5',
-    reason:
-      'The safety net starts, finds and stops runner tasks of one cluster and reads its function records by prefix, with the statements of the function itself (each wildcard acknowledged there with its reason).',
-  });
 }

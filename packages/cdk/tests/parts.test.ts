@@ -452,7 +452,7 @@ describe('tracing in isolated subnets', () => {
 });
 
 describe("the safety net's dead letters", () => {
-  it('keeps what the watchdog and the relaunch function could not do in one queue, EventBridge deliveries included', () => {
+  it("keeps what the safety net's functions could not do in one queue, EventBridge deliveries included", () => {
     // Prepare
     const { stack, fn } = stackWithFunction();
 
@@ -468,7 +468,8 @@ describe("the safety net's dead letters", () => {
     const configs = template.findResources('AWS::Lambda::EventInvokeConfig', {
       Properties: { DestinationConfig: { OnFailure: { Destination: queueArn } }, MaximumRetryAttempts: 2 },
     });
-    expect(Object.keys(configs)).toHaveLength(2);
+    // The watchdog, the relaunch function and the launcher.
+    expect(Object.keys(configs)).toHaveLength(3);
     template.hasResourceProperties('AWS::SQS::Queue', {
       MessageRetentionPeriod: 14 * 24 * 3600,
       SqsManagedSseEnabled: true,
@@ -509,5 +510,64 @@ describe("the safety net's dead letters", () => {
         },
       });
     }
+  });
+});
+
+describe('the launch queue', () => {
+  it('queues handoffs that meet the launch rate on an SQS queue the launcher drains, its failures kept after five receives', () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction();
+
+    // Act
+    const fallback = new FargateFallback(stack, 'Fallback', { function: fn });
+
+    // Assess
+    const template = Template.fromStack(stack);
+    const launcher = fallback.safetyNet?.launcher;
+    if (!launcher?.function.role) throw new Error('no launcher');
+    const queueArn = stack.resolve(launcher.queue.queueArn);
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      VisibilityTimeout: 720,
+      SqsManagedSseEnabled: true,
+      RedrivePolicy: {
+        deadLetterTargetArn: stack.resolve(fallback.safetyNet?.undone.queueArn),
+        maxReceiveCount: 5,
+      },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: queueArn,
+      FunctionName: stack.resolve(launcher.function.functionName),
+      BatchSize: 10,
+      ScalingConfig: { MaximumConcurrency: 2 },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    const variables = stack.resolve((childOf(fn) as lambda.CfnFunction).environment).variables;
+    expect(variables.FARGATE_FALLBACK_LAUNCH_QUEUE).toEqual(stack.resolve(launcher.queue.queueUrl));
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [stack.resolve((childOf(fn.role) as unknown as { ref: string }).ref)],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Action: Match.arrayWith(['sqs:SendMessage']), Resource: queueArn }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [stack.resolve((childOf(launcher.function.role) as unknown as { ref: string }).ref)],
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'ecs:RunTask' })]) },
+    });
+  });
+
+  it('leaves a function without it when launchQueue is false', () => {
+    // Prepare
+    const { stack, fn } = stackWithFunction();
+
+    // Act
+    const fallback = new FargateFallback(stack, 'Fallback', { function: fn, launchQueue: false });
+
+    // Assess
+    expect(fallback.safetyNet?.launcher).toBeUndefined();
+    Template.fromStack(stack).resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
+    const variables = stack.resolve((childOf(fn) as lambda.CfnFunction).environment).variables;
+    expect(variables.FARGATE_FALLBACK_LAUNCH_QUEUE).toBeUndefined();
   });
 });

@@ -54,7 +54,7 @@ function policySizes(
 }
 
 describe('one safety net per cluster', () => {
-  it('serves every fallback on a cluster with one watchdog, one relaunch function and one rule', () => {
+  it('serves every fallback on a cluster with one watchdog, one relaunch function, one launcher and one rule', () => {
     // Act
     const { stack, fallbacks, template } = sharedCluster(3);
 
@@ -63,9 +63,19 @@ describe('one safety net per cluster', () => {
     expect(second?.safetyNet).toBe(first?.safetyNet);
     expect(third?.safetyNet).toBe(first?.safetyNet);
     template.resourceCountIs('AWS::Events::Rule', 1);
-    // Three functions of the user, a watchdog and a relaunch function (and CDK's bucket-emptying helper).
+    // Three functions of the user, a watchdog, a relaunch function and a launcher (and CDK's
+    // bucket-emptying helper), and one launch queue each function sends to.
     const functions = Object.keys(template.findResources('AWS::Lambda::Function'));
-    expect(functions.filter((id) => !id.startsWith('CustomS3AutoDelete'))).toHaveLength(5);
+    expect(functions.filter((id) => !id.startsWith('CustomS3AutoDelete'))).toHaveLength(6);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    const queueUrl = stack.resolve(first?.safetyNet?.launcher?.queue.queueUrl);
+    for (const fallback of fallbacks) {
+      const variables = stack.resolve(
+        (childOf(fallback.safetyNet?.functions[fallbacks.indexOf(fallback)]) as lambda.CfnFunction)
+          .environment,
+      ).variables;
+      expect(variables.FARGATE_FALLBACK_LAUNCH_QUEUE).toEqual(queueUrl);
+    }
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
         detail: {
@@ -92,13 +102,13 @@ describe('one safety net per cluster', () => {
     expect(configs).toHaveLength(3);
   });
 
-  it("grants each later function's calls in a policy of its own on both of the safety net's roles", () => {
+  it("grants each later function's calls in a policy of its own on each of the safety net's roles", () => {
     // Act
     const { stack, fallbacks, template } = sharedCluster(2);
 
     // Assess
     const net = fallbacks[0]?.safetyNet;
-    const roles = [net?.watchdog.role, net?.relaunch?.role].map((role) =>
+    const roles = [net?.watchdog.role, net?.relaunch?.role, net?.launcher?.function.role].map((role) =>
       stack.resolve((childOf(role) as unknown as { ref: string }).ref),
     );
     template.hasResourceProperties('AWS::IAM::ManagedPolicy', {

@@ -4,6 +4,8 @@
 // concurrently. Counts what happened to each id. `pnpm --filter
 // @immortal-lambda/examples bench` prints it for several seeds; the end-to-end tests assert it.
 import { Agent } from 'node:http';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { LocalControlPlane, NoLauncher } from '@immortal-lambda/local';
 import { type HandoffReceipt, withFargateFallback } from '@immortal-lambda/middleware';
@@ -155,8 +157,9 @@ export async function runRetriedBurst(options: RetriedBurstOptions): Promise<Ret
   }
 }
 
+// Run as a script, not imported (by the tests, or the burst bench): its own path, whole.
 const isMain =
-  process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, ''));
+  process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
 if (isMain) {
   const seeds = (process.env.BURST_SEEDS ?? '1,2,3').split(',').map(Number);
   const header = [

@@ -18,6 +18,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { evaluate, type PolicyDocument, policiesOfRole } from './iam.js';
+import { launcherOf } from './launchers.js';
 import { type SynthTemplate, TemplateNames } from './template-names.js';
 
 /** One function of a {@link Deployment}: its name, timeout and on-failure destination. */
@@ -56,6 +57,13 @@ export interface DeployedFunction {
   watchdog: Principal;
   /** Absent when the function sends its failures elsewhere (an on-failure destination of its own). */
   relaunch?: Principal;
+  /** The launcher of the launch queue the function sends to (`FARGATE_FALLBACK_LAUNCH_QUEUE`); absent without one. */
+  launcher?: Principal & {
+    queueUrl: string;
+    visibilityTimeoutMs: number;
+    maxReceiveCount: number;
+    deadLetterQueue: string;
+  };
 }
 
 /**
@@ -159,7 +167,7 @@ function read(template: SynthTemplate, spec: { functions: DeployedFunctionSpec[]
     return made;
   };
   /** The safety-net function of a kind whose served functions (FARGATE_FALLBACK_FUNCTION_ARN) include `arn`. */
-  const servingOf = (kind: 'Watchdog' | 'Relaunch', arn: string) => {
+  const servingOf = (kind: 'Watchdog' | 'Relaunch' | 'Launcher', arn: string) => {
     const id = Object.keys(template.Resources).find((candidate) => {
       if (!new RegExp(`SafetyNet${kind}[0-9A-F]{8}$`).test(candidate)) return false;
       const variables = (template.Resources[candidate]?.Properties?.Environment as { Variables?: unknown })
@@ -209,6 +217,16 @@ function read(template: SynthTemplate, spec: { functions: DeployedFunctionSpec[]
       },
       watchdog: servingOf('Watchdog', arn),
       ...(each.onFailure ? {} : { relaunch: servingOf('Relaunch', arn) }),
+      ...(variables.FARGATE_FALLBACK_LAUNCH_QUEUE
+        ? {
+            launcher: launcherOf(
+              template,
+              names,
+              servingOf('Launcher', arn),
+              variables.FARGATE_FALLBACK_LAUNCH_QUEUE,
+            ),
+          }
+        : {}),
     };
   }
   const first = Object.values(functions)[0];
@@ -343,3 +361,4 @@ export function sdkEnvironment(environment: Record<string, string>): Record<stri
 }
 
 export { isBucketWideListing } from './iam.js';
+export { startLaunchers } from './launchers.js';

@@ -8,7 +8,12 @@ import { LocalControlPlane, type LocalS3, NoLauncher, startS3 } from '@immortal-
 import { type HandoffReceipt, withFargateFallback } from '@immortal-lambda/middleware';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { burstContext, mulberry32, runRetriedBurst } from '../bench/retried-burst.js';
-import { type Deployment, deployExample, registerTaskDefinitions } from '../lib/deployment.js';
+import {
+  type Deployment,
+  deployExample,
+  registerTaskDefinitions,
+  startLaunchers,
+} from '../lib/deployment.js';
 import { isBucketWideListing } from '../lib/iam.js';
 import { bundleFixture } from './helpers/fixtures.js';
 import { runLambda } from './helpers/lambda-leg.js';
@@ -51,6 +56,7 @@ beforeAll(async () => {
   plane.registerFunction({ name: 'fails-on-fargate', folder: failing, handler: 'index.handler' });
   plane.on('task-log', ({ task, line }) => logs.push({ taskId: task.id, line }));
   await plane.start();
+  startLaunchers(plane, deployment, { plane: plane.url, s3: s3.endpoint, region: plane.region });
 });
 
 afterAll(async () => {

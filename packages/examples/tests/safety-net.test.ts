@@ -18,6 +18,7 @@ import {
   deployExample,
   registerTaskDefinitions,
   sdkEnvironment,
+  startLaunchers,
 } from '../lib/deployment.js';
 import { isBucketWideListing } from '../lib/iam.js';
 import { bundleFixture } from './helpers/fixtures.js';
@@ -98,6 +99,7 @@ beforeAll(async () => {
     logs.push({ taskId: task.id, line }),
   );
   await plane.start();
+  startLaunchers(plane, deployment, { plane: plane.url, s3: s3.endpoint, region: plane.region });
   env = {
     ...plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket }),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',

@@ -79,9 +79,9 @@ describe('the example stack', () => {
       'nodejs24.x',
       'nodejs24.x',
     ]);
-    // One safety net for the cluster: a watchdog and a relaunch function serving all four.
+    // One safety net for the cluster: a watchdog, a relaunch function and a launcher serving all four.
     const safetyNet = withFallback.filter((fn) => fn.Properties.Description?.startsWith('immortal-lambda:'));
-    expect(safetyNet).toHaveLength(2);
+    expect(safetyNet).toHaveLength(3);
     expect(new Set(safetyNet.map((fn) => fn.Properties.Runtime))).toEqual(new Set(['nodejs24.x']));
     template.resourceCountIs('AWS::Events::Rule', 1);
     // One per wrapped function (failures to the relaunch function) and one per safety-net function

@@ -1,0 +1,247 @@
+// A burst of long invocations at AWS's real rates: N simultaneous invocations through the built
+// wrapper, spread over worker processes as Lambda spreads them over sandboxes, against the local
+// plane with `limits: 'aws'` (RunTask 20 calls a second, Fargate launches 100 burst and 20 a
+// second). Each hands off 2 s in, 10 s before its deadline. Measured twice in the same run: with
+// the launch queue (the construct's default: the plane runs the launcher as its event source
+// mapping would) and, as the baseline, without it (RunTask retried until the deadline).
+//
+//   pnpm --filter @immortal-lambda/examples bench:burst [-- --n 1000,5000 --workers 8]
+import { fork } from 'node:child_process';
+import { Agent } from 'node:http';
+import { parseArgs } from 'node:util';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { S3Client } from '@aws-sdk/client-s3';
+import { LocalControlPlane, type LocalS3, NoLauncher, startS3 } from '@immortal-lambda/local';
+import { type HandoffAnswer, withFargateFallback } from '@immortal-lambda/middleware';
+import { launchQueued } from '@immortal-lambda/middleware/safety-net';
+import type { SQSEvent } from 'aws-lambda';
+import { burstContext } from './retried-burst.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+const MARGIN_MS = 10_000;
+const REMAINING_MS = 12_000;
+const BUCKET = 'burst-records';
+const QUEUE = 'launches';
+/** RunTask's rate for Fargate: one task per call, so the burst starts at most this many a second. */
+const TASKS_PER_SECOND = 20;
+
+interface WorkerJob {
+  ids: string[];
+  env: Record<string, string>;
+  s3Endpoint: string;
+  planeUrl: string;
+}
+
+interface Answer {
+  id: string;
+  status: 'handed-off' | 'queued' | 'error';
+  error?: string;
+  latencyMs: number;
+  lateBy: number;
+}
+
+/** One worker: its share of the burst, all at once, as many sandboxes would run them. */
+async function runWorker(job: WorkerJob): Promise<Answer[]> {
+  // A sandbox's environment is the function's: the SDK clients the handoff makes read it.
+  Object.assign(process.env, job.env);
+  const credentials = { accessKeyId: 'function', secretAccessKey: 'local' };
+  const agent = new Agent({ keepAlive: true, maxSockets: job.ids.length });
+  const handler = withFargateFallback(
+    (_event: unknown, _context, { signal }) =>
+      new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+    {
+      env: job.env,
+      marginMs: MARGIN_MS,
+      metrics: false,
+      logger: { info: () => {}, error: () => {} },
+      ecsClient: new ECSClient({
+        endpoint: job.planeUrl,
+        region: 'eu-west-1',
+        credentials,
+        maxAttempts: 1,
+        requestHandler: { httpAgent: agent },
+      }),
+      s3Client: new S3Client({
+        endpoint: job.s3Endpoint,
+        region: 'eu-west-1',
+        forcePathStyle: true,
+        credentials,
+        maxAttempts: 1,
+        requestHandler: { httpAgent: agent },
+      }),
+    },
+  );
+  return Promise.all(
+    job.ids.map(async (id) => {
+      const deadline = Date.now() + REMAINING_MS;
+      const handOffAt = deadline - MARGIN_MS;
+      const settle = (status: Answer['status'], error?: string): Answer => ({
+        id,
+        status,
+        ...(error ? { error } : {}),
+        latencyMs: Date.now() - handOffAt,
+        lateBy: Date.now() - deadline,
+      });
+      try {
+        const answer = (await handler({ id }, burstContext(id, deadline) as never)) as HandoffAnswer;
+        return settle(answer.status);
+      } catch (error) {
+        return settle('error', `${(error as Error).name}: ${(error as Error).message}`);
+      }
+    }),
+  );
+}
+
+/** The burst, in `workers` processes, against a plane with AWS's limits; with or without the launch queue. */
+async function burst(n: number, workers: number, withQueue: boolean) {
+  const s3: LocalS3 = await startS3({ bucket: BUCKET });
+  const plane = new LocalControlPlane({ launcher: new NoLauncher(), limits: 'aws', s3Endpoint: s3.endpoint });
+  await plane.start();
+  try {
+    const queueUrl = plane.queues.create(QUEUE, {
+      visibilityTimeoutMs: 720_000,
+      maxReceiveCount: 5,
+      deadLetterQueue: `${QUEUE}-dlq`,
+    });
+    const launcherCredentials = { accessKeyId: 'launcher', secretAccessKey: 'local' };
+    const launcher = launchQueued({
+      ecsClient: new ECSClient({
+        endpoint: plane.url,
+        region: plane.region,
+        credentials: launcherCredentials,
+      }),
+      s3Client: new S3Client({
+        endpoint: s3.endpoint,
+        region: plane.region,
+        forcePathStyle: true,
+        credentials: launcherCredentials,
+      }),
+      logger: { info: () => {}, error: () => {} },
+    });
+    plane.queues.consume(
+      queueUrl,
+      (event) => launcher(event as unknown as SQSEvent, { getRemainingTimeInMillis: () => 120_000 }),
+      {
+        batchSize: 10,
+        maxConcurrency: 2,
+      },
+    );
+    const env = {
+      ...plane.environment({ s3Endpoint: s3.endpoint, bucket: BUCKET }),
+      AWS_ACCESS_KEY_ID: 'function',
+      AWS_LAMBDA_FUNCTION_VERSION: '1',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...(withQueue ? { FARGATE_FALLBACK_LAUNCH_QUEUE: queueUrl } : {}),
+    };
+    const stamp = Date.now().toString(36);
+    const ids = Array.from({ length: n }, (_, i) => `burst-${stamp}-${i}`);
+    const began = Date.now();
+    const shares = Array.from({ length: workers }, (_, w) => ids.filter((_, i) => i % workers === w));
+    const answers = (
+      await Promise.all(
+        shares.map(
+          (share) =>
+            new Promise<Answer[]>((resolve, reject) => {
+              const child = fork(process.argv[1] as string, ['--worker'], {
+                stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+              });
+              child.once('message', (message) => {
+                resolve(message as Answer[]);
+                child.kill();
+              });
+              child.once('error', reject);
+              child.send({
+                ids: share,
+                env,
+                s3Endpoint: s3.endpoint,
+                planeUrl: plane.url,
+              } satisfies WorkerJob);
+            }),
+        ),
+      )
+    ).flat();
+    // The queued ones start as the launcher drains the queue.
+    const queued = answers.filter((a) => a.status === 'queued').length;
+    const waitUntil = Date.now() + 10 * 60_000;
+    while (
+      Date.now() < waitUntil &&
+      (plane.queues.depth(queueUrl) > 0 || startedIds(plane).size < n - errors(answers))
+    )
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    const tasksById = new Map<string, number>();
+    for (const task of plane.tasks()) {
+      const id = String(task.startedBy).replace('immortal-lambda/', '');
+      tasksById.set(id, (tasksById.get(id) ?? 0) + 1);
+    }
+    const lastStart = Math.max(...plane.tasks().map((task) => task.createdAt));
+    const latencies = answers
+      .filter((a) => a.status !== 'error')
+      .map((a) => a.latencyMs)
+      .sort((a, b) => a - b);
+    const fnCalls =
+      plane.audit.filter((call) => call.accessKeyId === 'function').length +
+      s3.audit.filter((call) => call.accessKeyId === 'function').length;
+    const rateErrors = answers.filter(
+      (a) =>
+        a.status === 'error' &&
+        /HandoffError/.test(a.error ?? '') &&
+        /Rate exceeded|Throttl/.test(a.error ?? ''),
+    ).length;
+    return {
+      withQueue,
+      n,
+      handedOff: answers.filter((a) => a.status === 'handed-off').length,
+      queued,
+      handoffErrors: answers.filter((a) => a.status === 'error').length,
+      rateErrors,
+      lost: ids.filter(
+        (id) => !tasksById.has(id) && !answers.find((a) => a.id === id && a.status === 'error'),
+      ).length,
+      doubled: [...tasksById.values()].filter((count) => count > 1).length,
+      late: answers.filter((a) => a.lateBy >= 0).length,
+      lastTaskAfterS: (lastStart - began) / 1000,
+      allowedS: (n / TASKS_PER_SECOND) * 1.1 + REMAINING_MS / 1000 - MARGIN_MS / 1000,
+      p50: percentile(latencies, 0.5),
+      p99: percentile(latencies, 0.99),
+      callsPerHandoff: fnCalls / n,
+      refused: Object.fromEntries(plane.limiter.refused),
+    };
+  } finally {
+    await plane.stop();
+    await s3.stop();
+  }
+}
+
+const startedIds = (plane: LocalControlPlane) => new Set(plane.tasks().map((task) => String(task.startedBy)));
+const errors = (answers: Answer[]) => answers.filter((a) => a.status === 'error').length;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
+
+if (process.argv.includes('--worker')) {
+  process.once('message', async (job) => {
+    const answers = await runWorker(job as WorkerJob);
+    process.send?.(answers);
+  });
+} else {
+  const { values } = parseArgs({
+    options: { n: { type: 'string', default: '1000,5000' }, workers: { type: 'string', default: '8' } },
+  });
+  const workers = Number(values.workers);
+  console.info(
+    `Burst at AWS's rates (limits: 'aws'), ${workers} worker processes, margin ${MARGIN_MS / 1000} s, Node ${process.version}\n`,
+  );
+  console.info(
+    '| launch queue | N | handed off | queued | HandoffError (by rate) | lost | doubled | late | last task started | allowed (rate + 10 %) | handoff p50 / p99 | calls per handoff |',
+  );
+  console.info('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const n of String(values.n).split(',').map(Number)) {
+    for (const withQueue of [false, true]) {
+      const r = await burst(n, workers, withQueue);
+      console.info(
+        `| ${withQueue ? 'yes' : 'no (baseline)'} | ${n} | ${r.handedOff} | ${r.queued} | ${r.handoffErrors} (${r.rateErrors}) | ${r.lost} | ${r.doubled} | ${r.late} | ${r.lastTaskAfterS.toFixed(1)} s | ${r.allowedS.toFixed(1)} s | ${r.p50} / ${r.p99} ms | ${r.callsPerHandoff.toFixed(2)} |`,
+      );
+      console.error(`  refused by the plane's limits: ${JSON.stringify(r.refused)}`);
+    }
+  }
+}
