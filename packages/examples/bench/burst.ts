@@ -45,7 +45,9 @@ interface Answer {
 async function runWorker(job: WorkerJob): Promise<Answer[]> {
   // A sandbox's environment is the function's: the SDK clients the handoff makes read it.
   Object.assign(process.env, job.env);
+  // The plane takes any key; S3's emulator its own.
   const credentials = { accessKeyId: 'function', secretAccessKey: 'local' };
+  const s3Credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
   const agent = new Agent({ keepAlive: true, maxSockets: job.ids.length });
   const handler = withFargateFallback(
     (_event: unknown, _context, { signal }) =>
@@ -66,7 +68,7 @@ async function runWorker(job: WorkerJob): Promise<Answer[]> {
         endpoint: job.s3Endpoint,
         region: 'eu-west-1',
         forcePathStyle: true,
-        credentials,
+        credentials: s3Credentials,
         maxAttempts: 1,
         requestHandler: { httpAgent: agent },
       }),
@@ -85,6 +87,7 @@ async function runWorker(job: WorkerJob): Promise<Answer[]> {
       });
       try {
         const answer = (await handler({ id }, burstContext(id, deadline) as never)) as HandoffAnswer;
+        if (process.env.BURST_DEBUG) console.error(`  ${id}: ${answer.status}`);
         return settle(answer.status);
       } catch (error) {
         return settle('error', `${(error as Error).name}: ${(error as Error).message}`);
@@ -115,7 +118,7 @@ async function burst(n: number, workers: number, withQueue: boolean) {
         endpoint: s3.endpoint,
         region: plane.region,
         forcePathStyle: true,
-        credentials: launcherCredentials,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
       }),
       logger: { info: () => {}, error: () => {} },
     });
@@ -147,6 +150,8 @@ async function burst(n: number, workers: number, withQueue: boolean) {
                 stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
               });
               child.once('message', (message) => {
+                if (process.env.BURST_DEBUG)
+                  console.error(`  from worker ${child.pid}: ${(message as Answer[]).length}`);
                 resolve(message as Answer[]);
                 child.kill();
               });
@@ -164,11 +169,19 @@ async function burst(n: number, workers: number, withQueue: boolean) {
     // The queued ones start as the launcher drains the queue.
     const queued = answers.filter((a) => a.status === 'queued').length;
     const waitUntil = Date.now() + 10 * 60_000;
+    let shown = 0;
     while (
       Date.now() < waitUntil &&
       (plane.queues.depth(queueUrl) > 0 || startedIds(plane).size < n - errors(answers))
-    )
+    ) {
+      if (process.env.BURST_DEBUG && Date.now() - shown > 5_000) {
+        shown = Date.now();
+        console.error(
+          `  in the queue ${plane.queues.depth(queueUrl)}, ids with a task ${startedIds(plane).size}`,
+        );
+      }
       await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     const tasksById = new Map<string, number>();
     for (const task of plane.tasks()) {
       const id = String(task.startedBy).replace('immortal-lambda/', '');
@@ -179,9 +192,12 @@ async function burst(n: number, workers: number, withQueue: boolean) {
       .filter((a) => a.status !== 'error')
       .map((a) => a.latencyMs)
       .sort((a, b) => a - b);
+    // The functions' calls: to the plane (ECS, SQS) by their key; to S3, the records they write
+    // (the launcher's `launched` records left out).
     const fnCalls =
       plane.audit.filter((call) => call.accessKeyId === 'function').length +
-      s3.audit.filter((call) => call.accessKeyId === 'function').length;
+      s3.audit.filter((call) => call.action === 's3:PutObject' && !call.resource.endsWith('/launched.json'))
+        .length;
     const rateErrors = answers.filter(
       (a) =>
         a.status === 'error' &&
@@ -221,6 +237,7 @@ const percentile = (sorted: number[], p: number) =>
 if (process.argv.includes('--worker')) {
   process.once('message', async (job) => {
     const answers = await runWorker(job as WorkerJob);
+    if (process.env.BURST_DEBUG) console.error(`  worker ${process.pid}: ${answers.length} answered`);
     process.send?.(answers);
   });
 } else {
@@ -236,7 +253,7 @@ if (process.argv.includes('--worker')) {
   );
   console.info('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const n of String(values.n).split(',').map(Number)) {
-    for (const withQueue of [false, true]) {
+    for (const withQueue of process.env.BURST_ONLY_QUEUE ? [true] : [false, true]) {
       const r = await burst(n, workers, withQueue);
       console.info(
         `| ${withQueue ? 'yes' : 'no (baseline)'} | ${n} | ${r.handedOff} | ${r.queued} | ${r.handoffErrors} (${r.rateErrors}) | ${r.lost} | ${r.doubled} | ${r.late} | ${r.lastTaskAfterS.toFixed(1)} s | ${r.allowedS.toFixed(1)} s | ${r.p50} / ${r.p99} ms | ${r.callsPerHandoff.toFixed(2)} |`,
