@@ -120,7 +120,12 @@ async function burst(n: number, workers: number, withQueue: boolean) {
         forcePathStyle: true,
         credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
       }),
-      logger: { info: () => {}, error: () => {} },
+      logger: {
+        info: () => {},
+        error: (message, attributes) => {
+          if (process.env.BURST_DEBUG) console.error(`  launcher: ${message} ${JSON.stringify(attributes)}`);
+        },
+      },
     });
     plane.queues.consume(
       queueUrl,
