@@ -71,6 +71,7 @@ export function createCore(
     random: options.random ?? Math.random,
     ecsClient: options.ecsClient,
     s3Client: options.s3Client,
+    sqsClient: options.sqsClient,
     writeMetric: options.metricsWriter ?? ((line) => process.stdout.write(`${line}\n`)),
   };
   const custom = options.handoffResponse as

@@ -53,7 +53,7 @@ export class FargateHandoff implements Handoff {
   constructor(config: ResolvedConfig, deps: HandoffDependencies) {
     this.config = config;
     this.#deps = deps;
-    this.#clients = new HandoffClients(deps.ecsClient, deps.s3Client);
+    this.#clients = new HandoffClients(deps.ecsClient, deps.s3Client, deps.sqsClient);
     this.#metrics = new HandoffMetrics(config, deps);
     this.#starter = new TaskStarter(config, deps, this.#clients, (at) => this.failAt(at));
     this.#log = new HandoffLog(config, deps, this.#metrics, (at) => this.failAt(at));

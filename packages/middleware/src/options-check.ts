@@ -25,6 +25,7 @@ const OPTION_NAMES = [
   'routeToFargate',
   'ecsClient',
   's3Client',
+  'sqsClient',
   'logger',
   'env',
   'clock',
@@ -64,6 +65,7 @@ export function checkOptions(options: unknown): { options: Options; unknown: str
   withMethods('clock', ['now', 'setTimeout', 'clearTimeout'], 'a clock');
   withMethods('ecsClient', ['send'], 'an ECSClient');
   withMethods('s3Client', ['send'], 'an S3Client');
+  withMethods('sqsClient', ['send'], 'an SQSClient');
   if (record.env !== undefined && (record.env === null || typeof record.env !== 'object'))
     problems.push(`env must be an object of environment variables, got ${kind(record.env)}`);
   if (problems.length > 0) throw new ConfigurationError(problems);

@@ -1,5 +1,6 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Journal } from '@immortal-lambda/protocol/basics';
 import type { Context } from 'aws-lambda';
 import type { Clock, FallbackLogger, HandoffAnswer, HandoffReceipt } from './types.js';
@@ -44,6 +45,7 @@ export interface HandoffDependencies {
   logger: FallbackLogger;
   ecsClient?: ECSClient | undefined;
   s3Client?: S3Client | undefined;
+  sqsClient?: SQSClient | undefined;
   /** Where the EMF metric lines go. */
   writeMetric: (line: string) => void;
 }

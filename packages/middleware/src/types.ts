@@ -1,5 +1,6 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { CapacityOption, EnvelopeTransport } from '@immortal-lambda/protocol/basics';
 import type { Context } from 'aws-lambda';
 
@@ -239,6 +240,8 @@ export interface FargateFallbackOptions<TEvent = unknown, TResponse = unknown> {
   ecsClient?: ECSClient;
   /** An S3 client to use instead of the one created on the first spill. */
   s3Client?: S3Client;
+  /** An SQS client for the launch queue, instead of the one created on the first queued launch. */
+  sqsClient?: SQSClient;
   /** Where the handoff records go; default: one JSON line on stdout/stderr. */
   logger?: FallbackLogger;
   /** The environment to read settings and Lambda variables from; default `process.env`. */

@@ -12,9 +12,10 @@ export class HandoffClients {
   #ecs: ECSClient | undefined;
   #s3: S3Client | undefined;
 
-  constructor(ecs: ECSClient | undefined, s3: S3Client | undefined) {
+  constructor(ecs: ECSClient | undefined, s3: S3Client | undefined, sqs?: SQSClient | undefined) {
     this.#ecs = ecs;
     this.#s3 = s3;
+    this.#sqs = sqs;
   }
 
   async ecs(requestId: string): Promise<ECSClient> {

@@ -13,6 +13,8 @@ export class OutOfTime extends Error {
     readonly attempts: number,
     readonly lastError: unknown,
     readonly provider: CapacityProvider,
+    /** Only the invocation's own token was used: a launch queue may take the start over. */
+    readonly ownToken = false,
   ) {
     super(message);
   }
@@ -25,9 +27,10 @@ export class OutOfTime extends Error {
 export type AfterAttempt = 'next-placement' | 'retry' | 'queue';
 
 /**
- * The task cannot start now for want of launch rate or capacity, and the handoff asked to queue
- * it then (`queueWhenLimited`): only the invocation's own token was used, and every call answered,
- * so the launcher's call with that token starts the one task.
+ * The task cannot start now (launch rate, capacity, or RunTask calls that went unanswered until
+ * the time ran out), and the handoff asked to queue it then (`queueWhenLimited`): only the
+ * invocation's own token was used, so the launcher's call with that token and the same
+ * parameters starts the one task, or finds the one an unanswered call started.
  */
 export class LaunchLimited extends Error {
   constructor(
@@ -88,7 +91,7 @@ export class AttemptPlan {
 
   /** Whether a launch that meets the rate or no capacity may be queued now (see {@link LaunchLimited}). */
   get #queueable(): boolean {
-    return this.#params.queueWhenLimited === true && !this.guarded && !this.unanswered;
+    return this.#params.queueWhenLimited === true && !this.guarded;
   }
 
   /** The attempts end here: the launch is queued. */
@@ -200,6 +203,7 @@ export class AttemptPlan {
       attempts,
       lastError,
       this.provider,
+      !this.guarded,
     );
   }
 }

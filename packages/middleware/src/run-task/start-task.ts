@@ -1,7 +1,7 @@
 import { HandoffError } from '../errors.js';
 import { abortAfter, backoffDelay, bounded, sleep } from '../retry.js';
 import { loadEcs } from '../sdk.js';
-import { type AfterAttempt, AttemptPlan, OutOfTime } from './attempt-plan.js';
+import { type AfterAttempt, AttemptPlan, LaunchLimited, OutOfTime } from './attempt-plan.js';
 import { startedByOf } from './input.js';
 import { findStartedTask, keepOne, lookForEarlierTask } from './lookups.js';
 import type { StartedTask, StartTaskParams } from './types.js';
@@ -32,6 +32,9 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
     return await attemptUntil({ ...params, signal: work.signal }, endsAt);
   } catch (error) {
     if (!(error instanceof OutOfTime)) throw error;
+    // With a launch queue, the launcher's call under the same token settles what went unanswered.
+    if (params.queueWhenLimited && error.ownToken)
+      throw new LaunchLimited(error.message, error.attempts, error.lastError);
     return await reconcile(params, error, reserve);
   } finally {
     work.dispose();

@@ -30,8 +30,9 @@ export interface StartTaskParams {
   budgetMs?: number;
   /**
    * End the attempts with {@link LaunchLimited} as soon as RunTask is throttled (Fargate's launch
-   * rate, the RunTask rate) or no placement has capacity, while only the invocation's own token
-   * was used and every call answered: the handoff then queues the launch instead of waiting.
+   * rate, the RunTask rate) or no placement has capacity, or when the attempts run out of time
+   * with calls unanswered, while only the invocation's own token was used: the handoff then
+   * queues the launch instead of waiting or failing.
    */
   queueWhenLimited?: boolean;
   /** The backoff between retries (default 100 ms doubling to 2 s, full jitter). */

@@ -117,6 +117,22 @@ describe.each(adapters)('$name with a launch queue', (adapter) => {
     expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(2);
   });
 
+  it('queues the launch when RunTask never answers, so that the launcher settles it under the same token', async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).callsFake(() => new Promise(() => {}));
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'm-3' });
+    const handler = adapter.wrap(() => new Promise(() => {}), options);
+    const context = lambdaContext(REMAINING);
+
+    // Act
+    const answer = (await handler({}, context)) as HandoffAnswer;
+
+    // Assess
+    expect(answer).toMatchObject({ status: 'queued', requestId: context.awsRequestId });
+    const launch = parseQueuedLaunch(String(sqs.commandCalls(SendMessageCommand)[0]?.args[0].input.MessageBody));
+    expect(launch.overrides).toEqual(ecs.commandCalls(RunTaskCommand)[0]?.args[0].input.overrides);
+  });
+
   it('goes back to RunTask when the launch cannot be queued, and says why', async () => {
     // Prepare
     ecs
