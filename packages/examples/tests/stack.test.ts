@@ -85,9 +85,10 @@ describe('the example stack', () => {
     expect(new Set(safetyNet.map((fn) => fn.Properties.Runtime))).toEqual(new Set(['nodejs24.x']));
     template.resourceCountIs('AWS::Events::Rule', 1);
     // One per wrapped function (failures to the relaunch function) and one per safety-net function
-    // (what it still failed on to the safety net's queue).
-    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 4 + 2);
-    template.resourceCountIs('AWS::SQS::Queue', 1);
+    // (what it still failed on to the safety net's queue); that queue and the launch queue.
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 4 + 3);
+    template.resourceCountIs('AWS::SQS::Queue', 2);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
     template.resourceCountIs('AWS::ECS::TaskDefinition', 4);
     template.resourceCountIs('AWS::ECS::Cluster', 1);
     template.resourceCountIs('AWS::EC2::VPC', 1);
