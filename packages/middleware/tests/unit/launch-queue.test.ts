@@ -129,7 +129,9 @@ describe.each(adapters)('$name with a launch queue', (adapter) => {
 
     // Assess
     expect(answer).toMatchObject({ status: 'queued', requestId: context.awsRequestId });
-    const launch = parseQueuedLaunch(String(sqs.commandCalls(SendMessageCommand)[0]?.args[0].input.MessageBody));
+    const launch = parseQueuedLaunch(
+      String(sqs.commandCalls(SendMessageCommand)[0]?.args[0].input.MessageBody),
+    );
     expect(launch.overrides).toEqual(ecs.commandCalls(RunTaskCommand)[0]?.args[0].input.overrides);
   });
 
