@@ -96,7 +96,15 @@ export class FargateHandoff implements Handoff {
       const standby = mode.standby ? resumeUri(this.config, envelope.function.name, id) : undefined;
       const placement = await this.#place(target, json, standby, guard.signal);
       progress.envelopeLocation = placement.envelopeLocation;
-      const started = await this.#starter.start(target, envelope, placement, mode, standby, guard.signal);
+      const started = await this.#starter.start({
+        target,
+        envelope,
+        envelopeBytes: progress.envelopeBytes,
+        placement,
+        mode,
+        standby,
+        signal: guard.signal,
+      });
       if ('queued' in started) {
         const receipt = this.#queuedReceipt(target, started.queued, progress);
         this.#log.queued(target, began, receipt, started.attempts);

@@ -209,6 +209,18 @@ export interface InvocationStatusView {
   updatedAt: string;
 }
 
+/** One rank for every status: a writer whose records all come between the wrapper's and the runner's. */
+const ONE_RANK: Record<InvocationStatus, number> = {
+  standby: 1,
+  queued: 1,
+  'not-needed': 1,
+  'handed-off': 1,
+  relaunching: 1,
+  running: 1,
+  succeeded: 1,
+  failed: 1,
+};
+
 /** How late in an attempt's life a record is: a later record of the same attempt wins. */
 const RANK: Record<OutcomeWriter, Record<InvocationStatus, number>> = {
   wrapper: {
@@ -224,26 +236,8 @@ const RANK: Record<OutcomeWriter, Record<InvocationStatus, number>> = {
     failed: 1,
   },
   // The launcher started the task of a queued invocation: later than the wrapper's `queued`.
-  launcher: {
-    standby: 1,
-    queued: 1,
-    'not-needed': 1,
-    'handed-off': 1,
-    relaunching: 1,
-    running: 1,
-    succeeded: 1,
-    failed: 1,
-  },
-  'safety-net': {
-    standby: 1,
-    queued: 1,
-    'not-needed': 1,
-    'handed-off': 1,
-    relaunching: 1,
-    running: 1,
-    succeeded: 1,
-    failed: 1,
-  },
+  launcher: ONE_RANK,
+  'safety-net': ONE_RANK,
   watchdog: {
     standby: 1,
     queued: 1,

@@ -9,6 +9,18 @@ import type { HandoffClients } from './clients.js';
 import { type QueuedMessage, queuedLaunch, sendToLaunchQueue } from './launch-queue.js';
 import type { Placement } from './placement.js';
 
+/** What starting a handoff's task needs: the invocation, its envelope and where it travels, how. */
+export interface StartRequest {
+  target: HandoffTarget;
+  envelope: Envelope;
+  envelopeBytes: number;
+  placement: Placement;
+  mode: HandoffMode;
+  /** A standby task's resume location; undefined for a handoff. */
+  standby: string | undefined;
+  signal: AbortSignal;
+}
+
 /** A handoff's task: started now, or its start queued on the launch queue. */
 export type TaskStart = StartedTask | { queued: QueuedMessage; attempts: number };
 
@@ -40,41 +52,27 @@ export class TaskStarter {
    * never queued: it is only worth starting now). A launch that cannot be queued goes back to
    * RunTask, as without a queue.
    */
-  async start(
-    target: HandoffTarget,
-    envelope: Envelope,
-    placement: Placement,
-    mode: HandoffMode,
-    standby: string | undefined,
-    signal: AbortSignal,
-  ): Promise<StartedTask | { queued: QueuedMessage; attempts: number }> {
-    const queueUrl = standby ? undefined : this.#config.launchQueue;
+  async start(request: StartRequest): Promise<TaskStart> {
+    const queueUrl = request.standby ? undefined : this.#config.launchQueue;
     try {
-      return await this.#runTask(target, envelope, placement, mode, standby, signal, queueUrl !== undefined);
+      return await this.#runTask(request, queueUrl !== undefined);
     } catch (error) {
       if (!(error instanceof LaunchLimited) || queueUrl === undefined) throw error;
       try {
-        const queued = await this.#sendLaunch(target, envelope, placement, queueUrl, signal);
-        return { queued, attempts: error.attempts };
+        return { queued: await this.#sendLaunch(request, queueUrl), attempts: error.attempts };
       } catch (queueError) {
         this.#deps.logger.error('The launch could not be queued; the handoff keeps trying RunTask', {
-          requestId: target.context.awsRequestId,
+          requestId: request.target.context.awsRequestId,
           launchQueue: queueUrl,
           error: describeError(queueError),
         });
-        return await this.#runTask(target, envelope, placement, mode, standby, signal, false);
+        return await this.#runTask(request, false);
       }
     }
   }
 
   /** Sends the launch to the launch queue (see {@link sendToLaunchQueue}). */
-  #sendLaunch(
-    target: HandoffTarget,
-    envelope: Envelope,
-    placement: Placement,
-    queueUrl: string,
-    signal: AbortSignal,
-  ): Promise<QueuedMessage> {
+  #sendLaunch({ target, envelope, placement, envelopeBytes, signal }: StartRequest, queueUrl: string) {
     const id = target.context.awsRequestId;
     return sendToLaunchQueue({
       queueUrl,
@@ -84,7 +82,7 @@ export class TaskStarter {
         fn: envelope.function,
         overrides: placement.overrides,
         envelopeLocation: placement.envelopeLocation,
-        envelopeBytes: Buffer.byteLength(JSON.stringify(placement.overrides)),
+        envelopeBytes,
         handoffAt: target.handOffAt,
         queuedAt: this.#deps.clock.now(),
       }),
@@ -96,15 +94,8 @@ export class TaskStarter {
   }
 
   /** The RunTask attempts (see {@link startTask}). */
-  async #runTask(
-    target: HandoffTarget,
-    envelope: Envelope,
-    placement: Placement,
-    mode: HandoffMode,
-    standby: string | undefined,
-    signal: AbortSignal,
-    queueWhenLimited: boolean,
-  ): Promise<StartedTask> {
+  async #runTask(request: StartRequest, queueWhenLimited: boolean): Promise<StartedTask> {
+    const { target, envelope, placement, mode, standby, signal } = request;
     const id = target.context.awsRequestId;
     const client = await this.#clients.ecs(id);
     // The record's S3 client loads while RunTask is in flight, not after it answered.
