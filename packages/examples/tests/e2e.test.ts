@@ -72,7 +72,13 @@ beforeEach(() => {
 });
 
 /** Invokes a function through lambda-local, which enforces the timeout, as Lambda would. */
-async function invoke(name: string, folder: string, event: unknown, requestId?: string) {
+async function invoke(
+  name: string,
+  folder: string,
+  event: unknown,
+  requestId?: string,
+  extra: Record<string, string> = {},
+) {
   const leg = await runLambda({
     name,
     folder,
@@ -82,6 +88,7 @@ async function invoke(name: string, folder: string, event: unknown, requestId?: 
       ...plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket }),
       ...deployment.functions[name]?.function.environment,
       FARGATE_FALLBACK_MARGIN_MS: String(MARGIN_MS),
+      ...extra,
     },
     ...(requestId ? { requestId } : {}),
   });
@@ -192,18 +199,47 @@ describe('the whole path on one machine: lambda-local, the local control plane, 
     await plane.waitForTask(a, 30_000);
   });
 
-  it('6. fails with a HandoffError before the deadline when RunTask never answers', async () => {
+  it('6. fails with a HandoffError before the deadline when RunTask never answers and there is no launch queue', async () => {
     // Prepare
     plane.faults = { hang: true };
 
-    // Act
-    const outcome = await invoke('report-job', report, { reportId: 'hung', steps: 10, stepMs: 1_000 });
+    // Act: the function deployed with launchQueue: false
+    const outcome = await invoke(
+      'report-job',
+      report,
+      { reportId: 'hung', steps: 10, stepMs: 1_000 },
+      undefined,
+      {
+        FARGATE_FALLBACK_LAUNCH_QUEUE: '',
+      },
+    );
 
     // Assess
     expect(outcome.ok).toBe(false);
     expect(outcome.ok || outcome.error.errorType).toBe('HandoffError');
     expect(outcome.elapsed).toBeLessThan(TIMEOUT_MS);
   });
+
+  it('6b. queues the launch when RunTask never answers, and the launcher starts its one task once RunTask answers again', async () => {
+    // Prepare
+    plane.faults = { hang: true };
+
+    // Act
+    const outcome = await invoke('report-job', report, { reportId: 'hung-queued', steps: 4, stepMs: 1_000 });
+    plane.faults = {};
+    const id = outcome.id;
+    const started = () => plane.tasks().filter((task) => task.startedBy === `immortal-lambda/${id}`);
+    const until = Date.now() + 60_000;
+    while (started().length === 0 && Date.now() < until)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+
+    // Assess
+    expect(outcome.ok && outcome.result.status).toBe('queued');
+    expect(outcome.elapsed).toBeLessThan(TIMEOUT_MS);
+    expect(started()).toHaveLength(1);
+    await plane.waitForTask(String(started()[0]?.arn), 60_000);
+    expect(started()).toHaveLength(1);
+  }, 120_000);
 
   it("7. runs under the construct's grants: one function's role may not stop another's task", async () => {
     // Prepare: a task of fails-on-fargate, and report-job's credentials.
