@@ -224,30 +224,17 @@ const ONE_RANK: Record<InvocationStatus, number> = {
 /** How late in an attempt's life a record is: a later record of the same attempt wins. */
 const RANK: Record<OutcomeWriter, Record<InvocationStatus, number>> = {
   wrapper: {
+    ...ONE_RANK,
     standby: 0,
     queued: 0,
     // The invocation finished in Lambda: its task was stopped, or its standby cancelled, whatever
     // that task recorded meanwhile. Nothing follows it.
     'not-needed': 5,
-    'handed-off': 1,
-    relaunching: 1,
-    running: 1,
-    succeeded: 1,
-    failed: 1,
   },
   // The launcher started the task of a queued invocation: later than the wrapper's `queued`.
   launcher: ONE_RANK,
   'safety-net': ONE_RANK,
-  watchdog: {
-    standby: 1,
-    queued: 1,
-    'not-needed': 1,
-    'handed-off': 1,
-    relaunching: 1,
-    running: 1,
-    succeeded: 4,
-    failed: 4,
-  },
+  watchdog: { ...ONE_RANK, succeeded: 4, failed: 4 },
   runner: {
     standby: 2,
     queued: 2,
