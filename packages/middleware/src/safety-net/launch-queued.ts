@@ -1,11 +1,11 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { outcomeKey, parseOutcome, parseQueuedLaunch, type QueuedLaunch } from '@immortal-lambda/protocol';
+import { parseQueuedLaunch, type QueuedLaunch } from '@immortal-lambda/protocol';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { systemClock } from '../clock.js';
 import type { ResolvedConfig } from '../config.js';
 import { describeError, isolatedLogger, jsonLogger } from '../logger.js';
-import { writeOutcome } from '../outcome-store.js';
+import { readOutcomes, writeOutcome } from '../outcome-store.js';
 import { abortAfter } from '../retry.js';
 import { startTask } from '../run-task/start-task.js';
 import { BOUNDED_CLIENT, loadEcs, loadS3 } from '../sdk.js';
@@ -116,7 +116,7 @@ async function launchOne(
     return { failed: `not a queued launch: ${(error as Error).message}` };
   }
   try {
-    if (await finishedInLambda(deps.s3Client, launch, deps.signal))
+    if (await finishedInLambda(deps.s3Client, launch))
       return { skipped: 'the handler finished in Lambda while the launch was queued (not-needed)' };
     const started = await startTask({
       config: configOf(launch),
@@ -146,24 +146,14 @@ async function launchOne(
   }
 }
 
-/** Whether the wrapper recorded the invocation `not-needed` (its handler finished in Lambda). */
-async function finishedInLambda(s3: S3Client, launch: QueuedLaunch, signal: AbortSignal): Promise<boolean> {
-  const { GetObjectCommand } = await loadS3();
-  const at = atOf(launch);
-  try {
-    const object = await s3.send(
-      new GetObjectCommand({
-        Bucket: at.bucket,
-        Key: outcomeKey(at.prefix, at.functionName, at.requestId, 'handed-off'),
-      }),
-      { abortSignal: signal },
-    );
-    return parseOutcome((await object.Body?.transformToString()) ?? '')?.status === 'not-needed';
-  } catch (error) {
-    // No record (yet): the wrapper writes `queued` after the message is sent.
-    if ((error as { name?: string }).name === 'NoSuchKey') return false;
-    throw error;
-  }
+/**
+ * Whether the wrapper recorded the invocation `not-needed` (its handler finished in Lambda). Read
+ * through a listing of its folder, which the role may make (`s3:ListBucket` by prefix): a
+ * GetObject of a record not written yet would be answered 403, not 404, without it.
+ */
+async function finishedInLambda(s3: S3Client, launch: QueuedLaunch): Promise<boolean> {
+  const records = await readOutcomes(s3, atOf(launch));
+  return records.some((record) => record.writer === 'wrapper' && record.status === 'not-needed');
 }
 
 const atOf = (launch: QueuedLaunch) => ({

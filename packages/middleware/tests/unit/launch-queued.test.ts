@@ -1,5 +1,5 @@
 import { ECSClient, RunTaskCommand } from '@aws-sdk/client-ecs';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -70,7 +70,8 @@ describe('launchQueued', () => {
     ecs.reset();
     s3.reset();
     s3.on(PutObjectCommand).resolves({});
-    s3.on(GetObjectCommand).rejects(awsError('NoSuchKey', 'The specified key does not exist.', 404));
+    // No record yet: the folder lists empty (a GetObject would be answered 403 without the listing).
+    s3.on(ListObjectsV2Command).resolves({ Contents: [] });
     logger = memoryLogger();
   });
 
@@ -115,6 +116,9 @@ describe('launchQueued', () => {
 
   it('drops a launch whose handler finished in Lambda meanwhile, starting nothing', async () => {
     // Prepare
+    s3.on(ListObjectsV2Command).resolves({
+      Contents: [{ Key: 'immortal-lambda/outcomes/report-job/r-2/handed-off.json' }],
+    });
     s3.on(GetObjectCommand).resolves({
       Body: body(
         JSON.stringify(
