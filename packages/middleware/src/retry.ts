@@ -112,3 +112,26 @@ export function isRetryableError(error: unknown): boolean {
   const status = candidate.$metadata?.httpStatusCode;
   return status === 429 || (status !== undefined && status >= 500);
 }
+
+/**
+ * Calls `send` until it answers, retrying throttling, server and network errors with full-jitter
+ * backoff while `signal` allows; an error that is not worth another call, or one that comes once
+ * the signal has ended, goes to `giveUp`, which throws.
+ */
+export async function retryWithin<T>(
+  send: () => Promise<T>,
+  options: { signal: AbortSignal; clock: Clock; random: () => number; baseMs?: number; capMs?: number },
+  giveUp: (error: unknown) => never,
+): Promise<T> {
+  const { signal, clock, random } = options;
+  for (let retry = 0; ; retry++) {
+    try {
+      return await bounded(send(), signal);
+    } catch (error) {
+      if (signal.aborted || !isRetryableError(error)) giveUp(error);
+      await sleep(backoffDelay(retry, random, options.baseMs, options.capMs), clock, signal).catch(
+        () => undefined,
+      );
+    }
+  }
+}

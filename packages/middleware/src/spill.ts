@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { formatS3Uri } from '@immortal-lambda/protocol';
 import { HandoffError } from './errors.js';
-import { backoffDelay, bounded, isRetryableError, sleep } from './retry.js';
+import { retryWithin } from './retry.js';
 import { loadS3 } from './sdk.js';
 import type { Clock } from './types.js';
 
@@ -26,32 +26,27 @@ export interface SpillParams {
 export async function spillEnvelope(params: SpillParams): Promise<string> {
   const { PutObjectCommand } = await loadS3();
   const { client, signal, clock, random } = params;
-  for (let retry = 0; ; retry++) {
-    try {
-      await bounded(
-        client.send(
-          new PutObjectCommand({
-            Bucket: params.bucket,
-            Key: params.key,
-            Body: params.body,
-            ContentType: 'application/json',
-          }),
-          { abortSignal: signal },
-        ),
-        signal,
-      );
-      return formatS3Uri({ bucket: params.bucket, key: params.key });
-    } catch (error) {
+  await retryWithin(
+    () =>
+      client.send(
+        new PutObjectCommand({
+          Bucket: params.bucket,
+          Key: params.key,
+          Body: params.body,
+          ContentType: 'application/json',
+        }),
+        { abortSignal: signal },
+      ),
+    { signal, clock, random },
+    (error) => {
       if (error instanceof HandoffError) throw error;
-      if (signal.aborted || !isRetryableError(error)) {
-        const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        throw new HandoffError(
-          'payload-upload-failed',
-          `${params.what ?? 'the envelope'} could not be written to s3://${params.bucket}/${params.key} (${detail}); check that the bucket exists and the function may s3:PutObject under its prefix`,
-          { requestId: params.requestId, cause: error },
-        );
-      }
-      await sleep(backoffDelay(retry, random), clock, signal).catch(() => undefined);
-    }
-  }
+      const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      throw new HandoffError(
+        'payload-upload-failed',
+        `${params.what ?? 'the envelope'} could not be written to s3://${params.bucket}/${params.key} (${detail}); check that the bucket exists and the function may s3:PutObject under its prefix`,
+        { requestId: params.requestId, cause: error },
+      );
+    },
+  );
+  return formatS3Uri({ bucket: params.bucket, key: params.key });
 }

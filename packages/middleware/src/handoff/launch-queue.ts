@@ -3,7 +3,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { QUEUED_LAUNCH_KIND, QUEUED_LAUNCH_VERSION, type QueuedLaunch } from '@immortal-lambda/protocol';
 import type { ResolvedConfig } from '../config.js';
 import { HandoffError } from '../errors.js';
-import { backoffDelay, bounded, isRetryableError, sleep } from '../retry.js';
+import { retryWithin } from '../retry.js';
 import { loadSqs } from '../sdk.js';
 import type { Clock } from '../types.js';
 
@@ -69,30 +69,20 @@ export async function sendToLaunchQueue(input: {
   const { SendMessageCommand } = await loadSqs();
   const client = await input.sqs();
   const body = JSON.stringify(input.launch);
-  for (let retry = 0; ; retry++) {
-    try {
-      const sent = await bounded(
-        client.send(new SendMessageCommand({ QueueUrl: input.queueUrl, MessageBody: body }), {
-          abortSignal: input.signal,
-        }),
-        input.signal,
+  const { signal } = input;
+  const sent = await retryWithin(
+    () =>
+      client.send(new SendMessageCommand({ QueueUrl: input.queueUrl, MessageBody: body }), {
+        abortSignal: signal,
+      }),
+    { signal, clock: input.clock, random: input.random, baseMs: 50, capMs: 500 },
+    (error) => {
+      throw new HandoffError(
+        'launch-queue-failed',
+        `the launch could not be queued on ${input.queueUrl} (${(error as Error).message}); check the queue and the function's sqs:SendMessage permission`,
+        { requestId: input.launch.requestId, cause: error },
       );
-      return {
-        launchQueue: input.queueUrl,
-        messageId: sent.MessageId ?? '',
-        queuedAt: input.launch.queuedAt,
-      };
-    } catch (error) {
-      if (input.signal.aborted || !isRetryableError(error)) {
-        throw new HandoffError(
-          'launch-queue-failed',
-          `the launch could not be queued on ${input.queueUrl} (${(error as Error).message}); check the queue and the function's sqs:SendMessage permission`,
-          { requestId: input.launch.requestId, cause: error },
-        );
-      }
-      await sleep(backoffDelay(retry, input.random, 50, 500), input.clock, input.signal).catch(
-        () => undefined,
-      );
-    }
-  }
+    },
+  );
+  return { launchQueue: input.queueUrl, messageId: sent.MessageId ?? '', queuedAt: input.launch.queuedAt };
 }
