@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
+import { httpGet } from './http-get.js';
 import { runInvocation } from './runner.js';
 import { s3Module } from './s3.js';
 import type { AwsCallBounds } from './settings.js';
@@ -54,7 +55,7 @@ const code = await runInvocation({
     destinations ??= destinationClients(bounded(bounds), lambdaClient(bounds));
     return destinations;
   },
-  fetch: (url, init) => fetch(url, init),
+  fetch: httpGet,
   now: () => Date.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),

@@ -2,7 +2,27 @@ import { createHash } from 'node:crypto';
 import { CodeFetchError } from './errors.js';
 
 /**
- * The part of `fetch` the runner uses, injectable for tests.
+ * The part of a `fetch` response the runner reads: a WHATWG `Response` is one.
+ *
+ * @example
+ * ```ts
+ * import type { FetchResponse } from '@immortal-lambda/runner';
+ * const answered = (response: FetchResponse) => response.ok;
+ * ```
+ */
+export interface FetchResponse {
+  readonly status: number;
+  readonly ok: boolean;
+  readonly headers: { get(name: string): string | null };
+  /** The body as chunks: a web `ReadableStream` or a Node stream. */
+  readonly body: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array> | null;
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+}
+
+/**
+ * The part of `fetch` the runner uses, injectable for tests. The runner's default is
+ * {@link httpGet}; the global `fetch` fits too.
  *
  * @example
  * ```ts
@@ -10,7 +30,7 @@ import { CodeFetchError } from './errors.js';
  * const offline: Fetch = async () => new Response(zip);
  * ```
  */
-export type Fetch = (url: string, init?: { signal?: AbortSignal }) => Promise<Response>;
+export type Fetch = (url: string, init?: { signal?: AbortSignal }) => Promise<FetchResponse>;
 
 export interface DownloadOptions {
   url: string;
@@ -37,7 +57,7 @@ export const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(re
 /** A download failure that a new attempt can fix. */
 class Retryable extends Error {}
 
-async function readBody(response: Response, options: DownloadOptions): Promise<Buffer> {
+async function readBody(response: FetchResponse, options: DownloadOptions): Promise<Buffer> {
   const declared = Number(response.headers.get('content-length') ?? Number.NaN);
   if (declared > options.maxBytes) {
     throw new CodeFetchError(
@@ -89,7 +109,7 @@ export async function downloadVerified(options: DownloadOptions): Promise<Buffer
   for (let attempt = 1; attempt <= attempts; attempt++) {
     const signal = AbortSignal.timeout(options.timeoutMs ?? 120_000);
     try {
-      let response: Response;
+      let response: FetchResponse;
       try {
         response = await options.fetch(url, { signal });
       } catch (error) {

@@ -1,7 +1,7 @@
 export { runtimeNodeMajor } from '@immortal-lambda/protocol';
 export { fetchCode, LAMBDA_UNZIPPED_LIMIT } from './code.js';
 export { createContext, type RunnerContext } from './context.js';
-export { downloadVerified, type Fetch } from './download.js';
+export { downloadVerified, type Fetch, type FetchResponse } from './download.js';
 export { readEnvelope } from './envelope-source.js';
 export { handlerEnvironment } from './environment.js';
 export {
@@ -14,6 +14,7 @@ export {
 } from './errors.js';
 export { EXIT_CODES, type ExitCode, OUTCOMES } from './exit-codes.js';
 export { loadHandler, splitHandler } from './handler-loader.js';
+export { httpGet } from './http-get.js';
 export { jsonSafe } from './json-safe.js';
 export { JournalStore } from './outcomes.js';
 export { type RunnerDependencies, runInvocation } from './runner.js';

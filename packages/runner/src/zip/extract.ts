@@ -1,31 +1,14 @@
-import { createWriteStream } from 'node:fs';
-import {
-  chmod,
-  lstat,
-  mkdir,
-  readdir,
-  realpath,
-  rm,
-  stat,
-  symlink,
-  unlink,
-  writeFile,
-} from 'node:fs/promises';
+import { createWriteStream, lstatSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmod, lstat, mkdir, readdir, realpath, rm, stat, symlink, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
-import { createInflateRaw, inflateRaw } from 'node:zlib';
+import { createInflateRaw, inflateRawSync } from 'node:zlib';
 import { BadInputError, RunnerError, UnsafeArchiveError } from '../errors.js';
 import { inside } from '../paths.js';
 import { entryData, readCentralDirectory, type ZipEntry } from './central-directory.js';
 import { crc32 } from './crc32.js';
 import { type Planned, planArchive } from './plan.js';
-
-const inflate = promisify(inflateRaw) as (
-  data: Buffer,
-  options: { maxOutputLength: number },
-) => Promise<Buffer>;
 
 /** Entries larger than this are streamed to disk instead of inflated in memory. */
 const STREAM_ABOVE = 4 * 1024 * 1024;
@@ -46,8 +29,6 @@ export interface ExtractOptions {
   maxBytes: number;
   /** What the archive is, for messages: "the function code", "layer …". */
   label: string;
-  /** Entries inflated at once (default 8). */
-  concurrency?: number;
 }
 
 /**
@@ -66,14 +47,18 @@ export interface ExtractResult {
   bytes: number;
 }
 
-async function inflateEntry(zip: Buffer, entry: ZipEntry, label: string): Promise<Buffer> {
+function inflateEntry(zip: Buffer, entry: ZipEntry, label: string): Buffer {
   const data = entryData(zip, entry);
   let out: Buffer;
   if (entry.method === 0) {
     out = data;
   } else {
     try {
-      out = await inflate(data, { maxOutputLength: Math.max(1, entry.uncompressedSize) });
+      // One output chunk of the declared size: nothing to gather and copy afterwards.
+      out = inflateRawSync(data, {
+        maxOutputLength: Math.max(1, entry.uncompressedSize),
+        chunkSize: Math.max(64, entry.uncompressedSize),
+      });
     } catch (error) {
       throw new UnsafeArchiveError(
         `${label}: "${entry.name}" does not inflate to its declared ${entry.uncompressedSize} bytes (${(error as Error).message})`,
@@ -125,31 +110,7 @@ async function streamEntry(
 }
 
 /** A file of the archive's plan. */
-export type FileItem = Extract<Planned, { kind: 'file' }>;
-
-/**
- * The files in an order that takes one from each folder in turn. Creating a file locks its
- * folder, so parallel writes into one folder wait for each other; archives list a folder's files
- * together, and taken in that order every worker would queue on the same folder.
- */
-export function acrossFolders(files: readonly FileItem[]): FileItem[] {
-  const byFolder = new Map<string, FileItem[]>();
-  for (const item of files) {
-    const folder = item.parts.slice(0, -1).join('/');
-    const group = byFolder.get(folder);
-    if (group === undefined) byFolder.set(folder, [item]);
-    else group.push(item);
-  }
-  const groups = [...byFolder.values()];
-  const ordered: FileItem[] = [];
-  for (let i = 0; ordered.length < files.length; i++) {
-    for (const group of groups) {
-      const item = group[i];
-      if (item !== undefined) ordered.push(item);
-    }
-  }
-  return ordered;
-}
+type FileItem = Extract<Planned, { kind: 'file' }>;
 
 /** A file system error while writing an entry, as an archive problem that names the entry. */
 function entryFailure(label: string, name: string, error: unknown): RunnerError {
@@ -216,6 +177,14 @@ async function clear(path: string): Promise<void> {
   else await unlink(path);
 }
 
+/** {@link clear}, for the synchronous writes of small files. */
+function clearSync(path: string): void {
+  const existing = lstatSync(path, { throwIfNoEntry: false });
+  if (existing === undefined) return;
+  if (existing.isDirectory()) rmSync(path, { recursive: true, force: true });
+  else unlinkSync(path);
+}
+
 /**
  * Extracts a zip held in memory into `options.root`. Nothing is written before every entry has
  * been checked (see {@link planArchive}): unsafe names, duplicates, clashes between a file or a
@@ -241,7 +210,7 @@ export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<
     realRoot,
     maxBytes: options.maxBytes,
     label,
-    readLink: (entry) => inflateEntry(zip, entry, label),
+    readLink: async (entry) => inflateEntry(zip, entry, label),
   });
   // Into an empty root nothing can be in the way; into a used one (layers over layers) a file
   // may replace a link or a folder of an earlier archive.
@@ -249,7 +218,7 @@ export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<
   const target: Target = { zip, label, realRoot, fresh, enter: folderCache(realRoot, label) };
   const result: ExtractResult = { files: 0, directories: 0, links: 0, bytes: 0 };
   await writeFolders(target, planned, result);
-  await writeFiles(target, planned, result, options.concurrency ?? 8);
+  await writeFiles(target, planned, result);
   await writeLinks(target, planned, result);
   return result;
 }
@@ -320,39 +289,54 @@ async function writeFolders(
   }
 }
 
-/** Inflates and writes the files, `concurrency` at a time, one folder after another in turn. */
-async function writeFiles(
-  target: Target,
-  planned: readonly Planned[],
-  result: ExtractResult,
-  concurrency: number,
-): Promise<void> {
-  const files = acrossFolders(planned.filter((item): item is FileItem => item.kind === 'file'));
+/** How long the file writes hold the event loop before they let timers and signals in. */
+const SLICE_MS = 50;
+
+/**
+ * Inflates and writes the files one after another, each in a few synchronous calls: a file
+ * written through the thread pool costs three hand-offs between threads (open, write, close),
+ * several times the write itself for the small files a function's code is made of. The writes
+ * yield to the event loop every {@link SLICE_MS}; entries too large to inflate in memory are
+ * streamed.
+ */
+async function writeFiles(target: Target, planned: readonly Planned[], result: ExtractResult): Promise<void> {
   const umask = process.umask();
-  let next = 0;
-  const worker = async () => {
-    while (next < files.length) {
-      const item = files[next++] as FileItem;
-      await guarded(target.label, item.entry.name, () => writeFileEntry(target, item, umask));
-      result.files += 1;
-      result.bytes += item.entry.uncompressedSize;
+  let sliceStartedAt = performance.now();
+  for (const item of planned) {
+    if (item.kind !== 'file') continue;
+    const folder = await guarded(target.label, item.entry.name, () =>
+      target.enter(item.parts.slice(0, -1), item.entry.name),
+    );
+    const path = join(folder, item.parts.at(-1) as string);
+    if (item.entry.uncompressedSize > STREAM_ABOVE) {
+      await guarded(target.label, item.entry.name, async () => {
+        if (!target.fresh) await clear(path);
+        await streamEntry(target.zip, item.entry, path, item.mode, target.label);
+      });
+    } else {
+      try {
+        writeSmallFile(target, item, path);
+      } catch (error) {
+        throw entryFailure(target.label, item.entry.name, error);
+      }
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, files.length)) }, worker));
+    // The process umask may have cleared bits the archive sets.
+    if ((item.mode & ~umask) !== item.mode) {
+      await guarded(target.label, item.entry.name, () => chmod(path, item.mode));
+    }
+    result.files += 1;
+    result.bytes += item.entry.uncompressedSize;
+    if (performance.now() - sliceStartedAt > SLICE_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStartedAt = performance.now();
+    }
+  }
 }
 
-async function writeFileEntry(target: Target, item: FileItem, umask: number): Promise<void> {
-  const { zip, label } = target;
-  const folder = await target.enter(item.parts.slice(0, -1), item.entry.name);
-  const path = join(folder, item.parts.at(-1) as string);
-  if (!target.fresh) await clear(path);
-  if (item.entry.uncompressedSize > STREAM_ABOVE) {
-    await streamEntry(zip, item.entry, path, item.mode, label);
-  } else {
-    await writeFile(path, await inflateEntry(zip, item.entry, label), { mode: item.mode, flag: 'wx' });
-  }
-  // The process umask may have cleared bits the archive sets.
-  if ((item.mode & ~umask) !== item.mode) await chmod(path, item.mode);
+/** Inflates a file held in memory and writes it where nothing is (`wx`: never through a link). */
+function writeSmallFile(target: Target, item: FileItem, path: string): void {
+  if (!target.fresh) clearSync(path);
+  writeFileSync(path, inflateEntry(target.zip, item.entry, target.label), { mode: item.mode, flag: 'wx' });
 }
 
 /**

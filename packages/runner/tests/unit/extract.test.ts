@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UnsafeArchiveError } from '../../src/errors.js';
-import { acrossFolders, extractZip, type FileItem } from '../../src/zip/extract.js';
+import { extractZip } from '../../src/zip/extract.js';
 import { buildZip } from '../helpers/zip-writer.js';
 
 describe('extractZip', () => {
@@ -85,37 +85,5 @@ describe('extractZip', () => {
     await expect(
       extractZip(Buffer.from('not a zip at all, really'), { root, maxBytes: 100, label: 'the code' }),
     ).rejects.toThrow(/corrupt or truncated/);
-  });
-});
-
-describe('acrossFolders', () => {
-  const file = (name: string): FileItem => ({
-    kind: 'file',
-    entry: { name } as FileItem['entry'],
-    parts: name.split('/'),
-    mode: 0o644,
-  });
-
-  it("takes one file from each folder in turn, so parallel writes do not queue on one folder's lock", () => {
-    // Prepare: the archive's order, a folder's files together
-    const listed = ['a/1', 'a/2', 'a/3', 'b/1', 'top', 'c/d/1', 'c/d/2'].map(file);
-
-    // Act
-    const order = acrossFolders(listed).map((item) => item.entry.name);
-
-    // Assess
-    expect(order).toEqual(['a/1', 'b/1', 'top', 'c/d/1', 'a/2', 'c/d/2', 'a/3']);
-  });
-
-  it('keeps every file exactly once', () => {
-    // Prepare
-    const listed = Array.from({ length: 50 }, (_, i) => file(`f${i % 7}/x${i}`));
-
-    // Act
-    const order = acrossFolders(listed);
-
-    // Assess
-    expect(order).toHaveLength(50);
-    expect(new Set(order)).toEqual(new Set(listed));
   });
 });
