@@ -34,8 +34,8 @@ export type { EventRuleSpec } from './plane/event-rules.js';
 export type { TaskStateChangeEvent } from './plane/events.js';
 export { AWS_LIMITS, type LimitName, type Limits, type RateLimit, RateLimiter } from './plane/limits.js';
 export type { Faults, LocalTask, PlaneOptions, SubnetSpec, TaskDefinition } from './plane/model.js';
-export type { ConsumeOptions, QueueOptions, SqsBatchEvent, SqsConsumer } from './plane/queues.js';
-export { LocalQueues } from './plane/queues.js';
+export type { ConsumeOptions, QueueEvent, QueueOptions, SqsBatchEvent, SqsConsumer } from './plane/queues.js';
+export { LocalQueues, SqsError } from './plane/queues.js';
 export type { EcsRequest } from './plane/router.js';
 export type { Delivery } from './plane/sinks.js';
 
@@ -169,6 +169,7 @@ export class LocalControlPlane extends EventEmitter {
       requests: this.requests,
       faults: () => this.faults,
       hanging: this.#hanging,
+      queues: this.queues,
       deliver: (delivery) => {
         if (delivery.service === 'sqs') this.queues.send(delivery.target, delivery.payload);
         this.deliveries.push(delivery);

@@ -94,6 +94,12 @@ export interface Envelope {
    * used neither. The runner answers those steps from here instead of running them again.
    */
   journal?: Journal;
+  /**
+   * `sqs`: the wrapper answered this SQS batch as failed, so that Lambda deleted none of it; the
+   * runner keeps its messages invisible while it works, deletes those it finished and hands the
+   * ones the handler failed back to SQS (see `sqs-hold.ts`).
+   */
+  held?: 'sqs';
 }
 
 /**
@@ -319,6 +325,9 @@ export function validateEnvelope(value: unknown): Envelope {
     }
     number(fn, 'function', 'memoryLimitInMB');
     if (fn.region !== undefined) text(fn, 'function', 'region');
+  }
+  if (value.held !== undefined && value.held !== 'sqs') {
+    problems.push(`held must be "sqs" when present (got ${JSON.stringify(value.held)})`);
   }
   if (!isRecord(invocation)) {
     problems.push('invocation must be an object');

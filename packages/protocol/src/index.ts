@@ -92,4 +92,20 @@ export {
   startedBy,
 } from './run-task.js';
 export { envelopeKey, formatS3Uri, isS3Uri, parseS3Uri, type S3Location } from './s3-uri.js';
+export {
+  failedItems,
+  HELD_MESSAGE_KIND,
+  HELD_MESSAGE_VERSION,
+  type HeldMessage,
+  HOLD_VISIBILITY_S,
+  heldMessageKey,
+  MAX_VISIBILITY_S,
+  parseHeldMessage,
+  queueUrlOf,
+  RUNNER_EXTEND_EVERY_MS,
+  RUNNER_VISIBILITY_S,
+  SQS_BATCH_ENTRIES,
+  type SqsBatchMessage,
+  sqsBatchOf,
+} from './sqs-hold.js';
 export { isThrottled } from './throttling.js';

@@ -135,7 +135,7 @@ export const OUTCOME_VERSION = 1;
 export const RESULT_INLINE_LIMIT = 32 * 1024;
 
 /** A key part as it is when it is safe in a key, else its digest. */
-function keyPart(value: string): string {
+export function keyPart(value: string): string {
   return /^[A-Za-z0-9._-]{1,128}$/.test(value) && value !== '.' && value !== '..' ? value : digest(value);
 }
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { ACCOUNT } from '../registry.js';
 
 /**
@@ -59,6 +59,51 @@ interface Message {
   sentAt: number;
   receives: number;
   visibleAt: number;
+  /** The receipt handle of the latest receive: each receive hands out a new one, as SQS does. */
+  receiptHandle: string;
+  receivedAt: number;
+}
+
+/** SQS's ceiling: a message stays invisible at most 12 hours after it was received. */
+const MAX_VISIBILITY_MS = 12 * 60 * 60 * 1000;
+
+/**
+ * What happened to a message, in order: each delete (by whom is the caller's business) and each
+ * move to the dead-letter queue, for tests to read.
+ */
+export interface QueueEvent {
+  action: 'deleted' | 'dead-lettered' | 'received';
+  queueUrl: string;
+  messageId: string;
+  at: number;
+}
+
+/** The codes SQS's query-compatible errors carry (the SDK names the error after them). */
+const QUERY_CODES: Record<string, string> = {
+  QueueDoesNotExist: 'AWS.SimpleQueueService.NonExistentQueue',
+  MessageNotInflight: 'AWS.SimpleQueueService.MessageNotInflight',
+  UnsupportedOperation: 'AWS.SimpleQueueService.UnsupportedOperation',
+};
+
+/**
+ * An SQS error answer: the shape SQS names it with, the code its query-compatible header carries
+ * (what the SDK names the error), and its message.
+ *
+ * @example
+ * ```ts
+ * import { SqsError } from '@immortal-lambda/local';
+ * new SqsError('MessageNotInflight', 'Message does not exist or is not available for visibility timeout change.').queryCode;
+ * ```
+ */
+export class SqsError extends Error {
+  readonly code: string;
+  readonly queryCode: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'SqsError';
+    this.code = code;
+    this.queryCode = QUERY_CODES[code] ?? code;
+  }
 }
 
 interface Queue {
@@ -77,6 +122,8 @@ export class LocalQueues {
   readonly #now: () => number;
   readonly #queues = new Map<string, Queue>();
   readonly #pollers = new Set<{ stop: () => void; idle: () => Promise<void> }>();
+  /** Every receive, delete and move to a dead-letter queue, in order. */
+  readonly history: QueueEvent[] = [];
 
   constructor(region: string, now: () => number) {
     this.#region = region;
@@ -101,7 +148,15 @@ export class LocalQueues {
   send(url: string, body: string): boolean {
     const queue = this.#queues.get(url);
     if (!queue) return false;
-    queue.messages.push({ id: randomUUID(), body, sentAt: this.#now(), receives: 0, visibleAt: 0 });
+    queue.messages.push({
+      id: randomUUID(),
+      body,
+      sentAt: this.#now(),
+      receives: 0,
+      visibleAt: 0,
+      receiptHandle: '',
+      receivedAt: 0,
+    });
     return true;
   }
 
@@ -122,11 +177,15 @@ export class LocalQueues {
       const { maxReceiveCount, deadLetterQueue } = queue.options;
       if (maxReceiveCount !== undefined && deadLetterQueue && message.receives >= maxReceiveCount) {
         this.delete(url, message.id);
+        this.history.push({ action: 'dead-lettered', queueUrl: url, messageId: message.id, at: now });
         this.#queues.get(this.url(deadLetterQueue))?.messages.push({ ...message, receives: 0, visibleAt: 0 });
         continue;
       }
       message.receives += 1;
       message.visibleAt = now + (queue.options.visibilityTimeoutMs ?? 30_000);
+      message.receiptHandle = randomUUID();
+      message.receivedAt = now;
+      this.history.push({ action: 'received', queueUrl: url, messageId: message.id, at: now });
       taken.push(message);
     }
     return taken;
@@ -135,6 +194,120 @@ export class LocalQueues {
   delete(url: string, id: string): void {
     const queue = this.#queues.get(url);
     if (queue) queue.messages = queue.messages.filter((message) => message.id !== id);
+  }
+
+  /** The messages of a queue that a dead-letter queue holds, by id (for tests). */
+  messageIds(url: string): string[] {
+    return (this.#queues.get(url)?.messages ?? []).map((message) => message.id);
+  }
+
+  /**
+   * DeleteMessage: deletes the message whose latest receive handed out this receipt handle. As
+   * SQS, a handle of an earlier receive answers success and deletes nothing.
+   */
+  deleteReceived(url: string, receiptHandle: string): void {
+    const queue = this.#existing(url);
+    const message = queue.messages.find((candidate) => candidate.receiptHandle === receiptHandle);
+    if (!message) return;
+    this.delete(url, message.id);
+    this.history.push({ action: 'deleted', queueUrl: url, messageId: message.id, at: this.#now() });
+  }
+
+  /**
+   * ChangeMessageVisibility: the message becomes visible `seconds` from now. Refused as SQS
+   * refuses: a handle no receive handed out last (`ReceiptHandleIsInvalid`), a message visible
+   * already (`MessageNotInflight`), past 12 hours after its receive (`InvalidParameterValue`).
+   */
+  changeVisibility(url: string, receiptHandle: string, seconds: number): void {
+    const queue = this.#existing(url);
+    const now = this.#now();
+    const message = queue.messages.find((candidate) => candidate.receiptHandle === receiptHandle);
+    if (!message)
+      throw new SqsError(
+        'ReceiptHandleIsInvalid',
+        `The input receipt handle "${receiptHandle}" is not a valid receipt handle.`,
+      );
+    if (message.visibleAt <= now)
+      throw new SqsError(
+        'MessageNotInflight',
+        'Message does not exist or is not available for visibility timeout change.',
+      );
+    if (
+      !(seconds >= 0 && seconds <= 43_200) ||
+      now + seconds * 1000 - message.receivedAt > MAX_VISIBILITY_MS
+    ) {
+      throw new SqsError(
+        'InvalidParameterValue',
+        `Value ${seconds} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds]`,
+      );
+    }
+    message.visibleAt = now + seconds * 1000;
+  }
+
+  /** The queue's visibility timeout in seconds, as GetQueueAttributes answers it. */
+  visibilityTimeoutS(url: string): number {
+    return Math.round((this.#existing(url).options.visibilityTimeoutMs ?? 30_000) / 1000);
+  }
+
+  /**
+   * Answers an SQS API call on a queue of the plane (JSON 1.0 bodies): ReceiveMessage,
+   * DeleteMessage(Batch), ChangeMessageVisibility(Batch), GetQueueAttributes. Throws
+   * {@link SqsError} for what SQS refuses; the batch calls answer their entries' failures.
+   */
+  answer(action: string, body: Record<string, unknown>): unknown {
+    const url = String(body.QueueUrl ?? '');
+    const entries = (body.Entries as Record<string, unknown>[] | undefined) ?? [];
+    const each = (act: (entry: Record<string, unknown>) => void) => {
+      const Successful: { Id: unknown }[] = [];
+      const Failed: { Id: unknown; Code: string; Message: string; SenderFault: boolean }[] = [];
+      for (const entry of entries) {
+        try {
+          act(entry);
+          Successful.push({ Id: entry.Id });
+        } catch (error) {
+          if (!(error instanceof SqsError) || error.code === 'QueueDoesNotExist') throw error;
+          Failed.push({ Id: entry.Id, Code: error.code, Message: error.message, SenderFault: true });
+        }
+      }
+      return { Successful, Failed };
+    };
+    switch (action) {
+      case 'ReceiveMessage':
+        this.#existing(url);
+        return {
+          Messages: this.receive(url, Number(body.MaxNumberOfMessages ?? 1)).map((message) => ({
+            MessageId: message.id,
+            ReceiptHandle: message.receiptHandle,
+            Body: message.body,
+            MD5OfBody: createHash('md5').update(message.body, 'utf8').digest('hex'),
+            Attributes: { ApproximateReceiveCount: String(message.receives) },
+          })),
+        };
+      case 'DeleteMessage':
+        this.deleteReceived(url, String(body.ReceiptHandle));
+        return {};
+      case 'DeleteMessageBatch':
+        this.#existing(url);
+        return each((entry) => this.deleteReceived(url, String(entry.ReceiptHandle)));
+      case 'ChangeMessageVisibility':
+        this.changeVisibility(url, String(body.ReceiptHandle), Number(body.VisibilityTimeout));
+        return {};
+      case 'ChangeMessageVisibilityBatch':
+        this.#existing(url);
+        return each((entry) =>
+          this.changeVisibility(url, String(entry.ReceiptHandle), Number(entry.VisibilityTimeout)),
+        );
+      case 'GetQueueAttributes':
+        return { Attributes: { VisibilityTimeout: String(this.visibilityTimeoutS(url)) } };
+      default:
+        throw new SqsError('UnsupportedOperation', `the local control plane does not serve SQS ${action}`);
+    }
+  }
+
+  #existing(url: string): Queue {
+    const queue = this.#queues.get(url);
+    if (!queue) throw new SqsError('QueueDoesNotExist', `The specified queue ${url} does not exist.`);
+    return queue;
   }
 
   /**
@@ -175,7 +348,7 @@ export class LocalQueues {
     const event: SqsBatchEvent = {
       Records: batch.map((message) => ({
         messageId: message.id,
-        receiptHandle: message.id,
+        receiptHandle: message.receiptHandle,
         body: message.body,
         attributes: {
           ApproximateReceiveCount: String(message.receives),
@@ -191,7 +364,9 @@ export class LocalQueues {
     try {
       const response = await consumer(event);
       const failed = new Set((response?.batchItemFailures ?? []).map((item) => item.itemIdentifier));
-      for (const message of batch) if (!failed.has(message.id)) this.delete(url, message.id);
+      // With the handles of this delivery: a message delivered again since keeps its new one.
+      for (const record of event.Records)
+        if (!failed.has(record.messageId)) this.deleteReceived(url, record.receiptHandle);
     } catch {
       // The whole batch comes back after its visibility timeout, as with Lambda.
     }

@@ -8,6 +8,7 @@ import { answerEcs, answerLambda, ECS_TARGET, notServed, readBody } from './http
 import type { LambdaApi } from './lambda-api.js';
 import type { Faults, KnownResources, LocalTask } from './model.js';
 import { answerEc2, answerIam } from './query-apis.js';
+import { type LocalQueues, SqsError } from './queues.js';
 import { signatureProblem } from './signature.js';
 import { answerEvents, answerSns, answerSqs, type Delivery, EVENTS_TARGET, SQS_TARGET } from './sinks.js';
 
@@ -37,6 +38,8 @@ export interface Routes {
   faults: () => Faults;
   /** RunTask requests held unanswered (the `hang` fault), until the plane stops. */
   hanging: Set<ServerResponse>;
+  /** The plane's SQS queues, for the calls on them (receive, delete, visibility, attributes). */
+  queues: LocalQueues;
   /** Records a message sent to SQS, SNS, EventBridge or a function's asynchronous invocation. */
   deliver: (delivery: Delivery) => void;
   task: (id: string) => LocalTask | undefined;
@@ -157,14 +160,14 @@ async function routeDestination(
   const key = accessKeyOf(request);
   if (target.startsWith(SQS_TARGET)) {
     const body = JSON.parse((await readBody(request)) || '{}') as Record<string, unknown>;
-    routes.calls.push(`SQS.${target.slice(SQS_TARGET.length)}`);
-    if (
-      denied(response, 'sqs', () =>
-        routes.record('sqs:SendMessage', queueArn(body.QueueUrl, routes.region), key),
-      )
-    )
+    const action = target.slice(SQS_TARGET.length);
+    routes.calls.push(`SQS.${action}`);
+    // A batch call is authorised as its single action (sqs:DeleteMessage for DeleteMessageBatch).
+    const authorised = `sqs:${action.replace(/Batch$/, '')}`;
+    if (denied(response, 'sqs', () => routes.record(authorised, queueArn(body.QueueUrl, routes.region), key)))
       return true;
-    answerSqs(target.slice(SQS_TARGET.length), body, routes.deliver, response);
+    if (action === 'SendMessage') answerSqs(action, body, routes.deliver, response);
+    else answerQueue(response, () => routes.queues.answer(action, body));
     return true;
   }
   if (target.startsWith(EVENTS_TARGET)) {
@@ -226,6 +229,22 @@ async function routeDestination(
     202,
   );
   return true;
+}
+
+/** Answers an SQS call on the plane's queues in JSON 1.0, SQS's errors as SQS sends them. */
+function answerQueue(response: ServerResponse, answer: () => unknown): void {
+  try {
+    const payload = answer();
+    response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+    response.end(JSON.stringify(payload));
+  } catch (error) {
+    if (!(error instanceof SqsError)) throw error;
+    response.writeHead(400, {
+      'content-type': 'application/x-amz-json-1.0',
+      'x-amzn-query-error': `${error.queryCode};Sender`,
+    });
+    response.end(JSON.stringify({ __type: `com.amazonaws.sqs#${error.code}`, message: error.message }));
+  }
 }
 
 /** An SQS queue URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`) as the queue's ARN. */
