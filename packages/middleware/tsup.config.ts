@@ -13,6 +13,7 @@ const bundled: Options = {
     esbuild.alias = {
       '@immortal-lambda/protocol/basics': '../protocol/src/basics.ts',
       '@immortal-lambda/protocol/destinations': '../protocol/src/destinations.ts',
+      '@immortal-lambda/protocol/sqs': '../protocol/src/sqs.ts',
       '@immortal-lambda/protocol': '../protocol/src/index.ts',
     };
   },

@@ -7,7 +7,7 @@ import {
   ENV,
   type EnvelopeTransport,
 } from '@immortal-lambda/protocol';
-import { Annotations, type Duration, Fn, Stack } from 'aws-cdk-lib';
+import { Annotations, Aspects, type Duration, Fn, Stack } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -16,6 +16,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { destinationEndpoints, uniqueEndpoints } from './parts/destination-endpoints.js';
+import { HeldBatchSources } from './parts/event-sources.js';
 import { knownDestinations } from './parts/known-destinations.js';
 import { type FallbackNetworking, TaskNetwork } from './parts/network.js';
 import { expireOnGivenBucket, payloadBucket } from './parts/payload-bucket.js';
@@ -167,6 +168,15 @@ export interface FargateFallbackProps {
    * the deadline, and fails loudly where it cannot).
    */
   launchQueue?: boolean;
+  /**
+   * Hold a handed-off SQS batch in its queue until the runner has finished it (default true): the
+   * wrapper answers it as failed, so that Lambda deletes none of it, and the runner deletes each
+   * message it finished and hands the failed ones back to SQS's redelivery and redrive. Each SQS
+   * event source mapping of the function must report batch item failures (the synth fails
+   * otherwise), and the role may keep, delete and read the visibility timeout of its queue's
+   * messages. `false`: Lambda deletes a handed-off batch when the receipt returns.
+   */
+  holdSqsBatches?: boolean;
   /** Attempts at one invocation the watchdog makes, the first included (default 3). */
   maxAttempts?: number;
   /**
@@ -253,6 +263,15 @@ export class FargateFallback extends Construct {
       layers: props.layers ?? [],
       tracing: props.tracing ?? false,
     });
+    Aspects.of(Stack.of(this)).add(
+      new HeldBatchSources({
+        function: fn,
+        policy: permissions.policy,
+        bucket: this.bucket,
+        hold: props.holdSqsBatches !== false,
+      }),
+    );
+    if (props.holdSqsBatches === false) fn.addEnvironment(ENV.holdSqsBatches, 'false');
     const placement = this.#placementEnvironment(network, capacity, props);
     for (const [name, value] of Object.entries({ ...placement, ...timingEnvironment(props) })) {
       fn.addEnvironment(name, value);

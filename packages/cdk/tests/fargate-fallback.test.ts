@@ -9,7 +9,9 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
 import { FargateFallback, type FargateFallbackProps } from '../src/index.js';
 
@@ -829,5 +831,60 @@ describe('FargateFallback safety net', () => {
         ]),
       },
     });
+  });
+});
+
+describe('FargateFallback holds handed-off SQS batches', () => {
+  const withQueue =
+    (reportBatchItemFailures: boolean) =>
+    (fn: lambda.Function, stack: Stack): void => {
+      const queue = new sqs.Queue(stack, 'Imports', { visibilityTimeout: Duration.minutes(90) });
+      fn.addEventSource(new SqsEventSource(queue, { reportBatchItemFailures }));
+    };
+
+  it('lets the role keep, delete and time its queue’s messages and read its records, for a mapping added after the construct', () => {
+    // Act
+    const { statements, stack } = synth({}, { after: withQueue(true) });
+
+    // Assess
+    const queue = stack.node.findChild('Imports') as sqs.Queue;
+    expect(bySid(statements, 'HoldItsSqsBatches')).toMatchObject({
+      Action: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+      Resource: stack.resolve(queue.queueArn),
+    });
+    expect(bySid(statements, 'ListItsRecordsForRedeliveries')?.Condition).toMatchObject({
+      StringLike: { 's3:prefix': [expect.anything()] },
+    });
+    expect(JSON.stringify(bySid(statements, 'ReadItsRecordsForRedeliveries')?.Resource)).toContain(
+      'immortal-lambda/outcomes/',
+    );
+  });
+
+  it('fails the synth, naming the fix, when the mapping does not report batch item failures', () => {
+    // Act
+    const act = () => synth({}, { after: withQueue(false) });
+
+    // Assess
+    expect(act).toThrow(/reportBatchItemFailures: true on the SqsEventSource.*holdSqsBatches: false/s);
+  });
+
+  it('leaves such a mapping alone with holdSqsBatches: false, and tells the wrapper so', () => {
+    // Act
+    const { statements, template } = synth({ holdSqsBatches: false }, { after: withQueue(false) });
+
+    // Assess
+    expect(bySid(statements, 'HoldItsSqsBatches')).toBeUndefined();
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ FARGATE_FALLBACK_HOLD_SQS_BATCHES: 'false' }) },
+    });
+  });
+
+  it('grants nothing for a function without an SQS event source', () => {
+    // Act
+    const { statements } = synth();
+
+    // Assess
+    expect(bySid(statements, 'HoldItsSqsBatches')).toBeUndefined();
+    expect(bySid(statements, 'ReadItsRecordsForRedeliveries')).toBeUndefined();
   });
 });

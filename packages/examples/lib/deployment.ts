@@ -17,6 +17,8 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { evaluate, type PolicyDocument, policiesOfRole } from './iam.js';
 import { launcherOf } from './launchers.js';
 import { type SynthTemplate, TemplateNames } from './template-names.js';
@@ -28,6 +30,11 @@ export interface DeployedFunctionSpec {
   onFailure?: string;
   /** The construct's `envelopeTransport` (default `s3`, as the construct's). */
   envelopeTransport?: 'auto' | 's3';
+  /**
+   * An SQS queue the function consumes (an `SqsEventSource` reporting batch item failures), with
+   * a dead-letter queue after `maxReceiveCount` receives: `<name>-source` and `<name>-source-dlq`.
+   */
+  sqsSource?: { visibilityTimeoutSeconds: number; maxReceiveCount: number };
 }
 
 /** Who a deployed piece signs as: its role, that role's policies, and the key it signs with. */
@@ -57,6 +64,13 @@ export interface DeployedFunction {
   watchdog: Principal;
   /** Absent when the function sends its failures elsewhere (an on-failure destination of its own). */
   relaunch?: Principal;
+  /** The queue the function consumes, as {@link DeployedFunctionSpec.sqsSource} made it; absent without one. */
+  source?: {
+    queueUrl: string;
+    deadLetterQueue: string;
+    visibilityTimeoutMs: number;
+    maxReceiveCount: number;
+  };
   /** The launcher of the launch queue the function sends to (`FARGATE_FALLBACK_LAUNCH_QUEUE`); absent without one. */
   launcher?: Principal & {
     queueUrl: string;
@@ -126,6 +140,17 @@ export function deployExample(spec: { functions: DeployedFunctionSpec[] }): Depl
             resources: [each.onFailure],
           }),
         );
+      }
+      if (each.sqsSource) {
+        const deadLetterQueue = new sqs.Queue(stack, `Source${index}Dlq`, {
+          queueName: `${each.name}-source-dlq`,
+        });
+        const queue = new sqs.Queue(stack, `Source${index}`, {
+          queueName: `${each.name}-source`,
+          visibilityTimeout: Duration.seconds(each.sqsSource.visibilityTimeoutSeconds),
+          deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: each.sqsSource.maxReceiveCount },
+        });
+        fn.addEventSource(new SqsEventSource(queue, { batchSize: 10, reportBatchItemFailures: true }));
       }
       const fallback = new FargateFallback(stack, `Fallback${index}`, {
         function: fn,
@@ -215,6 +240,16 @@ function read(template: SynthTemplate, spec: { functions: DeployedFunctionSpec[]
           ]),
         ),
       },
+      ...(each.sqsSource
+        ? {
+            source: {
+              queueUrl: names.ref(names.find('AWS::SQS::Queue', `Source${index}`)),
+              deadLetterQueue: `${each.name}-source-dlq`,
+              visibilityTimeoutMs: each.sqsSource.visibilityTimeoutSeconds * 1000,
+              maxReceiveCount: each.sqsSource.maxReceiveCount,
+            },
+          }
+        : {}),
       watchdog: servingOf('Watchdog', arn),
       ...(each.onFailure ? {} : { relaunch: servingOf('Relaunch', arn) }),
       ...(variables.FARGATE_FALLBACK_LAUNCH_QUEUE

@@ -44,6 +44,8 @@ export interface ResolvedConfig {
   prewarmMs: number;
   /** The SQS queue URL where handoffs that meet the launch rate are queued; undefined: none. */
   launchQueue: string | undefined;
+  /** Hold a handed-off SQS batch in its queue until the runner has finished it (default true). */
+  holdSqsBatches: boolean;
   /** The CloudWatch metrics (EMF lines) of each handoff: on, namespace, extra dimensions. */
   metrics: MetricsSettings;
 }
@@ -198,5 +200,6 @@ function timingSettings(reader: SettingsReader, payloadBucket: string | undefine
       `launchQueue "${launchQueue}" is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<queue>): give the queue's URL, not its name or ARN`,
     );
   if (launchQueue !== undefined && payloadBucket === undefined) needsBucket('launchQueue is set');
-  return { marginMs, envelopeTransport, maxInLambdaMs, prewarmMs, launchQueue };
+  const holdSqsBatches = reader.flag('holdSqsBatches') ?? true;
+  return { marginMs, envelopeTransport, maxInLambdaMs, prewarmMs, launchQueue, holdSqsBatches };
 }

@@ -6,6 +6,7 @@ import { DeadlineTimer } from './deadline-timer.js';
 import { ConfigurationError, HandoffError } from './errors.js';
 import { describeError, type IsolatedLogger, isolatedLogger, jsonLogger } from './logger.js';
 import { checkOptions, unknownOptionsWarning } from './options-check.js';
+import { heldAnswer } from './sqs-batch.js';
 import { DEADLINE_GUARD_MS, type Handoff, type HandoffDependencies, type HandoffTarget } from './target.js';
 import type { Clock, FargateFallbackOptions, HandoffAnswer } from './types.js';
 
@@ -90,6 +91,8 @@ export function createCore(
     route: options.routeToFargate as FallbackCore['route'],
     timeoutChecked: false,
     respond: async (receipt, event, context) => {
+      // A held SQS batch: every message a batch item failure, so that Lambda deletes none.
+      if (receipt.heldMessages) return heldAnswer(receipt.heldMessages);
       if (!custom) return receipt;
       try {
         return await custom(receipt, event, context);

@@ -14,6 +14,7 @@ import {
   type WrapperStatus,
   writeWrapperRecord,
 } from './handoff/records.js';
+import { batchToHold, holdBatch } from './handoff/sqs-hold.js';
 import {
   cancelStandby,
   claimForLambda,
@@ -67,6 +68,7 @@ export class FargateHandoff implements Handoff {
       // A cancelled standby's record is the standby's own `not-needed`, written by the cancel.
       stopTask: (taskArn, target, why) => this.stopTask(taskArn, target, why, false),
       record: (receipt, fn, status, signal) => this.#record(receipt, fn, status, signal),
+      hold: (target, receipt) => this.hold(target, receipt),
     };
   }
 
@@ -90,7 +92,8 @@ export class FargateHandoff implements Handoff {
     try {
       requireInvocationContext(target.context, requestId);
       const id = target.context.awsRequestId;
-      const { envelope, json } = buildEnvelope(target, journal, began, this.#deps.env);
+      const batch = mode.standby ? undefined : batchToHold(this.config, target.event);
+      const { envelope, json } = buildEnvelope(target, journal, began, this.#deps.env, batch && 'sqs');
       progress.envelopeBytes = Buffer.byteLength(json, 'utf8');
       // A standby task is told where to wait for its envelope (or the cancel marker).
       const standby = mode.standby ? resumeUri(this.config, envelope.function.name, id) : undefined;
@@ -106,14 +109,17 @@ export class FargateHandoff implements Handoff {
         signal: guard.signal,
       });
       if ('queued' in started) {
-        const receipt = this.#queuedReceipt(target, started.queued, progress);
+        const receipt = await this.hold(target, this.#queuedReceipt(target, started.queued, progress));
         this.#log.queued(target, began, receipt, started.attempts);
         await this.#recordHandoff(receipt, envelope.function, 'queued', target.deadlineAt);
         return receipt;
       }
       progress.attempts = started.attempts;
       const confirmed = clock.now();
-      const receipt = this.#receipt(id, started, placement, progress.envelopeBytes, confirmed);
+      const receipt = await this.hold(
+        target,
+        this.#receipt(id, started, placement, progress.envelopeBytes, confirmed),
+      );
       this.#log.handedOff(target, began, confirmed, receipt, started, mode, standby);
       await this.#recordHandoff(
         receipt,
@@ -127,6 +133,28 @@ export class FargateHandoff implements Handoff {
     } finally {
       guard.dispose();
     }
+  }
+
+  /**
+   * Holds a handed-off SQS batch in its queue for the runner (see `handoff/sqs-hold.ts`), once its
+   * task exists or its start is queued; the receipt then names the held messages, which the
+   * answer reports as batch item failures. Bounded by the record guard; never throws.
+   */
+  async hold<T extends HandoffAnswer>(target: HandoffTarget, receipt: T): Promise<T> {
+    const messages = batchToHold(this.config, target.event);
+    if (messages === undefined) return receipt;
+    const guard = recordGuard(this.#deps.clock, target.deadlineAt);
+    const holding = holdBatch({
+      config: this.config,
+      deps: this.#deps,
+      clients: this.#clients,
+      functionName: target.context.functionName,
+      requestId: receipt.requestId,
+      messages,
+    });
+    const stopped = new Promise<void>((resolve) => guard.signal.addEventListener('abort', () => resolve()));
+    await Promise.race([holding, stopped]).finally(guard.dispose);
+    return { ...receipt, heldMessages: messages.map((message) => message.messageId) };
   }
 
   #queuedReceipt(
@@ -352,3 +380,5 @@ export class FargateHandoff implements Handoff {
     });
   }
 }
+
+export { screenBatch } from './sqs-redelivery.js';

@@ -5,6 +5,7 @@ import type { Due } from './deadline-timer.js';
 import { ConfigurationError, HandoffError } from './errors.js';
 import { type GivenExtras, LazyExtras, runnerExtras } from './extras.js';
 import { Prewarm } from './prewarm.js';
+import { hasRedelivery, heldAnswer, screenRedeliveries, withFailures } from './sqs-batch.js';
 import type { HandoffTarget } from './target.js';
 import type {
   FallbackHandlerExtras,
@@ -141,30 +142,52 @@ export function fargateFallback<TEvent = unknown, TResult = unknown>(
   }
   const core = createCore(checked, env);
   const invocations = new WeakMap<object, MiddyInvocation>();
+  /** The redelivered messages another invocation holds, per request: answered as failed. */
+  const heldElsewhere = new WeakMap<object, string[]>();
+  const answer = (request: MiddyRequest<TEvent, TResult>, response: unknown) => {
+    const held = heldElsewhere.get(request);
+    return (held ? withFailures(response, held) : response) as TResult;
+  };
 
-  return {
-    before: (request) => {
-      const invocation = new MiddyInvocation(
-        core,
-        request.event,
-        request.context,
-        remainingTime(request.context),
-      );
-      if (core.route === undefined) {
+  const start = (request: MiddyRequest<TEvent, TResult>) => {
+    const invocation = new MiddyInvocation(
+      core,
+      request.event,
+      request.context,
+      remainingTime(request.context),
+    );
+    if (core.route === undefined) {
+      invocations.set(request, invocation);
+      return undefined;
+    }
+    // routeToFargate: a `true` answer is middy's early response, and the handler never runs.
+    return invocation.routeFirst(core.route).then((response) => {
+      if (response === ROUTED_NOT) {
         invocations.set(request, invocation);
         return undefined;
       }
-      // routeToFargate: a `true` answer is middy's early response, and the handler never runs.
-      return invocation.routeFirst(core.route).then((response) => {
-        if (response === ROUTED_NOT) {
-          invocations.set(request, invocation);
-          return undefined;
+      request.response = answer(request, response);
+      return request.response;
+    });
+  };
+
+  return {
+    before: (request) => {
+      if (!hasRedelivery(request.event)) return start(request);
+      // A redelivered SQS message that another invocation still holds is left out and answered as failed.
+      return screenRedeliveries(core, request.event, request.context).then((screened) => {
+        if (screened === undefined) return start(request);
+        heldElsewhere.set(request, screened.heldElsewhere);
+        if (screened.empty) {
+          request.response = heldAnswer(screened.heldElsewhere) as TResult;
+          return request.response;
         }
-        request.response = response as TResult;
-        return response as TResult;
+        request.event = screened.event as TEvent;
+        return start(request);
       });
     },
     after: (request) => {
+      if (heldElsewhere.has(request)) request.response = answer(request, request.response);
       const invocation = invocations.get(request);
       if (invocation === undefined) return undefined;
       invocations.delete(request);
@@ -176,8 +199,8 @@ export function fargateFallback<TEvent = unknown, TResult = unknown>(
       invocations.delete(request);
       if (invocation.isMiddyTimeout(request.error)) {
         return invocation.handOff().then((response) => {
-          request.response = response as TResult;
-          return response as TResult;
+          request.response = answer(request, response);
+          return request.response;
         });
       }
       return invocation.finishedInLambda();

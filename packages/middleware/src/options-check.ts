@@ -18,6 +18,7 @@ const OPTION_NAMES = [
   'maxInLambdaMs',
   'prewarmMs',
   'launchQueue',
+  'holdSqsBatches',
   'metrics',
   'metricsWriter',
   'disabled',

@@ -70,6 +70,11 @@ export interface HandoffReceipt {
   envelopeBytes: number;
   /** ISO 8601 time at which the task was confirmed. */
   handedOffAt: string;
+  /**
+   * The SQS messages of a held batch (their ids): the answer Lambda gets names each as a batch
+   * item failure, so that none is deleted before the runner finished it.
+   */
+  heldMessages?: string[];
 }
 
 /**
@@ -95,6 +100,11 @@ export interface QueuedReceipt {
   envelopeBytes: number;
   /** ISO 8601 time at which the launch was queued. */
   queuedAt: string;
+  /**
+   * The SQS messages of a held batch (their ids): the answer Lambda gets names each as a batch
+   * item failure, so that none is deleted before the runner finished it.
+   */
+  heldMessages?: string[];
 }
 
 /**
@@ -187,6 +197,15 @@ export interface FargateFallbackOptions<TEvent = unknown, TResponse = unknown> {
    * allows, with the same client token. Needs `payloadBucket` (the records). Default none.
    */
   launchQueue?: string;
+  /**
+   * Hold a handed-off SQS batch in its queue until the runner has finished it
+   * (`FARGATE_FALLBACK_HOLD_SQS_BATCHES`, default `true`): the batch is answered with every
+   * message as a batch item failure, so that Lambda deletes none (the mapping needs
+   * `ReportBatchItemFailures`), and kept invisible; the runner deletes each message it finished
+   * and hands the ones the handler failed back to SQS. `false`: the receipt is the answer, and
+   * Lambda deletes the batch at once.
+   */
+  holdSqsBatches?: boolean;
   /** Key prefix of spilled envelopes (`FARGATE_FALLBACK_PAYLOAD_PREFIX`, default `immortal-lambda/envelopes/`). */
   payloadPrefix?: string;
   /** How long before the deadline the handoff starts (`FARGATE_FALLBACK_MARGIN_MS`, default 10000). */

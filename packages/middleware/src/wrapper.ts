@@ -3,6 +3,7 @@ import type { Context } from 'aws-lambda';
 import { createCore, remainingTime, setUp } from './core.js';
 import { type GivenExtras, LazyExtras, runnerExtras } from './extras.js';
 import { Invocation } from './invocation.js';
+import { heldAnswer, screenRedeliveries, withFailures } from './sqs-batch.js';
 import type { FallbackHandler, FargateFallbackOptions, HandoffReceipt } from './types.js';
 
 /**
@@ -67,13 +68,13 @@ export function withFargateFallback<TEvent = unknown, TResult = unknown, TRespon
   }
   const core = createCore(checked, env);
   const handler = fn as FallbackHandler<unknown, unknown>;
-  return (event, context) => {
-    let remaining: number;
-    try {
-      remaining = remainingTime(context);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return new Invocation(core, event, context, remaining).run(handler) as Promise<TResult | TResponse>;
+  return async (event, context) => {
+    // A redelivered SQS message that another invocation still holds is left out and answered as failed.
+    const screened = await screenRedeliveries(core, event, context);
+    if (screened?.empty) return heldAnswer(screened.heldElsewhere) as TResponse;
+    const result = await new Invocation(core, screened?.event ?? event, context, remainingTime(context)).run(
+      handler,
+    );
+    return (screened ? withFailures(result, screened.heldElsewhere) : result) as TResult | TResponse;
   };
 }

@@ -41,6 +41,11 @@ export const ENV = {
    * task's start there, and the launcher starts it as soon as the rate allows.
    */
   launchQueue: variable('LAUNCH_QUEUE'),
+  /**
+   * `false` answers a handed-off SQS batch with the receipt (Lambda deletes it); by default it is
+   * held: answered as failed, kept invisible until the runner deletes what it finished.
+   */
+  holdSqsBatches: variable('HOLD_SQS_BATCHES'),
   /** `false` turns the wrapper's and the runner's CloudWatch metrics (EMF lines) off; default on. */
   metrics: variable('METRICS'),
   /** The metrics' namespace (default `ImmortalLambda`). */

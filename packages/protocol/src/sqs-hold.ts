@@ -90,7 +90,8 @@ export function sqsBatchOf(event: unknown): SqsBatchMessage[] | undefined {
   if (!Array.isArray(records) || records.length === 0) return undefined;
   const messages: SqsBatchMessage[] = [];
   for (const record of records as Record<string, unknown>[]) {
-    const queueUrl = typeof record?.eventSourceARN === 'string' ? queueUrlOf(record.eventSourceARN) : undefined;
+    const queueUrl =
+      typeof record?.eventSourceARN === 'string' ? queueUrlOf(record.eventSourceARN) : undefined;
     if (
       record?.eventSource !== 'aws:sqs' ||
       typeof record.messageId !== 'string' ||

@@ -1,12 +1,9 @@
 // The SQS calls of a held batch, shared by the wrapper (which holds it) and the runner (which keeps
-// it held, deletes what it finished and returns what failed). A subpath of its own: the SQS client
-// loads only where a held batch needs it.
-import {
-  ChangeMessageVisibilityBatchCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-} from '@aws-sdk/client-sqs';
+// it held, deletes what it finished and returns what failed). The SQS SDK loads with the first
+// call: a bundle that includes these functions does not load it at start.
 import { SQS_BATCH_ENTRIES } from './sqs-hold.js';
+
+const sqsSdk = () => import('@aws-sdk/client-sqs');
 
 /**
  * A message as the calls name it: its id, its queue and the receipt handle of its latest delivery.
@@ -107,8 +104,9 @@ export function changeVisibility(
   messages: readonly HeldReceipt[],
   seconds: number,
 ): Promise<SqsFailure[]> {
-  return eachBatch(messages, (queueUrl, entries) =>
-    client.send(
+  return eachBatch(messages, async (queueUrl, entries) => {
+    const { ChangeMessageVisibilityBatchCommand } = await sqsSdk();
+    return client.send(
       new ChangeMessageVisibilityBatchCommand({
         QueueUrl: queueUrl,
         Entries: entries.map((entry, i) => ({
@@ -117,8 +115,8 @@ export function changeVisibility(
           VisibilityTimeout: Math.max(0, Math.floor(seconds)),
         })),
       }),
-    ),
-  );
+    );
+  });
 }
 
 /**
@@ -131,14 +129,15 @@ export function changeVisibility(
  * ```
  */
 export function deleteMessages(client: SqsSender, messages: readonly HeldReceipt[]): Promise<SqsFailure[]> {
-  return eachBatch(messages, (queueUrl, entries) =>
-    client.send(
+  return eachBatch(messages, async (queueUrl, entries) => {
+    const { DeleteMessageBatchCommand } = await sqsSdk();
+    return client.send(
       new DeleteMessageBatchCommand({
         QueueUrl: queueUrl,
         Entries: entries.map((entry, i) => ({ Id: `m${i}`, ReceiptHandle: entry.receiptHandle })),
       }),
-    ),
-  );
+    );
+  });
 }
 
 /**
@@ -151,8 +150,12 @@ export function deleteMessages(client: SqsSender, messages: readonly HeldReceipt
  * const seconds = (await queueVisibilityTimeout(sqs, queueUrl)) ?? 30;
  * ```
  */
-export async function queueVisibilityTimeout(client: SqsSender, queueUrl: string): Promise<number | undefined> {
+export async function queueVisibilityTimeout(
+  client: SqsSender,
+  queueUrl: string,
+): Promise<number | undefined> {
   try {
+    const { GetQueueAttributesCommand } = await sqsSdk();
     const answer = (await client.send(
       new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['VisibilityTimeout'] }),
     )) as { Attributes?: Record<string, string> };

@@ -25,6 +25,7 @@ try {
 let lambda: LambdaClient | undefined;
 let s3: S3Client | undefined;
 let destinations: DestinationClients | undefined;
+let sqs: import('@aws-sdk/client-sqs').SQSClient | undefined;
 // Every call answers within the timeout or is abandoned; the SDK retries it within the budget.
 const bounded = (bounds: AwsCallBounds) => ({
   maxAttempts: bounds.maxAttempts,
@@ -48,6 +49,12 @@ const code = await runInvocation({
     const { S3Client } = await s3Module();
     s3 ??= new S3Client(bounded(bounds));
     return s3;
+  },
+  // A held SQS batch's client loads when the run takes the batch over.
+  sqs: async (bounds) => {
+    const { SQSClient } = await import('@aws-sdk/client-sqs');
+    sqs ??= new SQSClient({ ...bounded(bounds), useQueueUrlAsEndpoint: false });
+    return sqs;
   },
   // The SQS, SNS and EventBridge clients load when an outcome is sent, not at start.
   destinations: async (bounds) => {

@@ -1,6 +1,7 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DestinationClients } from '@immortal-lambda/protocol/destinations';
+import type { SqsSender } from '@immortal-lambda/protocol/sqs';
 import type { Fetch } from './download.js';
 import type { ExitCode } from './exit-codes.js';
 import type { LoadedHandler } from './handler-loader.js';
@@ -8,6 +9,7 @@ import { callHandler } from './run/call-handler.js';
 import { handlerEnded, preparationFailed } from './run/exit.js';
 import { finish, notNeeded, standbyEnded } from './run/finish.js';
 import { runInFreshProcess } from './run/fresh-process.js';
+import { HeldBatch } from './run/held-batch.js';
 import { prepare } from './run/prepare.js';
 import { Run } from './run/run.js';
 import { waitToBeTold } from './run/standby-wait.js';
@@ -57,6 +59,8 @@ export interface RunnerDependencies {
   sleep?: (ms: number) => Promise<void>;
   /** When this runner process started (epoch ms), for the outcome record's timeline. */
   processStartedAt?: number;
+  /** The SQS client that keeps a held batch (see `run/held-batch.ts`); without it a held batch is not kept. */
+  sqs?: (bounds: AwsCallBounds) => SqsSender | Promise<SqsSender>;
   /** Clients for the function's async destinations; without them no destination is sent to. */
   destinations?: (bounds: AwsCallBounds) => DestinationClients | Promise<DestinationClients>;
   /**
@@ -108,6 +112,13 @@ export async function runInvocation(deps: RunnerDependencies): Promise<ExitCode>
       return standbyEnded(run, preparationFailed(error));
     return finish(run, preparationFailed(error));
   }
+  run.held = await HeldBatch.open(run, settings).catch((error: unknown) => {
+    run.log('ERROR', 'The held SQS batch could not be taken over; the handler runs', {
+      ...run.ids(),
+      error: { name: (error as Error).name, message: (error as Error).message },
+    });
+    return undefined;
+  });
   const end = await callHandler(run, settings, handler);
   return finish(run, handlerEnded(end, settings, run.stop.requested));
 }

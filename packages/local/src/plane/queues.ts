@@ -244,6 +244,17 @@ export class LocalQueues {
     message.visibleAt = now + seconds * 1000;
   }
 
+  /**
+   * Makes a message in flight visible at once, as when its visibility lapsed: SQS delivers it
+   * again (a test's duplicate delivery). False when the queue has no such message.
+   */
+  expireVisibility(url: string, messageId: string): boolean {
+    const message = this.#queues.get(url)?.messages.find((candidate) => candidate.id === messageId);
+    if (!message) return false;
+    message.visibleAt = this.#now();
+    return true;
+  }
+
   /** The queue's visibility timeout in seconds, as GetQueueAttributes answers it. */
   visibilityTimeoutS(url: string): number {
     return Math.round((this.#existing(url).options.visibilityTimeoutMs ?? 30_000) / 1000);

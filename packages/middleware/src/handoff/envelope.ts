@@ -13,6 +13,7 @@ export function buildEnvelope(
   journal: Journal | undefined,
   handedOffAt: number,
   env: Readonly<Record<string, string | undefined>>,
+  held?: 'sqs',
 ): { envelope: Envelope; json: string } {
   const { context } = target;
   const envelope = createEnvelope({
@@ -24,6 +25,8 @@ export function buildEnvelope(
     deadlineAt: target.deadlineAt,
     handedOffAt,
   });
+  // The runner deletes what it finished of a batch the wrapper answered as failed.
+  if (held) envelope.held = held;
   try {
     return { envelope, json: encodeEnvelope(envelope) };
   } catch (error) {

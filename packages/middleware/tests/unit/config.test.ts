@@ -34,8 +34,20 @@ describe('resolveConfig', () => {
       envelopeTransport: 'auto',
       maxInLambdaMs: undefined,
       prewarmMs: 0,
+      launchQueue: undefined,
+      holdSqsBatches: true,
       metrics: { enabled: true, namespace: 'ImmortalLambda', dimensions: {} },
     });
+  });
+
+  it('reads holdSqsBatches from its variable, and refuses a value that is no boolean', () => {
+    // Act
+    const off = resolveConfig({}, { ...lambdaEnv(), FARGATE_FALLBACK_HOLD_SQS_BATCHES: 'false' });
+    const wrong = () => resolveConfig({}, { ...lambdaEnv(), FARGATE_FALLBACK_HOLD_SQS_BATCHES: 'sometimes' });
+
+    // Assess
+    expect(off.holdSqsBatches).toBe(false);
+    expect(wrong).toThrow(/FARGATE_FALLBACK_HOLD_SQS_BATCHES/);
   });
 
   it('lets explicit options win over the environment', () => {

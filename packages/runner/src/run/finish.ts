@@ -40,6 +40,14 @@ export async function finish(run: Run, ending: Ending): Promise<ExitCode> {
     },
     typeof attributes.resultNote === 'string' ? attributes.resultNote : undefined,
   );
+  // The batch's messages are deleted (or handed back) once the attempt's outcome is recorded.
+  await run.held?.finish(code, value).catch((failure: unknown) =>
+    run.log('ERROR', 'The held SQS batch could not be released', {
+      ...run.ids(),
+      error: { name: (failure as Error).name, message: (failure as Error).message },
+      consequence: 'its messages come back to the queue when their hold lapses, and are found finished',
+    }),
+  );
   if (envelope && settings && deps.destinations) {
     const { aws } = settings;
     const clients = deps.destinations;

@@ -3,6 +3,7 @@ import type { JournalStore, OutcomeRecorder, TaskMetadata } from '../outcomes.js
 import type { RunnerDependencies } from '../runner.js';
 import type { RunnerSettings } from '../settings.js';
 import { daemonAddress } from '../trace.js';
+import type { HeldBatch } from './held-batch.js';
 import { StopWatch } from './stop.js';
 
 /** One structured log line of the runner. */
@@ -37,6 +38,8 @@ export class Run {
   /** When a pre-warmed runner was told to go. */
   resumedAt: number | undefined;
   timeline: RunnerTimeline | undefined;
+  /** The SQS batch the wrapper held for this run, kept invisible until the run releases it. */
+  held: HeldBatch | undefined;
 
   constructor(deps: RunnerDependencies) {
     this.deps = deps;

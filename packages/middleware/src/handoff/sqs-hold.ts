@@ -1,0 +1,111 @@
+import {
+  HELD_MESSAGE_KIND,
+  HELD_MESSAGE_VERSION,
+  type HeldMessage,
+  HOLD_VISIBILITY_S,
+  heldMessageKey,
+  type SqsBatchMessage,
+  sqsBatchOf,
+} from '@immortal-lambda/protocol';
+import { changeVisibility } from '@immortal-lambda/protocol/sqs';
+import type { ResolvedConfig } from '../config.js';
+import { describeError } from '../logger.js';
+import { loadS3 } from '../sdk.js';
+import type { HandoffDependencies } from '../target.js';
+import type { HandoffClients } from './clients.js';
+
+/** Markers written at once. */
+const MARKER_CONCURRENCY = 10;
+
+/**
+ * The messages of an SQS batch to hold for the runner, or undefined when the event is no SQS
+ * batch or holding is off (`holdSqsBatches: false`).
+ */
+export function batchToHold(config: ResolvedConfig, event: unknown): SqsBatchMessage[] | undefined {
+  return config.holdSqsBatches ? sqsBatchOf(event) : undefined;
+}
+
+/** What holding a batch needs: where the markers go, the clients, the invocation. */
+export interface HoldRequest {
+  config: ResolvedConfig;
+  deps: HandoffDependencies;
+  clients: HandoffClients;
+  functionName: string;
+  requestId: string;
+  messages: readonly SqsBatchMessage[];
+}
+
+/**
+ * Holds a handed-off SQS batch once its task exists (or its start is queued): a marker per
+ * message names this invocation (so that a redelivery finds it), and the messages are made
+ * invisible for {@link HOLD_VISIBILITY_S}, time enough for the task to start and take over.
+ * Nothing here fails the handoff: the batch is answered as failed whatever happens, so no
+ * message is deleted; what could not be done is logged, and at worst a message comes back early
+ * and is found held, or (without its marker) runs twice, as SQS's at-least-once allows.
+ */
+export async function holdBatch(request: HoldRequest): Promise<void> {
+  const [markers, visibility] = await Promise.all([writeMarkers(request), extendVisibility(request)]);
+  const problems = [...markers, ...visibility];
+  if (problems.length === 0) return;
+  request.deps.logger.error('The handed-off SQS batch could not be held in full', {
+    requestId: request.requestId,
+    messages: request.messages.length,
+    problems: problems.slice(0, 10),
+    consequence:
+      'the batch is still answered as failed (Lambda deletes none of it); a message without its marker may be processed again when SQS delivers it again',
+  });
+}
+
+async function writeMarkers(request: HoldRequest): Promise<string[]> {
+  const { config, deps, clients, requestId, functionName } = request;
+  const bucket = config.payloadBucket;
+  if (bucket === undefined)
+    return ['no payload bucket: a redelivery cannot find the invocation that holds it'];
+  const problems: string[] = [];
+  try {
+    const s3 = await clients.s3(requestId);
+    const { PutObjectCommand } = await loadS3();
+    const queue = [...request.messages];
+    const heldAt = deps.clock.now();
+    const worker = async () => {
+      for (let message = queue.shift(); message !== undefined; message = queue.shift()) {
+        const marker: HeldMessage = {
+          kind: HELD_MESSAGE_KIND,
+          version: HELD_MESSAGE_VERSION,
+          functionName,
+          requestId,
+          messageId: message.messageId,
+          queueUrl: message.queueUrl,
+          receiptHandle: message.receiptHandle,
+          heldAt,
+        };
+        await s3
+          .send(
+            new PutObjectCommand({
+              Bucket: bucket,
+              Key: heldMessageKey(config.outcomePrefix, functionName, message.messageId),
+              Body: JSON.stringify(marker),
+              ContentType: 'application/json',
+            }),
+          )
+          .catch((error: unknown) =>
+            problems.push(`marker of ${message.messageId}: ${describeError(error).message}`),
+          );
+      }
+    };
+    await Promise.all(Array.from({ length: MARKER_CONCURRENCY }, worker));
+  } catch (error) {
+    problems.push(`markers: ${describeError(error).message}`);
+  }
+  return problems;
+}
+
+async function extendVisibility(request: HoldRequest): Promise<string[]> {
+  try {
+    const sqs = await request.clients.sqs(request.requestId);
+    const refused = await changeVisibility(sqs, request.messages, HOLD_VISIBILITY_S);
+    return refused.map((failure) => `visibility of ${failure.messageId}: ${failure.code} ${failure.message}`);
+  } catch (error) {
+    return [`visibility: ${describeError(error).message}`];
+  }
+}

@@ -1,0 +1,161 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import {
+  failedItems,
+  type HeldMessage,
+  HOLD_VISIBILITY_S,
+  heldMessageKey,
+  type InvocationStatus,
+  parseHeldMessage,
+  type SqsBatchMessage,
+  sqsBatchOf,
+  summarizeOutcomes,
+} from '@immortal-lambda/protocol';
+import { changeVisibility } from '@immortal-lambda/protocol/sqs';
+import type { Context } from 'aws-lambda';
+import type { FallbackCore } from './core.js';
+import { HandoffClients } from './handoff/clients.js';
+import { describeError } from './logger.js';
+import { readOutcomes } from './outcome-store.js';
+import { loadS3 } from './sdk.js';
+import type { ScreenedBatch } from './sqs-batch.js';
+
+/** Statuses of an invocation that is still working on its batch. */
+const IN_WORK: ReadonlySet<InvocationStatus> = new Set([
+  'standby',
+  'queued',
+  'handed-off',
+  'running',
+  'relaunching',
+]);
+
+/** What became of one redelivered message: run it here, leave it held, or let Lambda delete it. */
+type Verdict = 'run' | 'held' | 'done';
+
+/**
+ * Looks up the redelivered messages of an SQS batch (SQS delivered them before): a message whose
+ * marker names another invocation still at work is held for it (its new receipt handle goes to
+ * the marker, for the runner, and it is made invisible again), and answered as failed; a message
+ * that invocation finished is left out and deleted by Lambda; any other message runs here, as a
+ * redelivery should (the runner's handler failed it, or nothing holds it).
+ */
+export async function screenBatch(
+  core: FallbackCore,
+  event: unknown,
+  context: Context,
+): Promise<ScreenedBatch> {
+  const messages = sqsBatchOf(event);
+  const bucket = core.config.payloadBucket;
+  if (!messages || bucket === undefined || !core.config.holdSqsBatches) {
+    return { event, heldElsewhere: [], empty: false };
+  }
+  const clients = new HandoffClients(core.deps.ecsClient, core.deps.s3Client, core.deps.sqsClient);
+  const s3 = await clients.s3(context.awsRequestId);
+  const verdicts = new Map<string, Verdict>();
+  const heldAgain: SqsBatchMessage[] = [];
+  await Promise.all(
+    messages
+      .filter((message) => message.receiveCount > 1)
+      .map(async (message) => {
+        const verdict = await judge(core, s3, bucket, message, context).catch((error: unknown) => {
+          core.logger.warn('A redelivered SQS message could not be looked up; it runs here', {
+            requestId: context.awsRequestId,
+            messageId: message.messageId,
+            error: describeError(error),
+          });
+          return 'run' as const;
+        });
+        verdicts.set(message.messageId, verdict);
+        if (verdict === 'held') heldAgain.push(message);
+      }),
+  );
+  if (heldAgain.length > 0) await keepInvisible(core, clients, heldAgain, context);
+  const heldElsewhere = heldAgain.map((message) => message.messageId);
+  const records = (event as { Records: { messageId: string }[] }).Records;
+  const left = records.filter((record) => (verdicts.get(record.messageId) ?? 'run') === 'run');
+  if (left.length < records.length) {
+    core.logger.info('Redelivered SQS messages held by another invocation are left out of this batch', {
+      requestId: context.awsRequestId,
+      heldElsewhere,
+      finishedElsewhere: [...verdicts].filter(([, verdict]) => verdict === 'done').map(([id]) => id),
+      running: left.length,
+    });
+  }
+  return { event: { ...(event as object), Records: left }, heldElsewhere, empty: left.length === 0 };
+}
+
+/** What to do with one redelivered message, from its marker and its holder's records. */
+async function judge(
+  core: FallbackCore,
+  s3: S3Client,
+  bucket: string,
+  message: SqsBatchMessage,
+  context: Context,
+): Promise<Verdict> {
+  const functionName = context.functionName;
+  const key = heldMessageKey(core.config.outcomePrefix, functionName, message.messageId);
+  const marker = await readMarker(s3, bucket, key);
+  if (!marker || marker.requestId === context.awsRequestId) return 'run';
+  const records = await readOutcomes(s3, {
+    bucket,
+    prefix: core.config.outcomePrefix,
+    functionName,
+    requestId: marker.requestId,
+  });
+  const view = summarizeOutcomes(records);
+  // No record yet: the holder's handoff is so recent that its first record is still being written.
+  const inWork =
+    view === undefined
+      ? core.clock.now() - marker.heldAt < HOLD_VISIBILITY_S * 1000
+      : IN_WORK.has(view.status);
+  if (inWork) {
+    const { PutObjectCommand } = await loadS3();
+    const renewed: HeldMessage = {
+      ...marker,
+      receiptHandle: message.receiptHandle,
+      heldAt: core.clock.now(),
+    };
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(renewed) }));
+    return 'held';
+  }
+  if (view?.status === 'succeeded' && 'result' in view && !failedItems(view.result).has(message.messageId)) {
+    return 'done';
+  }
+  return 'run';
+}
+
+async function readMarker(s3: S3Client, bucket: string, key: string): Promise<HeldMessage | undefined> {
+  const { GetObjectCommand } = await loadS3();
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return parseHeldMessage((await object.Body?.transformToString()) ?? '');
+  } catch (error) {
+    if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+    throw error;
+  }
+}
+
+/** The held messages of this delivery stay invisible while their holder works. */
+async function keepInvisible(
+  core: FallbackCore,
+  clients: HandoffClients,
+  messages: SqsBatchMessage[],
+  context: Context,
+): Promise<void> {
+  try {
+    const refused = await changeVisibility(
+      await clients.sqs(context.awsRequestId),
+      messages,
+      HOLD_VISIBILITY_S,
+    );
+    if (refused.length === 0) return;
+    core.logger.warn('Held SQS messages could not be made invisible again; SQS delivers them again sooner', {
+      requestId: context.awsRequestId,
+      refused,
+    });
+  } catch (error) {
+    core.logger.warn('Held SQS messages could not be made invisible again; SQS delivers them again sooner', {
+      requestId: context.awsRequestId,
+      error: describeError(error),
+    });
+  }
+}
