@@ -1,13 +1,12 @@
 import {
   type CapacityOption,
   DEFAULT_CONTAINER_NAME,
-  DEFAULT_MARGIN_MS,
   DEFAULT_OUTCOME_PREFIX,
   DEFAULT_PAYLOAD_PREFIX,
   ENV,
   type EnvelopeTransport,
 } from '@immortal-lambda/protocol';
-import { Annotations, Aspects, type Duration, Fn, Stack } from 'aws-cdk-lib';
+import { type Duration, Fn, Stack } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -16,8 +15,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { destinationEndpoints, uniqueEndpoints } from './parts/destination-endpoints.js';
-import { HeldBatchSources } from './parts/event-sources.js';
+import { holdSqsBatches } from './parts/event-sources.js';
 import { knownDestinations } from './parts/known-destinations.js';
+import { warnWhenMarginCoversTimeout } from './parts/margin.js';
 import { type FallbackNetworking, TaskNetwork } from './parts/network.js';
 import { expireOnGivenBucket, payloadBucket } from './parts/payload-bucket.js';
 import { bucketKeyStatement, RunnerPermissions } from './parts/permissions.js';
@@ -263,15 +263,12 @@ export class FargateFallback extends Construct {
       layers: props.layers ?? [],
       tracing: props.tracing ?? false,
     });
-    Aspects.of(Stack.of(this)).add(
-      new HeldBatchSources({
-        function: fn,
-        policy: permissions.policy,
-        bucket: this.bucket,
-        hold: props.holdSqsBatches !== false,
-      }),
-    );
-    if (props.holdSqsBatches === false) fn.addEnvironment(ENV.holdSqsBatches, 'false');
+    holdSqsBatches(this, {
+      function: fn,
+      policy: permissions.policy,
+      bucket: this.bucket,
+      hold: props.holdSqsBatches !== false,
+    });
     const placement = this.#placementEnvironment(network, capacity, props);
     for (const [name, value] of Object.entries({ ...placement, ...timingEnvironment(props) })) {
       fn.addEnvironment(name, value);
@@ -282,21 +279,7 @@ export class FargateFallback extends Construct {
         : this.#safetyNet(props, permissions, memoryCeiling(task.size, props.maxMemoryLimitMiB));
     // The destinations as deployed: the runner need not ask Lambda for them after every run.
     task.runner.addEnvironment(ENV.destinations, knownDestinations(fn));
-    this.#warnWhenMarginCoversTimeout(fn, props.margin);
-  }
-
-  /**
-   * A function whose timeout is at or below the margin hands every invocation off at once, as soon
-   * as it starts: most likely a timeout left at Lambda's default of 3 s. Said at synth, with the numbers.
-   */
-  #warnWhenMarginCoversTimeout(fn: lambda.Function, margin: Duration | undefined): void {
-    const timeoutMs = fn.timeout?.toMilliseconds() ?? LAMBDA_DEFAULT_TIMEOUT_MS;
-    const marginMs = margin?.toMilliseconds() ?? DEFAULT_MARGIN_MS;
-    if (timeoutMs > marginMs) return;
-    Annotations.of(this).addWarningV2(
-      '@immortal-lambda/cdk:margin-covers-timeout',
-      `${fn.node.path} times out after ${timeoutMs} ms and hands off ${marginMs} ms before its deadline: every invocation will be handed off to Fargate as soon as it starts. Raise the function's timeout (Lambda allows 15 minutes) or lower the margin prop.`,
-    );
+    warnWhenMarginCoversTimeout(this, fn, props.margin);
   }
 
   /**
@@ -402,9 +385,6 @@ function refuseUnreachableDaemon(network: TaskNetwork, props: FargateFallbackPro
     `FargateFallback: tracing in isolated subnets needs the X-Ray daemon image from a registry a VPC endpoint reaches: copy public.ecr.aws/xray/aws-xray-daemon:3.x into a private ECR repository and pass it as xrayDaemonImage (ecs.ContainerImage.fromEcrRepository(repository, '3.x')); ECR Public has no VPC endpoint`,
   );
 }
-
-/** Lambda's timeout for a function that sets none. */
-const LAMBDA_DEFAULT_TIMEOUT_MS = 3_000;
 
 /** When the function hands off (`FARGATE_FALLBACK_*` of the margin, the cap in Lambda, pre-warm), where set. */
 function timingEnvironment(props: FargateFallbackProps): Record<string, string> {

@@ -61,10 +61,7 @@ export class LocalControlPlane extends EventEmitter {
   readonly region: string;
   readonly functions: FunctionRegistry;
   faults: Faults = {};
-  /**
-   * The plane's SQS queues: `queues.create(name)` makes one (messages sent to its URL are kept),
-   * `queues.consume(url, fn)` polls it into a function as an event source mapping would.
-   */
+  /** The plane's SQS queues: `create`, `send`, `consume` (an event source mapping), and SQS's calls. */
   readonly queues: LocalQueues;
   /** AWS's rates, when `limits` applies them: what each refused is in its `refused` counts. */
   readonly limiter: RateLimiter;

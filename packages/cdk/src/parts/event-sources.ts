@@ -1,9 +1,9 @@
-import { DEFAULT_OUTCOME_PREFIX } from '@immortal-lambda/protocol';
-import { CfnResource, type IAspect, Stack, Token } from 'aws-cdk-lib';
+import { DEFAULT_OUTCOME_PREFIX, ENV } from '@immortal-lambda/protocol';
+import { Aspects, CfnResource, type IAspect, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import type { IConstruct } from 'constructs';
+import type { Construct, IConstruct } from 'constructs';
 
 /** What the held-batch aspect needs: the function, its policy, its bucket, and whether batches are held. */
 export interface HeldBatchProps {
@@ -95,4 +95,13 @@ function isSqsSource(stack: Stack, arn: string | undefined): boolean {
         child.cfnResourceType === 'AWS::SQS::Queue' &&
         stack.resolve(child.logicalId) === logicalId,
     );
+}
+
+/**
+ * Holds the function's handed-off SQS batches (see {@link HeldBatchSources}), found among its
+ * event source mappings at synth; with `hold: false`, tells the wrapper to let Lambda delete them.
+ */
+export function holdSqsBatches(scope: Construct, props: HeldBatchProps): void {
+  Aspects.of(Stack.of(scope)).add(new HeldBatchSources(props));
+  if (!props.hold) props.function.addEnvironment(ENV.holdSqsBatches, 'false');
 }
