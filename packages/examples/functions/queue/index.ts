@@ -4,9 +4,9 @@ import { pause } from '../../lib/pause.js';
 
 /**
  * An SQS batch of render jobs, with partial batch responses. A batch that would outlast the
- * function is handed off: Lambda deletes the batch when the receipt returns, and the runner
- * finishes every message. Its `batchItemFailures` are then in the outcome record (and the
- * destination), not acted on by SQS: see "Event sources" in the middleware's README.
+ * function is handed off and held in its queue: Lambda deletes none of it, the runner finishes
+ * every message, deletes those it rendered and hands the ones it could not parse back to SQS for
+ * their redelivery and redrive: see "Event sources" in the middleware's README.
  */
 export const handler = withFargateFallback(
   async (event: SQSEvent, _context, { signal, runtime }): Promise<SQSBatchResponse> => {
