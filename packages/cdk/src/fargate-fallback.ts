@@ -169,14 +169,15 @@ export interface FargateFallbackProps {
    */
   launchQueue?: boolean;
   /**
-   * Hold a handed-off SQS batch in its queue until the runner has finished it (default true): the
-   * wrapper answers it as failed, so that Lambda deletes none of it, and the runner deletes each
-   * message it finished and hands the failed ones back to SQS's redelivery and redrive. Each SQS
-   * event source mapping of the function must report batch item failures (the synth fails
-   * otherwise), and the role may keep, delete and read the visibility timeout of its queue's
-   * messages. `false`: Lambda deletes a handed-off batch when the receipt returns.
+   * Hold a handed-off SQS batch in its queue until the runner has finished it (default true); each
+   * SQS mapping of the function must report batch item failures. `false`: Lambda deletes it at once.
    */
   holdSqsBatches?: boolean;
+  /**
+   * Keep each Kinesis or DynamoDB shard in order across a handoff (default false); each stream
+   * mapping must report batch item failures, not bisect, and retry without limits.
+   */
+  ordered?: boolean;
   /** Attempts at one invocation the watchdog makes, the first included (default 3). */
   maxAttempts?: number;
   /**
@@ -268,6 +269,7 @@ export class FargateFallback extends Construct {
       policy: permissions.policy,
       bucket: this.bucket,
       hold: props.holdSqsBatches !== false,
+      ordered: props.ordered === true,
     });
     const placement = this.#placementEnvironment(network, capacity, props);
     for (const [name, value] of Object.entries({ ...placement, ...timingEnvironment(props) })) {

@@ -7,9 +7,10 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { KinesisEventSource, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
@@ -885,6 +886,55 @@ describe('FargateFallback holds handed-off SQS batches', () => {
 
     // Assess
     expect(bySid(statements, 'HoldItsSqsBatches')).toBeUndefined();
+    expect(bySid(statements, 'ReadItsRecordsForRedeliveries')).toBeUndefined();
+  });
+});
+
+describe('FargateFallback keeps stream shards in order with ordered', () => {
+  const withStream =
+    (options: Partial<ConstructorParameters<typeof KinesisEventSource>[1]> = {}) =>
+    (fn: lambda.Function, stack: Stack): void => {
+      const stream = new kinesis.Stream(stack, 'Ingest');
+      fn.addEventSource(
+        new KinesisEventSource(stream, {
+          startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+          reportBatchItemFailures: true,
+          ...options,
+        }),
+      );
+    };
+
+  it('tells the wrapper, and lets the role read its records, for a mapping that retries the batch until it is done', () => {
+    // Act
+    const { statements, template } = synth({ ordered: true }, { after: withStream() });
+
+    // Assess
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ FARGATE_FALLBACK_ORDERED: 'true' }) },
+    });
+    expect(bySid(statements, 'ReadItsRecordsForRedeliveries')).toBeDefined();
+    expect(bySid(statements, 'HoldItsSqsBatches')).toBeUndefined();
+  });
+
+  it('fails the synth, naming each setting to change, for a mapping that bisects or gives up', () => {
+    // Act
+    const act = () =>
+      synth(
+        { ordered: true },
+        {
+          after: withStream({ reportBatchItemFailures: false, bisectBatchOnError: true, retryAttempts: 2 }),
+        },
+      );
+
+    // Assess
+    expect(act).toThrow(/reportBatchItemFailures: true, bisectBatchOnError: false, retryAttempts: -1/);
+  });
+
+  it('leaves stream mappings alone without ordered', () => {
+    // Act
+    const { statements } = synth({}, { after: withStream({ reportBatchItemFailures: false }) });
+
+    // Assess
     expect(bySid(statements, 'ReadItsRecordsForRedeliveries')).toBeUndefined();
   });
 });

@@ -14,8 +14,23 @@ export {
   type TaskLauncher,
 } from './launcher.js';
 export {
-  AWS_LIMITS,
   type ConsumeOptions,
+  LocalQueues,
+  type QueueEvent,
+  type QueueOptions,
+  type SqsBatchEvent,
+  type SqsConsumer,
+  SqsError,
+} from './plane/queues.js';
+export {
+  type KinesisRecord,
+  LocalStreams,
+  type StreamConsumeOptions,
+  type StreamConsumer,
+  type StreamEvent,
+} from './plane/streams.js';
+export {
+  AWS_LIMITS,
   type Delivery,
   type EcsRequest,
   type EventRuleSpec,
@@ -23,16 +38,10 @@ export {
   type LimitName,
   type Limits,
   LocalControlPlane,
-  LocalQueues,
   type LocalTask,
   type PlaneOptions,
-  type QueueEvent,
-  type QueueOptions,
   type RateLimit,
   RateLimiter,
-  type SqsBatchEvent,
-  type SqsConsumer,
-  SqsError,
   type SubnetSpec,
   type TaskDefinition,
   type TaskStateChangeEvent,

@@ -26,6 +26,7 @@ import {
 import { LocalQueues } from './plane/queues.js';
 import { type EcsRequest, type Routes, route } from './plane/router.js';
 import type { Delivery } from './plane/sinks.js';
+import { LocalStreams } from './plane/streams.js';
 import { TaskLifecycle } from './plane/tasks.js';
 import { XrayDaemon } from './plane/xray.js';
 import { FunctionRegistry, type FunctionSpec } from './registry.js';
@@ -34,8 +35,6 @@ export type { EventRuleSpec } from './plane/event-rules.js';
 export type { TaskStateChangeEvent } from './plane/events.js';
 export { AWS_LIMITS, type LimitName, type Limits, type RateLimit, RateLimiter } from './plane/limits.js';
 export type { Faults, LocalTask, PlaneOptions, SubnetSpec, TaskDefinition } from './plane/model.js';
-export type { ConsumeOptions, QueueEvent, QueueOptions, SqsBatchEvent, SqsConsumer } from './plane/queues.js';
-export { LocalQueues, SqsError } from './plane/queues.js';
 export type { EcsRequest } from './plane/router.js';
 export type { Delivery } from './plane/sinks.js';
 
@@ -63,6 +62,8 @@ export class LocalControlPlane extends EventEmitter {
   faults: Faults = {};
   /** The plane's SQS queues: `create`, `send`, `consume` (an event source mapping), and SQS's calls. */
   readonly queues: LocalQueues;
+  /** The plane's Kinesis streams: `create`, `put`, `consume` (an event source mapping, shard in order). */
+  readonly streams: LocalStreams;
   /** AWS's rates, when `limits` applies them: what each refused is in its `refused` counts. */
   readonly limiter: RateLimiter;
   /** Every API call, in order: `ECS.RunTask`, `Lambda.GetFunction`, … */
@@ -106,6 +107,7 @@ export class LocalControlPlane extends EventEmitter {
     const now = options.now ?? Date.now;
     this.limiter = new RateLimiter(options.limits, now);
     this.queues = new LocalQueues(this.region, now);
+    this.streams = new LocalStreams(this.region, now);
     const context: PlaneContext = {
       region: this.region,
       faults: () => this.faults,
@@ -281,6 +283,7 @@ export class LocalControlPlane extends EventEmitter {
   /** Stops every running task (SIGTERM), waits for them, and closes the server. */
   async stop(): Promise<void> {
     await this.queues.stop();
+    await this.streams.stop();
     const stopping = this.#tasks.all().filter((task) => task.lastStatus !== 'STOPPED');
     for (const task of stopping) this.#tasks.stop(task, 'the local control plane is shutting down');
     await Promise.all(stopping.map((task) => this.waitForTask(task.arn, 10_000).catch(() => undefined)));

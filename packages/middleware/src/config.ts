@@ -46,6 +46,8 @@ export interface ResolvedConfig {
   launchQueue: string | undefined;
   /** Hold a handed-off SQS batch in its queue until the runner has finished it (default true). */
   holdSqsBatches: boolean;
+  /** Keep a stream shard in order across a handoff (default false). */
+  ordered: boolean;
   /** The CloudWatch metrics (EMF lines) of each handoff: on, namespace, extra dimensions. */
   metrics: MetricsSettings;
 }
@@ -201,5 +203,7 @@ function timingSettings(reader: SettingsReader, payloadBucket: string | undefine
     );
   if (launchQueue !== undefined && payloadBucket === undefined) needsBucket('launchQueue is set');
   const holdSqsBatches = reader.flag('holdSqsBatches') ?? true;
-  return { marginMs, envelopeTransport, maxInLambdaMs, prewarmMs, launchQueue, holdSqsBatches };
+  const ordered = reader.flag('ordered') ?? false;
+  if (ordered && payloadBucket === undefined) needsBucket('ordered is set');
+  return { marginMs, envelopeTransport, maxInLambdaMs, prewarmMs, launchQueue, holdSqsBatches, ordered };
 }

@@ -1,12 +1,12 @@
 import { ENV } from '@immortal-lambda/protocol/basics';
 import type { Context } from 'aws-lambda';
+import { heldAnswer } from './batches.js';
 import { systemClock } from './clock.js';
 import { type FallbackMode, type ResolvedConfig, resolveConfig, resolveMode } from './config.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { ConfigurationError, HandoffError } from './errors.js';
 import { describeError, type IsolatedLogger, isolatedLogger, jsonLogger } from './logger.js';
 import { checkOptions, unknownOptionsWarning } from './options-check.js';
-import { heldAnswer } from './sqs-batch.js';
 import { DEADLINE_GUARD_MS, type Handoff, type HandoffDependencies, type HandoffTarget } from './target.js';
 import type { Clock, FargateFallbackOptions, HandoffAnswer } from './types.js';
 
@@ -93,6 +93,8 @@ export function createCore(
     respond: async (receipt, event, context) => {
       // A held SQS batch: every message a batch item failure, so that Lambda deletes none.
       if (receipt.heldMessages) return heldAnswer(receipt.heldMessages);
+      // A held stream batch: failed from its first record, so that Lambda retries it and the shard waits.
+      if (receipt.heldFrom !== undefined) return heldAnswer([receipt.heldFrom]);
       if (!custom) return receipt;
       try {
         return await custom(receipt, event, context);

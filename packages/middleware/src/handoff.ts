@@ -14,7 +14,7 @@ import {
   type WrapperStatus,
   writeWrapperRecord,
 } from './handoff/records.js';
-import { batchToHold, holdBatch } from './handoff/sqs-hold.js';
+import { batchToHold, holdBatch, holdStream, streamToHold } from './handoff/sqs-hold.js';
 import {
   cancelStandby,
   claimForLambda,
@@ -142,19 +142,24 @@ export class FargateHandoff implements Handoff {
    */
   async hold<T extends HandoffAnswer>(target: HandoffTarget, receipt: T): Promise<T> {
     const messages = batchToHold(this.config, target.event);
-    if (messages === undefined) return receipt;
+    const stream = messages ? undefined : streamToHold(this.config, target.event);
+    if (messages === undefined && stream === undefined) return receipt;
     const guard = recordGuard(this.#deps.clock, target.deadlineAt);
-    const holding = holdBatch({
+    const request = {
       config: this.config,
       deps: this.#deps,
       clients: this.#clients,
       functionName: target.context.functionName,
       requestId: receipt.requestId,
-      messages,
-    });
+    };
+    const holding = messages
+      ? holdBatch({ ...request, messages })
+      : stream && holdStream({ ...request, batch: stream });
     const stopped = new Promise<void>((resolve) => guard.signal.addEventListener('abort', () => resolve()));
     await Promise.race([holding, stopped]).finally(guard.dispose);
-    return { ...receipt, heldMessages: messages.map((message) => message.messageId) };
+    if (messages) return { ...receipt, heldMessages: messages.map((message) => message.messageId) };
+    const first = stream?.records[0]?.sequenceNumber;
+    return first === undefined ? receipt : { ...receipt, heldFrom: first };
   }
 
   #queuedReceipt(
@@ -381,4 +386,5 @@ export class FargateHandoff implements Handoff {
   }
 }
 
-export { screenBatch } from './sqs-redelivery.js';
+export { screenRedeliveries } from './sqs-redelivery.js';
+export { screenStreamRetry } from './stream-retry.js';

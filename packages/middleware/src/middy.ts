@@ -1,11 +1,11 @@
 import { GIVEN_JOURNAL } from '@immortal-lambda/protocol/basics';
 import type { Context } from 'aws-lambda';
+import { screenBatch, withFailures } from './batches.js';
 import { createCore, type FallbackCore, handoffTarget, remainingTime, setUp } from './core.js';
 import type { Due } from './deadline-timer.js';
 import { ConfigurationError, HandoffError } from './errors.js';
 import { type GivenExtras, LazyExtras, runnerExtras } from './extras.js';
 import { Prewarm } from './prewarm.js';
-import { hasRedelivery, heldAnswer, screenRedeliveries, withFailures } from './sqs-batch.js';
 import type { HandoffTarget } from './target.js';
 import type {
   FallbackHandlerExtras,
@@ -173,13 +173,12 @@ export function fargateFallback<TEvent = unknown, TResult = unknown>(
 
   return {
     before: (request) => {
-      if (!hasRedelivery(request.event)) return start(request);
-      // A redelivered SQS message that another invocation still holds is left out and answered as failed.
-      return screenRedeliveries(core, request.event, request.context).then((screened) => {
+      // A batch another invocation holds: its redelivered SQS messages left out, a stream batch waiting.
+      return screenBatch(core, request.event, request.context).then((screened) => {
         if (screened === undefined) return start(request);
         heldElsewhere.set(request, screened.heldElsewhere);
-        if (screened.empty) {
-          request.response = heldAnswer(screened.heldElsewhere) as TResult;
+        if (screened.answer !== undefined) {
+          request.response = screened.answer as TResult;
           return request.response;
         }
         request.event = screened.event as TEvent;

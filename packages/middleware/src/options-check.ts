@@ -19,6 +19,7 @@ const OPTION_NAMES = [
   'prewarmMs',
   'launchQueue',
   'holdSqsBatches',
+  'ordered',
   'metrics',
   'metricsWriter',
   'disabled',

@@ -12,12 +12,12 @@ import {
 } from '@immortal-lambda/protocol';
 import { changeVisibility } from '@immortal-lambda/protocol/sqs';
 import type { Context } from 'aws-lambda';
+import { heldAnswer, type ScreenedBatch } from './batches.js';
 import type { FallbackCore } from './core.js';
 import { HandoffClients } from './handoff/clients.js';
 import { describeError } from './logger.js';
 import { readOutcomes } from './outcome-store.js';
 import { loadS3 } from './sdk.js';
-import type { ScreenedBatch } from './sqs-batch.js';
 
 /** Statuses of an invocation that is still working on its batch. */
 const IN_WORK: ReadonlySet<InvocationStatus> = new Set([
@@ -38,16 +38,14 @@ type Verdict = 'run' | 'held' | 'done';
  * that invocation finished is left out and deleted by Lambda; any other message runs here, as a
  * redelivery should (the runner's handler failed it, or nothing holds it).
  */
-export async function screenBatch(
+export async function screenRedeliveries(
   core: FallbackCore,
   event: unknown,
   context: Context,
 ): Promise<ScreenedBatch> {
   const messages = sqsBatchOf(event);
   const bucket = core.config.payloadBucket;
-  if (!messages || bucket === undefined || !core.config.holdSqsBatches) {
-    return { event, heldElsewhere: [], empty: false };
-  }
+  if (!messages || bucket === undefined || !core.config.holdSqsBatches) return { event, heldElsewhere: [] };
   const clients = new HandoffClients(core.deps.ecsClient, core.deps.s3Client, core.deps.sqsClient);
   const s3 = await clients.s3(context.awsRequestId);
   const verdicts = new Map<string, Verdict>();
@@ -80,7 +78,11 @@ export async function screenBatch(
       running: left.length,
     });
   }
-  return { event: { ...(event as object), Records: left }, heldElsewhere, empty: left.length === 0 };
+  return {
+    event: { ...(event as object), Records: left },
+    heldElsewhere,
+    ...(left.length === 0 ? { answer: heldAnswer(heldElsewhere) } : {}),
+  };
 }
 
 /** What to do with one redelivered message, from its marker and its holder's records. */

@@ -75,6 +75,8 @@ export interface HandoffReceipt {
    * item failure, so that none is deleted before the runner finished it.
    */
   heldMessages?: string[];
+  /** A held stream batch's first sequence number: the answer names it as failed, and Lambda retries the batch. */
+  heldFrom?: string;
 }
 
 /**
@@ -105,6 +107,8 @@ export interface QueuedReceipt {
    * item failure, so that none is deleted before the runner finished it.
    */
   heldMessages?: string[];
+  /** A held stream batch's first sequence number: the answer names it as failed, and Lambda retries the batch. */
+  heldFrom?: string;
 }
 
 /**
@@ -206,6 +210,14 @@ export interface FargateFallbackOptions<TEvent = unknown, TResponse = unknown> {
    * Lambda deletes the batch at once.
    */
   holdSqsBatches?: boolean;
+  /**
+   * Keep a Kinesis or DynamoDB shard in order across a handoff (`FARGATE_FALLBACK_ORDERED`,
+   * default `false`): a handed-off batch is answered as failed from its first record, so that
+   * Lambda retries it instead of moving on; each retry answers the same while the runner works, and
+   * the batch is released with the runner's outcome. The mapping needs `ReportBatchItemFailures`,
+   * no bisecting, and retries and record age without a limit. Needs `payloadBucket`.
+   */
+  ordered?: boolean;
   /** Key prefix of spilled envelopes (`FARGATE_FALLBACK_PAYLOAD_PREFIX`, default `immortal-lambda/envelopes/`). */
   payloadPrefix?: string;
   /** How long before the deadline the handoff starts (`FARGATE_FALLBACK_MARGIN_MS`, default 10000). */

@@ -1,9 +1,9 @@
 import { traceHandler } from '@immortal-lambda/protocol/basics';
 import type { Context } from 'aws-lambda';
+import { screenBatch, withFailures } from './batches.js';
 import { createCore, remainingTime, setUp } from './core.js';
 import { type GivenExtras, LazyExtras, runnerExtras } from './extras.js';
 import { Invocation } from './invocation.js';
-import { heldAnswer, screenRedeliveries, withFailures } from './sqs-batch.js';
 import type { FallbackHandler, FargateFallbackOptions, HandoffReceipt } from './types.js';
 
 /**
@@ -69,9 +69,9 @@ export function withFargateFallback<TEvent = unknown, TResult = unknown, TRespon
   const core = createCore(checked, env);
   const handler = fn as FallbackHandler<unknown, unknown>;
   return async (event, context) => {
-    // A redelivered SQS message that another invocation still holds is left out and answered as failed.
-    const screened = await screenRedeliveries(core, event, context);
-    if (screened?.empty) return heldAnswer(screened.heldElsewhere) as TResponse;
+    // A batch another invocation holds: its redelivered SQS messages left out, a stream batch waiting.
+    const screened = await screenBatch(core, event, context);
+    if (screened?.answer !== undefined) return screened.answer as TResponse;
     const result = await new Invocation(core, screened?.event ?? event, context, remainingTime(context)).run(
       handler,
     );

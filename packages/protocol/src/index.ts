@@ -108,4 +108,13 @@ export {
   type SqsBatchMessage,
   sqsBatchOf,
 } from './sqs-hold.js';
+export {
+  HELD_STREAM_KIND,
+  HELD_STREAM_VERSION,
+  type HeldStreamBatch,
+  heldStreamKey,
+  parseHeldStreamBatch,
+  type StreamBatch,
+  streamBatchOf,
+} from './stream-hold.js';
 export { isThrottled } from './throttling.js';

@@ -46,6 +46,11 @@ export const ENV = {
    * held: answered as failed, kept invisible until the runner deletes what it finished.
    */
   holdSqsBatches: variable('HOLD_SQS_BATCHES'),
+  /**
+   * `true` keeps a Kinesis or DynamoDB shard in order across a handoff: the shard does not move
+   * past a handed-off batch until the runner's outcome is recorded. Default `false`.
+   */
+  ordered: variable('ORDERED'),
   /** `false` turns the wrapper's and the runner's CloudWatch metrics (EMF lines) off; default on. */
   metrics: variable('METRICS'),
   /** The metrics' namespace (default `ImmortalLambda`). */

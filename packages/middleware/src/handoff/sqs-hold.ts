@@ -1,11 +1,17 @@
 import {
   HELD_MESSAGE_KIND,
   HELD_MESSAGE_VERSION,
+  HELD_STREAM_KIND,
+  HELD_STREAM_VERSION,
   type HeldMessage,
+  type HeldStreamBatch,
   HOLD_VISIBILITY_S,
   heldMessageKey,
+  heldStreamKey,
   type SqsBatchMessage,
+  type StreamBatch,
   sqsBatchOf,
+  streamBatchOf,
 } from '@immortal-lambda/protocol';
 import { changeVisibility } from '@immortal-lambda/protocol/sqs';
 import type { ResolvedConfig } from '../config.js';
@@ -107,5 +113,52 @@ async function extendVisibility(request: HoldRequest): Promise<string[]> {
     return refused.map((failure) => `visibility of ${failure.messageId}: ${failure.code} ${failure.message}`);
   } catch (error) {
     return [`visibility: ${describeError(error).message}`];
+  }
+}
+
+/** The stream batch to hold for the runner, or undefined: no stream batch, or `ordered` off. */
+export function streamToHold(config: ResolvedConfig, event: unknown): StreamBatch | undefined {
+  return config.ordered ? streamBatchOf(event) : undefined;
+}
+
+/**
+ * Marks a handed-off stream batch with its invocation, once its task exists: every retry of the
+ * batch (it starts with the same record) finds the marker. A marker that cannot be written is
+ * logged: the retry then runs the batch again, as a stream's at-least-once processing allows, and
+ * the shard's order still holds (the batch is answered as failed either way).
+ */
+export async function holdStream(
+  request: Omit<HoldRequest, 'messages'> & { batch: StreamBatch },
+): Promise<void> {
+  const { config, deps, clients, requestId, functionName, batch } = request;
+  const first = batch.records[0];
+  const last = batch.records.at(-1);
+  if (!first || !last || config.payloadBucket === undefined) return;
+  const marker: HeldStreamBatch = {
+    kind: HELD_STREAM_KIND,
+    version: HELD_STREAM_VERSION,
+    functionName,
+    requestId,
+    eventSourceARN: batch.eventSourceARN,
+    firstEventID: first.eventID,
+    lastEventID: last.eventID,
+    heldAt: deps.clock.now(),
+  };
+  try {
+    const { PutObjectCommand } = await loadS3();
+    await (await clients.s3(requestId)).send(
+      new PutObjectCommand({
+        Bucket: config.payloadBucket,
+        Key: heldStreamKey(config.outcomePrefix, functionName, batch.eventSourceARN, first.eventID),
+        Body: JSON.stringify(marker),
+        ContentType: 'application/json',
+      }),
+    );
+  } catch (error) {
+    deps.logger.error('The handed-off stream batch could not be marked', {
+      requestId,
+      error: describeError(error),
+      consequence: "Lambda's retry of the batch runs it again instead of waiting for this invocation",
+    });
   }
 }

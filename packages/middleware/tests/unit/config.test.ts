@@ -36,6 +36,7 @@ describe('resolveConfig', () => {
       prewarmMs: 0,
       launchQueue: undefined,
       holdSqsBatches: true,
+      ordered: false,
       metrics: { enabled: true, namespace: 'ImmortalLambda', dimensions: {} },
     });
   });
@@ -48,6 +49,16 @@ describe('resolveConfig', () => {
     // Assess
     expect(off.holdSqsBatches).toBe(false);
     expect(wrong).toThrow(/FARGATE_FALLBACK_HOLD_SQS_BATCHES/);
+  });
+
+  it('needs the payload bucket for ordered, where the held stream batches are marked', () => {
+    // Act
+    const withoutBucket = () => resolveConfig({ ordered: true }, lambdaEnv());
+    const withBucket = resolveConfig({ ordered: true, payloadBucket: 'held-batches' }, lambdaEnv());
+
+    // Assess
+    expect(withoutBucket).toThrow(/ordered is set but no payload bucket is set/);
+    expect(withBucket.ordered).toBe(true);
   });
 
   it('lets explicit options win over the environment', () => {

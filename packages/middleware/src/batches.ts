@@ -1,8 +1,9 @@
-// What the adapters need of SQS batches before any handoff: the answer of a held batch, and the
-// cheap test that decides whether a batch's redeliveries are looked up at all. The look-up itself
-// (`sqs-redelivery.ts`) loads with the handoff module, only for a batch that holds a redelivered message.
+// What the adapters need of event source batches before any handoff: the answer of a held batch,
+// and the tests that decide whether a batch is looked up at all: an SQS batch with a redelivered
+// message (`sqs-redelivery.ts`), a stream batch with `ordered` (`stream-retry.ts`). The look-ups
+// load with the handoff module.
 import type { Context } from 'aws-lambda';
-import type { FallbackCore } from './core.js';
+import { type FallbackCore, remainingTime } from './core.js';
 import { describeError } from './logger.js';
 
 /** A partial batch response naming these messages as failed: SQS keeps them. */
@@ -52,29 +53,36 @@ export function hasRedelivery(event: unknown): boolean {
 export interface ScreenedBatch {
   event: unknown;
   heldElsewhere: string[];
-  /** Nothing is left to run: answer {@link heldAnswer} without calling the handler. */
-  empty: boolean;
+  /** The batch's answer without calling the handler: nothing of it is left to run here. */
+  answer?: unknown;
 }
 
 /**
- * Looks up a batch's redelivered messages (see `sqs-redelivery.ts`), or answers undefined when
- * there is nothing to look up: no SQS batch, no redelivered message, holding off, no bucket. A
- * look-up that cannot load runs the whole batch, as SQS's at-least-once delivery allows.
+ * Looks up a batch another invocation may hold: an SQS batch's redelivered messages, a retried
+ * stream batch with `ordered`. Undefined when there is nothing to look up (no such batch, the
+ * setting off, no bucket). A look-up that cannot load runs the whole batch, at least once.
  */
-export async function screenRedeliveries(
+export async function screenBatch(
   core: FallbackCore,
   event: unknown,
   context: Context,
 ): Promise<ScreenedBatch | undefined> {
-  if (!core.config.holdSqsBatches || core.config.payloadBucket === undefined || !hasRedelivery(event)) {
-    return undefined;
-  }
+  const { config } = core;
+  if (config.payloadBucket === undefined) return undefined;
+  const sqs = config.holdSqsBatches && hasRedelivery(event);
+  const stream = !sqs && config.ordered && isStreamBatch(event);
+  if (!sqs && !stream) return undefined;
   try {
-    const { screenBatch } = await import('./handoff.js');
-    return await screenBatch(core, event, context);
+    const handoff = await import('./handoff.js');
+    if (sqs) return await handoff.screenRedeliveries(core, event, context);
+    const retry = await handoff.screenStreamRetry(core, event, context, remainingTime(context));
+    if (retry === undefined) return undefined;
+    return 'answer' in retry
+      ? { event, heldElsewhere: [], answer: retry.answer }
+      : { event: retry.event, heldElsewhere: [] };
   } catch (error) {
     core.logger.warn(
-      'The redelivered SQS messages of this batch could not be looked up; all of it runs here',
+      'The batch could not be looked up for an invocation that holds it; all of it runs here',
       {
         requestId: context.awsRequestId,
         error: describeError(error),
@@ -82,4 +90,11 @@ export async function screenRedeliveries(
     );
     return undefined;
   }
+}
+
+/** Whether the event is a Kinesis or DynamoDB stream batch. */
+function isStreamBatch(event: unknown): boolean {
+  const source = (event as { Records?: { eventSource?: unknown }[] } | null | undefined)?.Records?.[0]
+    ?.eventSource;
+  return source === 'aws:kinesis' || source === 'aws:dynamodb';
 }

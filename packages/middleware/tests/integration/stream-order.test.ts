@@ -1,0 +1,174 @@
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  type KinesisRecord,
+  LocalControlPlane,
+  type LocalS3,
+  NoLauncher,
+  startS3,
+} from '@immortal-lambda/local';
+import { outcomeKey, outcomeRecord } from '@immortal-lambda/protocol';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { FallbackHandler } from '../../src/types.js';
+import { adapters } from '../helpers/adapters.js';
+import { lambdaContext, lambdaEnv, memoryLogger } from '../helpers/lambda.js';
+
+const BUCKET = 'ordered-streams';
+const PREFIX = 'immortal-lambda/outcomes/';
+const MARGIN = 2_000;
+// The handoff comes 100 ms in; a retry has no time to wait for the runner, so it answers at once.
+const REMAINING = MARGIN + 100;
+
+const plane = new LocalControlPlane({
+  launcher: new NoLauncher(),
+  clusters: ['jobs'],
+  subnets: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0bbbbbbbbbbbbbbb2'],
+});
+let s3: LocalS3;
+let ecsClient: ECSClient;
+let s3Client: S3Client;
+let streams = 0;
+
+beforeAll(async () => {
+  const endpoint = await plane.start();
+  plane.registerTaskDefinition({ family: 'immortal-runner', containerName: 'runner', environment: {} });
+  s3 = await startS3({ bucket: BUCKET });
+  ecsClient = new ECSClient({
+    region: 'eu-west-1',
+    endpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  s3Client = new S3Client({
+    region: 'eu-west-1',
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+});
+
+afterEach(async () => {
+  await plane.streams.stop();
+});
+
+afterAll(async () => {
+  await plane.stop();
+  await s3.stop();
+});
+
+const numberOf = (record: KinesisRecord) =>
+  (JSON.parse(Buffer.from(record.kinesis.data, 'base64').toString()) as { n: number }).n;
+
+async function until(what: string, probe: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const started = Date.now();
+  while (!probe()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe.each(adapters)('a handed-off stream batch, through $name', (adapter) => {
+  /**
+   * Two batches of three on one shard; the first outlasts the function and is handed off (its
+   * task never runs here: the test writes its runner's outcome). Answers what the handler ran in
+   * Lambda, each delivery, and when the runner's outcome was recorded.
+   */
+  async function run(ordered: boolean) {
+    const arn = plane.streams.create(`ingest-${++streams}`);
+    for (const n of [1, 2, 3, 4, 5, 6]) plane.streams.put(arn, { n });
+    const ranInLambda: number[][] = [];
+    const handler: FallbackHandler<unknown, unknown> = (event, _context, { signal }) => {
+      const numbers = (event as { Records: KinesisRecord[] }).Records.map(numberOf);
+      ranInLambda.push(numbers);
+      if (numbers[0] !== 1) return Promise.resolve({ batchItemFailures: [] });
+      return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+    };
+    const wrapped = adapter.wrap(handler, {
+      env: lambdaEnv(),
+      marginMs: MARGIN,
+      payloadBucket: BUCKET,
+      ordered,
+      logger: memoryLogger(),
+      metrics: false,
+      ecsClient,
+      s3Client,
+    });
+    const contexts: string[] = [];
+    plane.streams.consume(
+      arn,
+      async (event) => {
+        const context = lambdaContext(REMAINING);
+        contexts.push(context.awsRequestId);
+        return (await wrapped(event, context)) as { batchItemFailures?: { itemIdentifier: string }[] };
+      },
+      { batchSize: 3, retryDelayMs: 100, pollMs: 10 },
+    );
+    const delivered = () =>
+      plane.streams.history.filter((e) => e.streamArn === arn && e.action === 'delivered');
+    await until('the handoff', () =>
+      plane.tasks().some((task) => task.startedBy === `immortal-lambda/${contexts[0]}`),
+    );
+    // The runner works a while; then its outcome is recorded.
+    await until(
+      'three deliveries, or the shard read',
+      () => delivered().length >= 3 || plane.streams.pending(arn) === 0,
+    );
+    const beforeOutcome = delivered().map((e) => e.first);
+    const recordedAt = Date.now();
+    await s3Client.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: outcomeKey(PREFIX, 'report-job', String(contexts[0]), 'attempt-1'),
+        Body: JSON.stringify(
+          outcomeRecord({
+            functionName: 'report-job',
+            requestId: String(contexts[0]),
+            status: 'succeeded',
+            attempt: 1,
+            writer: 'runner',
+            result: { batchItemFailures: [] },
+            updatedAt: new Date(recordedAt).toISOString(),
+          }),
+        ),
+      }),
+    );
+    await until('the shard read to its end', () => plane.streams.pending(arn) === 0);
+    return {
+      arn,
+      ranInLambda,
+      beforeOutcome,
+      recordedAt,
+      delivered: delivered(),
+      tasks: plane.tasks().length,
+    };
+  }
+
+  it('with ordered: retries the batch, not the next, until the runner’s outcome is recorded, starting nothing more', async () => {
+    // Prepare
+    const tasksBefore = plane.tasks().length;
+
+    // Act
+    const { ranInLambda, beforeOutcome, recordedAt, delivered, tasks } = await run(true);
+
+    // Assess: every delivery before the outcome was the held batch; the next came after it
+    expect(new Set(beforeOutcome).size).toBe(1);
+    const next = delivered.find((event) => event.first !== beforeOutcome[0]);
+    expect(next?.at).toBeGreaterThanOrEqual(recordedAt);
+    expect(ranInLambda).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    expect(tasks - tasksBefore).toBe(1);
+  });
+
+  it('without ordered: the shard moves on at the handoff, and the next batch runs while the runner works', async () => {
+    // Act
+    const { ranInLambda, beforeOutcome } = await run(false);
+
+    // Assess
+    expect(new Set(beforeOutcome).size).toBeGreaterThan(1);
+    expect(ranInLambda.slice(0, 2)).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+  });
+});
