@@ -60,9 +60,8 @@ export class LocalControlPlane extends EventEmitter {
   readonly region: string;
   readonly functions: FunctionRegistry;
   faults: Faults = {};
-  /** The plane's SQS queues: `create`, `send`, `consume` (an event source mapping), and SQS's calls. */
+  /** SQS queues (`create`, `send`, `consume` as a mapping, SQS's calls); Kinesis streams, in order. */
   readonly queues: LocalQueues;
-  /** The plane's Kinesis streams: `create`, `put`, `consume` (an event source mapping, shard in order). */
   readonly streams: LocalStreams;
   /** AWS's rates, when `limits` applies them: what each refused is in its `refused` counts. */
   readonly limiter: RateLimiter;
