@@ -171,4 +171,84 @@ describe.each(adapters)('a handed-off stream batch, through $name', (adapter) =>
       [4, 5, 6],
     ]);
   });
+
+  it.each([
+    { runnerFailed: true, name: 'answers the runner’s own failures, so the retry starts from them' },
+    { runnerFailed: false, name: 'runs here only the record a longer retry brought after the held ones' },
+  ])('with ordered, once the runner finished: $name', async ({ runnerFailed }) => {
+    // Prepare: a first batch of two, handed off; a third record arrives while the runner works
+    const arn = plane.streams.create(`ingest-${++streams}`);
+    const sequence = [1, 2].map((n) => plane.streams.put(arn, { n }));
+    const ranInLambda: number[][] = [];
+    const answers: string[] = [];
+    const wrapped = adapter.wrap(
+      (event, _context, { signal }) => {
+        const numbers = (event as { Records: KinesisRecord[] }).Records.map(numberOf);
+        ranInLambda.push(numbers);
+        if (numbers[0] !== 1) return Promise.resolve({ batchItemFailures: [] });
+        return new Promise((_resolve, reject) =>
+          signal.addEventListener('abort', () => reject(signal.reason)),
+        );
+      },
+      {
+        env: lambdaEnv(),
+        marginMs: MARGIN,
+        payloadBucket: BUCKET,
+        ordered: true,
+        logger: memoryLogger(),
+        metrics: false,
+        ecsClient,
+        s3Client,
+      },
+    );
+    const contexts: string[] = [];
+    plane.streams.consume(
+      arn,
+      async (event) => {
+        const context = lambdaContext(REMAINING);
+        contexts.push(context.awsRequestId);
+        const answer = (await wrapped(event, context)) as {
+          batchItemFailures?: { itemIdentifier: string }[];
+        };
+        answers.push(JSON.stringify(answer));
+        return answer;
+      },
+      { batchSize: 3, retryDelayMs: 100, pollMs: 10 },
+    );
+    await until('the handoff', () =>
+      plane.tasks().some((task) => task.startedBy === `immortal-lambda/${contexts[0]}`),
+    );
+    plane.streams.put(arn, { n: 3 });
+    await until('a retry', () => answers.length >= 2);
+    const failures = runnerFailed ? [{ itemIdentifier: String(sequence[1]) }] : [];
+
+    // Act: the runner's outcome is recorded
+    await s3Client.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: outcomeKey(PREFIX, 'report-job', String(contexts[0]), 'attempt-1'),
+        Body: JSON.stringify(
+          outcomeRecord({
+            functionName: 'report-job',
+            requestId: String(contexts[0]),
+            status: 'succeeded',
+            attempt: 1,
+            writer: 'runner',
+            result: { batchItemFailures: failures },
+            updatedAt: new Date().toISOString(),
+          }),
+        ),
+      }),
+    );
+    await until('the shard read to its end', () => plane.streams.pending(arn) === 0);
+
+    // Assess
+    expect(ranInLambda[0]).toEqual([1, 2]);
+    if (runnerFailed) {
+      expect(answers).toContain(JSON.stringify({ batchItemFailures: failures }));
+      expect(ranInLambda.slice(1)).toEqual([[2, 3]]);
+    } else {
+      expect(ranInLambda.slice(1)).toEqual([[3]]);
+    }
+  });
 });
