@@ -242,7 +242,10 @@ handler({ n: 1 }, context).then((receipt) =>
     for (const entry of ['index.js', 'middy.js', 'index.cjs', 'middy.cjs']) {
       const code = readFileSync(join(dist, entry), 'utf8');
       expect(code, entry).not.toMatch(/^import .* from ['"]\.|require\(['"]\./m);
-      const lazy = [...code.matchAll(/import\(['"]\.\/([^'"]+)['"]\)/g)].map((match) => match[1]);
+      // The handoff module is the one file loaded later (by the handoff, and by a batch's look-up).
+      const lazy = [
+        ...new Set([...code.matchAll(/import\(['"]\.\/([^'"]+)['"]\)/g)].map((match) => match[1])),
+      ];
       expect(lazy, entry).toEqual([entry.endsWith('.cjs') ? 'handoff.cjs' : 'handoff.js']);
       expect(existsSync(join(dist, lazy[0] as string))).toBe(true);
     }
