@@ -16,8 +16,9 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { KinesisEventSource, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { evaluate, type PolicyDocument, policiesOfRole } from './iam.js';
 import { launcherOf } from './launchers.js';
@@ -35,6 +36,8 @@ export interface DeployedFunctionSpec {
    * a dead-letter queue after `maxReceiveCount` receives: `<name>-source` and `<name>-source-dlq`.
    */
   sqsSource?: { visibilityTimeoutSeconds: number; maxReceiveCount: number };
+  /** A Kinesis stream the function reads in order (`ordered` on the construct): `<name>-stream`. */
+  orderedStream?: boolean;
 }
 
 /** Who a deployed piece signs as: its role, that role's policies, and the key it signs with. */
@@ -152,8 +155,19 @@ export function deployExample(spec: { functions: DeployedFunctionSpec[] }): Depl
         });
         fn.addEventSource(new SqsEventSource(queue, { batchSize: 10, reportBatchItemFailures: true }));
       }
+      if (each.orderedStream) {
+        const stream = new kinesis.Stream(stack, `Stream${index}`, { streamName: `${each.name}-stream` });
+        fn.addEventSource(
+          new KinesisEventSource(stream, {
+            startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+            batchSize: 3,
+            reportBatchItemFailures: true,
+          }),
+        );
+      }
       const fallback = new FargateFallback(stack, `Fallback${index}`, {
         function: fn,
+        ...(each.orderedStream ? { ordered: true } : {}),
         runnerImage: ecs.ContainerImage.fromRegistry('immortal-runner'),
         ...(each.envelopeTransport ? { envelopeTransport: each.envelopeTransport } : {}),
         ...(shared ? { vpc: shared.vpc, cluster: shared.cluster, bucket: shared.bucket } : {}),
