@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { ACCOUNT } from '../registry.js';
 
 /**
@@ -10,7 +10,7 @@ export interface SqsBatchEvent {
     messageId: string;
     receiptHandle: string;
     body: string;
-    attributes: { ApproximateReceiveCount: string; SentTimestamp: string };
+    attributes: { ApproximateReceiveCount: string; SentTimestamp: string; MessageGroupId?: string };
     messageAttributes: Record<string, never>;
     md5OfBody: string;
     eventSource: 'aws:sqs';
@@ -43,6 +43,12 @@ export interface QueueOptions {
   deadLetterQueue?: string;
 }
 
+/**
+ * A FIFO queue (its name ends in `.fifo`) delivers a message group's messages in order, and none
+ * of a group while one of it is in flight (received, neither deleted nor visible again).
+ */
+const isFifo = (name: string) => name.endsWith('.fifo');
+
 /** How an event source mapping polls its queue, as Lambda's does. */
 export interface ConsumeOptions {
   /** Messages per batch (Lambda's default for SQS: 10). */
@@ -62,6 +68,8 @@ interface Message {
   /** The receipt handle of the latest receive: each receive hands out a new one, as SQS does. */
   receiptHandle: string;
   receivedAt: number;
+  /** A FIFO queue's message group (`MessageGroupId`). */
+  groupId?: string;
 }
 
 /** SQS's ceiling: a message stays invisible at most 12 hours after it was received. */
@@ -145,7 +153,7 @@ export class LocalQueues {
   }
 
   /** Keeps a message sent to a queue the plane made; false when the plane has no such queue. */
-  send(url: string, body: string): boolean {
+  send(url: string, body: string, options: { groupId?: string } = {}): boolean {
     const queue = this.#queues.get(url);
     if (!queue) return false;
     queue.messages.push({
@@ -156,6 +164,7 @@ export class LocalQueues {
       visibleAt: 0,
       receiptHandle: '',
       receivedAt: 0,
+      ...(options.groupId !== undefined ? { groupId: options.groupId } : {}),
     });
     return true;
   }
@@ -171,9 +180,16 @@ export class LocalQueues {
     if (!queue) return [];
     const now = this.#now();
     const taken: Message[] = [];
+    // A FIFO group with a message in flight, or one passed over in this receive, delivers nothing more.
+    const blocked = new Set<string>();
+    const fifo = isFifo(queue.name);
     for (const message of [...queue.messages]) {
       if (taken.length >= max) break;
-      if (message.visibleAt > now) continue;
+      if (fifo && message.groupId !== undefined && blocked.has(message.groupId)) continue;
+      if (message.visibleAt > now) {
+        if (fifo && message.groupId !== undefined) blocked.add(message.groupId);
+        continue;
+      }
       const { maxReceiveCount, deadLetterQueue } = queue.options;
       if (maxReceiveCount !== undefined && deadLetterQueue && message.receives >= maxReceiveCount) {
         this.delete(url, message.id);
@@ -260,59 +276,9 @@ export class LocalQueues {
     return Math.round((this.#existing(url).options.visibilityTimeoutMs ?? 30_000) / 1000);
   }
 
-  /**
-   * Answers an SQS API call on a queue of the plane (JSON 1.0 bodies): ReceiveMessage,
-   * DeleteMessage(Batch), ChangeMessageVisibility(Batch), GetQueueAttributes. Throws
-   * {@link SqsError} for what SQS refuses; the batch calls answer their entries' failures.
-   */
-  answer(action: string, body: Record<string, unknown>): unknown {
-    const url = String(body.QueueUrl ?? '');
-    const entries = (body.Entries as Record<string, unknown>[] | undefined) ?? [];
-    const each = (act: (entry: Record<string, unknown>) => void) => {
-      const Successful: { Id: unknown }[] = [];
-      const Failed: { Id: unknown; Code: string; Message: string; SenderFault: boolean }[] = [];
-      for (const entry of entries) {
-        try {
-          act(entry);
-          Successful.push({ Id: entry.Id });
-        } catch (error) {
-          if (!(error instanceof SqsError) || error.code === 'QueueDoesNotExist') throw error;
-          Failed.push({ Id: entry.Id, Code: error.code, Message: error.message, SenderFault: true });
-        }
-      }
-      return { Successful, Failed };
-    };
-    switch (action) {
-      case 'ReceiveMessage':
-        this.#existing(url);
-        return {
-          Messages: this.receive(url, Number(body.MaxNumberOfMessages ?? 1)).map((message) => ({
-            MessageId: message.id,
-            ReceiptHandle: message.receiptHandle,
-            Body: message.body,
-            MD5OfBody: createHash('md5').update(message.body, 'utf8').digest('hex'),
-            Attributes: { ApproximateReceiveCount: String(message.receives) },
-          })),
-        };
-      case 'DeleteMessage':
-        this.deleteReceived(url, String(body.ReceiptHandle));
-        return {};
-      case 'DeleteMessageBatch':
-        this.#existing(url);
-        return each((entry) => this.deleteReceived(url, String(entry.ReceiptHandle)));
-      case 'ChangeMessageVisibility':
-        this.changeVisibility(url, String(body.ReceiptHandle), Number(body.VisibilityTimeout));
-        return {};
-      case 'ChangeMessageVisibilityBatch':
-        this.#existing(url);
-        return each((entry) =>
-          this.changeVisibility(url, String(entry.ReceiptHandle), Number(entry.VisibilityTimeout)),
-        );
-      case 'GetQueueAttributes':
-        return { Attributes: { VisibilityTimeout: String(this.visibilityTimeoutS(url)) } };
-      default:
-        throw new SqsError('UnsupportedOperation', `the local control plane does not serve SQS ${action}`);
-    }
+  /** Throws SQS's `QueueDoesNotExist` for a URL the plane made no queue at. */
+  requireQueue(url: string): void {
+    this.#existing(url);
   }
 
   #existing(url: string): Queue {
@@ -364,6 +330,7 @@ export class LocalQueues {
         attributes: {
           ApproximateReceiveCount: String(message.receives),
           SentTimestamp: String(message.sentAt),
+          ...(message.groupId !== undefined ? { MessageGroupId: message.groupId } : {}),
         },
         messageAttributes: {},
         md5OfBody: '',

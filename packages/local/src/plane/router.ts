@@ -11,6 +11,7 @@ import { answerEc2, answerIam } from './query-apis.js';
 import { type LocalQueues, SqsError } from './queues.js';
 import { signatureProblem } from './signature.js';
 import { answerEvents, answerSns, answerSqs, type Delivery, EVENTS_TARGET, SQS_TARGET } from './sinks.js';
+import { answerQueueCall } from './sqs-api.js';
 
 /**
  * An ECS request as the plane received it.
@@ -167,7 +168,7 @@ async function routeDestination(
     if (denied(response, 'sqs', () => routes.record(authorised, queueArn(body.QueueUrl, routes.region), key)))
       return true;
     if (action === 'SendMessage') answerSqs(action, body, routes.deliver, response);
-    else answerQueue(response, () => routes.queues.answer(action, body));
+    else answerQueue(response, () => answerQueueCall(routes.queues, action, body));
     return true;
   }
   if (target.startsWith(EVENTS_TARGET)) {

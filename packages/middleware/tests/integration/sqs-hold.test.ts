@@ -3,6 +3,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { LocalControlPlane, type LocalS3, NoLauncher, startS3 } from '@immortal-lambda/local';
 import { heldMessageKey, outcomeKey, outcomeRecord, parseHeldMessage } from '@immortal-lambda/protocol';
+import { deleteMessages } from '@immortal-lambda/protocol/sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { FallbackHandler, HandoffReceipt } from '../../src/types.js';
 import { adapters } from '../helpers/adapters.js';
@@ -64,7 +65,7 @@ function batch(bodies: string[]) {
   return eventOf(plane.queues.receive(queueUrl, 10));
 }
 
-function eventOf(messages: ReturnType<LocalControlPlane['queues']['receive']>) {
+function eventOf(messages: ReturnType<LocalControlPlane['queues']['receive']>, name = queueName) {
   return {
     Records: messages.map((message) => ({
       messageId: message.id,
@@ -72,7 +73,7 @@ function eventOf(messages: ReturnType<LocalControlPlane['queues']['receive']>) {
       body: message.body,
       attributes: { ApproximateReceiveCount: String(message.receives) },
       eventSource: 'aws:sqs',
-      eventSourceARN: `arn:aws:sqs:eu-west-1:123456789012:${queueName}`,
+      eventSourceARN: `arn:aws:sqs:eu-west-1:123456789012:${name}`,
     })),
   };
 }
@@ -218,5 +219,36 @@ describe.each(adapters)('a handed-off SQS batch, through $name', (adapter) => {
     // Assess
     expect(answer).toEqual({ batchItemFailures: [] });
     expect(plane.calls).toEqual([]);
+  });
+
+  it.each([
+    { hold: true, name: 'holds a FIFO group’s next message back until the runner has deleted the held ones' },
+    { hold: false, name: 'without holding, delivers a FIFO group’s next message while the runner works' },
+  ])('$name', async ({ hold }) => {
+    // Prepare: two messages of one group and one of another, handed off
+    const name = `orders-${++queues}.fifo`;
+    const fifo = plane.queues.create(name, { visibilityTimeoutMs: QUEUE_VISIBILITY_MS });
+    for (const [body, groupId] of [
+      ['a1', 'g1'],
+      ['a2', 'g1'],
+      ['b1', 'g2'],
+    ] as const)
+      plane.queues.send(fifo, body, { groupId });
+    const event = eventOf(plane.queues.receive(fifo, 10), name);
+    await wrap(untilAborted, { holdSqsBatches: hold })(event, lambdaContext(REMAINING));
+    const held = event.Records.map((record) => ({ ...record, queueUrl: fifo }));
+    // Without holding, Lambda deletes the batch when the receipt returns.
+    if (!hold) for (const record of held) plane.queues.deleteReceived(fifo, record.receiptHandle);
+    plane.queues.send(fifo, 'a3', { groupId: 'g1' });
+
+    // Act: the mapping polls while the runner works, then after the runner deleted what it finished
+    const whileRunning = plane.queues.receive(fifo, 10).map((message) => message.body);
+    if (hold) await deleteMessages(sqsClient, held);
+    const afterRunner = plane.queues.receive(fifo, 10).map((message) => message.body);
+
+    // Assess
+    expect(event.Records.map((record) => record.body)).toEqual(['a1', 'a2', 'b1']);
+    expect(whileRunning).toEqual(hold ? [] : ['a3']);
+    expect(afterRunner).toEqual(hold ? ['a3'] : []);
   });
 });
