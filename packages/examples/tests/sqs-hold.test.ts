@@ -1,21 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  LocalControlPlane,
-  type LocalS3,
-  type LocalTask,
-  type SqsBatchEvent,
-  startS3,
-} from '@immortal-lambda/local';
+import type { LocalControlPlane, SqsBatchEvent } from '@immortal-lambda/local';
 import { getInvocationStatus } from '@immortal-lambda/middleware/status';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type Deployment,
-  deployExample,
-  isBucketWideListing,
-  registerTaskDefinitions,
-} from '../lib/deployment.js';
+import { type Deployment, isBucketWideListing } from '../lib/deployment.js';
+import { type DeployedPlane, deployedPlane, until } from './helpers/deployed-plane.js';
 import { runLambda } from './helpers/lambda-leg.js';
 
 const examples = join(import.meta.dirname, '..');
@@ -26,61 +14,31 @@ const MARGIN_MS = 2_500;
 const VISIBILITY_S = 4;
 const MAX_RECEIVES = 3;
 
-let s3: LocalS3;
+let deployed: DeployedPlane;
 let plane: LocalControlPlane;
 let deployment: Deployment;
-let scratch: string;
-let env: Record<string, string>;
 /** Each batch the mapping delivered and what the function answered, in order. */
 const deliveries: { ids: string[]; requestId: string; answer: unknown; at: number }[] = [];
-/** Each runner log line, with when the test saw it. */
-const logs: { taskId: string; line: string; at: number }[] = [];
 
 beforeAll(async () => {
-  scratch = mkdtempSync(join(tmpdir(), 'immortal-sqs-hold-'));
-  deployment = deployExample({
-    functions: [
-      {
-        name: 'render-queue',
-        timeoutSeconds: TIMEOUT_MS / 1000,
-        sqsSource: { visibilityTimeoutSeconds: VISIBILITY_S, maxReceiveCount: MAX_RECEIVES },
-      },
-    ],
-  });
-  s3 = await startS3({ bucket: deployment.bucket, authorize: deployment.authorize });
-  plane = new LocalControlPlane({
-    s3Endpoint: s3.endpoint,
-    authorize: deployment.authorize,
-    clusters: [deployment.cluster],
-    subnets: deployment.subnets,
-  });
-  registerTaskDefinitions(plane, deployment);
-  plane.registerFunction({
-    name: 'render-queue',
-    folder: queueFunction,
-    handler: 'index.handler',
-    environment: deployment.functions['render-queue']?.variables ?? {},
-  });
-  plane.on('task-log', ({ task, line }: { task: LocalTask; line: string }) =>
-    logs.push({ taskId: task.id, line, at: Date.now() }),
+  deployed = await deployedPlane(
+    {
+      name: 'render-queue',
+      timeoutSeconds: TIMEOUT_MS / 1000,
+      sqsSource: { visibilityTimeoutSeconds: VISIBILITY_S, maxReceiveCount: MAX_RECEIVES },
+    },
+    queueFunction,
   );
-  await plane.start();
-  env = {
-    ...plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket }),
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
-  Object.assign(process.env, env);
+  ({ plane, deployment } = deployed);
 });
 
 afterAll(async () => {
-  await plane?.stop();
-  await s3?.stop();
-  rmSync(scratch, { recursive: true, force: true });
+  await deployed?.stop();
 });
 
 /** The function's event source mapping, as Lambda's: batches of ten, the function's answer deciding what is deleted. */
 function consume(source: NonNullable<Deployment['functions'][string]['source']>): void {
-  const deployed = deployment.functions['render-queue'];
+  const fn = deployment.functions['render-queue'];
   plane.queues.consume(
     source.queueUrl,
     async (event: SqsBatchEvent) => {
@@ -90,8 +48,8 @@ function consume(source: NonNullable<Deployment['functions'][string]['source']>)
         event,
         timeoutMs: TIMEOUT_MS,
         environment: {
-          ...env,
-          ...deployed?.function.environment,
+          ...deployed.env,
+          ...fn?.function.environment,
           FARGATE_FALLBACK_MARGIN_MS: String(MARGIN_MS),
         },
       });
@@ -107,16 +65,6 @@ function consume(source: NonNullable<Deployment['functions'][string]['source']>)
     },
     { batchSize: 10, maxConcurrency: 2, pollMs: 50 },
   );
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('an SQS batch handed off mid-way is held in its queue until the runner has finished it', () => {
@@ -146,7 +94,7 @@ describe('an SQS batch handed off mid-way is held in its queue until the runner 
     );
     // While the runner works, one message's visibility lapses: SQS delivers it again.
     await until('the runner to render', () =>
-      logs.some((entry) => entry.taskId === task.id && /rendered/.test(entry.line)),
+      deployed.logs.some((entry) => entry.taskId === task.id && /rendered/.test(entry.line)),
     );
     const duringRun = plane.queues.depth(source.queueUrl);
     plane.queues.expireVisibility(source.queueUrl, ids[0] as string);
@@ -170,7 +118,7 @@ describe('an SQS batch handed off mid-way is held in its queue until the runner 
     expect(plane.tasks()).toHaveLength(1);
     // The runner deleted the eight it finished, none before its handler had rendered them all.
     const lastRendered = Math.max(
-      ...logs
+      ...deployed.logs
         .filter((entry) => entry.taskId === task.id && /rendered/.test(entry.line))
         .map((entry) => entry.at),
     );

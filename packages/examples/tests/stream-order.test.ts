@@ -1,19 +1,9 @@
 import { join } from 'node:path';
-import {
-  type KinesisRecord,
-  LocalControlPlane,
-  type LocalS3,
-  type LocalTask,
-  startS3,
-} from '@immortal-lambda/local';
+import type { KinesisRecord } from '@immortal-lambda/local';
 import { getInvocationStatus } from '@immortal-lambda/middleware/status';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type Deployment,
-  deployExample,
-  isBucketWideListing,
-  registerTaskDefinitions,
-} from '../lib/deployment.js';
+import { isBucketWideListing } from '../lib/deployment.js';
+import { type DeployedPlane, deployedPlane, until } from './helpers/deployed-plane.js';
 import { runLambda } from './helpers/lambda-leg.js';
 
 const examples = join(import.meta.dirname, '..');
@@ -22,59 +12,24 @@ const ingest = join(examples, 'dist', 'ingest');
 const TIMEOUT_MS = 4_000;
 const MARGIN_MS = 2_500;
 
-let s3: LocalS3;
-let plane: LocalControlPlane;
-let deployment: Deployment;
-let env: Record<string, string>;
-/** Each runner log line, with when the test saw it. */
-const logs: { taskId: string; line: string; at: number }[] = [];
+let deployed: DeployedPlane;
 
 beforeAll(async () => {
-  deployment = deployExample({
-    functions: [{ name: 'ingest-job', timeoutSeconds: TIMEOUT_MS / 1000, orderedStream: true }],
-  });
-  s3 = await startS3({ bucket: deployment.bucket, authorize: deployment.authorize });
-  plane = new LocalControlPlane({
-    s3Endpoint: s3.endpoint,
-    authorize: deployment.authorize,
-    clusters: [deployment.cluster],
-    subnets: deployment.subnets,
-  });
-  registerTaskDefinitions(plane, deployment);
-  plane.registerFunction({
-    name: 'ingest-job',
-    folder: ingest,
-    handler: 'index.handler',
-    environment: deployment.functions['ingest-job']?.variables ?? {},
-  });
-  plane.on('task-log', ({ task, line }: { task: LocalTask; line: string }) =>
-    logs.push({ taskId: task.id, line, at: Date.now() }),
+  deployed = await deployedPlane(
+    { name: 'ingest-job', timeoutSeconds: TIMEOUT_MS / 1000, orderedStream: true },
+    ingest,
   );
-  await plane.start();
-  env = {
-    ...plane.environment({ s3Endpoint: s3.endpoint, bucket: s3.bucket }),
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
-  Object.assign(process.env, env);
 });
 
 afterAll(async () => {
-  await plane?.stop();
-  await s3?.stop();
+  await deployed?.stop();
 });
-
-async function until(what: string, probe: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const started = Date.now();
-  while (!probe()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('a stream batch handed off with ordered, its runner real', () => {
   it('does not let the shard’s next batch run before the runner’s outcome is recorded', async () => {
     // Prepare: a batch of three long jobs, then a batch of three short ones, on one shard
-    const deployed = deployment.functions['ingest-job'];
+    const { plane, deployment, env, logs } = deployed;
+    const fn = deployment.functions['ingest-job'];
     const arn = plane.streams.create('ingest-job-stream');
     for (const steps of [10, 10, 10, 1, 1, 1]) plane.streams.put(arn, { steps, stepMs: 100 });
     const invocations: { first: string; requestId: string; at: number; answer: unknown }[] = [];
@@ -90,7 +45,7 @@ describe('a stream batch handed off with ordered, its runner real', () => {
           timeoutMs: TIMEOUT_MS,
           environment: {
             ...env,
-            ...deployed?.function.environment,
+            ...fn?.function.environment,
             FARGATE_FALLBACK_MARGIN_MS: String(MARGIN_MS),
           },
         });

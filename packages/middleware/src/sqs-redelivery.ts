@@ -4,29 +4,18 @@ import {
   type HeldMessage,
   HOLD_VISIBILITY_S,
   heldMessageKey,
-  type InvocationStatus,
   parseHeldMessage,
   type SqsBatchMessage,
   sqsBatchOf,
-  summarizeOutcomes,
 } from '@immortal-lambda/protocol';
 import { changeVisibility } from '@immortal-lambda/protocol/sqs';
 import type { Context } from 'aws-lambda';
 import { heldAnswer, type ScreenedBatch } from './batches.js';
 import type { FallbackCore } from './core.js';
 import { HandoffClients } from './handoff/clients.js';
+import { holderOf, readMarkerText } from './holder.js';
 import { describeError } from './logger.js';
-import { readOutcomes } from './outcome-store.js';
 import { loadS3 } from './sdk.js';
-
-/** Statuses of an invocation that is still working on its batch. */
-const IN_WORK: ReadonlySet<InvocationStatus> = new Set([
-  'standby',
-  'queued',
-  'handed-off',
-  'running',
-  'relaunching',
-]);
 
 /** What became of one redelivered message: run it here, leave it held, or let Lambda delete it. */
 type Verdict = 'run' | 'held' | 'done';
@@ -95,21 +84,16 @@ async function judge(
 ): Promise<Verdict> {
   const functionName = context.functionName;
   const key = heldMessageKey(core.config.outcomePrefix, functionName, message.messageId);
-  const marker = await readMarker(s3, bucket, key);
+  const marker = parseHeldMessage((await readMarkerText(s3, bucket, key)) ?? '');
   if (!marker || marker.requestId === context.awsRequestId) return 'run';
-  const records = await readOutcomes(s3, {
+  const holder = await holderOf(core, s3, {
     bucket,
-    prefix: core.config.outcomePrefix,
     functionName,
     requestId: marker.requestId,
+    heldAt: marker.heldAt,
+    freshMs: HOLD_VISIBILITY_S * 1000,
   });
-  const view = summarizeOutcomes(records);
-  // No record yet: the holder's handoff is so recent that its first record is still being written.
-  const inWork =
-    view === undefined
-      ? core.clock.now() - marker.heldAt < HOLD_VISIBILITY_S * 1000
-      : IN_WORK.has(view.status);
-  if (inWork) {
+  if (holder.kind === 'in-work') {
     const { PutObjectCommand } = await loadS3();
     const renewed: HeldMessage = {
       ...marker,
@@ -119,21 +103,8 @@ async function judge(
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(renewed) }));
     return 'held';
   }
-  if (view?.status === 'succeeded' && 'result' in view && !failedItems(view.result).has(message.messageId)) {
-    return 'done';
-  }
+  if (holder.kind === 'finished' && !failedItems(holder.result).has(message.messageId)) return 'done';
   return 'run';
-}
-
-async function readMarker(s3: S3Client, bucket: string, key: string): Promise<HeldMessage | undefined> {
-  const { GetObjectCommand } = await loadS3();
-  try {
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return parseHeldMessage((await object.Body?.transformToString()) ?? '');
-  } catch (error) {
-    if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
-    throw error;
-  }
 }
 
 /** The held messages of this delivery stay invisible while their holder works. */

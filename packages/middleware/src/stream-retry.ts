@@ -1,20 +1,16 @@
-import type { S3Client } from '@aws-sdk/client-s3';
 import {
   failedItems,
   type HeldStreamBatch,
   heldStreamKey,
-  type InvocationStatus,
   parseHeldStreamBatch,
   type StreamBatch,
   streamBatchOf,
-  summarizeOutcomes,
 } from '@immortal-lambda/protocol';
 import type { Context } from 'aws-lambda';
 import { heldAnswer } from './batches.js';
 import type { FallbackCore } from './core.js';
 import { HandoffClients } from './handoff/clients.js';
-import { readOutcomes } from './outcome-store.js';
-import { loadS3 } from './sdk.js';
+import { holderOf, readMarkerText } from './holder.js';
 
 /** How long a retry waits for the runner before it answers "not yet" (Lambda then retries again). */
 export const STREAM_WAIT_MS = 60_000;
@@ -22,14 +18,6 @@ export const STREAM_WAIT_MS = 60_000;
 export const STREAM_POLL_MS = 5_000;
 /** A marker without any record yet counts as at work this long (the handoff was that recent). */
 const FRESH_MARKER_MS = 30 * 60 * 1000;
-
-const IN_WORK: ReadonlySet<InvocationStatus> = new Set([
-  'standby',
-  'queued',
-  'handed-off',
-  'running',
-  'relaunching',
-]);
 
 /** What a retried stream batch gets: an answer without running, or the event to run (perhaps less of it). */
 export type StreamRetry = { answer: unknown } | { event: unknown };
@@ -60,12 +48,18 @@ export async function screenStreamRetry(
     batch.eventSourceARN,
     first.eventID,
   );
-  const marker = await readMarker(s3, bucket, key);
+  const marker = parseHeldStreamBatch((await readMarkerText(s3, bucket, key)) ?? '');
   if (!marker || marker.requestId === context.awsRequestId) return undefined;
   const waitUntil = core.clock.now() + Math.min(STREAM_WAIT_MS, remainingMs - core.marginMs - STREAM_POLL_MS);
   for (;;) {
-    const holder = await holderState(core, s3, bucket, marker, context.functionName);
-    if (holder.kind === 'run') return undefined;
+    const holder = await holderOf(core, s3, {
+      bucket,
+      functionName: context.functionName,
+      requestId: marker.requestId,
+      heldAt: marker.heldAt,
+      freshMs: FRESH_MARKER_MS,
+    });
+    if (holder.kind === 'gone') return undefined;
     if (holder.kind === 'finished') return released(event, batch, marker, holder.result);
     if (core.clock.now() + STREAM_POLL_MS > waitUntil) {
       core.logger.info('A retried stream batch waits for the runner of the invocation that holds it', {
@@ -79,31 +73,6 @@ export async function screenStreamRetry(
   }
 }
 
-type Holder = { kind: 'in-work' } | { kind: 'run' } | { kind: 'finished'; result: unknown };
-
-async function holderState(
-  core: FallbackCore,
-  s3: S3Client,
-  bucket: string,
-  marker: HeldStreamBatch,
-  functionName: string,
-): Promise<Holder> {
-  const records = await readOutcomes(s3, {
-    bucket,
-    prefix: core.config.outcomePrefix,
-    functionName,
-    requestId: marker.requestId,
-  });
-  const view = summarizeOutcomes(records);
-  if (view === undefined) {
-    return core.clock.now() - marker.heldAt < FRESH_MARKER_MS ? { kind: 'in-work' } : { kind: 'run' };
-  }
-  if (IN_WORK.has(view.status)) return { kind: 'in-work' };
-  // A result too large for its record is not read here: the batch then runs again, at least once.
-  if (view.status === 'succeeded' && 'result' in view) return { kind: 'finished', result: view.result };
-  return { kind: 'run' };
-}
-
 /** The batch once its runner finished: its failures, the records after the held ones, or a success. */
 function released(event: unknown, batch: StreamBatch, marker: HeldStreamBatch, result: unknown): StreamRetry {
   const failures = failedItems(result);
@@ -113,15 +82,4 @@ function released(event: unknown, batch: StreamBatch, marker: HeldStreamBatch, r
   const after = lastHeld >= 0 ? (event as { Records: unknown[] }).Records.slice(lastHeld + 1) : [];
   if (after.length === 0) return { answer: heldAnswer([]) };
   return { event: { ...(event as object), Records: after } };
-}
-
-async function readMarker(s3: S3Client, bucket: string, key: string): Promise<HeldStreamBatch | undefined> {
-  const { GetObjectCommand } = await loadS3();
-  try {
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return parseHeldStreamBatch((await object.Body?.transformToString()) ?? '');
-  } catch (error) {
-    if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
-    throw error;
-  }
 }

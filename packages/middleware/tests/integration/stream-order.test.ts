@@ -9,7 +9,6 @@ import {
 } from '@immortal-lambda/local';
 import { outcomeKey, outcomeRecord } from '@immortal-lambda/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { FallbackHandler } from '../../src/types.js';
 import { adapters } from '../helpers/adapters.js';
 import { lambdaContext, lambdaEnv, memoryLogger } from '../helpers/lambda.js';
 
@@ -66,7 +65,72 @@ async function until(what: string, probe: () => boolean, timeoutMs = 15_000): Pr
   }
 }
 
+/** Writes what the handed-off invocation's runner would: its first attempt succeeded with `result`. */
+async function runnerSucceeded(requestId: string, result: unknown): Promise<void> {
+  const record = outcomeRecord({
+    functionName: 'report-job',
+    requestId,
+    status: 'succeeded',
+    attempt: 1,
+    writer: 'runner',
+    result,
+    updatedAt: new Date().toISOString(),
+  });
+  await s3Client.send(
+    new PutObjectCommand({
+      Bucket: BUCKET,
+      Key: outcomeKey(PREFIX, 'report-job', requestId, 'attempt-1'),
+      Body: JSON.stringify(record),
+    }),
+  );
+}
+
 describe.each(adapters)('a handed-off stream batch, through $name', (adapter) => {
+  /**
+   * The stream's mapping into the wrapped handler: a batch starting with record 1 outlasts the
+   * function and is handed off (its task never runs here: the test writes its runner's outcome),
+   * any other finishes in Lambda. Answers what ran in Lambda, each answer, and each request id.
+   */
+  function mapping(arn: string, ordered: boolean) {
+    const ranInLambda: number[][] = [];
+    const answers: string[] = [];
+    const contexts: string[] = [];
+    const wrapped = adapter.wrap(
+      (event, _context, { signal }) => {
+        const numbers = (event as { Records: KinesisRecord[] }).Records.map(numberOf);
+        ranInLambda.push(numbers);
+        if (numbers[0] !== 1) return Promise.resolve({ batchItemFailures: [] });
+        return new Promise((_resolve, reject) =>
+          signal.addEventListener('abort', () => reject(signal.reason)),
+        );
+      },
+      {
+        env: lambdaEnv(),
+        marginMs: MARGIN,
+        payloadBucket: BUCKET,
+        ordered,
+        logger: memoryLogger(),
+        metrics: false,
+        ecsClient,
+        s3Client,
+      },
+    );
+    plane.streams.consume(
+      arn,
+      async (event) => {
+        const context = lambdaContext(REMAINING);
+        contexts.push(context.awsRequestId);
+        const answer = (await wrapped(event, context)) as {
+          batchItemFailures?: { itemIdentifier: string }[];
+        };
+        answers.push(JSON.stringify(answer));
+        return answer;
+      },
+      { batchSize: 3, retryDelayMs: 100, pollMs: 10 },
+    );
+    return { ranInLambda, answers, contexts };
+  }
+
   /**
    * Two batches of three on one shard; the first outlasts the function and is handed off (its
    * task never runs here: the test writes its runner's outcome). Answers what the handler ran in
@@ -75,33 +139,7 @@ describe.each(adapters)('a handed-off stream batch, through $name', (adapter) =>
   async function run(ordered: boolean) {
     const arn = plane.streams.create(`ingest-${++streams}`);
     for (const n of [1, 2, 3, 4, 5, 6]) plane.streams.put(arn, { n });
-    const ranInLambda: number[][] = [];
-    const handler: FallbackHandler<unknown, unknown> = (event, _context, { signal }) => {
-      const numbers = (event as { Records: KinesisRecord[] }).Records.map(numberOf);
-      ranInLambda.push(numbers);
-      if (numbers[0] !== 1) return Promise.resolve({ batchItemFailures: [] });
-      return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
-    };
-    const wrapped = adapter.wrap(handler, {
-      env: lambdaEnv(),
-      marginMs: MARGIN,
-      payloadBucket: BUCKET,
-      ordered,
-      logger: memoryLogger(),
-      metrics: false,
-      ecsClient,
-      s3Client,
-    });
-    const contexts: string[] = [];
-    plane.streams.consume(
-      arn,
-      async (event) => {
-        const context = lambdaContext(REMAINING);
-        contexts.push(context.awsRequestId);
-        return (await wrapped(event, context)) as { batchItemFailures?: { itemIdentifier: string }[] };
-      },
-      { batchSize: 3, retryDelayMs: 100, pollMs: 10 },
-    );
+    const { ranInLambda, contexts } = mapping(arn, ordered);
     const delivered = () =>
       plane.streams.history.filter((e) => e.streamArn === arn && e.action === 'delivered');
     await until('the handoff', () =>
@@ -114,23 +152,7 @@ describe.each(adapters)('a handed-off stream batch, through $name', (adapter) =>
     );
     const beforeOutcome = delivered().map((e) => e.first);
     const recordedAt = Date.now();
-    await s3Client.send(
-      new PutObjectCommand({
-        Bucket: BUCKET,
-        Key: outcomeKey(PREFIX, 'report-job', String(contexts[0]), 'attempt-1'),
-        Body: JSON.stringify(
-          outcomeRecord({
-            functionName: 'report-job',
-            requestId: String(contexts[0]),
-            status: 'succeeded',
-            attempt: 1,
-            writer: 'runner',
-            result: { batchItemFailures: [] },
-            updatedAt: new Date(recordedAt).toISOString(),
-          }),
-        ),
-      }),
-    );
+    await runnerSucceeded(String(contexts[0]), { batchItemFailures: [] });
     await until('the shard read to its end', () => plane.streams.pending(arn) === 0);
     return {
       arn,
@@ -179,42 +201,7 @@ describe.each(adapters)('a handed-off stream batch, through $name', (adapter) =>
     // Prepare: a first batch of two, handed off; a third record arrives while the runner works
     const arn = plane.streams.create(`ingest-${++streams}`);
     const sequence = [1, 2].map((n) => plane.streams.put(arn, { n }));
-    const ranInLambda: number[][] = [];
-    const answers: string[] = [];
-    const wrapped = adapter.wrap(
-      (event, _context, { signal }) => {
-        const numbers = (event as { Records: KinesisRecord[] }).Records.map(numberOf);
-        ranInLambda.push(numbers);
-        if (numbers[0] !== 1) return Promise.resolve({ batchItemFailures: [] });
-        return new Promise((_resolve, reject) =>
-          signal.addEventListener('abort', () => reject(signal.reason)),
-        );
-      },
-      {
-        env: lambdaEnv(),
-        marginMs: MARGIN,
-        payloadBucket: BUCKET,
-        ordered: true,
-        logger: memoryLogger(),
-        metrics: false,
-        ecsClient,
-        s3Client,
-      },
-    );
-    const contexts: string[] = [];
-    plane.streams.consume(
-      arn,
-      async (event) => {
-        const context = lambdaContext(REMAINING);
-        contexts.push(context.awsRequestId);
-        const answer = (await wrapped(event, context)) as {
-          batchItemFailures?: { itemIdentifier: string }[];
-        };
-        answers.push(JSON.stringify(answer));
-        return answer;
-      },
-      { batchSize: 3, retryDelayMs: 100, pollMs: 10 },
-    );
+    const { ranInLambda, answers, contexts } = mapping(arn, true);
     await until('the handoff', () =>
       plane.tasks().some((task) => task.startedBy === `immortal-lambda/${contexts[0]}`),
     );
@@ -223,23 +210,7 @@ describe.each(adapters)('a handed-off stream batch, through $name', (adapter) =>
     const failures = runnerFailed ? [{ itemIdentifier: String(sequence[1]) }] : [];
 
     // Act: the runner's outcome is recorded
-    await s3Client.send(
-      new PutObjectCommand({
-        Bucket: BUCKET,
-        Key: outcomeKey(PREFIX, 'report-job', String(contexts[0]), 'attempt-1'),
-        Body: JSON.stringify(
-          outcomeRecord({
-            functionName: 'report-job',
-            requestId: String(contexts[0]),
-            status: 'succeeded',
-            attempt: 1,
-            writer: 'runner',
-            result: { batchItemFailures: failures },
-            updatedAt: new Date().toISOString(),
-          }),
-        ),
-      }),
-    );
+    await runnerSucceeded(String(contexts[0]), { batchItemFailures: failures });
     await until('the shard read to its end', () => plane.streams.pending(arn) === 0);
 
     // Assess

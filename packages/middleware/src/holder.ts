@@ -1,0 +1,59 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { type InvocationStatus, summarizeOutcomes } from '@immortal-lambda/protocol';
+import type { FallbackCore } from './core.js';
+import { readOutcomes } from './outcome-store.js';
+import { loadS3 } from './sdk.js';
+
+/** Statuses of an invocation that is still working on the batch it holds. */
+const IN_WORK: ReadonlySet<InvocationStatus> = new Set([
+  'standby',
+  'queued',
+  'handed-off',
+  'running',
+  'relaunching',
+]);
+
+/**
+ * Where the invocation that holds a batch (or a message of one) is: still at work, finished with
+ * a result, or neither (it failed, was not needed, or is long gone), when its batch runs again.
+ */
+export type Holder = { kind: 'in-work' } | { kind: 'finished'; result: unknown } | { kind: 'gone' };
+
+/**
+ * The text of a marker, or undefined when there is none (`NoSuchKey`: the role may list the
+ * function's records, so a missing key is answered 404). Any other error is S3's own.
+ */
+export async function readMarkerText(s3: S3Client, bucket: string, key: string): Promise<string | undefined> {
+  const { GetObjectCommand } = await loadS3();
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return (await object.Body?.transformToString()) ?? '';
+  } catch (error) {
+    if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The holder's state from its records. Without any record yet, a marker younger than `freshMs`
+ * counts as at work (the handoff is so recent that its first record is still being written). A
+ * result too large for its record is not read: the batch then runs again, at least once.
+ */
+export async function holderOf(
+  core: FallbackCore,
+  s3: S3Client,
+  at: { bucket: string; functionName: string; requestId: string; heldAt: number; freshMs: number },
+): Promise<Holder> {
+  const records = await readOutcomes(s3, {
+    bucket: at.bucket,
+    prefix: core.config.outcomePrefix,
+    functionName: at.functionName,
+    requestId: at.requestId,
+  });
+  const view = summarizeOutcomes(records);
+  if (view === undefined)
+    return core.clock.now() - at.heldAt < at.freshMs ? { kind: 'in-work' } : { kind: 'gone' };
+  if (IN_WORK.has(view.status)) return { kind: 'in-work' };
+  if (view.status === 'succeeded' && 'result' in view) return { kind: 'finished', result: view.result };
+  return { kind: 'gone' };
+}
