@@ -253,6 +253,8 @@ if (process.argv.includes('--worker')) {
   });
 } else {
   const { values } = parseArgs({
+    // pnpm passes its own `--` on to the script.
+    args: process.argv.slice(2).filter((arg) => arg !== '--'),
     options: { n: { type: 'string', default: '1000,5000' }, workers: { type: 'string', default: '8' } },
   });
   const workers = Number(values.workers);
