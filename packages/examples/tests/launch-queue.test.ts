@@ -1,6 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { LocalControlPlane, type LocalS3, NoLauncher, startS3 } from '@immortal-lambda/local';
+import { AWS_LIMITS, LocalControlPlane, type LocalS3, NoLauncher, startS3 } from '@immortal-lambda/local';
 import { type HandoffAnswer, withFargateFallback } from '@immortal-lambda/middleware';
 import { getInvocationStatus } from '@immortal-lambda/middleware/status';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,12 +24,14 @@ let plane: LocalControlPlane;
 let deployment: Deployment;
 
 beforeAll(async () => {
-  // The construct's grants enforced, and AWS's rates: RunTask takes 20 calls a second.
+  // The construct's grants enforced, and AWS's rates, RunTask's slowed from 20 calls a second to
+  // 5: the burst's handoffs all come between 1 s in and the deadline, so at most 20 + 5 × 5 of
+  // its 60 RunTask calls can be answered however slowly a loaded machine makes them.
   deployment = deployExample({ functions: [{ name: 'report-job', envelopeTransport: 'auto' }] });
   s3 = await startS3({ bucket: deployment.bucket, authorize: deployment.authorize });
   plane = new LocalControlPlane({
     launcher: new NoLauncher(),
-    limits: 'aws',
+    limits: { ...AWS_LIMITS, runTask: { ...AWS_LIMITS.runTask, perSecond: 5 } },
     s3Endpoint: s3.endpoint,
     authorize: deployment.authorize,
     clusters: [deployment.cluster],
