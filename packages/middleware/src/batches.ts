@@ -1,8 +1,9 @@
 // What the adapters need of event source batches before any handoff: the answer of a held batch,
-// and the tests that decide whether a batch is looked up at all: an SQS batch with a redelivered
-// message (`sqs-redelivery.ts`), a stream batch with `ordered` (`stream-retry.ts`). The look-ups
-// load with the handoff module.
+// and the test, on the event alone, that decides whether a batch is looked up at all: an SQS batch
+// with a redelivered message (`sqs-redelivery.ts`), a stream batch with `ordered`
+// (`stream-retry.ts`). The look-ups run in the handoff module, with its clients.
 import type { Context } from 'aws-lambda';
+import type { ResolvedConfig } from './config.js';
 import { type FallbackCore, remainingTime } from './core.js';
 import { describeError } from './logger.js';
 
@@ -57,36 +58,37 @@ export interface ScreenedBatch {
   answer?: unknown;
 }
 
+/** Which look-up a batch needs: an SQS batch's redelivered messages, or a retried stream batch. */
+export type HeldKind = 'sqs' | 'stream';
+
 /**
- * Looks up a batch another invocation may hold: an SQS batch's redelivered messages, a retried
- * stream batch with `ordered`. Undefined when there is nothing to look up (no such batch, the
- * setting off, no bucket). A look-up that cannot load runs the whole batch, at least once.
+ * Whether another invocation may hold this batch, decided from the event alone so that every
+ * other invocation goes straight to its handler: an SQS batch with a redelivered message
+ * (`holdSqsBatches`), a Kinesis or DynamoDB batch (`ordered`); never without the payload bucket.
+ */
+export function heldKindOf(config: ResolvedConfig, event: unknown): HeldKind | undefined {
+  if (config.payloadBucket === undefined) return undefined;
+  if (config.holdSqsBatches && hasRedelivery(event)) return 'sqs';
+  if (config.ordered && isStreamBatch(event)) return 'stream';
+  return undefined;
+}
+
+/**
+ * Looks the batch up through the handoff mechanism (its clients, loaded with it); the remaining
+ * time is read once the look-up may wait. A look-up that fails runs the whole batch, at least once.
  */
 export async function screenBatch(
   core: FallbackCore,
+  kind: HeldKind,
   event: unknown,
   context: Context,
 ): Promise<ScreenedBatch | undefined> {
-  const { config } = core;
-  if (config.payloadBucket === undefined) return undefined;
-  const sqs = config.holdSqsBatches && hasRedelivery(event);
-  const stream = !sqs && config.ordered && isStreamBatch(event);
-  if (!sqs && !stream) return undefined;
   try {
-    const handoff = await import('./handoff.js');
-    if (sqs) return await handoff.screenRedeliveries(core, event, context);
-    const retry = await handoff.screenStreamRetry(core, event, context, remainingTime(context));
-    if (retry === undefined) return undefined;
-    return 'answer' in retry
-      ? { event, heldElsewhere: [], answer: retry.answer }
-      : { event: retry.event, heldElsewhere: [] };
+    return await core.handoff.screen(kind, event, context, remainingTime(context));
   } catch (error) {
     core.logger.warn(
       'The batch could not be looked up for an invocation that holds it; all of it runs here',
-      {
-        requestId: context.awsRequestId,
-        error: describeError(error),
-      },
+      { requestId: context.awsRequestId, error: describeError(error) },
     );
     return undefined;
   }

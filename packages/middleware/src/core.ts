@@ -143,6 +143,8 @@ function lazyHandoff(config: ResolvedConfig, deps: HandoffDependencies): Handoff
     withdraw: async (answer, target) => (await load(target.context.awsRequestId)).withdraw(answer, target),
     claimForLambda: async (standby, target) =>
       (await load(target.context.awsRequestId)).claimForLambda(standby, target),
+    screen: async (kind, event, context, remainingMs) =>
+      (await load(context.awsRequestId)).screen(kind, event, context, remainingMs),
   };
 }
 

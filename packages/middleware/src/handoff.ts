@@ -1,5 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ENV, type Journal, OWN_STOP_PREFIX } from '@immortal-lambda/protocol';
+import type { Context } from 'aws-lambda';
+import type { HeldKind, ScreenedBatch } from './batches.js';
 import type { ResolvedConfig } from './config.js';
 import { HandoffClients } from './handoff/clients.js';
 import { buildEnvelope, requireInvocationContext } from './handoff/envelope.js';
@@ -14,7 +16,7 @@ import {
   type WrapperStatus,
   writeWrapperRecord,
 } from './handoff/records.js';
-import { batchToHold, holdBatch, holdStream, streamToHold } from './handoff/sqs-hold.js';
+import { type HeldBatch, heldBatchOf, holdBatch, holdStream } from './handoff/sqs-hold.js';
 import {
   cancelStandby,
   claimForLambda,
@@ -23,10 +25,12 @@ import {
   type StandbyParts,
 } from './handoff/standby.js';
 import { TaskStarter } from './handoff/start.js';
-import { describeError } from './logger.js';
+import { describeError, type IsolatedLogger, isolatedLogger } from './logger.js';
 import { bounded } from './retry.js';
 import type { StartedTask } from './run-task/types.js';
 import { loadEcs } from './sdk.js';
+import { screenRedeliveries } from './sqs-redelivery.js';
+import { screenStreamRetry } from './stream-retry.js';
 import {
   DEADLINE_GUARD_MS,
   type Handoff,
@@ -50,11 +54,13 @@ export class FargateHandoff implements Handoff {
   readonly #standby: StandbyParts;
   readonly #starter: TaskStarter;
   readonly #log: HandoffLog;
+  readonly #logger: IsolatedLogger;
 
   constructor(config: ResolvedConfig, deps: HandoffDependencies) {
     this.config = config;
     this.#deps = deps;
     this.#clients = new HandoffClients(deps.ecsClient, deps.s3Client, deps.sqsClient);
+    this.#logger = isolatedLogger(deps.logger);
     this.#metrics = new HandoffMetrics(config, deps);
     this.#starter = new TaskStarter(config, deps, this.#clients, (at) => this.failAt(at));
     this.#log = new HandoffLog(config, deps, this.#metrics, (at) => this.failAt(at));
@@ -68,8 +74,26 @@ export class FargateHandoff implements Handoff {
       // A cancelled standby's record is the standby's own `not-needed`, written by the cancel.
       stopTask: (taskArn, target, why) => this.stopTask(taskArn, target, why, false),
       record: (receipt, fn, status, signal) => this.#record(receipt, fn, status, signal),
-      hold: (target, receipt) => this.hold(target, receipt),
+      hold: (target, receipt, held) => this.hold(target, receipt, held),
     };
+  }
+
+  /** Looks up a batch another invocation may hold, with this handoff's clients (see `batches.ts`). */
+  screen(
+    kind: HeldKind,
+    event: unknown,
+    context: Context,
+    remainingMs: number,
+  ): Promise<ScreenedBatch | undefined> {
+    const lookup = {
+      config: this.config,
+      clock: this.#deps.clock,
+      logger: this.#logger,
+      clients: this.#clients,
+    };
+    return kind === 'sqs'
+      ? screenRedeliveries(lookup, event, context)
+      : screenStreamRetry(lookup, event, context, remainingMs);
   }
 
   /** The last moment at which a failed invocation can still be reported: the deadline less the guard. */
@@ -92,8 +116,9 @@ export class FargateHandoff implements Handoff {
     try {
       requireInvocationContext(target.context, requestId);
       const id = target.context.awsRequestId;
-      const batch = mode.standby ? undefined : batchToHold(this.config, target.event);
-      const { envelope, json } = buildEnvelope(target, journal, began, this.#deps.env, batch && 'sqs');
+      // A standby task holds nothing yet: the batch is held when the task is told to go.
+      const held = mode.standby ? undefined : heldBatchOf(this.config, target.event);
+      const { envelope, json } = buildEnvelope(target, journal, began, this.#deps.env, held?.kind);
       progress.envelopeBytes = Buffer.byteLength(json, 'utf8');
       // A standby task is told where to wait for its envelope (or the cancel marker).
       const standby = mode.standby ? resumeUri(this.config, envelope.function.name, id) : undefined;
@@ -109,7 +134,7 @@ export class FargateHandoff implements Handoff {
         signal: guard.signal,
       });
       if ('queued' in started) {
-        const receipt = await this.hold(target, this.#queuedReceipt(target, started.queued, progress));
+        const receipt = await this.hold(target, this.#queuedReceipt(target, started.queued, progress), held);
         this.#log.queued(target, began, receipt, started.attempts);
         await this.#recordHandoff(receipt, envelope.function, 'queued', target.deadlineAt);
         return receipt;
@@ -119,6 +144,7 @@ export class FargateHandoff implements Handoff {
       const receipt = await this.hold(
         target,
         this.#receipt(id, started, placement, progress.envelopeBytes, confirmed),
+        held,
       );
       this.#log.handedOff(target, began, confirmed, receipt, started, mode, standby);
       await this.#recordHandoff(
@@ -140,10 +166,12 @@ export class FargateHandoff implements Handoff {
    * task exists or its start is queued; the receipt then names the held messages, which the
    * answer reports as batch item failures. Bounded by the record guard; never throws.
    */
-  async hold<T extends HandoffAnswer>(target: HandoffTarget, receipt: T): Promise<T> {
-    const messages = batchToHold(this.config, target.event);
-    const stream = messages ? undefined : streamToHold(this.config, target.event);
-    if (messages === undefined && stream === undefined) return receipt;
+  async hold<T extends HandoffAnswer>(
+    target: HandoffTarget,
+    receipt: T,
+    held: HeldBatch | undefined,
+  ): Promise<T> {
+    if (held === undefined) return receipt;
     const guard = recordGuard(this.#deps.clock, target.deadlineAt);
     const request = {
       config: this.config,
@@ -152,13 +180,15 @@ export class FargateHandoff implements Handoff {
       functionName: target.context.functionName,
       requestId: receipt.requestId,
     };
-    const holding = messages
-      ? holdBatch({ ...request, messages })
-      : stream && holdStream({ ...request, batch: stream });
+    const holding =
+      held.kind === 'sqs'
+        ? holdBatch({ ...request, messages: held.messages })
+        : holdStream({ ...request, batch: held.batch });
     const stopped = new Promise<void>((resolve) => guard.signal.addEventListener('abort', () => resolve()));
     await Promise.race([holding, stopped]).finally(guard.dispose);
-    if (messages) return { ...receipt, heldMessages: messages.map((message) => message.messageId) };
-    const first = stream?.records[0]?.sequenceNumber;
+    if (held.kind === 'sqs')
+      return { ...receipt, heldMessages: held.messages.map((message) => message.messageId) };
+    const first = held.batch.records[0]?.sequenceNumber;
     return first === undefined ? receipt : { ...receipt, heldFrom: first };
   }
 
@@ -385,6 +415,3 @@ export class FargateHandoff implements Handoff {
     });
   }
 }
-
-export { screenRedeliveries } from './sqs-redelivery.js';
-export { screenStreamRetry } from './stream-retry.js';

@@ -1,8 +1,19 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type InvocationStatus, summarizeOutcomes } from '@immortal-lambda/protocol';
-import type { FallbackCore } from './core.js';
+import type { ResolvedConfig } from './config.js';
+import type { HandoffClients } from './handoff/clients.js';
+import type { IsolatedLogger } from './logger.js';
 import { readOutcomes } from './outcome-store.js';
 import { loadS3 } from './sdk.js';
+import type { Clock } from './types.js';
+
+/** What a look-up of a held batch uses: the settings, the clock, the log and the handoff's clients. */
+export interface BatchLookup {
+  config: ResolvedConfig;
+  clock: Clock;
+  logger: IsolatedLogger;
+  clients: HandoffClients;
+}
 
 /** Statuses of an invocation that is still working on the batch it holds. */
 const IN_WORK: ReadonlySet<InvocationStatus> = new Set([
@@ -40,19 +51,19 @@ export async function readMarkerText(s3: S3Client, bucket: string, key: string):
  * result too large for its record is not read: the batch then runs again, at least once.
  */
 export async function holderOf(
-  core: FallbackCore,
+  lookup: Pick<BatchLookup, 'config' | 'clock'>,
   s3: S3Client,
   at: { bucket: string; functionName: string; requestId: string; heldAt: number; freshMs: number },
 ): Promise<Holder> {
   const records = await readOutcomes(s3, {
     bucket: at.bucket,
-    prefix: core.config.outcomePrefix,
+    prefix: lookup.config.outcomePrefix,
     functionName: at.functionName,
     requestId: at.requestId,
   });
   const view = summarizeOutcomes(records);
   if (view === undefined)
-    return core.clock.now() - at.heldAt < at.freshMs ? { kind: 'in-work' } : { kind: 'gone' };
+    return lookup.clock.now() - at.heldAt < at.freshMs ? { kind: 'in-work' } : { kind: 'gone' };
   if (IN_WORK.has(view.status)) return { kind: 'in-work' };
   if (view.status === 'succeeded' && 'result' in view) return { kind: 'finished', result: view.result };
   return { kind: 'gone' };

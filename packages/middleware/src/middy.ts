@@ -1,6 +1,6 @@
 import { GIVEN_JOURNAL } from '@immortal-lambda/protocol/basics';
 import type { Context } from 'aws-lambda';
-import { screenBatch, withFailures } from './batches.js';
+import { heldKindOf, screenBatch, withFailures } from './batches.js';
 import { createCore, type FallbackCore, handoffTarget, remainingTime, setUp } from './core.js';
 import type { Due } from './deadline-timer.js';
 import { ConfigurationError, HandoffError } from './errors.js';
@@ -173,8 +173,10 @@ export function fargateFallback<TEvent = unknown, TResult = unknown>(
 
   return {
     before: (request) => {
+      const held = heldKindOf(core.config, request.event);
+      if (held === undefined) return start(request);
       // A batch another invocation holds: its redelivered SQS messages left out, a stream batch waiting.
-      return screenBatch(core, request.event, request.context).then((screened) => {
+      return screenBatch(core, held, request.event, request.context).then((screened) => {
         if (screened === undefined) return start(request);
         heldElsewhere.set(request, screened.heldElsewhere);
         if (screened.answer !== undefined) {

@@ -11,9 +11,7 @@ import {
 import { changeVisibility } from '@immortal-lambda/protocol/sqs';
 import type { Context } from 'aws-lambda';
 import { heldAnswer, type ScreenedBatch } from './batches.js';
-import type { FallbackCore } from './core.js';
-import { HandoffClients } from './handoff/clients.js';
-import { holderOf, readMarkerText } from './holder.js';
+import { type BatchLookup, holderOf, readMarkerText } from './holder.js';
 import { describeError } from './logger.js';
 import { loadS3 } from './sdk.js';
 
@@ -28,23 +26,22 @@ type Verdict = 'run' | 'held' | 'done';
  * redelivery should (the runner's handler failed it, or nothing holds it).
  */
 export async function screenRedeliveries(
-  core: FallbackCore,
+  lookup: BatchLookup,
   event: unknown,
   context: Context,
 ): Promise<ScreenedBatch> {
   const messages = sqsBatchOf(event);
-  const bucket = core.config.payloadBucket;
-  if (!messages || bucket === undefined || !core.config.holdSqsBatches) return { event, heldElsewhere: [] };
-  const clients = new HandoffClients(core.deps.ecsClient, core.deps.s3Client, core.deps.sqsClient);
-  const s3 = await clients.s3(context.awsRequestId);
+  const bucket = lookup.config.payloadBucket;
+  if (!messages || bucket === undefined) return { event, heldElsewhere: [] };
+  const s3 = await lookup.clients.s3(context.awsRequestId);
   const verdicts = new Map<string, Verdict>();
   const heldAgain: SqsBatchMessage[] = [];
   await Promise.all(
     messages
       .filter((message) => message.receiveCount > 1)
       .map(async (message) => {
-        const verdict = await judge(core, s3, bucket, message, context).catch((error: unknown) => {
-          core.logger.warn('A redelivered SQS message could not be looked up; it runs here', {
+        const verdict = await judge(lookup, s3, bucket, message, context).catch((error: unknown) => {
+          lookup.logger.warn('A redelivered SQS message could not be looked up; it runs here', {
             requestId: context.awsRequestId,
             messageId: message.messageId,
             error: describeError(error),
@@ -55,12 +52,12 @@ export async function screenRedeliveries(
         if (verdict === 'held') heldAgain.push(message);
       }),
   );
-  if (heldAgain.length > 0) await keepInvisible(core, clients, heldAgain, context);
+  if (heldAgain.length > 0) await keepInvisible(lookup, heldAgain, context);
   const heldElsewhere = heldAgain.map((message) => message.messageId);
   const records = (event as { Records: { messageId: string }[] }).Records;
   const left = records.filter((record) => (verdicts.get(record.messageId) ?? 'run') === 'run');
   if (left.length < records.length) {
-    core.logger.info('Redelivered SQS messages held by another invocation are left out of this batch', {
+    lookup.logger.info('Redelivered SQS messages held by another invocation are left out of this batch', {
       requestId: context.awsRequestId,
       heldElsewhere,
       finishedElsewhere: [...verdicts].filter(([, verdict]) => verdict === 'done').map(([id]) => id),
@@ -76,17 +73,17 @@ export async function screenRedeliveries(
 
 /** What to do with one redelivered message, from its marker and its holder's records. */
 async function judge(
-  core: FallbackCore,
+  lookup: BatchLookup,
   s3: S3Client,
   bucket: string,
   message: SqsBatchMessage,
   context: Context,
 ): Promise<Verdict> {
   const functionName = context.functionName;
-  const key = heldMessageKey(core.config.outcomePrefix, functionName, message.messageId);
+  const key = heldMessageKey(lookup.config.outcomePrefix, functionName, message.messageId);
   const marker = parseHeldMessage((await readMarkerText(s3, bucket, key)) ?? '');
   if (!marker || marker.requestId === context.awsRequestId) return 'run';
-  const holder = await holderOf(core, s3, {
+  const holder = await holderOf(lookup, s3, {
     bucket,
     functionName,
     requestId: marker.requestId,
@@ -98,7 +95,7 @@ async function judge(
     const renewed: HeldMessage = {
       ...marker,
       receiptHandle: message.receiptHandle,
-      heldAt: core.clock.now(),
+      heldAt: lookup.clock.now(),
     };
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(renewed) }));
     return 'held';
@@ -109,26 +106,31 @@ async function judge(
 
 /** The held messages of this delivery stay invisible while their holder works. */
 async function keepInvisible(
-  core: FallbackCore,
-  clients: HandoffClients,
+  lookup: BatchLookup,
   messages: SqsBatchMessage[],
   context: Context,
 ): Promise<void> {
   try {
     const refused = await changeVisibility(
-      await clients.sqs(context.awsRequestId),
+      await lookup.clients.sqs(context.awsRequestId),
       messages,
       HOLD_VISIBILITY_S,
     );
     if (refused.length === 0) return;
-    core.logger.warn('Held SQS messages could not be made invisible again; SQS delivers them again sooner', {
-      requestId: context.awsRequestId,
-      refused,
-    });
+    lookup.logger.warn(
+      'Held SQS messages could not be made invisible again; SQS delivers them again sooner',
+      {
+        requestId: context.awsRequestId,
+        refused,
+      },
+    );
   } catch (error) {
-    core.logger.warn('Held SQS messages could not be made invisible again; SQS delivers them again sooner', {
-      requestId: context.awsRequestId,
-      error: describeError(error),
-    });
+    lookup.logger.warn(
+      'Held SQS messages could not be made invisible again; SQS delivers them again sooner',
+      {
+        requestId: context.awsRequestId,
+        error: describeError(error),
+      },
+    );
   }
 }

@@ -7,10 +7,8 @@ import {
   streamBatchOf,
 } from '@immortal-lambda/protocol';
 import type { Context } from 'aws-lambda';
-import { heldAnswer } from './batches.js';
-import type { FallbackCore } from './core.js';
-import { HandoffClients } from './handoff/clients.js';
-import { holderOf, readMarkerText } from './holder.js';
+import { heldAnswer, type ScreenedBatch } from './batches.js';
+import { type BatchLookup, holderOf, readMarkerText } from './holder.js';
 
 /** How long a retry waits for the runner before it answers "not yet" (Lambda then retries again). */
 export const STREAM_WAIT_MS = 60_000;
@@ -18,9 +16,6 @@ export const STREAM_WAIT_MS = 60_000;
 export const STREAM_POLL_MS = 5_000;
 /** A marker without any record yet counts as at work this long (the handoff was that recent). */
 const FRESH_MARKER_MS = 30 * 60 * 1000;
-
-/** What a retried stream batch gets: an answer without running, or the event to run (perhaps less of it). */
-export type StreamRetry = { answer: unknown } | { event: unknown };
 
 /**
  * With `ordered`, a stream batch that an earlier invocation handed off comes back as Lambda's
@@ -32,27 +27,23 @@ export type StreamRetry = { answer: unknown } | { event: unknown };
  * runner that failed, or no marker at all, runs the batch here. Undefined: not a held batch.
  */
 export async function screenStreamRetry(
-  core: FallbackCore,
+  lookup: BatchLookup,
   event: unknown,
   context: Context,
   remainingMs: number,
-): Promise<StreamRetry | undefined> {
+): Promise<ScreenedBatch | undefined> {
   const batch = streamBatchOf(event);
-  const bucket = core.config.payloadBucket;
+  const { config, clock } = lookup;
+  const bucket = config.payloadBucket;
   const first = batch?.records[0];
   if (!batch || !first || bucket === undefined) return undefined;
-  const s3 = await new HandoffClients(core.deps.ecsClient, core.deps.s3Client).s3(context.awsRequestId);
-  const key = heldStreamKey(
-    core.config.outcomePrefix,
-    context.functionName,
-    batch.eventSourceARN,
-    first.eventID,
-  );
+  const s3 = await lookup.clients.s3(context.awsRequestId);
+  const key = heldStreamKey(config.outcomePrefix, context.functionName, batch.eventSourceARN, first.eventID);
   const marker = parseHeldStreamBatch((await readMarkerText(s3, bucket, key)) ?? '');
   if (!marker || marker.requestId === context.awsRequestId) return undefined;
-  const waitUntil = core.clock.now() + Math.min(STREAM_WAIT_MS, remainingMs - core.marginMs - STREAM_POLL_MS);
+  const waitUntil = clock.now() + Math.min(STREAM_WAIT_MS, remainingMs - config.marginMs - STREAM_POLL_MS);
   for (;;) {
-    const holder = await holderOf(core, s3, {
+    const holder = await holderOf(lookup, s3, {
       bucket,
       functionName: context.functionName,
       requestId: marker.requestId,
@@ -61,25 +52,30 @@ export async function screenStreamRetry(
     });
     if (holder.kind === 'gone') return undefined;
     if (holder.kind === 'finished') return released(event, batch, marker, holder.result);
-    if (core.clock.now() + STREAM_POLL_MS > waitUntil) {
-      core.logger.info('A retried stream batch waits for the runner of the invocation that holds it', {
+    if (clock.now() + STREAM_POLL_MS > waitUntil) {
+      lookup.logger.info('A retried stream batch waits for the runner of the invocation that holds it', {
         requestId: context.awsRequestId,
         heldBy: marker.requestId,
         firstEventID: first.eventID,
       });
-      return { answer: heldAnswer([first.sequenceNumber]) };
+      return { event, heldElsewhere: [], answer: heldAnswer([first.sequenceNumber]) };
     }
-    await new Promise<void>((resolve) => core.clock.setTimeout(resolve, STREAM_POLL_MS));
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, STREAM_POLL_MS));
   }
 }
 
 /** The batch once its runner finished: its failures, the records after the held ones, or a success. */
-function released(event: unknown, batch: StreamBatch, marker: HeldStreamBatch, result: unknown): StreamRetry {
+function released(
+  event: unknown,
+  batch: StreamBatch,
+  marker: HeldStreamBatch,
+  result: unknown,
+): ScreenedBatch {
   const failures = failedItems(result);
-  if (failures.size > 0) return { answer: heldAnswer([...failures]) };
+  if (failures.size > 0) return { event, heldElsewhere: [], answer: heldAnswer([...failures]) };
   const lastHeld = batch.records.findIndex((record) => record.eventID === marker.lastEventID);
   // The event's records are the batch's, in the same order.
   const after = lastHeld >= 0 ? (event as { Records: unknown[] }).Records.slice(lastHeld + 1) : [];
-  if (after.length === 0) return { answer: heldAnswer([]) };
-  return { event: { ...(event as object), Records: after } };
+  if (after.length === 0) return { event, heldElsewhere: [], answer: heldAnswer([]) };
+  return { event: { ...(event as object), Records: after }, heldElsewhere: [] };
 }

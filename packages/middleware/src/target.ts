@@ -3,6 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Journal } from '@immortal-lambda/protocol/basics';
 import type { Context } from 'aws-lambda';
+import type { HeldKind, ScreenedBatch } from './batches.js';
 import type { Clock, FallbackLogger, HandoffAnswer, HandoffReceipt } from './types.js';
 
 /**
@@ -83,6 +84,16 @@ export interface Handoff {
    * the invocation (`true`) or the task had taken it first (`false`). One decision, both legs.
    */
   claimForLambda(standby: HandoffReceipt, target: HandoffTarget): Promise<boolean>;
+  /**
+   * Looks up a batch another invocation may hold (`kind` from `heldKindOf`): an SQS batch's
+   * redelivered messages, a retried stream batch with `ordered`. Undefined: nothing held.
+   */
+  screen(
+    kind: HeldKind,
+    event: unknown,
+    context: Context,
+    remainingMs: number,
+  ): Promise<ScreenedBatch | undefined>;
   /** The last moment at which a failed invocation can still be reported: the deadline less the guard. */
   failAt(deadlineAt: number): number;
 }

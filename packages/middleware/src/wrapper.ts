@@ -1,7 +1,7 @@
 import { traceHandler } from '@immortal-lambda/protocol/basics';
 import type { Context } from 'aws-lambda';
-import { screenBatch, withFailures } from './batches.js';
-import { createCore, remainingTime, setUp } from './core.js';
+import { type HeldKind, heldKindOf, screenBatch, withFailures } from './batches.js';
+import { createCore, type FallbackCore, remainingTime, setUp } from './core.js';
 import { type GivenExtras, LazyExtras, runnerExtras } from './extras.js';
 import { Invocation } from './invocation.js';
 import type { FallbackHandler, FargateFallbackOptions, HandoffReceipt } from './types.js';
@@ -68,13 +68,36 @@ export function withFargateFallback<TEvent = unknown, TResult = unknown, TRespon
   }
   const core = createCore(checked, env);
   const handler = fn as FallbackHandler<unknown, unknown>;
-  return async (event, context) => {
-    // A batch another invocation holds: its redelivered SQS messages left out, a stream batch waiting.
-    const screened = await screenBatch(core, event, context);
-    if (screened?.answer !== undefined) return screened.answer as TResponse;
-    const result = await new Invocation(core, screened?.event ?? event, context, remainingTime(context)).run(
-      handler,
-    );
-    return (screened ? withFailures(result, screened.heldElsewhere) : result) as TResult | TResponse;
+  return (event, context) => {
+    let remaining: number;
+    try {
+      remaining = remainingTime(context);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const held = heldKindOf(core.config, event);
+    if (held === undefined) {
+      return new Invocation(core, event, context, remaining).run(handler) as Promise<TResult | TResponse>;
+    }
+    return runScreened(core, held, handler, event, context) as Promise<TResult | TResponse>;
   };
+}
+
+/**
+ * A batch another invocation may hold: looked up first; its redelivered SQS messages that are
+ * held are left out and answered as failed, a stream batch still held is answered without running.
+ */
+async function runScreened(
+  core: FallbackCore,
+  held: HeldKind,
+  handler: FallbackHandler<unknown, unknown>,
+  event: unknown,
+  context: Context,
+): Promise<unknown> {
+  const screened = await screenBatch(core, held, event, context);
+  if (screened?.answer !== undefined) return screened.answer;
+  const result = await new Invocation(core, screened?.event ?? event, context, remainingTime(context)).run(
+    handler,
+  );
+  return screened ? withFailures(result, screened.heldElsewhere) : result;
 }

@@ -13,7 +13,7 @@ export function buildEnvelope(
   journal: Journal | undefined,
   handedOffAt: number,
   env: Readonly<Record<string, string | undefined>>,
-  held?: 'sqs',
+  held?: 'sqs' | 'stream',
 ): { envelope: Envelope; json: string } {
   const { context } = target;
   const envelope = createEnvelope({
@@ -25,8 +25,9 @@ export function buildEnvelope(
     deadlineAt: target.deadlineAt,
     handedOffAt,
   });
-  // The runner deletes what it finished of a batch the wrapper answered as failed.
-  if (held) envelope.held = held;
+  // The runner deletes what it finished of an SQS batch the wrapper answered as failed; a held
+  // stream batch asks nothing of it.
+  if (held === 'sqs') envelope.held = held;
   try {
     return { envelope, json: encodeEnvelope(envelope) };
   } catch (error) {

@@ -23,12 +23,18 @@ import type { HandoffClients } from './clients.js';
 /** Markers written at once. */
 const MARKER_CONCURRENCY = 10;
 
+/** What a handoff holds for its runner: an SQS batch's messages, or a stream batch. */
+export type HeldBatch = { kind: 'sqs'; messages: SqsBatchMessage[] } | { kind: 'stream'; batch: StreamBatch };
+
 /**
- * The messages of an SQS batch to hold for the runner, or undefined when the event is no SQS
- * batch or holding is off (`holdSqsBatches: false`).
+ * What the invocation's handoff holds, read once from its event: an SQS batch (unless
+ * `holdSqsBatches: false`), a Kinesis or DynamoDB batch with `ordered`, or nothing.
  */
-export function batchToHold(config: ResolvedConfig, event: unknown): SqsBatchMessage[] | undefined {
-  return config.holdSqsBatches ? sqsBatchOf(event) : undefined;
+export function heldBatchOf(config: ResolvedConfig, event: unknown): HeldBatch | undefined {
+  const messages = config.holdSqsBatches ? sqsBatchOf(event) : undefined;
+  if (messages) return { kind: 'sqs', messages };
+  const batch = config.ordered ? streamBatchOf(event) : undefined;
+  return batch ? { kind: 'stream', batch } : undefined;
 }
 
 /** What holding a batch needs: where the markers go, the clients, the invocation. */
@@ -114,11 +120,6 @@ async function extendVisibility(request: HoldRequest): Promise<string[]> {
   } catch (error) {
     return [`visibility: ${describeError(error).message}`];
   }
-}
-
-/** The stream batch to hold for the runner, or undefined: no stream batch, or `ordered` off. */
-export function streamToHold(config: ResolvedConfig, event: unknown): StreamBatch | undefined {
-  return config.ordered ? streamBatchOf(event) : undefined;
 }
 
 /**

@@ -18,7 +18,7 @@ import { asHandoffError, buildEnvelope } from './envelope.js';
 import { deadlineGuard, recordGuard } from './guard.js';
 import type { HandoffMetrics } from './metrics.js';
 import type { WrapperStatus } from './records.js';
-import { batchToHold } from './sqs-hold.js';
+import { type HeldBatch, heldBatchOf } from './sqs-hold.js';
 
 /** What the standby protocol uses of the handoff mechanism. */
 export interface StandbyParts {
@@ -36,8 +36,8 @@ export interface StandbyParts {
     status: WrapperStatus,
     signal: AbortSignal,
   ): Promise<Record<string, unknown> | undefined>;
-  /** Holds the invocation's SQS batch for the runner, when it is one; the receipt names what it held. */
-  hold<T extends HandoffAnswer>(target: HandoffTarget, receipt: T): Promise<T>;
+  /** Holds the invocation's batch for the runner, when it has one; the receipt names what it held. */
+  hold<T extends HandoffAnswer>(target: HandoffTarget, receipt: T, held: HeldBatch | undefined): Promise<T>;
 }
 
 /** Where a standby task waits for its envelope or the cancel marker: `resume.json` beside the records. */
@@ -84,8 +84,8 @@ export async function resumeStandby(
       guard.dispose();
       return parts.handOff(target, journal);
     }
-    const held = batchToHold(parts.config, target.event) && 'sqs';
-    const { envelope, json } = buildEnvelope(target, journal, began, parts.deps.env, held);
+    const held = heldBatchOf(parts.config, target.event);
+    const { envelope, json } = buildEnvelope(target, journal, began, parts.deps.env, held?.kind);
     const location = await spillEnvelope({
       client: await parts.clients.s3(id),
       bucket: parts.config.payloadBucket as string,
@@ -97,12 +97,16 @@ export async function resumeStandby(
       signal: guard.signal,
     });
     const confirmed = clock.now();
-    const receipt = await parts.hold(target, {
-      ...standby,
-      envelopeLocation: location,
-      envelopeBytes: Buffer.byteLength(json, 'utf8'),
-      handedOffAt: new Date(confirmed).toISOString(),
-    });
+    const receipt = await parts.hold(
+      target,
+      {
+        ...standby,
+        envelopeLocation: location,
+        envelopeBytes: Buffer.byteLength(json, 'utf8'),
+        handedOffAt: new Date(confirmed).toISOString(),
+      },
+      held,
+    );
     parts.metrics.handedOff(target, began, confirmed, receipt.envelopeBytes, {
       requestId: id,
       taskArn: standby.taskArn,
