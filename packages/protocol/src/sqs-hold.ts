@@ -134,11 +134,22 @@ export function heldMessageKey(prefix: string, functionName: string, messageId: 
  * ```
  */
 export function parseHeldMessage(text: string): HeldMessage | undefined {
+  return parseMarker<HeldMessage>(text, HELD_MESSAGE_KIND, ['requestId', 'receiptHandle', 'queueUrl']);
+}
+
+/**
+ * A marker of `kind` read back from its JSON, when each of `fields` is a string; else undefined.
+ * The held SQS messages' and the held stream batches' markers are read with it.
+ */
+export function parseMarker<T extends { kind: string }>(
+  text: string,
+  kind: T['kind'],
+  fields: readonly (keyof T & string)[],
+): T | undefined {
   try {
-    const value = JSON.parse(text) as Partial<HeldMessage>;
-    if (value?.kind !== HELD_MESSAGE_KIND || typeof value.requestId !== 'string') return undefined;
-    if (typeof value.receiptHandle !== 'string' || typeof value.queueUrl !== 'string') return undefined;
-    return value as HeldMessage;
+    const value = JSON.parse(text) as Record<string, unknown> | null;
+    if (value?.kind !== kind || fields.some((field) => typeof value[field] !== 'string')) return undefined;
+    return value as T;
   } catch {
     return undefined;
   }

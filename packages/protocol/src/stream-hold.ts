@@ -1,5 +1,6 @@
 import { keyPart } from './outcome.js';
 import { digest } from './run-task.js';
+import { parseMarker } from './sqs-hold.js';
 
 /**
  * How a handed-off stream batch (Kinesis, DynamoDB) keeps its shard in order with `ordered`: the
@@ -109,12 +110,5 @@ export function heldStreamKey(
  * ```
  */
 export function parseHeldStreamBatch(text: string): HeldStreamBatch | undefined {
-  try {
-    const value = JSON.parse(text) as Partial<HeldStreamBatch>;
-    if (value?.kind !== HELD_STREAM_KIND || typeof value.requestId !== 'string') return undefined;
-    if (typeof value.firstEventID !== 'string' || typeof value.lastEventID !== 'string') return undefined;
-    return value as HeldStreamBatch;
-  } catch {
-    return undefined;
-  }
+  return parseMarker<HeldStreamBatch>(text, HELD_STREAM_KIND, ['requestId', 'firstEventID', 'lastEventID']);
 }
