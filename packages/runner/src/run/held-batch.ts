@@ -9,7 +9,13 @@ import {
   type SqsBatchMessage,
   sqsBatchOf,
 } from '@immortal-lambda/protocol';
-import type { HeldReceipt, SqsSender } from '@immortal-lambda/protocol/sqs';
+import {
+  changeVisibility,
+  deleteMessages,
+  type HeldReceipt,
+  queueVisibilityTimeout,
+  type SqsSender,
+} from '@immortal-lambda/protocol/sqs';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 import { getObjectText } from '../s3.js';
 import type { RunnerSettings } from '../settings.js';
@@ -96,7 +102,6 @@ export class HeldBatch {
         );
     }
     if (extendable.length === 0) return;
-    const { changeVisibility } = await import('@immortal-lambda/protocol/sqs');
     const refused = await changeVisibility(await this.#sqs(), extendable, RUNNER_VISIBILITY_S).catch(
       (error: unknown) =>
         extendable.map((message) => ({ messageId: message.messageId, code: String(error), message: '' })),
@@ -155,9 +160,6 @@ export class HeldBatch {
       code === EXIT_CODES.success ? failedItems(value) : new Set(this.#messages.map((m) => m.messageId));
     const finished = this.#messages.filter((message) => !failed.has(message.messageId));
     const returned = this.#messages.filter((message) => failed.has(message.messageId));
-    const { deleteMessages, queueVisibilityTimeout, changeVisibility } = await import(
-      '@immortal-lambda/protocol/sqs'
-    );
     const sqs = await this.#sqs();
     const notDeleted = await deleteMessages(sqs, finished);
     // A failed message comes back as one a Lambda handler failed: after the queue's visibility timeout.
