@@ -16,7 +16,7 @@ import {
   type WrapperStatus,
   writeWrapperRecord,
 } from './handoff/records.js';
-import { type HeldBatch, heldBatchOf, holdBatch, holdStream } from './handoff/sqs-hold.js';
+import { type HeldBatch, heldBatchOf, holdForRunner } from './handoff/sqs-hold.js';
 import {
   cancelStandby,
   claimForLambda,
@@ -161,35 +161,14 @@ export class FargateHandoff implements Handoff {
     }
   }
 
-  /**
-   * Holds a handed-off SQS batch in its queue for the runner (see `handoff/sqs-hold.ts`), once its
-   * task exists or its start is queued; the receipt then names the held messages, which the
-   * answer reports as batch item failures. Bounded by the record guard; never throws.
-   */
-  async hold<T extends HandoffAnswer>(
-    target: HandoffTarget,
-    receipt: T,
-    held: HeldBatch | undefined,
-  ): Promise<T> {
-    if (held === undefined) return receipt;
-    const guard = recordGuard(this.#deps.clock, target.deadlineAt);
-    const request = {
-      config: this.config,
-      deps: this.#deps,
-      clients: this.#clients,
-      functionName: target.context.functionName,
-      requestId: receipt.requestId,
-    };
-    const holding =
-      held.kind === 'sqs'
-        ? holdBatch({ ...request, messages: held.messages })
-        : holdStream({ ...request, batch: held.batch });
-    const stopped = new Promise<void>((resolve) => guard.signal.addEventListener('abort', () => resolve()));
-    await Promise.race([holding, stopped]).finally(guard.dispose);
-    if (held.kind === 'sqs')
-      return { ...receipt, heldMessages: held.messages.map((message) => message.messageId) };
-    const first = held.batch.records[0]?.sequenceNumber;
-    return first === undefined ? receipt : { ...receipt, heldFrom: first };
+  /** Holds the invocation's batch for its runner (see `handoff/sqs-hold.ts`); never throws. */
+  hold<T extends HandoffAnswer>(target: HandoffTarget, receipt: T, held: HeldBatch | undefined): Promise<T> {
+    return holdForRunner(
+      { config: this.config, deps: this.#deps, clients: this.#clients },
+      target,
+      receipt,
+      held,
+    );
   }
 
   #queuedReceipt(

@@ -17,8 +17,10 @@ import { changeVisibility } from '@immortal-lambda/protocol/sqs';
 import type { ResolvedConfig } from '../config.js';
 import { describeError } from '../logger.js';
 import { loadS3 } from '../sdk.js';
-import type { HandoffDependencies } from '../target.js';
+import type { HandoffDependencies, HandoffTarget } from '../target.js';
+import type { HandoffAnswer } from '../types.js';
 import type { HandoffClients } from './clients.js';
+import { recordGuard } from './guard.js';
 
 /** Markers written at once. */
 const MARKER_CONCURRENCY = 10;
@@ -162,4 +164,30 @@ export async function holdStream(
       consequence: "Lambda's retry of the batch runs it again instead of waiting for this invocation",
     });
   }
+}
+
+/**
+ * Holds a handed-off batch for its runner once its task exists or its start is queued; the
+ * receipt then names what was held (SQS: the messages, answered as batch item failures; a stream:
+ * its first sequence number). Bounded by the record guard; never throws.
+ */
+export async function holdForRunner<T extends HandoffAnswer>(
+  parts: Pick<HoldRequest, 'config' | 'deps' | 'clients'>,
+  target: HandoffTarget,
+  receipt: T,
+  held: HeldBatch | undefined,
+): Promise<T> {
+  if (held === undefined) return receipt;
+  const guard = recordGuard(parts.deps.clock, target.deadlineAt);
+  const request = { ...parts, functionName: target.context.functionName, requestId: receipt.requestId };
+  const holding =
+    held.kind === 'sqs'
+      ? holdBatch({ ...request, messages: held.messages })
+      : holdStream({ ...request, batch: held.batch });
+  const stopped = new Promise<void>((resolve) => guard.signal.addEventListener('abort', () => resolve()));
+  await Promise.race([holding, stopped]).finally(guard.dispose);
+  if (held.kind === 'sqs')
+    return { ...receipt, heldMessages: held.messages.map((message) => message.messageId) };
+  const first = held.batch.records[0]?.sequenceNumber;
+  return first === undefined ? receipt : { ...receipt, heldFrom: first };
 }
