@@ -172,7 +172,7 @@ for (const { path, version } of nodes) {
     if (atInit.has(name)) return;
     atInit.add(name);
     for (const imported of outputs[name].imports)
-      if (imported.kind === 'import-statement') visit(imported.path);
+      if (imported.kind === 'import-statement' && !imported.external) visit(imported.path);
   };
   visit(entry);
   const initBytes = [...atInit].reduce((sum, name) => sum + outputs[name].bytes, 0);
@@ -239,6 +239,9 @@ for (const { path, version } of nodes) {
   const count = Number(process.env.BENCH_HANDOFFS ?? 200);
   const cold = [];
   for (let i = 0; i < count; i++) cold.push(...latencies(await runChild(['cold'])));
+  const aheadCount = Number(process.env.BENCH_AHEAD_HANDOFFS ?? 40);
+  const ahead = [];
+  for (let i = 0; i < aheadCount; i++) ahead.push(...latencies(await runChild(['ahead'])));
   const warm = latencies(await runChild(['warm', String(count)]));
   server.close();
   console.log(
@@ -248,6 +251,9 @@ for (const { path, version } of nodes) {
   console.log('| --- | ---: | ---: |');
   console.log(
     `| not yet loaded (fresh process) | ${fmt(percentile(cold, 0.5), 1)} | ${fmt(percentile(cold, 0.99), 1)} |`,
+  );
+  console.log(
+    `| loaded 1 s ahead (loadAheadMs), fresh process, ${aheadCount} handoffs | ${fmt(percentile(ahead, 0.5), 1)} | ${fmt(percentile(ahead, 0.99), 1)} |`,
   );
   console.log(`| already loaded | ${fmt(percentile(warm, 0.5), 2)} | ${fmt(percentile(warm, 0.99), 2)} |`);
 }

@@ -18,6 +18,12 @@ import type { FargateFallbackOptions } from './types.js';
 
 export { DEFAULT_MARGIN_MS, MIN_MARGIN_MS } from '@immortal-lambda/protocol/basics';
 
+/**
+ * How long before a sandbox's first handoff its code and SDK clients are loaded: loading the ECS,
+ * S3 and SQS clients costs about 150 ms of one full vCPU, several times that at 128 MB.
+ */
+export const DEFAULT_LOAD_AHEAD_MS = 3_000;
+
 /** Lambda's longest timeout. */
 export const MAX_LAMBDA_TIMEOUT_MS = 900_000;
 /** The longest payload prefix: S3 keys hold 1,024 bytes, and the function and request id follow. */
@@ -42,6 +48,8 @@ export interface ResolvedConfig {
   maxInLambdaMs: number | undefined;
   /** Start the runner task this long before the handoff, in standby; 0: off. */
   prewarmMs: number;
+  /** Load the handoff's code and clients this long before the first handoff (0: at the handoff). */
+  loadAheadMs: number;
   /** The SQS queue URL where handoffs that meet the launch rate are queued; undefined: none. */
   launchQueue: string | undefined;
   /** Hold a handed-off SQS batch in its queue until the runner has finished it (default true). */
@@ -195,6 +203,7 @@ function timingSettings(reader: SettingsReader, payloadBucket: string | undefine
   const maxInLambdaMs = reader.integer('maxInLambdaMs', 1, MAX_LAMBDA_TIMEOUT_MS);
   const prewarmMs = reader.integer('prewarmMs', 0, MAX_LAMBDA_TIMEOUT_MS) ?? 0;
   if (prewarmMs > 0 && payloadBucket === undefined) needsBucket(`prewarmMs is ${prewarmMs}`);
+  const loadAheadMs = reader.integer('loadAheadMs', 0, MAX_LAMBDA_TIMEOUT_MS) ?? DEFAULT_LOAD_AHEAD_MS;
   const launchQueue = reader.text('launchQueue');
   if (launchQueue !== undefined && !SQS_QUEUE_URL.test(launchQueue))
     reader.problem(
@@ -205,5 +214,14 @@ function timingSettings(reader: SettingsReader, payloadBucket: string | undefine
   const holdSqsBatches = reader.flag('holdSqsBatches') ?? true;
   const ordered = reader.flag('ordered') ?? false;
   if (ordered && payloadBucket === undefined) needsBucket('ordered is set');
-  return { marginMs, envelopeTransport, maxInLambdaMs, prewarmMs, launchQueue, holdSqsBatches, ordered };
+  return {
+    marginMs,
+    envelopeTransport,
+    maxInLambdaMs,
+    prewarmMs,
+    loadAheadMs,
+    launchQueue,
+    holdSqsBatches,
+    ordered,
+  };
 }

@@ -78,12 +78,15 @@ export function createCore(
   const custom = options.handoffResponse as
     | ((receipt: HandoffAnswer, event: unknown, context: Context) => unknown)
     | undefined;
+  const handoff = lazyHandoff(config, deps);
+  // Once per sandbox, shortly before its first handoff: the handoff's code and clients are loaded.
+  const ahead = { leadMs: config.loadAheadMs, onNear: () => void handoff.warmUp() };
   return {
     config,
     deps,
-    handoff: lazyHandoff(config, deps),
+    handoff,
     clock,
-    deadlines: new DeadlineTimer(clock),
+    deadlines: new DeadlineTimer(clock, ahead),
     logger,
     marginMs: config.marginMs,
     maxInLambdaMs: config.maxInLambdaMs,
@@ -145,6 +148,12 @@ function lazyHandoff(config: ResolvedConfig, deps: HandoffDependencies): Handoff
       (await load(target.context.awsRequestId)).claimForLambda(standby, target),
     screen: async (kind, event, context, remainingMs) =>
       (await load(context.awsRequestId)).screen(kind, event, context, remainingMs),
+    // A load that fails here fails again, loudly, at the handoff.
+    warmUp: () =>
+      load(undefined).then(
+        (handoff) => handoff.warmUp(),
+        () => undefined,
+      ),
   };
 }
 

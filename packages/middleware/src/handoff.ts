@@ -101,6 +101,8 @@ export class FargateHandoff implements Handoff {
     return deadlineAt - DEADLINE_GUARD_MS;
   }
 
+  readonly warmUp = (): Promise<void> => this.#clients.warmUp(this.config);
+
   /**
    * Starts the runner task for the invocation, with the journal of what the handler has done so far
    * (its finished steps, its checkpoint): envelope → placement → start task → record → receipt.

@@ -17,6 +17,7 @@ const OPTION_NAMES = [
   'envelopeTransport',
   'maxInLambdaMs',
   'prewarmMs',
+  'loadAheadMs',
   'launchQueue',
   'holdSqsBatches',
   'ordered',

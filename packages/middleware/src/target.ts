@@ -96,4 +96,9 @@ export interface Handoff {
   ): Promise<ScreenedBatch | undefined>;
   /** The last moment at which a failed invocation can still be reported: the deadline less the guard. */
   failAt(deadlineAt: number): number;
+  /**
+   * Loads what a handoff needs (its code, the SDK clients) ahead of it; never throws: what cannot
+   * be loaded fails the handoff itself.
+   */
+  warmUp(): Promise<void>;
 }

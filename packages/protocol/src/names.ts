@@ -37,6 +37,11 @@ export const ENV = {
    */
   prewarmMs: variable('PREWARM_MS'),
   /**
+   * Load the handoff's code and AWS SDK clients this long before the first handoff of a sandbox
+   * (default 3000; 0: at the handoff), so that the handoff itself makes only its calls.
+   */
+  loadAheadMs: variable('LOAD_AHEAD_MS'),
+  /**
    * The SQS queue (its URL) of handoffs that met Fargate's launch rate: the wrapper queues the
    * task's start there, and the launcher starts it as soon as the rate allows.
    */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MARGIN_MS, resolveConfig, resolveMode } from '../../src/config.js';
+import { DEFAULT_LOAD_AHEAD_MS, DEFAULT_MARGIN_MS, resolveConfig, resolveMode } from '../../src/config.js';
 import { ConfigurationError } from '../../src/errors.js';
 import { lambdaEnv } from '../helpers/lambda.js';
 
@@ -34,6 +34,7 @@ describe('resolveConfig', () => {
       envelopeTransport: 'auto',
       maxInLambdaMs: undefined,
       prewarmMs: 0,
+      loadAheadMs: DEFAULT_LOAD_AHEAD_MS,
       launchQueue: undefined,
       holdSqsBatches: true,
       ordered: false,
@@ -279,6 +280,14 @@ describe('envelopeTransport and maxInLambdaMs', () => {
     );
     expect(problemsOf(() => resolveConfig({ prewarmMs: -1 }, lambdaEnv())).join('\n')).toContain(
       'prewarmMs "-1" must be a whole number of milliseconds from 0 to 900000 (FARGATE_FALLBACK_PREWARM_MS)',
+    );
+  });
+
+  it('reads loadAheadMs from FARGATE_FALLBACK_LOAD_AHEAD_MS, 0 turning it off, and refuses a negative one', () => {
+    expect(resolveConfig({}, lambdaEnv({ FARGATE_FALLBACK_LOAD_AHEAD_MS: '5000' })).loadAheadMs).toBe(5_000);
+    expect(resolveConfig({ loadAheadMs: 0 }, lambdaEnv()).loadAheadMs).toBe(0);
+    expect(problemsOf(() => resolveConfig({ loadAheadMs: -1 }, lambdaEnv())).join('\n')).toContain(
+      'loadAheadMs "-1" must be a whole number of milliseconds from 0 to 900000 (FARGATE_FALLBACK_LOAD_AHEAD_MS)',
     );
   });
 

@@ -161,4 +161,85 @@ describe('DeadlineTimer', () => {
     // Assess
     expect(fired).toEqual([second.dueAt]);
   });
+  describe('with work ahead of the first handoff', () => {
+    const ahead = (leadMs: number) => {
+      const near: number[] = [];
+      return { near, ahead: { leadMs, onNear: () => near.push(near.length + 1) } };
+    };
+
+    it('runs it once, leadMs before the first invocation that comes that close, then fires at the due time', () => {
+      // Prepare
+      const manual = manualClock();
+      const { near, ahead: work } = ahead(3_000);
+      const timer = new DeadlineTimer(manual.clock, work);
+      const fired: number[] = [];
+      timer.watch(due(10_000, fired));
+
+      // Act
+      manual.fireNext();
+      const afterFirstWake = { near: [...near], fired: [...fired] };
+      manual.fireNext();
+      timer.watch(due(20_000, fired));
+      manual.fireNext();
+
+      // Assess
+      expect(afterFirstWake).toEqual({ near: [1], fired: [] });
+      expect(manual.armed.map((t) => t.at)).toEqual([7_000, 10_000, 20_000]);
+      expect(near).toEqual([1]);
+      expect(fired).toEqual([10_000, 20_000]);
+    });
+
+    it('never runs it while every invocation finishes before coming that close', () => {
+      // Prepare
+      const manual = manualClock();
+      const { near, ahead: work } = ahead(3_000);
+      const timer = new DeadlineTimer(manual.clock, work);
+      const fired: number[] = [];
+      const finished = due(10_000, fired);
+      timer.watch(finished);
+
+      // Act
+      timer.unwatch(finished);
+      manual.fireNext();
+      const later = due(30_000, fired);
+      timer.watch(later);
+
+      // Assess: still pending, so the next invocation wakes the timer early again
+      expect(near).toEqual([]);
+      expect(manual.live().map((t) => t.at)).toEqual([27_000]);
+      expect(fired).toEqual([]);
+    });
+
+    it('runs it before an invocation already within the lead is handed off', () => {
+      // Prepare
+      const manual = manualClock();
+      const order: string[] = [];
+      const timer = new DeadlineTimer(manual.clock, { leadMs: 3_000, onNear: () => order.push('near') });
+
+      // Act: due 1 s from now, inside the 3 s lead
+      timer.watch({ dueAt: 2_000, onDue: () => order.push('due') });
+      manual.fireNext();
+      manual.fireNext();
+
+      // Assess
+      expect(order).toEqual(['near', 'due']);
+    });
+
+    it('does nothing ahead with a lead of 0', () => {
+      // Prepare
+      const manual = manualClock();
+      const { near, ahead: work } = ahead(0);
+      const timer = new DeadlineTimer(manual.clock, work);
+      const fired: number[] = [];
+
+      // Act
+      timer.watch(due(10_000, fired));
+      manual.fireNext();
+
+      // Assess
+      expect(manual.armed.map((t) => t.at)).toEqual([10_000]);
+      expect(near).toEqual([]);
+      expect(fired).toEqual([10_000]);
+    });
+  });
 });

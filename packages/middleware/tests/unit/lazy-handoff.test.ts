@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { HandoffReceipt } from '../../src/types.js';
-import { lambdaContext, memoryLogger, mockedOptions, untilAborted } from '../helpers/lambda.js';
+import type { FallbackHandler, FargateFallbackOptions, HandoffReceipt } from '../../src/types.js';
+import { lambdaContext, lambdaEnv, memoryLogger, mockedOptions, untilAborted } from '../helpers/lambda.js';
 
 // The handoff mechanism is imported on the first handoff. A deployment that lost its file must
 // still fail loudly, with a HandoffError Lambda records, not with a bare import error.
@@ -70,4 +70,97 @@ describe('the handoff module, loaded on first use', () => {
     expect(loads).toBe(1);
     expect(stops).toBe(3);
   });
+});
+
+// A sandbox's first handoff would load the handoff module and the SDK clients first (about 150 ms
+// of a full vCPU). They are loaded `loadAheadMs` before it, once, and only by an invocation that
+// runs that long: one that finishes earlier loads nothing.
+describe('loading ahead of the first handoff', () => {
+  afterEach(() => {
+    vi.doUnmock('../../src/handoff.js');
+    vi.doUnmock('../../src/sdk.js');
+    vi.resetModules();
+  });
+
+  /** Fresh modules that count what is loaded: the handoff module, and each SDK client. */
+  async function counted() {
+    vi.resetModules();
+    const loads = { handoff: 0, ecs: 0, s3: 0, sqs: 0 };
+    vi.doMock('../../src/handoff.js', async (original) => {
+      loads.handoff += 1;
+      return original();
+    });
+    vi.doMock('../../src/sdk.js', async (original) => {
+      const sdk = await original<typeof import('../../src/sdk.js')>();
+      const counting =
+        <T>(name: 'ecs' | 's3' | 'sqs', load: () => Promise<T>) =>
+        () => {
+          loads[name] += 1;
+          return load();
+        };
+      return {
+        ...sdk,
+        loadEcs: counting('ecs', sdk.loadEcs),
+        loadS3: counting('s3', sdk.loadS3),
+        loadSqs: counting('sqs', sdk.loadSqs),
+      };
+    });
+    const { adapters } = await import('../helpers/adapters.js');
+    return { loads, adapters };
+  }
+
+  const MARGIN = 1_000;
+  const LEAD = 1_500;
+  // The handoff is due 2 s in; loading starts 0.5 s in.
+  const REMAINING = MARGIN + 2_000;
+  const finishingAfter =
+    (ms: number): FallbackHandler<unknown, unknown> =>
+    () =>
+      new Promise((resolve) => setTimeout(() => resolve('done in Lambda'), ms));
+
+  function options(loadAheadMs?: number): FargateFallbackOptions {
+    const { ecsClient: _ecs, s3Client: _s3, ...rest } = mockedOptions(memoryLogger(), MARGIN);
+    return {
+      ...rest,
+      env: lambdaEnv({
+        FARGATE_FALLBACK_BUCKET: 'handoff-payloads',
+        FARGATE_FALLBACK_LAUNCH_QUEUE: 'https://sqs.eu-west-1.amazonaws.com/123456789012/launches',
+      }),
+      ...(loadAheadMs === undefined ? {} : { loadAheadMs }),
+    };
+  }
+
+  for (const name of ['withFargateFallback', 'middy 6 + fargateFallback', 'middy 5 + fargateFallback']) {
+    it(`${name}: loads the handoff and its ECS, S3 and SQS clients once, while a handler that comes close still runs`, async () => {
+      // Prepare
+      const { loads, adapters } = await counted();
+      const adapter = adapters.find((a) => a.name === name);
+      if (!adapter) throw new Error(`no adapter ${name}`);
+      const handler = adapter.wrap(finishingAfter(1_000), options(LEAD));
+
+      // Act: two invocations that end 1 s in, past the lead, before the handoff
+      const first = await handler({}, lambdaContext(REMAINING));
+      const second = await handler({}, lambdaContext(REMAINING));
+
+      // Assess
+      expect([first, second]).toEqual(['done in Lambda', 'done in Lambda']);
+      expect(loads).toEqual({ handoff: 1, ecs: 1, s3: 1, sqs: 1 });
+    });
+
+    it(`${name}: loads nothing for an invocation that finishes before the lead, or with loadAheadMs 0`, async () => {
+      // Prepare
+      const { loads, adapters } = await counted();
+      const adapter = adapters.find((a) => a.name === name);
+      if (!adapter) throw new Error(`no adapter ${name}`);
+      const early = adapter.wrap(finishingAfter(50), options(LEAD));
+      const off = adapter.wrap(finishingAfter(1_000), options(0));
+
+      // Act
+      await early({}, lambdaContext(REMAINING));
+      await off({}, lambdaContext(REMAINING));
+
+      // Assess
+      expect(loads).toEqual({ handoff: 0, ecs: 0, s3: 0, sqs: 0 });
+    });
+  }
 });
