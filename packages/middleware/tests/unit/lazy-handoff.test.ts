@@ -78,7 +78,8 @@ describe('the handoff module, loaded on first use', () => {
 describe('loading ahead of the first handoff', () => {
   afterEach(() => {
     vi.doUnmock('../../src/handoff.js');
-    vi.doUnmock('../../src/sdk.js');
+    for (const module of ['@aws-sdk/client-ecs', '@aws-sdk/client-s3', '@aws-sdk/client-sqs'])
+      vi.doUnmock(module);
     vi.resetModules();
   });
 
@@ -90,21 +91,17 @@ describe('loading ahead of the first handoff', () => {
       loads.handoff += 1;
       return original();
     });
-    vi.doMock('../../src/sdk.js', async (original) => {
-      const sdk = await original<typeof import('../../src/sdk.js')>();
-      const counting =
-        <T>(name: 'ecs' | 's3' | 'sqs', load: () => Promise<T>) =>
-        () => {
-          loads[name] += 1;
-          return load();
-        };
-      return {
-        ...sdk,
-        loadEcs: counting('ecs', sdk.loadEcs),
-        loadS3: counting('s3', sdk.loadS3),
-        loadSqs: counting('sqs', sdk.loadSqs),
-      };
-    });
+    // Each SDK module counted where it is imported: once, however many clients ask for it.
+    for (const [name, module] of [
+      ['ecs', '@aws-sdk/client-ecs'],
+      ['s3', '@aws-sdk/client-s3'],
+      ['sqs', '@aws-sdk/client-sqs'],
+    ] as const) {
+      vi.doMock(module, async (original) => {
+        loads[name] += 1;
+        return original();
+      });
+    }
     const { adapters } = await import('../helpers/adapters.js');
     return { loads, adapters };
   }
