@@ -1,20 +1,37 @@
-// A burst of long invocations at AWS's real rates: N simultaneous invocations through the built
-// wrapper, spread over worker processes as Lambda spreads them over sandboxes, against the local
-// plane with `limits: 'aws'` (RunTask 20 calls a second, Fargate launches 100 burst and 20 a
-// second). Each hands off 2 s in, 10 s before its deadline. Measured twice in the same run: with
-// the launch queue (the construct's default: the plane runs the launcher as its event source
-// mapping would) and, as the baseline, without it (RunTask retried until the deadline).
+// A burst of long invocations at AWS's real rates: N invocations through the built wrapper,
+// spread over worker processes as Lambda spreads them over sandboxes, against the local plane
+// with `limits: 'aws'` (RunTask 20 calls a second, Fargate launches 100 burst and 20 a second).
+// Each hands off 2 s in, 10 s before its deadline. They start as Lambda can start them
+// (`--arrival lambda`, the default: one function gains at most 1,000 execution environments every
+// 10 s, refilled continuously, so the first 1,000 start at once and the rest at 100 a second) or
+// all at once (`--arrival instant`). Measured twice in the same run: with the launch queue (the
+// construct's default: the plane runs the launcher as its event source mapping would) and, as the
+// baseline, without it (RunTask retried until the deadline).
 //
-//   pnpm --filter @immortal-lambda/examples bench:burst [-- --n 1000,5000 --workers 8]
+// Every worker process, the plane and the S3 emulator share this machine's cores; on AWS each
+// sandbox has its own. So the handoff latency is also measured as one sandbox sees it: while the
+// launcher still drains the burst (RunTask throttled), `--probes` fresh processes run one
+// invocation each, one after another, through the built wrapper with its defaults.
+//
+//   pnpm --filter @immortal-lambda/examples bench:burst [-- --n 1000,5000 --workers 8 --arrival lambda --probes 50]
 import { fork } from 'node:child_process';
 import { Agent } from 'node:http';
 import { parseArgs } from 'node:util';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { LocalControlPlane, type LocalS3, NoLauncher, startS3 } from '@immortal-lambda/local';
 import { type HandoffAnswer, withFargateFallback } from '@immortal-lambda/middleware';
 import { launchQueued } from '@immortal-lambda/middleware/safety-net';
 import type { SQSEvent } from 'aws-lambda';
+import {
+  type Arrival,
+  arrivalOffset,
+  countBy,
+  percentile,
+  runProbes,
+  sortedLatencies,
+} from './burst-parts.js';
 import { burstContext } from './retried-burst.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -25,9 +42,10 @@ const BUCKET = 'burst-records';
 const QUEUE = 'launches';
 /** RunTask's rate for Fargate: one task per call, so the burst starts at most this many a second. */
 const TASKS_PER_SECOND = 20;
-
 interface WorkerJob {
   ids: string[];
+  /** When each invocation starts, in ms after the go. */
+  offsets: number[];
   env: Record<string, string>;
   s3Endpoint: string;
   planeUrl: string;
@@ -43,8 +61,12 @@ interface Answer {
   lateBy: number;
 }
 
-/** One worker: its share of the burst, all at once, as many sandboxes would run them. */
-async function runWorker(job: WorkerJob): Promise<Answer[]> {
+/**
+ * One worker: its share of the burst, as many sandboxes would run them. It loads everything
+ * first and says so; the invocations start when the go comes (every worker at once), each at its
+ * offset.
+ */
+async function runWorker(job: WorkerJob, ready: () => Promise<number>): Promise<Answer[]> {
   // A sandbox's environment is the function's: the SDK clients the handoff makes read it.
   Object.assign(process.env, job.env);
   // The plane takes any key; S3's emulator its own.
@@ -74,10 +96,21 @@ async function runWorker(job: WorkerJob): Promise<Answer[]> {
         maxAttempts: 1,
         requestHandler: { httpAgent: agent },
       }),
+      // The launch queue is the plane's: its key is the function's.
+      sqsClient: new SQSClient({
+        endpoint: job.planeUrl,
+        region: 'eu-west-1',
+        credentials,
+        maxAttempts: 1,
+        useQueueUrlAsEndpoint: false,
+        requestHandler: { httpAgent: agent },
+      }),
     },
   );
+  const goAt = await ready();
   return Promise.all(
-    job.ids.map(async (id) => {
+    job.ids.map(async (id, i) => {
+      await new Promise((resolve) => setTimeout(resolve, goAt + (job.offsets[i] ?? 0) - Date.now()));
       const deadline = Date.now() + REMAINING_MS;
       const handOffAt = deadline - MARGIN_MS;
       const settle = (status: Answer['status'], error?: string): Answer => ({
@@ -99,8 +132,56 @@ async function runWorker(job: WorkerJob): Promise<Answer[]> {
   );
 }
 
+/**
+ * Runs the burst's invocations in `workers` processes: each loads first, then all start together
+ * (the go 0.5 s after the last is ready), each invocation at its arrival offset.
+ */
+async function runWorkers(
+  ids: string[],
+  workers: number,
+  arrival: Arrival,
+  job: Omit<WorkerJob, 'ids' | 'offsets'>,
+): Promise<Answer[]> {
+  const children = Array.from({ length: workers }, (_, w) => {
+    const share = ids.map((_, k) => k).filter((k) => k % workers === w);
+    const child = fork(process.argv[1] as string, ['--worker'], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const ready = new Promise<void>((resolve, reject) => {
+      child.once('message', () => resolve());
+      child.once('error', reject);
+    });
+    child.send({
+      ...job,
+      ids: share.map((k) => ids[k] as string),
+      offsets: share.map((k) => arrivalOffset(k, arrival)),
+    } satisfies WorkerJob);
+    return { child, ready };
+  });
+  await Promise.all(children.map(({ ready }) => ready));
+  const goAt = Date.now() + 500;
+  const answers = await Promise.all(
+    children.map(
+      ({ child }) =>
+        new Promise<Answer[]>((resolve) => {
+          child.once('message', (message) => {
+            resolve(message as Answer[]);
+            child.kill();
+          });
+          child.send({ goAt });
+        }),
+    ),
+  );
+  return answers.flat();
+}
+
 /** The burst, in `workers` processes, against a plane with AWS's limits; with or without the launch queue. */
-async function burst(n: number, workers: number, withQueue: boolean) {
+async function burst(
+  n: number,
+  setup: { workers: number; arrival: Arrival; probes: number },
+  withQueue: boolean,
+) {
+  const { workers, arrival, probes } = setup;
   const s3: LocalS3 = await startS3({ bucket: BUCKET });
   const plane = new LocalControlPlane({ launcher: new NoLauncher(), limits: 'aws', s3Endpoint: s3.endpoint });
   await plane.start();
@@ -147,39 +228,25 @@ async function burst(n: number, workers: number, withQueue: boolean) {
     };
     const stamp = Date.now().toString(36);
     const ids = Array.from({ length: n }, (_, i) => `burst-${stamp}-${i}`);
-    const shares = Array.from({ length: workers }, (_, w) => ids.filter((_, i) => i % workers === w));
-    const answers = (
-      await Promise.all(
-        shares.map(
-          (share) =>
-            new Promise<Answer[]>((resolve, reject) => {
-              const child = fork(process.argv[1] as string, ['--worker'], {
-                stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-              });
-              child.once('message', (message) => {
-                if (process.env.BURST_DEBUG)
-                  console.error(`  from worker ${child.pid}: ${(message as Answer[]).length}`);
-                resolve(message as Answer[]);
-                child.kill();
-              });
-              child.once('error', reject);
-              child.send({
-                ids: share,
-                env,
-                s3Endpoint: s3.endpoint,
-                planeUrl: plane.url,
-              } satisfies WorkerJob);
-            }),
-        ),
-      )
-    ).flat();
+    const answers = await runWorkers(ids, workers, arrival, {
+      env,
+      s3Endpoint: s3.endpoint,
+      planeUrl: plane.url,
+    });
+    // One sandbox's view, while the launcher drains the burst.
+    const probeAnswers = await runProbes(probes, stamp, {
+      ...env,
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      FARGATE_FALLBACK_MARGIN_MS: String(MARGIN_MS),
+    });
     // The queued ones start as the launcher drains the queue.
     const queued = answers.filter((a) => a.status === 'queued').length;
     const waitUntil = Date.now() + 10 * 60_000;
     let shown = 0;
     while (
       Date.now() < waitUntil &&
-      (plane.queues.depth(queueUrl) > 0 || startedIds(plane).size < n - errors(answers))
+      (plane.queues.depth(queueUrl) > 0 ||
+        startedIds(plane).size < n + probes - errors(answers) - errors(probeAnswers))
     ) {
       if (process.env.BURST_DEBUG && Date.now() - shown > 5_000) {
         shown = Date.now();
@@ -194,11 +261,16 @@ async function burst(n: number, workers: number, withQueue: boolean) {
       const id = String(task.startedBy).replace('immortal-lambda/', '');
       tasksById.set(id, (tasksById.get(id) ?? 0) + 1);
     }
-    const lastStart = Math.max(...plane.tasks().map((task) => task.createdAt));
-    const latencies = answers
-      .filter((a) => a.status !== 'error')
-      .map((a) => a.latencyMs)
-      .sort((a, b) => a - b);
+    // The burst's own tasks: the probes start theirs one after another, as they run.
+    const lastStart = Math.max(
+      ...plane
+        .tasks()
+        .filter((task) => String(task.startedBy).includes('burst-'))
+        .map((task) => task.createdAt),
+    );
+    const latencies = sortedLatencies(answers);
+    const probeLatencies = sortedLatencies(probeAnswers);
+    const everyone = [...answers, ...probeAnswers];
     // The functions' calls: to the plane (ECS, SQS) by their key; to S3, the records they write
     // (the launcher's `launched` records left out).
     const fnCalls =
@@ -206,8 +278,12 @@ async function burst(n: number, workers: number, withQueue: boolean) {
       plane.audit.filter(
         (call) => call.accessKeyId === 'function' && !/^(ecs:TagResource|iam:PassRole)$/.test(call.action),
       ).length +
-      s3.audit.filter((call) => call.action === 's3:PutObject' && !call.resource.endsWith('/launched.json'))
-        .length;
+      s3.audit.filter(
+        (call) =>
+          call.action === 's3:PutObject' &&
+          !call.resource.endsWith('/launched.json') &&
+          !call.resource.includes('probe-'),
+      ).length;
     const rateErrors = answers.filter(
       (a) =>
         a.status === 'error' &&
@@ -221,9 +297,7 @@ async function burst(n: number, workers: number, withQueue: boolean) {
       queued,
       handoffErrors: answers.filter((a) => a.status === 'error').length,
       rateErrors,
-      lost: ids.filter(
-        (id) => !tasksById.has(id) && !answers.find((a) => a.id === id && a.status === 'error'),
-      ).length,
+      lost: everyone.filter((a) => a.status !== 'error' && !tasksById.has(a.id)).length,
       doubled: [...tasksById.values()].filter((count) => count > 1).length,
       late: answers.filter((a) => a.lateBy >= 0).length,
       // From the first handoff (the workers' own start-up left out) to the last task's start.
@@ -231,8 +305,18 @@ async function burst(n: number, workers: number, withQueue: boolean) {
       allowedS: (n / TASKS_PER_SECOND) * 1.1,
       p50: percentile(latencies, 0.5),
       p99: percentile(latencies, 0.99),
+      probe: {
+        p50: percentile(probeLatencies, 0.5),
+        p99: percentile(probeLatencies, 0.99),
+        statuses: countBy(probeAnswers.map((a) => a.status)),
+        errors: probeAnswers.flatMap((a) => (a.error ? [a.error] : [])),
+      },
       callsPerHandoff: fnCalls / n,
       refused: Object.fromEntries(plane.limiter.refused),
+      // What the failed handoffs said, their numbers left out.
+      errorKinds: countBy(
+        answers.flatMap((a) => (a.error ? [a.error.replace(/\d+/g, 'N').slice(0, 160)] : [])),
+      ),
     };
   } finally {
     await plane.stop();
@@ -241,13 +325,15 @@ async function burst(n: number, workers: number, withQueue: boolean) {
 }
 
 const startedIds = (plane: LocalControlPlane) => new Set(plane.tasks().map((task) => String(task.startedBy)));
-const errors = (answers: Answer[]) => answers.filter((a) => a.status === 'error').length;
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
-
+const errors = (answers: { status: string }[]) => answers.filter((a) => a.status === 'error').length;
 if (process.argv.includes('--worker')) {
   process.once('message', async (job) => {
-    const answers = await runWorker(job as WorkerJob);
+    const go = () =>
+      new Promise<number>((resolve) => {
+        process.once('message', (message) => resolve((message as { goAt: number }).goAt));
+        process.send?.('ready');
+      });
+    const answers = await runWorker(job as WorkerJob, go);
     if (process.env.BURST_DEBUG) console.error(`  worker ${process.pid}: ${answers.length} answered`);
     process.send?.(answers);
   });
@@ -255,23 +341,32 @@ if (process.argv.includes('--worker')) {
   const { values } = parseArgs({
     // pnpm passes its own `--` on to the script.
     args: process.argv.slice(2).filter((arg) => arg !== '--'),
-    options: { n: { type: 'string', default: '1000,5000' }, workers: { type: 'string', default: '8' } },
+    options: {
+      n: { type: 'string', default: '1000,5000' },
+      workers: { type: 'string', default: '8' },
+      arrival: { type: 'string', default: 'lambda' },
+      probes: { type: 'string', default: '50' },
+    },
   });
-  const workers = Number(values.workers);
+  const arrival = values.arrival as Arrival;
+  if (arrival !== 'lambda' && arrival !== 'instant') throw new Error('--arrival is lambda or instant');
+  const setup = { workers: Number(values.workers), arrival, probes: Number(values.probes) };
   console.info(
-    `Burst at AWS's rates (limits: 'aws'), ${workers} worker processes, margin ${MARGIN_MS / 1000} s, Node ${process.version}\n`,
+    `Burst at AWS's rates (limits: 'aws'), ${setup.workers} worker processes, arrival ${arrival}, margin ${MARGIN_MS / 1000} s, ${setup.probes} probe sandboxes, Node ${process.version}\n`,
   );
   console.info(
-    '| launch queue | N | handed off | queued | HandoffError (by rate) | lost | doubled | late | last task started | allowed (rate + 10 %) | handoff p50 / p99 | calls per handoff |',
+    '| launch queue | N | handed off | queued | HandoffError (by rate) | lost | doubled | late | last task started | allowed (rate + 10 %) | handoff p50 / p99, one sandbox (probes) | handoff p50 / p99, all on this machine | calls per handoff |',
   );
-  console.info('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.info('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const n of String(values.n).split(',').map(Number)) {
     for (const withQueue of process.env.BURST_ONLY_QUEUE ? [true] : [false, true]) {
-      const r = await burst(n, workers, withQueue);
+      const r = await burst(n, setup, withQueue);
       console.info(
-        `| ${withQueue ? 'yes' : 'no (baseline)'} | ${n} | ${r.handedOff} | ${r.queued} | ${r.handoffErrors} (${r.rateErrors}) | ${r.lost} | ${r.doubled} | ${r.late} | ${r.lastTaskAfterS.toFixed(1)} s | ${r.allowedS.toFixed(1)} s | ${r.p50} / ${r.p99} ms | ${r.callsPerHandoff.toFixed(2)} |`,
+        `| ${withQueue ? 'yes' : 'no (baseline)'} | ${n} | ${r.handedOff} | ${r.queued} | ${r.handoffErrors} (${r.rateErrors}) | ${r.lost} | ${r.doubled} | ${r.late} | ${r.lastTaskAfterS.toFixed(1)} s | ${r.allowedS.toFixed(1)} s | ${r.probe.p50} / ${r.probe.p99} ms | ${r.p50} / ${r.p99} ms | ${r.callsPerHandoff.toFixed(2)} |`,
       );
       console.error(`  refused by the plane's limits: ${JSON.stringify(r.refused)}`);
+      console.error(`  probes: ${JSON.stringify(r.probe.statuses)} ${r.probe.errors.slice(0, 3).join('; ')}`);
+      console.error(`  errors: ${JSON.stringify(r.errorKinds)}`);
     }
   }
 }

@@ -1,0 +1,55 @@
+// The parts of `burst.ts` that are not the burst itself: when Lambda can start each invocation,
+// the probe sandboxes, and the figures.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+const PROBE = fileURLToPath(new URL('./sandbox-probe.mjs', import.meta.url));
+
+/** `lambda`: as fast as Lambda adds execution environments to one function; `instant`: all at once. */
+export type Arrival = 'lambda' | 'instant';
+
+/** Lambda's concurrency scaling per function: 1,000 execution environments, refilled over 10 s. */
+const LAMBDA_SCALING = { burst: 1_000, perSecond: 100 };
+
+/** When the k-th invocation of the burst starts, in ms after the first. */
+export function arrivalOffset(k: number, arrival: Arrival): number {
+  if (arrival === 'instant' || k < LAMBDA_SCALING.burst) return 0;
+  return Math.ceil(((k - LAMBDA_SCALING.burst + 1) * 1_000) / LAMBDA_SCALING.perSecond);
+}
+
+export interface ProbeAnswer {
+  id: string;
+  status: 'handed-off' | 'queued' | 'error';
+  latencyMs?: number;
+  error?: string;
+}
+
+/** `count` sandboxes one after another, each a fresh process running one invocation (`sandbox-probe.mjs`). */
+export async function runProbes(
+  count: number,
+  stamp: string,
+  env: Record<string, string>,
+): Promise<ProbeAnswer[]> {
+  const probeEnv: Record<string, string | undefined> = { ...process.env, ...env };
+  // Lambda has no NODE_EXTRA_CA_CERTS; these machines do, and it slows every Node start.
+  delete probeEnv.NODE_EXTRA_CA_CERTS;
+  const answers: ProbeAnswer[] = [];
+  for (let k = 0; k < count; k++) {
+    const { stdout } = await execFileAsync(process.execPath, [PROBE, `probe-${stamp}-${k}`], {
+      env: probeEnv,
+    });
+    answers.push(JSON.parse(stdout.trim().split('\n').at(-1) as string) as ProbeAnswer);
+  }
+  return answers;
+}
+
+export const sortedLatencies = (answers: { status: string; latencyMs?: number }[]) =>
+  answers
+    .flatMap((a) => (a.status !== 'error' && a.latencyMs !== undefined ? [a.latencyMs] : []))
+    .sort((a, b) => a - b);
+export const countBy = (values: string[]) =>
+  Object.fromEntries([...new Set(values)].map((value) => [value, values.filter((v) => v === value).length]));
+export const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
