@@ -12,6 +12,16 @@ export function reconcileReserve(budgetMs: number): number {
 }
 
 /**
+ * The time kept after the attempts: for the look-up of an unanswered attempt, or, with a launch
+ * queue, half the time, so that queueing the start (which settles an unanswered call under the
+ * same token) still has time when ECS answers slowly under a burst.
+ */
+function attemptsReserve(budgetMs: number, queueWhenLimited: boolean | undefined): number {
+  const reserve = reconcileReserve(budgetMs);
+  return queueWhenLimited ? Math.max(reserve, Math.floor(budgetMs / 2)) : reserve;
+}
+
+/**
  * Calls RunTask until a task exists, retrying throttling, network errors and capacity
  * failures with jittered backoff inside the time that the signal allows, and moving from Spot
  * to on-demand when Spot has no capacity. A 200 answer with `failures[]` and no task is a
@@ -24,7 +34,8 @@ export function reconcileReserve(budgetMs: number): number {
  */
 export async function startTask(params: StartTaskParams): Promise<StartedTask> {
   const { clock } = params;
-  const reserve = params.budgetMs === undefined ? 0 : reconcileReserve(params.budgetMs);
+  const reserve =
+    params.budgetMs === undefined ? 0 : attemptsReserve(params.budgetMs, params.queueWhenLimited);
   const workMs = params.budgetMs === undefined ? Number.MAX_SAFE_INTEGER : params.budgetMs - reserve;
   const endsAt = clock.now() + workMs;
   const work = abortAfter(clock, workMs, () => new Error('the attempts ran out of time'), params.signal);

@@ -7,7 +7,7 @@ import { ConfigurationError, HandedOffError } from '../../src/errors.js';
 import { parseOutcome, parseQueuedLaunch } from '../../src/protocol/index.js';
 import type { FargateFallbackOptions, HandoffAnswer } from '../../src/types.js';
 import { adapters } from '../helpers/adapters.js';
-import { awsError, lambdaContext, memoryLogger, mockedOptions } from '../helpers/lambda.js';
+import { awsError, lambdaContext, memoryLogger, mockedOptions, sleep } from '../helpers/lambda.js';
 
 const MARGIN = 1_000;
 const REMAINING = MARGIN + 60;
@@ -133,6 +133,27 @@ describe.each(adapters)('$name with a launch queue', (adapter) => {
       String(sqs.commandCalls(SendMessageCommand)[0]?.args[0].input.MessageBody),
     );
     expect(launch.overrides).toEqual(ecs.commandCalls(RunTaskCommand)[0]?.args[0].input.overrides);
+  });
+
+  it('leaves half the time to queue the launch when RunTask does not answer, so that a slow queue still takes it', async () => {
+    // Prepare: 3.5 s until the deadline guard; SendMessage answers 1.3 s after it is called
+    ecs.on(RunTaskCommand).callsFake(() => new Promise(() => {}));
+    let sentAfterMs = 0;
+    const started = Date.now();
+    sqs.on(SendMessageCommand).callsFake(async () => {
+      sentAfterMs = Date.now() - started;
+      await sleep(1_300);
+      return { MessageId: 'm-4' };
+    });
+    const handler = adapter.wrap(() => new Promise(() => {}), { ...options, marginMs: 4_000 });
+
+    // Act
+    const answer = (await handler({}, lambdaContext(4_060))) as HandoffAnswer;
+
+    // Assess: queued about 1.75 s into the handoff (half of 3.5 s), in time for the slow answer
+    expect(answer).toMatchObject({ status: 'queued', messageId: 'm-4' });
+    expect(sentAfterMs).toBeGreaterThanOrEqual(1_700);
+    expect(sentAfterMs).toBeLessThan(2_600);
   });
 
   it('goes back to RunTask when the launch cannot be queued, and says why', async () => {
