@@ -11,40 +11,25 @@ import { loadEcs, loadS3, loadSqs } from '../sdk.js';
  * the handoff with reason `sdk-unavailable` (and is tried again by the next one).
  */
 export class HandoffClients {
-  #ecs: Promise<ECSClient> | undefined;
-  #s3: Promise<S3Client> | undefined;
-  #sqs: Promise<SQSClient> | undefined;
+  readonly ecs: (requestId: string) => Promise<ECSClient>;
+  /** The SQS client of the launch queue (the queue URL's host is not its endpoint: the SDK's settings are). */
+  readonly sqs: (requestId: string) => Promise<SQSClient>;
+  /** The S3 client of the payload bucket. */
+  readonly s3: (requestId: string) => Promise<S3Client>;
 
   constructor(ecs: ECSClient | undefined, s3: S3Client | undefined, sqs?: SQSClient | undefined) {
-    if (ecs) this.#ecs = Promise.resolve(ecs);
-    if (s3) this.#s3 = Promise.resolve(s3);
-    if (sqs) this.#sqs = Promise.resolve(sqs);
-  }
-
-  ecs(requestId: string): Promise<ECSClient> {
-    this.#ecs ??= load(loadEcs, '@aws-sdk/client-ecs', requestId).then(
-      ({ ECSClient }) => new ECSClient({ maxAttempts: 1 }),
-      (error: unknown) => this.#forget('ecs', error),
-    );
-    return this.#ecs;
-  }
-
-  /** The SQS client of the launch queue (the queue URL's host is not its endpoint: the SDK's settings are). */
-  sqs(requestId: string): Promise<SQSClient> {
-    this.#sqs ??= load(loadSqs, '@aws-sdk/client-sqs', requestId).then(
-      ({ SQSClient }) => new SQSClient({ maxAttempts: 1, useQueueUrlAsEndpoint: false }),
-      (error: unknown) => this.#forget('sqs', error),
-    );
-    return this.#sqs;
-  }
-
-  /** The S3 client of the payload bucket. */
-  s3(requestId: string): Promise<S3Client> {
-    this.#s3 ??= load(loadS3, '@aws-sdk/client-s3', requestId).then(
-      ({ S3Client }) => new S3Client({ maxAttempts: 1 }),
-      (error: unknown) => this.#forget('s3', error),
-    );
-    return this.#s3;
+    this.ecs = shared(ecs, async (id) => {
+      const { ECSClient } = await load(loadEcs, '@aws-sdk/client-ecs', id);
+      return new ECSClient({ maxAttempts: 1 });
+    });
+    this.sqs = shared(sqs, async (id) => {
+      const { SQSClient } = await load(loadSqs, '@aws-sdk/client-sqs', id);
+      return new SQSClient({ maxAttempts: 1, useQueueUrlAsEndpoint: false });
+    });
+    this.s3 = shared(s3, async (id) => {
+      const { S3Client } = await load(loadS3, '@aws-sdk/client-s3', id);
+      return new S3Client({ maxAttempts: 1 });
+    });
   }
 
   /**
@@ -59,13 +44,18 @@ export class HandoffClients {
       config.launchQueue === undefined ? undefined : this.sqs(id),
     ]);
   }
+}
 
-  #forget(client: 'ecs' | 's3' | 'sqs', error: unknown): never {
-    if (client === 'ecs') this.#ecs = undefined;
-    else if (client === 's3') this.#s3 = undefined;
-    else this.#sqs = undefined;
-    throw error;
-  }
+/** The client given, or the one `make` makes at the first call, shared by later calls; a failed make is tried again. */
+function shared<T>(given: T | undefined, make: (requestId: string) => Promise<T>) {
+  let made: Promise<T> | undefined = given === undefined ? undefined : Promise.resolve(given);
+  return (requestId: string): Promise<T> => {
+    made ??= make(requestId).catch((error: unknown) => {
+      made = undefined;
+      throw error;
+    });
+    return made;
+  };
 }
 
 async function load<T>(module: () => Promise<T>, name: string, requestId: string): Promise<T> {
