@@ -110,6 +110,7 @@ async function keepInvisible(
   messages: SqsBatchMessage[],
   context: Context,
 ): Promise<void> {
+  let why: Record<string, unknown>;
   try {
     const refused = await changeVisibility(
       await lookup.clients.sqs(context.awsRequestId),
@@ -117,20 +118,12 @@ async function keepInvisible(
       HOLD_VISIBILITY_S,
     );
     if (refused.length === 0) return;
-    lookup.logger.warn(
-      'Held SQS messages could not be made invisible again; SQS delivers them again sooner',
-      {
-        requestId: context.awsRequestId,
-        refused,
-      },
-    );
+    why = { refused };
   } catch (error) {
-    lookup.logger.warn(
-      'Held SQS messages could not be made invisible again; SQS delivers them again sooner',
-      {
-        requestId: context.awsRequestId,
-        error: describeError(error),
-      },
-    );
+    why = { error: describeError(error) };
   }
+  lookup.logger.warn('Held SQS messages could not be made invisible again; SQS delivers them again sooner', {
+    requestId: context.awsRequestId,
+    ...why,
+  });
 }

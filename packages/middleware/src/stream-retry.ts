@@ -58,7 +58,7 @@ export async function screenStreamRetry(
         heldBy: marker.requestId,
         firstEventID: first.eventID,
       });
-      return { event, heldElsewhere: [], answer: heldAnswer([first.sequenceNumber]) };
+      return answered(event, [first.sequenceNumber]);
     }
     await new Promise<void>((resolve) => clock.setTimeout(resolve, STREAM_POLL_MS));
   }
@@ -72,10 +72,17 @@ function released(
   result: unknown,
 ): ScreenedBatch {
   const failures = failedItems(result);
-  if (failures.size > 0) return { event, heldElsewhere: [], answer: heldAnswer([...failures]) };
+  if (failures.size > 0) return answered(event, [...failures]);
   const lastHeld = batch.records.findIndex((record) => record.eventID === marker.lastEventID);
   // The event's records are the batch's, in the same order.
   const after = lastHeld >= 0 ? (event as { Records: unknown[] }).Records.slice(lastHeld + 1) : [];
-  if (after.length === 0) return { event, heldElsewhere: [], answer: heldAnswer([]) };
+  if (after.length === 0) return answered(event, []);
   return { event: { ...(event as object), Records: after }, heldElsewhere: [] };
 }
+
+/** The batch answered without running, with these records failed (none: a success). */
+const answered = (event: unknown, failedFrom: string[]): ScreenedBatch => ({
+  event,
+  heldElsewhere: [],
+  answer: heldAnswer(failedFrom),
+});
