@@ -25,7 +25,8 @@ import {
   type StandbyParts,
 } from './handoff/standby.js';
 import { TaskStarter } from './handoff/start.js';
-import { describeError, type IsolatedLogger, isolatedLogger } from './logger.js';
+import type { BatchLookup } from './holder.js';
+import { describeError, isolatedLogger } from './logger.js';
 import { bounded } from './retry.js';
 import type { StartedTask } from './run-task/types.js';
 import { loadEcs } from './sdk.js';
@@ -54,13 +55,14 @@ export class FargateHandoff implements Handoff {
   readonly #standby: StandbyParts;
   readonly #starter: TaskStarter;
   readonly #log: HandoffLog;
-  readonly #logger: IsolatedLogger;
+  /** What a look-up of a held batch uses (see {@link FargateHandoff.screen}). */
+  readonly #lookup: BatchLookup;
 
   constructor(config: ResolvedConfig, deps: HandoffDependencies) {
     this.config = config;
     this.#deps = deps;
     this.#clients = new HandoffClients(deps.ecsClient, deps.s3Client, deps.sqsClient);
-    this.#logger = isolatedLogger(deps.logger);
+    this.#lookup = { config, clock: deps.clock, logger: isolatedLogger(deps.logger), clients: this.#clients };
     this.#metrics = new HandoffMetrics(config, deps);
     this.#starter = new TaskStarter(config, deps, this.#clients, (at) => this.failAt(at));
     this.#log = new HandoffLog(config, deps, this.#metrics, (at) => this.failAt(at));
@@ -85,15 +87,9 @@ export class FargateHandoff implements Handoff {
     context: Context,
     remainingMs: number,
   ): Promise<ScreenedBatch | undefined> {
-    const lookup = {
-      config: this.config,
-      clock: this.#deps.clock,
-      logger: this.#logger,
-      clients: this.#clients,
-    };
     return kind === 'sqs'
-      ? screenRedeliveries(lookup, event, context)
-      : screenStreamRetry(lookup, event, context, remainingMs);
+      ? screenRedeliveries(this.#lookup, event, context)
+      : screenStreamRetry(this.#lookup, event, context, remainingMs);
   }
 
   /** The last moment at which a failed invocation can still be reported: the deadline less the guard. */
