@@ -1,5 +1,26 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
 import { packageBuild } from '../../tsup.shared';
+
+/**
+ * `node:http` taken with `require` instead of `import`: on Node 22 and later an `import` of it
+ * makes Node build a module facade that reads every export, and reading its `WebSocket` loads
+ * Node's bundled fetch implementation, a cost the runner paid at every start for nothing.
+ */
+const httpByRequire: NonNullable<Options['esbuildPlugins']>[number] = {
+  name: 'http-by-require',
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?http$/ }, ({ namespace }) =>
+      // The stand-in module's own `require('node:http')` is left to Node, at run time.
+      namespace === 'required'
+        ? { path: 'node:http', external: true }
+        : { path: 'http', namespace: 'required' },
+    );
+    build.onLoad({ filter: /.*/, namespace: 'required' }, () => ({
+      contents: "module.exports = require('node:http');",
+      loader: 'js',
+    }));
+  },
+};
 
 export default defineConfig([
   ...packageBuild({ index: 'src/index.ts' }, { cli: 'src/cli.ts' }),
@@ -14,6 +35,12 @@ export default defineConfig([
     noExternal: [/.*/],
     splitting: true,
     sourcemap: false,
+    // Less text for Node to read and parse at each start; names are kept for stack traces.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    // tsup would otherwise take every `node:` import before the plugin sees `node:http`.
+    removeNodeProtocol: false,
+    esbuildPlugins: [httpByRequire],
     // The ESM builds of the SDK; a CommonJS dependency still finds `require` for Node's modules.
     esbuildOptions(options) {
       options.mainFields = ['module', 'main'];

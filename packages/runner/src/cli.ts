@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // immortal-runner: runs one handed-off invocation, configured only through its environment.
-import { spawn } from 'node:child_process';
 import { createRequire, Module } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,8 +40,9 @@ const lambdaClient = (bounds: AwsCallBounds) => {
 };
 const code = await runInvocation({
   env: process.env,
-  // When Node started this process, for the timeline in the outcome record.
-  processStartedAt: Math.round(performance.timeOrigin),
+  // When Node started this process, for the timeline in the outcome record (from the uptime:
+  // reading \`performance\` loads a module of Node's on Node 20, at every start).
+  processStartedAt: Date.now() - Math.round(process.uptime() * 1000),
   lambda: lambdaClient,
   // Loaded when a run first reads or writes the bucket: an inline envelope without a bucket never does.
   s3: async (bounds) => {
@@ -80,8 +80,10 @@ const code = await runInvocation({
   nodeVersion: process.version,
   chdir: (folder) => process.chdir(folder),
   refreshModulePaths: () => (Module as unknown as { _initPaths: () => void })._initPaths(),
-  respawn: (env, wrapper) =>
-    new Promise((resolve, reject) => {
+  // Loaded only for a run that needs a fresh process: a few ms of every start otherwise.
+  respawn: async (env, wrapper) => {
+    const { spawn } = await import('node:child_process');
+    return new Promise((resolve, reject) => {
       // As Lambda runs `wrapper /var/runtime/bootstrap`: the wrapper gets the command to exec.
       const command = [process.execPath, fileURLToPath(import.meta.url)];
       const child = wrapper
@@ -97,7 +99,8 @@ const code = await runInvocation({
         process.off('SIGTERM', forward);
         resolve({ code, signal });
       });
-    }),
+    });
+  },
 });
 // The handler may leave timers or sockets open; the invocation is over, so is the task.
 process.stdout.write('', () => process.exit(code));

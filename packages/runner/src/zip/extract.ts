@@ -301,7 +301,7 @@ const SLICE_MS = 50;
  */
 async function writeFiles(target: Target, planned: readonly Planned[], result: ExtractResult): Promise<void> {
   const umask = process.umask();
-  let sliceStartedAt = performance.now();
+  let sliceStartedAt = Date.now();
   for (const item of planned) {
     if (item.kind !== 'file') continue;
     const folder = await guarded(target.label, item.entry.name, () =>
@@ -326,9 +326,9 @@ async function writeFiles(target: Target, planned: readonly Planned[], result: E
     }
     result.files += 1;
     result.bytes += item.entry.uncompressedSize;
-    if (performance.now() - sliceStartedAt > SLICE_MS) {
+    if (Date.now() - sliceStartedAt > SLICE_MS) {
       await new Promise((resolve) => setImmediate(resolve));
-      sliceStartedAt = performance.now();
+      sliceStartedAt = Date.now();
     }
   }
 }
