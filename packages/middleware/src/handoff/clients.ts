@@ -4,6 +4,13 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { ResolvedConfig } from '../config.js';
 import { HandoffError } from '../errors.js';
 import { loadEcs, loadS3, loadSqs } from '../sdk.js';
+import { rehearse } from './rehearsal.js';
+
+/** What {@link HandoffClients.warmUp} reads of the configuration. */
+type WarmUpConfig = Pick<
+  ResolvedConfig,
+  'cluster' | 'taskDefinition' | 'payloadBucket' | 'outcomePrefix' | 'launchQueue'
+>;
 
 /**
  * The ECS, S3 and SQS clients of the handoff: the ones given, else made on first use (their SDK
@@ -16,8 +23,19 @@ export class HandoffClients {
   readonly sqs: (requestId: string) => Promise<SQSClient>;
   /** The S3 client of the payload bucket. */
   readonly s3: (requestId: string) => Promise<S3Client>;
+  /** The clients given: a rehearsal takes only the clients made here through their calls. */
+  readonly #given: { ecs: boolean; s3: boolean; sqs: boolean };
+  /** The environment the made clients read their credentials from: the process's, as the SDK does. */
+  readonly #sdkEnv: Readonly<Record<string, string | undefined>>;
 
-  constructor(ecs: ECSClient | undefined, s3: S3Client | undefined, sqs?: SQSClient | undefined) {
+  constructor(
+    ecs: ECSClient | undefined,
+    s3: S3Client | undefined,
+    sqs?: SQSClient | undefined,
+    sdkEnv: Readonly<Record<string, string | undefined>> = process.env,
+  ) {
+    this.#given = { ecs: ecs !== undefined, s3: s3 !== undefined, sqs: sqs !== undefined };
+    this.#sdkEnv = sdkEnv;
     this.ecs = shared(ecs, async (id) => {
       const { ECSClient } = await load(loadEcs, '@aws-sdk/client-ecs', id);
       return new ECSClient({ maxAttempts: 1 });
@@ -33,15 +51,44 @@ export class HandoffClients {
   }
 
   /**
-   * Makes the clients a handoff of this configuration calls: ECS always, S3 with a payload
-   * bucket, SQS with a launch queue. Never throws: a client that cannot be made fails the handoff.
+   * Makes the clients a handoff of this configuration calls (ECS always, S3 with a payload
+   * bucket, SQS with a launch queue) and, when the credentials are in the process's environment
+   * as on Lambda, rehearses each made client's call (see {@link rehearse}): nothing is sent.
+   * Without them the rehearsal would ask the credential chain's other sources (the instance
+   * metadata endpoint among them), so it is left out. Never throws: a client that cannot be made
+   * fails the handoff.
    */
-  async warmUp(config: Pick<ResolvedConfig, 'payloadBucket' | 'launchQueue'>): Promise<void> {
+  async warmUp(config: WarmUpConfig): Promise<void> {
     const id = 'load-ahead';
+    const env = this.#sdkEnv;
+    const rehearsing = Boolean(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY);
+    const { launchQueue, payloadBucket } = config;
     await Promise.allSettled([
-      this.ecs(id),
-      config.payloadBucket === undefined ? undefined : this.s3(id),
-      config.launchQueue === undefined ? undefined : this.sqs(id),
+      this.ecs(id).then(async (client) => {
+        if (!rehearsing || this.#given.ecs) return;
+        const { RunTaskCommand } = await loadEcs();
+        const input = { cluster: config.cluster, taskDefinition: config.taskDefinition, count: 1 };
+        await rehearse(client, new RunTaskCommand(input), '{}');
+      }),
+      payloadBucket === undefined
+        ? undefined
+        : this.s3(id).then(async (client) => {
+            if (!rehearsing || this.#given.s3) return;
+            const { PutObjectCommand } = await loadS3();
+            const input = { Bucket: payloadBucket, Key: `${config.outcomePrefix}rehearsal`, Body: '{}' };
+            await rehearse(client, new PutObjectCommand(input), '');
+          }),
+      launchQueue === undefined
+        ? undefined
+        : this.sqs(id).then(async (client) => {
+            if (!rehearsing || this.#given.sqs) return;
+            const { SendMessageCommand } = await loadSqs();
+            await rehearse(
+              client,
+              new SendMessageCommand({ QueueUrl: launchQueue, MessageBody: '{}' }),
+              '{}',
+            );
+          }),
     ]);
   }
 }
