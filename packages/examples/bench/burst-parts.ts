@@ -26,7 +26,17 @@ export interface ProbeAnswer {
   error?: string;
 }
 
-/** `count` sandboxes one after another, each a fresh process running one invocation (`sandbox-probe.mjs`). */
+/** How many probe sandboxes run at once, each lane one after another, their handoffs staggered. */
+export const PROBE_LANES = 4;
+/** When a probe's handoff comes, after its process starts (`sandbox-probe.mjs`). */
+const PROBE_HANDOFF_IN_MS = 4_000;
+
+/**
+ * `count` sandboxes, each a fresh process running one invocation (`sandbox-probe.mjs`), in
+ * {@link PROBE_LANES} lanes started a quarter of a probe apart: about one handoff a second, so
+ * that 50 probes fall within the launcher's drain of a 1,000 burst (about 50 s) instead of
+ * mostly after it.
+ */
 export async function runProbes(
   count: number,
   stamp: string,
@@ -36,12 +46,16 @@ export async function runProbes(
   // Lambda has no NODE_EXTRA_CA_CERTS; these machines do, and it slows every Node start.
   delete probeEnv.NODE_EXTRA_CA_CERTS;
   const answers: ProbeAnswer[] = [];
-  for (let k = 0; k < count; k++) {
-    const { stdout } = await execFileAsync(process.execPath, [PROBE, `probe-${stamp}-${k}`], {
-      env: probeEnv,
-    });
-    answers.push(JSON.parse(stdout.trim().split('\n').at(-1) as string) as ProbeAnswer);
-  }
+  const lane = async (first: number) => {
+    await new Promise((resolve) => setTimeout(resolve, (first * PROBE_HANDOFF_IN_MS) / PROBE_LANES));
+    for (let k = first; k < count; k += PROBE_LANES) {
+      const { stdout } = await execFileAsync(process.execPath, [PROBE, `probe-${stamp}-${k}`], {
+        env: probeEnv,
+      });
+      answers.push(JSON.parse(stdout.trim().split('\n').at(-1) as string) as ProbeAnswer);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PROBE_LANES, count) }, (_, first) => lane(first)));
   return answers;
 }
 
