@@ -244,7 +244,9 @@ export interface FargateFallbackOptions<TEvent = unknown, TResponse = unknown> {
    * Load the handoff's code and its AWS SDK clients this long before the handoff
    * (`FARGATE_FALLBACK_LOAD_AHEAD_MS`, default 3000; 0: at the handoff). Done once per sandbox,
    * and only when an invocation runs that close to its handoff: the handoff then makes its calls
-   * at once instead of first loading the SDK (about 150 ms of a full vCPU).
+   * at once instead of first loading the SDK (about 150 ms of a full vCPU). With the credentials in
+   * the environment (as on Lambda), each client made is also taken through one rehearsed call,
+   * nothing sent, so that its first real call does not compile the SDK's code.
    */
   loadAheadMs?: number;
   /**
