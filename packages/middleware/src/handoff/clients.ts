@@ -63,32 +63,44 @@ export class HandoffClients {
     const env = this.#sdkEnv;
     const rehearsing = Boolean(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY);
     const { launchQueue, payloadBucket } = config;
+    /** The client made (or given); a made one rehearsed with the command `command` builds. */
+    const ready = async (
+      client: Promise<unknown>,
+      given: boolean,
+      command: () => Promise<unknown>,
+      answer = '{}',
+    ) => {
+      const made = await client;
+      if (rehearsing && !given) await rehearse(made, await command(), answer);
+    };
     await Promise.allSettled([
-      this.ecs(id).then(async (client) => {
-        if (!rehearsing || this.#given.ecs) return;
+      ready(this.ecs(id), this.#given.ecs, async () => {
         const { RunTaskCommand } = await loadEcs();
-        const input = { cluster: config.cluster, taskDefinition: config.taskDefinition, count: 1 };
-        await rehearse(client, new RunTaskCommand(input), '{}');
+        return new RunTaskCommand({
+          cluster: config.cluster,
+          taskDefinition: config.taskDefinition,
+          count: 1,
+        });
       }),
-      payloadBucket === undefined
-        ? undefined
-        : this.s3(id).then(async (client) => {
-            if (!rehearsing || this.#given.s3) return;
+      payloadBucket &&
+        ready(
+          this.s3(id),
+          this.#given.s3,
+          async () => {
             const { PutObjectCommand } = await loadS3();
-            const input = { Bucket: payloadBucket, Key: `${config.outcomePrefix}rehearsal`, Body: '{}' };
-            await rehearse(client, new PutObjectCommand(input), '');
-          }),
-      launchQueue === undefined
-        ? undefined
-        : this.sqs(id).then(async (client) => {
-            if (!rehearsing || this.#given.sqs) return;
-            const { SendMessageCommand } = await loadSqs();
-            await rehearse(
-              client,
-              new SendMessageCommand({ QueueUrl: launchQueue, MessageBody: '{}' }),
-              '{}',
-            );
-          }),
+            return new PutObjectCommand({
+              Bucket: payloadBucket,
+              Key: `${config.outcomePrefix}rehearsal`,
+              Body: '{}',
+            });
+          },
+          '',
+        ),
+      launchQueue &&
+        ready(this.sqs(id), this.#given.sqs, async () => {
+          const { SendMessageCommand } = await loadSqs();
+          return new SendMessageCommand({ QueueUrl: launchQueue, MessageBody: '{}' });
+        }),
     ]);
   }
 }
