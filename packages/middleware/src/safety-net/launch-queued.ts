@@ -1,6 +1,12 @@
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { parseQueuedLaunch, type QueuedLaunch } from '@immortal-lambda/protocol';
+import {
+  type OutcomeRecord,
+  outcomeKey,
+  parseOutcome,
+  parseQueuedLaunch,
+  type QueuedLaunch,
+} from '@immortal-lambda/protocol';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { systemClock } from '../clock.js';
 import type { ResolvedConfig } from '../config.js';
@@ -147,14 +153,33 @@ async function launchOne(
 }
 
 /**
- * Whether the wrapper recorded the invocation `not-needed` (its handler finished in Lambda). Read
- * through a listing of its folder, which the role may make (`s3:ListBucket` by prefix): a
- * GetObject of a record not written yet would be answered 403, not 404, without it.
+ * Whether the wrapper recorded the invocation `not-needed` (its handler finished in Lambda). The
+ * wrapper keeps its status in one object (`handed-off`, which `queued` and `not-needed` write), so
+ * that one object is read. When it is not there (not written yet, or S3's 403 for a missing key
+ * to a role whose `s3:ListBucket` is limited by prefix), a listing of the invocation's folder
+ * tells, as before: one GetObject per launch instead of a listing and a read of every record.
  */
 async function finishedInLambda(s3: S3Client, launch: QueuedLaunch): Promise<boolean> {
-  const records = await readOutcomes(s3, atOf(launch));
-  return records.some((record) => record.writer === 'wrapper' && record.status === 'not-needed');
+  const at = atOf(launch);
+  const { GetObjectCommand } = await loadS3();
+  try {
+    const object = await s3.send(
+      new GetObjectCommand({
+        Bucket: at.bucket,
+        Key: outcomeKey(at.prefix, at.functionName, at.requestId, 'handed-off'),
+      }),
+    );
+    return isNotNeeded(parseOutcome((await object.Body?.transformToString()) ?? ''));
+  } catch (error) {
+    const name = (error as { name?: string }).name;
+    if (name !== 'NoSuchKey' && name !== 'NotFound' && name !== 'AccessDenied') throw error;
+  }
+  const records = await readOutcomes(s3, at);
+  return records.some(isNotNeeded);
 }
+
+const isNotNeeded = (record: OutcomeRecord | undefined) =>
+  record?.writer === 'wrapper' && record.status === 'not-needed';
 
 const atOf = (launch: QueuedLaunch) => ({
   bucket: launch.records.bucket,

@@ -70,7 +70,8 @@ describe('launchQueued', () => {
     ecs.reset();
     s3.reset();
     s3.on(PutObjectCommand).resolves({});
-    // No record yet: the folder lists empty (a GetObject would be answered 403 without the listing).
+    // No record yet: the wrapper's record is missing, and the folder lists empty.
+    s3.on(GetObjectCommand).rejects(awsError('NoSuchKey', 'The specified key does not exist.', 404));
     s3.on(ListObjectsV2Command).resolves({ Contents: [] });
     logger = memoryLogger();
   });
@@ -141,6 +142,57 @@ describe('launchQueued', () => {
     expect(response.batchItemFailures).toEqual([]);
     expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
     expect(logger.records.find((r) => r.message === 'A queued launch was dropped')).toBeDefined();
+  });
+
+  const wrapperRecord = (requestId: string, status: 'queued' | 'not-needed') =>
+    ({
+      Body: body(
+        JSON.stringify(
+          outcomeRecord({
+            functionName: 'report-job',
+            requestId,
+            status,
+            attempt: 1,
+            writer: 'wrapper',
+            updatedAt: new Date().toISOString(),
+          }),
+        ),
+      ),
+    }) as never;
+
+  it("reads the wrapper's own record with one GetObject and lists nothing when it is there", async () => {
+    // Prepare
+    s3.on(GetObjectCommand).resolves(wrapperRecord('r-4', 'queued'));
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
+
+    // Act
+    const response = await launcher()(sqsEvent(JSON.stringify(launch('r-4'))), remaining(60_000));
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(s3.commandCalls(GetObjectCommand).map((call) => call.args[0].input.Key)).toEqual([
+      'immortal-lambda/outcomes/report-job/r-4/handed-off.json',
+    ]);
+    expect(s3.commandCalls(ListObjectsV2Command)).toHaveLength(0);
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(1);
+  });
+
+  it('lists the folder when the read is answered 403 (a missing key, to a role that lists by prefix), and drops a not-needed launch found there', async () => {
+    // Prepare
+    s3.on(GetObjectCommand)
+      .rejectsOnce(awsError('AccessDenied', 'Access Denied', 403))
+      .resolves(wrapperRecord('r-5', 'not-needed'));
+    s3.on(ListObjectsV2Command).resolves({
+      Contents: [{ Key: 'immortal-lambda/outcomes/report-job/r-5/handed-off.json' }],
+    });
+
+    // Act
+    const response = await launcher()(sqsEvent(JSON.stringify(launch('r-5'))), remaining(60_000));
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(s3.commandCalls(ListObjectsV2Command)).toHaveLength(1);
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
   });
 
   it('reports what it could not start yet, and what is no queued launch, for SQS to deliver again', async () => {
