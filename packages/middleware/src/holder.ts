@@ -4,7 +4,6 @@ import type { ResolvedConfig } from './config.js';
 import type { HandoffClients } from './handoff/clients.js';
 import type { IsolatedLogger } from './logger.js';
 import { readOutcomes } from './outcome-store.js';
-import { loadS3 } from './sdk.js';
 import type { Clock } from './types.js';
 
 /** What a look-up of a held batch uses: the settings, the clock, the log and the handoff's clients. */
@@ -29,21 +28,6 @@ const IN_WORK: ReadonlySet<InvocationStatus> = new Set([
  * a result, or neither (it failed, was not needed, or is long gone), when its batch runs again.
  */
 export type Holder = { kind: 'in-work' } | { kind: 'finished'; result: unknown } | { kind: 'gone' };
-
-/**
- * The text of a marker, or undefined when there is none (`NoSuchKey`: the role may list the
- * function's records, so a missing key is answered 404). Any other error is S3's own.
- */
-export async function readMarkerText(s3: S3Client, bucket: string, key: string): Promise<string | undefined> {
-  const { GetObjectCommand } = await loadS3();
-  try {
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return (await object.Body?.transformToString()) ?? '';
-  } catch (error) {
-    if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
-    throw error;
-  }
-}
 
 /**
  * The holder's state from its records. Without any record yet, a marker younger than `freshMs`

@@ -109,3 +109,19 @@ export function storeDestinationRecord(s3: () => Promise<S3Client>, at: OutcomeL
     return formatS3Uri({ bucket: at.bucket, key });
   };
 }
+
+/**
+ * The text of one object of the records (a record, a marker), or undefined when there is none
+ * (`NoSuchKey`: the role may list the function's records, so a missing key is answered 404). Any
+ * other error is S3's own.
+ */
+export async function readObjectText(s3: S3Client, bucket: string, key: string): Promise<string | undefined> {
+  const { GetObjectCommand } = await loadS3();
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return (await object.Body?.transformToString()) ?? '';
+  } catch (error) {
+    if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+    throw error;
+  }
+}

@@ -11,8 +11,9 @@ import {
 import { changeVisibility } from '@immortal-lambda/protocol/sqs';
 import type { Context } from 'aws-lambda';
 import { heldAnswer, type ScreenedBatch } from './batches.js';
-import { type BatchLookup, holderOf, readMarkerText } from './holder.js';
+import { type BatchLookup, holderOf } from './holder.js';
 import { describeError } from './logger.js';
+import { readObjectText } from './outcome-store.js';
 import { loadS3 } from './sdk.js';
 
 /** What became of one redelivered message: run it here, leave it held, or let Lambda delete it. */
@@ -81,7 +82,7 @@ async function judge(
 ): Promise<Verdict> {
   const functionName = context.functionName;
   const key = heldMessageKey(lookup.config.outcomePrefix, functionName, message.messageId);
-  const marker = parseHeldMessage((await readMarkerText(s3, bucket, key)) ?? '');
+  const marker = parseHeldMessage((await readObjectText(s3, bucket, key)) ?? '');
   if (!marker || marker.requestId === context.awsRequestId) return 'run';
   const holder = await holderOf(lookup, s3, {
     bucket,

@@ -8,7 +8,8 @@ import {
 } from '@immortal-lambda/protocol';
 import type { Context } from 'aws-lambda';
 import { heldAnswer, type ScreenedBatch } from './batches.js';
-import { type BatchLookup, holderOf, readMarkerText } from './holder.js';
+import { type BatchLookup, holderOf } from './holder.js';
+import { readObjectText } from './outcome-store.js';
 
 /** How long a retry waits for the runner before it answers "not yet" (Lambda then retries again). */
 export const STREAM_WAIT_MS = 60_000;
@@ -39,7 +40,7 @@ export async function screenStreamRetry(
   if (!batch || !first || bucket === undefined) return undefined;
   const s3 = await lookup.clients.s3(context.awsRequestId);
   const key = heldStreamKey(config.outcomePrefix, context.functionName, batch.eventSourceARN, first.eventID);
-  const marker = parseHeldStreamBatch((await readMarkerText(s3, bucket, key)) ?? '');
+  const marker = parseHeldStreamBatch((await readObjectText(s3, bucket, key)) ?? '');
   if (!marker || marker.requestId === context.awsRequestId) return undefined;
   const waitUntil = clock.now() + Math.min(STREAM_WAIT_MS, remainingMs - config.marginMs - STREAM_POLL_MS);
   for (;;) {

@@ -11,7 +11,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { systemClock } from '../clock.js';
 import type { ResolvedConfig } from '../config.js';
 import { describeError, isolatedLogger, jsonLogger } from '../logger.js';
-import { readOutcomes, writeOutcome } from '../outcome-store.js';
+import { readObjectText, readOutcomes, writeOutcome } from '../outcome-store.js';
 import { abortAfter } from '../retry.js';
 import { startTask } from '../run-task/start-task.js';
 import { BOUNDED_CLIENT, loadEcs, loadS3 } from '../sdk.js';
@@ -161,19 +161,12 @@ async function launchOne(
  */
 async function finishedInLambda(s3: S3Client, launch: QueuedLaunch): Promise<boolean> {
   const at = atOf(launch);
-  const { GetObjectCommand } = await loadS3();
-  try {
-    const object = await s3.send(
-      new GetObjectCommand({
-        Bucket: at.bucket,
-        Key: outcomeKey(at.prefix, at.functionName, at.requestId, 'handed-off'),
-      }),
-    );
-    return isNotNeeded(parseOutcome((await object.Body?.transformToString()) ?? ''));
-  } catch (error) {
-    const name = (error as { name?: string }).name;
-    if (name !== 'NoSuchKey' && name !== 'NotFound' && name !== 'AccessDenied') throw error;
-  }
+  const key = outcomeKey(at.prefix, at.functionName, at.requestId, 'handed-off');
+  const text = await readObjectText(s3, at.bucket, key).catch((error: unknown) => {
+    if ((error as { name?: string }).name === 'AccessDenied') return undefined;
+    throw error;
+  });
+  if (text !== undefined) return isNotNeeded(parseOutcome(text));
   const records = await readOutcomes(s3, at);
   return records.some(isNotNeeded);
 }
