@@ -23,8 +23,8 @@ export class HandoffClients {
   readonly sqs: (requestId: string) => Promise<SQSClient>;
   /** The S3 client of the payload bucket. */
   readonly s3: (requestId: string) => Promise<S3Client>;
-  /** The clients given: a rehearsal takes only the clients made here through their calls. */
-  readonly #given: { ecs: boolean; s3: boolean; sqs: boolean };
+  /** The clients made here (not given): only these are taken through a rehearsal. */
+  readonly #made = new WeakSet<object>();
   /** The environment the made clients read their credentials from: the process's, as the SDK does. */
   readonly #sdkEnv: Readonly<Record<string, string | undefined>>;
 
@@ -34,20 +34,24 @@ export class HandoffClients {
     sqs?: SQSClient | undefined,
     sdkEnv: Readonly<Record<string, string | undefined>> = process.env,
   ) {
-    this.#given = { ecs: ecs !== undefined, s3: s3 !== undefined, sqs: sqs !== undefined };
     this.#sdkEnv = sdkEnv;
     this.ecs = shared(ecs, async (id) => {
       const { ECSClient } = await load(loadEcs, '@aws-sdk/client-ecs', id);
-      return new ECSClient({ maxAttempts: 1 });
+      return this.#keep(new ECSClient({ maxAttempts: 1 }));
     });
     this.sqs = shared(sqs, async (id) => {
       const { SQSClient } = await load(loadSqs, '@aws-sdk/client-sqs', id);
-      return new SQSClient({ maxAttempts: 1, useQueueUrlAsEndpoint: false });
+      return this.#keep(new SQSClient({ maxAttempts: 1, useQueueUrlAsEndpoint: false }));
     });
     this.s3 = shared(s3, async (id) => {
       const { S3Client } = await load(loadS3, '@aws-sdk/client-s3', id);
-      return new S3Client({ maxAttempts: 1 });
+      return this.#keep(new S3Client({ maxAttempts: 1 }));
     });
+  }
+
+  #keep<T extends object>(client: T): T {
+    this.#made.add(client);
+    return client;
   }
 
   /**
@@ -63,18 +67,13 @@ export class HandoffClients {
     const env = this.#sdkEnv;
     const rehearsing = Boolean(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY);
     const { launchQueue, payloadBucket } = config;
-    /** The client made (or given); a made one rehearsed with the command `command` builds. */
-    const ready = async (
-      client: Promise<unknown>,
-      given: boolean,
-      command: () => Promise<unknown>,
-      answer = '{}',
-    ) => {
-      const made = await client;
-      if (rehearsing && !given) await rehearse(made, await command(), answer);
+    /** The client made (or given); one made here rehearsed with the command `command` builds. */
+    const ready = async (pending: Promise<object>, command: () => Promise<unknown>, answer = '{}') => {
+      const client = await pending;
+      if (rehearsing && this.#made.has(client)) await rehearse(client, await command(), answer);
     };
     await Promise.allSettled([
-      ready(this.ecs(id), this.#given.ecs, async () => {
+      ready(this.ecs(id), async () => {
         const { RunTaskCommand } = await loadEcs();
         return new RunTaskCommand({
           cluster: config.cluster,
@@ -85,7 +84,6 @@ export class HandoffClients {
       payloadBucket &&
         ready(
           this.s3(id),
-          this.#given.s3,
           async () => {
             const { PutObjectCommand } = await loadS3();
             return new PutObjectCommand({
@@ -97,7 +95,7 @@ export class HandoffClients {
           '',
         ),
       launchQueue &&
-        ready(this.sqs(id), this.#given.sqs, async () => {
+        ready(this.sqs(id), async () => {
           const { SendMessageCommand } = await loadSqs();
           return new SendMessageCommand({ QueueUrl: launchQueue, MessageBody: '{}' });
         }),
