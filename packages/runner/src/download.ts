@@ -57,7 +57,17 @@ export const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(re
 /** A download failure that a new attempt can fix. */
 class Retryable extends Error {}
 
-async function readBody(response: FetchResponse, options: DownloadOptions): Promise<Buffer> {
+/**
+ * The download's memory, shared: the extraction's writer threads read the archive from it without
+ * a copy.
+ */
+const sharedBuffer = (size: number) => Buffer.from(new SharedArrayBuffer(size));
+
+/** Reads the body within the size cap, hashing each chunk as it arrives; returns it and its base64 SHA-256. */
+async function readBody(
+  response: FetchResponse,
+  options: DownloadOptions,
+): Promise<{ body: Buffer; sha256: string }> {
   const declared = Number(response.headers.get('content-length') ?? Number.NaN);
   if (declared > options.maxBytes) {
     throw new CodeFetchError(
@@ -65,8 +75,9 @@ async function readBody(response: FetchResponse, options: DownloadOptions): Prom
     );
   }
   if (!response.body) throw new Retryable('the response has no body');
-  let buffer = Buffer.allocUnsafe(Number.isFinite(declared) && declared > 0 ? declared : 1024 * 1024);
+  let buffer = sharedBuffer(Number.isFinite(declared) && declared > 0 ? declared : 1024 * 1024);
   let length = 0;
+  const hash = createHash('sha256');
   for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
     if (length + chunk.length > options.maxBytes) {
       throw new CodeFetchError(
@@ -74,7 +85,7 @@ async function readBody(response: FetchResponse, options: DownloadOptions): Prom
       );
     }
     if (length + chunk.length > buffer.length) {
-      const grown = Buffer.allocUnsafe(
+      const grown = sharedBuffer(
         Math.min(options.maxBytes, Math.max(buffer.length * 2, length + chunk.length)),
       );
       buffer.copy(grown, 0, 0, length);
@@ -82,11 +93,12 @@ async function readBody(response: FetchResponse, options: DownloadOptions): Prom
     }
     buffer.set(chunk, length);
     length += chunk.length;
+    hash.update(chunk);
   }
   if (Number.isFinite(declared) && length !== declared) {
     throw new Retryable(`the download ended after ${length} of ${declared} bytes`);
   }
-  return buffer.subarray(0, length);
+  return { body: buffer.subarray(0, length), sha256: hash.digest('base64') };
 }
 
 /**
@@ -138,13 +150,13 @@ export async function downloadVerified(options: DownloadOptions): Promise<Buffer
         throw new CodeFetchError(`downloading ${options.label} answered HTTP ${response.status}`);
       }
       let body: Buffer;
+      let actual: string;
       try {
-        body = await readBody(response, options);
+        ({ body, sha256: actual } = await readBody(response, options));
       } catch (error) {
         if (error instanceof CodeFetchError || error instanceof Retryable) throw error;
         throw new Retryable(`the download broke off: ${(error as Error).message}`, { cause: error });
       }
-      const actual = createHash('sha256').update(body).digest('base64');
       if (actual !== options.sha256) {
         throw new CodeFetchError(
           `${options.label} does not match its CodeSha256 (expected ${options.sha256}, got ${actual}); refusing to run it`,

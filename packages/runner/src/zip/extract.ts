@@ -1,4 +1,4 @@
-import { createWriteStream, lstatSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, createWriteStream, lstatSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, realpath, rm, stat, symlink, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -8,7 +8,10 @@ import { BadInputError, RunnerError, UnsafeArchiveError } from '../errors.js';
 import { inside } from '../paths.js';
 import { entryData, readCentralDirectory, type ZipEntry } from './central-directory.js';
 import { crc32 } from './crc32.js';
+import { enterFolder, folderCache } from './folders.js';
 import { type Planned, planArchive } from './plan.js';
+import type { ThreadFile } from './writer-thread.js';
+import { type FailedFile, WriterThreads, writerThreads } from './writer-threads.js';
 
 /** Entries larger than this are streamed to disk instead of inflated in memory. */
 const STREAM_ABOVE = 4 * 1024 * 1024;
@@ -29,6 +32,11 @@ export interface ExtractOptions {
   maxBytes: number;
   /** What the archive is, for messages: "the function code", "layer …". */
   label: string;
+  /**
+   * How many threads write the files (1: the calling thread alone). Default: two to four for an
+   * archive of 256 files or more, one below.
+   */
+  threads?: number;
 }
 
 /**
@@ -47,6 +55,17 @@ export interface ExtractResult {
   bytes: number;
 }
 
+/** An entry whose data does not inflate: the archive is corrupt. */
+const inflateFailure = (label: string, entry: ZipEntry, cause: { message: string }) =>
+  new UnsafeArchiveError(
+    `${label}: "${entry.name}" does not inflate to its declared ${entry.uncompressedSize} bytes (${cause.message})`,
+    { cause },
+  );
+
+/** An entry whose size or CRC-32 is not what the archive declares. */
+const checkFailure = (label: string, entry: ZipEntry) =>
+  new UnsafeArchiveError(`${label}: "${entry.name}" fails its size or CRC-32 check; the archive is corrupt`);
+
 function inflateEntry(zip: Buffer, entry: ZipEntry, label: string): Buffer {
   const data = entryData(zip, entry);
   let out: Buffer;
@@ -60,17 +79,10 @@ function inflateEntry(zip: Buffer, entry: ZipEntry, label: string): Buffer {
         chunkSize: Math.max(64, entry.uncompressedSize),
       });
     } catch (error) {
-      throw new UnsafeArchiveError(
-        `${label}: "${entry.name}" does not inflate to its declared ${entry.uncompressedSize} bytes (${(error as Error).message})`,
-        { cause: error },
-      );
+      throw inflateFailure(label, entry, error as Error);
     }
   }
-  if (out.length !== entry.uncompressedSize || crc32(out) !== entry.crc32) {
-    throw new UnsafeArchiveError(
-      `${label}: "${entry.name}" fails its size or CRC-32 check; the archive is corrupt`,
-    );
-  }
+  if (out.length !== entry.uncompressedSize || crc32(out) !== entry.crc32) throw checkFailure(label, entry);
   return out;
 }
 
@@ -102,11 +114,7 @@ async function streamEntry(
   const sink = createWriteStream(path, { mode, flags: 'wx' });
   if (entry.method === 0) await pipeline(source, guard, sink);
   else await pipeline(source, createInflateRaw(), guard, sink);
-  if (written !== entry.uncompressedSize || crc !== entry.crc32) {
-    throw new UnsafeArchiveError(
-      `${label}: "${entry.name}" fails its size or CRC-32 check; the archive is corrupt`,
-    );
-  }
+  if (written !== entry.uncompressedSize || crc !== entry.crc32) throw checkFailure(label, entry);
 }
 
 /** A file of the archive's plan. */
@@ -125,47 +133,6 @@ function entryFailure(label: string, name: string, error: unknown): RunnerError 
           ? 'it passes through too many links'
           : `${code ?? 'error'}: ${(error as Error).message}`;
   return new UnsafeArchiveError(`${label}: entry "${name}" cannot be extracted: ${why}`, { cause: error });
-}
-
-/**
- * Walks to the folder `parts` under the real root one part at a time, at the moment of the
- * write: a missing part is created as a real folder only once its parent is known to be inside
- * the root; a link (left by an earlier archive) is followed only when its real path is inside
- * the root; a file in the way is refused. Returns the folder's real path.
- */
-async function enterFolder(realRoot: string, parts: readonly string[], name: string, label: string) {
-  let current = realRoot;
-  for (let i = 0; i < parts.length; i++) {
-    const next = join(current, parts[i] as string);
-    let info = await lstat(next).catch(() => undefined);
-    if (info === undefined) {
-      await mkdir(next, { mode: 0o755 }).catch((error: { code?: string }) => {
-        if (error.code !== 'EEXIST') throw error;
-      });
-      info = await lstat(next);
-    }
-    if (info.isSymbolicLink()) {
-      const real = await realpath(next).catch(() => undefined);
-      if (real === undefined || !inside(realRoot, real)) {
-        throw new UnsafeArchiveError(
-          `${label}: entry "${name}" would be written through ${parts.slice(0, i + 1).join('/')}, a link that leads outside ${realRoot}; refusing to write into it`,
-        );
-      }
-      if (!(await stat(real)).isDirectory()) {
-        throw new UnsafeArchiveError(
-          `${label}: entry "${name}" needs ${parts.slice(0, i + 1).join('/')} to be a folder, and it links to a file`,
-        );
-      }
-      current = real;
-    } else if (info.isDirectory()) {
-      current = next;
-    } else {
-      throw new UnsafeArchiveError(
-        `${label}: entry "${name}" needs ${parts.slice(0, i + 1).join('/')} to be a folder, and it is a file`,
-      );
-    }
-  }
-  return current;
 }
 
 /** Removes whatever is at `path` (a real path inside the root) so that an entry can take its place. */
@@ -192,7 +159,8 @@ function clearSync(path: string): void {
  * the whole archive. Then folders and files are written, each folder entered part by part at the
  * moment of the write, and links are created last, so that no write of this archive goes
  * through one of its own links. Each entry's size and CRC-32 are verified, Unix modes
- * (executable bits) kept, and entries inflated in parallel. File system errors name the entry.
+ * (executable bits) kept; a large archive's files are inflated and written by several threads.
+ * File system errors name the entry.
  *
  * @example
  * ```ts
@@ -204,23 +172,30 @@ export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<
   const root = resolve(options.root);
   const { label } = options;
   const entries = readCentralDirectory(zip);
-  const realRoot = await openRoot(root, label);
-  const planned = await planArchive(entries, {
-    root,
-    realRoot,
-    maxBytes: options.maxBytes,
-    label,
-    readLink: async (entry) => inflateEntry(zip, entry, label),
-  });
-  // Into an empty root nothing can be in the way; into a used one (layers over layers) a file
-  // may replace a link or a folder of an earlier archive.
-  const fresh = (await readdir(root)).length === 0;
-  const target: Target = { zip, label, realRoot, fresh, enter: folderCache(realRoot, label) };
-  const result: ExtractResult = { files: 0, directories: 0, links: 0, bytes: 0 };
-  await writeFolders(target, planned, result);
-  await writeFiles(target, planned, result);
-  await writeLinks(target, planned, result);
-  return result;
+  const threads = options.threads ?? writerThreads(entries.length);
+  // Started now, the threads are ready by the time the archive is checked and its folders made.
+  const writers = threads > 1 ? new WriterThreads(threads) : undefined;
+  try {
+    const realRoot = await openRoot(root, label);
+    const planned = await planArchive(entries, {
+      root,
+      realRoot,
+      maxBytes: options.maxBytes,
+      label,
+      readLink: async (entry) => inflateEntry(zip, entry, label),
+    });
+    // Into an empty root nothing can be in the way; into a used one (layers over layers) a file
+    // may replace a link or a folder of an earlier archive.
+    const fresh = (await readdir(root)).length === 0;
+    const target: Target = { zip, label, realRoot, fresh, writers, enter: folderCache(realRoot, label) };
+    const result: ExtractResult = { files: 0, directories: 0, links: 0, bytes: 0 };
+    await writeFolders(target, planned, result);
+    await writeFiles(target, planned, result);
+    await writeLinks(target, planned, result);
+    return result;
+  } finally {
+    writers?.close();
+  }
 }
 
 /** What every write of one extraction shares. */
@@ -230,8 +205,10 @@ interface Target {
   realRoot: string;
   /** The root was empty: nothing can be in the way of an entry. */
   fresh: boolean;
+  /** The threads that write the files, or none: the calling thread writes them. */
+  writers: WriterThreads | undefined;
   /** The real path of a folder of the archive, entered part by part once. */
-  enter: (parts: readonly string[], name: string) => Promise<string>;
+  enter: (parts: readonly string[], name: string) => string;
 }
 
 /** Creates the root when needed and returns its real path; a root that cannot be is bad input. */
@@ -250,26 +227,8 @@ async function openRoot(root: string, label: string): Promise<string> {
   }
 }
 
-/**
- * Enters each folder once. While folders and files are written no link is created or removed on
- * any path that leads to another entry (clashes were refused by the plan), so a folder entered
- * once stays what it was for those two phases. The links phase enters every folder afresh.
- */
-function folderCache(realRoot: string, label: string): Target['enter'] {
-  const entered = new Map<string, Promise<string>>();
-  return (parts, name) => {
-    const key = parts.join('/');
-    let pending = entered.get(key);
-    if (pending === undefined) {
-      pending = enterFolder(realRoot, parts, name, label);
-      entered.set(key, pending);
-    }
-    return pending;
-  };
-}
-
 /** Runs one entry's write; a file system error names the entry. */
-async function guarded<T>(label: string, name: string, write: () => Promise<T>): Promise<T> {
+async function guarded<T>(label: string, name: string, write: () => T | Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (error) {
@@ -293,44 +252,120 @@ async function writeFolders(
 const SLICE_MS = 50;
 
 /**
+ * Writes the archive's files: on the calling thread for a small archive, else in writer threads
+ * (see {@link writerThreads}), the entries too large to inflate in memory streamed meanwhile.
+ */
+async function writeFiles(target: Target, planned: readonly Planned[], result: ExtractResult): Promise<void> {
+  const files = planned.filter((item): item is FileItem => item.kind === 'file');
+  if (target.writers === undefined) await writeFilesHere(target, files);
+  else await writeFilesInThreads(target, files, target.writers);
+  for (const item of files) {
+    result.files += 1;
+    result.bytes += item.entry.uncompressedSize;
+  }
+}
+
+/** Where a file goes: its folder entered (and checked), then its name. */
+function filePath(target: Target, item: FileItem): string {
+  try {
+    return join(target.enter(item.parts.slice(0, -1), item.entry.name), item.parts.at(-1) as string);
+  } catch (error) {
+    throw entryFailure(target.label, item.entry.name, error);
+  }
+}
+
+const streamed = (item: FileItem) => item.entry.uncompressedSize > STREAM_ABOVE;
+
+/** Streams an entry too large to inflate in memory, then sets the mode the umask may have cleared. */
+async function writeStreamed(target: Target, item: FileItem, path: string, umask: number): Promise<void> {
+  await guarded(target.label, item.entry.name, async () => {
+    if (!target.fresh) await clear(path);
+    await streamEntry(target.zip, item.entry, path, item.mode, target.label);
+    if ((item.mode & ~umask) !== item.mode) await chmod(path, item.mode);
+  });
+}
+
+/**
  * Inflates and writes the files one after another, each in a few synchronous calls: a file
  * written through the thread pool costs three hand-offs between threads (open, write, close),
  * several times the write itself for the small files a function's code is made of. The writes
- * yield to the event loop every {@link SLICE_MS}; entries too large to inflate in memory are
- * streamed.
+ * yield to the event loop every {@link SLICE_MS}.
  */
-async function writeFiles(target: Target, planned: readonly Planned[], result: ExtractResult): Promise<void> {
+async function writeFilesHere(target: Target, files: readonly FileItem[]): Promise<void> {
   const umask = process.umask();
   let sliceStartedAt = Date.now();
-  for (const item of planned) {
-    if (item.kind !== 'file') continue;
-    const folder = await guarded(target.label, item.entry.name, () =>
-      target.enter(item.parts.slice(0, -1), item.entry.name),
-    );
-    const path = join(folder, item.parts.at(-1) as string);
-    if (item.entry.uncompressedSize > STREAM_ABOVE) {
-      await guarded(target.label, item.entry.name, async () => {
-        if (!target.fresh) await clear(path);
-        await streamEntry(target.zip, item.entry, path, item.mode, target.label);
-      });
+  for (const item of files) {
+    const path = filePath(target, item);
+    if (streamed(item)) {
+      await writeStreamed(target, item, path, umask);
     } else {
       try {
         writeSmallFile(target, item, path);
+        // The process umask may have cleared bits the archive sets.
+        if ((item.mode & ~umask) !== item.mode) chmodSync(path, item.mode);
       } catch (error) {
         throw entryFailure(target.label, item.entry.name, error);
       }
     }
-    // The process umask may have cleared bits the archive sets.
-    if ((item.mode & ~umask) !== item.mode) {
-      await guarded(target.label, item.entry.name, () => chmod(path, item.mode));
-    }
-    result.files += 1;
-    result.bytes += item.entry.uncompressedSize;
     if (Date.now() - sliceStartedAt > SLICE_MS) {
       await new Promise((resolve) => setImmediate(resolve));
       sliceStartedAt = Date.now();
     }
   }
+}
+
+/**
+ * Hands the files to writer threads, which share the archive's memory and take the next file as
+ * they finish one; meanwhile this thread streams the entries too large to inflate in memory.
+ * Every folder is entered and checked here first, so the threads only create files in them.
+ */
+async function writeFilesInThreads(
+  target: Target,
+  files: readonly FileItem[],
+  writers: WriterThreads,
+): Promise<void> {
+  const umask = process.umask();
+  const large: { item: FileItem; path: string }[] = [];
+  const small: FileItem[] = [];
+  const work: ThreadFile[] = [];
+  for (const item of files) {
+    const path = filePath(target, item);
+    if (streamed(item)) {
+      large.push({ item, path });
+      continue;
+    }
+    const { entry } = item;
+    const start = entryData(target.zip, entry).byteOffset - target.zip.byteOffset;
+    small.push(item);
+    work.push({ path, start, ...sizes(entry), mode: item.mode });
+  }
+  const writing = writers.write(target.zip, work, {
+    fresh: target.fresh,
+    umask,
+    failure: (failed) => threadFailure(target.label, (small[failed.index] as FileItem).entry, failed),
+  });
+  try {
+    for (const { item, path } of large) await writeStreamed(target, item, path, umask);
+  } catch (error) {
+    writers.stop();
+    await writing.catch(() => undefined);
+    throw error;
+  }
+  await writing;
+}
+
+const sizes = ({ compressedSize, uncompressedSize, method, crc32 }: ZipEntry) => ({
+  compressedSize,
+  uncompressedSize,
+  method,
+  crc32,
+});
+
+/** A writer thread's failed file, as the same error the calling thread would have raised. */
+function threadFailure(label: string, entry: ZipEntry, failed: FailedFile): RunnerError {
+  if (failed.stage === 'inflate') return inflateFailure(label, entry, failed);
+  if (failed.stage === 'check') return checkFailure(label, entry);
+  return entryFailure(label, entry.name, Object.assign(new Error(failed.message), { code: failed.code }));
 }
 
 /** Inflates a file held in memory and writes it where nothing is (`wx`: never through a link). */
@@ -351,7 +386,7 @@ async function writeLinks(target: Target, planned: readonly Planned[], result: E
     if (item.kind !== 'link') continue;
     const name = item.entry.name;
     await guarded(label, name, async () => {
-      const folder = await enterFolder(realRoot, item.parts.slice(0, -1), name, label);
+      const folder = enterFolder(realRoot, item.parts.slice(0, -1), name, label);
       const path = join(folder, item.parts.at(-1) as string);
       await clear(path);
       await symlink(item.target, path);

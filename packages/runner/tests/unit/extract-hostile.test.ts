@@ -269,4 +269,30 @@ describe('extractZip, property: whatever the archive, nothing lands outside the 
       { numRuns: 300 },
     );
   });
+
+  it('holds the same when writer threads write the files', async () => {
+    await fc.assert(
+      fc.asyncProperty(archive, archive, async (first, second) => {
+        const sandbox = makeSandbox();
+        try {
+          for (const sources of [first, second]) {
+            const extracting = extractZip(buildZip(sources), {
+              root: sandbox.root,
+              maxBytes: 100_000,
+              label: 'layer',
+              threads: 2,
+            });
+            await extracting.catch((error: unknown) => {
+              expect(error).toBeInstanceOf(RunnerError);
+              expect((error as RunnerError).exitCode).toBe(EXIT_CODES.codeFetch);
+            });
+            assertContained(sandbox);
+          }
+        } finally {
+          rmSync(sandbox.parent, { recursive: true, force: true });
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
 });

@@ -380,6 +380,24 @@ describe('downloadVerified', () => {
     expect(calls).toBe(1);
   });
 
+  it('leaves the verified body in shared memory, for the writer threads to read without a copy', async () => {
+    // Prepare
+    const fetch = async () => new Response(body, { headers: { 'content-length': String(body.length) } });
+
+    // Act
+    const downloaded = await downloadVerified({
+      url: 'u',
+      label: 'the code',
+      sha256: codeSha256(body),
+      maxBytes: 100,
+      fetch,
+    });
+
+    // Assess
+    expect(downloaded.equals(body)).toBe(true);
+    expect(downloaded.buffer).toBeInstanceOf(SharedArrayBuffer);
+  });
+
   it('refuses a body larger than the cap before reading it', async () => {
     // Prepare
     const fetch = async () => new Response(body, { headers: { 'content-length': '1000000000' } });
