@@ -174,7 +174,7 @@ export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<
   const entries = readCentralDirectory(zip);
   const threads = options.threads ?? writerThreads(entries.length);
   // Started now, the threads are ready by the time the archive is checked and its folders made.
-  const writers = threads > 1 ? new WriterThreads(threads) : undefined;
+  const writers = threads > 1 ? await WriterThreads.start(threads) : undefined;
   try {
     const realRoot = await openRoot(root, label);
     const planned = await planArchive(entries, {

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
 import { CodeFetchError, type RunnerError } from '../errors.js';
 import { type ThreadAnswer, type ThreadFile, type ThreadWork, writeInThread } from './writer-thread.js';
@@ -49,7 +49,7 @@ export interface WriteOptions {
  *
  * @example
  * ```ts
- * const threads = new WriterThreads(2);
+ * const threads = await WriterThreads.start(2);
  * try {
  *   await threads.write(zip, files, { fresh: true, umask: process.umask(), failure });
  * } finally {
@@ -63,8 +63,14 @@ export class WriterThreads {
   #next: Int32Array | undefined;
   #files = 0;
 
-  constructor(count: number) {
-    this.#workers = Array.from({ length: count }, () => new Worker(SCRIPT, { eval: true }));
+  /** Starts `count` threads; Node's worker module is loaded only here, not at every runner's start. */
+  static async start(count: number): Promise<WriterThreads> {
+    const { Worker } = await import('node:worker_threads');
+    return new WriterThreads(Array.from({ length: count }, () => new Worker(SCRIPT, { eval: true })));
+  }
+
+  private constructor(workers: Worker[]) {
+    this.#workers = workers;
     this.#answers = this.#workers.map(answerOf);
     // A thread closed before it was given work rejects; nobody waits for it then.
     for (const answer of this.#answers) answer.catch(() => undefined);
