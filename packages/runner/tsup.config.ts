@@ -22,12 +22,25 @@ const httpByRequire: NonNullable<Options['esbuildPlugins']>[number] = {
   },
 };
 
+/**
+ * In the image's entry, `@aws-sdk/client-lambda` is the same client loaded from a CommonJS bundle
+ * of its own, which V8 starts from compiled code (src/standalone/cached-sdk.ts).
+ */
+const lambdaFromCache: NonNullable<Options['esbuildPlugins']>[number] = {
+  name: 'lambda-from-cache',
+  setup(build) {
+    build.onResolve({ filter: /^@aws-sdk\/client-lambda$/ }, () => ({
+      path: new URL('./src/standalone/lambda-client.ts', import.meta.url).pathname,
+    }));
+  },
+};
+
 export default defineConfig([
   ...packageBuild({ index: 'src/index.ts' }, { cli: 'src/cli.ts' }),
   // The runner image's entry: the CLI with every dependency in it (the AWS SDK clients, the
   // protocol), so that the image is built from the package's files alone, with no registry.
   {
-    entry: { cli: 'src/cli.ts' },
+    entry: { cli: 'src/cli.ts', 'write-code-cache': 'src/standalone/write-code-cache.ts' },
     outDir: 'dist/standalone',
     format: ['esm'],
     platform: 'node',
@@ -40,13 +53,32 @@ export default defineConfig([
     minifySyntax: true,
     // tsup would otherwise take every `node:` import before the plugin sees `node:http`.
     removeNodeProtocol: false,
-    esbuildPlugins: [httpByRequire],
+    esbuildPlugins: [httpByRequire, lambdaFromCache],
     // The ESM builds of the SDK; a CommonJS dependency still finds `require` for Node's modules.
     esbuildOptions(options) {
       options.mainFields = ['module', 'main'];
       options.banner = {
         js: "import { createRequire as __immortalRequire } from 'node:module'; const require = __immortalRequire(import.meta.url);",
       };
+    },
+  },
+  // The Lambda client for the entry above, as one CommonJS script: V8 caches compiled code for
+  // scripts, and for ES modules only from Node 22 and then for every module of the process.
+  {
+    entry: { 'lambda-sdk': 'src/standalone/lambda-sdk.ts' },
+    outDir: 'dist/standalone',
+    format: ['cjs'],
+    platform: 'node',
+    target: 'node20',
+    noExternal: [/.*/],
+    sourcemap: false,
+    minifyWhitespace: true,
+    minifySyntax: true,
+    removeNodeProtocol: false,
+    esbuildOptions(options) {
+      options.mainFields = ['module', 'main'];
+      // The SDK's lazy imports (credential providers) become requires within the script.
+      options.supported = { ...options.supported, 'dynamic-import': false };
     },
   },
 ]);

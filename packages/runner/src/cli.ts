@@ -10,6 +10,7 @@ import { httpGet } from './http-get.js';
 import { runInvocation } from './runner.js';
 import { s3Module } from './s3.js';
 import type { AwsCallBounds } from './settings.js';
+import { codeCacheStatus } from './standalone/cached-sdk.js';
 
 const require = createRequire(import.meta.url);
 // Handlers that rely on the runtime's bundled SDK find it as on Lambda: /var/runtime/node_modules
@@ -43,6 +44,7 @@ const code = await runInvocation({
   // When Node started this process, for the timeline in the outcome record (from the uptime:
   // reading \`performance\` loads a module of Node's on Node 20, at every start).
   processStartedAt: Date.now() - Math.round(process.uptime() * 1000),
+  sdkCodeCache: codeCacheStatus(),
   lambda: lambdaClient,
   // Loaded when a run first reads or writes the bucket: an inline envelope without a bucket never does.
   s3: async (bounds) => {

@@ -59,6 +59,12 @@ export interface RunnerDependencies {
   sleep?: (ms: number) => Promise<void>;
   /** When this runner process started (epoch ms), for the outcome record's timeline. */
   processStartedAt?: number;
+  /**
+   * How the image's entry started its Lambda client: from V8's compiled code written when the
+   * image was built (`used`), or from source (`rejected`: another Node made it; `absent`). Logged
+   * in the run's first line.
+   */
+  sdkCodeCache?: 'used' | 'rejected' | 'absent' | undefined;
   /** The SQS client that keeps a held batch (see `run/held-batch.ts`); without it a held batch is not kept. */
   sqs?: (bounds: AwsCallBounds) => SqsSender | Promise<SqsSender>;
   /** Clients for the function's async destinations; without them no destination is sent to. */

@@ -104,6 +104,7 @@ function announce(run: Run, settings: RunnerSettings, envelope: Envelope): void 
     ...run.ids(),
     handler: envelope.function.handler ?? '(the configured handler)',
     handedOffAt: new Date(envelope.invocation.handedOffAt).toISOString(),
+    ...(run.deps.sdkCodeCache ? { sdkCodeCache: run.deps.sdkCodeCache } : {}),
   });
 }
 

@@ -111,6 +111,9 @@ describe(`the runner image (${image})`, () => {
       taskRoot: '/var/task',
       runner: '1',
     });
+    // The image's build wrote the Lambda client's compiled code with the image's own Node.
+    const resuming = result.records.find((r) => r.message === 'Resuming a handed-off invocation');
+    expect(resuming?.sdkCodeCache).toBe('used');
     expect(result.records.at(-1)).toMatchObject({
       message: 'immortal-runner finished',
       outcome: 'success',

@@ -8,7 +8,7 @@ import { ENV, type Envelope } from '@immortal-lambda/middleware/protocol';
 import S3rver from 's3rver';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/exit-codes.js';
-import { runCli } from '../helpers/run-cli.js';
+import { CLI, runCli } from '../helpers/run-cli.js';
 import { buildZip, type ZipSource, zipFolder } from '../helpers/zip-writer.js';
 
 const functions = join(import.meta.dirname, '..', 'fixtures', 'functions');
@@ -147,6 +147,19 @@ describe('immortal-runner runs the handed-off handler as Lambda would', () => {
       functionVersion: '1',
     });
     expect(result.outcome?.resultBytes).toBeGreaterThan(100);
+  });
+
+  it("says how the Lambda client started: the image's entry from the compiled code its build wrote", async () => {
+    // Prepare
+    register('started', zipFolder(join(functions, 'cjs')), 'index.handler');
+
+    // Act
+    const result = await run(envelopeFor('started', '1', 'index.handler', {}));
+
+    // Assess: the image's entry (IMMORTAL_RUNNER_CLI, built by this Node) uses its cache; the package's bin has none.
+    expect(result.code).toBe(EXIT_CODES.success);
+    const resuming = result.records.find((record) => record.message === 'Resuming a handed-off invocation');
+    expect(resuming?.sdkCodeCache).toBe(CLI.endsWith(join('standalone', 'cli.js')) ? 'used' : undefined);
   });
 
   it('runs an ESM handler in a nested folder with a nested export path', async () => {
