@@ -4,14 +4,15 @@ import { join, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw, inflateRawSync } from 'node:zlib';
-import { BadInputError, RunnerError, UnsafeArchiveError } from '../errors.js';
+import { BadInputError, UnsafeArchiveError } from '../errors.js';
 import { inside } from '../paths.js';
 import { entryData, readCentralDirectory, type ZipEntry } from './central-directory.js';
 import { crc32 } from './crc32.js';
+import { checkFailure, entryFailure, inflateFailure, threadFailure } from './entry-errors.js';
 import { enterFolder, folderCache } from './folders.js';
 import { type Planned, planArchive } from './plan.js';
 import type { ThreadFile } from './writer-thread.js';
-import { type FailedFile, WriterThreads, writerThreads } from './writer-threads.js';
+import { WriterThreads, writerThreads } from './writer-threads.js';
 
 /** Entries larger than this are streamed to disk instead of inflated in memory. */
 const STREAM_ABOVE = 4 * 1024 * 1024;
@@ -54,17 +55,6 @@ export interface ExtractResult {
   links: number;
   bytes: number;
 }
-
-/** An entry whose data does not inflate: the archive is corrupt. */
-const inflateFailure = (label: string, entry: ZipEntry, cause: { message: string }) =>
-  new UnsafeArchiveError(
-    `${label}: "${entry.name}" does not inflate to its declared ${entry.uncompressedSize} bytes (${cause.message})`,
-    { cause },
-  );
-
-/** An entry whose size or CRC-32 is not what the archive declares. */
-const checkFailure = (label: string, entry: ZipEntry) =>
-  new UnsafeArchiveError(`${label}: "${entry.name}" fails its size or CRC-32 check; the archive is corrupt`);
 
 function inflateEntry(zip: Buffer, entry: ZipEntry, label: string): Buffer {
   const data = entryData(zip, entry);
@@ -119,21 +109,6 @@ async function streamEntry(
 
 /** A file of the archive's plan. */
 type FileItem = Extract<Planned, { kind: 'file' }>;
-
-/** A file system error while writing an entry, as an archive problem that names the entry. */
-function entryFailure(label: string, name: string, error: unknown): RunnerError {
-  if (error instanceof RunnerError) return error;
-  const code = (error as { code?: string }).code;
-  const why =
-    code === 'ENAMETOOLONG'
-      ? 'its name is too long for the file system'
-      : code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR'
-        ? `it clashes with what is already there (${code})`
-        : code === 'ELOOP'
-          ? 'it passes through too many links'
-          : `${code ?? 'error'}: ${(error as Error).message}`;
-  return new UnsafeArchiveError(`${label}: entry "${name}" cannot be extracted: ${why}`, { cause: error });
-}
 
 /** Removes whatever is at `path` (a real path inside the root) so that an entry can take its place. */
 async function clear(path: string): Promise<void> {
@@ -360,13 +335,6 @@ const sizes = ({ compressedSize, uncompressedSize, method, crc32 }: ZipEntry) =>
   method,
   crc32,
 });
-
-/** A writer thread's failed file, as the same error the calling thread would have raised. */
-function threadFailure(label: string, entry: ZipEntry, failed: FailedFile): RunnerError {
-  if (failed.stage === 'inflate') return inflateFailure(label, entry, failed);
-  if (failed.stage === 'check') return checkFailure(label, entry);
-  return entryFailure(label, entry.name, Object.assign(new Error(failed.message), { code: failed.code }));
-}
 
 /** Inflates a file held in memory and writes it where nothing is (`wx`: never through a link). */
 function writeSmallFile(target: Target, item: FileItem, path: string): void {
