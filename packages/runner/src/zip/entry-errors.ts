@@ -1,11 +1,11 @@
 import { RunnerError, UnsafeArchiveError } from '../errors.js';
 import type { ZipEntry } from './central-directory.js';
-import type { FailedFile } from './writer-threads.js';
+import type { FileStage } from './writer-thread.js';
 
 // The errors an entry of an archive can end an extraction with, each naming the entry.
 
 /** An entry whose data does not inflate: the archive is corrupt. */
-export const inflateFailure = (label: string, entry: ZipEntry, cause: { message: string }) =>
+const inflateFailure = (label: string, entry: ZipEntry, cause: { message: string }) =>
   new UnsafeArchiveError(
     `${label}: "${entry.name}" does not inflate to its declared ${entry.uncompressedSize} bytes (${cause.message})`,
     { cause },
@@ -30,9 +30,18 @@ export function entryFailure(label: string, name: string, error: unknown): Runne
   return new UnsafeArchiveError(`${label}: entry "${name}" cannot be extracted: ${why}`, { cause: error });
 }
 
-/** A writer thread's failed file, as the same error the calling thread would have raised. */
-export function threadFailure(label: string, entry: ZipEntry, failed: FailedFile): RunnerError {
+/**
+ * A file that failed at one of its steps (see `fileSteps`), on the calling thread or as a writer
+ * thread reports it, as the archive problem that names the entry.
+ */
+export function fileFailure(
+  label: string,
+  entry: ZipEntry,
+  failed: { stage?: FileStage | undefined; code?: string | undefined; message: string },
+): RunnerError {
   if (failed.stage === 'inflate') return inflateFailure(label, entry, failed);
   if (failed.stage === 'check') return checkFailure(label, entry);
-  return entryFailure(label, entry.name, Object.assign(new Error(failed.message), { code: failed.code }));
+  const cause =
+    failed instanceof Error ? failed : Object.assign(new Error(failed.message), { code: failed.code });
+  return entryFailure(label, entry.name, cause);
 }

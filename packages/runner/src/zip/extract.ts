@@ -1,17 +1,17 @@
-import { chmodSync, createWriteStream, lstatSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import * as nodeFs from 'node:fs';
 import { chmod, lstat, mkdir, readdir, realpath, rm, stat, symlink, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createInflateRaw, inflateRawSync } from 'node:zlib';
+import * as nodeZlib from 'node:zlib';
 import { BadInputError, UnsafeArchiveError } from '../errors.js';
 import { inside } from '../paths.js';
 import { entryData, readCentralDirectory, type ZipEntry } from './central-directory.js';
 import { crc32 } from './crc32.js';
-import { checkFailure, entryFailure, inflateFailure, threadFailure } from './entry-errors.js';
+import { checkFailure, entryFailure, fileFailure } from './entry-errors.js';
 import { enterFolder, folderCache } from './folders.js';
 import { type Planned, planArchive } from './plan.js';
-import type { ThreadFile } from './writer-thread.js';
+import { type ArchiveFile, fileSteps } from './writer-thread.js';
 import { WriterThreads, writerThreads } from './writer-threads.js';
 
 /** Entries larger than this are streamed to disk instead of inflated in memory. */
@@ -56,24 +56,26 @@ export interface ExtractResult {
   bytes: number;
 }
 
+/** Node's modules as {@link fileSteps} asks for them. */
+const NODE_MODULES: Readonly<Record<string, unknown>> = { 'node:fs': nodeFs, 'node:zlib': nodeZlib };
+/** One file's inflating and writing, as the writer threads do it, with this package's CRC-32. */
+const steps = fileSteps((id) => NODE_MODULES[id], crc32);
+
+/** An entry's place in the archive and on disk, for {@link fileSteps} and the writer threads. */
+function archiveFile(zip: Buffer, entry: ZipEntry, path: string, mode: number): ArchiveFile {
+  const { compressedSize, uncompressedSize, method, crc32 } = entry;
+  const start = entryData(zip, entry).byteOffset - zip.byteOffset;
+  return { path, start, compressedSize, uncompressedSize, method, crc32, mode };
+}
+
+/** An entry's bytes, inflated and checked (a link's target). */
 function inflateEntry(zip: Buffer, entry: ZipEntry, label: string): Buffer {
-  const data = entryData(zip, entry);
-  let out: Buffer;
-  if (entry.method === 0) {
-    out = data;
-  } else {
-    try {
-      // One output chunk of the declared size: nothing to gather and copy afterwards.
-      out = inflateRawSync(data, {
-        maxOutputLength: Math.max(1, entry.uncompressedSize),
-        chunkSize: Math.max(64, entry.uncompressedSize),
-      });
-    } catch (error) {
-      throw inflateFailure(label, entry, error as Error);
-    }
+  try {
+    const out = steps.inflate(zip, archiveFile(zip, entry, '', 0));
+    return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+  } catch (error) {
+    throw fileFailure(label, entry, error as Error);
   }
-  if (out.length !== entry.uncompressedSize || crc32(out) !== entry.crc32) throw checkFailure(label, entry);
-  return out;
 }
 
 async function streamEntry(
@@ -101,9 +103,9 @@ async function streamEntry(
     },
   });
   const source = Readable.from([entryData(zip, entry)]);
-  const sink = createWriteStream(path, { mode, flags: 'wx' });
+  const sink = nodeFs.createWriteStream(path, { mode, flags: 'wx' });
   if (entry.method === 0) await pipeline(source, guard, sink);
-  else await pipeline(source, createInflateRaw(), guard, sink);
+  else await pipeline(source, nodeZlib.createInflateRaw(), guard, sink);
   if (written !== entry.uncompressedSize || crc !== entry.crc32) throw checkFailure(label, entry);
 }
 
@@ -117,14 +119,6 @@ async function clear(path: string): Promise<void> {
   // rm never follows links below the folder it removes; a link itself is unlinked.
   if (existing.isDirectory()) await rm(path, { recursive: true, force: true });
   else await unlink(path);
-}
-
-/** {@link clear}, for the synchronous writes of small files. */
-function clearSync(path: string): void {
-  const existing = lstatSync(path, { throwIfNoEntry: false });
-  if (existing === undefined) return;
-  if (existing.isDirectory()) rmSync(path, { recursive: true, force: true });
-  else unlinkSync(path);
 }
 
 /**
@@ -275,11 +269,9 @@ async function writeFilesHere(target: Target, files: readonly FileItem[]): Promi
       await writeStreamed(target, item, path, umask);
     } else {
       try {
-        writeSmallFile(target, item, path);
-        // The process umask may have cleared bits the archive sets.
-        if ((item.mode & ~umask) !== item.mode) chmodSync(path, item.mode);
+        steps.write(target.zip, archiveFile(target.zip, item.entry, path, item.mode), target.fresh, umask);
       } catch (error) {
-        throw entryFailure(target.label, item.entry.name, error);
+        throw fileFailure(target.label, item.entry, error as Error);
       }
     }
     if (Date.now() - sliceStartedAt > SLICE_MS) {
@@ -302,22 +294,20 @@ async function writeFilesInThreads(
   const umask = process.umask();
   const large: { item: FileItem; path: string }[] = [];
   const small: FileItem[] = [];
-  const work: ThreadFile[] = [];
+  const work: ArchiveFile[] = [];
   for (const item of files) {
     const path = filePath(target, item);
     if (streamed(item)) {
       large.push({ item, path });
       continue;
     }
-    const { entry } = item;
-    const start = entryData(target.zip, entry).byteOffset - target.zip.byteOffset;
     small.push(item);
-    work.push({ path, start, ...sizes(entry), mode: item.mode });
+    work.push(archiveFile(target.zip, item.entry, path, item.mode));
   }
   const writing = writers.write(target.zip, work, {
     fresh: target.fresh,
     umask,
-    failure: (failed) => threadFailure(target.label, (small[failed.index] as FileItem).entry, failed),
+    failure: (failed) => fileFailure(target.label, (small[failed.index] as FileItem).entry, failed),
   });
   try {
     for (const { item, path } of large) await writeStreamed(target, item, path, umask);
@@ -327,19 +317,6 @@ async function writeFilesInThreads(
     throw error;
   }
   await writing;
-}
-
-const sizes = ({ compressedSize, uncompressedSize, method, crc32 }: ZipEntry) => ({
-  compressedSize,
-  uncompressedSize,
-  method,
-  crc32,
-});
-
-/** Inflates a file held in memory and writes it where nothing is (`wx`: never through a link). */
-function writeSmallFile(target: Target, item: FileItem, path: string): void {
-  if (!target.fresh) clearSync(path);
-  writeFileSync(path, inflateEntry(target.zip, item.entry, target.label), { mode: item.mode, flag: 'wx' });
 }
 
 /**

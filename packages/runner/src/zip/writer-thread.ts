@@ -1,8 +1,8 @@
 import type * as fs from 'node:fs';
 import type * as zlib from 'node:zlib';
 
-/** One file for the writer threads: where its compressed bytes are, and where it goes. */
-export interface ThreadFile {
+/** One file of an archive to write: where its compressed bytes are, and where it goes. */
+export interface ArchiveFile {
   /** The real path to write, in a folder already entered and checked. */
   path: string;
   /** Where the entry's compressed bytes start in the archive. */
@@ -19,7 +19,7 @@ export interface ThreadFile {
 export interface ThreadWork {
   /** The archive, shared between the threads, not copied. */
   zip: SharedArrayBuffer;
-  files: ThreadFile[];
+  files: ArchiveFile[];
   /** One Int32: the index of the next file to take; set past the end to stop every thread. */
   next: SharedArrayBuffer;
   /** The root was empty: nothing can be in the way of a file. */
@@ -35,64 +35,113 @@ export type ThreadAnswer =
       ok: false;
       /** The index in {@link ThreadWork.files} of the file that failed. */
       index: number;
-      /** `inflate`: the data is corrupt; `check`: wrong size or CRC-32; `write`: the file system refused. */
-      stage: 'inflate' | 'check' | 'write';
+      stage: FileStage;
       code: string | undefined;
       message: string;
     };
 
+/** The stage a file failed at: its data does not inflate, its size or CRC-32 is wrong, or the file system refused it. */
+export type FileStage = 'inflate' | 'check' | 'write';
+
+/** Inflating and writing one file of an archive, the same on the calling thread and in a writer thread. */
+export interface FileSteps {
+  /** The file's bytes, inflated and checked against its size and CRC-32. */
+  inflate(zip: Uint8Array, file: ArchiveFile): Uint8Array;
+  /**
+   * Inflates the file and writes it where nothing is (`wx`: never through a link), after clearing
+   * what is in the way in a used root, and sets the mode the umask cleared.
+   */
+  write(zip: Uint8Array, file: ArchiveFile, fresh: boolean, umask: number): void;
+}
+
 /**
- * The body of one writer thread: takes the next file from the shared counter, inflates it,
- * checks its size and CRC-32, and writes it where nothing is (`wx`: never through a link), until
- * the files run out or one fails; a failure stops the other threads at their next file.
- *
- * It runs in a worker from its own source text (see `writer-threads.ts`), so it uses nothing but
- * its arguments: Node's modules come through `load`.
+ * The steps of one file. Errors carry the `stage` they failed at. Self-contained, as it also runs
+ * in a worker from its source text (see `writer-threads.ts`): Node's modules come through `load`,
+ * and `crc32` through `load('node:zlib')` unless given.
  *
  * @example
  * ```ts
- * import { writeInThread } from './writer-thread.js';
- * const answer = writeInThread(require, work);
+ * const steps = fileSteps(require);
+ * steps.write(zip, file, true, process.umask());
  * ```
  */
-export function writeInThread(load: (id: string) => unknown, work: ThreadWork): ThreadAnswer {
+export function fileSteps(load: (id: string) => unknown, crc32?: (data: Uint8Array) => number): FileSteps {
   const { chmodSync, lstatSync, rmSync, unlinkSync, writeFileSync } = load('node:fs') as typeof fs;
-  const { inflateRawSync, crc32 } = load('node:zlib') as typeof zlib & {
+  const { inflateRawSync, crc32: nativeCrc32 } = load('node:zlib') as typeof zlib & {
     crc32: (data: Uint8Array) => number;
   };
-  const zip = new Uint8Array(work.zip);
-  const next = new Int32Array(work.next);
-  let written = 0;
-  for (let index = Atomics.add(next, 0, 1); index < work.files.length; index = Atomics.add(next, 0, 1)) {
-    const file = work.files[index] as ThreadFile;
-    let stage: 'inflate' | 'check' | 'write' = 'inflate';
+  const checksum = crc32 ?? nativeCrc32;
+  const failed = (stage: FileStage, error: unknown) => Object.assign(error as Error, { stage });
+  const inflate = (zip: Uint8Array, file: ArchiveFile): Uint8Array => {
+    const data = zip.subarray(file.start, file.start + file.compressedSize);
+    let out: Uint8Array;
     try {
-      const data = zip.subarray(file.start, file.start + file.compressedSize);
       // One output chunk of the declared size: nothing to gather and copy afterwards.
-      const out =
+      out =
         file.method === 0
           ? data
           : inflateRawSync(data, {
               maxOutputLength: Math.max(1, file.uncompressedSize),
               chunkSize: Math.max(64, file.uncompressedSize),
             });
-      stage = 'check';
-      if (out.length !== file.uncompressedSize || crc32(out) !== file.crc32) {
-        throw new Error('fails its size or CRC-32 check');
+    } catch (error) {
+      throw failed('inflate', error);
+    }
+    if (out.length !== file.uncompressedSize || checksum(out) !== file.crc32) {
+      throw failed('check', new Error('fails its size or CRC-32 check'));
+    }
+    return out;
+  };
+  return {
+    inflate,
+    write(zip, file, fresh, umask) {
+      const out = inflate(zip, file);
+      try {
+        if (!fresh) {
+          const existing = lstatSync(file.path, { throwIfNoEntry: false });
+          if (existing?.isDirectory()) rmSync(file.path, { recursive: true, force: true });
+          else if (existing !== undefined) unlinkSync(file.path);
+        }
+        writeFileSync(file.path, out, { mode: file.mode, flag: 'wx' });
+        if ((file.mode & ~umask) !== file.mode) chmodSync(file.path, file.mode);
+      } catch (error) {
+        throw failed('write', error);
       }
-      stage = 'write';
-      if (!work.fresh) {
-        const existing = lstatSync(file.path, { throwIfNoEntry: false });
-        if (existing?.isDirectory()) rmSync(file.path, { recursive: true, force: true });
-        else if (existing !== undefined) unlinkSync(file.path);
-      }
-      writeFileSync(file.path, out, { mode: file.mode, flag: 'wx' });
-      if ((file.mode & ~work.umask) !== file.mode) chmodSync(file.path, file.mode);
+    },
+  };
+}
+
+/**
+ * The body of one writer thread: takes the next file from the shared counter and writes it with
+ * {@link fileSteps}, until the files run out or one fails; a failure stops the other threads at
+ * their next file.
+ *
+ * It runs in a worker from its own source text (see `writer-threads.ts`), so it uses nothing but
+ * its arguments: Node's modules come through `load`, the steps through `steps`.
+ *
+ * @example
+ * ```ts
+ * import { fileSteps, writeInThread } from './writer-thread.js';
+ * const answer = writeInThread(require, work, fileSteps);
+ * ```
+ */
+export function writeInThread(
+  load: (id: string) => unknown,
+  work: ThreadWork,
+  steps: typeof fileSteps,
+): ThreadAnswer {
+  const { write } = steps(load);
+  const zip = new Uint8Array(work.zip);
+  const next = new Int32Array(work.next);
+  let written = 0;
+  for (let index = Atomics.add(next, 0, 1); index < work.files.length; index = Atomics.add(next, 0, 1)) {
+    try {
+      write(zip, work.files[index] as ArchiveFile, work.fresh, work.umask);
       written += 1;
     } catch (error) {
       Atomics.store(next, 0, work.files.length);
-      const { code, message } = error as { code?: string; message?: string };
-      return { ok: false, index, stage, code, message: message ?? String(error) };
+      const { code, message, stage } = error as { code?: string; message?: string; stage?: FileStage };
+      return { ok: false, index, stage: stage ?? 'write', code, message: message ?? String(error) };
     }
   }
   return { ok: true, files: written };

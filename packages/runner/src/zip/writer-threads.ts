@@ -2,7 +2,13 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
 import { CodeFetchError, type RunnerError } from '../errors.js';
-import { type ThreadAnswer, type ThreadFile, type ThreadWork, writeInThread } from './writer-thread.js';
+import {
+  type ArchiveFile,
+  fileSteps,
+  type ThreadAnswer,
+  type ThreadWork,
+  writeInThread,
+} from './writer-thread.js';
 
 /** Below this many entries the threads' start (tens of ms) costs more than they save. */
 const THREADS_FROM_ENTRIES = 256;
@@ -28,9 +34,10 @@ export function writerThreads(entries: number, cores = availableParallelism()): 
 /** A file a thread could not write, as it reports it. */
 export type FailedFile = Extract<ThreadAnswer, { ok: false }>;
 
-/** A thread's script: waits for its work, runs {@link writeInThread} on it, answers. */
+/** A thread's script: waits for its work, runs {@link writeInThread} on it with {@link fileSteps}, answers. */
 const SCRIPT = `const { parentPort } = require('node:worker_threads');
-parentPort.once('message', (work) => parentPort.postMessage((${writeInThread.toString()})(require, work)));`;
+parentPort.once('message', (work) =>
+  parentPort.postMessage((${writeInThread.toString()})(require, work, ${fileSteps.toString()})));`;
 
 /** What {@link WriterThreads.write} needs besides the files. */
 export interface WriteOptions {
@@ -80,7 +87,7 @@ export class WriterThreads {
    * Writes `files` (their `start` counted from the start of `zip`). Settles only once every
    * thread has ended, so that nothing is still being written when the caller hears of a failure.
    */
-  async write(zip: Buffer, files: readonly ThreadFile[], options: WriteOptions): Promise<void> {
+  async write(zip: Buffer, files: readonly ArchiveFile[], options: WriteOptions): Promise<void> {
     const { buffer, offset } = sharedZip(zip);
     const next = new SharedArrayBuffer(4);
     this.#next = new Int32Array(next);
