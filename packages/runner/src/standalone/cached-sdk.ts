@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,8 +52,7 @@ export interface LoadedSdk {
  */
 export function loadLambdaSdk(options: { useCache?: boolean } = {}): LoadedSdk {
   const source = readFileSync(file, 'utf8');
-  const cachedData =
-    options.useCache !== false && existsSync(CODE_CACHE_FILE) ? readFileSync(CODE_CACHE_FILE) : undefined;
+  const cachedData = options.useCache === false ? undefined : readCache();
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
     ...(cachedData ? { cachedData } : {}),
@@ -62,6 +61,16 @@ export function loadLambdaSdk(options: { useCache?: boolean } = {}): LoadedSdk {
   script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
   status = cachedData === undefined ? 'absent' : script.cachedDataRejected ? 'rejected' : 'used';
   return { sdk: module.exports, script };
+}
+
+/** The cache's bytes, or undefined where the image's build wrote none. */
+function readCache(): Buffer | undefined {
+  try {
+    return readFileSync(CODE_CACHE_FILE);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
 
 /**
