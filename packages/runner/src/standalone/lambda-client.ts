@@ -4,6 +4,9 @@ import { loadLambdaSdk } from './cached-sdk.js';
 
 const { sdk } = loadLambdaSdk();
 
+// ES modules name their exports ahead: the names of lambda-sdk.ts, checked against its type here
+// and against every import of the runner by the build.
+
 export const {
   GetFunctionCommand,
   GetFunctionConfigurationCommand,
