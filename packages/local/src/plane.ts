@@ -11,6 +11,7 @@ import { ProcessLauncher } from './launcher.js';
 import { EcsApi } from './plane/ecs-api.js';
 import { type EventRuleSpec, EventRules } from './plane/event-rules.js';
 import { taskStateChange } from './plane/events.js';
+import { LISTEN_BACKLOG } from './plane/http.js';
 import { LambdaApi } from './plane/lambda-api.js';
 import { RateLimiter } from './plane/limits.js';
 import {
@@ -268,7 +269,7 @@ export class LocalControlPlane extends EventEmitter {
             : error,
         ),
       );
-      server.listen(options.port ?? 0, host, () => resolve());
+      server.listen({ port: options.port ?? 0, host, backlog: LISTEN_BACKLOG }, () => resolve());
     });
     this.#server = server;
     const port = (server.address() as AddressInfo).port;

@@ -1,11 +1,21 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  Agent,
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import { type AuditedCall, accessKeyOf, deniedMessage } from './audit.js';
+import { LISTEN_BACKLOG } from './plane/http.js';
+
+/** Connections from the front to s3rver at most. */
+const UPSTREAM_SOCKETS = 64;
 
 /**
  * A running S3 emulator (s3rver) for spilled envelopes.
@@ -60,6 +70,8 @@ export async function startS3(options: S3Options = {}): Promise<LocalS3> {
   // S3's PUT is atomic: a GET sees the old object or the new one, never half of it. s3rver writes
   // files in place, so a read of a key waits for the writes to it in flight.
   const writing = new Map<string, Promise<void>>();
+  // s3rver accepts 511 waiting connections: a burst's calls wait for one of these instead.
+  const upstreamAgent = new Agent({ keepAlive: true, maxSockets: UPSTREAM_SOCKETS });
   const front = createServer(async (request, response) => {
     const call = s3Call(request);
     if (call) audit.push(call);
@@ -97,7 +109,7 @@ export async function startS3(options: S3Options = {}): Promise<LocalS3> {
     // asked without the caller's signature.
     const headers = options.authorize ? withoutSignature(request.headers) : request.headers;
     const upstream = httpRequest(
-      { host: '127.0.0.1', port, method: request.method, path: request.url, headers },
+      { host: '127.0.0.1', port, method: request.method, path: request.url, headers, agent: upstreamAgent },
       (answer) => {
         if (
           answer.statusCode === 404 &&
@@ -116,7 +128,9 @@ export async function startS3(options: S3Options = {}): Promise<LocalS3> {
     upstream.on('error', (error) => response.destroy(error));
     request.pipe(upstream);
   });
-  await new Promise<void>((resolve) => front.listen(options.port ?? 0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) =>
+    front.listen({ port: options.port ?? 0, host: '127.0.0.1', backlog: LISTEN_BACKLOG }, resolve),
+  );
   return {
     endpoint: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
     bucket,
@@ -131,6 +145,7 @@ export async function startS3(options: S3Options = {}): Promise<LocalS3> {
     keys: async (prefix) => (await store.listObjects(bucket, { prefix })).objects.map((object) => object.key),
     stop: async () => {
       front.closeAllConnections();
+      upstreamAgent.destroy();
       await new Promise((resolve) => front.close(resolve));
       await server.close();
       rmSync(directory, { recursive: true, force: true });
