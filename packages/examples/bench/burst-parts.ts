@@ -1,6 +1,7 @@
 // The parts of `burst.ts` that are not the burst itself: when Lambda can start each invocation,
 // the probe sandboxes, and the figures.
 import { execFile } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -67,3 +68,59 @@ export const countBy = (values: string[]) =>
   Object.fromEntries([...new Set(values)].map((value) => [value, values.filter((v) => v === value).length]));
 export const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
+
+/** What a process of the burst spent: its CPU, and how late its event loop ran at worst. */
+export interface ProcessLoad {
+  cpuMs: number;
+  loopDelayMaxMs: number;
+}
+
+/**
+ * Measures a process's load from now until `stop()`: CPU time, and the worst delay of its event
+ * loop (a timer firing late: the process did not get a core, or was busy).
+ */
+export function measureLoad(): { stop: () => ProcessLoad } {
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const before = process.cpuUsage();
+  return {
+    stop: () => {
+      loop.disable();
+      const cpu = process.cpuUsage(before);
+      return {
+        cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+        loopDelayMaxMs: Math.round(loop.max / 1e6),
+      };
+    },
+  };
+}
+
+/** Each SDK call's time and outcome, by command (`BURST_DEBUG`). */
+const calls = new Map<string, { ms: number[]; errors: Record<string, number> }>();
+
+/** Times each call a client sends (see {@link callSummary}). */
+export function timeCalls(client: { send: (...args: never[]) => Promise<unknown> }): void {
+  const send = client.send.bind(client);
+  client.send = (async (...args: never[]) => {
+    const name = (args[0] as unknown as object).constructor.name;
+    const entry = calls.get(name) ?? { ms: [], errors: {} };
+    calls.set(name, entry);
+    const began = Date.now();
+    try {
+      return await send(...args);
+    } catch (error) {
+      const kind = (error as Error).name;
+      entry.errors[kind] = (entry.errors[kind] ?? 0) + 1;
+      throw error;
+    } finally {
+      entry.ms.push(Date.now() - began);
+    }
+  }) as typeof client.send;
+}
+
+/** One line per command timed by {@link timeCalls}: calls, p50 / p99 / max time, errors by name. */
+export const callSummary = (): string[] =>
+  [...calls].map(([name, { ms, errors }]) => {
+    const sorted = [...ms].sort((a, b) => a - b);
+    return `${name}: ${ms.length} calls, p50 ${percentile(sorted, 0.5)} p99 ${percentile(sorted, 0.99)} max ${sorted.at(-1)} ms, errors ${JSON.stringify(errors)}`;
+  });

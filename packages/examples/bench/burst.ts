@@ -12,7 +12,11 @@
 // sandbox has its own. So the handoff latency is also measured as one sandbox sees it: while the
 // launcher still drains the burst (RunTask throttled), `--probes` fresh processes run one
 // invocation each, about one handoff a second (four at a time, staggered), through the built
-// wrapper with its defaults.
+// wrapper with its defaults. A `machine:` line says what the run cost this machine: the
+// sandboxes' CPU per invocation, the plane's, and how late each process's timers ran at worst.
+// `BURST_DEBUG=1` adds each worker's SDK calls (time, errors) and its first errors, and which
+// second of the burst the failed and late handoffs fell in; `BURST_PROFILE=<dir>` writes a CPU
+// profile of each worker there.
 //
 //   pnpm --filter @immortal-lambda/examples bench:burst [-- --n 1000,5000 --workers 8 --arrival lambda --probes 50]
 import { fork } from 'node:child_process';
@@ -28,10 +32,14 @@ import type { SQSEvent } from 'aws-lambda';
 import {
   type Arrival,
   arrivalOffset,
+  callSummary,
   countBy,
+  measureLoad,
+  type ProcessLoad,
   percentile,
   runProbes,
   sortedLatencies,
+  timeCalls,
 } from './burst-parts.js';
 import { burstContext } from './retried-burst.js';
 
@@ -50,6 +58,12 @@ interface WorkerJob {
   env: Record<string, string>;
   s3Endpoint: string;
   planeUrl: string;
+}
+
+/** What a worker sends back: its answers, and what it spent. */
+interface WorkerResult {
+  answers: Answer[];
+  load: ProcessLoad;
 }
 
 interface Answer {
@@ -74,6 +88,34 @@ async function runWorker(job: WorkerJob, ready: () => Promise<number>): Promise<
   const credentials = { accessKeyId: 'function', secretAccessKey: 'local' };
   const s3Credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
   const agent = new Agent({ keepAlive: true, maxSockets: job.ids.length });
+  let shown = 0;
+  const clients = {
+    ecs: new ECSClient({
+      endpoint: job.planeUrl,
+      region: 'eu-west-1',
+      credentials,
+      maxAttempts: 1,
+      requestHandler: { httpAgent: agent },
+    }),
+    s3: new S3Client({
+      endpoint: job.s3Endpoint,
+      region: 'eu-west-1',
+      forcePathStyle: true,
+      credentials: s3Credentials,
+      maxAttempts: 1,
+      requestHandler: { httpAgent: agent },
+    }),
+    // The launch queue is the plane's: its key is the function's.
+    sqs: new SQSClient({
+      endpoint: job.planeUrl,
+      region: 'eu-west-1',
+      credentials,
+      maxAttempts: 1,
+      useQueueUrlAsEndpoint: false,
+      requestHandler: { httpAgent: agent },
+    }),
+  };
+  if (process.env.BURST_DEBUG) for (const client of Object.values(clients)) timeCalls(client);
   const handler = withFargateFallback(
     (_event: unknown, _context, { signal }) =>
       new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
@@ -81,31 +123,18 @@ async function runWorker(job: WorkerJob, ready: () => Promise<number>): Promise<
       env: job.env,
       marginMs: MARGIN_MS,
       metrics: false,
-      logger: { info: () => {}, error: () => {} },
-      ecsClient: new ECSClient({
-        endpoint: job.planeUrl,
-        region: 'eu-west-1',
-        credentials,
-        maxAttempts: 1,
-        requestHandler: { httpAgent: agent },
-      }),
-      s3Client: new S3Client({
-        endpoint: job.s3Endpoint,
-        region: 'eu-west-1',
-        forcePathStyle: true,
-        credentials: s3Credentials,
-        maxAttempts: 1,
-        requestHandler: { httpAgent: agent },
-      }),
-      // The launch queue is the plane's: its key is the function's.
-      sqsClient: new SQSClient({
-        endpoint: job.planeUrl,
-        region: 'eu-west-1',
-        credentials,
-        maxAttempts: 1,
-        useQueueUrlAsEndpoint: false,
-        requestHandler: { httpAgent: agent },
-      }),
+      logger: {
+        info: () => {},
+        // The first few errors of each worker, with BURST_DEBUG.
+        error: (message: string, attributes?: Record<string, unknown>) => {
+          shown += 1;
+          if (process.env.BURST_DEBUG && shown <= 3)
+            console.error(`  worker ${process.pid}: ${message} ${JSON.stringify(attributes)}`);
+        },
+      },
+      ecsClient: clients.ecs,
+      s3Client: clients.s3,
+      sqsClient: clients.sqs,
     },
   );
   const goAt = await ready();
@@ -142,11 +171,14 @@ async function runWorkers(
   workers: number,
   arrival: Arrival,
   job: Omit<WorkerJob, 'ids' | 'offsets'>,
-): Promise<Answer[]> {
+): Promise<{ answers: Answer[]; loads: ProcessLoad[] }> {
   const children = Array.from({ length: workers }, (_, w) => {
     const share = ids.map((_, k) => k).filter((k) => k % workers === w);
     const child = fork(process.argv[1] as string, ['--worker'], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      ...(process.env.BURST_PROFILE
+        ? { execArgv: [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${process.env.BURST_PROFILE}`] }
+        : {}),
     });
     const ready = new Promise<void>((resolve, reject) => {
       child.once('message', () => resolve());
@@ -161,19 +193,19 @@ async function runWorkers(
   });
   await Promise.all(children.map(({ ready }) => ready));
   const goAt = Date.now() + 500;
-  const answers = await Promise.all(
+  const results = await Promise.all(
     children.map(
       ({ child }) =>
-        new Promise<Answer[]>((resolve) => {
+        new Promise<WorkerResult>((resolve) => {
           child.once('message', (message) => {
-            resolve(message as Answer[]);
-            child.kill();
+            resolve(message as WorkerResult);
+            if (!process.env.BURST_PROFILE) child.kill();
           });
           child.send({ goAt });
         }),
     ),
   );
-  return answers.flat();
+  return { answers: results.flatMap((r) => r.answers), loads: results.map((r) => r.load) };
 }
 
 /** The burst, in `workers` processes, against a plane with AWS's limits; with or without the launch queue. */
@@ -229,11 +261,22 @@ async function burst(
     };
     const stamp = Date.now().toString(36);
     const ids = Array.from({ length: n }, (_, i) => `burst-${stamp}-${i}`);
-    const answers = await runWorkers(ids, workers, arrival, {
+    const load = measureLoad();
+    const { answers, loads } = await runWorkers(ids, workers, arrival, {
       env,
       s3Endpoint: s3.endpoint,
       planeUrl: plane.url,
     });
+    const planeLoad = load.stop();
+    if (process.env.BURST_DEBUG) {
+      const first = Math.min(...answers.map((a) => a.handOffAt));
+      const bySecond = (some: Answer[]) =>
+        JSON.stringify(countBy(some.map((a) => String(Math.floor((a.handOffAt - first) / 1000)))));
+      console.error(
+        `  errors by second of handoff: ${bySecond(answers.filter((a) => a.status === 'error'))}`,
+      );
+      console.error(`  late by second of handoff: ${bySecond(answers.filter((a) => a.lateBy >= 0))}`);
+    }
     // One sandbox's view, while the launcher drains the burst.
     const probeAnswers = await runProbes(probes, stamp, {
       ...env,
@@ -319,6 +362,12 @@ async function burst(
         errors: probeAnswers.flatMap((a) => (a.error ? [a.error] : [])),
       },
       callsPerHandoff: fnCalls / n,
+      // The machine's share: the sandboxes' CPU per invocation, the plane's, and the worst late timers.
+      machine: {
+        sandboxCpuMsPerInvocation: loads.reduce((sum, l) => sum + l.cpuMs, 0) / n,
+        sandboxLoopDelayMaxMs: Math.max(...loads.map((l) => l.loopDelayMaxMs)),
+        plane: planeLoad,
+      },
       refused: Object.fromEntries(plane.limiter.refused),
       // What the failed handoffs said, their numbers left out.
       errorKinds: countBy(
@@ -340,9 +389,14 @@ if (process.argv.includes('--worker')) {
         process.once('message', (message) => resolve((message as { goAt: number }).goAt));
         process.send?.('ready');
       });
+    const load = measureLoad();
     const answers = await runWorker(job as WorkerJob, go);
-    if (process.env.BURST_DEBUG) console.error(`  worker ${process.pid}: ${answers.length} answered`);
-    process.send?.(answers);
+    const spent = load.stop();
+    if (process.env.BURST_DEBUG)
+      for (const line of callSummary()) console.error(`  worker ${process.pid} ${line}`);
+    process.send?.({ answers, load: spent } satisfies WorkerResult, () => {
+      if (process.env.BURST_PROFILE) process.exit(0);
+    });
   });
 } else {
   const { values } = parseArgs({
@@ -372,6 +426,9 @@ if (process.argv.includes('--worker')) {
         `| ${withQueue ? 'yes' : 'no (baseline)'} | ${n} | ${r.handedOff} | ${r.queued} | ${r.handoffErrors} (${r.rateErrors}) | ${r.lost} | ${r.doubled} | ${r.late} | ${r.lastTaskAfterS.toFixed(1)} s | ${r.allowedS.toFixed(1)} s | ${r.probe.p50} / ${r.probe.p99} ms | ${r.p50} / ${r.p99} ms | ${r.callsPerHandoff.toFixed(2)} |`,
       );
       console.error(`  refused by the plane's limits: ${JSON.stringify(r.refused)}`);
+      console.error(
+        `  machine: sandboxes' CPU ${r.machine.sandboxCpuMsPerInvocation.toFixed(1)} ms per invocation, their event loops up to ${r.machine.sandboxLoopDelayMaxMs} ms late; plane, S3 and launcher ${(r.machine.plane.cpuMs / 1000).toFixed(1)} s CPU, up to ${r.machine.plane.loopDelayMaxMs} ms late`,
+      );
       console.error(
         `  probes: ${JSON.stringify(r.probe.statuses)}, slowest ${r.probe.slowest.join(', ')} ms ${r.probe.errors.slice(0, 3).join('; ')}`,
       );
