@@ -70,8 +70,9 @@ export async function startS3(options: S3Options = {}): Promise<LocalS3> {
   // S3's PUT is atomic: a GET sees the old object or the new one, never half of it. s3rver writes
   // files in place, so a read of a key waits for the writes to it in flight.
   const writing = new Map<string, Promise<void>>();
-  // s3rver accepts 511 waiting connections: a burst's calls wait for one of these instead.
-  const upstreamAgent = new Agent({ keepAlive: true, maxSockets: UPSTREAM_SOCKETS });
+  // s3rver accepts 511 waiting connections: a burst's calls wait for one of these instead. An
+  // idle one is closed after 4 s, before s3rver closes it (5 s) while a call is being sent on it.
+  const upstreamAgent = new Agent({ keepAlive: true, maxSockets: UPSTREAM_SOCKETS, timeout: 4_000 });
   const front = createServer(async (request, response) => {
     const call = s3Call(request);
     if (call) audit.push(call);
