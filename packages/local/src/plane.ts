@@ -11,7 +11,7 @@ import { ProcessLauncher } from './launcher.js';
 import { EcsApi } from './plane/ecs-api.js';
 import { type EventRuleSpec, EventRules } from './plane/event-rules.js';
 import { taskStateChange } from './plane/events.js';
-import { LISTEN_BACKLOG } from './plane/http.js';
+import { listen } from './plane/http.js';
 import { LambdaApi } from './plane/lambda-api.js';
 import { RateLimiter } from './plane/limits.js';
 import {
@@ -258,18 +258,13 @@ export class LocalControlPlane extends EventEmitter {
       });
     });
     const host = options.host ?? '127.0.0.1';
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) =>
-        reject(
-          error.code === 'EADDRINUSE'
-            ? new LocalPlaneError(
-                `port ${options.port} on ${host} is in use: stop what listens there, or choose another port (--port)`,
-                { cause: error },
-              )
-            : error,
-        ),
-      );
-      server.listen({ port: options.port ?? 0, host, backlog: LISTEN_BACKLOG }, () => resolve());
+    await listen(server, options.port ?? 0, host).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'EADDRINUSE'
+        ? new LocalPlaneError(
+            `port ${options.port} on ${host} is in use: stop what listens there, or choose another port (--port)`,
+            { cause: error },
+          )
+        : error;
     });
     this.#server = server;
     const port = (server.address() as AddressInfo).port;

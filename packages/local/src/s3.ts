@@ -12,10 +12,41 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import { type AuditedCall, accessKeyOf, deniedMessage } from './audit.js';
-import { LISTEN_BACKLOG } from './plane/http.js';
+import { listen } from './plane/http.js';
 
 /** Connections from the front to s3rver at most. */
 const UPSTREAM_SOCKETS = 64;
+
+/**
+ * Passes a call the front let through to s3rver, and its answer back; a missing key read by a
+ * caller that may not list the bucket answers 403, as S3 does.
+ */
+function passToS3rver(
+  request: IncomingMessage,
+  response: ServerResponse,
+  to: { port: number; agent: Agent; call: AuditedCall | undefined; authorize: S3Options['authorize'] },
+): void {
+  const { call } = to;
+  // With authorize, the front decides who may do what: s3rver, which knows one key only, is
+  // asked without the caller's signature.
+  const headers = to.authorize ? withoutSignature(request.headers) : request.headers;
+  const { method, url: path } = request;
+  const upstream = httpRequest(
+    { host: '127.0.0.1', port: to.port, method, path, headers, agent: to.agent },
+    (answer) => {
+      if (answer.statusCode === 404 && call?.action === 's3:GetObject' && !mayList(call, to.authorize)) {
+        // S3 answers a missing key with 403 to a caller that may not s3:ListBucket the bucket.
+        answer.resume();
+        accessDenied(response, call);
+        return;
+      }
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    },
+  );
+  upstream.on('error', (error) => response.destroy(error));
+  request.pipe(upstream);
+}
 
 /**
  * A running S3 emulator (s3rver) for spilled envelopes.
@@ -106,32 +137,9 @@ export async function startS3(options: S3Options = {}): Promise<LocalS3> {
         }
       }
     }
-    // With authorize, the front decides who may do what: s3rver, which knows one key only, is
-    // asked without the caller's signature.
-    const headers = options.authorize ? withoutSignature(request.headers) : request.headers;
-    const upstream = httpRequest(
-      { host: '127.0.0.1', port, method: request.method, path: request.url, headers, agent: upstreamAgent },
-      (answer) => {
-        if (
-          answer.statusCode === 404 &&
-          call?.action === 's3:GetObject' &&
-          !mayList(call, options.authorize)
-        ) {
-          // S3 answers a missing key with 403 to a caller that may not s3:ListBucket the bucket.
-          answer.resume();
-          accessDenied(response, call);
-          return;
-        }
-        response.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(response);
-      },
-    );
-    upstream.on('error', (error) => response.destroy(error));
-    request.pipe(upstream);
+    passToS3rver(request, response, { port, agent: upstreamAgent, call, authorize: options.authorize });
   });
-  await new Promise<void>((resolve) =>
-    front.listen({ port: options.port ?? 0, host: '127.0.0.1', backlog: LISTEN_BACKLOG }, resolve),
-  );
+  await listen(front, options.port ?? 0, '127.0.0.1');
   return {
     endpoint: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
     bucket,

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ApiError } from '../errors.js';
 
 /**
@@ -8,6 +8,17 @@ import { ApiError } from '../errors.js';
  * deadline. (The kernel caps it at `net.core.somaxconn`, 4,096 on current kernels.)
  */
 export const LISTEN_BACKLOG = 8_192;
+
+/** Starts `server` listening on `host`:`port` with {@link LISTEN_BACKLOG}; rejects with the listen error. */
+export function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
 
 /** The X-Amz-Target prefix of ECS's JSON 1.1 protocol. */
 export const ECS_TARGET = 'AmazonEC2ContainerServiceV20141113.';
