@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { RequestListener, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CONTAINER_NAME, ENV } from '@immortal-lambda/protocol';
@@ -11,9 +10,9 @@ import { ProcessLauncher } from './launcher.js';
 import { EcsApi } from './plane/ecs-api.js';
 import { type EventRuleSpec, EventRules } from './plane/event-rules.js';
 import { taskStateChange } from './plane/events.js';
-import { listen } from './plane/http.js';
 import { LambdaApi } from './plane/lambda-api.js';
 import { RateLimiter } from './plane/limits.js';
+import { Listeners } from './plane/listeners.js';
 import {
   type Faults,
   type KnownResources,
@@ -90,7 +89,7 @@ export class LocalControlPlane extends EventEmitter {
   readonly #lambda: LambdaApi;
   readonly #routes: Routes;
   readonly #rules: EventRules;
-  #server: Server | undefined;
+  #listeners: Listeners | undefined;
   #url = '';
   #hosts: ReadonlySet<string> = new Set();
   #workDir: string | undefined;
@@ -251,23 +250,24 @@ export class LocalControlPlane extends EventEmitter {
 
   /** Starts serving on loopback. Resolves to the base URL for every `AWS_ENDPOINT_URL_*`. */
   async start(options: { port?: number; host?: string } = {}): Promise<string> {
-    const server = createServer((request, response) => {
+    const host = options.host ?? '127.0.0.1';
+    const serve: RequestListener = (request, response) => {
       route(request, response, this.#routes).catch((error: unknown) => {
         if (!response.headersSent) response.writeHead(500, { 'content-type': 'text/plain' });
         response.end(String(error));
       });
-    });
-    const host = options.host ?? '127.0.0.1';
-    await listen(server, options.port ?? 0, host).catch((error: NodeJS.ErrnoException) => {
-      throw error.code === 'EADDRINUSE'
-        ? new LocalPlaneError(
-            `port ${options.port} on ${host} is in use: stop what listens there, or choose another port (--port)`,
-            { cause: error },
-          )
-        : error;
-    });
-    this.#server = server;
-    const port = (server.address() as AddressInfo).port;
+    };
+    this.#listeners = await Listeners.open(serve, options.port ?? 0, host).catch(
+      (error: NodeJS.ErrnoException) => {
+        throw error.code === 'EADDRINUSE'
+          ? new LocalPlaneError(
+              `port ${options.port} on ${host} is in use: stop what listens there, or choose another port (--port)`,
+              { cause: error },
+            )
+          : error;
+      },
+    );
+    const { port } = this.#listeners;
     this.#url = `http://${host}:${port}`;
     this.#hosts = loopbackHosts(port, host);
     this.#workDir = this.#options.workDir ?? mkdtempSync(join(tmpdir(), 'immortal-local-'));
@@ -283,8 +283,7 @@ export class LocalControlPlane extends EventEmitter {
     for (const task of stopping) this.#tasks.stop(task, 'the local control plane is shutting down');
     await Promise.all(stopping.map((task) => this.waitForTask(task.arn, 10_000).catch(() => undefined)));
     for (const response of this.#hanging) response.destroy();
-    this.#server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    await this.#listeners?.close();
     await this.#xray.stop();
     if (!this.#options.workDir && this.#workDir) rmSync(this.#workDir, { recursive: true, force: true });
   }

@@ -2,17 +2,16 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import {
   Agent,
-  createServer,
   request as httpRequest,
   type IncomingMessage,
+  type RequestListener,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import { type AuditedCall, accessKeyOf, deniedMessage } from './audit.js';
-import { listen } from './plane/http.js';
+import { Listeners } from './plane/listeners.js';
 
 /** Connections from the front to s3rver at most. */
 const UPSTREAM_SOCKETS = 64;
@@ -104,7 +103,7 @@ export async function startS3(options: S3Options = {}): Promise<LocalS3> {
   // s3rver accepts 511 waiting connections: a burst's calls wait for one of these instead. An
   // idle one is closed after 4 s, before s3rver closes it (5 s) while a call is being sent on it.
   const upstreamAgent = new Agent({ keepAlive: true, maxSockets: UPSTREAM_SOCKETS, timeout: 4_000 });
-  const front = createServer(async (request, response) => {
+  const serveFront: RequestListener = async (request, response) => {
     const call = s3Call(request);
     if (call) audit.push(call);
     if (call && options.authorize && !options.authorize(call)) {
@@ -138,10 +137,10 @@ export async function startS3(options: S3Options = {}): Promise<LocalS3> {
       }
     }
     passToS3rver(request, response, { port, agent: upstreamAgent, call, authorize: options.authorize });
-  });
-  await listen(front, options.port ?? 0, '127.0.0.1');
+  };
+  const front = await Listeners.open(serveFront, options.port ?? 0, '127.0.0.1');
   return {
-    endpoint: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
+    endpoint: `http://127.0.0.1:${front.port}`,
     bucket,
     audit,
     readText: async (key) => {
@@ -153,9 +152,8 @@ export async function startS3(options: S3Options = {}): Promise<LocalS3> {
     },
     keys: async (prefix) => (await store.listObjects(bucket, { prefix })).objects.map((object) => object.key),
     stop: async () => {
-      front.closeAllConnections();
       upstreamAgent.destroy();
-      await new Promise((resolve) => front.close(resolve));
+      await front.close();
       await server.close();
       rmSync(directory, { recursive: true, force: true });
     },

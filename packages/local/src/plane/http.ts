@@ -1,24 +1,5 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError } from '../errors.js';
-
-/**
- * How many connections a server of the plane lets wait to be accepted. Node's default, 511, is
- * less than a burst of Lambda sandboxes opens at once: the kernel drops the handshakes past it,
- * and each of those clients waits a second or more for its retransmission, near a handoff's
- * deadline. (The kernel caps it at `net.core.somaxconn`, 4,096 on current kernels.)
- */
-export const LISTEN_BACKLOG = 8_192;
-
-/** Starts `server` listening on `host`:`port` with {@link LISTEN_BACKLOG}; rejects with the listen error. */
-export function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
 
 /** The X-Amz-Target prefix of ECS's JSON 1.1 protocol. */
 export const ECS_TARGET = 'AmazonEC2ContainerServiceV20141113.';
