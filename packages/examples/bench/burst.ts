@@ -16,7 +16,9 @@
 // sandboxes' CPU per invocation, the plane's, and how late each process's timers ran at worst.
 // `BURST_DEBUG=1` adds each worker's SDK calls (time, errors) and its first errors, and which
 // second of the burst the failed and late handoffs fell in; `BURST_PROFILE=<dir>` writes a CPU
-// profile of each worker there.
+// profile of each worker there. Run it on Node 22.12 or later: the plane then listens on 8 sockets
+// sharing its port; on Node 20, on one, and a busy plane accepts one connection per turn of its
+// event loop, so the burst's connections wait seconds to be accepted.
 //
 //   pnpm --filter @immortal-lambda/examples bench:burst [-- --n 1000,5000 --workers 8 --arrival lambda --probes 50]
 import { fork } from 'node:child_process';
