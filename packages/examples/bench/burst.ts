@@ -91,31 +91,17 @@ async function runWorker(job: WorkerJob, ready: () => Promise<number>): Promise<
   const s3Credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
   const agent = new Agent({ keepAlive: true, maxSockets: job.ids.length });
   let shown = 0;
+  const common = { region: 'eu-west-1', maxAttempts: 1, requestHandler: { httpAgent: agent } };
   const clients = {
-    ecs: new ECSClient({
-      endpoint: job.planeUrl,
-      region: 'eu-west-1',
-      credentials,
-      maxAttempts: 1,
-      requestHandler: { httpAgent: agent },
-    }),
+    ecs: new ECSClient({ ...common, endpoint: job.planeUrl, credentials }),
     s3: new S3Client({
+      ...common,
       endpoint: job.s3Endpoint,
-      region: 'eu-west-1',
       forcePathStyle: true,
       credentials: s3Credentials,
-      maxAttempts: 1,
-      requestHandler: { httpAgent: agent },
     }),
     // The launch queue is the plane's: its key is the function's.
-    sqs: new SQSClient({
-      endpoint: job.planeUrl,
-      region: 'eu-west-1',
-      credentials,
-      maxAttempts: 1,
-      useQueueUrlAsEndpoint: false,
-      requestHandler: { httpAgent: agent },
-    }),
+    sqs: new SQSClient({ ...common, endpoint: job.planeUrl, credentials, useQueueUrlAsEndpoint: false }),
   };
   if (process.env.BURST_DEBUG) for (const client of Object.values(clients)) timeCalls(client);
   const handler = withFargateFallback(

@@ -53,21 +53,12 @@ export class Listeners {
   }
 
   /** Listens on `host`:`port` (0: a free port); rejects with the listen error (`EADDRINUSE`, …). */
-  static async open(
-    handler: RequestListener,
-    port: number,
-    host: string,
-    share = canSharePort(),
-  ): Promise<Listeners> {
+  static async open(handler: RequestListener, port: number, host: string): Promise<Listeners> {
+    const share = canSharePort();
     // A port asked for by number is checked free first: sockets that share a port would join
     // another plane's on it instead of failing.
-    if (share && port !== 0) {
-      const probe = await listen(createServer(), port, host, false);
-      await new Promise<void>((resolve) => probe.close(() => resolve()));
-    }
-    const first = createServer(handler);
-    await listen(first, port, host, share);
-    const listeners = new Listeners([first]);
+    if (share && port !== 0) await stop(await listen(createServer(), port, host, false));
+    const listeners = new Listeners([await listen(createServer(handler), port, host, share)]);
     if (!share) return listeners;
     const rest = Array.from({ length: SHARED_LISTENERS - 1 }, () => createServer(handler));
     listeners.#servers.push(...rest);
@@ -92,21 +83,22 @@ export class Listeners {
 
   /** Ends every connection and stops listening. */
   async close(): Promise<void> {
-    await Promise.all(
-      this.#servers.map((server) => {
-        server.closeAllConnections();
-        return new Promise<void>((resolve) => server.close(() => resolve()));
-      }),
-    );
+    await Promise.all(this.#servers.map(stop));
   }
 }
 
 function listen(server: Server, port: number, host: string, reusePort: boolean): Promise<Server> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port, host, backlog: LISTEN_BACKLOG, ...(reusePort ? { reusePort } : {}) }, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG, reusePort }, () => {
       server.off('error', reject);
       resolve(server);
     });
   });
+}
+
+/** Ends a server's connections and stops it listening. */
+function stop(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
 }
