@@ -77,10 +77,16 @@ export async function sendToLaunchQueue(input: {
       }),
     { signal, clock: input.clock, random: input.random, baseMs: 50, capMs: 500 },
     (error) => {
+      const why = signal.aborted
+        ? `SendMessage did not answer before the deadline (${(error as Error).message})`
+        : `${(error as Error).message}; check the queue and the function's sqs:SendMessage permission`;
       throw new HandoffError(
         'launch-queue-failed',
-        `the launch could not be queued on ${input.queueUrl} (${(error as Error).message}); check the queue and the function's sqs:SendMessage permission`,
-        { requestId: input.launch.requestId, cause: error },
+        `the launch could not be queued on ${input.queueUrl}: ${why}`,
+        {
+          requestId: input.launch.requestId,
+          cause: error,
+        },
       );
     },
   );

@@ -1,5 +1,6 @@
 import type { Envelope } from '@immortal-lambda/protocol';
 import type { ResolvedConfig } from '../config.js';
+import { HandoffError } from '../errors.js';
 import { describeError } from '../logger.js';
 import { LaunchLimited } from '../run-task/attempt-plan.js';
 import { startTask } from '../run-task/start-task.js';
@@ -61,12 +62,19 @@ export class TaskStarter {
       try {
         return { queued: await this.#sendLaunch(request, queueUrl), attempts: error.attempts };
       } catch (queueError) {
+        const unqueued = { limited: error, queueError, queueUrl };
+        if (request.signal.aborted) throw unqueuedError(unqueued);
         this.#deps.logger.error('The launch could not be queued; the handoff keeps trying RunTask', {
           requestId: request.target.context.awsRequestId,
           launchQueue: queueUrl,
           error: describeError(queueError),
         });
-        return await this.#runTask(request, false);
+        try {
+          return await this.#runTask(request, false);
+        } catch (runTaskError) {
+          if (!(runTaskError instanceof HandoffError)) throw runTaskError;
+          throw unqueuedError({ ...unqueued, after: runTaskError });
+        }
       }
     }
   }
@@ -116,4 +124,39 @@ export class TaskStarter {
       ...(mode.tokenBase ? { tokenBase: mode.tokenBase } : {}),
     });
   }
+}
+
+/**
+ * The handoff's error when its start could be neither queued nor started: what RunTask met
+ * first, why the launch queue did not take the start, and what the RunTask attempts made after
+ * it met (`after`; none when the queue's failure left no time for them).
+ */
+function unqueuedError(input: {
+  limited: LaunchLimited;
+  queueError: unknown;
+  queueUrl: string;
+  after?: HandoffError;
+}): HandoffError {
+  const { limited, after } = input;
+  const queue =
+    input.queueError instanceof Error
+      ? input.queueError.message
+      : `the launch could not be queued on ${input.queueUrl}`;
+  const first = `${limited.message} after ${limited.attempts} RunTask attempt${limited.attempts === 1 ? '' : 's'}, and ${queue}`;
+  const requestId = input.queueError instanceof HandoffError ? input.queueError.requestId : undefined;
+  if (!after)
+    return new HandoffError(
+      'deadline',
+      `${first}; no time was left to try RunTask again before the deadline`,
+      {
+        requestId,
+        attempts: limited.attempts,
+        cause: input.queueError,
+      },
+    );
+  return new HandoffError(after.reason, `${after.message}; before those attempts, ${first}`, {
+    requestId: after.requestId ?? requestId,
+    attempts: limited.attempts + after.attempts,
+    cause: after,
+  });
 }

@@ -181,6 +181,44 @@ describe.each(adapters)('$name with a launch queue', (adapter) => {
     });
   });
 
+  it('fails loudly with both causes when the start can be neither queued nor started', async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).rejects(awsError('ThrottlingException', 'Rate exceeded'));
+    sqs
+      .on(SendMessageCommand)
+      .rejects(awsError('AccessDenied', 'not authorized to perform: sqs:SendMessage'));
+    const handler = adapter.wrap(() => new Promise(() => {}), options);
+
+    // Act
+    const outcome = handler({}, lambdaContext(REMAINING));
+
+    // Assess: the last RunTask's failure, and before it the throttling and the queue's refusal
+    await expect(outcome).rejects.toMatchObject({ name: 'HandoffError', reason: 'deadline' });
+    const error = (await outcome.catch((caught: unknown) => caught)) as Error & { attempts: number };
+    expect(error.message).toMatch(
+      /^no Fargate task could be started before the deadline .*; before those attempts, the task could not start now \(Rate exceeded\) after 1 RunTask attempt, and the launch could not be queued on .*report-job-launches: not authorized to perform: sqs:SendMessage; check the queue/,
+    );
+    expect(error.attempts).toBe(ecs.commandCalls(RunTaskCommand).length);
+    expect(error.attempts).toBeGreaterThan(1);
+  });
+
+  it('says the queue did not answer in time, not that RunTask did, when SendMessage outlives the deadline', async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).rejects(awsError('ThrottlingException', 'Rate exceeded'));
+    sqs.on(SendMessageCommand).callsFake(() => new Promise(() => {}));
+    const handler = adapter.wrap(() => new Promise(() => {}), options);
+
+    // Act
+    const outcome = handler({}, lambdaContext(REMAINING));
+
+    // Assess: one RunTask call, then the queue's silence until the guard; no RunTask after it
+    await expect(outcome).rejects.toMatchObject({ name: 'HandoffError', reason: 'deadline', attempts: 1 });
+    await expect(outcome).rejects.toThrow(
+      /^the task could not start now \(Rate exceeded\) after 1 RunTask attempt, and the launch could not be queued on .*report-job-launches: SendMessage did not answer before the deadline .*; no time was left to try RunTask again before the deadline$/,
+    );
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(1);
+  });
+
   it('refuses a launch queue that is not a queue URL, or has no bucket for the records', () => {
     // Act
     const byName = () => adapter.wrap(() => 1, { ...options, launchQueue: 'report-job-launches' });
