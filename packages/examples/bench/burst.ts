@@ -263,7 +263,12 @@ async function burst(
       console.error(
         `  errors by second of handoff: ${bySecond(answers.filter((a) => a.status === 'error'))}`,
       );
-      console.error(`  late by second of handoff: ${bySecond(answers.filter((a) => a.lateBy >= 0))}`);
+      const late = answers.filter((a) => a.lateBy >= 0);
+      console.error(`  late by second of handoff: ${bySecond(late)}`);
+      const lateBy = late.map((a) => a.lateBy).sort((a, b) => a - b);
+      console.error(
+        `  late answers: ${JSON.stringify(countBy(late.map((a) => a.status)))}, by p50 ${percentile(lateBy, 0.5)} max ${lateBy.at(-1)} ms`,
+      );
     }
     // One sandbox's view, while the launcher drains the burst.
     const probeAnswers = await runProbes(probes, stamp, {

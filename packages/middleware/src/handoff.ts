@@ -235,9 +235,9 @@ export class FargateHandoff implements Handoff {
   }
 
   /**
-   * Records the handoff: the task exists, so its record may take until shortly before the hard
-   * deadline (see {@link recordGuard}), not only until the deadline guard. A record that cannot be
-   * written is logged, and the invocation is handed off.
+   * Records the handoff, until the deadline guard at the latest (see {@link recordGuard}): the
+   * receipt must reach Lambda before its deadline. A record that cannot be written by then is
+   * logged, and the invocation is handed off.
    */
   async #recordHandoff(
     receipt: HandoffAnswer,

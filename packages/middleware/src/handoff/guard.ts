@@ -1,5 +1,6 @@
 import { HandoffError } from '../errors.js';
 import { abortAfter } from '../retry.js';
+import { DEADLINE_GUARD_MS } from '../target.js';
 import type { Clock } from '../types.js';
 
 /**
@@ -18,11 +19,13 @@ export function deadlineGuard(
 }
 
 /**
- * How long before the hard deadline the record of a handoff that succeeded must be written. The
- * deadline guard is there to report a failure in time; once the task exists there is none to
- * report, so the record may use the guard's time too: returning the receipt takes far less.
+ * How long before the hard deadline the record of a handoff that succeeded is abandoned: the
+ * deadline guard's own time. The receipt is an answer like a failure, and must reach Lambda before
+ * its deadline even from an event loop that runs late (a busy handler, a sandbox short of CPU): an
+ * answer after the deadline is a timeout to Lambda, which runs an async invocation again from its
+ * start. A record not written by then is logged; the runner's and the launcher's records follow.
  */
-export const RECORD_GUARD_MS = 100;
+export const RECORD_GUARD_MS = DEADLINE_GUARD_MS;
 
 /** A signal that aborts {@link RECORD_GUARD_MS} before the hard deadline: the last moment for a record. */
 export function recordGuard(clock: Clock, deadlineAt: number): { signal: AbortSignal; dispose: () => void } {

@@ -122,7 +122,7 @@ export async function resumeStandby(
       envelopeBytes: receipt.envelopeBytes,
       envelopeLocation: location,
     });
-    // The envelope is where the task waits: its record may take until shortly before the deadline.
+    // The envelope is where the task waits: its record may take until the deadline guard.
     const recording = recordGuard(clock, target.deadlineAt);
     const recordError = await parts
       .record(receipt, envelope.function, 'handed-off', recording.signal)
