@@ -62,10 +62,11 @@ export class TaskStarter {
       try {
         return { queued: await this.#sendLaunch(request, queueUrl), attempts: error.attempts };
       } catch (queueError) {
-        const unqueued = { limited: error, queueError, queueUrl };
+        const requestId = request.target.context.awsRequestId;
+        const unqueued = { requestId, limited: error, queueError, queueUrl };
         if (request.signal.aborted) throw unqueuedError(unqueued);
         this.#deps.logger.error('The launch could not be queued; the handoff keeps trying RunTask', {
-          requestId: request.target.context.awsRequestId,
+          requestId,
           launchQueue: queueUrl,
           error: describeError(queueError),
         });
@@ -132,18 +133,18 @@ export class TaskStarter {
  * it met (`after`; none when the queue's failure left no time for them).
  */
 function unqueuedError(input: {
+  requestId: string;
   limited: LaunchLimited;
   queueError: unknown;
   queueUrl: string;
   after?: HandoffError;
 }): HandoffError {
-  const { limited, after } = input;
+  const { requestId, limited, after } = input;
   const queue =
     input.queueError instanceof Error
       ? input.queueError.message
       : `the launch could not be queued on ${input.queueUrl}`;
   const first = `${limited.message} after ${limited.attempts} RunTask attempt${limited.attempts === 1 ? '' : 's'}, and ${queue}`;
-  const requestId = input.queueError instanceof HandoffError ? input.queueError.requestId : undefined;
   if (!after)
     return new HandoffError(
       'deadline',
@@ -155,7 +156,7 @@ function unqueuedError(input: {
       },
     );
   return new HandoffError(after.reason, `${after.message}; before those attempts, ${first}`, {
-    requestId: after.requestId ?? requestId,
+    requestId,
     attempts: limited.attempts + after.attempts,
     cause: after,
   });

@@ -188,12 +188,17 @@ describe.each(adapters)('$name with a launch queue', (adapter) => {
       .on(SendMessageCommand)
       .rejects(awsError('AccessDenied', 'not authorized to perform: sqs:SendMessage'));
     const handler = adapter.wrap(() => new Promise(() => {}), options);
+    const context = lambdaContext(REMAINING);
 
     // Act
-    const outcome = handler({}, lambdaContext(REMAINING));
+    const outcome = handler({}, context);
 
     // Assess: the last RunTask's failure, and before it the throttling and the queue's refusal
-    await expect(outcome).rejects.toMatchObject({ name: 'HandoffError', reason: 'deadline' });
+    await expect(outcome).rejects.toMatchObject({
+      name: 'HandoffError',
+      reason: 'deadline',
+      requestId: context.awsRequestId,
+    });
     const error = (await outcome.catch((caught: unknown) => caught)) as Error & { attempts: number };
     expect(error.message).toMatch(
       /^no Fargate task could be started before the deadline .*; before those attempts, the task could not start now \(Rate exceeded\) after 1 RunTask attempt, and the launch could not be queued on .*report-job-launches: not authorized to perform: sqs:SendMessage; check the queue/,
