@@ -8,7 +8,8 @@ import type { StartTaskParams } from './types.js';
 /** The attempts ran out of time; `unanswered` when some RunTask call never answered. */
 export class OutOfTime extends Error {
   constructor(
-    message: string,
+    /** Why no task started: the last error, or the call still unanswered. */
+    readonly detail: string,
     readonly unanswered: boolean,
     readonly attempts: number,
     readonly lastError: unknown,
@@ -16,7 +17,9 @@ export class OutOfTime extends Error {
     /** Only the invocation's own token was used: a launch queue may take the start over. */
     readonly ownToken = false,
   ) {
-    super(message);
+    super(
+      `no Fargate task could be started before the deadline after ${attempts} RunTask attempt${attempts === 1 ? '' : 's'}: ${detail}`,
+    );
   }
 }
 
@@ -198,7 +201,7 @@ export class AttemptPlan {
         ? lastError.message
         : 'no RunTask call finished';
     return new OutOfTime(
-      `no Fargate task could be started before the deadline after ${attempts} RunTask attempt${attempts === 1 ? '' : 's'}: ${last}`,
+      last,
       this.unanswered || inFlight,
       attempts,
       lastError,

@@ -224,6 +224,22 @@ describe.each(adapters)('$name with a launch queue', (adapter) => {
     expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(1);
   });
 
+  it('says that RunTask went unanswered, once, when neither it nor the queue answers before the deadline', async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).callsFake(() => new Promise(() => {}));
+    sqs.on(SendMessageCommand).callsFake(() => new Promise(() => {}));
+    const handler = adapter.wrap(() => new Promise(() => {}), options);
+
+    // Act
+    const outcome = handler({}, lambdaContext(REMAINING));
+
+    // Assess
+    await expect(outcome).rejects.toMatchObject({ name: 'HandoffError', reason: 'deadline', attempts: 1 });
+    await expect(outcome).rejects.toThrow(
+      /^the task could not start now \(the last RunTask call had not answered\) after 1 RunTask attempt, and the launch could not be queued on .*: SendMessage did not answer before the deadline/,
+    );
+  });
+
   it('refuses a launch queue that is not a queue URL, or has no bucket for the records', () => {
     // Act
     const byName = () => adapter.wrap(() => 1, { ...options, launchQueue: 'report-job-launches' });
