@@ -19,19 +19,17 @@ export function deadlineGuard(
 }
 
 /**
- * How long before the hard deadline the record of a handoff that succeeded is abandoned: the
- * deadline guard's own time. The receipt is an answer like a failure, and must reach Lambda before
- * its deadline even from an event loop that runs late (a busy handler, a sandbox short of CPU): an
- * answer after the deadline is a timeout to Lambda, which runs an async invocation again from its
- * start. A record not written by then is logged; the runner's and the launcher's records follow.
+ * A signal that aborts at the deadline guard, the last moment for the record of a handoff that
+ * succeeded: the receipt is an answer like a failure, and must reach Lambda before its deadline
+ * even from an event loop that runs late (a busy handler, a sandbox short of CPU). An answer after
+ * the deadline is a timeout to Lambda, which runs an async invocation again from its start. A
+ * record not written by then is logged; the runner's and the launcher's records follow.
  */
-export const RECORD_GUARD_MS = DEADLINE_GUARD_MS;
-
-/** A signal that aborts {@link RECORD_GUARD_MS} before the hard deadline: the last moment for a record. */
 export function recordGuard(clock: Clock, deadlineAt: number): { signal: AbortSignal; dispose: () => void } {
-  return abortAfter(
+  return deadlineGuard(
     clock,
-    deadlineAt - RECORD_GUARD_MS - clock.now(),
+    deadlineAt - DEADLINE_GUARD_MS,
+    undefined,
     () => new Error('the record could not be written before the deadline'),
   );
 }

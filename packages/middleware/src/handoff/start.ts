@@ -2,7 +2,7 @@ import type { Envelope } from '@immortal-lambda/protocol';
 import type { ResolvedConfig } from '../config.js';
 import { HandoffError } from '../errors.js';
 import { describeError } from '../logger.js';
-import { LaunchLimited } from '../run-task/attempt-plan.js';
+import { LaunchLimited, runTaskAttempts } from '../run-task/attempt-plan.js';
 import { startTask } from '../run-task/start-task.js';
 import type { StartedTask } from '../run-task/types.js';
 import type { HandoffDependencies, HandoffMode, HandoffTarget } from '../target.js';
@@ -63,7 +63,7 @@ export class TaskStarter {
         return { queued: await this.#sendLaunch(request, queueUrl), attempts: error.attempts };
       } catch (queueError) {
         const requestId = request.target.context.awsRequestId;
-        const unqueued = { requestId, limited: error, queueError, queueUrl };
+        const unqueued = { requestId, limited: error, queueError };
         if (request.signal.aborted) throw unqueuedError(unqueued);
         this.#deps.logger.error('The launch could not be queued; the handoff keeps trying RunTask', {
           requestId,
@@ -136,15 +136,12 @@ function unqueuedError(input: {
   requestId: string;
   limited: LaunchLimited;
   queueError: unknown;
-  queueUrl: string;
   after?: HandoffError;
 }): HandoffError {
   const { requestId, limited, after } = input;
-  const queue =
-    input.queueError instanceof Error
-      ? input.queueError.message
-      : `the launch could not be queued on ${input.queueUrl}`;
-  const first = `${limited.message} after ${limited.attempts} RunTask attempt${limited.attempts === 1 ? '' : 's'}, and ${queue}`;
+  // The queue's error names the queue (see `sendToLaunchQueue`).
+  const queue = input.queueError instanceof Error ? input.queueError.message : String(input.queueError);
+  const first = `${limited.message} after ${runTaskAttempts(limited.attempts)}, and ${queue}`;
   if (!after)
     return new HandoffError(
       'deadline',

@@ -5,6 +5,10 @@ import { isRetryableError } from '../retry.js';
 import { buildRunTaskInput, type CapacityProvider, isRetryableFailure } from './input.js';
 import type { StartTaskParams } from './types.js';
 
+/** "1 RunTask attempt", "3 RunTask attempts". */
+export const runTaskAttempts = (attempts: number): string =>
+  `${attempts} RunTask attempt${attempts === 1 ? '' : 's'}`;
+
 /** The attempts ran out of time; `unanswered` when some RunTask call never answered. */
 export class OutOfTime extends Error {
   constructor(
@@ -18,7 +22,7 @@ export class OutOfTime extends Error {
     readonly ownToken = false,
   ) {
     super(
-      `no Fargate task could be started before the deadline after ${attempts} RunTask attempt${attempts === 1 ? '' : 's'}: ${detail}`,
+      `no Fargate task could be started before the deadline after ${runTaskAttempts(attempts)}: ${detail}`,
     );
   }
 }
@@ -37,11 +41,12 @@ export type AfterAttempt = 'next-placement' | 'retry' | 'queue';
  */
 export class LaunchLimited extends Error {
   constructor(
-    message: string,
+    /** Why: the last error, or the call left unanswered. */
+    cause: string,
     readonly attempts: number,
     readonly lastError: unknown,
   ) {
-    super(message);
+    super(`the task could not start now (${cause})`);
   }
 }
 
@@ -100,7 +105,7 @@ export class AttemptPlan {
   /** The attempts end here: the launch is queued. */
   limited(): LaunchLimited {
     const cause = this.lastError instanceof Error ? this.lastError.message : String(this.lastError);
-    return new LaunchLimited(`the task could not start now (${cause})`, this.attempts, this.lastError);
+    return new LaunchLimited(cause, this.attempts, this.lastError);
   }
 
   /** Whether the current token is one of the plan's own (not the invocation's): its attempts are guarded by look-ups. */

@@ -45,11 +45,7 @@ export async function startTask(params: StartTaskParams): Promise<StartedTask> {
     if (!(error instanceof OutOfTime)) throw error;
     // With a launch queue, the launcher's call under the same token settles what went unanswered.
     if (params.queueWhenLimited && error.ownToken)
-      throw new LaunchLimited(
-        `the task could not start now (${error.detail})`,
-        error.attempts,
-        error.lastError,
-      );
+      throw new LaunchLimited(error.detail, error.attempts, error.lastError);
     return await reconcile(params, error, reserve);
   } finally {
     work.dispose();
