@@ -6,12 +6,13 @@ import { pipeline } from 'node:stream/promises';
 import * as nodeZlib from 'node:zlib';
 import { BadInputError, UnsafeArchiveError } from '../errors.js';
 import { inside } from '../paths.js';
-import { entryData, readCentralDirectory, type ZipEntry } from './central-directory.js';
+import { ARRIVED, type ArchiveArrival, arrivedDirectory, entryArrived } from './arrival.js';
+import { entryData, type ZipEntry } from './central-directory.js';
 import { crc32 } from './crc32.js';
 import { checkFailure, entryFailure, fileFailure } from './entry-errors.js';
 import { enterFolder, folderCache } from './folders.js';
 import { type Planned, planArchive } from './plan.js';
-import { type ArchiveFile, fileSteps } from './writer-thread.js';
+import { type ArchiveFile, fileSteps, type ThreadFile } from './writer-thread.js';
 import { WriterThreads, writerThreads } from './writer-threads.js';
 
 /** Entries larger than this are streamed to disk instead of inflated in memory. */
@@ -38,6 +39,11 @@ export interface ExtractOptions {
    * archive of 256 files or more, one below.
    */
   threads?: number;
+  /**
+   * The archive is still arriving (see `downloadArriving`): each entry is written once its bytes
+   * are here. Default: every byte is.
+   */
+  arrival?: ArchiveArrival;
 }
 
 /**
@@ -61,11 +67,18 @@ const NODE_MODULES: Readonly<Record<string, unknown>> = { 'node:fs': nodeFs, 'no
 /** One file's inflating and writing, as the writer threads do it, with this package's CRC-32. */
 const steps = fileSteps((id) => NODE_MODULES[id], crc32);
 
-/** An entry's place in the archive and on disk, for {@link fileSteps} and the writer threads. */
-function archiveFile(zip: Buffer, entry: ZipEntry, path: string, mode: number): ArchiveFile {
+/** An entry's place on disk and its sizes, for the writer threads. */
+function threadFile(entry: ZipEntry, path: string, mode: number): ThreadFile {
   const { compressedSize, uncompressedSize, method, crc32 } = entry;
-  const start = entryData(zip, entry).byteOffset - zip.byteOffset;
-  return { path, start, compressedSize, uncompressedSize, method, crc32, mode };
+  return { path, compressedSize, uncompressedSize, method, crc32, mode };
+}
+
+/** Where an entry's compressed bytes start, found through its local header. */
+const dataStart = (zip: Buffer, entry: ZipEntry) => entryData(zip, entry).byteOffset - zip.byteOffset;
+
+/** An entry's place in the archive and on disk, for {@link fileSteps}. */
+function archiveFile(zip: Buffer, entry: ZipEntry, path: string, mode: number): ArchiveFile {
+  return { ...threadFile(entry, path, mode), start: dataStart(zip, entry) };
 }
 
 /** An entry's bytes, inflated and checked (a link's target). */
@@ -140,7 +153,8 @@ async function clear(path: string): Promise<void> {
 export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<ExtractResult> {
   const root = resolve(options.root);
   const { label } = options;
-  const entries = readCentralDirectory(zip);
+  const arrival = options.arrival ?? ARRIVED;
+  const entries = await arrivedDirectory(zip, arrival);
   const threads = options.threads ?? writerThreads(entries.length);
   // Started now, the threads are ready by the time the archive is checked and its folders made.
   const writers = threads > 1 ? await WriterThreads.start(threads) : undefined;
@@ -151,12 +165,23 @@ export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<
       realRoot,
       maxBytes: options.maxBytes,
       label,
-      readLink: async (entry) => inflateEntry(zip, entry, label),
+      readLink: async (entry) => {
+        await entryArrived(zip, entry, arrival);
+        return inflateEntry(zip, entry, label);
+      },
     });
     // Into an empty root nothing can be in the way; into a used one (layers over layers) a file
     // may replace a link or a folder of an earlier archive.
     const fresh = (await readdir(root)).length === 0;
-    const target: Target = { zip, label, realRoot, fresh, writers, enter: folderCache(realRoot, label) };
+    const target: Target = {
+      zip,
+      arrival,
+      label,
+      realRoot,
+      fresh,
+      writers,
+      enter: folderCache(realRoot, label),
+    };
     const result: ExtractResult = { files: 0, directories: 0, links: 0, bytes: 0 };
     await writeFolders(target, planned, result);
     await writeFiles(target, planned, result);
@@ -170,6 +195,7 @@ export async function extractZip(zip: Buffer, options: ExtractOptions): Promise<
 /** What every write of one extraction shares. */
 interface Target {
   zip: Buffer;
+  arrival: ArchiveArrival;
   label: string;
   realRoot: string;
   /** The root was empty: nothing can be in the way of an entry. */
@@ -247,6 +273,7 @@ const streamed = (item: FileItem) => item.entry.uncompressedSize > STREAM_ABOVE;
 
 /** Streams an entry too large to inflate in memory, then sets the mode the umask may have cleared. */
 async function writeStreamed(target: Target, item: FileItem, path: string, umask: number): Promise<void> {
+  await entryArrived(target.zip, item.entry, target.arrival);
   await guarded(target.label, item.entry.name, async () => {
     if (!target.fresh) await clear(path);
     await streamEntry(target.zip, item.entry, path, item.mode, target.label);
@@ -268,6 +295,7 @@ async function writeFilesHere(target: Target, files: readonly FileItem[]): Promi
     if (streamed(item)) {
       await writeStreamed(target, item, path, umask);
     } else {
+      await entryArrived(target.zip, item.entry, target.arrival);
       try {
         steps.write(target.zip, archiveFile(target.zip, item.entry, path, item.mode), target.fresh, umask);
       } catch (error) {
@@ -283,8 +311,9 @@ async function writeFilesHere(target: Target, files: readonly FileItem[]): Promi
 
 /**
  * Hands the files to writer threads, which share the archive's memory and take the next file as
- * they finish one; meanwhile this thread streams the entries too large to inflate in memory.
- * Every folder is entered and checked here first, so the threads only create files in them.
+ * they finish one, once its bytes have arrived; meanwhile this thread streams the entries too
+ * large to inflate in memory. Every folder is entered and checked here first, so the threads only
+ * create files in them.
  */
 async function writeFilesInThreads(
   target: Target,
@@ -293,22 +322,21 @@ async function writeFilesInThreads(
 ): Promise<void> {
   const umask = process.umask();
   const large: { item: FileItem; path: string }[] = [];
-  const small: FileItem[] = [];
-  const work: ArchiveFile[] = [];
-  for (const item of files) {
-    const path = filePath(target, item);
-    if (streamed(item)) {
-      large.push({ item, path });
-      continue;
-    }
-    small.push(item);
-    work.push(archiveFile(target.zip, item.entry, path, item.mode));
-  }
-  const writing = writers.write(target.zip, work, {
-    fresh: target.fresh,
-    umask,
-    failure: (failed) => fileFailure(target.label, (small[failed.index] as FileItem).entry, failed),
-  });
+  const small: { item: FileItem; path: string }[] = [];
+  for (const item of files) (streamed(item) ? large : small).push({ item, path: filePath(target, item) });
+  // In the order their bytes arrive.
+  small.sort((a, b) => a.item.entry.localHeaderOffset - b.item.entry.localHeaderOffset);
+  const writing = writers.write(
+    target.zip,
+    small.map(({ item, path }) => threadFile(item.entry, path, item.mode)),
+    startsOf(target, small),
+    {
+      fresh: target.fresh,
+      umask,
+      failure: (failed) =>
+        fileFailure(target.label, (small[failed.index] as { item: FileItem }).item.entry, failed),
+    },
+  );
   try {
     for (const { item, path } of large) await writeStreamed(target, item, path, umask);
   } catch (error) {
@@ -317,6 +345,14 @@ async function writeFilesInThreads(
     throw error;
   }
   await writing;
+}
+
+/** Where each file's compressed bytes start, in order, each once they have arrived. */
+async function* startsOf(target: Target, files: readonly { item: FileItem }[]): AsyncGenerator<number> {
+  for (const { item } of files) {
+    await entryArrived(target.zip, item.entry, target.arrival);
+    yield dataStart(target.zip, item.entry);
+  }
 }
 
 /**

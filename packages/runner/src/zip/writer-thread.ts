@@ -15,11 +15,19 @@ export interface ArchiveFile {
   mode: number;
 }
 
+/** A file as the threads are first given it: where its bytes start comes once they have arrived. */
+export type ThreadFile = Omit<ArchiveFile, 'start'>;
+
 /** What every writer thread of one extraction is given. */
 export interface ThreadWork {
   /** The archive, shared between the threads, not copied. */
   zip: SharedArrayBuffer;
-  files: ArchiveFile[];
+  files: ThreadFile[];
+  /**
+   * Int32s, shared: [0] how many files are ready, their bytes arrived (−1: they never will, stop);
+   * [1 + i] where file i's compressed bytes start in `zip`.
+   */
+  ready: SharedArrayBuffer;
   /** One Int32: the index of the next file to take; set past the end to stop every thread. */
   next: SharedArrayBuffer;
   /** The root was empty: nothing can be in the way of a file. */
@@ -112,9 +120,9 @@ export function fileSteps(load: (id: string) => unknown, crc32?: (data: Uint8Arr
 }
 
 /**
- * The body of one writer thread: takes the next file from the shared counter and writes it with
- * {@link fileSteps}, until the files run out or one fails; a failure stops the other threads at
- * their next file.
+ * The body of one writer thread: takes the next file from the shared counter, waits until its
+ * bytes have arrived, and writes it with {@link fileSteps}, until the files run out, one fails, or
+ * the archive stops arriving; a failure stops the other threads at their next file.
  *
  * It runs in a worker from its own source text (see `writer-threads.ts`), so it uses nothing but
  * its arguments: Node's modules come through `load`, the steps through `steps`.
@@ -133,10 +141,17 @@ export function writeInThread(
   const { write } = steps(load);
   const zip = new Uint8Array(work.zip);
   const next = new Int32Array(work.next);
+  const ready = new Int32Array(work.ready);
   let written = 0;
   for (let index = Atomics.add(next, 0, 1); index < work.files.length; index = Atomics.add(next, 0, 1)) {
+    let count = Atomics.load(ready, 0);
+    while (count >= 0 && count <= index) {
+      Atomics.wait(ready, 0, count);
+      count = Atomics.load(ready, 0);
+    }
+    if (count < 0) break;
     try {
-      write(zip, work.files[index] as ArchiveFile, work.fresh, work.umask);
+      write(zip, { ...work.files[index], start: ready[1 + index] } as ArchiveFile, work.fresh, work.umask);
       written += 1;
     } catch (error) {
       Atomics.store(next, 0, work.files.length);

@@ -3,9 +3,9 @@ import type { Worker } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
 import { CodeFetchError, type RunnerError } from '../errors.js';
 import {
-  type ArchiveFile,
   fileSteps,
   type ThreadAnswer,
+  type ThreadFile,
   type ThreadWork,
   writeInThread,
 } from './writer-thread.js';
@@ -58,7 +58,7 @@ export interface WriteOptions {
  * ```ts
  * const threads = await WriterThreads.start(2);
  * try {
- *   await threads.write(zip, files, { fresh: true, umask: process.umask(), failure });
+ *   await threads.write(zip, files, starts, { fresh: true, umask: process.umask(), failure });
  * } finally {
  *   threads.close();
  * }
@@ -68,6 +68,7 @@ export class WriterThreads {
   readonly #workers: Worker[];
   readonly #answers: Promise<ThreadAnswer>[];
   #next: Int32Array | undefined;
+  #ready: Int32Array | undefined;
   #files = 0;
 
   /** Starts `count` threads; Node's worker module is loaded only here, not at every runner's start. */
@@ -84,24 +85,39 @@ export class WriterThreads {
   }
 
   /**
-   * Writes `files` (their `start` counted from the start of `zip`). Settles only once every
-   * thread has ended, so that nothing is still being written when the caller hears of a failure.
+   * Writes `files`, each once `starts` gives where its bytes start (counted from the start of
+   * `zip`): it yields them in the files' order as their bytes arrive. Settles only once every
+   * thread has ended, so that nothing is still being written when the caller hears of a failure;
+   * a failure of `starts` (the archive stopped arriving) stops the threads and is thrown.
    */
-  async write(zip: Buffer, files: readonly ArchiveFile[], options: WriteOptions): Promise<void> {
+  async write(
+    zip: Buffer,
+    files: readonly ThreadFile[],
+    starts: AsyncIterable<number>,
+    options: WriteOptions,
+  ): Promise<void> {
     const { buffer, offset } = sharedZip(zip);
     const next = new SharedArrayBuffer(4);
+    const ready = new Int32Array(new SharedArrayBuffer(4 * (files.length + 1)));
     this.#next = new Int32Array(next);
+    this.#ready = ready;
     this.#files = files.length;
     const work: ThreadWork = {
       zip: buffer,
-      files: offset === 0 ? [...files] : files.map((file) => ({ ...file, start: file.start + offset })),
+      files: [...files],
+      ready: ready.buffer as SharedArrayBuffer,
       next,
       fresh: options.fresh,
       umask: options.umask,
     };
     for (const worker of this.#workers) worker.postMessage(work);
-    const ended = await Promise.allSettled(
-      this.#answers.map(async (pending) => {
+    const feeding = feed(ready, starts, offset).catch((error: unknown) => {
+      this.stop();
+      throw error;
+    });
+    const ended = await Promise.allSettled([
+      feeding,
+      ...this.#answers.map(async (pending) => {
         const answer = await pending.catch((error: Error) => {
           this.stop();
           throw error;
@@ -110,7 +126,7 @@ export class WriterThreads {
         this.stop();
         throw options.failure(answer);
       }),
-    );
+    ]);
     const failed = ended.find((end) => end.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
   }
@@ -118,11 +134,30 @@ export class WriterThreads {
   /** Stops the threads at their next file (another part of the extraction failed). */
   stop(): void {
     if (this.#next !== undefined) Atomics.store(this.#next, 0, this.#files);
+    if (this.#ready !== undefined) {
+      Atomics.store(this.#ready, 0, -1);
+      Atomics.notify(this.#ready, 0);
+    }
   }
 
   /** Ends the threads that were never given work. */
   close(): void {
     if (this.#next === undefined) for (const worker of this.#workers) void worker.terminate();
+  }
+}
+
+/**
+ * Publishes each start as `starts` yields it (shifted by `offset`, where the archive sits in its
+ * shared memory) and wakes the threads waiting for that file; ends once the threads are stopped.
+ */
+async function feed(ready: Int32Array, starts: AsyncIterable<number>, offset: number): Promise<void> {
+  let count = 0;
+  for await (const start of starts) {
+    if (Atomics.load(ready, 0) < 0) return;
+    ready[1 + count] = start + offset;
+    count += 1;
+    Atomics.store(ready, 0, count);
+    Atomics.notify(ready, 0);
   }
 }
 
