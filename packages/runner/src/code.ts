@@ -2,22 +2,10 @@ import { stat } from 'node:fs/promises';
 import type { FunctionConfiguration, GetFunctionCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetFunctionCommand, GetLayerVersionByArnCommand } from '@aws-sdk/client-lambda';
 import { ENV, type Envelope, isThrottled, runtimeNodeMajor } from '@immortal-lambda/protocol';
-import { downloadVerified, type Fetch, wait } from './download.js';
+import { type Fetch, wait } from './download.js';
 import { BadInputError, CodeFetchError } from './errors.js';
-import { type ExtractResult, extractZip } from './zip/extract.js';
-
-/**
- * Lambda's limit on code and layers together, unzipped: 250 MB.
- *
- * @example
- * ```ts
- * import { extractZip, LAMBDA_UNZIPPED_LIMIT } from '@immortal-lambda/runner';
- * await extractZip(zip, { root: '/var/task', maxBytes: LAMBDA_UNZIPPED_LIMIT, label: 'the code' });
- * ```
- */
-export const LAMBDA_UNZIPPED_LIMIT = 262_144_000;
-/** The largest zip the runner downloads: Lambda's limit for code uploaded through S3. */
-export const MAX_ZIP_BYTES = LAMBDA_UNZIPPED_LIMIT;
+import { installArchive, LAMBDA_UNZIPPED_LIMIT } from './install.js';
+import type { ExtractResult } from './zip/extract.js';
 
 export interface FetchedCode {
   /** The function's configuration; for an image function `Handler` is the image's command. */
@@ -48,6 +36,8 @@ export interface FetchCodeOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Called at each step, for the runner's progress log. */
   progress?: (message: string, attributes: Record<string, unknown>) => void;
+  /** Zips of at least this many bytes are extracted while they download (default 8 MiB). */
+  extractWhileDownloadingFrom?: number;
   /** How long throttled Lambda API calls are retried (default 5 minutes). */
   throttleBudgetMs?: number;
   /** The Node major the handler will run on; a function of another runtime is refused. */
@@ -185,8 +175,7 @@ export async function fetchCode(options: FetchCodeOptions): Promise<FetchedCode>
   const installer = new Installer(options);
   const code = await installer.install(
     `the code of ${name}:${version}`,
-    location,
-    sha256,
+    { url: location, sha256, size: configuration.CodeSize },
     options.taskRoot,
     async () => (await getFunction(options)).Code?.Location,
   );
@@ -223,21 +212,25 @@ class Installer {
 
   async install(
     label: string,
-    url: string,
-    sha: string,
+    archive: { url: string; sha256: string; size: number | undefined },
     root: string,
     refreshUrl: () => Promise<string | undefined>,
   ): Promise<ExtractResult> {
-    const zip = await downloadVerified({
+    const { url, sha256, size } = archive;
+    const { fetch, sleep, progress, extractWhileDownloadingFrom } = this.#options;
+    const result = await installArchive({
       url,
       label,
-      sha256: sha,
-      maxBytes: MAX_ZIP_BYTES,
-      fetch: this.#options.fetch,
+      sha256,
+      root,
+      size,
+      maxBytes: this.#budget,
+      fetch,
       refreshUrl,
-      ...(this.#options.sleep ? { sleep: this.#options.sleep } : {}),
+      ...(sleep ? { sleep } : {}),
+      ...(progress ? { progress } : {}),
+      ...(extractWhileDownloadingFrom === undefined ? {} : { extractWhileDownloadingFrom }),
     });
-    const result = await extractZip(zip, { root, maxBytes: this.#budget, label });
     this.#budget -= result.bytes;
     return result;
   }
@@ -260,8 +253,7 @@ async function installLayers(
       throw new CodeFetchError(`layer ${arn} has no content location`);
     const result = await installer.install(
       `layer ${arn}`,
-      content.Location,
-      content.CodeSha256,
+      { url: content.Location, sha256: content.CodeSha256, size: content.CodeSize },
       options.layersRoot,
       async () => (await describeLayer(options, arn)).Content?.Location,
     );

@@ -30,7 +30,10 @@ export interface FetchResponse {
  * const offline: Fetch = async () => new Response(zip);
  * ```
  */
-export type Fetch = (url: string, init?: { signal?: AbortSignal }) => Promise<FetchResponse>;
+export type Fetch = (
+  url: string,
+  init?: { signal?: AbortSignal; headers?: Record<string, string> },
+) => Promise<FetchResponse>;
 
 export interface DownloadOptions {
   url: string;
@@ -54,6 +57,12 @@ export interface DownloadOptions {
 /** Resolves after `ms`: the default wait between attempts, where none is injected. */
 export const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** The download's SHA-256 is not the one expected: an error, never retried into success. */
+export const shaMismatch = (options: DownloadOptions, actual: string) =>
+  new CodeFetchError(
+    `${options.label} does not match its CodeSha256 (expected ${options.sha256}, got ${actual}); refusing to run it`,
+  );
+
 /** A download failure that a new attempt can fix. */
 class Retryable extends Error {}
 
@@ -61,7 +70,7 @@ class Retryable extends Error {}
  * The download's memory, shared: the extraction's writer threads read the archive from it without
  * a copy.
  */
-const sharedBuffer = (size: number) => Buffer.from(new SharedArrayBuffer(size));
+export const sharedBuffer = (size: number) => Buffer.from(new SharedArrayBuffer(size));
 
 /** Reads the body within the size cap, hashing each chunk as it arrives; returns it and its base64 SHA-256. */
 async function readBody(
@@ -157,11 +166,7 @@ export async function downloadVerified(options: DownloadOptions): Promise<Buffer
         if (error instanceof CodeFetchError || error instanceof Retryable) throw error;
         throw new Retryable(`the download broke off: ${(error as Error).message}`, { cause: error });
       }
-      if (actual !== options.sha256) {
-        throw new CodeFetchError(
-          `${options.label} does not match its CodeSha256 (expected ${options.sha256}, got ${actual}); refusing to run it`,
-        );
-      }
+      if (actual !== options.sha256) throw shaMismatch(options, actual);
       return body;
     } catch (error) {
       if (!(error instanceof Retryable)) throw error;

@@ -36,14 +36,23 @@ class NodeResponse implements FetchResponse {
   }
 }
 
-function getOnce(url: URL, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+function getOnce(url: URL, init: Parameters<Fetch>[1]): Promise<IncomingMessage> {
   const send = url.protocol === 'https:' ? httpsRequest : url.protocol === 'http:' ? httpRequest : undefined;
   if (send === undefined) {
     return Promise.reject(new TypeError(`only http and https URLs can be downloaded, not ${url.protocol}`));
   }
   return new Promise((resolve, reject) => {
     // A connection of its own, closed after the answer: nothing is left open to keep the task alive.
-    const request = send(url, { method: 'GET', agent: false, ...(signal ? { signal } : {}) }, resolve);
+    const request = send(
+      url,
+      {
+        method: 'GET',
+        agent: false,
+        ...(init?.signal ? { signal: init.signal } : {}),
+        ...(init?.headers ? { headers: init.headers } : {}),
+      },
+      resolve,
+    );
     request.on('error', reject);
     request.end();
   });
@@ -53,7 +62,8 @@ function getOnce(url: URL, signal: AbortSignal | undefined): Promise<IncomingMes
  * A GET through Node's own `http` and `https` modules, answering the part of `fetch` the runner
  * uses. The runner's default: the first `fetch` of a process loads its HTTP stack (about 50 ms on
  * a task's start), and its web streams read a large body several times slower. Follows up to
- * five redirects; the abort signal ends the request and its body.
+ * five redirects; the abort signal ends the request and its body; `headers` are sent as given
+ * (a `range`, to fetch part of the body).
  *
  * @example
  * ```ts
@@ -64,7 +74,7 @@ function getOnce(url: URL, signal: AbortSignal | undefined): Promise<IncomingMes
 export const httpGet: Fetch = async (url, init) => {
   let target = new URL(url);
   for (let redirects = 0; ; redirects++) {
-    const message = await getOnce(target, init?.signal);
+    const message = await getOnce(target, init);
     const location = message.headers.location;
     if (!isRedirect(message.statusCode) || location === undefined || redirects === MAX_REDIRECTS) {
       return new NodeResponse(message);

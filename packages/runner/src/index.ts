@@ -1,5 +1,6 @@
 export { runtimeNodeMajor } from '@immortal-lambda/protocol';
-export { fetchCode, LAMBDA_UNZIPPED_LIMIT } from './code.js';
+export { type ArrivingDownload, type ArrivingOptions, downloadArriving } from './arriving-download.js';
+export { fetchCode } from './code.js';
 export { createContext, type RunnerContext } from './context.js';
 export { downloadVerified, type Fetch, type FetchResponse } from './download.js';
 export { readEnvelope } from './envelope-source.js';
@@ -15,6 +16,7 @@ export {
 export { EXIT_CODES, type ExitCode, OUTCOMES } from './exit-codes.js';
 export { loadHandler, splitHandler } from './handler-loader.js';
 export { httpGet } from './http-get.js';
+export { type InstallOptions, installArchive, LAMBDA_UNZIPPED_LIMIT } from './install.js';
 export { jsonSafe } from './json-safe.js';
 export { JournalStore } from './outcomes.js';
 export { type RunnerDependencies, runInvocation } from './runner.js';
@@ -36,4 +38,5 @@ export {
   sendSegment,
   type TraceContext,
 } from './trace.js';
+export type { ArchiveArrival } from './zip/arrival.js';
 export { type ExtractOptions, type ExtractResult, extractZip } from './zip/extract.js';

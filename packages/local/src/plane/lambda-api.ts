@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { ApiError } from '../errors.js';
 import { ACCOUNT, type FunctionRegistry, type LocalFunction } from '../registry.js';
+import { byteRange } from './byte-range.js';
 import type { PlaneContext } from './model.js';
 
 /**
@@ -195,7 +196,11 @@ export class LambdaApi {
     };
   }
 
-  serveCode(token: string, response: ServerResponse): void {
+  /**
+   * A presigned code URL's GET, as S3 answers it: the zip, or the one byte range asked for (206;
+   * 416 past its end); refused (403) once expired. The download faults apply to whole GETs.
+   */
+  serveCode(token: string, rangeHeader: string | undefined, response: ServerResponse): void {
     const offered = this.#codeUrls.get(token);
     const fault = this.#ctx.faults().download;
     const expired =
@@ -207,6 +212,23 @@ export class LambdaApi {
           expired ? 'Request has expired' : 'Access Denied'
         }</Message></Error>`,
       );
+      return;
+    }
+    const range = byteRange(rangeHeader, offered.zip.length);
+    if (range === 'unsatisfiable') {
+      response.writeHead(416, { 'content-type': 'application/xml' });
+      response.end(
+        '<Error><Code>InvalidRange</Code><Message>The requested range is not satisfiable</Message></Error>',
+      );
+      return;
+    }
+    if (range !== undefined) {
+      response.writeHead(206, {
+        'content-type': 'application/zip',
+        'content-length': String(range.end - range.start + 1),
+        'content-range': `bytes ${range.start}-${range.end}/${offered.zip.length}`,
+      });
+      response.end(offered.zip.subarray(range.start, range.end + 1));
       return;
     }
     offered.served += 1;

@@ -326,7 +326,7 @@ function routeGet(request: IncomingMessage, response: ServerResponse, routes: Ro
   }
   const code = /^\/code\/([0-9a-f]+)$/.exec(url.pathname);
   if (!code?.[1]) return false;
-  routes.lambda.serveCode(code[1], response);
+  routes.lambda.serveCode(code[1], request.headers.range, response);
   return true;
 }
 

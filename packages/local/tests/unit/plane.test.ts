@@ -80,6 +80,26 @@ describe('LocalControlPlane', () => {
     expect(createHash('sha256').update(zip).digest('base64')).toBe(answer.Configuration?.CodeSha256);
   });
 
+  it('answers a range of a download URL as S3 does: 206 with its Content-Range, 416 past the end', async () => {
+    // Prepare
+    const answer = await lambda.send(new GetFunctionCommand({ FunctionName: 'echo', Qualifier: '1' }));
+    const url = String(answer.Code?.Location);
+    const zip = Buffer.from(await (await fetch(url)).arrayBuffer());
+
+    // Act
+    const tail = await fetch(url, { headers: { range: 'bytes=-100' } });
+    const past = await fetch(url, { headers: { range: `bytes=${zip.length}-` } });
+
+    // Assess
+    expect(tail.status).toBe(206);
+    expect(tail.headers.get('content-range')).toBe(
+      `bytes ${zip.length - 100}-${zip.length - 1}/${zip.length}`,
+    );
+    expect(Buffer.from(await tail.arrayBuffer()).equals(zip.subarray(zip.length - 100))).toBe(true);
+    expect(past.status).toBe(416);
+    expect(await past.text()).toContain('<Code>InvalidRange</Code>');
+  });
+
   it("serves GetFunctionConfiguration: the version's configuration, recorded under its own action", async () => {
     // Act
     const answer = await lambda.send(

@@ -8,25 +8,29 @@ import { readCentralDirectory, type ZipEntry } from './central-directory.js';
  * @example
  * ```ts
  * import type { ArchiveArrival } from '@immortal-lambda/runner';
- * const here: ArchiveArrival = { tail: Promise.resolve(), until: async () => {} };
+ * const here: ArchiveArrival = { tail: Promise.resolve(true), until: async () => {} };
  * ```
  */
 export interface ArchiveArrival {
-  /** Settles once the archive's last bytes are in place, or known to come in order with the rest. */
-  readonly tail: Promise<void>;
+  /**
+   * True once the archive's last bytes (a megabyte or more) are in place, fetched ahead; false
+   * once they are known to come in order with the rest.
+   */
+  readonly tail: Promise<boolean>;
   /** Resolves once the first `end` bytes of the archive are in place; rejects if they never will be. */
   until(end: number): Promise<void>;
 }
 
 /** A downloaded archive: every byte is here. */
-export const ARRIVED: ArchiveArrival = { tail: Promise.resolve(), until: () => Promise.resolve() };
+export const ARRIVED: ArchiveArrival = { tail: Promise.resolve(true), until: () => Promise.resolve() };
 
 /**
- * The central directory, read from the bytes fetched ahead when they hold all of it; else (the
- * read met bytes not yet arrived, which fail its signature checks) once the whole archive is here.
+ * The central directory, read from the bytes fetched ahead when they hold all of it; else (no
+ * bytes fetched ahead, or the read met bytes not yet arrived, which fail its signature checks)
+ * once the whole archive is here.
  */
 export async function arrivedDirectory(zip: Buffer, arrival: ArchiveArrival): Promise<ZipEntry[]> {
-  await arrival.tail;
+  if (!(await arrival.tail)) await arrival.until(zip.length);
   try {
     return readCentralDirectory(zip);
   } catch (error) {
