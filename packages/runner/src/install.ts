@@ -83,6 +83,10 @@ export async function installArchive(options: InstallOptions): Promise<ExtractRe
   const large = options.size !== undefined && options.size >= fromBytes;
   const arriving = large ? await downloadArriving({ ...download, fromBytes }) : undefined;
   if (arriving === undefined) return extract(await downloadVerified(download), options);
+  options.progress?.('Extracting the archive while it downloads', {
+    archive: label,
+    bytes: arriving.zip.length,
+  });
   try {
     const result = await extract(arriving.zip, options, arriving);
     await arriving.verified;

@@ -1,5 +1,6 @@
 /// <reference path="../../../local/src/types/s3rver.d.ts" />
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -160,6 +161,27 @@ describe('immortal-runner runs the handed-off handler as Lambda would', () => {
     expect(result.code).toBe(EXIT_CODES.success);
     const resuming = result.records.find((record) => record.message === 'Resuming a handed-off invocation');
     expect(resuming?.sdkCodeCache).toBe(CLI.endsWith(join('standalone', 'cli.js')) ? 'used' : undefined);
+  });
+
+  it('extracts a zip of 8 MiB or more while it downloads, and runs its handler', async () => {
+    // Prepare: the handler beside 9 MiB that does not compress
+    const handler = readFileSync(join(functions, 'cjs', 'index.js'));
+    const zip = buildZip([
+      { name: 'index.js', data: handler },
+      { name: 'assets/blob.bin', data: randomBytes(9 * 1024 * 1024), store: true },
+    ]);
+    register('large', zip, 'index.handler');
+
+    // Act
+    const result = await run(envelopeFor('large', '1', 'index.handler', { reportId: 'r-9' }));
+
+    // Assess
+    expect(result.code).toBe(EXIT_CODES.success);
+    expect(result.observed).toMatchObject({ echo: { reportId: 'r-9' } });
+    expect(result.records.map((record) => record.message)).toContain(
+      'Extracting the archive while it downloads',
+    );
+    expect(statSync(join(sandbox, 'task', 'assets', 'blob.bin')).size).toBe(9 * 1024 * 1024);
   });
 
   it('runs an ESM handler in a nested folder with a nested export path', async () => {
