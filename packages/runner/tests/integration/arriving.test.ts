@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CodeFetchError } from '../../src/errors.js';
 import { httpGet } from '../../src/http-get.js';
-import { installArchive } from '../../src/install.js';
+import { type InstallOptions, installArchive } from '../../src/install.js';
 import { buildZip, type ZipSource } from '../helpers/zip-writer.js';
 
 /** A function's code in small: files over several folders, some executable, some stored. */
@@ -83,7 +83,8 @@ describe('installArchive extracts a large zip while it arrives', () => {
     response.end(zip);
   }
 
-  const install = (progress?: (message: string, attributes: Record<string, unknown>) => void) =>
+  /** The served zip installed into `task`, streamed from any size unless `options` say otherwise. */
+  const install = (options: Partial<InstallOptions> = {}) =>
     installArchive({
       url,
       sha256: createHash('sha256').update(zip).digest('base64'),
@@ -94,7 +95,7 @@ describe('installArchive extracts a large zip while it arrives', () => {
       sleep: async () => {},
       size: zip.length,
       extractWhileDownloadingFrom: 0,
-      ...(progress ? { progress } : {}),
+      ...options,
     });
 
   beforeEach(async () => {
@@ -150,16 +151,7 @@ describe('installArchive extracts a large zip while it arrives', () => {
     const sha256 = createHash('sha256').update(Buffer.from('another zip')).digest('base64');
 
     // Act
-    const installing = installArchive({
-      url,
-      sha256,
-      label: 'the code',
-      root: join(parent, 'task'),
-      maxBytes: 50 * 1024 * 1024,
-      fetch: httpGet,
-      size: zip.length,
-      extractWhileDownloadingFrom: 0,
-    });
+    const installing = install({ sha256 });
 
     // Assess
     await expect(installing).rejects.toThrow(CodeFetchError);
@@ -175,7 +167,7 @@ describe('installArchive extracts a large zip while it arrives', () => {
     const progress: string[] = [];
 
     // Act
-    const result = await install((message) => progress.push(message));
+    const result = await install({ progress: (message) => progress.push(message) });
 
     // Assess
     expect(result.files).toBe(600);
@@ -189,16 +181,7 @@ describe('installArchive extracts a large zip while it arrives', () => {
     zip = buildZip(codeLike(300));
 
     // Act
-    const result = await installArchive({
-      url,
-      sha256: createHash('sha256').update(zip).digest('base64'),
-      label: 'the code',
-      root: join(parent, 'task'),
-      maxBytes: 50 * 1024 * 1024,
-      fetch: httpGet,
-      size: zip.length,
-      extractWhileDownloadingFrom: zip.length + 1,
-    });
+    const result = await install({ extractWhileDownloadingFrom: zip.length + 1 });
 
     // Assess
     expect(result.files).toBe(300);
