@@ -114,8 +114,13 @@ class Arriving implements ArrivingDownload {
   ) {
     this.zip = sharedBuffer(size);
     this.#label = options.label;
-    this.tail = this.#placeTail(tail, tailAbort).catch(() => false);
-    this.verified = this.#receive(response, options);
+    this.verified = this.#receive(response, options).finally(() => tailAbort.abort());
+    // Once the whole body is here, the end fetched ahead is no longer waited for.
+    const bodyEnded = this.verified.then(
+      () => false,
+      () => false,
+    );
+    this.tail = Promise.race([this.#placeTail(tail, tailAbort).catch(() => false), bodyEnded]);
     // Heard through `verified` or `until`; never an unhandled rejection when the extraction failed first.
     this.verified.catch(() => undefined);
   }

@@ -37,6 +37,8 @@ interface Serving {
   ranges: boolean;
   /** The bytes answered for a range, when not the archive's own. */
   tail?: (bytes: Buffer) => Buffer;
+  /** The range's answer sends its headers and never its body. */
+  tailHangs?: boolean;
   /** The first whole GET sends this many bytes, then waits until `release` is called. */
   holdAt?: number;
   /** The first whole GET breaks off after this many bytes. */
@@ -63,6 +65,10 @@ describe('installArchive extracts a large zip while it arrives', () => {
         'content-length': String(bytes.length),
         'content-range': `bytes ${start}-${zip.length - 1}/${zip.length}`,
       });
+      if (serving.tailHangs) {
+        response.flushHeaders();
+        return;
+      }
       response.end(serving.tail ? serving.tail(Buffer.from(bytes)) : bytes);
       return;
     }
@@ -186,6 +192,19 @@ describe('installArchive extracts a large zip while it arrives', () => {
     // Assess
     expect(result.files).toBe(300);
     expect({ wholeGets, rangeGets }).toEqual({ wholeGets: 1, rangeGets: 0 });
+  });
+
+  it('extracts once the whole zip is here when the end fetched ahead never comes', async () => {
+    // Prepare
+    zip = buildZip(codeLike(300));
+    serving = { ranges: true, tailHangs: true };
+
+    // Act
+    const result = await install();
+
+    // Assess
+    expect(result.files).toBe(300);
+    expect(Object.keys(tree(join(parent, 'task')))).toHaveLength(300);
   });
 
   it('extracts once the whole zip is here when the server answers no ranges', async () => {
