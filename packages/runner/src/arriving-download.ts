@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { type DownloadOptions, type FetchResponse, shaMismatch, sharedBuffer } from './download.js';
+import {
+  DOWNLOAD_TIMEOUT_MS,
+  type DownloadOptions,
+  type FetchResponse,
+  shaMismatch,
+  sharedBuffer,
+} from './download.js';
 import { CodeFetchError } from './errors.js';
 import type { ArchiveArrival } from './zip/arrival.js';
 
@@ -33,40 +39,34 @@ export interface ArrivingDownload extends ArchiveArrival {
   aheadMatches(zip: Buffer): boolean;
 }
 
-/** What {@link downloadArriving} needs: a download's options and the size from which to stream. */
-export interface ArrivingOptions extends DownloadOptions {
-  /** Archives smaller than this are left to {@link downloadVerified}: undefined is answered. */
-  fromBytes: number;
-}
-
 /**
  * Starts downloading an archive so that it can be extracted while it arrives: the body is
  * received into shared memory and hashed as it comes, and the archive's last megabyte (its
  * central directory) is fetched ahead with a range request, so that the extraction can plan
  * every entry at once and write each as its bytes arrive. One attempt, no retries: undefined when
- * the first answer is not a 200 with a size of at least `fromBytes` and within `maxBytes` (the
- * caller then downloads with {@link downloadVerified}, which retries and reports). Nothing
- * extracted counts until {@link ArrivingDownload.verified} resolves.
+ * the first answer is not a 200 with its size, within `maxBytes` (the caller then downloads with
+ * `downloadVerified`, which retries and reports). Nothing extracted counts until
+ * {@link ArrivingDownload.verified} resolves.
  *
  * @example
  * ```ts
  * import { downloadArriving, extractZip } from '@immortal-lambda/runner';
- * const download = await downloadArriving({ url, sha256, label: 'the code', maxBytes: 262_144_000, fetch, fromBytes: 8 << 20 });
+ * const download = await downloadArriving({ url, sha256, label: 'the code', maxBytes: 262_144_000, fetch });
  * if (download) {
  *   await extractZip(download.zip, { root: '/var/task', maxBytes: 262_144_000, label: 'the code', arrival: download });
  *   await download.verified;
  * }
  * ```
  */
-export async function downloadArriving(options: ArrivingOptions): Promise<ArrivingDownload | undefined> {
+export async function downloadArriving(options: DownloadOptions): Promise<ArrivingDownload | undefined> {
   const tailAbort = new AbortController();
   const tail = options
     .fetch(options.url, { headers: { range: `bytes=-${TAIL_BYTES}` }, signal: tailAbort.signal })
     .catch(() => undefined);
-  const signal = AbortSignal.timeout(options.timeoutMs ?? 120_000);
+  const signal = AbortSignal.timeout(options.timeoutMs ?? DOWNLOAD_TIMEOUT_MS);
   const response = await options.fetch(options.url, { signal }).catch(() => undefined);
   const size = Number(response?.headers.get('content-length') ?? Number.NaN);
-  if (response?.status !== 200 || !response.body || !(size >= options.fromBytes) || size > options.maxBytes) {
+  if (response?.status !== 200 || !response.body || !Number.isFinite(size) || size > options.maxBytes) {
     tailAbort.abort();
     discard(response);
     return undefined;
@@ -100,14 +100,14 @@ class Arriving implements ArrivingDownload {
   #arrived = 0;
   /** Where the bytes fetched ahead begin, once placed: from there the body must match them. */
   #placedFrom: number | undefined;
+  /** Why the download failed, once it has: a mismatch (`CodeFetchError`), else what broke it. */
   #failure: Error | undefined;
-  #broken: Error | undefined;
   readonly #label: string;
   #waiters: { end: number; resolve: () => void; reject: (error: Error) => void }[] = [];
 
   constructor(
     size: number,
-    options: ArrivingOptions,
+    options: DownloadOptions,
     response: FetchResponse,
     tail: Promise<FetchResponse | undefined>,
     tailAbort: AbortController,
@@ -115,18 +115,17 @@ class Arriving implements ArrivingDownload {
     this.zip = sharedBuffer(size);
     this.#label = options.label;
     this.verified = this.#receive(response, options).finally(() => tailAbort.abort());
-    // Once the whole body is here, the end fetched ahead is no longer waited for.
+    // Once the whole body is here, the end fetched ahead is no longer waited for. This also hears
+    // `verified`'s failure: never an unhandled rejection when the extraction failed first.
     const bodyEnded = this.verified.then(
       () => false,
       () => false,
     );
     this.tail = Promise.race([this.#placeTail(tail, tailAbort).catch(() => false), bodyEnded]);
-    // Heard through `verified` or `until`; never an unhandled rejection when the extraction failed first.
-    this.verified.catch(() => undefined);
   }
 
   get broken(): Error | undefined {
-    return this.#broken;
+    return this.#failure instanceof CodeFetchError ? undefined : this.#failure;
   }
 
   aheadMatches(zip: Buffer): boolean {
@@ -144,7 +143,7 @@ class Arriving implements ArrivingDownload {
   }
 
   /** Receives the body in order, hashing it; the bytes fetched ahead must match what arrives. */
-  async #receive(response: FetchResponse, options: ArrivingOptions): Promise<void> {
+  async #receive(response: FetchResponse, options: DownloadOptions): Promise<void> {
     const hash = createHash('sha256');
     try {
       for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
@@ -161,7 +160,6 @@ class Arriving implements ArrivingDownload {
         throw new Error(`the download ended after ${this.#arrived} of ${this.zip.length} bytes`);
       }
     } catch (error) {
-      if (!(error instanceof CodeFetchError)) this.#broken = reason(error);
       this.#fail(reason(error));
       throw error;
     }

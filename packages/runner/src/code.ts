@@ -36,8 +36,6 @@ export interface FetchCodeOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Called at each step, for the runner's progress log. */
   progress?: (message: string, attributes: Record<string, unknown>) => void;
-  /** Zips of at least this many bytes are extracted while they download (default 8 MiB). */
-  extractWhileDownloadingFrom?: number;
   /** How long throttled Lambda API calls are retried (default 5 minutes). */
   throttleBudgetMs?: number;
   /** The Node major the handler will run on; a function of another runtime is refused. */
@@ -217,7 +215,7 @@ class Installer {
     refreshUrl: () => Promise<string | undefined>,
   ): Promise<ExtractResult> {
     const { url, sha256, size } = archive;
-    const { fetch, sleep, progress, extractWhileDownloadingFrom } = this.#options;
+    const { fetch, sleep, progress } = this.#options;
     const result = await installArchive({
       url,
       label,
@@ -229,7 +227,6 @@ class Installer {
       refreshUrl,
       ...(sleep ? { sleep } : {}),
       ...(progress ? { progress } : {}),
-      ...(extractWhileDownloadingFrom === undefined ? {} : { extractWhileDownloadingFrom }),
     });
     this.#budget -= result.bytes;
     return result;

@@ -54,6 +54,9 @@ export interface DownloadOptions {
   refreshUrl?: () => Promise<string | undefined>;
 }
 
+/** How long one attempt of a download may take, where `timeoutMs` does not say. */
+export const DOWNLOAD_TIMEOUT_MS = 120_000;
+
 /** Resolves after `ms`: the default wait between attempts, where none is injected. */
 export const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -128,7 +131,7 @@ export async function downloadVerified(options: DownloadOptions): Promise<Buffer
   let refreshed = false;
   let lastError: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    const signal = AbortSignal.timeout(options.timeoutMs ?? 120_000);
+    const signal = AbortSignal.timeout(options.timeoutMs ?? DOWNLOAD_TIMEOUT_MS);
     try {
       let response: FetchResponse;
       try {

@@ -1,5 +1,5 @@
 export { runtimeNodeMajor } from '@immortal-lambda/protocol';
-export { type ArrivingDownload, type ArrivingOptions, downloadArriving } from './arriving-download.js';
+export { type ArrivingDownload, downloadArriving } from './arriving-download.js';
 export { fetchCode } from './code.js';
 export { createContext, type RunnerContext } from './context.js';
 export { downloadVerified, type Fetch, type FetchResponse } from './download.js';

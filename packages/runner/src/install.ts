@@ -81,7 +81,7 @@ export async function installArchive(options: InstallOptions): Promise<ExtractRe
   };
   const fromBytes = options.extractWhileDownloadingFrom ?? EXTRACT_WHILE_DOWNLOADING_FROM;
   const large = options.size !== undefined && options.size >= fromBytes;
-  const arriving = large ? await downloadArriving({ ...download, fromBytes }) : undefined;
+  const arriving = large ? await downloadArriving(download) : undefined;
   if (arriving === undefined) return extract(await downloadVerified(download), options);
   options.progress?.('Extracting the archive while it downloads', {
     archive: label,

@@ -8,13 +8,13 @@ import { readCentralDirectory, type ZipEntry } from './central-directory.js';
  * @example
  * ```ts
  * import type { ArchiveArrival } from '@immortal-lambda/runner';
- * const here: ArchiveArrival = { tail: Promise.resolve(true), until: async () => {} };
+ * const here: ArchiveArrival = { tail: Promise.resolve(false), until: async () => {} };
  * ```
  */
 export interface ArchiveArrival {
   /**
    * True once the archive's last bytes (a megabyte or more) are in place, fetched ahead; false
-   * once they are known to come in order with the rest.
+   * once they come, or came, in order with the rest.
    */
   readonly tail: Promise<boolean>;
   /** Resolves once the first `end` bytes of the archive are in place; rejects if they never will be. */
@@ -22,7 +22,7 @@ export interface ArchiveArrival {
 }
 
 /** A downloaded archive: every byte is here. */
-export const ARRIVED: ArchiveArrival = { tail: Promise.resolve(true), until: () => Promise.resolve() };
+export const ARRIVED: ArchiveArrival = { tail: Promise.resolve(false), until: () => Promise.resolve() };
 
 /**
  * The central directory, read from the bytes fetched ahead when they hold all of it; else (no
@@ -30,11 +30,12 @@ export const ARRIVED: ArchiveArrival = { tail: Promise.resolve(true), until: () 
  * once the whole archive is here.
  */
 export async function arrivedDirectory(zip: Buffer, arrival: ArchiveArrival): Promise<ZipEntry[]> {
-  if (!(await arrival.tail)) await arrival.until(zip.length);
+  const ahead = await arrival.tail;
+  if (!ahead) await arrival.until(zip.length);
   try {
     return readCentralDirectory(zip);
   } catch (error) {
-    if (arrival === ARRIVED) throw error;
+    if (!ahead) throw error;
     await arrival.until(zip.length);
     return readCentralDirectory(zip);
   }
