@@ -14,10 +14,9 @@
 // shares the cores evenly): the plane then answers as promptly as the machine allows, and what the
 // cores lack falls on the sandboxes, as their own timers running late (`machine:` below) instead
 // of the plane's answers coming late. And the handoff latency is also measured as one sandbox
-// sees it: while the
-// launcher still drains the burst (RunTask throttled), `--probes` fresh processes run one
-// invocation each, about one handoff a second (four at a time, staggered), through the built
-// wrapper with its defaults. A `machine:` line says what the run cost this machine: the
+// sees it: while the launcher still drains the burst (RunTask throttled), `--probes` fresh
+// processes run one invocation each, about one handoff a second (four at a time, staggered),
+// through the built wrapper with its defaults. A `machine:` line says what the run cost this machine: the
 // sandboxes' CPU per invocation, the plane's, and how late each process's timers ran at worst.
 // `BURST_DEBUG=1` adds each worker's SDK calls (time, errors) and its first errors, and which
 // second of the burst the failed and late handoffs fell in; `BURST_PROFILE=<dir>` writes a CPU
@@ -204,7 +203,6 @@ async function runWorkers(
   return { answers: results.flatMap((r) => r.answers), loads: results.map((r) => r.load) };
 }
 
-/** The burst, in `workers` processes, against a plane with AWS's limits; with or without the launch queue. */
 /** How the burst runs on this machine (see the header). */
 interface BurstSetup {
   workers: number;
@@ -214,6 +212,7 @@ interface BurstSetup {
   nice: number;
 }
 
+/** The burst, in `workers` processes, against a plane with AWS's limits; with or without the launch queue. */
 async function burst(n: number, setup: BurstSetup, withQueue: boolean) {
   const { probes } = setup;
   const s3: LocalS3 = await startS3({ bucket: BUCKET });

@@ -121,7 +121,14 @@ class Arriving implements ArrivingDownload {
       () => false,
       () => false,
     );
-    this.tail = Promise.race([this.#placeTail(tail, tailAbort).catch(() => false), bodyEnded]);
+    // A tail not placed, whatever the reason, is ended here, its request with it.
+    const placed = this.#placeTail(tail)
+      .catch(() => false)
+      .then((done) => {
+        if (!done) tailAbort.abort();
+        return done;
+      });
+    this.tail = Promise.race([placed, bodyEnded]);
   }
 
   get broken(): Error | undefined {
@@ -201,14 +208,14 @@ class Arriving implements ArrivingDownload {
   /**
    * Places the archive's end, fetched ahead, where it belongs, past the bytes already arrived.
    * A server that does not answer the range (200, or another range) is ignored: the central
-   * directory is then read once the whole archive is here.
+   * directory is then read once the whole archive is here. False when not placed (the caller
+   * ends the request).
    */
-  async #placeTail(pending: Promise<FetchResponse | undefined>, abort: AbortController): Promise<boolean> {
+  async #placeTail(pending: Promise<FetchResponse | undefined>): Promise<boolean> {
     const response = await pending;
     const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response?.headers.get('content-range') ?? '');
     const size = this.zip.length;
     if (response?.status !== 206 || !response.body || !range || Number(range[3]) !== size) {
-      abort.abort();
       discard(response);
       return false;
     }

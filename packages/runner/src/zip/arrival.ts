@@ -30,15 +30,15 @@ export const ARRIVED: ArchiveArrival = { tail: Promise.resolve(false), until: ()
  * once the whole archive is here.
  */
 export async function arrivedDirectory(zip: Buffer, arrival: ArchiveArrival): Promise<ZipEntry[]> {
-  const ahead = await arrival.tail;
-  if (!ahead) await arrival.until(zip.length);
-  try {
-    return readCentralDirectory(zip);
-  } catch (error) {
-    if (!ahead) throw error;
-    await arrival.until(zip.length);
-    return readCentralDirectory(zip);
+  if (await arrival.tail) {
+    try {
+      return readCentralDirectory(zip);
+    } catch {
+      // Not all of it was fetched ahead: read again once everything is here.
+    }
   }
+  await arrival.until(zip.length);
+  return readCentralDirectory(zip);
 }
 
 /** Resolves once an entry's local header and compressed bytes have arrived. */
