@@ -10,19 +10,22 @@
 //
 // Every worker process, the plane and the S3 emulator share this machine's cores; on AWS each
 // sandbox has its own, and ECS, SQS and S3 run on machines of their own, whatever the burst's
-// sandboxes spend. `--nice 10` runs the worker processes at a lower priority (the default, 0,
-// shares the cores evenly): the plane then answers as promptly as the machine allows, and what the
-// cores lack falls on the sandboxes, as their own timers running late (`machine:` below) instead
-// of the plane's answers coming late. And the handoff latency is also measured as one sandbox
-// sees it: while the launcher still drains the burst (RunTask throttled), `--probes` fresh
-// processes run one invocation each, about one handoff a second (four at a time, staggered),
-// through the built wrapper with its defaults. A `machine:` line says what the run cost this machine: the
-// sandboxes' CPU per invocation, the plane's, and how late each process's timers ran at worst.
-// `BURST_DEBUG=1` adds each worker's SDK calls (time, errors) and its first errors, and which
-// second of the burst the failed and late handoffs fell in; `BURST_PROFILE=<dir>` writes a CPU
-// profile of each worker there. Run it on Node 22.12 or later: the plane then listens on 8 sockets
-// sharing its port; on Node 20, on one, and a busy plane accepts one connection per turn of its
-// event loop, so the burst's connections wait seconds to be accepted.
+// sandboxes spend. S3 runs in a process of its own (`s3-process.ts`), so that the records the
+// burst writes are not answered on the thread that answers RunTask and SendMessage. `--nice 10`
+// runs the worker processes at a lower priority (the default, 0, shares the cores evenly): the
+// plane then answers as promptly as the machine allows, and what the cores lack falls on the
+// sandboxes, as their own timers running late (`machine:` below) instead of the plane's answers
+// coming late. And the handoff latency is also measured as one sandbox sees it: while the
+// launcher still drains the burst (RunTask throttled), `--probes` fresh processes run one
+// invocation each, about one handoff a second (four at a time, staggered), through the built
+// wrapper with its defaults. A `machine:` line says what the run cost this machine: the
+// sandboxes' CPU per invocation, the plane's, S3's, and how late each process's timers ran at
+// worst. `BURST_DEBUG=1` adds each worker's SDK calls (time, errors) and its first errors, which
+// second of the burst the failed and late handoffs fell in, how many tasks started in each second
+// after the first handoff, and S3's calls by action; `BURST_PROFILE=<dir>` writes a CPU profile of
+// each worker there. Run it on Node 22.12 or later: the plane then listens on 8 sockets sharing
+// its port; on Node 20, on one, and a busy plane accepts one connection per turn of its event
+// loop, so the burst's connections wait seconds to be accepted.
 //
 //   pnpm --filter @immortal-lambda/examples bench:burst [-- --n 1000,5000 --workers 8 --arrival lambda --probes 50 --nice 0]
 import { fork } from 'node:child_process';
@@ -32,7 +35,7 @@ import { parseArgs } from 'node:util';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { LocalControlPlane, type LocalS3, NoLauncher, startS3 } from '@immortal-lambda/local';
+import { LocalControlPlane, NoLauncher } from '@immortal-lambda/local';
 import { type HandoffAnswer, withFargateFallback } from '@immortal-lambda/middleware';
 import { launchQueued } from '@immortal-lambda/middleware/safety-net';
 import type { SQSEvent } from 'aws-lambda';
@@ -49,6 +52,7 @@ import {
   timeCalls,
 } from './burst-parts.js';
 import { burstContext } from './retried-burst.js';
+import { type S3Process, startS3Process } from './s3-process.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -215,7 +219,7 @@ interface BurstSetup {
 /** The burst, in `workers` processes, against a plane with AWS's limits; with or without the launch queue. */
 async function burst(n: number, setup: BurstSetup, withQueue: boolean) {
   const { probes } = setup;
-  const s3: LocalS3 = await startS3({ bucket: BUCKET });
+  const s3: S3Process = await startS3Process(BUCKET);
   const plane = new LocalControlPlane({ launcher: new NoLauncher(), limits: 'aws', s3Endpoint: s3.endpoint });
   await plane.start();
   try {
@@ -268,6 +272,7 @@ async function burst(n: number, setup: BurstSetup, withQueue: boolean) {
       planeUrl: plane.url,
     });
     const planeLoad = load.stop();
+    const s3Load = await s3.load();
     if (process.env.BURST_DEBUG) {
       const first = Math.min(...answers.map((a) => a.handOffAt));
       const bySecond = (some: Answer[]) =>
@@ -305,6 +310,7 @@ async function burst(n: number, setup: BurstSetup, withQueue: boolean) {
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    const s3Calls = await s3.calls();
     const tasksById = new Map<string, number>();
     for (const task of plane.tasks()) {
       const id = String(task.startedBy).replace('immortal-lambda/', '');
@@ -317,6 +323,12 @@ async function burst(n: number, setup: BurstSetup, withQueue: boolean) {
         .filter((task) => String(task.startedBy).includes('burst-'))
         .map((task) => task.createdAt),
     );
+    if (process.env.BURST_DEBUG) {
+      const first = Math.min(...answers.map((a) => a.handOffAt));
+      const starts = plane.tasks().map((task) => String(Math.floor((task.createdAt - first) / 1000)));
+      console.error(`  tasks started by second after the first handoff: ${JSON.stringify(countBy(starts))}`);
+      console.error(`  S3 calls: ${JSON.stringify(countBy(s3Calls.map((call) => call.action)))}`);
+    }
     const latencies = sortedLatencies(answers);
     const probeLatencies = sortedLatencies(probeAnswers);
     const everyone = [...answers, ...probeAnswers];
@@ -327,7 +339,7 @@ async function burst(n: number, setup: BurstSetup, withQueue: boolean) {
       plane.audit.filter(
         (call) => call.accessKeyId === 'function' && !/^(ecs:TagResource|iam:PassRole)$/.test(call.action),
       ).length +
-      s3.audit.filter(
+      s3Calls.filter(
         (call) =>
           call.action === 's3:PutObject' &&
           !call.resource.endsWith('/launched.json') &&
@@ -372,6 +384,7 @@ async function burst(n: number, setup: BurstSetup, withQueue: boolean) {
         sandboxCpuMsPerInvocation: loads.reduce((sum, l) => sum + l.cpuMs, 0) / n,
         sandboxLoopDelayMaxMs: Math.max(...loads.map((l) => l.loopDelayMaxMs)),
         plane: planeLoad,
+        s3: s3Load,
       },
       refused: Object.fromEntries(plane.limiter.refused),
       // What the failed handoffs said, their numbers left out.
@@ -435,7 +448,7 @@ if (process.argv.includes('--worker')) {
       );
       console.error(`  refused by the plane's limits: ${JSON.stringify(r.refused)}`);
       console.error(
-        `  machine: sandboxes' CPU ${r.machine.sandboxCpuMsPerInvocation.toFixed(1)} ms per invocation, their event loops up to ${r.machine.sandboxLoopDelayMaxMs} ms late; plane, S3 and launcher ${(r.machine.plane.cpuMs / 1000).toFixed(1)} s CPU, up to ${r.machine.plane.loopDelayMaxMs} ms late`,
+        `  machine: sandboxes' CPU ${r.machine.sandboxCpuMsPerInvocation.toFixed(1)} ms per invocation, their event loops up to ${r.machine.sandboxLoopDelayMaxMs} ms late; plane and launcher ${(r.machine.plane.cpuMs / 1000).toFixed(1)} s CPU, up to ${r.machine.plane.loopDelayMaxMs} ms late; S3 ${(r.machine.s3.cpuMs / 1000).toFixed(1)} s CPU, up to ${r.machine.s3.loopDelayMaxMs} ms late`,
       );
       console.error(
         `  probes: ${JSON.stringify(r.probe.statuses)}, slowest ${r.probe.slowest.join(', ')} ms ${r.probe.errors.slice(0, 3).join('; ')}`,
