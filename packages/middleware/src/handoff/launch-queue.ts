@@ -77,8 +77,9 @@ export async function sendToLaunchQueue(input: {
       }),
     { signal, clock: input.clock, random: input.random, baseMs: 50, capMs: 500 },
     (error) => {
+      // An unanswered SendMessage may have been taken all the same: say what follows if it was.
       const why = signal.aborted
-        ? `SendMessage did not answer before the deadline (${(error as Error).message})`
+        ? `SendMessage did not answer before the deadline (${(error as Error).message}); if SQS took the message all the same, the launcher starts its task with this invocation's client token, and a retry of the invocation that hands off again is given that task`
         : `${(error as Error).message}; check the queue and the function's sqs:SendMessage permission`;
       throw new HandoffError(
         'launch-queue-failed',

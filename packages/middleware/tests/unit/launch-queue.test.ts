@@ -219,7 +219,7 @@ describe.each(adapters)('$name with a launch queue', (adapter) => {
     // Assess: one RunTask call, then the queue's silence until the guard; no RunTask after it
     await expect(outcome).rejects.toMatchObject({ name: 'HandoffError', reason: 'deadline', attempts: 1 });
     await expect(outcome).rejects.toThrow(
-      /^the task could not start now \(Rate exceeded\) after 1 RunTask attempt, and the launch could not be queued on .*report-job-launches: SendMessage did not answer before the deadline .*; no time was left to try RunTask again before the deadline$/,
+      /^the task could not start now \(Rate exceeded\) after 1 RunTask attempt, and the launch could not be queued on .*report-job-launches: SendMessage did not answer before the deadline .*; if SQS took the message all the same, the launcher starts its task with this invocation's client token, .*; no time was left to try RunTask again before the deadline$/,
     );
     expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(1);
   });
