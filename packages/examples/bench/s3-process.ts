@@ -9,7 +9,7 @@ import { measureLoad, type ProcessLoad } from './burst-parts.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
-/** S3 served by a child process: its endpoint, what it spent, and its calls once stopped. */
+/** S3 served by a child process: its endpoint, what it spent, and its calls. Ask one thing at a time. */
 export interface S3Process {
   endpoint: string;
   /** The process's CPU and worst event-loop delay since it started serving. */
@@ -28,6 +28,7 @@ export async function startS3Process(bucket: string): Promise<S3Process> {
   const exited = new Promise<never>((_, reject) =>
     child.once('exit', (code) => reject(new Error(`the S3 process exited (code ${code})`))),
   );
+  // Each request is answered by the child's next message: one request at a time.
   const answer = <T>(request?: Request) => {
     const answered = new Promise<T>((resolve) => child.once('message', (message) => resolve(message as T)));
     if (request) child.send(request);
