@@ -273,10 +273,11 @@ async function burst(n: number, setup: BurstSetup, withQueue: boolean) {
     });
     const planeLoad = load.stop();
     const s3Load = await s3.load();
+    // The burst's clock: from its first handoff (the workers' own start-up left out).
+    const firstHandoff = Math.min(...answers.map((a) => a.handOffAt));
+    const secondOf = (at: number) => String(Math.floor((at - firstHandoff) / 1000));
     if (process.env.BURST_DEBUG) {
-      const first = Math.min(...answers.map((a) => a.handOffAt));
-      const bySecond = (some: Answer[]) =>
-        JSON.stringify(countBy(some.map((a) => String(Math.floor((a.handOffAt - first) / 1000)))));
+      const bySecond = (some: Answer[]) => JSON.stringify(countBy(some.map((a) => secondOf(a.handOffAt))));
       console.error(
         `  errors by second of handoff: ${bySecond(answers.filter((a) => a.status === 'error'))}`,
       );
@@ -324,8 +325,7 @@ async function burst(n: number, setup: BurstSetup, withQueue: boolean) {
         .map((task) => task.createdAt),
     );
     if (process.env.BURST_DEBUG) {
-      const first = Math.min(...answers.map((a) => a.handOffAt));
-      const starts = plane.tasks().map((task) => String(Math.floor((task.createdAt - first) / 1000)));
+      const starts = plane.tasks().map((task) => secondOf(task.createdAt));
       console.error(`  tasks started by second after the first handoff: ${JSON.stringify(countBy(starts))}`);
       console.error(`  S3 calls: ${JSON.stringify(countBy(s3Calls.map((call) => call.action)))}`);
     }
@@ -361,8 +361,8 @@ async function burst(n: number, setup: BurstSetup, withQueue: boolean) {
       lost: everyone.filter((a) => a.status !== 'error' && !tasksById.has(a.id)).length,
       doubled: [...tasksById.values()].filter((count) => count > 1).length,
       late: answers.filter((a) => a.lateBy >= 0).length,
-      // From the first handoff (the workers' own start-up left out) to the last task's start.
-      lastTaskAfterS: (lastStart - Math.min(...answers.map((a) => a.handOffAt))) / 1000,
+      // From the first handoff to the last task's start.
+      lastTaskAfterS: (lastStart - firstHandoff) / 1000,
       // The rate is shared: the probes' tasks started meanwhile count with the burst's.
       allowedS: (plane.tasks().filter((task) => task.createdAt <= lastStart).length / TASKS_PER_SECOND) * 1.1,
       p50: percentile(latencies, 0.5),
