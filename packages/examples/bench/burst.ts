@@ -11,10 +11,14 @@
 // Every worker process, the plane and the S3 emulator share this machine's cores; on AWS each
 // sandbox has its own, and ECS, SQS and S3 run on machines of their own, whatever the burst's
 // sandboxes spend. S3 runs in a process of its own (`s3-process.ts`), so that the records the
-// burst writes are not answered on the thread that answers RunTask and SendMessage. `--nice 10`
-// runs the worker processes at a lower priority (the default, 0, shares the cores evenly): the
-// plane then answers as promptly as the machine allows, and what the cores lack falls on the
-// sandboxes, as their own timers running late (`machine:` below) instead of the plane's answers
+// burst writes are not answered on the thread that answers RunTask and SendMessage. The workers
+// are 4 by default (`--workers`): each process warms up on its own (the SDK's code compiled as
+// its calls run, its first few hundred handoffs costing about twice its later ones), and the
+// processes switch on the same cores, so 8 or 16 workers spend about twice the CPU per invocation
+// of 4 and leave the plane and S3 that much less; on AWS a sandbox pays its warm-up on its own
+// CPU. `--nice 10` runs the worker processes at a lower priority (the default, 0, shares the
+// cores evenly): the plane then answers as promptly as the machine allows, and what the cores
+// lack falls on the sandboxes, as their own timers running late (`machine:` below) instead of the plane's answers
 // coming late. And the handoff latency is also measured as one sandbox sees it: while the
 // launcher still drains the burst (RunTask throttled), `--probes` fresh processes run one
 // invocation each, about one handoff a second (four at a time, staggered), through the built
@@ -27,7 +31,7 @@
 // its port; on Node 20, on one, and a busy plane accepts one connection per turn of its event
 // loop, so the burst's connections wait seconds to be accepted.
 //
-//   pnpm --filter @immortal-lambda/examples bench:burst [-- --n 1000,5000 --workers 8 --arrival lambda --probes 50 --nice 0]
+//   pnpm --filter @immortal-lambda/examples bench:burst [-- --n 1000,5000 --workers 4 --arrival lambda --probes 50 --nice 0]
 import { fork } from 'node:child_process';
 import { Agent } from 'node:http';
 import { setPriority } from 'node:os';
@@ -422,7 +426,7 @@ if (process.argv.includes('--worker')) {
     args: process.argv.slice(2).filter((arg) => arg !== '--'),
     options: {
       n: { type: 'string', default: '1000,5000' },
-      workers: { type: 'string', default: '8' },
+      workers: { type: 'string', default: '4' },
       arrival: { type: 'string', default: 'lambda' },
       probes: { type: 'string', default: '50' },
       nice: { type: 'string', default: '0' },
@@ -432,7 +436,10 @@ if (process.argv.includes('--worker')) {
   if (arrival !== 'lambda' && arrival !== 'instant') throw new Error('--arrival is lambda or instant');
   const nice = Number(values.nice);
   if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw new Error('--nice is an integer from 0 to 19');
-  const setup: BurstSetup = { workers: Number(values.workers), arrival, probes: Number(values.probes), nice };
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new Error('--workers is a whole number of processes, 1 or more');
+  const setup: BurstSetup = { workers, arrival, probes: Number(values.probes), nice };
   console.info(
     `Burst at AWS's rates (limits: 'aws'), ${setup.workers} worker processes at nice ${nice}, arrival ${arrival}, margin ${MARGIN_MS / 1000} s, ${setup.probes} probe sandboxes, Node ${process.version}\n`,
   );
