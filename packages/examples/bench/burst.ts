@@ -18,8 +18,8 @@
 // of 4 and leave the plane and S3 that much less; on AWS a sandbox pays its warm-up on its own
 // CPU. `--nice 10` runs the worker processes at a lower priority (the default, 0, shares the
 // cores evenly): the plane then answers as promptly as the machine allows, and what the cores
-// lack falls on the sandboxes, as their own timers running late (`machine:` below) instead of the plane's answers
-// coming late. And the handoff latency is also measured as one sandbox sees it: while the
+// lack falls on the sandboxes, as their own timers running late (`machine:` below) instead of
+// the plane's answers coming late. And the handoff latency is also measured as one sandbox sees it: while the
 // launcher still drains the burst (RunTask throttled), `--probes` fresh processes run one
 // invocation each, about one handoff a second (four at a time, staggered), through the built
 // wrapper with its defaults. A `machine:` line says what the run cost this machine: the
