@@ -1,6 +1,7 @@
 // The parts of `burst.ts` that are not the burst itself: when Lambda can start each invocation,
 // the probe sandboxes, and the figures.
 import { execFile } from 'node:child_process';
+import { cpus } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -93,6 +94,34 @@ export function measureLoad(): { stop: () => ProcessLoad } {
       };
     },
   };
+}
+
+/**
+ * How busy this machine's cores were in each second from `fromMs` (epoch ms) for `seconds`, all
+ * processes counted: the share of the cores' time not idle, 0 to 1. Seconds near 1 are seconds
+ * in which the run measured the machine as much as the library (see the header of `burst.ts`).
+ */
+export async function machineBusy(
+  fromMs: number,
+  seconds: number,
+): Promise<{ cores: number; busy: number[] }> {
+  const at = async (ms: number) => {
+    await new Promise((resolve) => setTimeout(resolve, ms - Date.now()));
+    return cpus().map(({ times }) => ({
+      idle: times.idle,
+      all: Object.values(times).reduce((a, b) => a + b, 0),
+    }));
+  };
+  const busy: number[] = [];
+  let before = await at(fromMs);
+  for (let second = 1; second <= seconds; second += 1) {
+    const after = await at(fromMs + second * 1_000);
+    const idle = after.reduce((sum, core, i) => sum + core.idle - (before[i]?.idle ?? 0), 0);
+    const all = after.reduce((sum, core, i) => sum + core.all - (before[i]?.all ?? 0), 0);
+    busy.push(all > 0 ? 1 - idle / all : 0);
+    before = after;
+  }
+  return { cores: before.length, busy };
 }
 
 /** Each SDK call's time and outcome, by command (`BURST_DEBUG`). */

@@ -10,26 +10,27 @@
 //
 // Every worker process, the plane and the S3 emulator share this machine's cores; on AWS each
 // sandbox has its own, and ECS, SQS and S3 run on machines of their own, whatever the burst's
-// sandboxes spend. S3 runs in a process of its own (`s3-process.ts`), so that the records the
-// burst writes are not answered on the thread that answers RunTask and SendMessage. The workers
-// are 4 by default (`--workers`): each process warms up on its own (the SDK's code compiled as
-// its calls run, its first few hundred handoffs costing about twice its later ones), and the
-// processes switch on the same cores, so 8 or 16 workers spend about twice the CPU per invocation
-// of 4 and leave the plane and S3 that much less; on AWS a sandbox pays its warm-up on its own
-// CPU. `--nice 10` runs the worker processes at a lower priority (the default, 0, shares the
-// cores evenly): the plane then answers as promptly as the machine allows, and what the cores
-// lack falls on the sandboxes, as their own timers running late (`machine:` below) instead of
-// the plane's answers coming late. And the handoff latency is also measured as one sandbox sees it: while the
-// launcher still drains the burst (RunTask throttled), `--probes` fresh processes run one
-// invocation each, about one handoff a second (four at a time, staggered), through the built
-// wrapper with its defaults. A `machine:` line says what the run cost this machine: the
-// sandboxes' CPU per invocation, the plane's, S3's, and how late each process's timers ran at
-// worst. `BURST_DEBUG=1` adds each worker's SDK calls (time, errors) and its first errors, which
-// second of the burst the failed and late handoffs fell in, how many tasks started in each second
-// after the first handoff, and S3's calls by action; `BURST_PROFILE=<dir>` writes a CPU profile of
-// each worker there. Run it on Node 22.12 or later: the plane then listens on 8 sockets sharing
-// its port; on Node 20, on one, and a busy plane accepts one connection per turn of its event
-// loop, so the burst's connections wait seconds to be accepted.
+// sandboxes spend. S3 runs in a process of its own (`s3-process.ts`), so that the records the burst
+// writes are not answered on the thread that answers RunTask and SendMessage. The workers are 4 by
+// default (`--workers`): each process warms up on its own (the SDK's code compiled as its calls
+// run) and the processes switch on the same cores, so the more workers, the more CPU per invocation
+// (at N = 1,000, the same hour: 5.3, 6.5, 7.2 and 10.3 ms with 2, 4, 8 and 16), which the plane and
+// S3 then lack; on AWS a sandbox pays its warm-up on its own CPU. `--nice 10` runs the worker
+// processes at a lower priority (the default, 0, shares the cores evenly): the plane then answers
+// as promptly as the machine allows, and what the cores lack falls on the sandboxes, as their own
+// timers running late (`machine:` below) instead of the plane's answers coming late. And the
+// handoff latency is also measured as one sandbox sees it: while the launcher still drains the
+// burst (RunTask throttled), `--probes` fresh processes run one invocation each, about one handoff
+// a second (four at a time, staggered), through the built wrapper with its defaults. A `machine:`
+// line says what the run cost this machine: how busy its cores were in each second from the go to
+// the first invocations' deadline (near 100 %, the run measures the machine as much as the
+// library), the sandboxes' CPU per invocation, the plane's, S3's, and how late each process's
+// timers ran at worst. `BURST_DEBUG=1` adds each worker's SDK calls (time, errors) and its first
+// errors, which second of the burst the failed and late handoffs fell in, how many tasks started in
+// each second after the first handoff, and S3's calls by action; `BURST_PROFILE=<dir>` writes a CPU
+// profile of each worker there. Run it on Node 22.12 or later: the plane then listens on 8 sockets
+// sharing its port; on Node 20, on one, and a busy plane accepts one connection per turn of its
+// event loop, so the burst's connections wait seconds to be accepted.
 //
 //   pnpm --filter @immortal-lambda/examples bench:burst [-- --n 1000,5000 --workers 4 --arrival lambda --probes 50 --nice 0]
 import { fork } from 'node:child_process';
@@ -48,6 +49,7 @@ import {
   arrivalOffset,
   callSummary,
   countBy,
+  machineBusy,
   measureLoad,
   type ProcessLoad,
   percentile,
@@ -171,7 +173,7 @@ async function runWorkers(
   ids: string[],
   setup: Pick<BurstSetup, 'workers' | 'arrival' | 'nice'>,
   job: Omit<WorkerJob, 'ids' | 'offsets'>,
-): Promise<{ answers: Answer[]; loads: ProcessLoad[] }> {
+): Promise<{ answers: Answer[]; loads: ProcessLoad[]; busy: { cores: number; busy: number[] } }> {
   const { workers, arrival } = setup;
   const children = Array.from({ length: workers }, (_, w) => {
     const share = ids.map((_, k) => k).filter((k) => k % workers === w);
@@ -196,6 +198,8 @@ async function runWorkers(
   });
   await Promise.all(children.map(({ ready }) => ready));
   const goAt = Date.now() + 500;
+  // The machine while the burst's first invocations run: from the go to their deadline.
+  const busy = machineBusy(goAt, REMAINING_MS / 1000);
   const results = await Promise.all(
     children.map(
       ({ child }) =>
@@ -208,7 +212,11 @@ async function runWorkers(
         }),
     ),
   );
-  return { answers: results.flatMap((r) => r.answers), loads: results.map((r) => r.load) };
+  return {
+    answers: results.flatMap((r) => r.answers),
+    loads: results.map((r) => r.load),
+    busy: await busy,
+  };
 }
 
 /** How the burst runs on this machine (see the header). */
@@ -270,7 +278,7 @@ async function burst(n: number, setup: BurstSetup, withQueue: boolean) {
     const stamp = Date.now().toString(36);
     const ids = Array.from({ length: n }, (_, i) => `burst-${stamp}-${i}`);
     const load = measureLoad();
-    const { answers, loads } = await runWorkers(ids, setup, {
+    const { answers, loads, busy } = await runWorkers(ids, setup, {
       env,
       s3Endpoint: s3.endpoint,
       planeUrl: plane.url,
@@ -385,6 +393,7 @@ async function burst(n: number, setup: BurstSetup, withQueue: boolean) {
       callsPerHandoff: fnCalls / n,
       // The machine's share: the sandboxes' CPU per invocation, the plane's, and the worst late timers.
       machine: {
+        busy,
         sandboxCpuMsPerInvocation: loads.reduce((sum, l) => sum + l.cpuMs, 0) / n,
         sandboxLoopDelayMaxMs: Math.max(...loads.map((l) => l.loopDelayMaxMs)),
         plane: planeLoad,
@@ -455,7 +464,7 @@ if (process.argv.includes('--worker')) {
       );
       console.error(`  refused by the plane's limits: ${JSON.stringify(r.refused)}`);
       console.error(
-        `  machine: sandboxes' CPU ${r.machine.sandboxCpuMsPerInvocation.toFixed(1)} ms per invocation, their event loops up to ${r.machine.sandboxLoopDelayMaxMs} ms late; plane and launcher ${(r.machine.plane.cpuMs / 1000).toFixed(1)} s CPU, up to ${r.machine.plane.loopDelayMaxMs} ms late; S3 ${(r.machine.s3.cpuMs / 1000).toFixed(1)} s CPU, up to ${r.machine.s3.loopDelayMaxMs} ms late`,
+        `  machine: its ${r.machine.busy.cores} cores busy ${r.machine.busy.busy.map((b) => Math.round(b * 100)).join(' ')} % in each second from the go to the first deadlines; sandboxes' CPU ${r.machine.sandboxCpuMsPerInvocation.toFixed(1)} ms per invocation, their event loops up to ${r.machine.sandboxLoopDelayMaxMs} ms late; plane and launcher ${(r.machine.plane.cpuMs / 1000).toFixed(1)} s CPU, up to ${r.machine.plane.loopDelayMaxMs} ms late; S3 ${(r.machine.s3.cpuMs / 1000).toFixed(1)} s CPU, up to ${r.machine.s3.loopDelayMaxMs} ms late`,
       );
       console.error(
         `  probes: ${JSON.stringify(r.probe.statuses)}, slowest ${r.probe.slowest.join(', ')} ms ${r.probe.errors.slice(0, 3).join('; ')}`,
