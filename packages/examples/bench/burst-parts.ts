@@ -96,15 +96,18 @@ export function measureLoad(): { stop: () => ProcessLoad } {
   };
 }
 
+/** How many cores the machine has, and the share of them busy in each second (see {@link machineBusy}). */
+export interface MachineBusy {
+  cores: number;
+  busy: number[];
+}
+
 /**
  * How busy this machine's cores were in each second from `fromMs` (epoch ms) for `seconds`, all
  * processes counted: the share of the cores' time not idle, 0 to 1. Seconds near 1 are seconds
  * in which the run measured the machine as much as the library (see the header of `burst.ts`).
  */
-export async function machineBusy(
-  fromMs: number,
-  seconds: number,
-): Promise<{ cores: number; busy: number[] }> {
+export async function machineBusy(fromMs: number, seconds: number): Promise<MachineBusy> {
   const at = async (ms: number) => {
     await new Promise((resolve) => setTimeout(resolve, ms - Date.now()));
     return cpus().map(({ times }) => ({

@@ -49,6 +49,7 @@ import {
   arrivalOffset,
   callSummary,
   countBy,
+  type MachineBusy,
   machineBusy,
   measureLoad,
   type ProcessLoad,
@@ -173,7 +174,7 @@ async function runWorkers(
   ids: string[],
   setup: Pick<BurstSetup, 'workers' | 'arrival' | 'nice'>,
   job: Omit<WorkerJob, 'ids' | 'offsets'>,
-): Promise<{ answers: Answer[]; loads: ProcessLoad[]; busy: { cores: number; busy: number[] } }> {
+): Promise<{ answers: Answer[]; loads: ProcessLoad[]; busy: MachineBusy }> {
   const { workers, arrival } = setup;
   const children = Array.from({ length: workers }, (_, w) => {
     const share = ids.map((_, k) => k).filter((k) => k % workers === w);
@@ -391,7 +392,8 @@ async function burst(n: number, setup: BurstSetup, withQueue: boolean) {
         errors: probeAnswers.flatMap((a) => (a.error ? [a.error] : [])),
       },
       callsPerHandoff: fnCalls / n,
-      // The machine's share: the sandboxes' CPU per invocation, the plane's, and the worst late timers.
+      // The machine's share: how busy its cores were, the sandboxes' CPU per invocation, the
+      // plane's and S3's, and the worst late timers.
       machine: {
         busy,
         sandboxCpuMsPerInvocation: loads.reduce((sum, l) => sum + l.cpuMs, 0) / n,
@@ -409,6 +411,15 @@ async function burst(n: number, setup: BurstSetup, withQueue: boolean) {
     await plane.stop();
     await s3.stop();
   }
+}
+
+/** An option that is a whole number from `min` to `max`; a clear error otherwise. */
+function wholeNumber(name: string, text: string, min: number, max = Number.POSITIVE_INFINITY): number {
+  const value = Number(text);
+  if (Number.isInteger(value) && value >= min && value <= max) return value;
+  throw new Error(
+    `${name} is a whole number from ${min}${max === Number.POSITIVE_INFINITY ? ' up' : ` to ${max}`}, not ${text}`,
+  );
 }
 
 const startedIds = (plane: LocalControlPlane) => new Set(plane.tasks().map((task) => String(task.startedBy)));
@@ -443,11 +454,8 @@ if (process.argv.includes('--worker')) {
   });
   const arrival = values.arrival as Arrival;
   if (arrival !== 'lambda' && arrival !== 'instant') throw new Error('--arrival is lambda or instant');
-  const nice = Number(values.nice);
-  if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw new Error('--nice is an integer from 0 to 19');
-  const workers = Number(values.workers);
-  if (!Number.isInteger(workers) || workers < 1)
-    throw new Error('--workers is a whole number of processes, 1 or more');
+  const nice = wholeNumber('--nice', values.nice, 0, 19);
+  const workers = wholeNumber('--workers', values.workers, 1);
   const setup: BurstSetup = { workers, arrival, probes: Number(values.probes), nice };
   console.info(
     `Burst at AWS's rates (limits: 'aws'), ${setup.workers} worker processes at nice ${nice}, arrival ${arrival}, margin ${MARGIN_MS / 1000} s, ${setup.probes} probe sandboxes, Node ${process.version}\n`,
